@@ -1,0 +1,12 @@
+//! `faas-api`: the HTTP front door.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    bus::init_tracing();
+    let config = api::ApiConfig::parse();
+    let client = bus::connect(&config.nats_url, "faas-api").await?;
+    api::run(config, client, bus::shutdown_signal()).await?;
+    Ok(())
+}

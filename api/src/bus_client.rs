@@ -1,0 +1,77 @@
+//! Requests on the bus, with NATS failures mapped to api errors.
+//!
+//! No responders (no executor or dispatcher subscribed) is answered by the
+//! server at once, so it becomes a 503 immediately rather than after a timeout.
+
+use std::time::Duration;
+
+use async_nats::{HeaderMap, Message, RequestErrorKind};
+use bytes::Bytes;
+use protocol::{AdminReply, AdminRequest, AdminResponse, ErrorCode, headers};
+
+use crate::error::ApiError;
+use crate::request_id::RequestId;
+use crate::state::AppState;
+
+/// Who is expected to answer, for error messages.
+#[derive(Debug, Clone, Copy)]
+pub enum Role {
+    /// An executor.
+    Executor,
+    /// A dispatcher.
+    Dispatcher,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Executor => "executor",
+            Self::Dispatcher => "dispatcher",
+        }
+    }
+}
+
+/// Sends a request with the request id header and waits up to `wait`.
+pub async fn request(
+    state: &AppState,
+    role: Role,
+    subject: String,
+    mut headers_out: HeaderMap,
+    payload: Bytes,
+    request_id: &RequestId,
+    wait: Duration,
+) -> Result<Message, ApiError> {
+    headers_out.insert(headers::REQUEST_ID, request_id.as_str());
+    let request = async_nats::Request::new().headers(headers_out).payload(payload).timeout(Some(wait));
+    state.client.send_request(subject, request).await.map_err(|err| match err.kind() {
+        RequestErrorKind::NoResponders => {
+            ApiError::new(ErrorCode::Unavailable, format!("no {} is available to take the request", role.name()))
+        }
+        RequestErrorKind::TimedOut => ApiError::new(
+            ErrorCode::Timeout,
+            format!("no answer from a {} within {} s", role.name(), wait.as_secs()),
+        ),
+        RequestErrorKind::MaxPayloadExceeded => ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the request exceeds the NATS server's max_payload: {err}"),
+        ),
+        RequestErrorKind::InvalidSubject => ApiError::new(ErrorCode::BadRequest, format!("invalid subject: {err}")),
+        RequestErrorKind::Other => ApiError::new(ErrorCode::Unavailable, format!("NATS request failed: {err}")),
+    })
+}
+
+/// Sends an admin command to a dispatcher.
+pub async fn admin(
+    state: &AppState,
+    request_id: &RequestId,
+    command: AdminRequest,
+) -> Result<AdminResponse, ApiError> {
+    let subject = state.subjects.admin(command.command());
+    let payload = serde_json::to_vec(&command).expect("admin commands always serialise");
+    let wait = state.config.admin_wait();
+    let reply =
+        request(state, Role::Dispatcher, subject, HeaderMap::new(), payload.into(), request_id, wait).await?;
+    let reply: AdminReply = serde_json::from_slice(&reply.payload)
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("malformed dispatcher reply: {e}")))?;
+    Result::from(reply).map_err(ApiError::from)
+}

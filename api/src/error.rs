@@ -1,0 +1,82 @@
+//! Every error the api answers with, as JSON with a stable code.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use protocol::{ErrorBody, ErrorCode, NameError};
+
+/// An error response: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{body}")]
+pub struct ApiError {
+    body: ErrorBody,
+    status: StatusCode,
+}
+
+impl ApiError {
+    /// An error with this code and message, and the code's status.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::from(ErrorBody::new(code, message))
+    }
+
+    /// The same error answered with 404 (unknown routes).
+    pub fn with_status_not_found(mut self) -> Self {
+        self.status = StatusCode::NOT_FOUND;
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> &ErrorBody {
+        &self.body
+    }
+}
+
+/// The one mapping from wire codes to HTTP statuses.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidName | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorCode::BucketNotFound | ErrorCode::FunctionNotFound => StatusCode::NOT_FOUND,
+        ErrorCode::BucketExists | ErrorCode::BucketNotEmpty => StatusCode::CONFLICT,
+        ErrorCode::PayloadTooLarge | ErrorCode::OutputTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::InvalidComponent => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::FunctionTrapped
+        | ErrorCode::MemoryLimitExceeded
+        | ErrorCode::LogLimitExceeded
+        | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::FunctionTimeout | ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorCode::Unavailable | ErrorCode::StorageError => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+impl From<ErrorBody> for ApiError {
+    fn from(body: ErrorBody) -> Self {
+        Self { status: status_of(body.code), body }
+    }
+}
+
+impl From<NameError> for ApiError {
+    fn from(err: NameError) -> Self {
+        Self::new(ErrorCode::InvalidName, err.to_string())
+    }
+}
+
+impl From<bus::TransferError> for ApiError {
+    fn from(err: bus::TransferError) -> Self {
+        let code = match err {
+            bus::TransferError::TooLarge { .. } => ErrorCode::PayloadTooLarge,
+            bus::TransferError::Missing(_) | bus::TransferError::Unavailable(_) => ErrorCode::Unavailable,
+        };
+        Self::new(code, err.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(serde_json::json!({ "error": self.body }))).into_response()
+    }
+}

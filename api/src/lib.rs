@@ -1,0 +1,63 @@
+//! The HTTP front door.
+//!
+//! The api turns HTTP calls into NATS requests and NATS replies into HTTP
+//! responses. It never touches S3 or Wasmtime: exec requests go to executors
+//! on `<prefix>.exec.<bucket>.<function>`, bucket and file commands go to
+//! dispatchers on `<prefix>.admin.<command>`, and component bytes travel
+//! through the transfer object store. So it stays thin, and any number of api
+//! processes can front one platform.
+
+pub mod bus_client;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod request_id;
+pub mod routes;
+pub mod state;
+
+use std::future::Future;
+
+pub use config::ApiConfig;
+pub use error::ApiError;
+pub use state::AppState;
+
+/// Why the api could not serve.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server failed while running.
+    #[error("server error: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// Serves HTTP on `config.listen` until `shutdown` resolves.
+pub async fn run(
+    config: ApiConfig,
+    client: async_nats::Client,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|source| ServeError::Bind { addr: config.listen.clone(), source })?;
+    serve(listener, config, client, shutdown).await
+}
+
+/// Serves HTTP on an already bound listener (tests bind port 0 first).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: ApiConfig,
+    client: async_nats::Client,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let state = AppState::new(config, client);
+    tracing::info!(addr = ?listener.local_addr().ok(), "api listening");
+    axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}

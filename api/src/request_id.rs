@@ -1,0 +1,66 @@
+//! A request id for every HTTP request, echoed as `x-request-id`.
+//!
+//! The id goes out on every NATS message the request causes (header
+//! `Faas-Request-Id`) and into every log line about it, on every hop. A
+//! client may bring its own id (a uuid or similar token) to correlate with
+//! its logs.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+use crate::state::AppState;
+
+/// The HTTP header.
+pub const HEADER: &str = "x-request-id";
+
+/// The current request's id, available to handlers as an extension.
+#[derive(Debug, Clone)]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn from_client(value: Option<&HeaderValue>) -> Option<Self> {
+        let value = value?.to_str().ok()?;
+        let ok = (1..=64).contains(&value.len())
+            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| Self(value.to_owned()))
+    }
+}
+
+/// Middleware: assigns the id, opens the request's span, counts the response.
+pub async fn middleware(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let id = RequestId::from_client(request.headers().get(HEADER))
+        .unwrap_or_else(|| RequestId(uuid::Uuid::new_v4().to_string()));
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = request.method().clone();
+    let span = tracing::info_span!("http", request_id = %id.as_str(), %method, path = %request.uri().path());
+    request.extensions_mut().insert(id.clone());
+    let started = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    span.in_scope(|| {
+        tracing::info!(status = response.status().as_u16(), elapsed_ms = elapsed.as_secs_f64() * 1e3, "request")
+    });
+    state.metrics.record(method.as_str(), &route, response.status().as_u16(), elapsed);
+    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+        response.headers_mut().insert(HEADER, value);
+    }
+    response
+}

@@ -1,0 +1,85 @@
+//! `/bucket`: list, create, inspect and delete buckets.
+
+use axum::Json;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use protocol::{AdminRequest, AdminResponse, BucketName, ErrorCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::bus_client::admin;
+use crate::error::ApiError;
+use crate::request_id::RequestId;
+use crate::state::AppState;
+
+/// `GET /bucket`.
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+) -> Result<impl IntoResponse, ApiError> {
+    match admin(&state, &id, AdminRequest::ListBuckets).await? {
+        AdminResponse::Buckets { buckets } => Ok(Json(json!({ "buckets": buckets }))),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `PUT /bucket/{bucket}`: 201, or 409 when it exists.
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Path(bucket): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let bucket = BucketName::new(bucket)?;
+    admin(&state, &id, AdminRequest::CreateBucket { bucket: bucket.clone() }).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "bucket": bucket }))))
+}
+
+/// `GET /bucket/{bucket}`: its functions with size, etag and last-modified.
+pub async fn list_functions(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Path(bucket): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let bucket = BucketName::new(bucket)?;
+    match admin(&state, &id, AdminRequest::ListFunctions { bucket: bucket.clone() }).await? {
+        AdminResponse::Functions { functions } => Ok(Json(json!({ "bucket": bucket, "functions": functions }))),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// Query of `DELETE /bucket/{bucket}`.
+#[derive(Debug, Deserialize)]
+pub struct DeleteQuery {
+    force: Option<String>,
+}
+
+/// `DELETE /bucket/{bucket}`: 409 while it holds functions, unless `?force=true`.
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Path(bucket): Path<String>,
+    Query(query): Query<DeleteQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let bucket = BucketName::new(bucket)?;
+    let force = flag("force", query.force.as_deref())?;
+    admin(&state, &id, AdminRequest::DeleteBucket { bucket: bucket.clone(), force }).await?;
+    Ok(Json(json!({ "deleted": bucket })))
+}
+
+/// Parses a boolean query flag: absent, `true`/`1` or `false`/`0`.
+pub fn flag(name: &str, value: Option<&str>) -> Result<bool, ApiError> {
+    match value {
+        None | Some("false" | "0") => Ok(false),
+        Some("true" | "1" | "") => Ok(true),
+        Some(other) => Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("query flag {name} must be true or false, got {other:?}"),
+        )),
+    }
+}
+
+/// A dispatcher answered with the wrong kind of response: a version mismatch.
+pub fn unexpected(response: &AdminResponse) -> ApiError {
+    ApiError::new(ErrorCode::Internal, format!("unexpected dispatcher response: {response:?}"))
+}

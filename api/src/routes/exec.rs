@@ -1,0 +1,74 @@
+//! `POST /exec/{bucket}/{function}`: run a function, answer `{"result": "..."}`.
+//!
+//! The body is the input string. `?logs=true` (or header
+//! `x-faas-include-logs: true`) adds the function's stdout and stderr to the
+//! answer; they are logged by the executor either way.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use protocol::{ErrorBody, ErrorCode, ExecLogsReply, FunctionRef, headers};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::body::read_limited;
+use super::buckets::flag;
+use crate::bus_client::{Role, request};
+use crate::error::ApiError;
+use crate::request_id::RequestId;
+use crate::state::AppState;
+
+/// Names the executor that ran the call, for debugging and load checks.
+const EXECUTOR_HEADER: &str = "x-faas-executor";
+
+/// Room left in a NATS message for headers.
+const HEADER_ROOM: usize = 4096;
+
+/// Query of an exec call.
+#[derive(Debug, Deserialize)]
+pub struct ExecQuery {
+    logs: Option<String>,
+}
+
+/// `POST /exec/{bucket}/{function}`.
+pub async fn exec(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Path((bucket, function)): Path<(String, String)>,
+    Query(query): Query<ExecQuery>,
+    http_headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let function = FunctionRef::new(&bucket, &function)?;
+    let include_logs = flag("logs", query.logs.as_deref())?
+        || http_headers.get("x-faas-include-logs").is_some_and(|v| v == "true");
+    let limit = state.client.server_info().max_payload.saturating_sub(HEADER_ROOM);
+    let input = read_limited(body, limit, "the function input (the NATS server's max_payload less headers)").await?;
+
+    let mut nats_headers = async_nats::HeaderMap::new();
+    if include_logs {
+        nats_headers.insert(headers::INCLUDE_LOGS, "true");
+    }
+    let subject = state.subjects.exec(&function);
+    let reply =
+        request(&state, Role::Executor, subject, nats_headers, input, &id, state.config.exec_wait()).await?;
+
+    let header = |name: &str| reply.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
+    let executor = header(headers::EXECUTOR).unwrap_or_default();
+    let mut response = if header(headers::STATUS).as_deref() != Some(headers::STATUS_OK) {
+        let code = header(headers::ERROR_CODE).map(|c| ErrorCode::parse(&c)).unwrap_or(ErrorCode::Internal);
+        ApiError::from(ErrorBody::new(code, String::from_utf8_lossy(&reply.payload))).into_response()
+    } else if include_logs {
+        let logs: ExecLogsReply = serde_json::from_slice(&reply.payload)
+            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("malformed executor reply: {e}")))?;
+        Json(json!(logs)).into_response()
+    } else {
+        Json(json!({ "result": String::from_utf8_lossy(&reply.payload) })).into_response()
+    };
+    if let Ok(value) = HeaderValue::from_str(&executor) {
+        response.headers_mut().insert(EXECUTOR_HEADER, value);
+    }
+    Ok(response)
+}

@@ -1,0 +1,121 @@
+//! `/file/{bucket}/{function}`: upload, download and delete components.
+//!
+//! Bytes go through the transfer object store, never inside a message, so
+//! uploads up to the configured limit (64 MiB by default) work against a
+//! stock nats-server with its 1 MB max_payload.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Extension, FromRequest, Multipart, Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use protocol::{AdminRequest, AdminResponse, ErrorCode, FunctionRef};
+use serde_json::json;
+
+use super::body::{read_limited, too_large};
+use super::buckets::unexpected;
+use crate::bus_client::admin;
+use crate::error::ApiError;
+use crate::request_id::RequestId;
+use crate::state::AppState;
+
+/// `POST /file/{bucket}/{function}`: multipart field `file`, or a raw body.
+pub async fn upload(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Path((bucket, function)): Path<(String, String)>,
+    request: Request,
+) -> Result<impl IntoResponse, ApiError> {
+    let function = FunctionRef::new(&bucket, &function)?;
+    let limit = state.config.max_upload_bytes;
+    let bytes = read_component(&state, request, limit).await?;
+    if bytes.is_empty() {
+        return Err(ApiError::new(ErrorCode::BadRequest, "the upload is empty"));
+    }
+    let transfer = state.transfer().await?;
+    let staged = transfer.stage(bytes).await?;
+    let result = admin(&state, &id, AdminRequest::PutFunction { function: function.clone(), staged: staged.clone() })
+        .await;
+    match result {
+        Ok(AdminResponse::Stored { function: info, digest }) => Ok((
+            StatusCode::CREATED,
+            Json(json!({
+                "bucket": function.bucket,
+                "function": function.function,
+                "size": info.size,
+                "etag": info.etag,
+                "last_modified": info.last_modified,
+                "digest": digest,
+            })),
+        )),
+        Ok(other) => Err(unexpected(&other)),
+        Err(err) => {
+            // No dispatcher took the object: do not leave it to expire.
+            transfer.discard(&staged).await;
+            Err(err)
+        }
+    }
+}
+
+async fn read_component(state: &AppState, request: Request, limit: usize) -> Result<Bytes, ApiError> {
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !is_multipart {
+        return read_limited(request.into_body(), limit, "the upload").await;
+    }
+    let mut multipart = Multipart::from_request(request, state)
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed multipart body: {e}")))?;
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed multipart body: {e}")))?
+    {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field
+            .chunk()
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed multipart body: {e}")))?
+        {
+            if bytes.len() + chunk.len() > limit {
+                return Err(too_large("the upload", limit));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        return Ok(Bytes::from(bytes));
+    }
+    Err(ApiError::new(ErrorCode::BadRequest, "multipart body has no field named \"file\""))
+}
+
+/// `GET /file/{bucket}/{function}`: the stored bytes.
+pub async fn download(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Path((bucket, function)): Path<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let function = FunctionRef::new(&bucket, &function)?;
+    match admin(&state, &id, AdminRequest::GetFunction { function }).await? {
+        AdminResponse::Staged { staged } => {
+            let bytes = state.transfer().await?.take(&staged, u64::MAX).await?;
+            Ok(([(header::CONTENT_TYPE, "application/wasm")], bytes))
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `DELETE /file/{bucket}/{function}`.
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Path((bucket, function)): Path<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let function = FunctionRef::new(&bucket, &function)?;
+    admin(&state, &id, AdminRequest::DeleteFunction { function: function.clone() }).await?;
+    Ok(Json(json!({ "deleted": function.to_string() })))
+}

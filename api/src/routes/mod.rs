@@ -1,0 +1,38 @@
+//! The HTTP routes. The paths of the original platform are kept as they were.
+
+mod body;
+pub mod buckets;
+pub mod exec;
+pub mod files;
+pub mod health;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{get, post, put};
+use protocol::ErrorCode;
+
+use crate::error::ApiError;
+use crate::request_id;
+use crate::state::AppState;
+
+/// The api's router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/bucket", get(buckets::list))
+        .route("/bucket/{bucket}", put(buckets::create).get(buckets::list_functions).delete(buckets::delete))
+        .route("/file/{bucket}/{function}", post(files::upload).get(files::download).delete(files::delete))
+        .route("/exec/{bucket}/{function}", post(exec::exec))
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .route_layer(middleware::from_fn_with_state(state.clone(), request_id::middleware))
+        .fallback(not_found)
+        // Handlers enforce their own limits, each with a message that says it.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(ErrorCode::BadRequest, format!("no route for {}", uri.path())).with_status_not_found()
+}

@@ -1,0 +1,53 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use bus::TransferStore;
+use protocol::Subjects;
+use tokio::sync::OnceCell;
+
+use crate::config::ApiConfig;
+use crate::metrics::Metrics;
+
+/// Shared state, cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The fields behind [`AppState`].
+pub struct Inner {
+    /// The NATS connection.
+    pub client: async_nats::Client,
+    /// Subject spellings.
+    pub subjects: Subjects,
+    /// Settings.
+    pub config: ApiConfig,
+    /// Request counters.
+    pub metrics: Metrics,
+    transfer: OnceCell<TransferStore>,
+}
+
+impl AppState {
+    /// State over a NATS connection.
+    pub fn new(config: ApiConfig, client: async_nats::Client) -> Self {
+        Self(Arc::new(Inner {
+            client,
+            subjects: Subjects::new(&config.subject_prefix),
+            config,
+            metrics: Metrics::default(),
+            transfer: OnceCell::new(),
+        }))
+    }
+
+    /// The transfer store, opened on first use so the api can start (and
+    /// report not-ready) before NATS and JetStream are up.
+    pub async fn transfer(&self) -> Result<&TransferStore, bus::TransferError> {
+        self.0.transfer.get_or_try_init(|| TransferStore::open(&self.0.client)).await
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

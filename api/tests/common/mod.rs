@@ -1,0 +1,240 @@
+//! A whole platform per test: a real nats-server and a real S3 server on free
+//! ports, dispatcher and executors running in-process against them, and the
+//! api serving HTTP on a free port. Everything stops when it is dropped.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use executor::{ExecLimits, ExecutorConfig};
+use reqwest::StatusCode;
+use serde_json::Value;
+use stack::nats::NatsServer;
+use stack::s3::S3Server;
+use storage::S3Config;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Running services and the servers under them.
+pub struct Platform {
+    pub nats: NatsServer,
+    pub s3: S3Server,
+    pub client: async_nats::Client,
+    pub http: reqwest::Client,
+    pub base: String,
+    pub limits: ExecLimits,
+    stop: watch::Sender<bool>,
+    executors: Vec<(watch::Sender<bool>, JoinHandle<()>)>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Limits small enough that hostile guests fail fast in tests.
+pub fn test_limits() -> ExecLimits {
+    ExecLimits { timeout_ms: 1_500, memory_mib: 64, max_output: 1 << 20, max_log: 64 << 10 }
+}
+
+impl Platform {
+    /// nats, S3, one dispatcher, one executor, the api.
+    pub async fn start() -> Self {
+        Self::start_with(1, 64 << 20).await
+    }
+
+    /// With `executors` executors and an upload limit.
+    pub async fn start_with(executors: usize, max_upload_bytes: usize) -> Self {
+        stack::tracing::init_test_tracing();
+        let nats = NatsServer::start().expect("nats-server starts");
+        let s3 = S3Server::start().expect("S3 server starts");
+        let client = nats.connect().await;
+        let (stop, _) = watch::channel(false);
+        let mut platform = Self {
+            base: String::new(),
+            http: reqwest::Client::new(),
+            client: client.clone(),
+            limits: test_limits(),
+            nats,
+            s3,
+            stop,
+            executors: Vec::new(),
+            tasks: Vec::new(),
+        };
+
+        let dispatcher_config = dispatcher::DispatcherConfig {
+            nats_url: platform.nats.url(),
+            subject_prefix: "faas".into(),
+            s3: platform.s3_config(),
+            max_component_bytes: 64 << 20,
+            validate_timeout_secs: 60,
+        };
+        let dispatcher_client = platform.nats.connect().await;
+        let shutdown = platform.shutdown_signal();
+        platform.tasks.push(tokio::spawn(async move {
+            dispatcher::run(dispatcher_config, dispatcher_client, shutdown).await.expect("dispatcher runs");
+        }));
+        for _ in 0..executors {
+            platform.add_executor(4).await;
+        }
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        platform.base = format!("http://{}", listener.local_addr().unwrap());
+        let mut api_config = api::ApiConfig::local(platform.nats.url());
+        api_config.max_upload_bytes = max_upload_bytes;
+        api_config.exec_wait_secs = 20;
+        let api_client = platform.nats.connect().await;
+        let shutdown = platform.shutdown_signal();
+        platform.tasks.push(tokio::spawn(async move {
+            api::serve(listener, api_config, api_client, shutdown).await.expect("api serves");
+        }));
+        platform.wait_for_responder("faas.ping.dispatcher").await;
+        if executors > 0 {
+            platform.wait_ready().await;
+        } else {
+            platform.wait_healthy().await;
+        }
+        platform
+    }
+
+    /// The S3 settings of the test S3 server.
+    pub fn s3_config(&self) -> S3Config {
+        S3Config {
+            endpoint: self.s3.endpoint(),
+            access_key: self.s3.access_key().into(),
+            secret_key: self.s3.secret_key().into(),
+            region: self.s3.region().into(),
+        }
+    }
+
+    fn shutdown_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stop.subscribe();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    }
+
+    /// Starts one more executor with `concurrency` slots; returns its index.
+    pub async fn add_executor(&mut self, concurrency: usize) -> usize {
+        let config = ExecutorConfig {
+            nats_url: self.nats.url(),
+            subject_prefix: "faas".into(),
+            s3: self.s3_config(),
+            limits: self.limits.clone(),
+            concurrency,
+            backlog: 64,
+        };
+        let client = self.nats.connect().await;
+        let (stop, mut rx) = watch::channel(false);
+        let handle = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            };
+            executor::run(config, client, shutdown).await.expect("executor runs");
+        });
+        self.executors.push((stop, handle));
+        // A flushed subscription is not proof the server registered it:
+        // confirm with a round trip through the queue group.
+        self.wait_for_responder("faas.ping.executor").await;
+        self.executors.len() - 1
+    }
+
+    /// Stops every executor and waits until they are gone.
+    pub async fn stop_executors(&mut self) {
+        for (stop, handle) in self.executors.drain(..) {
+            let _ = stop.send(true);
+            let _ = handle.await;
+        }
+    }
+
+    async fn wait_for_responder(&self, subject: &str) {
+        for _ in 0..100 {
+            let req = async_nats::Request::new().payload("ping".into()).timeout(Some(Duration::from_millis(500)));
+            if self.client.send_request(subject.to_owned(), req).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("nobody answers on {subject}");
+    }
+
+    async fn wait_healthy(&self) {
+        for _ in 0..200 {
+            if self.http.get(self.url("/health")).send().await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("api never answered");
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if let Ok(resp) = self.http.get(self.url("/ready")).send().await {
+                if resp.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("platform never became ready");
+    }
+
+    /// Absolute URL of an api path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `PUT /bucket/{bucket}`, asserting 201.
+    pub async fn create_bucket(&self, bucket: &str) {
+        let resp = self.http.put(self.url(&format!("/bucket/{bucket}"))).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED, "creating {bucket}: {:?}", resp.text().await);
+    }
+
+    /// Multipart upload; returns status and JSON body.
+    pub async fn upload(&self, bucket: &str, function: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(format!("{function}.wasm"));
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let resp = self.http.post(self.url(&format!("/file/{bucket}/{function}"))).multipart(form).send().await.unwrap();
+        json(resp).await
+    }
+
+    /// Uploads a guest from `functions/`, asserting 201.
+    pub async fn deploy(&self, bucket: &str, function: &str, guest: &str) {
+        let (status, body) = self.upload(bucket, function, stack::guests::guest_bytes(guest)).await;
+        assert_eq!(status, StatusCode::CREATED, "deploying {guest}: {body}");
+    }
+
+    /// `POST /exec/{bucket}/{function}`; returns status and JSON body.
+    pub async fn exec(&self, bucket: &str, function: &str, input: &str) -> (StatusCode, Value) {
+        let resp =
+            self.http.post(self.url(&format!("/exec/{bucket}/{function}"))).body(input.to_owned()).send().await.unwrap();
+        json(resp).await
+    }
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        for (stop, _) in &self.executors {
+            let _ = stop.send(true);
+        }
+        for task in &self.tasks {
+            task.abort();
+        }
+        for (_, task) in &self.executors {
+            task.abort();
+        }
+    }
+}
+
+/// Status and JSON body of a response, asserting the body is JSON.
+pub async fn json(resp: reqwest::Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    let value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, value)
+}
+
+/// Asserts an error body's code and returns its message.
+pub fn error_code(body: &Value) -> (&str, &str) {
+    let code = body["error"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"));
+    let message = body["error"]["message"].as_str().unwrap_or_else(|| panic!("no error message in {body}"));
+    (code, message)
+}

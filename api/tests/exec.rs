@@ -1,0 +1,210 @@
+//! Running functions over HTTP and over plain NATS, including hostile guests.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Platform, error_code};
+use protocol::headers;
+use reqwest::StatusCode;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hello_and_fibonacci_answer_like_the_original() {
+    let platform = Platform::start().await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "hello", "hello").await;
+    platform.deploy("functions", "fibonacci", "fibonacci").await;
+
+    let (status, body) = platform.exec("functions", "hello", r#"{"name":"World"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, serde_json::json!({"result": "Hello World, how are you?"}));
+
+    let (status, body) = platform.exec("functions", "fibonacci", r#"{"n":10}"#).await;
+    assert_eq!((status, body["result"].as_str()), (StatusCode::OK, Some("55")));
+    let (status, body) = platform.exec("functions", "fibonacci", "not json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["result"].as_str().unwrap().starts_with("error:"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logs_are_returned_on_request() {
+    let platform = Platform::start().await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "chatty", "chatty").await;
+
+    let (status, body) = platform.exec("functions", "chatty", "hi").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, serde_json::json!({"result": "chatty: hi"}), "no logs unless asked");
+
+    let resp = platform.http.post(platform.url("/exec/functions/chatty?logs=true")).body("hi").send().await.unwrap();
+    let (status, body) = common::json(resp).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["result"], "chatty: hi");
+    assert_eq!(body["stdout"], "stdout: hi\n");
+    assert_eq!(body["stderr"], "stderr: hi\n");
+
+    let resp = platform.http.post(platform.url("/exec/functions/chatty?logs=maybe")).body("hi").send().await.unwrap();
+    let (status, body) = common::json(resp).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&body).0, "bad_request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn missing_and_invalid_functions_get_clear_errors() {
+    let platform = Platform::start().await;
+    platform.create_bucket("functions").await;
+
+    let (status, body) = platform.exec("functions", "nope", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error_code(&body).0, "function_not_found");
+
+    let (status, body) = platform.exec("no-such-bucket", "hello", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error_code(&body).0, "bucket_not_found");
+
+    let resp = platform.http.post(platform.url("/exec/Bad.Bucket/hello")).send().await.unwrap();
+    assert!(resp.headers().contains_key("x-request-id"));
+    let (status, body) = common::json(resp).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (code, message) = error_code(&body);
+    assert_eq!(code, "invalid_name");
+    assert!(message.contains("lowercase letters, digits and hyphens"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn input_over_max_payload_is_refused_with_413() {
+    let platform = Platform::start().await;
+    let max_payload = platform.client.server_info().max_payload;
+    let input = "x".repeat(max_payload + 1);
+    let (status, body) = platform.exec("functions", "hello", &input).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let (code, message) = error_code(&body);
+    assert_eq!(code, "payload_too_large");
+    assert!(message.contains("bytes"), "the message states the limit: {message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_guests_fail_only_their_own_call() {
+    let platform = Platform::start().await;
+    platform.create_bucket("functions").await;
+    for guest in ["hello", "trap", "spin", "hog"] {
+        platform.deploy("functions", guest, guest).await;
+    }
+
+    let hostile = async {
+        tokio::join!(
+            platform.exec("functions", "trap", ""),
+            platform.exec("functions", "spin", ""),
+            platform.exec("functions", "hog", ""),
+        )
+    };
+    let friendly = async {
+        // Runs while the spinning guest is still inside its time budget.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        let answer = platform.exec("functions", "hello", r#"{"name":"Ada"}"#).await;
+        (answer, started.elapsed())
+    };
+    let ((trap, spin, hog), ((status, body), hello_took)) = tokio::join!(hostile, friendly);
+
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["result"], "Hello Ada, how are you?");
+    assert!(hello_took < Duration::from_millis(1_400), "hello waited for the spinner: {hello_took:?}");
+
+    assert_eq!(trap.0, StatusCode::INTERNAL_SERVER_ERROR, "{}", trap.1);
+    let (code, message) = error_code(&trap.1);
+    assert_eq!(code, "function_trapped");
+    assert!(message.contains("deliberate panic"), "the guest's panic message is passed on: {message}");
+
+    assert_eq!(spin.0, StatusCode::GATEWAY_TIMEOUT, "{}", spin.1);
+    assert_eq!(error_code(&spin.1).0, "function_timeout");
+
+    assert_eq!(hog.0, StatusCode::INTERNAL_SERVER_ERROR, "{}", hog.1);
+    let (code, message) = error_code(&hog.1);
+    assert_eq!(code, "memory_limit_exceeded");
+    assert!(message.contains("64 MiB"), "{message}");
+
+    // And the executor still serves.
+    let (status, _) = platform.exec("functions", "hello", r#"{"name":"again"}"#).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_version_takes_effect_on_the_next_call() {
+    let platform = Platform::start().await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "greet", "hello").await;
+    let (_, body) = platform.exec("functions", "greet", r#"{"name":"v"}"#).await;
+    assert_eq!(body["result"], "Hello v, how are you?");
+
+    platform.deploy("functions", "greet", "chatty").await;
+    let (_, body) = platform.exec("functions", "greet", "v").await;
+    assert_eq!(body["result"], "chatty: v");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn any_nats_client_can_run_a_function() {
+    let platform = Platform::start().await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "hello", "hello").await;
+
+    // A plain request, no headers, no api.
+    let reply = platform.client.request("faas.exec.functions.hello", r#"{"name":"NATS"}"#.into()).await.unwrap();
+    assert_eq!(&reply.payload[..], b"Hello NATS, how are you?");
+    let hdrs = reply.headers.expect("status headers");
+    assert_eq!(hdrs.get(headers::STATUS).unwrap().as_str(), "ok");
+    assert!(hdrs.get(headers::REQUEST_ID).is_some(), "an id is assigned when the caller sent none");
+
+    let reply = platform.client.request("faas.exec.functions.missing", "".into()).await.unwrap();
+    let hdrs = reply.headers.expect("status headers");
+    assert_eq!(hdrs.get(headers::STATUS).unwrap().as_str(), "error");
+    assert_eq!(hdrs.get(headers::ERROR_CODE).unwrap().as_str(), "function_not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_executors_share_the_work() {
+    let mut platform = Platform::start_with(0, 64 << 20).await;
+    let first = platform.add_executor(2).await;
+    let second = platform.add_executor(2).await;
+    assert_ne!(first, second);
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "chatty", "chatty").await;
+
+    // Enough concurrent calls that one executor's two slots are not enough;
+    // each answer names the executor that ran it.
+    let calls = (0..16).map(|i| {
+        let platform = &platform;
+        async move {
+            let resp = platform.http.post(platform.url("/exec/functions/chatty")).body(format!("{i}")).send().await.unwrap();
+            let executor = resp.headers().get("x-faas-executor").map(|v| v.to_str().unwrap().to_owned());
+            let (status, body) = common::json(resp).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(body["result"], format!("chatty: {i}"));
+            executor.expect("the executor is named")
+        }
+    });
+    let executors: std::collections::HashSet<String> = futures::future::join_all(calls).await.into_iter().collect();
+    assert_eq!(executors.len(), 2, "both executors served calls: {executors:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_executor_means_503_at_once() {
+    let mut platform = Platform::start().await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "hello", "hello").await;
+    platform.stop_executors().await;
+
+    let started = Instant::now();
+    let (status, body) = platform.exec("functions", "hello", r#"{"name":"x"}"#).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let (code, message) = error_code(&body);
+    assert_eq!(code, "unavailable");
+    assert!(message.contains("executor"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(2), "answered after {:?}", started.elapsed());
+
+    let resp = platform.http.get(platform.url("/ready")).send().await.unwrap();
+    let (status, body) = common::json(resp).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["executor"], "none running");
+    assert_eq!(body["dispatcher"], "ok");
+}

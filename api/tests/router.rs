@@ -1,0 +1,78 @@
+//! Handler tests through `tower::ServiceExt::oneshot`, against a real
+//! nats-server with no executor or dispatcher behind it.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+async fn router() -> (stack::nats::NatsServer, axum::Router) {
+    let nats = stack::nats::NatsServer::start().expect("nats-server starts");
+    let client = nats.connect().await;
+    let state = api::AppState::new(api::ApiConfig::local(nats.url()), client);
+    (nats, api::routes::router(state))
+}
+
+async fn call(router: &axum::Router, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (parts.status, parts.headers, json)
+}
+
+#[tokio::test]
+async fn invalid_names_are_400_with_the_rule_and_a_request_id() {
+    let (_nats, router) = router().await;
+    for uri in ["/bucket/UPPER", "/bucket/ab", "/bucket/dots.in.name"] {
+        let (status, headers, body) = call(&router, Request::put(uri).body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(body["error"]["code"], "invalid_name");
+        assert!(body["error"]["message"].as_str().unwrap().contains("3 to 63 characters"));
+        assert!(headers.contains_key("x-request-id"));
+    }
+    let request = Request::post("/exec/functions/bad*name").body(Body::empty()).unwrap();
+    let (status, _, body) = call(&router, request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"]["message"].as_str().unwrap().contains("NATS subject token"));
+}
+
+#[tokio::test]
+async fn a_client_request_id_is_kept() {
+    let (_nats, router) = router().await;
+    let request = Request::get("/health").header("x-request-id", "trace-42").body(Body::empty()).unwrap();
+    let (status, headers, _) = call(&router, request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["x-request-id"], "trace-42");
+    // Not a token: replaced by a fresh uuid.
+    let request = Request::get("/health").header("x-request-id", "a b").body(Body::empty()).unwrap();
+    let (_, headers, _) = call(&router, request).await;
+    assert_eq!(headers["x-request-id"].len(), 36);
+}
+
+#[tokio::test]
+async fn no_services_means_503_not_a_timeout() {
+    let (_nats, router) = router().await;
+    let started = std::time::Instant::now();
+    let request = Request::post("/exec/functions/hello").body(Body::from("{}")).unwrap();
+    let (status, _, body) = call(&router, request).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"]["code"], "unavailable");
+    let (status, _, body) = call(&router, Request::get("/bucket").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body["error"]["message"].as_str().unwrap().contains("dispatcher"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+
+    let (status, _, body) = call(&router, Request::get("/ready").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["executor"], "none running");
+}
+
+#[tokio::test]
+async fn unknown_routes_are_json_404s() {
+    let (_nats, router) = router().await;
+    let (status, _, body) = call(&router, Request::get("/nope").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"]["message"].as_str().unwrap().contains("/nope"));
+}

@@ -1,0 +1,113 @@
+//! The transfer object store: how components cross the bus.
+//!
+//! A component can be tens of MB while a stock nats-server takes 1 MB per
+//! message. So bytes never ride in request messages: the sender stages them in
+//! a JetStream object store (which chunks them) and sends the object's name;
+//! the receiver reads the object and deletes it. Objects left behind by a
+//! crashed peer expire after [`TRANSFER_TTL`].
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, object_store};
+use bytes::Bytes;
+use protocol::{StagedObject, TRANSFER_STORE};
+use tokio::io::AsyncReadExt;
+
+/// How long a staged object may wait for its receiver.
+pub const TRANSFER_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// A transfer failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    /// JetStream is not enabled or not reachable.
+    #[error("the transfer store is unavailable (is JetStream enabled?): {0}")]
+    Unavailable(String),
+    /// The staged object is gone (expired or already taken).
+    #[error("staged object {0} not found")]
+    Missing(String),
+    /// The object is larger than the receiver accepts.
+    #[error("object of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Object size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+}
+
+/// Handle on the transfer object store.
+#[derive(Clone)]
+pub struct TransferStore {
+    store: object_store::ObjectStore,
+}
+
+impl TransferStore {
+    /// Opens the store, creating it on first use.
+    pub async fn open(client: &async_nats::Client) -> Result<Self, TransferError> {
+        let js = jetstream::new(client.clone());
+        let store = match js.get_object_store(TRANSFER_STORE).await {
+            Ok(store) => store,
+            Err(_) => js
+                .create_object_store(object_store::Config {
+                    bucket: TRANSFER_STORE.to_owned(),
+                    description: Some("wasm-faas: components in transit between api and dispatcher".into()),
+                    max_age: TRANSFER_TTL,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| TransferError::Unavailable(e.to_string()))?,
+        };
+        Ok(Self { store })
+    }
+
+    /// Opens the store, waiting for JetStream: when every service starts at
+    /// once, NATS may not be up yet.
+    pub async fn open_when_ready(client: &async_nats::Client) -> Self {
+        loop {
+            match Self::open(client).await {
+                Ok(store) => return store,
+                Err(err) => {
+                    tracing::warn!(%err, "transfer store not ready; retrying in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// Stages `bytes` under a fresh name.
+    pub async fn stage(&self, bytes: Bytes) -> Result<StagedObject, TransferError> {
+        let name = uuid::Uuid::new_v4().to_string();
+        let size = bytes.len() as u64;
+        self.store
+            .put(name.as_str(), &mut bytes.as_ref())
+            .await
+            .map_err(|e| TransferError::Unavailable(e.to_string()))?;
+        Ok(StagedObject { name, size })
+    }
+
+    /// Reads a staged object and deletes it, refusing objects over `limit`.
+    pub async fn take(&self, staged: &StagedObject, limit: u64) -> Result<Bytes, TransferError> {
+        if staged.size > limit {
+            self.discard(staged).await;
+            return Err(TransferError::TooLarge { size: staged.size, limit });
+        }
+        let mut object =
+            self.store.get(&staged.name).await.map_err(|_| TransferError::Missing(staged.name.clone()))?;
+        let mut bytes = Vec::with_capacity(staged.size as usize);
+        (&mut object)
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| TransferError::Unavailable(e.to_string()))?;
+        self.discard(staged).await;
+        if bytes.len() as u64 > limit {
+            return Err(TransferError::TooLarge { size: bytes.len() as u64, limit });
+        }
+        Ok(Bytes::from(bytes))
+    }
+
+    /// Deletes a staged object; a failure only leaves it to expire.
+    pub async fn discard(&self, staged: &StagedObject) {
+        let _ = self.store.delete(&staged.name).await;
+    }
+}

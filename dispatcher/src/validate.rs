@@ -1,0 +1,107 @@
+//! Is this upload a component we can run?
+//!
+//! Storing garbage would only move the error to every later call, so uploads
+//! are checked before they reach S3: the bytes must be a WebAssembly component
+//! (not a core module), compile with the same engine settings as executors
+//! use, and export `exec: func(string) -> string`.
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, Type};
+use wasmtime::{Config, Engine};
+
+/// Why an upload was refused; the message says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidComponent {
+    /// Not WebAssembly at all.
+    #[error("not a WebAssembly binary (missing the \\0asm header)")]
+    NotWasm,
+    /// A core module: built for wasm32-wasip1 or without the component step.
+    #[error(
+        "this is a core WebAssembly module, not a component: build the function for \
+         wasm32-wasip2 (or wrap it with `wasm-tools component new`)"
+    )]
+    CoreModule,
+    /// The component does not compile.
+    #[error("the component does not compile: {0}")]
+    Compile(String),
+    /// No `exec` export.
+    #[error("the component does not export `exec: func(input: string) -> string` (exports: {0})")]
+    MissingExport(String),
+    /// `exec` has another type.
+    #[error("the export `exec` must be `func(input: string) -> string`, found {0}")]
+    WrongSignature(String),
+}
+
+/// Compiles uploads with executor-compatible engine settings.
+#[derive(Clone)]
+pub struct ComponentValidator {
+    engine: Engine,
+}
+
+impl Default for ComponentValidator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ComponentValidator {
+    /// A validator with its own engine.
+    pub fn new() -> Self {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        Self { engine: Engine::new(&config).expect("default engine configuration is valid") }
+    }
+
+    /// Checks `bytes` and returns their sha256 digest in hex. CPU-heavy.
+    pub fn validate(&self, bytes: &[u8]) -> Result<String, InvalidComponent> {
+        match bytes.get(..8) {
+            Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => return Err(InvalidComponent::CoreModule),
+            Some([0, b'a', b's', b'm', ..]) => {}
+            _ => return Err(InvalidComponent::NotWasm),
+        }
+        let component =
+            Component::new(&self.engine, bytes).map_err(|e| InvalidComponent::Compile(format!("{e:#}")))?;
+        let ty = component.component_type();
+        let exec = ty.get_export(&self.engine, "exec").ok_or_else(|| {
+            let names: Vec<&str> = ty.exports(&self.engine).map(|(name, _)| name).collect();
+            InvalidComponent::MissingExport(if names.is_empty() { "none".into() } else { names.join(", ") })
+        })?;
+        let ComponentItem::ComponentFunc(func) = exec.ty else {
+            return Err(InvalidComponent::WrongSignature(format!("{:?}", exec.ty)));
+        };
+        let params: Vec<Type> = func.params().map(|(_, ty)| ty).collect();
+        let results: Vec<Type> = func.results().collect();
+        if !matches!(params.as_slice(), [Type::String]) || !matches!(results.as_slice(), [Type::String]) {
+            return Err(InvalidComponent::WrongSignature(format!("func{params:?} -> {results:?}")));
+        }
+        Ok(digest(bytes))
+    }
+}
+
+/// sha256 of `bytes`, lowercase hex.
+pub fn digest(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_what_is_not_a_component() {
+        let validator = ComponentValidator::new();
+        assert_eq!(validator.validate(b"hello world, not wasm"), Err(InvalidComponent::NotWasm));
+        assert_eq!(validator.validate(b""), Err(InvalidComponent::NotWasm));
+        let core_module = [0, b'a', b's', b'm', 1, 0, 0, 0];
+        assert_eq!(validator.validate(&core_module), Err(InvalidComponent::CoreModule));
+        // Right header, garbage body.
+        let broken = [0, b'a', b's', b'm', 0x0d, 0, 1, 0, 0xff, 0xff];
+        assert!(matches!(validator.validate(&broken), Err(InvalidComponent::Compile(_))));
+    }
+
+    #[test]
+    fn digests_are_sha256_hex() {
+        assert_eq!(digest(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+}

@@ -1,0 +1,67 @@
+//! Why a call failed, one variant per error code a caller sees.
+
+use protocol::ErrorCode;
+use storage::StorageError;
+
+/// A failed call.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// Loading the component from storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The stored bytes do not compile or link as a faas component.
+    #[error("invalid component: {0}")]
+    InvalidComponent(String),
+    /// The guest trapped.
+    #[error("function trapped: {0}")]
+    Trapped(String),
+    /// The guest grew memory past the cap.
+    #[error("function exceeded its memory limit of {limit_mib} MiB")]
+    MemoryLimit {
+        /// The cap in MiB.
+        limit_mib: usize,
+    },
+    /// The guest wrote more than may be captured.
+    #[error("function wrote more than {limit} bytes to stdout or stderr")]
+    LogLimit {
+        /// The cap in bytes.
+        limit: usize,
+    },
+    /// The guest ran out of time.
+    #[error("function timed out after {limit_ms} ms")]
+    Timeout {
+        /// The limit in milliseconds.
+        limit_ms: u64,
+    },
+    /// The output does not fit in a reply.
+    #[error("function output of {size} bytes exceeds the limit of {limit} bytes")]
+    OutputTooLarge {
+        /// Output size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The input is not UTF-8 (the WIT signature takes a string).
+    #[error("input is not valid UTF-8: {0}")]
+    InvalidInput(String),
+    /// Anything else; a bug.
+    #[error("internal executor error: {0}")]
+    Internal(String),
+}
+
+impl ExecError {
+    /// The wire code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Storage(err) => err.code(),
+            Self::InvalidComponent(_) => ErrorCode::InvalidComponent,
+            Self::Trapped(_) => ErrorCode::FunctionTrapped,
+            Self::MemoryLimit { .. } => ErrorCode::MemoryLimitExceeded,
+            Self::LogLimit { .. } => ErrorCode::LogLimitExceeded,
+            Self::Timeout { .. } => ErrorCode::FunctionTimeout,
+            Self::OutputTooLarge { .. } => ErrorCode::OutputTooLarge,
+            Self::InvalidInput(_) => ErrorCode::BadRequest,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}

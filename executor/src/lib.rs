@@ -1,0 +1,19 @@
+//! The executor: runs functions.
+//!
+//! Executors serve `<prefix>.exec.*.*` in one queue group, so each exec
+//! request runs on exactly one of them and scaling out is starting more
+//! processes. For each request an executor loads the component
+//! ([`loader::ComponentLoader`]), runs it in a fresh sandbox with per-call
+//! limits ([`runtime::FunctionRuntime`]) and replies with the raw output or an
+//! error code ([`reply`]).
+
+pub mod config;
+pub mod error;
+pub mod loader;
+pub mod reply;
+pub mod runtime;
+pub mod server;
+
+pub use config::{ExecLimits, ExecutorConfig};
+pub use error::ExecError;
+pub use server::{ExecutorError, run};

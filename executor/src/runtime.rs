@@ -1,0 +1,223 @@
+//! One Wasmtime engine and the sandbox every call runs in.
+//!
+//! The engine, the linker and the epoch ticker are built once per process;
+//! each call gets a fresh `Store` with its own WASI context (stdout and stderr
+//! captured in memory; no filesystem, network, environment or arguments) and
+//! its own limits. A guest that loops, traps or grows memory past its cap
+//! fails only its own call.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::config::ExecLimits;
+use crate::error::ExecError;
+
+/// Host bindings generated from `wit/faas.wit`, the same file guests use.
+mod bindings {
+    #![allow(missing_docs)]
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "faas-exec",
+        exports: { default: async },
+    });
+}
+use bindings::FaasExec;
+
+/// How often the epoch advances: the granularity of timeouts and of yielding
+/// a running guest back to the async runtime.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Per-call host state.
+struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// What a successful call produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallOutput {
+    /// The returned string.
+    pub result: String,
+    /// Captured stdout.
+    pub stdout: String,
+    /// Captured stderr.
+    pub stderr: String,
+}
+
+/// A failed call with whatever the guest logged before failing.
+#[derive(Debug)]
+pub struct CallFailure {
+    /// Why it failed.
+    pub error: ExecError,
+    /// Captured stdout.
+    pub stdout: String,
+    /// Captured stderr.
+    pub stderr: String,
+}
+
+/// The engine and linker shared by all calls.
+pub struct FunctionRuntime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    limits: ExecLimits,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl FunctionRuntime {
+    /// Builds the engine and starts the epoch ticker thread.
+    pub fn new(limits: ExecLimits) -> Result<Self, ExecError> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(|e| ExecError::Internal(format!("engine: {e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| ExecError::Internal(format!("linking WASI: {e:#}")))?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let (ticker_engine, stop) = (engine.clone(), ticker_stop.clone());
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticker_engine.increment_epoch();
+                }
+            })
+            .map_err(|e| ExecError::Internal(format!("epoch ticker: {e}")))?;
+        Ok(Self { engine, linker, limits, ticker_stop })
+    }
+
+    /// The engine, for compiling components.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The limits every call runs under.
+    pub fn limits(&self) -> &ExecLimits {
+        &self.limits
+    }
+
+    /// Compiles component bytes. CPU-heavy: call it off the async workers.
+    pub fn compile(&self, bytes: &[u8]) -> Result<Component, ExecError> {
+        Component::new(&self.engine, bytes).map_err(|e| ExecError::InvalidComponent(format!("{e:#}")))
+    }
+
+    /// Runs `exec(input)` in a fresh sandbox.
+    pub async fn call(&self, component: &Component, input: String) -> Result<CallOutput, CallFailure> {
+        let limits = &self.limits;
+        let stdout = MemoryOutputPipe::new(limits.max_log);
+        let stderr = MemoryOutputPipe::new(limits.max_log);
+        let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
+        let store_limits = StoreLimitsBuilder::new()
+            .memory_size(limits.memory_bytes())
+            .trap_on_grow_failure(true)
+            .build();
+        let mut store =
+            Store::new(&self.engine, CallState { wasi, table: ResourceTable::new(), limits: store_limits });
+        store.limiter(|state| &mut state.limits);
+
+        // Yield to the async runtime on every tick, so a spinning guest never
+        // holds a worker thread, and trap once the wall-clock budget is spent.
+        let deadline = Instant::now() + limits.timeout();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(Trap::Interrupt.into())
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let outcome = async {
+            let instance = FaasExec::instantiate_async(&mut store, component, &self.linker)
+                .await
+                .map_err(|e| (Stage::Instantiate, e))?;
+            instance.call_exec(&mut store, &input).await.map_err(|e| (Stage::Call, e))
+        }
+        .await;
+        drop(store);
+
+        let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();
+        let (stdout, stderr) = (text(&stdout), text(&stderr));
+        match outcome {
+            Ok(result) if result.len() > limits.max_output => Err(CallFailure {
+                error: ExecError::OutputTooLarge { size: result.len(), limit: limits.max_output },
+                stdout,
+                stderr,
+            }),
+            Ok(result) => Ok(CallOutput { result, stdout, stderr }),
+            Err((stage, err)) => {
+                let error = self.classify(stage, &err, &stderr);
+                Err(CallFailure { error, stdout, stderr })
+            }
+        }
+    }
+
+    fn classify(&self, stage: Stage, err: &wasmtime::Error, stderr: &str) -> ExecError {
+        let chain = format!("{err:#}");
+        if chain.contains("forcing trap when growing memory") {
+            return ExecError::MemoryLimit { limit_mib: self.limits.memory_mib };
+        }
+        if chain.contains("write beyond capacity of MemoryOutputPipe") {
+            return ExecError::LogLimit { limit: self.limits.max_log };
+        }
+        match err.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => ExecError::Timeout { limit_ms: self.limits.timeout_ms },
+            Some(trap) => ExecError::Trapped(with_guest_message(&trap.to_string(), stderr)),
+            None if stage == Stage::Instantiate => ExecError::InvalidComponent(chain),
+            None => ExecError::Trapped(with_guest_message(&chain, stderr)),
+        }
+    }
+}
+
+impl Drop for FunctionRuntime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Instantiate,
+    Call,
+}
+
+/// A trap says only "unreachable executed"; a Rust guest's panic message is
+/// among the last lines it wrote to stderr, and that is what the user needs.
+fn with_guest_message(trap: &str, stderr: &str) -> String {
+    let trap = trap.lines().next().unwrap_or(trap);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect();
+    let tail = lines[lines.len().saturating_sub(2)..].join(" ");
+    let tail: String = tail.chars().take(1000).collect();
+    if tail.is_empty() { trap.to_owned() } else { format!("{trap} (guest stderr: {tail})") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_guest_message;
+
+    #[test]
+    fn trap_messages_carry_the_guest_panic() {
+        let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:5:9:\nboom\nnote: run with `RUST_BACKTRACE=1`\n";
+        let msg = with_guest_message("wasm trap: unreachable\nbacktrace...", stderr);
+        assert_eq!(msg, "wasm trap: unreachable (guest stderr: thread '<unnamed>' panicked at src/lib.rs:5:9: boom)");
+        assert_eq!(with_guest_message("wasm trap: unreachable", ""), "wasm trap: unreachable");
+    }
+}

@@ -1,0 +1,27 @@
+//! NATS header names used on every subject.
+//!
+//! Headers carry metadata so that exec payloads stay the raw input and output
+//! bytes: a plain `nats req faas.exec.b.f 'input'` works without an envelope.
+
+/// A uuid that names one request across every hop and every log line about it.
+pub const REQUEST_ID: &str = "Faas-Request-Id";
+
+/// On replies: `ok` or `error`.
+pub const STATUS: &str = "Faas-Status";
+/// Value of [`STATUS`] for success.
+pub const STATUS_OK: &str = "ok";
+/// Value of [`STATUS`] for failure; the payload is then the error message.
+pub const STATUS_ERROR: &str = "error";
+
+/// On error replies: the machine-readable [`crate::ErrorCode`].
+pub const ERROR_CODE: &str = "Faas-Error-Code";
+
+/// On exec requests: `true` asks for the function's stdout and stderr in the
+/// reply, which is then a JSON [`crate::admin::ExecLogsReply`] instead of the raw output.
+pub const INCLUDE_LOGS: &str = "Faas-Include-Logs";
+
+/// On exec replies: the sha256 of the component that ran.
+pub const DIGEST: &str = "Faas-Digest";
+
+/// On exec replies: which executor ran the call (its instance id).
+pub const EXECUTOR: &str = "Faas-Executor";

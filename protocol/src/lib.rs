@@ -1,0 +1,25 @@
+//! The wire contract of wasm-faas.
+//!
+//! Every process on the bus (api, dispatcher, executor, and any NATS client a
+//! user writes) agrees on what is in this crate and nothing else: how subjects
+//! and headers are spelled, what admin messages look like, which names are
+//! valid and which error codes exist. It does no IO, so every role can depend
+//! on it without pulling in S3, Wasmtime or HTTP.
+
+pub mod admin;
+pub mod error;
+pub mod headers;
+pub mod names;
+pub mod subjects;
+
+pub use admin::{
+    AdminReply, AdminRequest, AdminResponse, BucketInfo, ExecLogsReply, FunctionInfo, StagedObject,
+};
+pub use error::{ErrorBody, ErrorCode};
+pub use names::{BucketName, FunctionName, FunctionRef, NameError};
+pub use subjects::Subjects;
+
+/// JetStream object store through which components travel between the api and
+/// the dispatcher, so that uploads and downloads larger than the server's
+/// `max_payload` never have to fit in one message.
+pub const TRANSFER_STORE: &str = "faas-transfer";

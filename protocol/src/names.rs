@@ -1,0 +1,194 @@
+//! Bucket and function names, validated once at the edge.
+//!
+//! A name ends up in two places with different rules: an S3 bucket or key, and
+//! a token of a NATS subject (`faas.exec.<bucket>.<function>`). The rules here
+//! are the intersection, so a name that validates is safe in both and cannot
+//! smuggle a `.`, `*` or `>` into a subject.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a name was refused; the message states the rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// The bucket name breaks the bucket rule.
+    #[error(
+        "invalid bucket name {0:?}: use 3 to 63 characters of lowercase letters, digits and \
+         hyphens, starting and ending with a letter or digit (an S3 bucket name that is also \
+         a NATS subject token, so no dots)"
+    )]
+    Bucket(String),
+    /// The function name breaks the function rule.
+    #[error(
+        "invalid function name {0:?}: use 1 to 128 characters of letters, digits, '-' and '_', \
+         starting with a letter or digit (a NATS subject token: no '.', '*', '>' or spaces)"
+    )]
+    Function(String),
+    /// A `<bucket>/<function>` reference without the slash.
+    #[error("invalid function reference {0:?}: expected <bucket>/<function>")]
+    Reference(String),
+}
+
+/// A bucket holding functions; valid as an S3 bucket and as a subject token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BucketName(String);
+
+impl BucketName {
+    /// Validates `name` against the bucket rule.
+    pub fn new(name: impl Into<String>) -> Result<Self, NameError> {
+        let name = name.into();
+        let bytes = name.as_bytes();
+        let allowed = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-';
+        let edge_ok = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if (3..=63).contains(&bytes.len())
+            && bytes.iter().all(allowed)
+            && edge_ok(bytes.first())
+            && edge_ok(bytes.last())
+        {
+            Ok(Self(name))
+        } else {
+            Err(NameError::Bucket(name))
+        }
+    }
+
+    /// The name as S3 and NATS see it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A function's name inside its bucket; its S3 object key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct FunctionName(String);
+
+impl FunctionName {
+    /// Validates `name` against the function rule.
+    pub fn new(name: impl Into<String>) -> Result<Self, NameError> {
+        let name = name.into();
+        let bytes = name.as_bytes();
+        let allowed = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
+        if (1..=128).contains(&bytes.len())
+            && bytes.iter().all(allowed)
+            && bytes[0].is_ascii_alphanumeric()
+        {
+            Ok(Self(name))
+        } else {
+            Err(NameError::Function(name))
+        }
+    }
+
+    /// The name as S3 and NATS see it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+macro_rules! string_newtype_impls {
+    ($ty:ident) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl FromStr for $ty {
+            type Err = NameError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::new(s)
+            }
+        }
+        impl TryFrom<String> for $ty {
+            type Error = NameError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                Self::new(s)
+            }
+        }
+        impl From<$ty> for String {
+            fn from(name: $ty) -> String {
+                name.0
+            }
+        }
+    };
+}
+string_newtype_impls!(BucketName);
+string_newtype_impls!(FunctionName);
+
+/// A function by its full address: which bucket, which function.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FunctionRef {
+    /// The bucket that holds the component.
+    pub bucket: BucketName,
+    /// The component's name in that bucket.
+    pub function: FunctionName,
+}
+
+impl FunctionRef {
+    /// Validates both parts.
+    pub fn new(bucket: &str, function: &str) -> Result<Self, NameError> {
+        Ok(Self {
+            bucket: BucketName::new(bucket)?,
+            function: FunctionName::new(function)?,
+        })
+    }
+}
+
+impl fmt::Display for FunctionRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.bucket, self.function)
+    }
+}
+
+impl FromStr for FunctionRef {
+    type Err = NameError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (bucket, function) = s
+            .split_once('/')
+            .ok_or_else(|| NameError::Reference(s.to_owned()))?;
+        Self::new(bucket, function)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names_follow_s3_and_subject_rules() {
+        for ok in ["functions", "abc", "my-bucket-2", &"a".repeat(63)] {
+            assert!(BucketName::new(ok).is_ok(), "{ok} should be valid");
+        }
+        for bad in ["ab", "Functions", "my.bucket", "-abc", "abc-", "a*c", "a>c", "a c", "", &"a".repeat(64)] {
+            let err = BucketName::new(bad).unwrap_err();
+            assert!(err.to_string().contains("3 to 63"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn function_names_are_single_subject_tokens() {
+        for ok in ["hello", "Fib_2", "a", "x-y"] {
+            assert!(FunctionName::new(ok).is_ok(), "{ok} should be valid");
+        }
+        for bad in ["", "hello.wasm", "*", ">", "a b", "_x", "-x", "ü", &"a".repeat(129)] {
+            assert!(FunctionName::new(bad).is_err(), "{bad} should be invalid");
+        }
+    }
+
+    #[test]
+    fn references_parse_and_print() {
+        let r: FunctionRef = "functions/hello".parse().unwrap();
+        assert_eq!(r.bucket.as_str(), "functions");
+        assert_eq!(r.to_string(), "functions/hello");
+        assert_eq!("nohyphen".parse::<FunctionRef>(), Err(NameError::Reference("nohyphen".into())));
+        assert!("Bad/hello".parse::<FunctionRef>().is_err());
+    }
+
+    #[test]
+    fn deserialising_validates() {
+        assert!(serde_json::from_str::<BucketName>("\"Bad.Name\"").is_err());
+        let name: FunctionName = serde_json::from_str("\"hello\"").unwrap();
+        assert_eq!(name.as_str(), "hello");
+    }
+}

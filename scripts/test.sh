@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Command 2: runs every test, against real nats-server and S3 servers that
+# the tests start on free ports. Installs what is missing first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/setup.sh
+scripts/build-functions.sh
+cargo fmt --all -- --check
+cargo test --workspace --all-targets "$@"

@@ -1,0 +1,225 @@
+//! Runs the whole wasm-faas platform on this machine.
+//!
+//! Starts nats-server and an S3 server with data under `.data/`, spawns the
+//! dispatcher, executor and API binaries built next to this one, and by
+//! default deploys and calls two example functions so a new checkout can be
+//! tried with one command. Ctrl-C stops everything.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use faas_stack::guests::guest_path;
+use faas_stack::process::{ChildGuard, spawn_service};
+use faas_stack::{NatsServer, S3Server};
+use serde_json::{Value, json};
+
+/// Bring up nats-server, S3 and the wasm-faas services locally.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Port for nats-server.
+    #[arg(long, env = "FAAS_NATS_PORT", default_value_t = 4222)]
+    nats_port: u16,
+    /// Port for the S3 server.
+    #[arg(long, env = "FAAS_S3_PORT", default_value_t = 9000)]
+    s3_port: u16,
+    /// Port for the HTTP API.
+    #[arg(long, env = "FAAS_API_PORT", default_value_t = 3000)]
+    api_port: u16,
+    /// Where NATS and S3 keep their data between runs.
+    #[arg(long, env = "FAAS_DATA_DIR", default_value = ".data")]
+    data_dir: PathBuf,
+    /// Directory holding faas-dispatcher, faas-executor and faas-api
+    /// (default: the directory of this executable).
+    #[arg(long, env = "FAAS_BIN_DIR")]
+    bin_dir: Option<PathBuf>,
+    /// Do not deploy and call the example functions.
+    #[arg(long, env = "FAAS_NO_DEMO")]
+    no_demo: bool,
+}
+
+/// How long the services get to report ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let rust_log = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(&rust_log)).init();
+
+    let bin_dir = match args.bin_dir.clone() {
+        Some(dir) => dir,
+        None => std::env::current_exe()
+            .context("locate faas-local")?
+            .parent()
+            .context("faas-local has no parent directory")?
+            .to_path_buf(),
+    };
+
+    // Building the guests can take a while on a fresh checkout; overlap it
+    // with starting the services.
+    let guests = (!args.no_demo)
+        .then(|| tokio::task::spawn_blocking(|| (guest_path("hello"), guest_path("fibonacci"))));
+
+    let mut nats =
+        NatsServer::start_in(&args.data_dir.join("nats"), args.nats_port).context("start nats-server")?;
+    println!("nats-server  {} (data in {})", nats.url(), nats.dir().display());
+    let mut s3 =
+        S3Server::start_in(&args.data_dir.join("s3"), args.s3_port).context("start the S3 server")?;
+    println!("S3 server    {} (data in {})", s3.endpoint(), s3.root().display());
+
+    let backend_env = vec![
+        ("NATS_URL", nats.url()),
+        ("FAAS_SUBJECT_PREFIX", "faas".to_owned()),
+        ("S3_ENDPOINT", s3.endpoint()),
+        ("S3_ACCESS_KEY", s3.access_key().to_owned()),
+        ("S3_SECRET_KEY", s3.secret_key().to_owned()),
+        ("S3_REGION", s3.region().to_owned()),
+        ("RUST_LOG", rust_log.clone()),
+    ];
+    let api_env = vec![
+        ("NATS_URL", nats.url()),
+        ("FAAS_SUBJECT_PREFIX", "faas".to_owned()),
+        ("API_LISTEN", format!("127.0.0.1:{}", args.api_port)),
+        ("RUST_LOG", rust_log.clone()),
+    ];
+    let mut services: Vec<(&str, ChildGuard)> = Vec::new();
+    for (name, env) in
+        [("faas-dispatcher", &backend_env), ("faas-executor", &backend_env), ("faas-api", &api_env)]
+    {
+        let child = spawn_service(&bin_dir.join(name), env).with_context(|| format!("start {name}"))?;
+        println!("{name:<12} pid {}", child.id());
+        services.push((name, child));
+    }
+
+    let api = format!("http://127.0.0.1:{}", args.api_port);
+    // Local calls only; a configured HTTP proxy would just get in the way.
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let outcome = async {
+        wait_ready(&http, &api, &mut services).await?;
+        println!("faas-api     {api} is ready");
+        if let Some(guests) = guests {
+            let (hello, fibonacci) = guests.await.context("building the guests")?;
+            demo(&http, &api, &hello, &fibonacci).await?;
+        }
+        print_try_next(&api);
+        println!("\nRunning. Press Ctrl-C to stop.");
+        wait_for_shutdown_signal().await
+    }
+    .await;
+
+    for (name, child) in services.iter_mut().rev() {
+        child.stop();
+        println!("stopped {name}");
+    }
+    s3.stop();
+    println!("stopped S3 server");
+    nats.stop();
+    println!("stopped nats-server");
+    outcome
+}
+
+/// Polls `/ready`, failing early if a service exits meanwhile.
+async fn wait_ready(
+    http: &reqwest::Client,
+    api: &str,
+    services: &mut [(&str, ChildGuard)],
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    loop {
+        match http.get(format!("{api}/ready")).timeout(Duration::from_secs(2)).send().await {
+            Ok(resp) if resp.status() == reqwest::StatusCode::OK => return Ok(()),
+            Ok(_) | Err(_) => {}
+        }
+        for (name, child) in services.iter_mut() {
+            if !child.is_running() {
+                bail!("{name} exited before the platform became ready");
+            }
+        }
+        if started.elapsed() > READY_TIMEOUT {
+            bail!("{api}/ready did not return 200 within {READY_TIMEOUT:?}");
+        }
+        if last_report.elapsed() >= Duration::from_secs(5) {
+            println!("waiting for {api}/ready ({}s)...", started.elapsed().as_secs());
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Deploys the example guests and calls them, failing on any unexpected answer.
+async fn demo(http: &reqwest::Client, api: &str, hello: &Path, fibonacci: &Path) -> anyhow::Result<()> {
+    println!("\n== demo");
+    let resp = http.put(format!("{api}/bucket/functions")).send().await?;
+    let status = resp.status();
+    println!("PUT  /bucket/functions -> {status} {}", body_text(resp).await);
+    // 409 means an earlier run created it; the data dir persists.
+    if status != reqwest::StatusCode::CREATED && status != reqwest::StatusCode::CONFLICT {
+        bail!("creating the bucket failed with {status}");
+    }
+
+    for (name, path) in [("hello", hello), ("fibonacci", fibonacci)] {
+        let bytes = tokio::fs::read(path).await.with_context(|| format!("read {}", path.display()))?;
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(format!("{name}.wasm"))
+            .mime_str("application/wasm")?;
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let resp = http.post(format!("{api}/file/functions/{name}")).multipart(form).send().await?;
+        let status = resp.status();
+        println!("POST /file/functions/{name} -> {status} {}", body_text(resp).await);
+        if !status.is_success() {
+            bail!("uploading {name} failed with {status}");
+        }
+    }
+
+    for (name, input, expected) in [
+        ("hello", json!({"name": "World"}), "Hello World, how are you?"),
+        ("fibonacci", json!({"n": 10}), "55"),
+    ] {
+        let resp = http.post(format!("{api}/exec/functions/{name}")).json(&input).send().await?;
+        let status = resp.status();
+        let body = body_text(resp).await;
+        println!("POST /exec/functions/{name} {input} -> {status} {body}");
+        let result = serde_json::from_str::<Value>(&body).ok().and_then(|v| v.get("result").cloned());
+        if !status.is_success() || result != Some(Value::from(expected)) {
+            bail!("calling {name} returned {status} {body}, expected {{\"result\":\"{expected}\"}}");
+        }
+    }
+    Ok(())
+}
+
+async fn body_text(resp: reqwest::Response) -> String {
+    resp.text().await.unwrap_or_else(|e| format!("<unreadable body: {e}>"))
+}
+
+fn print_try_next(api: &str) {
+    let guests = "functions/target/wasm32-wasip2/release";
+    println!("\n== try next");
+    println!("curl -X PUT {api}/bucket/functions");
+    println!("curl -F file=@{guests}/hello.wasm {api}/file/functions/hello");
+    println!(
+        "curl -X POST -H 'content-type: application/json' -d '{{\"name\":\"World\"}}' {api}/exec/functions/hello"
+    );
+    println!(
+        "curl -X POST -H 'content-type: application/json' -d '{{\"n\":10}}' {api}/exec/functions/fibonacci"
+    );
+}
+
+async fn wait_for_shutdown_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("listen for SIGTERM")?;
+        tokio::select! {
+            res = tokio::signal::ctrl_c() => res.context("listen for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await.context("listen for Ctrl-C")?;
+    println!("\nshutting down");
+    Ok(())
+}

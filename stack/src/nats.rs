@@ -1,0 +1,149 @@
+//! A real nats-server for tests and the local stack.
+//!
+//! The services rely on NATS request/reply and JetStream, so tests run
+//! against the actual server binary rather than a fake. Each instance gets its
+//! own port and store directory so tests can run in parallel, and it can be
+//! stopped and restarted in place to simulate outages.
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::ports::{free_port, wait_for_port};
+
+/// How long a starting server may take before we give up.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A nats-server child process with JetStream enabled.
+///
+/// Dropping it kills the server; a temporary store directory is removed too.
+#[derive(Debug)]
+pub struct NatsServer {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+    // Held only to delete the directory on drop; `None` for `start_in`.
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl NatsServer {
+    /// Starts a server on a free port with a temporary JetStream store.
+    pub fn start() -> anyhow::Result<Self> {
+        let temp = tempfile::Builder::new()
+            .prefix("faas-nats-")
+            .tempdir()
+            .context("create a temporary directory for nats-server")?;
+        let mut server =
+            Self { child: None, port: free_port(), dir: temp.path().to_path_buf(), _temp: Some(temp) };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    /// Starts a server on `port` that keeps its JetStream store in `dir`.
+    ///
+    /// The directory is created if needed and survives the server, which is
+    /// what the local stack wants between runs.
+    pub fn start_in(dir: &Path, port: u16) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("create nats data directory {}", dir.display()))?;
+        let mut server = Self { child: None, port, dir: dir.to_path_buf(), _temp: None };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    /// The client URL, `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The JetStream store directory, which also holds `nats-server.log`.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Connects a client with default options.
+    ///
+    /// # Panics
+    ///
+    /// If the server cannot be reached; tests have nothing useful to do then.
+    pub async fn connect(&self) -> async_nats::Client {
+        let url = self.url();
+        async_nats::connect(&url).await.unwrap_or_else(|e| panic!("connect to nats-server at {url}: {e}"))
+    }
+
+    /// Kills the server and waits for it to exit; the store is kept.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // A child that already died cannot be killed; it is gone either way.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port with the same store.
+    ///
+    /// Stops it first if it is still running, so this also works as a bounce.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        self.spawn()
+    }
+
+    /// Whether the server process is alive.
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let bin = std::env::var_os("NATS_SERVER_BIN").unwrap_or_else(|| "nats-server".into());
+        let log_path = self.dir.join("nats-server.log");
+        // Appending keeps the log of earlier runs, which is what one wants to
+        // read after a restart test fails.
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("open {}", log_path.display()))?;
+        let child = Command::new(&bin)
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| {
+                format!("spawn {} (install nats-server or set NATS_SERVER_BIN)", Path::new(&bin).display())
+            })?;
+        self.child = Some(child);
+
+        if wait_for_port(self.port, START_TIMEOUT) && self.is_running() {
+            return Ok(());
+        }
+        // Either it exited (port taken, bad flags) or never got ready; the
+        // log says which.
+        self.stop();
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        anyhow::bail!(
+            "nats-server on port {} did not become ready within {:?}; log {}:\n{}",
+            self.port,
+            START_TIMEOUT,
+            log_path.display(),
+            tail.join("\n")
+        )
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
