@@ -44,9 +44,10 @@ pub async fn request(
     headers_out.insert(headers::REQUEST_ID, request_id.as_str());
     let request = async_nats::Request::new().headers(headers_out).payload(payload).timeout(Some(wait));
     state.client.send_request(subject, request).await.map_err(|err| match err.kind() {
-        RequestErrorKind::NoResponders => {
-            ApiError::new(ErrorCode::Unavailable, format!("no {} is available to take the request", role.name()))
-        }
+        RequestErrorKind::NoResponders => ApiError::new(
+            ErrorCode::Unavailable,
+            format!("no {} is available to take the request", role.name()),
+        ),
         RequestErrorKind::TimedOut => ApiError::new(
             ErrorCode::Timeout,
             format!("no answer from a {} within {} s", role.name(), wait.as_secs()),
@@ -55,8 +56,12 @@ pub async fn request(
             ErrorCode::PayloadTooLarge,
             format!("the request exceeds the NATS server's max_payload: {err}"),
         ),
-        RequestErrorKind::InvalidSubject => ApiError::new(ErrorCode::BadRequest, format!("invalid subject: {err}")),
-        RequestErrorKind::Other => ApiError::new(ErrorCode::Unavailable, format!("NATS request failed: {err}")),
+        RequestErrorKind::InvalidSubject => {
+            ApiError::new(ErrorCode::BadRequest, format!("invalid subject: {err}"))
+        }
+        RequestErrorKind::Other => {
+            ApiError::new(ErrorCode::Unavailable, format!("NATS request failed: {err}"))
+        }
     })
 }
 

@@ -56,7 +56,11 @@ pub async fn middleware(
     let mut response = next.run(request).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     span.in_scope(|| {
-        tracing::info!(status = response.status().as_u16(), elapsed_ms = elapsed.as_secs_f64() * 1e3, "request")
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = elapsed.as_secs_f64() * 1e3,
+            "request"
+        )
     });
     state.metrics.record(method.as_str(), &route, response.status().as_u16(), elapsed);
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {

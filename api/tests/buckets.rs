@@ -18,7 +18,8 @@ async fn bucket_lifecycle() {
 
     let (status, body) = json(http.get(platform.url("/bucket")).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
-    let names: Vec<&str> = body["buckets"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        body["buckets"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["functions"]);
 
     platform.deploy("functions", "hello", "hello").await;
@@ -49,7 +50,10 @@ async fn health_ready_and_metrics() {
     assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
     let (status, body) = json(platform.http.get(platform.url("/ready")).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, serde_json::json!({"ready": true, "nats": "connected", "executor": "ok", "dispatcher": "ok"}));
+    assert_eq!(
+        body,
+        serde_json::json!({"ready": true, "nats": "connected", "executor": "ok", "dispatcher": "ok"})
+    );
 
     let _ = platform.http.get(platform.url("/bucket/Nope")).send().await.unwrap();
     let text = platform.http.get(platform.url("/metrics")).send().await.unwrap().text().await.unwrap();

@@ -36,14 +36,21 @@ async fn logs_are_returned_on_request() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, serde_json::json!({"result": "chatty: hi"}), "no logs unless asked");
 
-    let resp = platform.http.post(platform.url("/exec/functions/chatty?logs=true")).body("hi").send().await.unwrap();
+    let resp =
+        platform.http.post(platform.url("/exec/functions/chatty?logs=true")).body("hi").send().await.unwrap();
     let (status, body) = common::json(resp).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["result"], "chatty: hi");
     assert_eq!(body["stdout"], "stdout: hi\n");
     assert_eq!(body["stderr"], "stderr: hi\n");
 
-    let resp = platform.http.post(platform.url("/exec/functions/chatty?logs=maybe")).body("hi").send().await.unwrap();
+    let resp = platform
+        .http
+        .post(platform.url("/exec/functions/chatty?logs=maybe"))
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
     let (status, body) = common::json(resp).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error_code(&body).0, "bad_request");
@@ -149,7 +156,8 @@ async fn any_nats_client_can_run_a_function() {
     platform.deploy("functions", "hello", "hello").await;
 
     // A plain request, no headers, no api.
-    let reply = platform.client.request("faas.exec.functions.hello", r#"{"name":"NATS"}"#.into()).await.unwrap();
+    let reply =
+        platform.client.request("faas.exec.functions.hello", r#"{"name":"NATS"}"#.into()).await.unwrap();
     assert_eq!(&reply.payload[..], b"Hello NATS, how are you?");
     let hdrs = reply.headers.expect("status headers");
     assert_eq!(hdrs.get(headers::STATUS).unwrap().as_str(), "ok");
@@ -175,7 +183,13 @@ async fn two_executors_share_the_work() {
     let calls = (0..16).map(|i| {
         let platform = &platform;
         async move {
-            let resp = platform.http.post(platform.url("/exec/functions/chatty")).body(format!("{i}")).send().await.unwrap();
+            let resp = platform
+                .http
+                .post(platform.url("/exec/functions/chatty"))
+                .body(format!("{i}"))
+                .send()
+                .await
+                .unwrap();
             let executor = resp.headers().get("x-faas-executor").map(|v| v.to_str().unwrap().to_owned());
             let (status, body) = common::json(resp).await;
             assert_eq!(status, StatusCode::OK, "{body}");
@@ -183,7 +197,8 @@ async fn two_executors_share_the_work() {
             executor.expect("the executor is named")
         }
     });
-    let executors: std::collections::HashSet<String> = futures::future::join_all(calls).await.into_iter().collect();
+    let executors: std::collections::HashSet<String> =
+        futures::future::join_all(calls).await.into_iter().collect();
     assert_eq!(executors.len(), 2, "both executors served calls: {executors:?}");
 }
 
@@ -207,4 +222,39 @@ async fn no_executor_means_503_at_once() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["executor"], "none running");
     assert_eq!(body["dispatcher"], "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_executor_leaves_the_queue_group_until_it_has_room() {
+    let mut platform = Platform::start_with(0, 64 << 20).await;
+    platform.add_executor_with(1, 0).await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "spin", "spin").await;
+    platform.deploy("functions", "hello", "hello").await;
+
+    let spinning = platform.exec("functions", "spin", "");
+    let while_full = async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let started = Instant::now();
+        let answer = platform.exec("functions", "hello", r#"{"name":"x"}"#).await;
+        (answer, started.elapsed())
+    };
+    let (spin, ((status, body), took)) = tokio::join!(spinning, while_full);
+    assert_eq!(spin.0, StatusCode::GATEWAY_TIMEOUT);
+    // Its only slot is taken: it is out of the queue group, so NATS says at
+    // once that nobody can take the call instead of queueing it blindly.
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(took < Duration::from_millis(500), "answered after {took:?}");
+
+    // With the slot free again it has rejoined.
+    let mut answered = None;
+    for _ in 0..50 {
+        let (status, body) = platform.exec("functions", "hello", r#"{"name":"back"}"#).await;
+        if status == StatusCode::OK {
+            answered = Some(body);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(answered.expect("the executor rejoined")["result"], "Hello back, how are you?");
 }

@@ -79,7 +79,10 @@ async fn upload_download_delete_round_trip() {
 
     let resp = platform.http.delete(platform.url("/file/functions/hello")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    for request in [platform.http.get(platform.url("/file/functions/hello")), platform.http.delete(platform.url("/file/functions/hello"))] {
+    for request in [
+        platform.http.get(platform.url("/file/functions/hello")),
+        platform.http.delete(platform.url("/file/functions/hello")),
+    ] {
         let (status, body) = json(request.send().await.unwrap()).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(error_code(&body).0, "function_not_found");
@@ -110,7 +113,8 @@ async fn bad_uploads_get_clear_errors() {
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
 
     let form = reqwest::multipart::Form::new().text("other", "x");
-    let resp = platform.http.post(platform.url("/file/functions/hello")).multipart(form).send().await.unwrap();
+    let resp =
+        platform.http.post(platform.url("/file/functions/hello")).multipart(form).send().await.unwrap();
     let (status, body) = json(resp).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error_code(&body).1.contains("\"file\""));
@@ -135,7 +139,11 @@ async fn large_components_cross_a_stock_nats_server() {
         let resp = platform.http.get(platform.url(&format!("/file/functions/{name}"))).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
         let back = resp.bytes().await.unwrap();
-        assert!(back.as_ref() == component.as_slice(), "{name}: {} bytes came back, not identical", back.len());
+        assert!(
+            back.as_ref() == component.as_slice(),
+            "{name}: {} bytes came back, not identical",
+            back.len()
+        );
     }
     // The padded component still runs.
     let (status, body) = platform.exec("functions", "five", r#"{"name":"Big"}"#).await;

@@ -60,7 +60,11 @@ impl AdminHandler {
         }
     }
 
-    async fn put_function(&self, function: &FunctionRef, staged: &StagedObject) -> Result<AdminResponse, ErrorBody> {
+    async fn put_function(
+        &self,
+        function: &FunctionRef,
+        staged: &StagedObject,
+    ) -> Result<AdminResponse, ErrorBody> {
         // Cheap checks first: no point compiling for a bucket that is not there.
         if !self.store.bucket_exists(&function.bucket).await? {
             self.transfer.discard(staged).await;
@@ -82,8 +86,12 @@ impl AdminHandler {
                     format!("the component did not compile within {} s", self.validate_timeout.as_secs()),
                 ));
             }
-            Ok(Err(join)) => return Err(ErrorBody::new(ErrorCode::Internal, format!("validation task: {join}"))),
-            Ok(Ok(Err(invalid))) => return Err(ErrorBody::new(ErrorCode::InvalidComponent, invalid.to_string())),
+            Ok(Err(join)) => {
+                return Err(ErrorBody::new(ErrorCode::Internal, format!("validation task: {join}")));
+            }
+            Ok(Ok(Err(invalid))) => {
+                return Err(ErrorBody::new(ErrorCode::InvalidComponent, invalid.to_string()));
+            }
             Ok(Ok(Ok(digest))) => digest,
         };
         let function_info = self.store.put_function(function, bytes, &digest).await?;

@@ -14,7 +14,12 @@ use crate::error::ExecError;
 use crate::runtime::CallOutput;
 
 /// Headers and payload of a successful call.
-pub fn success(request_id: &str, executor_id: &str, output: CallOutput, include_logs: bool) -> (HeaderMap, Bytes) {
+pub fn success(
+    request_id: &str,
+    executor_id: &str,
+    output: CallOutput,
+    include_logs: bool,
+) -> (HeaderMap, Bytes) {
     let mut map = base(request_id, executor_id, headers::STATUS_OK);
     if include_logs {
         map.insert("Content-Type", "application/json");

@@ -121,10 +121,8 @@ impl FunctionRuntime {
         let stdout = MemoryOutputPipe::new(limits.max_log);
         let stderr = MemoryOutputPipe::new(limits.max_log);
         let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
-        let store_limits = StoreLimitsBuilder::new()
-            .memory_size(limits.memory_bytes())
-            .trap_on_grow_failure(true)
-            .build();
+        let store_limits =
+            StoreLimitsBuilder::new().memory_size(limits.memory_bytes()).trap_on_grow_failure(true).build();
         let mut store =
             Store::new(&self.engine, CallState { wasi, table: ResourceTable::new(), limits: store_limits });
         store.limiter(|state| &mut state.limits);
@@ -215,9 +213,13 @@ mod tests {
 
     #[test]
     fn trap_messages_carry_the_guest_panic() {
-        let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:5:9:\nboom\nnote: run with `RUST_BACKTRACE=1`\n";
+        let stderr =
+            "\nthread '<unnamed>' panicked at src/lib.rs:5:9:\nboom\nnote: run with `RUST_BACKTRACE=1`\n";
         let msg = with_guest_message("wasm trap: unreachable\nbacktrace...", stderr);
-        assert_eq!(msg, "wasm trap: unreachable (guest stderr: thread '<unnamed>' panicked at src/lib.rs:5:9: boom)");
+        assert_eq!(
+            msg,
+            "wasm trap: unreachable (guest stderr: thread '<unnamed>' panicked at src/lib.rs:5:9: boom)"
+        );
         assert_eq!(with_guest_message("wasm trap: unreachable", ""), "wasm trap: unreachable");
     }
 }

@@ -59,9 +59,8 @@ pub async fn run(
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let room = Arc::new(Semaphore::new(config.concurrency.max(1) + config.backlog));
 
-    let mut pings = client
-        .queue_subscribe(executor.subjects.ping_executor(), executor.subjects.executor_group())
-        .await?;
+    let mut pings =
+        client.queue_subscribe(executor.subjects.ping_executor(), executor.subjects.executor_group()).await?;
     let mut execs = Some(subscribe_execs(&executor).await?);
     let mut draining = false;
     let mut calls = JoinSet::new();
@@ -81,12 +80,13 @@ pub async fn run(
                         () = &mut shutdown => break,
                     };
                     calls.spawn(handle(executor.clone(), message, slots.clone(), accepted));
-                    if room.available_permits() == 0 && !draining {
-                        if let Some(sub) = execs.as_mut() {
-                            // Full: leave the queue group until a slot frees.
-                            let _ = sub.drain().await;
-                            draining = true;
-                        }
+                    if room.available_permits() == 0
+                        && !draining
+                        && let Some(sub) = execs.as_mut()
+                    {
+                        // Full: leave the queue group until there is room again.
+                        let _ = sub.drain().await;
+                        draining = true;
                     }
                 }
                 None => execs = None,
@@ -127,13 +127,20 @@ async fn answer_ping(client: &Client, ping: Message) {
 }
 
 /// Waits for a slot, runs one exec request and replies to it.
-async fn handle(executor: Arc<Executor>, message: Message, slots: Arc<Semaphore>, _accepted: OwnedSemaphorePermit) {
+async fn handle(
+    executor: Arc<Executor>,
+    message: Message,
+    slots: Arc<Semaphore>,
+    _accepted: OwnedSemaphorePermit,
+) {
     let Ok(_slot) = slots.acquire_owned().await else { return };
-    let header = |name: &str| message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
+    let header =
+        |name: &str| message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
     let request_id = header(headers::REQUEST_ID).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let include_logs = header(headers::INCLUDE_LOGS).is_some_and(|v| v == "true");
     let function = executor.subjects.parse_exec(&message.subject);
-    let span = info_span!("exec", request_id = %request_id, function = ?function.as_ref().map(|f| f.to_string()));
+    let span =
+        info_span!("exec", request_id = %request_id, function = ?function.as_ref().map(|f| f.to_string()));
 
     async move {
         let Some(reply_to) = message.reply.clone() else {
@@ -180,7 +187,8 @@ async fn execute(
     payload: &[u8],
 ) -> Result<crate::runtime::CallOutput, Failure> {
     let no_logs = |error| (error, String::new(), String::new());
-    let input = String::from_utf8(payload.to_vec()).map_err(|e| no_logs(ExecError::InvalidInput(e.to_string())))?;
+    let input =
+        String::from_utf8(payload.to_vec()).map_err(|e| no_logs(ExecError::InvalidInput(e.to_string())))?;
     let component = executor.loader.load(function).await.map_err(no_logs)?;
     let mut output = executor
         .runtime

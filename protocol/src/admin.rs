@@ -177,7 +177,10 @@ mod tests {
     fn requests_are_tagged_json() {
         let req = AdminRequest::DeleteBucket { bucket: BucketName::new("functions").unwrap(), force: true };
         let json = serde_json::to_value(&req).unwrap();
-        assert_eq!(json, serde_json::json!({"command": "delete_bucket", "bucket": "functions", "force": true}));
+        assert_eq!(
+            json,
+            serde_json::json!({"command": "delete_bucket", "bucket": "functions", "force": true})
+        );
         assert_eq!(req.command(), "delete_bucket");
         let bad = serde_json::json!({"command": "create_bucket", "bucket": "No.Dots"});
         assert!(serde_json::from_value::<AdminRequest>(bad).is_err());

@@ -71,10 +71,7 @@ impl FunctionName {
         let name = name.into();
         let bytes = name.as_bytes();
         let allowed = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
-        if (1..=128).contains(&bytes.len())
-            && bytes.iter().all(allowed)
-            && bytes[0].is_ascii_alphanumeric()
-        {
+        if (1..=128).contains(&bytes.len()) && bytes.iter().all(allowed) && bytes[0].is_ascii_alphanumeric() {
             Ok(Self(name))
         } else {
             Err(NameError::Function(name))
@@ -128,10 +125,7 @@ pub struct FunctionRef {
 impl FunctionRef {
     /// Validates both parts.
     pub fn new(bucket: &str, function: &str) -> Result<Self, NameError> {
-        Ok(Self {
-            bucket: BucketName::new(bucket)?,
-            function: FunctionName::new(function)?,
-        })
+        Ok(Self { bucket: BucketName::new(bucket)?, function: FunctionName::new(function)? })
     }
 }
 
@@ -144,9 +138,7 @@ impl fmt::Display for FunctionRef {
 impl FromStr for FunctionRef {
     type Err = NameError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (bucket, function) = s
-            .split_once('/')
-            .ok_or_else(|| NameError::Reference(s.to_owned()))?;
+        let (bucket, function) = s.split_once('/').ok_or_else(|| NameError::Reference(s.to_owned()))?;
         Self::new(bucket, function)
     }
 }
@@ -160,7 +152,8 @@ mod tests {
         for ok in ["functions", "abc", "my-bucket-2", &"a".repeat(63)] {
             assert!(BucketName::new(ok).is_ok(), "{ok} should be valid");
         }
-        for bad in ["ab", "Functions", "my.bucket", "-abc", "abc-", "a*c", "a>c", "a c", "", &"a".repeat(64)] {
+        for bad in ["ab", "Functions", "my.bucket", "-abc", "abc-", "a*c", "a>c", "a c", "", &"a".repeat(64)]
+        {
             let err = BucketName::new(bad).unwrap_err();
             assert!(err.to_string().contains("3 to 63"), "{bad}: {err}");
         }

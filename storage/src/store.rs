@@ -213,7 +213,13 @@ impl FunctionStore {
             .send()
             .await
             .map_err(|e| self.bucket_failure(&function.bucket, classify(e)))?;
-        let head = self.s3.head_object().bucket(function.bucket.as_str()).key(function.function.as_str()).send().await;
+        let head = self
+            .s3
+            .head_object()
+            .bucket(function.bucket.as_str())
+            .key(function.function.as_str())
+            .send()
+            .await;
         Ok(FunctionInfo {
             name: function.function.to_string(),
             size,
@@ -245,8 +251,13 @@ impl FunctionStore {
 
     /// Deletes `function`; a missing one is an error, not a silent success.
     pub async fn delete_function(&self, function: &FunctionRef) -> Result<(), StorageError> {
-        let head =
-            self.s3.head_object().bucket(function.bucket.as_str()).key(function.function.as_str()).send().await;
+        let head = self
+            .s3
+            .head_object()
+            .bucket(function.bucket.as_str())
+            .key(function.function.as_str())
+            .send()
+            .await;
         if let Err(err) = head {
             return Err(self.function_failure(function, classify(err)).await);
         }

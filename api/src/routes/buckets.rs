@@ -43,7 +43,9 @@ pub async fn list_functions(
 ) -> Result<impl IntoResponse, ApiError> {
     let bucket = BucketName::new(bucket)?;
     match admin(&state, &id, AdminRequest::ListFunctions { bucket: bucket.clone() }).await? {
-        AdminResponse::Functions { functions } => Ok(Json(json!({ "bucket": bucket, "functions": functions }))),
+        AdminResponse::Functions { functions } => {
+            Ok(Json(json!({ "bucket": bucket, "functions": functions })))
+        }
         other => Err(unexpected(&other)),
     }
 }

@@ -45,7 +45,8 @@ pub async fn exec(
     let include_logs = flag("logs", query.logs.as_deref())?
         || http_headers.get("x-faas-include-logs").is_some_and(|v| v == "true");
     let limit = state.client.server_info().max_payload.saturating_sub(HEADER_ROOM);
-    let input = read_limited(body, limit, "the function input (the NATS server's max_payload less headers)").await?;
+    let input =
+        read_limited(body, limit, "the function input (the NATS server's max_payload less headers)").await?;
 
     let mut nats_headers = async_nats::HeaderMap::new();
     if include_logs {

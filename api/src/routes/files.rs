@@ -34,8 +34,9 @@ pub async fn upload(
     }
     let transfer = state.transfer().await?;
     let staged = transfer.stage(bytes).await?;
-    let result = admin(&state, &id, AdminRequest::PutFunction { function: function.clone(), staged: staged.clone() })
-        .await;
+    let result =
+        admin(&state, &id, AdminRequest::PutFunction { function: function.clone(), staged: staged.clone() })
+            .await;
     match result {
         Ok(AdminResponse::Stored { function: info, digest }) => Ok((
             StatusCode::CREATED,

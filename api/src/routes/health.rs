@@ -22,7 +22,10 @@ pub async fn health() -> impl IntoResponse {
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let connected = state.client.connection_state() == async_nats::connection::State::Connected;
     let (executor, dispatcher) = if connected {
-        tokio::join!(ping(&state, state.subjects.ping_executor()), ping(&state, state.subjects.ping_dispatcher()))
+        tokio::join!(
+            ping(&state, state.subjects.ping_executor()),
+            ping(&state, state.subjects.ping_dispatcher())
+        )
     } else {
         ("unknown", "unknown")
     };

@@ -112,13 +112,18 @@ impl Platform {
 
     /// Starts one more executor with `concurrency` slots; returns its index.
     pub async fn add_executor(&mut self, concurrency: usize) -> usize {
+        self.add_executor_with(concurrency, 64).await
+    }
+
+    /// Starts one more executor with `concurrency` slots and `backlog` waiting room.
+    pub async fn add_executor_with(&mut self, concurrency: usize, backlog: usize) -> usize {
         let config = ExecutorConfig {
             nats_url: self.nats.url(),
             subject_prefix: "faas".into(),
             s3: self.s3_config(),
             limits: self.limits.clone(),
             concurrency,
-            backlog: 64,
+            backlog,
         };
         let client = self.nats.connect().await;
         let (stop, mut rx) = watch::channel(false);
@@ -145,7 +150,8 @@ impl Platform {
 
     async fn wait_for_responder(&self, subject: &str) {
         for _ in 0..100 {
-            let req = async_nats::Request::new().payload("ping".into()).timeout(Some(Duration::from_millis(500)));
+            let req =
+                async_nats::Request::new().payload("ping".into()).timeout(Some(Duration::from_millis(500)));
             if self.client.send_request(subject.to_owned(), req).await.is_ok() {
                 return;
             }
@@ -166,10 +172,10 @@ impl Platform {
 
     async fn wait_ready(&self) {
         for _ in 0..200 {
-            if let Ok(resp) = self.http.get(self.url("/ready")).send().await {
-                if resp.status() == StatusCode::OK {
-                    return;
-                }
+            if let Ok(resp) = self.http.get(self.url("/ready")).send().await
+                && resp.status() == StatusCode::OK
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -191,7 +197,13 @@ impl Platform {
     pub async fn upload(&self, bucket: &str, function: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
         let part = reqwest::multipart::Part::bytes(bytes).file_name(format!("{function}.wasm"));
         let form = reqwest::multipart::Form::new().part("file", part);
-        let resp = self.http.post(self.url(&format!("/file/{bucket}/{function}"))).multipart(form).send().await.unwrap();
+        let resp = self
+            .http
+            .post(self.url(&format!("/file/{bucket}/{function}")))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
         json(resp).await
     }
 
@@ -203,8 +215,13 @@ impl Platform {
 
     /// `POST /exec/{bucket}/{function}`; returns status and JSON body.
     pub async fn exec(&self, bucket: &str, function: &str, input: &str) -> (StatusCode, Value) {
-        let resp =
-            self.http.post(self.url(&format!("/exec/{bucket}/{function}"))).body(input.to_owned()).send().await.unwrap();
+        let resp = self
+            .http
+            .post(self.url(&format!("/exec/{bucket}/{function}")))
+            .body(input.to_owned())
+            .send()
+            .await
+            .unwrap();
         json(resp).await
     }
 }
