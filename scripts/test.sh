@@ -6,4 +6,7 @@ cd "$(dirname "$0")/.."
 . scripts/setup.sh
 scripts/build-functions.sh
 cargo fmt --all -- --check
+# The guests' own unit tests run natively (the wasm target has no runner).
+host=$(rustc -vV | sed -n 's/^host: //p')
+(cd functions && CARGO_TARGET_DIR="$PWD/target" cargo test --quiet --target "$host")
 cargo test --workspace --all-targets "$@"

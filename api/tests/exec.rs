@@ -91,6 +91,21 @@ async fn input_over_max_payload_is_refused_with_413() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn output_over_max_payload_is_refused_with_413() {
+    let platform = Platform::start().await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "hello", "hello").await;
+    // The largest input the api lets through, whose greeting is a little longer.
+    let max_input = platform.client.server_info().max_payload - 4096;
+    let name = "x".repeat(max_input - r#"{"name":""}"#.len());
+    let (status, body) = platform.exec("functions", "hello", &format!(r#"{{"name":"{name}"}}"#)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    let (code, message) = error_code(&body);
+    assert_eq!(code, "output_too_large");
+    assert!(message.contains("exceeds the limit"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hostile_guests_fail_only_their_own_call() {
     let platform = Platform::start().await;
     platform.create_bucket("functions").await;
