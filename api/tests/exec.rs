@@ -273,3 +273,19 @@ async fn a_full_executor_leaves_the_queue_group_until_it_has_room() {
     }
     assert_eq!(answered.expect("the executor rejoined")["result"], "Hello back, how are you?");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guests_see_no_environment_arguments_files_or_network() {
+    let platform = Platform::start().await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "probe", "probe").await;
+    let (status, body) = platform.exec("functions", "probe", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let seen: serde_json::Value = serde_json::from_str(body["result"].as_str().unwrap()).unwrap();
+    assert_eq!(seen["env"], serde_json::json!([]), "no host environment variables");
+    assert_eq!(seen["args"], serde_json::json!([]), "no arguments");
+    assert_eq!(seen["read_dir_root"], false, "no filesystem");
+    assert_eq!(seen["read_file"], false, "no filesystem");
+    assert_eq!(seen["tcp_connect"], false, "no network");
+    assert_eq!(seen["clock"], true, "clocks work");
+}
