@@ -6,6 +6,11 @@ cd "$(dirname "$0")/.."
 . scripts/setup.sh
 scripts/build-functions.sh
 cargo fmt --all -- --check
+# The api stays thin: it must not link the storage or Wasmtime stacks.
+if cargo tree -p faas-api -e normal --prefix none | grep -qE '^(wasmtime|aws-sdk-s3) '; then
+  echo "faas-api must not depend on wasmtime or aws-sdk-s3 (see ARCHITECTURE.md)" >&2
+  exit 1
+fi
 # The guests' own unit tests run natively (the wasm target has no runner).
 host=$(rustc -vV | sed -n 's/^host: //p')
 (cd functions && CARGO_TARGET_DIR="$PWD/target" cargo test --quiet --target "$host")
