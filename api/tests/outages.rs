@@ -12,10 +12,22 @@ async fn an_s3_outage_is_a_clear_503_and_the_platform_recovers() {
     let mut platform = Platform::start().await;
     platform.create_bucket("functions").await;
     platform.deploy("functions", "hello", "hello").await;
+    platform.deploy("functions", "fibonacci", "fibonacci").await;
+    // An executor that shares no precompiled artifacts must read S3 for a
+    // function it has not run yet.
+    platform.stop_executors().await;
+    platform.share_artifacts = false;
+    platform.add_executor(4).await;
+    let (status, _) = platform.exec("functions", "hello", r#"{"name":"warm"}"#).await;
+    assert_eq!(status, StatusCode::OK);
 
     platform.s3.stop();
-    let started = Instant::now();
+    // Warm functions need neither S3 nor a compile: they keep serving.
     let (status, body) = platform.exec("functions", "hello", r#"{"name":"x"}"#).await;
+    assert_eq!((status, body["result"].as_str()), (StatusCode::OK, Some("Hello x, how are you?")), "{body}");
+    // What needs S3 fails clearly, and soon.
+    let started = Instant::now();
+    let (status, body) = platform.exec("functions", "fibonacci", r#"{"n":5}"#).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(error_code(&body).0, "storage_error");
     assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
@@ -23,9 +35,9 @@ async fn an_s3_outage_is_a_clear_503_and_the_platform_recovers() {
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
 
     platform.s3.restart().expect("S3 restarts");
-    let (status, body) = platform.exec("functions", "hello", r#"{"name":"again"}"#).await;
+    let (status, body) = platform.exec("functions", "fibonacci", r#"{"n":10}"#).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["result"], "Hello again, how are you?");
+    assert_eq!(body["result"], "55");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -3,11 +3,13 @@
 //! The protocol crate says what goes on the bus; this crate holds the few
 //! pieces of IO that every role needs in exactly the same way, so they are
 //! written once: connecting with retry, the transfer object store that carries
-//! components larger than one message, and process bootstrap (logging,
-//! shutdown on Ctrl-C or SIGTERM).
+//! components larger than one message, the function registry, and process
+//! bootstrap (logging, shutdown on Ctrl-C or SIGTERM).
 
 mod process;
+mod registry;
 mod transfer;
 
 pub use process::{connect, init_tracing, shutdown_signal};
+pub use registry::{FunctionRegistry, RegistryError};
 pub use transfer::{TransferError, TransferStore};

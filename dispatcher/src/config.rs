@@ -21,4 +21,8 @@ pub struct DispatcherConfig {
     /// How long validating (compiling) an upload may take, in seconds.
     #[arg(long, env = "FAAS_VALIDATE_TIMEOUT_SECS", default_value_t = 60)]
     pub validate_timeout_secs: u64,
+    /// Secret shared with the executors (16+ characters) that signs the
+    /// precompiled artifact stored at each upload. Unset: nothing is shared.
+    #[arg(long, env = "FAAS_ARTIFACT_KEY", hide_env_values = true)]
+    pub artifact_key: Option<String>,
 }

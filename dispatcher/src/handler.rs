@@ -3,31 +3,59 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bus::{TransferError, TransferStore};
-use protocol::{AdminRequest, AdminResponse, ErrorBody, ErrorCode, FunctionRef, StagedObject};
+use bus::{FunctionRegistry, RegistryError, TransferError, TransferStore};
+use engine::ArtifactStore;
+use protocol::{
+    AdminRequest, AdminResponse, ErrorBody, ErrorCode, FunctionRef, FunctionVersion, StagedObject,
+};
 use storage::FunctionStore;
+use tracing::warn;
 
-use crate::validate::ComponentValidator;
+use crate::validate::{ComponentValidator, ValidComponent};
 
-/// Executes admin commands against S3.
+/// Executes admin commands against S3, keeping the function registry and
+/// the shared artifacts in step with it.
 #[derive(Clone)]
 pub struct AdminHandler {
     store: FunctionStore,
     transfer: TransferStore,
+    registry: FunctionRegistry,
+    artifacts: Option<ArtifactStore>,
     validator: ComponentValidator,
     max_component_bytes: u64,
     validate_timeout: Duration,
 }
 
+/// The stores an [`AdminHandler`] works on.
+pub struct Stores {
+    /// Where functions live.
+    pub functions: FunctionStore,
+    /// Where uploads and downloads are staged.
+    pub transfer: TransferStore,
+    /// Current digest of each function.
+    pub registry: FunctionRegistry,
+    /// Shared precompiled artifacts, when a key is configured.
+    pub artifacts: Option<ArtifactStore>,
+}
+
 impl AdminHandler {
-    /// A handler over these stores.
+    /// A handler over these stores, compiling with `validator`.
     pub fn new(
-        store: FunctionStore,
-        transfer: TransferStore,
+        stores: Stores,
+        validator: ComponentValidator,
         max_component_bytes: u64,
         validate_timeout: Duration,
     ) -> Self {
-        Self { store, transfer, validator: ComponentValidator::new(), max_component_bytes, validate_timeout }
+        let Stores { functions, transfer, registry, artifacts } = stores;
+        Self {
+            store: functions,
+            transfer,
+            registry,
+            artifacts,
+            validator,
+            max_component_bytes,
+            validate_timeout,
+        }
     }
 
     /// Runs one command.
@@ -45,6 +73,7 @@ impl AdminHandler {
             }
             AdminRequest::DeleteBucket { bucket, force } => {
                 self.store.delete_bucket(&bucket, force).await?;
+                self.registry.remove_bucket(&bucket).await.map_err(registry_error)?;
                 Ok(AdminResponse::Done)
             }
             AdminRequest::PutFunction { function, staged } => self.put_function(&function, &staged).await,
@@ -55,6 +84,7 @@ impl AdminHandler {
             }
             AdminRequest::DeleteFunction { function } => {
                 self.store.delete_function(&function).await?;
+                self.registry.remove(&function).await.map_err(registry_error)?;
                 Ok(AdminResponse::Done)
             }
         }
@@ -76,10 +106,16 @@ impl AdminHandler {
         let bytes = self.transfer.take(staged, self.max_component_bytes).await.map_err(transfer_error)?;
         let validator = Arc::new(self.validator.clone());
         let checked = bytes.clone();
+        let share = self.artifacts.is_some();
         // Compiling takes CPU time proportional to the upload: off the async
         // workers, and bounded so a pathological upload gets an answer.
-        let validation = tokio::task::spawn_blocking(move || validator.validate(&checked));
-        let digest = match tokio::time::timeout(self.validate_timeout, validation).await {
+        let validation = tokio::task::spawn_blocking(move || {
+            validator.validate(&checked).map(|ValidComponent { digest, component }| {
+                let artifact = share.then(|| component.serialize().ok()).flatten();
+                (digest, artifact)
+            })
+        });
+        let (digest, artifact) = match tokio::time::timeout(self.validate_timeout, validation).await {
             Err(_) => {
                 return Err(ErrorBody::new(
                     ErrorCode::InvalidComponent,
@@ -92,11 +128,31 @@ impl AdminHandler {
             Ok(Ok(Err(invalid))) => {
                 return Err(ErrorBody::new(ErrorCode::InvalidComponent, invalid.to_string()));
             }
-            Ok(Ok(Ok(digest))) => digest,
+            Ok(Ok(Ok(valid))) => valid,
         };
+        let size = bytes.len() as u64;
         let function_info = self.store.put_function(function, bytes, &digest).await?;
+        // Before the registry names the new digest, so that the first call
+        // on any executor finds the artifact instead of compiling.
+        if let (Some(artifacts), Some(artifact)) = (&self.artifacts, artifact)
+            && let Err(err) = artifacts.put(&digest, &artifact).await
+        {
+            warn!(%err, %digest, "could not share the precompiled artifact; executors will compile");
+        }
+        // Last: from here on every call runs the new version.
+        let version = FunctionVersion { digest: digest.clone(), size };
+        self.registry.set(function, &version).await.map_err(registry_error)?;
         Ok(AdminResponse::Stored { function: function_info, digest })
     }
+}
+
+/// The component is in S3 but executors may still run the previous version:
+/// the caller must hear about it and retry.
+fn registry_error(err: RegistryError) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::Unavailable,
+        format!("stored, but the function registry was not updated ({err}); retry the request"),
+    )
 }
 
 fn transfer_error(err: TransferError) -> ErrorBody {

@@ -5,15 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{Client, Message};
-use bus::TransferStore;
-use futures::StreamExt;
+use bus::{FunctionRegistry, TransferStore};
+use engine::{ArtifactKey, ArtifactStore};
+use futures::{FutureExt as _, StreamExt};
 use protocol::{AdminReply, AdminRequest, ErrorBody, ErrorCode, Subjects, headers};
 use storage::FunctionStore;
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::config::DispatcherConfig;
-use crate::handler::AdminHandler;
+use crate::handler::{AdminHandler, Stores};
+use crate::validate::ComponentValidator;
 
 /// Why the dispatcher could not start.
 #[derive(Debug, thiserror::Error)]
@@ -30,14 +32,22 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DispatcherError> {
     let subjects = Subjects::new(&config.subject_prefix);
+    let shutdown = shutdown.fuse();
     tokio::pin!(shutdown);
     let transfer = tokio::select! {
         () = &mut shutdown => return Ok(()),
         store = TransferStore::open_when_ready(&client) => store,
     };
+    let registry = tokio::select! {
+        () = &mut shutdown => return Ok(()),
+        registry = open_registry(&client) => registry,
+    };
+    let validator = ComponentValidator::new();
+    let artifacts = open_artifacts(&client, validator.engine(), config.artifact_key.as_deref()).await;
+    let stores = Stores { functions: FunctionStore::new(&config.s3), transfer, registry, artifacts };
     let handler = Arc::new(AdminHandler::new(
-        FunctionStore::new(&config.s3),
-        transfer,
+        stores,
+        validator,
         config.max_component_bytes,
         Duration::from_secs(config.validate_timeout_secs),
     ));
@@ -47,23 +57,74 @@ pub async fn run(
     let mut running = JoinSet::new();
     info!(subject = %subjects.admin_all(), "dispatcher serving");
 
+    let mut stopping = false;
     loop {
         tokio::select! {
-            () = &mut shutdown => break,
-            Some(ping) = pings.next() => {
+            () = &mut shutdown => {
+                // Drain: the stream ends once the server confirmed the UNSUB,
+                // so commands routed here before then still get an answer.
+                info!(running = running.len(), "dispatcher stopping: leaving the queue group");
+                stopping = true;
+                let _ = pings.unsubscribe().await;
+                let _ = commands.drain().await;
+            }
+            Some(ping) = pings.next(), if !stopping => {
                 if let Some(reply) = ping.reply {
                     let _ = client.publish(reply, "pong".into()).await;
                 }
             }
             Some(_) = running.join_next(), if !running.is_empty() => {}
-            Some(message) = commands.next() => {
-                running.spawn(handle(client.clone(), handler.clone(), message));
+            next = commands.next() => match next {
+                Some(message) => {
+                    running.spawn(handle(client.clone(), handler.clone(), message));
+                }
+                None => break,
+            },
+        }
+    }
+    info!(running = running.len(), "dispatcher stopped taking commands; finishing running ones");
+    while running.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// The registry, waiting for JetStream: compose starts every service at once.
+async fn open_registry(client: &Client) -> FunctionRegistry {
+    loop {
+        match FunctionRegistry::open(client).await {
+            Ok(registry) => return registry,
+            Err(err) => {
+                warn!(%err, "function registry not ready; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }
-    info!(running = running.len(), "dispatcher stopping; finishing running commands");
-    while running.join_next().await.is_some() {}
-    Ok(())
+}
+
+/// The shared artifact store when a key is configured; without it uploads
+/// are still validated, and executors compile on first use.
+async fn open_artifacts(
+    client: &Client,
+    engine: &wasmtime::Engine,
+    key: Option<&str>,
+) -> Option<ArtifactStore> {
+    let key = match key.map(ArtifactKey::new) {
+        None => {
+            info!("no artifact key configured: uploads are not precompiled for executors");
+            return None;
+        }
+        Some(None) => {
+            warn!("the artifact key is shorter than 16 characters: uploads are not precompiled");
+            return None;
+        }
+        Some(Some(key)) => key,
+    };
+    match ArtifactStore::open(client, engine, key).await {
+        Ok(store) => Some(store),
+        Err(err) => {
+            warn!(%err, "artifact store unavailable: uploads are not precompiled");
+            None
+        }
+    }
 }
 
 async fn handle(client: Client, handler: Arc<AdminHandler>, message: Message) {

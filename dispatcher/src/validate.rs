@@ -3,12 +3,12 @@
 //! Storing garbage would only move the error to every later call, so uploads
 //! are checked before they reach S3: the bytes must be a WebAssembly component
 //! (not a core module), compile with the same engine settings as executors
-//! use, and export `exec: func(string) -> string`.
+//! use (`engine::config`), and export `exec: func(string) -> string`. The
+//! compiled form is kept: it becomes the shared precompiled artifact.
 
-use sha2::{Digest, Sha256};
+use wasmtime::Engine;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Type};
-use wasmtime::{Config, Engine};
 
 /// Why an upload was refused; the message says what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,6 +33,14 @@ pub enum InvalidComponent {
     WrongSignature(String),
 }
 
+/// An upload that passed: its digest and its compiled form.
+pub struct ValidComponent {
+    /// sha256 of the bytes, hex.
+    pub digest: String,
+    /// Compiled with the shared settings.
+    pub component: Component,
+}
+
 /// Compiles uploads with executor-compatible engine settings.
 #[derive(Clone)]
 pub struct ComponentValidator {
@@ -48,13 +56,16 @@ impl Default for ComponentValidator {
 impl ComponentValidator {
     /// A validator with its own engine.
     pub fn new() -> Self {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        Self { engine: Engine::new(&config).expect("default engine configuration is valid") }
+        Self { engine: Engine::new(&engine::config()).expect("the shared engine configuration is valid") }
     }
 
-    /// Checks `bytes` and returns their sha256 digest in hex. CPU-heavy.
-    pub fn validate(&self, bytes: &[u8]) -> Result<String, InvalidComponent> {
+    /// The engine uploads are compiled with.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Checks `bytes`, returning their digest and compiled form. CPU-heavy.
+    pub fn validate(&self, bytes: &[u8]) -> Result<ValidComponent, InvalidComponent> {
         match bytes.get(..8) {
             Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => return Err(InvalidComponent::CoreModule),
             Some([0, b'a', b's', b'm', ..]) => {}
@@ -75,13 +86,8 @@ impl ComponentValidator {
         if !matches!(params.as_slice(), [Type::String]) || !matches!(results.as_slice(), [Type::String]) {
             return Err(InvalidComponent::WrongSignature(format!("func{params:?} -> {results:?}")));
         }
-        Ok(digest(bytes))
+        Ok(ValidComponent { digest: engine::digest(bytes), component })
     }
-}
-
-/// sha256 of `bytes`, lowercase hex.
-pub fn digest(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -91,17 +97,13 @@ mod tests {
     #[test]
     fn rejects_what_is_not_a_component() {
         let validator = ComponentValidator::new();
-        assert_eq!(validator.validate(b"hello world, not wasm"), Err(InvalidComponent::NotWasm));
-        assert_eq!(validator.validate(b""), Err(InvalidComponent::NotWasm));
+        let refusal = |bytes: &[u8]| validator.validate(bytes).err();
+        assert_eq!(refusal(b"hello world, not wasm"), Some(InvalidComponent::NotWasm));
+        assert_eq!(refusal(b""), Some(InvalidComponent::NotWasm));
         let core_module = [0, b'a', b's', b'm', 1, 0, 0, 0];
-        assert_eq!(validator.validate(&core_module), Err(InvalidComponent::CoreModule));
+        assert_eq!(refusal(&core_module), Some(InvalidComponent::CoreModule));
         // Right header, garbage body.
         let broken = [0, b'a', b's', b'm', 0x0d, 0, 1, 0, 0xff, 0xff];
         assert!(matches!(validator.validate(&broken), Err(InvalidComponent::Compile(_))));
-    }
-
-    #[test]
-    fn digests_are_sha256_hex() {
-        assert_eq!(digest(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

@@ -29,6 +29,18 @@ pub struct ExecutorConfig {
     /// answers no-responders, which callers see as 503).
     #[arg(long, env = "FAAS_EXEC_BACKLOG", default_value_t = 64)]
     pub backlog: usize,
+    /// Compiled components kept in memory (least recently used evicted).
+    #[arg(long, env = "FAAS_EXEC_CACHE_ENTRIES", default_value_t = 128)]
+    pub cache_entries: usize,
+    /// Download and compile the component on every call, as the original
+    /// platform did: for comparison only, never in production.
+    #[arg(long, env = "FAAS_EXEC_COMPILE_EVERY_CALL", default_value_t = false)]
+    pub compile_every_call: bool,
+    /// Secret shared by dispatchers and executors (16+ characters) that signs
+    /// precompiled artifacts. Unset: no shared artifacts; each executor
+    /// compiles what it has not compiled before.
+    #[arg(long, env = "FAAS_ARTIFACT_KEY", hide_env_values = true)]
+    pub artifact_key: Option<String>,
 }
 
 /// Limits applied to every call.

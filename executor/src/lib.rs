@@ -3,10 +3,13 @@
 //! Executors serve `<prefix>.exec.*.*` in one queue group, so each exec
 //! request runs on exactly one of them and scaling out is starting more
 //! processes. For each request an executor loads the component
-//! ([`loader::ComponentLoader`]), runs it in a fresh sandbox with per-call
-//! limits ([`runtime::FunctionRuntime`]) and replies with the raw output or an
-//! error code ([`reply`]).
+//! ([`loader::ComponentLoader`]: registry digest, then its
+//! [`cache::ComponentCache`], the shared precompiled artifacts, or S3 and a
+//! compile), runs it in a fresh sandbox with per-call limits
+//! ([`runtime::FunctionRuntime`]) and replies with the raw output or an error
+//! code ([`reply`]).
 
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod loader;

@@ -1,41 +1,170 @@
-//! Where a call gets its compiled component from.
+//! Where a call gets its prepared component from.
 //!
-//! Today every call downloads the component from S3 and compiles it, as the
-//! original platform did, so an upload takes effect on the very next call.
-//! This type is the seam where a compiled-component cache keyed by content
-//! digest goes: callers ask for a function and get a `Component`, and do not
-//! care whether it came from S3, memory or a precompiled artifact.
+//! The normal path asks the function registry for the function's current
+//! digest (one JetStream direct get) and finds the prepared component in the
+//! [`ComponentCache`]: no S3 request, no compile. On a miss it loads the
+//! signed precompiled artifact the dispatcher stored at upload, and only
+//! when there is none does it download the bytes from S3 and compile them
+//! (then shares the artifact for the other executors). A function missing
+//! from the registry (stored before the registry existed, or the registry
+//! unreachable) is read from S3, which stays the source of truth.
+//!
+//! `compile_every_call` keeps the original platform's behaviour, download and
+//! compile on every call, for comparison in the benchmark.
 
 use std::sync::Arc;
 
-use protocol::FunctionRef;
+use bus::FunctionRegistry;
+use engine::ArtifactStore;
+use protocol::{FunctionRef, headers};
 use storage::FunctionStore;
-use wasmtime::component::Component;
+use tracing::{debug, warn};
 
+use crate::cache::ComponentCache;
 use crate::error::ExecError;
-use crate::runtime::FunctionRuntime;
+use crate::runtime::{FunctionRuntime, PreparedComponent};
+
+/// Where a loaded component came from; reported in the `Faas-Cache` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// This executor's cache.
+    Memory,
+    /// The shared precompiled-artifact store.
+    Artifact,
+    /// Compiled from the bytes in S3.
+    Compiled,
+}
+
+impl Source {
+    /// The header value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Memory => headers::CACHE_MEMORY,
+            Self::Artifact => headers::CACHE_ARTIFACT,
+            Self::Compiled => headers::CACHE_COMPILED,
+        }
+    }
+}
+
+/// A component ready to instantiate, and which version it is.
+pub struct Loaded {
+    /// The prepared component.
+    pub component: Arc<PreparedComponent>,
+    /// sha256 of its bytes.
+    pub digest: String,
+    /// Where it came from.
+    pub source: Source,
+}
 
 /// Loads functions' components, ready to instantiate.
-#[derive(Clone)]
 pub struct ComponentLoader {
     store: FunctionStore,
+    registry: FunctionRegistry,
+    artifacts: Option<ArtifactStore>,
+    cache: ComponentCache,
     runtime: Arc<FunctionRuntime>,
+    compile_every_call: bool,
 }
 
 impl ComponentLoader {
-    /// A loader reading from `store` and compiling for `runtime`'s engine.
-    pub fn new(store: FunctionStore, runtime: Arc<FunctionRuntime>) -> Self {
-        Self { store, runtime }
+    /// A loader over these stores, compiling for `runtime`'s engine.
+    pub fn new(
+        store: FunctionStore,
+        registry: FunctionRegistry,
+        artifacts: Option<ArtifactStore>,
+        runtime: Arc<FunctionRuntime>,
+        cache_entries: usize,
+        compile_every_call: bool,
+    ) -> Self {
+        let cache = ComponentCache::new(cache_entries);
+        Self { store, registry, artifacts, cache, runtime, compile_every_call }
     }
 
-    /// The current version of `function`, compiled.
-    pub async fn load(&self, function: &FunctionRef) -> Result<Component, ExecError> {
-        let bytes = self.store.get_function(function).await?;
+    /// The current version of `function`, prepared.
+    pub async fn load(&self, function: &FunctionRef) -> Result<Loaded, ExecError> {
+        if self.compile_every_call {
+            let bytes = self.store.get_function(function).await?;
+            let digest = engine::digest(&bytes);
+            let component = Arc::new(self.compile(bytes).await?);
+            return Ok(Loaded { component, digest, source: Source::Compiled });
+        }
+        let known = match self.registry.get(function).await {
+            Ok(version) => version.map(|v| v.digest),
+            Err(err) => {
+                warn!(%err, %function, "function registry unreadable; reading S3");
+                None
+            }
+        };
+        let (digest, bytes) = match known {
+            Some(digest) => (digest, None),
+            None => {
+                // S3 answers 404 for a missing bucket or function here.
+                let bytes = self.store.get_function(function).await?;
+                (engine::digest(&bytes), Some(bytes))
+            }
+        };
+        let (component, how) =
+            self.cache.get_or_load(&digest, || self.load_uncached(function, &digest, bytes)).await?;
+        let source = how.unwrap_or(Source::Memory);
+        Ok(Loaded { component, digest, source })
+    }
+
+    /// Artifact store first, else S3 and compile. Returns the digest of what
+    /// it loaded, which differs from `digest` only when an upload replaced
+    /// the bytes since the registry was read.
+    async fn load_uncached(
+        &self,
+        function: &FunctionRef,
+        digest: &str,
+        bytes: Option<bytes::Bytes>,
+    ) -> Result<(String, PreparedComponent, Source), ExecError> {
+        if let Some(artifacts) = &self.artifacts {
+            match artifacts.load(self.runtime.engine(), digest).await {
+                Ok(Some(component)) => {
+                    debug!(digest, "loaded the precompiled artifact");
+                    return Ok((digest.to_owned(), self.runtime.prepare(&component)?, Source::Artifact));
+                }
+                Ok(None) => debug!(digest, "no precompiled artifact; compiling"),
+                Err(err) => warn!(%err, digest, "precompiled artifact unusable; compiling"),
+            }
+        }
+        let bytes = match bytes {
+            Some(bytes) => bytes,
+            None => self.store.get_function(function).await?,
+        };
+        let loaded_digest = engine::digest(&bytes);
+        let runtime = self.runtime.clone();
+        let (component, serialized) = tokio::task::spawn_blocking(move || {
+            let component = runtime.compile(&bytes)?;
+            let serialized = component.serialize().ok();
+            Ok::<_, ExecError>((component, serialized))
+        })
+        .await
+        .map_err(|e| ExecError::Internal(format!("compile task: {e}")))??;
+        if let (Some(artifacts), Some(serialized)) = (self.artifacts.clone(), serialized) {
+            // Sharing is an optimisation for the next executor: not on the
+            // caller's time.
+            let shared_digest = loaded_digest.clone();
+            tokio::spawn(async move {
+                if let Err(err) = artifacts.put(&shared_digest, &serialized).await {
+                    warn!(%err, digest = shared_digest, "could not share the compiled artifact");
+                }
+            });
+        }
+        Ok((loaded_digest, self.runtime.prepare(&component)?, Source::Compiled))
+    }
+
+    async fn compile(&self, bytes: bytes::Bytes) -> Result<PreparedComponent, ExecError> {
         let runtime = self.runtime.clone();
         // Compiling is CPU-bound for up to seconds: keep it off the async
         // workers so it cannot stall other calls' replies.
-        tokio::task::spawn_blocking(move || runtime.compile(&bytes))
+        tokio::task::spawn_blocking(move || runtime.prepare(&runtime.compile(&bytes)?))
             .await
             .map_err(|e| ExecError::Internal(format!("compile task: {e}")))?
+    }
+
+    /// Components compiled and kept by this executor.
+    pub fn cached(&self) -> usize {
+        self.cache.len()
     }
 }

@@ -1,17 +1,22 @@
 //! One Wasmtime engine and the sandbox every call runs in.
 //!
-//! The engine, the linker and the epoch ticker are built once per process;
-//! each call gets a fresh `Store` with its own WASI context (stdout and stderr
-//! captured in memory; no filesystem, network, environment or arguments) and
-//! its own limits. A guest that loops, traps or grows memory past its cap
-//! fails only its own call.
+//! The engine (with the pooling allocator, so instantiation reuses slots
+//! instead of mapping memory per call), the linker and the epoch ticker are
+//! built once per process; a component is linked once into a
+//! [`PreparedComponent`]; each call gets a fresh `Store` with its own WASI
+//! context (stdout and stderr captured in memory; no filesystem, network,
+//! environment or arguments) and its own limits. A guest that loops, traps or
+//! grows memory past its cap fails only its own call.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
+use wasmtime::{
+    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder,
+    Trap, UpdateDeadline,
+};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -27,7 +32,7 @@ mod bindings {
         exports: { default: async },
     });
 }
-use bindings::FaasExec;
+use bindings::FaasExecPre;
 
 /// How often the epoch advances: the granularity of timeouts and of yielding
 /// a running guest back to the async runtime.
@@ -68,6 +73,10 @@ pub struct CallFailure {
     pub stderr: String,
 }
 
+/// A component linked against the sandbox's imports, ready to instantiate:
+/// everything about a call that can be done once per component version.
+pub struct PreparedComponent(FaasExecPre<CallState>);
+
 /// The engine and linker shared by all calls.
 pub struct FunctionRuntime {
     engine: Engine,
@@ -77,11 +86,18 @@ pub struct FunctionRuntime {
 }
 
 impl FunctionRuntime {
-    /// Builds the engine and starts the epoch ticker thread.
-    pub fn new(limits: ExecLimits) -> Result<Self, ExecError> {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        let engine = Engine::new(&config).map_err(|e| ExecError::Internal(format!("engine: {e:#}")))?;
+    /// Builds the engine for up to `concurrency` simultaneous calls and
+    /// starts the epoch ticker thread.
+    pub fn new(limits: ExecLimits, concurrency: usize) -> Result<Self, ExecError> {
+        let engine = match Engine::new(&pooled_config(&limits, concurrency)) {
+            Ok(engine) => engine,
+            Err(err) => {
+                // Pooling reserves address space up front; where that is
+                // refused (a tight `ulimit -v`), allocating per call still works.
+                tracing::warn!(error = %format!("{err:#}"), "pooling allocator unavailable; allocating per call");
+                Engine::new(&engine::config()).map_err(|e| ExecError::Internal(format!("engine: {e:#}")))?
+            }
+        };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| ExecError::Internal(format!("linking WASI: {e:#}")))?;
@@ -115,8 +131,23 @@ impl FunctionRuntime {
         Component::new(&self.engine, bytes).map_err(|e| ExecError::InvalidComponent(format!("{e:#}")))
     }
 
+    /// Resolves a component's imports against the sandbox once, so calls
+    /// only instantiate.
+    pub fn prepare(&self, component: &Component) -> Result<PreparedComponent, ExecError> {
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .and_then(FaasExecPre::new)
+            .map_err(|e| ExecError::InvalidComponent(format!("{e:#}")))?;
+        Ok(PreparedComponent(pre))
+    }
+
     /// Runs `exec(input)` in a fresh sandbox.
-    pub async fn call(&self, component: &Component, input: String) -> Result<CallOutput, CallFailure> {
+    pub async fn call(
+        &self,
+        component: &PreparedComponent,
+        input: String,
+    ) -> Result<CallOutput, CallFailure> {
         let limits = &self.limits;
         let stdout = MemoryOutputPipe::new(limits.max_log);
         let stderr = MemoryOutputPipe::new(limits.max_log);
@@ -140,9 +171,8 @@ impl FunctionRuntime {
         });
 
         let outcome = async {
-            let instance = FaasExec::instantiate_async(&mut store, component, &self.linker)
-                .await
-                .map_err(|e| (Stage::Instantiate, e))?;
+            let instance =
+                component.0.instantiate_async(&mut store).await.map_err(|e| (Stage::Instantiate, e))?;
             instance.call_exec(&mut store, &input).await.map_err(|e| (Stage::Call, e))
         }
         .await;
@@ -179,6 +209,25 @@ impl FunctionRuntime {
             None => ExecError::Trapped(with_guest_message(&chain, stderr)),
         }
     }
+}
+
+/// The shared compile settings plus the pooling allocator sized for
+/// `concurrency` live instances, each capped at the call memory limit.
+fn pooled_config(limits: &ExecLimits, concurrency: usize) -> wasmtime::Config {
+    let instances = u32::try_from(concurrency.max(1) * 2 + 2).unwrap_or(u32::MAX);
+    // A component holds several core instances (its module plus shims), each
+    // with at most a few memories and tables.
+    let core = instances.saturating_mul(8);
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(instances)
+        .total_stacks(instances)
+        .total_core_instances(core)
+        .total_memories(core)
+        .total_tables(core)
+        .max_memory_size(limits.memory_bytes());
+    let mut config = engine::config();
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
 }
 
 impl Drop for FunctionRuntime {

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_nats::{Client, Message, Subscriber};
-use futures::StreamExt;
+use bus::FunctionRegistry;
+use engine::{ArtifactKey, ArtifactStore};
+use futures::{FutureExt as _, StreamExt};
 use protocol::{FunctionRef, Subjects, headers};
 use storage::FunctionStore;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -20,7 +22,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::config::ExecutorConfig;
 use crate::error::ExecError;
-use crate::loader::ComponentLoader;
+use crate::loader::{ComponentLoader, Source};
 use crate::reply;
 use crate::runtime::FunctionRuntime;
 
@@ -52,8 +54,22 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ExecutorError> {
     let subjects = Subjects::new(&config.subject_prefix);
-    let runtime = Arc::new(FunctionRuntime::new(config.limits.clone())?);
-    let loader = ComponentLoader::new(FunctionStore::new(&config.s3), runtime.clone());
+    let runtime = Arc::new(FunctionRuntime::new(config.limits.clone(), config.concurrency)?);
+    let shutdown = shutdown.fuse();
+    tokio::pin!(shutdown);
+    let registry = tokio::select! {
+        () = &mut shutdown => return Ok(()),
+        registry = open_registry(&client) => registry,
+    };
+    let artifacts = open_artifacts(&client, &runtime, config.artifact_key.as_deref()).await;
+    let loader = ComponentLoader::new(
+        FunctionStore::new(&config.s3),
+        registry,
+        artifacts,
+        runtime.clone(),
+        config.cache_entries,
+        config.compile_every_call,
+    );
     let id = uuid::Uuid::new_v4().to_string();
     let executor = Arc::new(Executor { id, client: client.clone(), subjects, loader, runtime });
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
@@ -63,22 +79,34 @@ pub async fn run(
         client.queue_subscribe(executor.subjects.ping_executor(), executor.subjects.executor_group()).await?;
     let mut execs = Some(subscribe_execs(&executor).await?);
     let mut draining = false;
+    let mut stopping = false;
     let mut calls = JoinSet::new();
     info!(executor_id = %executor.id, subject = %executor.subjects.exec_all(), concurrency = config.concurrency, "executor serving");
 
-    tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            () = &mut shutdown => break,
-            Some(ping) = pings.next() => answer_ping(&client, ping).await,
+            () = &mut shutdown => {
+                // Leave the queue group first: draining sends UNSUB and ends
+                // the stream only after the server confirmed it, so requests
+                // routed here before then are still run, and none after.
+                info!(running = calls.len(), "executor stopping: leaving the queue group");
+                stopping = true;
+                let _ = pings.unsubscribe().await;
+                match execs.as_mut() {
+                    Some(sub) if !draining => {
+                        let _ = sub.drain().await;
+                        draining = true;
+                    }
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+            Some(ping) = pings.next(), if !stopping => answer_ping(&client, ping).await,
             Some(_) = calls.join_next(), if !calls.is_empty() => {}
             next = next_message(&mut execs) => match next {
                 Some(message) => {
                     // Only messages already delivered while draining can wait here.
-                    let accepted = tokio::select! {
-                        permit = room.clone().acquire_owned() => permit.expect("semaphore never closes"),
-                        () = &mut shutdown => break,
-                    };
+                    let accepted = room.clone().acquire_owned().await.expect("semaphore never closes");
                     calls.spawn(handle(executor.clone(), message, slots.clone(), accepted));
                     if room.available_permits() == 0
                         && !draining
@@ -89,9 +117,10 @@ pub async fn run(
                         draining = true;
                     }
                 }
+                None if stopping => break,
                 None => execs = None,
             },
-            permit = room.clone().acquire_owned(), if execs.is_none() => {
+            permit = room.clone().acquire_owned(), if execs.is_none() && !stopping => {
                 drop(permit);
                 execs = Some(subscribe_execs(&executor).await?);
                 draining = false;
@@ -99,10 +128,50 @@ pub async fn run(
         }
     }
 
-    info!(running = calls.len(), "executor stopping; letting running calls finish");
+    info!(running = calls.len(), "executor stopped taking requests; letting running calls finish");
     drop(execs);
     while calls.join_next().await.is_some() {}
     Ok(())
+}
+
+/// The registry, waiting for JetStream: compose starts every service at once.
+async fn open_registry(client: &Client) -> FunctionRegistry {
+    loop {
+        match FunctionRegistry::open(client).await {
+            Ok(registry) => return registry,
+            Err(err) => {
+                warn!(%err, "function registry not ready; retrying in 1 s");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// The shared artifact store when a key is configured. Without one, or when
+/// the store cannot be opened, the executor compiles for itself.
+async fn open_artifacts(
+    client: &Client,
+    runtime: &FunctionRuntime,
+    key: Option<&str>,
+) -> Option<ArtifactStore> {
+    let key = match key.map(ArtifactKey::new) {
+        None => {
+            info!("no artifact key configured: precompiled artifacts are not shared");
+            return None;
+        }
+        Some(None) => {
+            warn!("the artifact key is shorter than 16 characters: precompiled artifacts are not shared");
+            return None;
+        }
+        Some(Some(key)) => key,
+    };
+    match ArtifactStore::open(client, runtime.engine(), key).await {
+        Ok(store) => Some(store),
+        Err(err) => {
+            warn!(%err, "artifact store unavailable: precompiled artifacts are not shared");
+            None
+        }
+    }
 }
 
 async fn subscribe_execs(executor: &Executor) -> Result<Subscriber, ExecutorError> {
@@ -150,12 +219,16 @@ async fn handle(
         let started = Instant::now();
         let (headers, payload) = match function {
             Some(function) => match execute(&executor, &function, &message.payload).await {
-                Ok(output) => {
+                Ok((output, version)) => {
                     info!(
                         elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                        digest = %version.digest, cache = version.source.as_str(),
                         stdout = %output.stdout, stderr = %output.stderr, "call succeeded"
                     );
-                    reply::success(&request_id, &executor.id, output, include_logs)
+                    let (mut map, payload) = reply::success(&request_id, &executor.id, output, include_logs);
+                    map.insert(headers::DIGEST, version.digest.as_str());
+                    map.insert(headers::CACHE, version.source.as_str());
+                    (map, payload)
                 }
                 Err((error, stdout, stderr)) => {
                     warn!(
@@ -181,18 +254,24 @@ async fn handle(
 
 type Failure = (ExecError, String, String);
 
+/// Which version of the function ran, and where its compiled form came from.
+struct Version {
+    digest: String,
+    source: Source,
+}
+
 async fn execute(
     executor: &Executor,
     function: &FunctionRef,
     payload: &[u8],
-) -> Result<crate::runtime::CallOutput, Failure> {
+) -> Result<(crate::runtime::CallOutput, Version), Failure> {
     let no_logs = |error| (error, String::new(), String::new());
     let input =
         String::from_utf8(payload.to_vec()).map_err(|e| no_logs(ExecError::InvalidInput(e.to_string())))?;
-    let component = executor.loader.load(function).await.map_err(no_logs)?;
+    let loaded = executor.loader.load(function).await.map_err(no_logs)?;
     let mut output = executor
         .runtime
-        .call(&component, input)
+        .call(&loaded.component, input)
         .await
         .map_err(|failure| (failure.error, failure.stdout, failure.stderr))?;
     // The reply must fit in one NATS message, headers included.
@@ -201,5 +280,5 @@ async fn execute(
         let error = ExecError::OutputTooLarge { size: output.result.len(), limit };
         return Err((error, std::mem::take(&mut output.stdout), std::mem::take(&mut output.stderr)));
     }
-    Ok(output)
+    Ok((output, Version { digest: loaded.digest, source: loaded.source }))
 }

@@ -25,3 +25,13 @@ pub const DIGEST: &str = "Faas-Digest";
 
 /// On exec replies: which executor ran the call (its instance id).
 pub const EXECUTOR: &str = "Faas-Executor";
+
+/// On exec replies: where the compiled component came from, one of the
+/// `CACHE_*` values. Lets operators and tests see the cache at work.
+pub const CACHE: &str = "Faas-Cache";
+/// [`CACHE`]: compiled earlier by this executor, found in its memory.
+pub const CACHE_MEMORY: &str = "memory";
+/// [`CACHE`]: loaded from the shared precompiled-artifact store.
+pub const CACHE_ARTIFACT: &str = "artifact";
+/// [`CACHE`]: compiled from the component bytes for this call.
+pub const CACHE_COMPILED: &str = "compiled";

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod error;
 pub mod headers;
 pub mod names;
+pub mod registry;
 pub mod subjects;
 
 pub use admin::{
@@ -17,6 +18,7 @@ pub use admin::{
 };
 pub use error::{ErrorBody, ErrorCode};
 pub use names::{BucketName, FunctionName, FunctionRef, NameError};
+pub use registry::FunctionVersion;
 pub use subjects::Subjects;
 
 /// JetStream object store through which components travel between the api and

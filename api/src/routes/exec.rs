@@ -20,8 +20,15 @@ use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::state::AppState;
 
-/// Names the executor that ran the call, for debugging and load checks.
-const EXECUTOR_HEADER: &str = "x-faas-executor";
+/// The executor's reply headers passed on to HTTP callers, for debugging,
+/// load checks and deploy checks: who ran the call, which component version
+/// (sha256) ran, and whether its compiled form came from memory, the shared
+/// artifact store or a compile.
+const PASSED_ON: [(&str, &str); 3] = [
+    (headers::EXECUTOR, "x-faas-executor"),
+    (headers::DIGEST, "x-faas-digest"),
+    (headers::CACHE, "x-faas-cache"),
+];
 
 /// Room left in a NATS message for headers.
 const HEADER_ROOM: usize = 4096;
@@ -57,7 +64,6 @@ pub async fn exec(
         request(&state, Role::Executor, subject, nats_headers, input, &id, state.config.exec_wait()).await?;
 
     let header = |name: &str| reply.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
-    let executor = header(headers::EXECUTOR).unwrap_or_default();
     let mut response = if header(headers::STATUS).as_deref() != Some(headers::STATUS_OK) {
         let code = header(headers::ERROR_CODE).map(|c| ErrorCode::parse(&c)).unwrap_or(ErrorCode::Internal);
         ApiError::from(ErrorBody::new(code, String::from_utf8_lossy(&reply.payload))).into_response()
@@ -68,8 +74,10 @@ pub async fn exec(
     } else {
         Json(json!({ "result": String::from_utf8_lossy(&reply.payload) })).into_response()
     };
-    if let Ok(value) = HeaderValue::from_str(&executor) {
-        response.headers_mut().insert(EXECUTOR_HEADER, value);
+    for (nats_name, http_name) in PASSED_ON {
+        if let Some(value) = header(nats_name).and_then(|v| HeaderValue::from_str(&v).ok()) {
+            response.headers_mut().insert(http_name, value);
+        }
     }
     Ok(response)
 }

@@ -23,6 +23,10 @@ pub struct Platform {
     pub http: reqwest::Client,
     pub base: String,
     pub limits: ExecLimits,
+    /// The secret dispatcher and executors sign precompiled artifacts with.
+    pub artifact_key: String,
+    /// Whether executors started from now on use the shared artifacts.
+    pub share_artifacts: bool,
     stop: watch::Sender<bool>,
     executors: Vec<(watch::Sender<bool>, JoinHandle<()>)>,
     tasks: Vec<JoinHandle<()>>,
@@ -51,6 +55,8 @@ impl Platform {
             http: reqwest::Client::new(),
             client: client.clone(),
             limits: test_limits(),
+            artifact_key: format!("test-key-{}", uuid::Uuid::new_v4()),
+            share_artifacts: true,
             nats,
             s3,
             stop,
@@ -64,6 +70,7 @@ impl Platform {
             s3: platform.s3_config(),
             max_component_bytes: 64 << 20,
             validate_timeout_secs: 60,
+            artifact_key: Some(platform.artifact_key.clone()),
         };
         let dispatcher_client = platform.nats.connect().await;
         let shutdown = platform.shutdown_signal();
@@ -124,6 +131,9 @@ impl Platform {
             limits: self.limits.clone(),
             concurrency,
             backlog,
+            cache_entries: 16,
+            compile_every_call: false,
+            artifact_key: self.share_artifacts.then(|| self.artifact_key.clone()),
         };
         let client = self.nats.connect().await;
         let (stop, mut rx) = watch::channel(false);

@@ -77,6 +77,9 @@ async fn main() -> anyhow::Result<()> {
         ("S3_ACCESS_KEY", s3.access_key().to_owned()),
         ("S3_SECRET_KEY", s3.secret_key().to_owned()),
         ("S3_REGION", s3.region().to_owned()),
+        // A fresh secret per run: the dispatcher and executor it starts share
+        // precompiled artifacts, and nothing else can sign one.
+        ("FAAS_ARTIFACT_KEY", std::env::var("FAAS_ARTIFACT_KEY").unwrap_or_else(|_| random_key())),
         ("RUST_LOG", rust_log.clone()),
     ];
     let api_env = vec![
@@ -189,6 +192,11 @@ async fn demo(http: &reqwest::Client, api: &str, hello: &Path, fibonacci: &Path)
         }
     }
     Ok(())
+}
+
+/// A secret of 64 random hex characters (two v4 uuids' 244 random bits).
+fn random_key() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }
 
 async fn body_text(resp: reqwest::Response) -> String {

@@ -1,0 +1,176 @@
+//! `faas-bench`: measures the wasm-faas platform end to end on this machine.
+//!
+//! Starts nats-server, an S3 server and the real service binaries, deploys
+//! the example functions through the HTTP api, and measures in one run:
+//! transport floors, warm calls over HTTP and NATS, the original
+//! compile-every-call path, cold starts, the runtime's in-process cost and
+//! the services' memory and CPU. Results are printed as phases finish and
+//! written to `bench/results/` (Markdown and JSON). `scripts/bench.sh` builds
+//! everything and runs it.
+
+mod floors;
+mod inprocess;
+mod load;
+mod machine;
+mod ops;
+mod platform;
+mod procstat;
+mod report;
+mod scenarios;
+mod variant;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::Parser;
+
+use crate::platform::Platform;
+use crate::report::{Report, Settings};
+use crate::scenarios::Bench;
+
+/// Default `--out-dir`: `bench/results` of this checkout, wherever the
+/// binary is started from.
+const DEFAULT_OUT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/results");
+
+/// Benchmark the wasm-faas platform on this machine.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Length of each measured load phase, in seconds.
+    #[arg(long, default_value_t = 3.0)]
+    duration_secs: f64,
+    /// Smoke run: 1 s phases (overriding --duration-secs) and fewer cold-start
+    /// repetitions.
+    #[arg(long)]
+    quick: bool,
+    /// End a closed-loop phase after this many requests even if time is left.
+    #[arg(long)]
+    max_requests: Option<u64>,
+    /// Requests per second of the fixed-rate (open-loop) phases.
+    #[arg(long, default_value_t = 500)]
+    rate: u32,
+    /// Where the result files go (default: this checkout's bench/results).
+    #[arg(long, default_value = DEFAULT_OUT_DIR)]
+    out_dir: PathBuf,
+    /// Print the results only; write no files.
+    #[arg(long)]
+    no_write: bool,
+    /// Directory holding faas-dispatcher, faas-executor and faas-api
+    /// (default: the directory of this executable).
+    #[arg(long, env = "FAAS_BIN_DIR")]
+    bin_dir: Option<PathBuf>,
+    /// Keep the services' log files even after a clean run.
+    #[arg(long)]
+    keep_logs: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let started = Instant::now();
+    let duration_s = if args.quick { 1.0 } else { args.duration_secs };
+    anyhow::ensure!(duration_s > 0.0, "--duration-secs must be positive");
+    let settings = Settings {
+        duration_s,
+        warmup_s: (duration_s / 6.0).clamp(0.2, 0.5),
+        max_requests: args.max_requests,
+        open_loop_rate: args.rate,
+        quick: args.quick,
+        upload_runs: if args.quick { 3 } else { 10 },
+        restart_runs: if args.quick { 2 } else { 4 },
+    };
+    let repo =
+        Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("the bench crate is in the repository")?;
+    let run = machine::collect(repo);
+    println!(
+        "faas-bench: commit {}, {} cores, {} MiB, {}\nprofile: {}",
+        run.commit,
+        run.cores,
+        run.memory_mib.unwrap_or(0),
+        run.cpu_model.as_deref().unwrap_or("unknown CPU"),
+        run.profile
+    );
+
+    let bin_dir = match args.bin_dir.clone() {
+        Some(dir) => dir,
+        None => std::env::current_exe()
+            .context("locate faas-bench")?
+            .parent()
+            .context("faas-bench has no parent directory")?
+            .to_path_buf(),
+    };
+    let log_dir = std::env::temp_dir().join(format!("faas-bench-{}", uuid::Uuid::new_v4().simple()));
+    println!("service logs: {}", log_dir.display());
+
+    // Builds the guests if `scripts/build-functions.sh` has not.
+    let guests = tokio::task::spawn_blocking(|| {
+        let read = |name: &str| {
+            let path = stack::guests::guest_path(name);
+            std::fs::read(&path).with_context(|| format!("read {}", path.display()))
+        };
+        anyhow::Ok((read("hello")?, read("fibonacci")?))
+    });
+    let platform = Platform::start(&bin_dir, &log_dir).await?;
+    let (hello, fibonacci) = guests.await.context("the guest build panicked")??;
+
+    let mut bench = Bench::new(platform, Report::new(run, settings), hello).await?;
+    bench.deploy(fibonacci).await.context("deploying the example functions")?;
+    println!("platform up and functions deployed in {} ms\n", started.elapsed().as_millis());
+    bench.idle_memory().await;
+    report::print_header();
+
+    let result = bench.floors().await;
+    note(&mut bench, "floors", result);
+    let result = bench.warm().await;
+    note(&mut bench, "warm calls", result);
+    let result = bench.open_loop().await;
+    note(&mut bench, "fixed-rate calls", result);
+    let result = bench.original().await;
+    note(&mut bench, "original path", result);
+    let result = bench.first_call_after_upload().await;
+    note(&mut bench, "first call after upload", result);
+    let result = bench.first_call_after_restart().await;
+    note(&mut bench, "first call after executor restart", result);
+    bench.in_process().await;
+
+    let alive = bench.platform.check_alive();
+    let Bench { platform, mut report, .. } = bench;
+    platform.stop();
+    if let Err(e) = alive {
+        report.failures.push(format!("at the end of the run: {e:#}"));
+    }
+    report.judge();
+    report::print_targets(&report.targets);
+    if let Some(note) = report.generator_note() {
+        println!("\n{note}");
+    }
+    println!("\nasync jobs per second: {}", report.async_jobs);
+    for failure in &report.failures {
+        println!("could not be measured: {failure}");
+    }
+
+    if args.no_write {
+        println!("\n--no-write: no result files written");
+    } else {
+        let path = report.write(&args.out_dir)?;
+        println!("\nwrote {} (and .json, latest.md)", path.display());
+    }
+    if report.failures.is_empty() && !args.keep_logs {
+        // Kept when something failed: the services' warnings say why.
+        let _ = std::fs::remove_dir_all(&log_dir);
+    } else {
+        println!("service logs kept in {}", log_dir.display());
+    }
+    println!("total time {} s", started.elapsed().as_secs());
+    Ok(())
+}
+
+/// Records a scenario's failure; the run goes on, since the other
+/// scenarios' figures are still worth having.
+fn note(bench: &mut Bench, name: &str, result: anyhow::Result<()>) {
+    if let Err(e) = result {
+        println!("{name} failed: {e:#}");
+        bench.report.failures.push(format!("{name}: {e:#}"));
+    }
+}

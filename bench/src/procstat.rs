@@ -1,0 +1,84 @@
+//! Memory and CPU time of a process, from Linux's `/proc`.
+//!
+//! Reading `/proc` needs no privileges and no unsafe `libc` calls, and sees
+//! the service binaries exactly as they run, which is what the figures are
+//! about.
+
+use std::process::Command;
+
+use anyhow::{Context as _, anyhow};
+
+/// Resident memory of a process.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Memory {
+    /// `VmRSS`: resident now, in KiB.
+    pub rss_kib: u64,
+    /// `VmHWM`: the most ever resident, in KiB.
+    pub hwm_kib: u64,
+}
+
+/// `VmRSS` and `VmHWM` of `pid`.
+pub fn memory(pid: u32) -> anyhow::Result<Memory> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
+    let field = |name: &str| -> anyhow::Result<u64> {
+        let line = status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .ok_or_else(|| anyhow!("{path} has no {name}"))?;
+        // "VmRSS:\t   12345 kB"
+        line.trim_start_matches(':')
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| anyhow!("unreadable {name} in {path}: {line:?}"))
+    };
+    Ok(Memory { rss_kib: field("VmRSS")?, hwm_kib: field("VmHWM")? })
+}
+
+/// User plus system CPU time `pid` has used, in clock ticks.
+pub fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
+    // The command name (field 2) is in parentheses and may contain spaces,
+    // so fields are counted from after its closing one: field 3 comes first,
+    // utime is field 14 and stime field 15.
+    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).ok_or_else(|| anyhow!("unreadable {path}"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |index: usize| -> anyhow::Result<u64> {
+        fields
+            .get(index - 3)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| anyhow!("unreadable field {index} of {path}"))
+    };
+    Ok(tick(14)? + tick(15)?)
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`), 100 if that cannot be asked.
+///
+/// `sysconf` would need `libc` and unsafe code; the value is 100 on every
+/// mainstream Linux, and one process spawn settles it.
+pub fn clock_ticks_per_second() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
+        .filter(|&ticks| ticks > 0)
+        .unwrap_or(100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        let me = std::process::id();
+        let mem = memory(me).unwrap();
+        assert!(mem.rss_kib > 0 && mem.hwm_kib >= mem.rss_kib);
+        cpu_ticks(me).unwrap();
+        assert!(clock_ticks_per_second() > 0);
+    }
+}

@@ -1,0 +1,146 @@
+//! The shared store of precompiled component artifacts.
+//!
+//! Compiling a component takes from a hundred milliseconds to seconds;
+//! loading a compiled artifact takes well under one. The dispatcher compiles
+//! every upload anyway to check it, so it stores the result here and the
+//! first call on any executor, new or old, loads instead of compiling. The
+//! store is a JetStream object store, so it needs nothing beyond the NATS
+//! cluster every role already uses; artifacts are signed (see
+//! [`crate::ArtifactKey`]) because loading one runs its code unchecked.
+
+use async_nats::jetstream::{self, object_store};
+use protocol::registry::{ARTIFACT_STORE, artifact_name};
+use tokio::io::AsyncReadExt;
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use crate::signature::{ArtifactKey, SignatureError};
+
+/// Artifacts larger than this are neither stored nor read.
+const MAX_ARTIFACT_BYTES: u64 = 1 << 30;
+
+/// A failure of the artifact store. Callers fall back to compiling.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    /// The store could not be reached or written.
+    #[error("artifact store unavailable: {0}")]
+    Unavailable(String),
+    /// The stored object is not signed with our key: refused, never loaded.
+    #[error("refused artifact {name}: {reason}")]
+    Refused {
+        /// Object name.
+        name: String,
+        /// What was wrong.
+        reason: SignatureError,
+    },
+    /// Signed, but this engine cannot load it (should not happen: the name
+    /// carries the engine fingerprint).
+    #[error("artifact {name} does not load: {reason}")]
+    Incompatible {
+        /// Object name.
+        name: String,
+        /// Wasmtime's message.
+        reason: String,
+    },
+}
+
+/// Handle on the artifact store, with the key that signs and checks.
+#[derive(Clone)]
+pub struct ArtifactStore {
+    store: object_store::ObjectStore,
+    key: ArtifactKey,
+    fingerprint: String,
+}
+
+impl ArtifactStore {
+    /// Opens the store (creating it on first use) for artifacts of `engine`.
+    pub async fn open(
+        client: &async_nats::Client,
+        engine: &Engine,
+        key: ArtifactKey,
+    ) -> Result<Self, ArtifactError> {
+        let js = jetstream::new(client.clone());
+        let store = match js.get_object_store(ARTIFACT_STORE).await {
+            Ok(store) => store,
+            Err(_) => js
+                .create_object_store(object_store::Config {
+                    bucket: ARTIFACT_STORE.to_owned(),
+                    description: Some("wasm-faas: signed precompiled components, by digest".into()),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| ArtifactError::Unavailable(e.to_string()))?,
+        };
+        Ok(Self { store, key, fingerprint: crate::fingerprint(engine) })
+    }
+
+    fn name(&self, digest: &str) -> String {
+        artifact_name(&self.fingerprint, digest)
+    }
+
+    /// Signs and stores the serialized artifact of the component with `digest`.
+    pub async fn put(&self, digest: &str, serialized: &[u8]) -> Result<(), ArtifactError> {
+        if serialized.len() as u64 > MAX_ARTIFACT_BYTES {
+            return Err(ArtifactError::Unavailable(format!(
+                "artifact of {} bytes is over the {MAX_ARTIFACT_BYTES} byte limit",
+                serialized.len()
+            )));
+        }
+        let sealed = self.key.seal(&self.fingerprint, digest, serialized);
+        self.store
+            .put(self.name(digest).as_str(), &mut sealed.as_slice())
+            .await
+            .map_err(|e| ArtifactError::Unavailable(e.to_string()))?;
+        Ok(())
+    }
+
+    /// The artifact of the component with `digest`, loaded into `engine`, or
+    /// `None` when there is none. A refused artifact is deleted, so the next
+    /// compile can replace it.
+    pub async fn load(&self, engine: &Engine, digest: &str) -> Result<Option<Component>, ArtifactError> {
+        let name = self.name(digest);
+        let mut object = match self.store.get(&name).await {
+            Ok(object) => object,
+            Err(err) if err.kind() == object_store::GetErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(ArtifactError::Unavailable(err.to_string())),
+        };
+        let mut sealed = Vec::new();
+        (&mut object)
+            .take(MAX_ARTIFACT_BYTES + crate::signature::TAG_LEN as u64)
+            .read_to_end(&mut sealed)
+            .await
+            .map_err(|e| ArtifactError::Unavailable(e.to_string()))?;
+        let (key, fingerprint, engine, digest_owned) =
+            (self.key.clone(), self.fingerprint.clone(), engine.clone(), digest.to_owned());
+        // Copying a large artifact into executable memory takes milliseconds:
+        // not on an async worker.
+        let loaded = tokio::task::spawn_blocking(move || {
+            let artifact = key.open(&fingerprint, &digest_owned, &sealed).map_err(Err)?;
+            deserialize(&engine, artifact).map_err(Ok)
+        })
+        .await
+        .map_err(|e| ArtifactError::Unavailable(format!("artifact load task: {e}")))?;
+        match loaded {
+            Ok(component) => Ok(Some(component)),
+            Err(Err(reason)) => {
+                let _ = self.store.delete(&name).await;
+                Err(ArtifactError::Refused { name, reason })
+            }
+            Err(Ok(reason)) => {
+                let _ = self.store.delete(&name).await;
+                Err(ArtifactError::Incompatible { name, reason })
+            }
+        }
+    }
+}
+
+/// Loads artifact bytes whose signature has been checked.
+#[allow(unsafe_code)]
+fn deserialize(engine: &Engine, artifact: &[u8]) -> Result<Component, String> {
+    // SAFETY: Wasmtime requires the bytes to come from `Component::serialize`
+    // of a trusted engine. They do: the caller checked the HMAC tag that only
+    // the platform's roles can make, over exactly these bytes, this engine's
+    // fingerprint and the component digest. Wasmtime itself still checks the
+    // header, version and configuration before using them.
+    unsafe { Component::deserialize(engine, artifact) }.map_err(|e| format!("{e:#}"))
+}

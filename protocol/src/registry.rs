@@ -1,0 +1,68 @@
+//! The function registry: which component version each function runs.
+//!
+//! S3 holds the bytes, but asking S3 on every call would put an HTTP round
+//! trip and a download on the hot path. So the dispatcher records each
+//! function's content digest in a JetStream key-value bucket when it stores
+//! an upload, and executors read that small entry per call: the digest names
+//! the compiled component in their cache, and a changed digest is a new
+//! version. Component artifacts compiled once are shared through the
+//! [`ARTIFACT_STORE`] object store under the same digest.
+
+use serde::{Deserialize, Serialize};
+
+use crate::names::{BucketName, FunctionRef};
+
+/// JetStream key-value bucket mapping `<bucket>.<function>` to a [`FunctionVersion`].
+pub const FUNCTION_REGISTRY: &str = "faas-functions";
+
+/// JetStream object store of precompiled, signed component artifacts, named
+/// by [`artifact_name`]. Only the platform's roles write it.
+pub const ARTIFACT_STORE: &str = "faas-artifacts";
+
+/// The registry key of a function. Names validate as subject tokens, so the
+/// key is a valid KV key and `<bucket>.*` selects one bucket's functions.
+pub fn registry_key(function: &FunctionRef) -> String {
+    format!("{}.{}", function.bucket, function.function)
+}
+
+/// The key filter matching every function of `bucket`.
+pub fn registry_bucket_filter(bucket: &BucketName) -> String {
+    format!("{bucket}.*")
+}
+
+/// The name of an artifact compiled from the component with `digest` by an
+/// engine with `fingerprint` (see the engine crate): a different Wasmtime
+/// version or configuration never picks up an incompatible artifact.
+pub fn artifact_name(fingerprint: &str, digest: &str) -> String {
+    format!("{fingerprint}-{digest}")
+}
+
+/// The registry's value for one function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionVersion {
+    /// sha256 of the component bytes, lowercase hex.
+    pub digest: String,
+    /// Component size in bytes.
+    pub size: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_one_bucket_token_and_one_function_token() {
+        let f = FunctionRef::new("functions", "hello_v2").unwrap();
+        assert_eq!(registry_key(&f), "functions.hello_v2");
+        assert_eq!(registry_bucket_filter(&f.bucket), "functions.*");
+        assert_eq!(artifact_name("abc", "d1"), "abc-d1");
+    }
+
+    #[test]
+    fn versions_round_trip_as_json() {
+        let v = FunctionVersion { digest: "ab".into(), size: 3 };
+        let json = serde_json::to_string(&v).unwrap();
+        assert_eq!(json, r#"{"digest":"ab","size":3}"#);
+        assert_eq!(serde_json::from_str::<FunctionVersion>(&json).unwrap(), v);
+    }
+}
