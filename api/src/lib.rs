@@ -58,6 +58,13 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let state = AppState::new(config, client);
     tracing::info!(addr = ?listener.local_addr().ok(), "api listening");
+    // Replies are small and latency is the product: never let Nagle hold a
+    // response's last segment back waiting for an ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(%err, "could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }

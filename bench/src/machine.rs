@@ -50,7 +50,7 @@ pub fn collect(repo: &Path) -> RunInfo {
     let (date_utc, started_utc) = utc(secs);
 
     let profile = if cfg!(debug_assertions) {
-        "dev (Cargo's debug profile as `cargo build` makes it: the workspace's own crates unoptimised, \
+        "dev (Cargo's debug profile as `cargo build` makes it: the workspace's own crates at opt-level 1, \
          every dependency, Wasmtime and Cranelift included, at opt-level 3)"
     } else {
         "release"
