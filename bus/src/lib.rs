@@ -11,5 +11,5 @@ mod registry;
 mod transfer;
 
 pub use process::{connect, init_tracing, shutdown_signal};
-pub use registry::{FunctionRegistry, RegistryError};
+pub use registry::{FunctionRegistry, Lookup, RegistryError, RegistryWatch};
 pub use transfer::{TransferError, TransferStore};

@@ -9,7 +9,10 @@ use protocol::{
     AdminRequest, AdminResponse, ErrorBody, ErrorCode, FunctionRef, FunctionVersion, StagedObject,
 };
 use storage::FunctionStore;
-use tracing::warn;
+use tracing::{error, warn};
+
+/// How long a registry write waits for the executors to apply it.
+const WATCHER_WAIT: Duration = Duration::from_secs(5);
 
 use crate::validate::{ComponentValidator, ValidComponent};
 
@@ -73,7 +76,8 @@ impl AdminHandler {
             }
             AdminRequest::DeleteBucket { bucket, force } => {
                 self.store.delete_bucket(&bucket, force).await?;
-                self.registry.remove_bucket(&bucket).await.map_err(registry_error)?;
+                let revision = self.registry.remove_bucket(&bucket).await.map_err(registry_error)?;
+                self.wait_for_executors(revision).await;
                 Ok(AdminResponse::Done)
             }
             AdminRequest::PutFunction { function, staged } => self.put_function(&function, &staged).await,
@@ -84,7 +88,8 @@ impl AdminHandler {
             }
             AdminRequest::DeleteFunction { function } => {
                 self.store.delete_function(&function).await?;
-                self.registry.remove(&function).await.map_err(registry_error)?;
+                let revision = self.registry.remove(&function).await.map_err(registry_error)?;
+                self.wait_for_executors(revision).await;
                 Ok(AdminResponse::Done)
             }
         }
@@ -141,8 +146,19 @@ impl AdminHandler {
         }
         // Last: from here on every call runs the new version.
         let version = FunctionVersion { digest: digest.clone(), size };
-        self.registry.set(function, &version).await.map_err(registry_error)?;
+        let revision = self.registry.set(function, &version).await.map_err(registry_error)?;
+        self.wait_for_executors(revision).await;
         Ok(AdminResponse::Stored { function: function_info, digest })
+    }
+
+    /// Answers only once every running executor applied the registry write,
+    /// which is what makes the next call run the new version everywhere.
+    /// An executor that is alive but stuck must not block every deploy, so
+    /// after [`WATCHER_WAIT`] the answer goes out anyway, loudly.
+    async fn wait_for_executors(&self, revision: u64) {
+        if let Err(err) = self.registry.wait_for_watchers(revision, WATCHER_WAIT).await {
+            error!(%err, "answering although some executors may still run the previous version");
+        }
     }
 }
 

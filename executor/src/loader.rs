@@ -1,8 +1,10 @@
 //! Where a call gets its prepared component from.
 //!
-//! The normal path asks the function registry for the function's current
-//! digest (one JetStream direct get) and finds the prepared component in the
-//! [`ComponentCache`]: no S3 request, no compile. On a miss it loads the
+//! The normal path looks the function's current digest up in the executor's
+//! live copy of the function registry ([`RegistryWatch`]; a direct registry
+//! read while that copy is not known current) and finds the prepared
+//! component in the [`ComponentCache`]: no S3 request, no round trip, no
+//! compile. On a miss it loads the
 //! signed precompiled artifact the dispatcher stored at upload, and only
 //! when there is none does it download the bytes from S3 and compile them
 //! (then shares the artifact for the other executors). A function missing
@@ -14,7 +16,7 @@
 
 use std::sync::Arc;
 
-use bus::FunctionRegistry;
+use bus::{FunctionRegistry, Lookup, RegistryWatch};
 use engine::ArtifactStore;
 use protocol::{FunctionRef, headers};
 use storage::FunctionStore;
@@ -60,6 +62,7 @@ pub struct Loaded {
 pub struct ComponentLoader {
     store: FunctionStore,
     registry: FunctionRegistry,
+    watch: RegistryWatch,
     artifacts: Option<ArtifactStore>,
     cache: ComponentCache,
     runtime: Arc<FunctionRuntime>,
@@ -70,14 +73,14 @@ impl ComponentLoader {
     /// A loader over these stores, compiling for `runtime`'s engine.
     pub fn new(
         store: FunctionStore,
-        registry: FunctionRegistry,
+        (registry, watch): (FunctionRegistry, RegistryWatch),
         artifacts: Option<ArtifactStore>,
         runtime: Arc<FunctionRuntime>,
         cache_entries: usize,
         compile_every_call: bool,
     ) -> Self {
         let cache = ComponentCache::new(cache_entries);
-        Self { store, registry, artifacts, cache, runtime, compile_every_call }
+        Self { store, registry, watch, artifacts, cache, runtime, compile_every_call }
     }
 
     /// The current version of `function`, prepared.
@@ -88,12 +91,17 @@ impl ComponentLoader {
             let component = Arc::new(self.compile(bytes).await?);
             return Ok(Loaded { component, digest, source: Source::Compiled });
         }
-        let known = match self.registry.get(function).await {
-            Ok(version) => version.map(|v| v.digest),
-            Err(err) => {
-                warn!(%err, %function, "function registry unreadable; reading S3");
-                None
-            }
+        let known = match self.watch.lookup(function) {
+            Lookup::Digest(digest) => Some(digest),
+            Lookup::Absent => None,
+            // Starting or reconnected: ask the registry itself.
+            Lookup::Unknown => match self.registry.get(function).await {
+                Ok(version) => version.map(|v| v.digest),
+                Err(err) => {
+                    warn!(%err, %function, "function registry unreadable; reading S3");
+                    None
+                }
+            },
         };
         let (digest, bytes) = match known {
             Some(digest) => (digest, None),

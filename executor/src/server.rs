@@ -32,6 +32,9 @@ pub enum ExecutorError {
     /// Subscribing on NATS failed.
     #[error("NATS subscription failed: {0}")]
     Subscribe(#[from] async_nats::SubscribeError),
+    /// The function registry could not be followed.
+    #[error("function registry: {0}")]
+    Registry(#[from] bus::RegistryError),
     /// The Wasmtime engine could not be built.
     #[error("runtime setup failed: {0}")]
     Runtime(#[from] ExecError),
@@ -61,10 +64,11 @@ pub async fn run(
         () = &mut shutdown => return Ok(()),
         registry = open_registry(&client) => registry,
     };
+    let watch = registry.watch(&client).await?;
     let artifacts = open_artifacts(&client, &runtime, config.artifact_key.as_deref()).await;
     let loader = ComponentLoader::new(
         FunctionStore::new(&config.s3),
-        registry,
+        (registry, watch),
         artifacts,
         runtime.clone(),
         config.cache_entries,

@@ -1,0 +1,89 @@
+//! The registry watch against a real nats-server: writes are visible in
+//! every watch as soon as `wait_for_watchers` returns, and a watch that is
+//! gone does not hold writers up.
+
+use std::time::{Duration, Instant};
+
+use faas_bus::{FunctionRegistry, Lookup};
+use protocol::{FunctionRef, FunctionVersion};
+use stack::NatsServer;
+
+fn version(digest: &str) -> FunctionVersion {
+    FunctionVersion { digest: digest.into(), size: 1 }
+}
+
+async fn until_current(watch: &faas_bus::RegistryWatch) {
+    let started = Instant::now();
+    while !watch.is_current() {
+        assert!(started.elapsed() < Duration::from_secs(10), "the watch never became current");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_write_is_already_in_every_watch() {
+    let nats = NatsServer::start().unwrap();
+    let writer = FunctionRegistry::open(&nats.connect().await).await.unwrap();
+    let hello = FunctionRef::new("functions", "hello").unwrap();
+    writer.set(&hello, &version("d0")).await.unwrap();
+
+    // Two executors' watches, each on its own connection.
+    let (c1, c2) = (nats.connect().await, nats.connect().await);
+    let w1 = FunctionRegistry::open(&c1).await.unwrap().watch(&c1).await.unwrap();
+    let w2 = FunctionRegistry::open(&c2).await.unwrap().watch(&c2).await.unwrap();
+    until_current(&w1).await;
+    until_current(&w2).await;
+    assert_eq!(w1.lookup(&hello), Lookup::Digest("d0".into()), "existing entries are loaded");
+
+    for round in 0..50 {
+        let digest = format!("d{round}");
+        let revision = writer.set(&hello, &version(&digest)).await.unwrap();
+        writer.wait_for_watchers(revision, Duration::from_secs(5)).await.unwrap();
+        // No sleeping, no retry: the write must already be applied.
+        assert_eq!(w1.lookup(&hello), Lookup::Digest(digest.clone()), "round {round}");
+        assert_eq!(w2.lookup(&hello), Lookup::Digest(digest), "round {round}");
+    }
+
+    let revision = writer.remove(&hello).await.unwrap();
+    writer.wait_for_watchers(revision, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(w1.lookup(&hello), Lookup::Absent);
+    let other = FunctionRef::new("functions", "other").unwrap();
+    let revision = writer.set(&other, &version("x")).await.unwrap();
+    writer.wait_for_watchers(revision, Duration::from_secs(5)).await.unwrap();
+    let revision = writer.remove_bucket(&other.bucket).await.unwrap();
+    writer.wait_for_watchers(revision, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(w2.lookup(&other), Lookup::Absent, "a bucket's entries go with it");
+
+    // An executor that is gone (its connection closed) does not hold writes up.
+    drop(w2);
+    drop(c2);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let revision = writer.set(&hello, &version("after")).await.unwrap();
+    writer.wait_for_watchers(revision, Duration::from_secs(5)).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1), "waited {:?} for a dead watch", started.elapsed());
+    assert_eq!(w1.lookup(&hello), Lookup::Digest("after".into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnected_watch_is_not_trusted_until_it_has_caught_up() {
+    let mut nats = NatsServer::start().unwrap();
+    let client = nats.connect().await;
+    let registry = FunctionRegistry::open(&client).await.unwrap();
+    let watch = registry.watch(&client).await.unwrap();
+    until_current(&watch).await;
+
+    nats.restart().unwrap();
+    // Until the client has reconnected and the watch confirmed itself, it
+    // answers Unknown (callers then read the registry directly).
+    let started = Instant::now();
+    while client.statistics().connects.load(std::sync::atomic::Ordering::Acquire) < 2 {
+        assert!(started.elapsed() < Duration::from_secs(15), "the client never reconnected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    until_current(&watch).await;
+    let hello = FunctionRef::new("functions", "hello").unwrap();
+    let revision = registry.set(&hello, &version("new")).await.unwrap();
+    registry.wait_for_watchers(revision, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(watch.lookup(&hello), Lookup::Digest("new".into()));
+}
