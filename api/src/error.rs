@@ -40,7 +40,10 @@ impl ApiError {
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::InvalidName | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
-        ErrorCode::BucketNotFound | ErrorCode::FunctionNotFound => StatusCode::NOT_FOUND,
+        ErrorCode::BucketNotFound | ErrorCode::FunctionNotFound | ErrorCode::JobNotFound => {
+            StatusCode::NOT_FOUND
+        }
+        ErrorCode::QueueFull => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::BucketExists | ErrorCode::BucketNotEmpty => StatusCode::CONFLICT,
         ErrorCode::PayloadTooLarge | ErrorCode::OutputTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::InvalidComponent => StatusCode::UNPROCESSABLE_ENTITY,
@@ -70,6 +73,18 @@ impl From<bus::TransferError> for ApiError {
         let code = match err {
             bus::TransferError::TooLarge { .. } => ErrorCode::PayloadTooLarge,
             bus::TransferError::Missing(_) | bus::TransferError::Unavailable(_) => ErrorCode::Unavailable,
+        };
+        Self::new(code, err.to_string())
+    }
+}
+
+impl From<bus::JobError> for ApiError {
+    fn from(err: bus::JobError) -> Self {
+        let code = match err {
+            bus::JobError::Unavailable(_) | bus::JobError::Conflict(_) => ErrorCode::Unavailable,
+            bus::JobError::QueueFull(_) => ErrorCode::QueueFull,
+            bus::JobError::NotFound(_) => ErrorCode::JobNotFound,
+            bus::JobError::NotFailed { .. } => ErrorCode::BadRequest,
         };
         Self::new(code, err.to_string())
     }

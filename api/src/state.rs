@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use bus::TransferStore;
+use bus::{JobQueue, TransferStore};
 use protocol::Subjects;
 use tokio::sync::OnceCell;
 
@@ -24,6 +24,7 @@ pub struct Inner {
     /// Request counters.
     pub metrics: Metrics,
     transfer: OnceCell<TransferStore>,
+    jobs: OnceCell<JobQueue>,
 }
 
 impl AppState {
@@ -35,6 +36,7 @@ impl AppState {
             config,
             metrics: Metrics::default(),
             transfer: OnceCell::new(),
+            jobs: OnceCell::new(),
         }))
     }
 
@@ -42,6 +44,13 @@ impl AppState {
     /// report not-ready) before NATS and JetStream are up.
     pub async fn transfer(&self) -> Result<&TransferStore, bus::TransferError> {
         self.0.transfer.get_or_try_init(|| TransferStore::open(&self.0.client)).await
+    }
+}
+
+impl AppState {
+    /// The job queue, opened on first use: a dispatcher creates it.
+    pub async fn jobs(&self) -> Result<&JobQueue, bus::JobError> {
+        self.0.jobs.get_or_try_init(|| JobQueue::open(&self.0.client, self.0.subjects.clone())).await
     }
 }
 

@@ -6,10 +6,12 @@
 //! components larger than one message, the function registry, and process
 //! bootstrap (logging, shutdown on Ctrl-C or SIGTERM).
 
+mod jobs;
 mod process;
 mod registry;
 mod transfer;
 
+pub use jobs::{DEAD_LETTERS_STREAM, JobError, JobQueue, QueueLimits, Submitted};
 pub use process::{connect, init_tracing, shutdown_signal};
 pub use registry::{FunctionRegistry, Lookup, RegistryError, RegistryWatch};
 pub use transfer::{TransferError, TransferStore};

@@ -25,4 +25,56 @@ pub struct DispatcherConfig {
     /// precompiled artifact stored at each upload. Unset: nothing is shared.
     #[arg(long, env = "FAAS_ARTIFACT_KEY", hide_env_values = true)]
     pub artifact_key: Option<String>,
+    /// Asynchronous jobs.
+    #[command(flatten)]
+    pub jobs: JobSettings,
+}
+
+/// How the job queue is sized and how jobs are run and retried.
+#[derive(Debug, Clone, clap::Args)]
+pub struct JobSettings {
+    /// Jobs this dispatcher runs at once.
+    #[arg(long, env = "FAAS_JOB_CONCURRENCY", default_value_t = 16)]
+    pub job_concurrency: usize,
+    /// Attempts per job before it fails for good.
+    #[arg(long, env = "FAAS_JOB_MAX_ATTEMPTS", default_value_t = 3)]
+    pub job_max_attempts: u32,
+    /// Delay before the second attempt, in ms; doubles per attempt.
+    #[arg(long, env = "FAAS_JOB_RETRY_DELAY_MS", default_value_t = 1000)]
+    pub job_retry_delay_ms: u64,
+    /// Also retry jobs whose function trapped or ran out of time or memory.
+    #[arg(long, env = "FAAS_JOB_RETRY_TRAPS", default_value_t = false)]
+    pub job_retry_traps: bool,
+    /// How long one attempt may wait for an executor's answer, in seconds.
+    #[arg(long, env = "FAAS_JOB_EXEC_WAIT_SECS", default_value_t = 30)]
+    pub job_exec_wait_secs: u64,
+    /// How long JetStream waits for a worker's ack before handing the job to
+    /// another worker, in seconds; keep it above the exec wait.
+    #[arg(long, env = "FAAS_JOB_ACK_WAIT_SECS", default_value_t = 60)]
+    pub job_ack_wait_secs: u64,
+    /// Jobs waiting at most, all functions together (then 429).
+    #[arg(long, env = "FAAS_MAX_JOBS", default_value_t = 100_000)]
+    pub max_jobs: i64,
+    /// Jobs waiting at most per function (then 429).
+    #[arg(long, env = "FAAS_MAX_JOBS_PER_FUNCTION", default_value_t = 10_000)]
+    pub max_jobs_per_function: i64,
+    /// How long job records and dead letters are kept, in seconds.
+    #[arg(long, env = "FAAS_JOB_RECORD_TTL_SECS", default_value_t = 7 * 24 * 3600)]
+    pub job_record_ttl_secs: u64,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            job_concurrency: 16,
+            job_max_attempts: 3,
+            job_retry_delay_ms: 1000,
+            job_retry_traps: false,
+            job_exec_wait_secs: 30,
+            job_ack_wait_secs: 60,
+            max_jobs: 100_000,
+            max_jobs_per_function: 10_000,
+            job_record_ttl_secs: 7 * 24 * 3600,
+        }
+    }
 }

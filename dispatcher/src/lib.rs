@@ -8,8 +8,9 @@
 
 pub mod config;
 pub mod handler;
+pub mod jobs;
 pub mod server;
 pub mod validate;
 
-pub use config::DispatcherConfig;
+pub use config::{DispatcherConfig, JobSettings};
 pub use server::{DispatcherError, run};

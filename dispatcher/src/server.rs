@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{Client, Message};
-use bus::{FunctionRegistry, TransferStore};
+use bus::{FunctionRegistry, JobQueue, QueueLimits, TransferStore};
 use engine::{ArtifactKey, ArtifactStore};
 use futures::{FutureExt as _, StreamExt};
 use protocol::{AdminReply, AdminRequest, ErrorBody, ErrorCode, Subjects, headers};
@@ -13,7 +13,7 @@ use storage::FunctionStore;
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::config::DispatcherConfig;
+use crate::config::{DispatcherConfig, JobSettings};
 use crate::handler::{AdminHandler, Stores};
 use crate::validate::ComponentValidator;
 
@@ -54,6 +54,21 @@ pub async fn run(
     let group = subjects.dispatcher_group();
     let mut commands = client.queue_subscribe(subjects.admin_all(), group.clone()).await?;
     let mut pings = client.queue_subscribe(subjects.ping_dispatcher(), group).await?;
+    let queue = tokio::select! {
+        () = &mut shutdown => return Ok(()),
+        queue = setup_jobs(&client, &subjects, &config.jobs) => queue,
+    };
+    let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+    let job_worker = tokio::spawn(crate::jobs::run(
+        client.clone(),
+        queue,
+        subjects.clone(),
+        config.jobs.clone(),
+        async move {
+            let mut stopped = jobs_stopped;
+            let _ = stopped.wait_for(|stop| *stop).await;
+        },
+    ));
     let mut running = JoinSet::new();
     info!(subject = %subjects.admin_all(), "dispatcher serving");
 
@@ -84,7 +99,31 @@ pub async fn run(
     }
     info!(running = running.len(), "dispatcher stopped taking commands; finishing running ones");
     while running.join_next().await.is_some() {}
+    let _ = stop_jobs.send(true);
+    match job_worker.await {
+        Ok(Err(err)) => warn!(%err, "the job worker stopped with an error"),
+        Err(err) => warn!(%err, "the job worker panicked"),
+        Ok(Ok(())) => {}
+    }
     Ok(())
+}
+
+/// Creates or updates the job queue, waiting for JetStream.
+async fn setup_jobs(client: &Client, subjects: &Subjects, settings: &JobSettings) -> JobQueue {
+    let limits = QueueLimits {
+        max_jobs: settings.max_jobs,
+        max_jobs_per_function: settings.max_jobs_per_function,
+        record_ttl: Duration::from_secs(settings.job_record_ttl_secs),
+    };
+    loop {
+        match JobQueue::setup(client, subjects.clone(), limits).await {
+            Ok(queue) => return queue,
+            Err(err) => {
+                warn!(%err, "job queue not ready; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
 }
 
 /// The registry, waiting for JetStream: compose starts every service at once.

@@ -39,6 +39,10 @@ pub enum ErrorCode {
     Unavailable,
     /// A request on the bus got no answer in time.
     Timeout,
+    /// No job with that id (never submitted, or its record expired).
+    JobNotFound,
+    /// The job queue, or this function's share of it, is full: retry later.
+    QueueFull,
     /// The object store failed.
     StorageError,
     /// A bug or an unexpected failure.
@@ -64,6 +68,8 @@ impl ErrorCode {
             Self::FunctionTimeout => "function_timeout",
             Self::Unavailable => "unavailable",
             Self::Timeout => "timeout",
+            Self::JobNotFound => "job_not_found",
+            Self::QueueFull => "queue_full",
             Self::StorageError => "storage_error",
             Self::Internal => "internal",
         }
@@ -104,7 +110,13 @@ mod tests {
 
     #[test]
     fn codes_round_trip_through_their_strings() {
-        for code in [ErrorCode::InvalidName, ErrorCode::MemoryLimitExceeded, ErrorCode::FunctionTimeout] {
+        for code in [
+            ErrorCode::InvalidName,
+            ErrorCode::MemoryLimitExceeded,
+            ErrorCode::FunctionTimeout,
+            ErrorCode::JobNotFound,
+            ErrorCode::QueueFull,
+        ] {
             assert_eq!(ErrorCode::parse(code.as_str()), code);
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
         }

@@ -35,3 +35,6 @@ pub const CACHE_MEMORY: &str = "memory";
 pub const CACHE_ARTIFACT: &str = "artifact";
 /// [`CACHE`]: compiled from the component bytes for this call.
 pub const CACHE_COMPILED: &str = "compiled";
+
+/// On job messages and result announcements: the job's id.
+pub const JOB_ID: &str = "Faas-Job-Id";

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod error;
 pub mod headers;
+pub mod jobs;
 pub mod names;
 pub mod registry;
 pub mod subjects;
@@ -17,6 +18,7 @@ pub use admin::{
     AdminReply, AdminRequest, AdminResponse, BucketInfo, ExecLogsReply, FunctionInfo, StagedObject,
 };
 pub use error::{ErrorBody, ErrorCode};
+pub use jobs::{JobRecord, JobStatus};
 pub use names::{BucketName, FunctionName, FunctionRef, NameError};
 pub use registry::FunctionVersion;
 pub use subjects::Subjects;

@@ -48,6 +48,30 @@ impl Subjects {
         FunctionRef::new(bucket, function).ok()
     }
 
+    /// `<prefix>.jobs.<bucket>.<function>`: asynchronous jobs, stored in the
+    /// [`crate::jobs::JOBS_STREAM`] stream until a worker finished them.
+    pub fn job(&self, function: &FunctionRef) -> String {
+        format!("{}.jobs.{}.{}", self.prefix, function.bucket, function.function)
+    }
+
+    /// The jobs stream's subjects: every function's job subject.
+    pub fn jobs_all(&self) -> String {
+        format!("{}.jobs.*.*", self.prefix)
+    }
+
+    /// Splits a job subject back into its function.
+    pub fn parse_job(&self, subject: &str) -> Option<FunctionRef> {
+        let rest = subject.strip_prefix(&self.prefix)?.strip_prefix(".jobs.")?;
+        let (bucket, function) = rest.split_once('.')?;
+        FunctionRef::new(bucket, function).ok()
+    }
+
+    /// `<prefix>.results.<bucket>.<function>`: every finished job's
+    /// [`crate::jobs::JobRecord`], for any subscriber.
+    pub fn job_result(&self, function: &FunctionRef) -> String {
+        format!("{}.results.{}.{}", self.prefix, function.bucket, function.function)
+    }
+
     /// `<prefix>.admin.<command>`: bucket and function commands for the dispatcher.
     pub fn admin(&self, command: &str) -> String {
         format!("{}.admin.{command}", self.prefix)
@@ -89,9 +113,12 @@ mod tests {
         let f = FunctionRef::new("functions", "hello").unwrap();
         let s = subjects.exec(&f);
         assert_eq!(s, "t1.faas.exec.functions.hello");
-        assert_eq!(subjects.parse_exec(&s), Some(f));
+        assert_eq!(subjects.parse_exec(&s), Some(f.clone()));
         assert_eq!(subjects.parse_exec("t1.faas.admin.x"), None);
         assert_eq!(subjects.parse_exec("other.exec.functions.hello"), None);
         assert_eq!(subjects.executor_group(), "t1-faas-executors");
+        assert_eq!(subjects.job(&f), "t1.faas.jobs.functions.hello");
+        assert_eq!(subjects.parse_job("t1.faas.jobs.functions.hello"), Some(f.clone()));
+        assert_eq!(subjects.job_result(&f), "t1.faas.results.functions.hello");
     }
 }

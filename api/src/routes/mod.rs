@@ -5,6 +5,7 @@ pub mod buckets;
 pub mod exec;
 pub mod files;
 pub mod health;
+pub mod jobs;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -23,6 +24,10 @@ pub fn router(state: AppState) -> Router {
         .route("/bucket/{bucket}", put(buckets::create).get(buckets::list_functions).delete(buckets::delete))
         .route("/file/{bucket}/{function}", post(files::upload).get(files::download).delete(files::delete))
         .route("/exec/{bucket}/{function}", post(exec::exec))
+        .route("/async/{bucket}/{function}", post(jobs::submit))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}", get(jobs::get))
+        .route("/jobs/{id}/redrive", post(jobs::redrive))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))

@@ -37,6 +37,16 @@ pub fn test_limits() -> ExecLimits {
     ExecLimits { timeout_ms: 1_500, memory_mib: 64, max_output: 1 << 20, max_log: 64 << 10 }
 }
 
+/// Job settings that retry fast, so tests of retries take fractions of a second.
+pub fn test_job_settings() -> dispatcher::JobSettings {
+    dispatcher::JobSettings {
+        job_retry_delay_ms: 100,
+        job_exec_wait_secs: 5,
+        job_ack_wait_secs: 10,
+        ..Default::default()
+    }
+}
+
 impl Platform {
     /// nats, S3, one dispatcher, one executor, the api.
     pub async fn start() -> Self {
@@ -45,6 +55,15 @@ impl Platform {
 
     /// With `executors` executors and an upload limit.
     pub async fn start_with(executors: usize, max_upload_bytes: usize) -> Self {
+        Self::start_full(executors, max_upload_bytes, test_job_settings()).await
+    }
+
+    /// With `executors` executors and these job settings.
+    pub async fn start_with_jobs(executors: usize, jobs: dispatcher::JobSettings) -> Self {
+        Self::start_full(executors, 64 << 20, jobs).await
+    }
+
+    async fn start_full(executors: usize, max_upload_bytes: usize, jobs: dispatcher::JobSettings) -> Self {
         stack::tracing::init_test_tracing();
         let nats = NatsServer::start().expect("nats-server starts");
         let s3 = S3Server::start().expect("S3 server starts");
@@ -71,6 +90,7 @@ impl Platform {
             max_component_bytes: 64 << 20,
             validate_timeout_secs: 60,
             artifact_key: Some(platform.artifact_key.clone()),
+            jobs,
         };
         let dispatcher_client = platform.nats.connect().await;
         let shutdown = platform.shutdown_signal();
@@ -148,6 +168,14 @@ impl Platform {
         // confirm with a round trip through the queue group.
         self.wait_for_responder("faas.ping.executor").await;
         self.executors.len() - 1
+    }
+
+    /// Kills executor `index` without letting it finish anything: its task
+    /// is aborted mid-flight, like a process killed with SIGKILL (its
+    /// in-flight calls never answer, its connection drops).
+    pub fn crash_executor(&mut self, index: usize) {
+        let (_, handle) = &self.executors[index];
+        handle.abort();
     }
 
     /// Stops every executor and waits until they are gone.

@@ -1,0 +1,138 @@
+//! Asynchronous jobs: submit a call, get a job id at once, poll its record.
+//!
+//! `POST /async/{bucket}/{function}` answers 202 only once the job is stored
+//! durably in the jobs stream, so a 202 is never given for a job that could
+//! be lost; a full queue is a 429. With an `Idempotency-Key` header the job
+//! id is derived from the key and the function, so a retried POST finds the
+//! job it created before instead of creating a second one.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use protocol::{ErrorCode, FunctionRef, JobRecord, JobStatus};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::body::read_limited;
+use crate::error::ApiError;
+use crate::request_id::RequestId;
+use crate::state::AppState;
+
+/// Room left in a job message for headers.
+const HEADER_ROOM: usize = 4096;
+
+/// Namespace of job ids derived from idempotency keys.
+const IDEMPOTENCY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5f6b_1c2e_8d3a_4e7b_9c1d_2a3b_4c5d_6e7f);
+
+/// `POST /async/{bucket}/{function}`.
+pub async fn submit(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Path((bucket, function)): Path<(String, String)>,
+    http_headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let function = FunctionRef::new(&bucket, &function)?;
+    let job_id = job_id(&function, http_headers.get("idempotency-key"))?;
+    let limit = state.client.server_info().max_payload.saturating_sub(HEADER_ROOM);
+    let input =
+        read_limited(body, limit, "the job input (the NATS server's max_payload less headers)").await?;
+    let submitted = state.jobs().await?.submit(&function, &job_id, input, id.as_str()).await?;
+    let status_url = format!("/jobs/{job_id}");
+    let body = json!({
+        "job_id": job_id,
+        "status_url": status_url,
+        "status": submitted.record.status,
+        "duplicate": submitted.duplicate,
+    });
+    let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
+    if let Ok(location) = HeaderValue::from_str(&status_url) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// A fresh uuid, or one derived from the client's idempotency key.
+fn job_id(function: &FunctionRef, key: Option<&HeaderValue>) -> Result<String, ApiError> {
+    let Some(key) = key else { return Ok(uuid::Uuid::new_v4().to_string()) };
+    let key =
+        key.to_str().ok().filter(|k| (1..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
+    let key = key.ok_or_else(|| {
+        ApiError::new(ErrorCode::BadRequest, "Idempotency-Key must be 1 to 128 visible ASCII characters")
+    })?;
+    Ok(uuid::Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, format!("{function}\n{key}").as_bytes()).to_string())
+}
+
+/// `GET /jobs/{id}`: the job's record.
+pub async fn get(
+    State(state): State<AppState>,
+    Path(job_id): Path<String>,
+) -> Result<Json<JobRecord>, ApiError> {
+    let job_id = parse_id(&job_id)?;
+    let (record, _) = state.jobs().await?.record(&job_id).await?;
+    Ok(Json(record))
+}
+
+/// Query of `GET /jobs`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /jobs[?status=failed][&limit=100]`: records, newest first. The
+/// failed ones are the dead letters an operator re-drives.
+pub async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(text) => Some(JobStatus::parse(text).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::BadRequest,
+                format!("status must be queued, running, succeeded or failed, got {text:?}"),
+            )
+        })?),
+    };
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let jobs = state.jobs().await?.list(status, limit).await?;
+    Ok(Json(json!({ "jobs": jobs })).into_response())
+}
+
+/// `POST /jobs/{id}/redrive`: queue a failed job again with its input.
+pub async fn redrive(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Path(job_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let job_id = parse_id(&job_id)?;
+    let record = state.jobs().await?.redrive(&job_id, id.as_str()).await?;
+    Ok((StatusCode::ACCEPTED, Json(record)).into_response())
+}
+
+fn parse_id(text: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(text)
+        .map(|id| id.to_string())
+        .map_err(|_| ApiError::new(ErrorCode::BadRequest, format!("job ids are uuids, got {text:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_give_one_id_per_function_and_key() {
+        let hello = FunctionRef::new("functions", "hello").unwrap();
+        let other = FunctionRef::new("functions", "other").unwrap();
+        let key = HeaderValue::from_static("order-42");
+        let first = job_id(&hello, Some(&key)).unwrap();
+        assert_eq!(first, job_id(&hello, Some(&key)).unwrap());
+        assert_ne!(first, job_id(&other, Some(&key)).unwrap());
+        assert_ne!(job_id(&hello, None).unwrap(), job_id(&hello, None).unwrap());
+        let bad = HeaderValue::from_static("has space");
+        assert!(job_id(&hello, Some(&bad)).is_err());
+    }
+}

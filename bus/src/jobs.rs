@@ -1,0 +1,278 @@
+//! The job queue on the bus: the stream jobs wait in, their records, and the
+//! dead letters of jobs that failed for good.
+//!
+//! The api submits and reads; dispatchers set the queue up, take jobs and
+//! record outcomes. Both go through this type so that stream, bucket and
+//! subject details live in one place. Records are written with
+//! compare-and-set on their revision, so two workers that raced on a
+//! redelivered job cannot both record an outcome.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy};
+use async_nats::jetstream::{self, kv};
+use bytes::Bytes;
+use futures::StreamExt as _;
+use protocol::jobs::{JOB_RECORDS, JOBS_STREAM, now_ms};
+use protocol::{FunctionRef, JobRecord, JobStatus, Subjects, headers};
+
+/// Stream of the dead letters: the input of every job that failed for good,
+/// on `<prefix>.deadletter.<job id>`, kept as long as records.
+pub const DEAD_LETTERS_STREAM: &str = "FAAS_JOBS_DEAD";
+
+/// A job-queue operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// JetStream is not enabled, or no dispatcher has set the queue up yet.
+    #[error("the job queue is unavailable: {0}")]
+    Unavailable(String),
+    /// The queue, or this function's share of it, is full.
+    #[error("the job queue is full ({0}); retry later")]
+    QueueFull(String),
+    /// No such job.
+    #[error("job {0} not found")]
+    NotFound(String),
+    /// Someone else updated the record first.
+    #[error("job {0} was updated concurrently")]
+    Conflict(String),
+    /// Only failed jobs can be re-driven.
+    #[error("job {id} is {status:?}: only failed jobs can be re-driven")]
+    NotFailed {
+        /// The job.
+        id: String,
+        /// Its status.
+        status: JobStatus,
+    },
+}
+
+/// Sizes of the queue, set by the dispatcher that creates it.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    /// Jobs waiting at most, all functions together.
+    pub max_jobs: i64,
+    /// Jobs waiting at most per function.
+    pub max_jobs_per_function: i64,
+    /// How long records and dead letters are kept.
+    pub record_ttl: Duration,
+}
+
+/// What a submission did.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    /// The job's record (the existing one for a duplicate).
+    pub record: JobRecord,
+    /// Whether a job with this id existed already (an idempotent retry).
+    pub duplicate: bool,
+}
+
+/// Handle on the job queue.
+#[derive(Clone)]
+pub struct JobQueue {
+    js: jetstream::Context,
+    records: kv::Store,
+    subjects: Subjects,
+}
+
+impl JobQueue {
+    /// Opens the queue a dispatcher has set up.
+    pub async fn open(client: &async_nats::Client, subjects: Subjects) -> Result<Self, JobError> {
+        let js = jetstream::new(client.clone());
+        let records = js.get_key_value(JOB_RECORDS).await.map_err(unavailable)?;
+        Ok(Self { js, records, subjects })
+    }
+
+    /// Creates the stream, the dead letters and the records bucket, or
+    /// updates their limits.
+    pub async fn setup(
+        client: &async_nats::Client,
+        subjects: Subjects,
+        limits: QueueLimits,
+    ) -> Result<Self, JobError> {
+        let js = jetstream::new(client.clone());
+        js.create_or_update_stream(stream::Config {
+            name: JOBS_STREAM.to_owned(),
+            description: Some("wasm-faas: queued jobs, until a worker finished them".into()),
+            subjects: vec![subjects.jobs_all()],
+            retention: RetentionPolicy::WorkQueue,
+            max_messages: limits.max_jobs,
+            max_messages_per_subject: limits.max_jobs_per_function,
+            // A full queue refuses new jobs instead of dropping old ones.
+            discard: DiscardPolicy::New,
+            discard_new_per_subject: true,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .map_err(unavailable)?;
+        js.create_or_update_stream(stream::Config {
+            name: DEAD_LETTERS_STREAM.to_owned(),
+            description: Some("wasm-faas: inputs of failed jobs, for re-driving".into()),
+            subjects: vec![dead_letter_subject(&subjects, "*")],
+            max_age: limits.record_ttl,
+            ..Default::default()
+        })
+        .await
+        .map_err(unavailable)?;
+        let records = match js.get_key_value(JOB_RECORDS).await {
+            Ok(records) => records,
+            Err(_) => js
+                .create_key_value(kv::Config {
+                    bucket: JOB_RECORDS.to_owned(),
+                    description: "wasm-faas: job records by id".into(),
+                    history: 1,
+                    max_age: limits.record_ttl,
+                    ..Default::default()
+                })
+                .await
+                .map_err(unavailable)?,
+        };
+        Ok(Self { js, records, subjects })
+    }
+
+    /// The JetStream context, for the worker's consumer.
+    pub fn context(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    /// Stores a job. Its record is created first, so a duplicate id (an
+    /// idempotent retry) is found before anything is queued twice; if the
+    /// queue refuses the job, the record goes again, so nothing claims a job
+    /// that was not stored.
+    pub async fn submit(
+        &self,
+        function: &FunctionRef,
+        job_id: &str,
+        input: Bytes,
+        request_id: &str,
+    ) -> Result<Submitted, JobError> {
+        let record = JobRecord::queued(job_id, &function.to_string(), now_ms());
+        let value = serde_json::to_vec(&record).expect("records always serialise");
+        match self.records.create(job_id, value.into()).await {
+            Ok(_) => {}
+            Err(err) if err.kind() == kv::CreateErrorKind::AlreadyExists => {
+                let (record, _) = self.record(job_id).await?;
+                return Ok(Submitted { record, duplicate: true });
+            }
+            Err(err) => return Err(unavailable(err)),
+        }
+        let mut map = HeaderMap::new();
+        map.insert("Nats-Msg-Id", job_id);
+        map.insert(headers::JOB_ID, job_id);
+        map.insert(headers::REQUEST_ID, request_id);
+        let stored = match self.js.publish_with_headers(self.subjects.job(function), map, input).await {
+            Ok(ack) => ack.await.map(|_| ()).map_err(publish_error),
+            Err(err) => Err(publish_error(err)),
+        };
+        if let Err(err) = stored {
+            let _ = self.records.purge(job_id).await;
+            return Err(err);
+        }
+        Ok(Submitted { record, duplicate: false })
+    }
+
+    /// A job's record and its revision.
+    pub async fn record(&self, job_id: &str) -> Result<(JobRecord, u64), JobError> {
+        let entry = self.records.entry(job_id).await.map_err(unavailable)?;
+        let entry = entry
+            .filter(|e| e.operation == kv::Operation::Put)
+            .ok_or_else(|| JobError::NotFound(job_id.to_owned()))?;
+        let record = serde_json::from_slice(&entry.value)
+            .map_err(|e| JobError::Unavailable(format!("malformed record of job {job_id}: {e}")))?;
+        Ok((record, entry.revision))
+    }
+
+    /// Replaces a record if it is still at `revision`; returns the new one.
+    pub async fn update(&self, record: &JobRecord, revision: u64) -> Result<u64, JobError> {
+        let value = serde_json::to_vec(record).expect("records always serialise");
+        self.records
+            .update(&record.job_id, value.into(), revision)
+            .await
+            .map_err(|_| JobError::Conflict(record.job_id.clone()))
+    }
+
+    /// Records, newest first, optionally only those with `status`; at most `limit`.
+    pub async fn list(&self, status: Option<JobStatus>, limit: usize) -> Result<Vec<JobRecord>, JobError> {
+        let mut keys = self.records.keys().await.map_err(unavailable)?;
+        let mut records = Vec::new();
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(unavailable)?;
+            match self.record(&key).await {
+                Ok((record, _)) if status.is_none_or(|s| s == record.status) => records.push(record),
+                Ok(_) | Err(JobError::NotFound(_)) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        records.sort_by_key(|r| std::cmp::Reverse(r.submitted_at_ms));
+        records.truncate(limit);
+        Ok(records)
+    }
+
+    /// Keeps the input of a job that failed for good, for [`Self::redrive`].
+    pub async fn bury(&self, job_id: &str, input: Bytes, function: &FunctionRef) -> Result<(), JobError> {
+        let mut map = HeaderMap::new();
+        map.insert(headers::JOB_ID, job_id);
+        map.insert(DEAD_LETTER_FUNCTION, function.to_string().as_str());
+        let ack = self
+            .js
+            .publish_with_headers(dead_letter_subject(&self.subjects, job_id), map, input)
+            .await
+            .map_err(publish_error)?;
+        ack.await.map_err(publish_error)?;
+        Ok(())
+    }
+
+    /// Queues a failed job again with its original input, as a new set of attempts.
+    pub async fn redrive(&self, job_id: &str, request_id: &str) -> Result<JobRecord, JobError> {
+        let (record, revision) = self.record(job_id).await?;
+        if record.status != JobStatus::Failed {
+            return Err(JobError::NotFailed { id: job_id.to_owned(), status: record.status });
+        }
+        let stream = self.js.get_stream(DEAD_LETTERS_STREAM).await.map_err(unavailable)?;
+        let subject = dead_letter_subject(&self.subjects, job_id);
+        let letter = stream
+            .get_last_raw_message_by_subject(&subject)
+            .await
+            .map_err(|e| JobError::Unavailable(format!("the dead letter of job {job_id} is gone: {e}")))?;
+        let function: FunctionRef =
+            letter.headers.get(DEAD_LETTER_FUNCTION).and_then(|f| f.as_str().parse().ok()).ok_or_else(
+                || JobError::Unavailable(format!("the dead letter of job {job_id} names no function")),
+            )?;
+        let queued =
+            JobRecord { status: JobStatus::Queued, error: None, attempts: 0, finished_at_ms: None, ..record };
+        self.update(&queued, revision).await?;
+        let mut map = HeaderMap::new();
+        map.insert("Nats-Msg-Id", format!("{job_id}.redrive.{revision}").as_str());
+        map.insert(headers::JOB_ID, job_id);
+        map.insert(headers::REQUEST_ID, request_id);
+        let ack = self
+            .js
+            .publish_with_headers(self.subjects.job(&function), map, letter.payload)
+            .await
+            .map_err(publish_error)?;
+        ack.await.map_err(publish_error)?;
+        let _ = stream.purge().filter(subject).await;
+        Ok(queued)
+    }
+}
+
+/// Header on dead letters: the job's `<bucket>/<function>`.
+const DEAD_LETTER_FUNCTION: &str = "Faas-Function";
+
+fn dead_letter_subject(subjects: &Subjects, job_id: &str) -> String {
+    format!("{}.deadletter.{job_id}", subjects.prefix())
+}
+
+fn publish_error(err: impl std::fmt::Display) -> JobError {
+    let text = err.to_string();
+    // JetStream's words for a stream at its limit with discard-new.
+    if text.contains("maximum messages") || text.contains("maximum bytes") {
+        JobError::QueueFull(text)
+    } else {
+        JobError::Unavailable(text)
+    }
+}
+
+fn unavailable(err: impl std::fmt::Display) -> JobError {
+    JobError::Unavailable(err.to_string())
+}

@@ -1,0 +1,280 @@
+//! The job worker: takes queued jobs, runs them on the executors, records
+//! the outcome.
+//!
+//! Every dispatcher runs one, and all share the durable pull consumer
+//! [`protocol::jobs::JOB_WORKERS`], so each job goes to one worker at a time.
+//! A job is acked only after its outcome is recorded; a worker that dies
+//! mid-job leaves it unacked and JetStream redelivers it after the ack wait.
+//! Failures that are the platform's (no executor, a timeout on the bus,
+//! storage) are retried with exponential back-off up to the configured
+//! attempts; failures that are the function's (a trap, a timeout of its own)
+//! are final unless `--job-retry-traps`. A redelivered job whose record is
+//! final is acked without running again, and records are written with
+//! compare-and-set, so there is one outcome per job.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{AckPolicy, pull};
+use async_nats::jetstream::{self, AckKind};
+use async_nats::{Client, HeaderMap, RequestErrorKind};
+use bus::{JobError, JobQueue};
+use futures::StreamExt as _;
+use protocol::jobs::{JOB_WORKERS, JOBS_STREAM, now_ms};
+use protocol::{ErrorBody, ErrorCode, FunctionRef, JobRecord, JobStatus, Subjects, headers};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::config::JobSettings;
+
+/// What a worker needs.
+struct Worker {
+    client: Client,
+    queue: JobQueue,
+    subjects: Subjects,
+    settings: JobSettings,
+}
+
+/// Takes jobs until `shutdown`, then lets running ones finish.
+pub async fn run(
+    client: Client,
+    queue: JobQueue,
+    subjects: Subjects,
+    settings: JobSettings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), JobError> {
+    let stream =
+        queue.context().get_stream(JOBS_STREAM).await.map_err(|e| JobError::Unavailable(e.to_string()))?;
+    let concurrency = settings.job_concurrency.max(1);
+    let consumer: jetstream::consumer::PullConsumer = stream
+        .get_or_create_consumer(
+            JOB_WORKERS,
+            pull::Config {
+                durable_name: Some(JOB_WORKERS.to_owned()),
+                description: Some("wasm-faas: dispatchers' job workers".into()),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(settings.job_ack_wait_secs),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| JobError::Unavailable(e.to_string()))?;
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(concurrency)
+        .messages()
+        .await
+        .map_err(|e| JobError::Unavailable(e.to_string()))?;
+    let worker = Arc::new(Worker { client, queue, subjects, settings });
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let mut running = JoinSet::new();
+    info!(concurrency, "job worker taking jobs");
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => slot.expect("semaphore never closes"),
+        };
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(_) = running.join_next(), if !running.is_empty() => drop(slot),
+            next = messages.next() => match next {
+                Some(Ok(message)) => {
+                    let worker = worker.clone();
+                    running.spawn(async move {
+                        worker.handle(message).await;
+                        drop(slot);
+                    });
+                }
+                Some(Err(err)) => {
+                    warn!(%err, "job consumer error; retrying in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                None => break,
+            },
+        }
+    }
+    info!(running = running.len(), "job worker stopping; finishing running jobs");
+    while running.join_next().await.is_some() {}
+    Ok(())
+}
+
+impl Worker {
+    async fn handle(&self, message: jetstream::Message) {
+        let header =
+            |name: &str| message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
+        let job_id = header(headers::JOB_ID).unwrap_or_default();
+        let request_id = header(headers::REQUEST_ID).unwrap_or_else(|| job_id.clone());
+        let span = info_span!("job", request_id = %request_id, job_id = %job_id);
+        async {
+            let Some(function) = self.subjects.parse_job(message.subject.as_str()) else {
+                warn!(subject = %message.subject, "not a job subject; dropped");
+                let _ = message.ack_with(AckKind::Term).await;
+                return;
+            };
+            match self.run_job(&message, &function, &job_id, &request_id).await {
+                Ok(Disposition::Ack) => {
+                    let _ = message.ack().await;
+                }
+                Ok(Disposition::RetryIn(delay)) => {
+                    let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+                }
+                // Someone else holds the job: leave the message to them.
+                Ok(Disposition::Leave) => {}
+                Err(err) => {
+                    warn!(%err, "job bookkeeping failed; retrying in 1 s");
+                    let _ = message.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn run_job(
+        &self,
+        message: &jetstream::Message,
+        function: &FunctionRef,
+        job_id: &str,
+        request_id: &str,
+    ) -> Result<Disposition, JobError> {
+        let (mut record, revision) = match self.queue.record(job_id).await {
+            Ok(found) => found,
+            Err(JobError::NotFound(_)) => {
+                warn!("job has no record (expired?); dropped");
+                return Ok(Disposition::Ack);
+            }
+            Err(err) => return Err(err),
+        };
+        if record.status.is_final() {
+            // Redelivered after its outcome was recorded: done already.
+            return Ok(Disposition::Ack);
+        }
+        record.status = JobStatus::Running;
+        record.attempts += 1;
+        record.started_at_ms = Some(now_ms());
+        let revision = match self.queue.update(&record, revision).await {
+            Ok(revision) => revision,
+            Err(JobError::Conflict(_)) => return Ok(Disposition::Leave),
+            Err(err) => return Err(err),
+        };
+
+        let outcome = self.exec(function, message.payload.clone(), request_id, job_id).await;
+        let attempts = record.attempts;
+        match outcome {
+            Ok(result) => {
+                record.status = JobStatus::Succeeded;
+                record.result = Some(result);
+                record.error = None;
+            }
+            Err(error) if self.retryable(error.code) && attempts < self.settings.job_max_attempts => {
+                let delay = self.backoff(attempts);
+                warn!(code = %error.code, error = %error.message, attempts, ?delay, "job attempt failed; will retry");
+                record.status = JobStatus::Queued;
+                record.error = Some(error);
+                return match self.queue.update(&record, revision).await {
+                    Ok(_) => Ok(Disposition::RetryIn(delay)),
+                    Err(JobError::Conflict(_)) => Ok(Disposition::Leave),
+                    Err(err) => Err(err),
+                };
+            }
+            Err(error) => {
+                record.status = JobStatus::Failed;
+                record.error = Some(error);
+            }
+        }
+        record.finished_at_ms = Some(now_ms());
+        match self.queue.update(&record, revision).await {
+            Ok(_) => {}
+            // Another delivery recorded the outcome first: that one counts.
+            Err(JobError::Conflict(_)) => return Ok(Disposition::Ack),
+            Err(err) => return Err(err),
+        }
+        if record.status == JobStatus::Failed
+            && let Err(err) = self.queue.bury(job_id, message.payload.clone(), function).await
+        {
+            warn!(%err, "could not keep the failed job's input; it cannot be re-driven");
+        }
+        self.announce(function, &record).await;
+        info!(status = ?record.status, attempts, "job finished");
+        Ok(Disposition::Ack)
+    }
+
+    /// Runs the function through the executors' queue group.
+    async fn exec(
+        &self,
+        function: &FunctionRef,
+        input: bytes::Bytes,
+        request_id: &str,
+        job_id: &str,
+    ) -> Result<String, ErrorBody> {
+        let mut map = HeaderMap::new();
+        map.insert(headers::REQUEST_ID, request_id);
+        map.insert(headers::JOB_ID, job_id);
+        let wait = Duration::from_secs(self.settings.job_exec_wait_secs);
+        let request = async_nats::Request::new().headers(map).payload(input).timeout(Some(wait));
+        let reply = self.client.send_request(self.subjects.exec(function), request).await.map_err(|err| {
+            let code = match err.kind() {
+                RequestErrorKind::NoResponders => ErrorCode::Unavailable,
+                RequestErrorKind::TimedOut => ErrorCode::Timeout,
+                _ => ErrorCode::Unavailable,
+            };
+            ErrorBody::new(code, format!("running {function}: {err}"))
+        })?;
+        let header =
+            |name: &str| reply.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
+        let text = String::from_utf8_lossy(&reply.payload).into_owned();
+        if header(headers::STATUS).as_deref() == Some(headers::STATUS_OK) {
+            Ok(text)
+        } else {
+            let code =
+                header(headers::ERROR_CODE).map(|c| ErrorCode::parse(&c)).unwrap_or(ErrorCode::Internal);
+            Err(ErrorBody::new(code, text))
+        }
+    }
+
+    /// Whether another attempt may succeed where this one failed.
+    fn retryable(&self, code: ErrorCode) -> bool {
+        match code {
+            ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::StorageError | ErrorCode::Internal => {
+                true
+            }
+            ErrorCode::FunctionTrapped
+            | ErrorCode::FunctionTimeout
+            | ErrorCode::MemoryLimitExceeded
+            | ErrorCode::LogLimitExceeded => self.settings.job_retry_traps,
+            _ => false,
+        }
+    }
+
+    /// `retry_delay`, doubled per attempt, at most a minute.
+    fn backoff(&self, attempts: u32) -> Duration {
+        let base = Duration::from_millis(self.settings.job_retry_delay_ms);
+        base.saturating_mul(1 << attempts.saturating_sub(1).min(16)).min(Duration::from_secs(60))
+    }
+
+    /// Publishes a finished job's record on its results subject.
+    async fn announce(&self, function: &FunctionRef, record: &JobRecord) {
+        let mut map = HeaderMap::new();
+        map.insert(headers::JOB_ID, record.job_id.as_str());
+        map.insert("Content-Type", "application/json");
+        let payload = serde_json::to_vec(record).expect("records always serialise");
+        if let Err(err) =
+            self.client.publish_with_headers(self.subjects.job_result(function), map, payload.into()).await
+        {
+            warn!(%err, "could not announce the job's outcome");
+        }
+    }
+}
+
+/// What to do with the job's message.
+enum Disposition {
+    /// Done (outcome recorded, or nothing to do).
+    Ack,
+    /// Deliver again after this long.
+    RetryIn(Duration),
+    /// Another worker holds the record; do not touch the message.
+    Leave,
+}

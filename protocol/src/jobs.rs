@@ -1,0 +1,127 @@
+//! Asynchronous jobs: what is stored, where, and what a job's record says.
+//!
+//! A job is a function call that outlives the request that asked for it. The
+//! api stores the input durably in the [`JOBS_STREAM`] JetStream stream
+//! (work-queue retention: a message lives until a worker acks it) and
+//! answers at once with a job id; dispatchers take jobs with the durable
+//! consumer [`JOB_WORKERS`], run them through the executors' queue group,
+//! and keep the outcome in the [`JOB_RECORDS`] key-value bucket, one record
+//! per job id. Delivery is at least once; the record makes the outcome
+//! exactly once (a redelivered job whose record is final is not run again).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorBody;
+
+/// JetStream stream holding queued jobs, on subjects `<prefix>.jobs.*.*`.
+pub const JOBS_STREAM: &str = "FAAS_JOBS";
+
+/// Durable pull consumer shared by every dispatcher's job worker.
+pub const JOB_WORKERS: &str = "faas-job-workers";
+
+/// JetStream key-value bucket: job id → [`JobRecord`].
+pub const JOB_RECORDS: &str = "faas-jobs";
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Stored, waiting for a worker (also between retries).
+    Queued,
+    /// A worker is running it.
+    Running,
+    /// Finished with a result.
+    Succeeded,
+    /// Finished with an error, after its last attempt.
+    Failed,
+}
+
+impl JobStatus {
+    /// Whether the job is finished for good.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed)
+    }
+
+    /// Parses `queued`, `running`, `succeeded` or `failed`.
+    pub fn parse(status: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(status.to_owned())).ok()
+    }
+}
+
+/// Everything known about one job; what `GET /jobs/{id}` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// The job id (a uuid).
+    pub job_id: String,
+    /// `<bucket>/<function>`.
+    pub function: String,
+    /// Where it is.
+    pub status: JobStatus,
+    /// The output, once succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    /// The last error: final once failed, the reason for a retry while queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// Unix time in milliseconds when it was accepted.
+    pub submitted_at_ms: u64,
+    /// When the last attempt started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at_ms: Option<u64>,
+    /// When it finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at_ms: Option<u64>,
+}
+
+impl JobRecord {
+    /// A freshly accepted job.
+    pub fn queued(job_id: &str, function: &str, now_ms: u64) -> Self {
+        Self {
+            job_id: job_id.to_owned(),
+            function: function.to_owned(),
+            status: JobStatus::Queued,
+            result: None,
+            error: None,
+            attempts: 0,
+            submitted_at_ms: now_ms,
+            started_at_ms: None,
+            finished_at_ms: None,
+        }
+    }
+}
+
+/// The current Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+
+    #[test]
+    fn records_are_json_with_only_what_is_known() {
+        let queued = JobRecord::queued("j1", "functions/hello", 5);
+        assert_eq!(
+            serde_json::to_value(&queued).unwrap(),
+            serde_json::json!({"job_id": "j1", "function": "functions/hello", "status": "queued",
+                               "attempts": 0, "submitted_at_ms": 5})
+        );
+        let failed = JobRecord {
+            status: JobStatus::Failed,
+            error: Some(ErrorBody::new(ErrorCode::FunctionTrapped, "boom")),
+            ..queued
+        };
+        let back: JobRecord = serde_json::from_str(&serde_json::to_string(&failed).unwrap()).unwrap();
+        assert_eq!(back, failed);
+        assert!(back.status.is_final() && !JobStatus::Running.is_final());
+        assert_eq!(JobStatus::parse("failed"), Some(JobStatus::Failed));
+        assert_eq!(JobStatus::parse("nope"), None);
+    }
+}
