@@ -99,7 +99,8 @@ impl Tally {
     }
 }
 
-fn micros(d: Duration) -> u64 {
+/// `d` in whole µs, at least 1, for a latency histogram.
+pub fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
 }
 

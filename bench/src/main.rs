@@ -3,13 +3,14 @@
 //! Starts nats-server, an S3 server and the real service binaries, deploys
 //! the example functions through the HTTP api, and measures in one run:
 //! transport floors, warm calls over HTTP and NATS, the original
-//! compile-every-call path, cold starts, the runtime's in-process cost and
-//! the services' memory and CPU. Results are printed as phases finish and
-//! written to `bench/results/` (Markdown and JSON). `scripts/bench.sh` builds
-//! everything and runs it.
+//! compile-every-call path, cold starts, async job throughput, the runtime's
+//! in-process cost and the services' memory and CPU. Results are printed as
+//! phases finish and written to `bench/results/` (Markdown and JSON).
+//! `scripts/bench.sh` builds everything and runs it.
 
 mod floors;
 mod inprocess;
+mod jobs;
 mod load;
 mod machine;
 mod ops;
@@ -17,7 +18,6 @@ mod platform;
 mod procstat;
 mod report;
 mod scenarios;
-mod variant;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -47,6 +47,10 @@ struct Args {
     /// End a closed-loop phase after this many requests even if time is left.
     #[arg(long)]
     max_requests: Option<u64>,
+    /// Most async jobs the async phase submits (it also ends after the phase
+    /// duration) [default: 2000, 300 with --quick].
+    #[arg(long)]
+    async_jobs: Option<u64>,
     /// Requests per second of the fixed-rate (open-loop) phases.
     #[arg(long, default_value_t = 500)]
     rate: u32,
@@ -79,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
         quick: args.quick,
         upload_runs: if args.quick { 3 } else { 10 },
         restart_runs: if args.quick { 2 } else { 4 },
+        async_jobs: args.async_jobs.unwrap_or(if args.quick { 300 } else { 2000 }),
     };
     let repo =
         Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("the bench crate is in the repository")?;
@@ -132,6 +137,8 @@ async fn main() -> anyhow::Result<()> {
     note(&mut bench, "first call after upload", result);
     let result = bench.first_call_after_restart().await;
     note(&mut bench, "first call after executor restart", result);
+    let result = bench.async_jobs().await;
+    note(&mut bench, "async jobs", result);
     bench.in_process().await;
 
     let alive = bench.platform.check_alive();
@@ -145,7 +152,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(note) = report.generator_note() {
         println!("\n{note}");
     }
-    println!("\nasync jobs per second: {}", report.async_jobs);
+    println!("\nasync jobs: {}", report.async_jobs_summary());
     for failure in &report.failures {
         println!("could not be measured: {failure}");
     }

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::inprocess::InProcess;
+use crate::jobs::AsyncJobs;
 use crate::load::Outcome;
 use crate::machine::RunInfo;
 use crate::procstat::Memory;
@@ -35,6 +36,9 @@ pub struct Settings {
     pub upload_runs: usize,
     /// Executor restarts per mode, each followed by a first call.
     pub restart_runs: usize,
+    /// Most async jobs the async phase submits (it also ends after
+    /// `duration_s`).
+    pub async_jobs: u64,
 }
 
 /// One load phase, summarised.
@@ -258,8 +262,10 @@ pub struct Report {
     pub in_process_unavailable: Option<String>,
     /// Memory and CPU.
     pub resources: Resources,
-    /// Async job throughput.
-    pub async_jobs: String,
+    /// Async jobs: submit and completion throughput.
+    pub async_jobs: Option<AsyncJobs>,
+    /// Why `async_jobs` is missing.
+    pub async_jobs_unavailable: Option<String>,
     /// Scenarios that could not be completed.
     pub failures: Vec<String>,
     /// The targets verdict, filled in by [`Report::judge`].
@@ -278,7 +284,8 @@ impl Report {
             in_process: None,
             in_process_unavailable: Some("not run".to_owned()),
             resources: Resources::default(),
-            async_jobs: "n/a (async jobs not implemented)".to_owned(),
+            async_jobs: None,
+            async_jobs_unavailable: Some("not run".to_owned()),
             failures: Vec::new(),
             targets: Vec::new(),
         }
@@ -300,14 +307,35 @@ impl Report {
 
     /// Records a phase and prints its row.
     pub fn add_load(&mut self, stats: LoadStats) {
-        println!("{}", row_text(&stats, self.floor_of(&stats)));
-        if let (Some(p50), Some(p99)) = (stats.service_p50_ms, stats.service_p99_ms) {
-            println!("      from the actual send: p50 {} ms, p99 {} ms", num(p50), num(p99));
-        }
-        if let Some(e) = &stats.first_error {
-            println!("      first error: {}", truncate(e, 300));
-        }
+        print_row(&stats, self.floor_of(&stats));
         self.load.push(stats);
+    }
+
+    /// Records the async-job phase and prints its rows.
+    pub fn add_async_jobs(&mut self, jobs: AsyncJobs) {
+        print_row(&jobs.submit, None);
+        print_row(&jobs.completion, None);
+        println!("      errors: {}; GET /jobs/{{id}} check: {}", jobs.error_summary(), jobs.record_check);
+        self.async_jobs = Some(jobs);
+        self.async_jobs_unavailable = None;
+    }
+
+    /// One line for the end of the run.
+    pub fn async_jobs_summary(&self) -> String {
+        match &self.async_jobs {
+            Some(j) => format!(
+                "{} jobs/s completed ({} of {} accepted, {}), {} accepted/s submitted (POST p50 {} ms, p99 {} ms); {} errors",
+                num(j.completion.throughput_rps),
+                j.completed,
+                j.accepted,
+                j.function,
+                num(j.submit.throughput_rps),
+                num(j.submit.p50_ms),
+                num(j.submit.p99_ms),
+                j.errors
+            ),
+            None => format!("not measured: {}", self.async_jobs_unavailable.as_deref().unwrap_or("unknown")),
+        }
     }
 
     /// Compares the run with the targets.
@@ -408,14 +436,15 @@ impl Report {
         let _ = writeln!(md, "- profile: {}", r.profile);
         let _ = writeln!(
             md,
-            "- settings: {} s per load phase after {} s warm-up{}{}; open loop at {} req/s; {} uploads; {} restarts per mode",
+            "- settings: {} s per load phase after {} s warm-up{}{}; open loop at {} req/s; {} uploads; {} restarts per mode; up to {} async jobs",
             num(s.duration_s),
             num(s.warmup_s),
             s.max_requests.map_or(String::new(), |m| format!(", at most {m} requests")),
             if s.quick { " (--quick smoke run)" } else { "" },
             s.open_loop_rate,
             s.upload_runs,
-            s.restart_runs
+            s.restart_runs,
+            s.async_jobs
         );
         md.push_str(
             "\nEverything runs on this one machine: the load generator and the S3 server (both in the \
@@ -582,7 +611,14 @@ impl Report {
             per_call(res.bench_cpu_us_per_call)
         );
 
-        let _ = writeln!(md, "\n## Async jobs\n\nJobs per second: {}", self.async_jobs);
+        md.push_str("\n## Async jobs\n\n");
+        match &self.async_jobs {
+            Some(j) => async_jobs_markdown(&mut md, j),
+            None => {
+                let why = self.async_jobs_unavailable.as_deref().unwrap_or("unknown");
+                let _ = writeln!(md, "Not measured: {}", truncate(why, 500));
+            }
+        }
         if !self.failures.is_empty() {
             md.push_str("\n## Could not be measured\n\n");
             for f in &self.failures {
@@ -606,6 +642,64 @@ impl Report {
         let latest = dir.join("latest.md");
         std::fs::write(&latest, &md).with_context(|| format!("write {}", latest.display()))?;
         Ok(md_path)
+    }
+}
+
+fn async_jobs_markdown(md: &mut String, j: &AsyncJobs) {
+    let _ = writeln!(
+        md,
+        "`{}` jobs (input `{}`) submitted with `POST /async/{}` by {} workers, each sending the \
+         next when the last is answered, up to {} jobs or the phase duration. The api answers 202 \
+         once a job is stored durably. The bench subscribes to the jobs' results subject \
+         (`faas.results.<bucket>.<function>`) before the first submit and matches every record \
+         published there with its 202. Submit: accepted jobs per second over the submitting time, \
+         latency of the POST. Completion: jobs whose `succeeded` record with the right result \
+         arrived, per second from the first submit to the last such record; latency from a job's \
+         POST being sent to its record arriving. No target; reported so regressions show.\n",
+        j.function.rsplit('/').next().unwrap_or(&j.function),
+        String::from_utf8_lossy(crate::ops::HELLO_INPUT),
+        j.function,
+        j.concurrency,
+        j.max_jobs
+    );
+    md.push_str("| what | jobs | jobs/s | p50 ms | p90 ms | p99 ms | max ms | errors |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|\n");
+    for (what, s) in [
+        ("submit: `POST /async` answered 202", &j.submit),
+        ("completion: succeeded record on the results subject", &j.completion),
+    ] {
+        let _ = writeln!(
+            md,
+            "| {what} | {} | {} | {} | {} | {} | {} | {} |",
+            s.ok,
+            num(s.throughput_rps),
+            num(s.p50_ms),
+            num(s.p90_ms),
+            num(s.p99_ms),
+            num(s.max_ms),
+            s.errors
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nErrors: {}. `GET /jobs/{{id}}` of a completed job: {}.",
+        j.error_summary(),
+        truncate(&j.record_check, 200)
+    );
+    if let Some(e) = &j.first_error {
+        let _ = writeln!(md, "First error: `{}`", truncate(e, 300));
+    }
+}
+
+/// Prints a phase's row, with the open loop's from-send latencies and the
+/// first error when there are any.
+fn print_row(stats: &LoadStats, floor: Option<&LoadStats>) {
+    println!("{}", row_text(stats, floor));
+    if let (Some(p50), Some(p99)) = (stats.service_p50_ms, stats.service_p99_ms) {
+        println!("      from the actual send: p50 {} ms, p99 {} ms", num(p50), num(p99));
+    }
+    if let Some(e) = &stats.first_error {
+        println!("      first error: {}", truncate(e, 300));
     }
 }
 
@@ -774,6 +868,71 @@ mod tests {
         assert_eq!(t.met, Some(false));
         assert!(t.margin.contains("4.00x needed"), "{}", t.margin);
         assert_eq!(judge("x", Goal::AtLeast(1.0), None, "x").met, None);
+    }
+
+    #[test]
+    fn async_jobs_get_their_own_table_and_json() {
+        let run = RunInfo {
+            commit: "abc".to_owned(),
+            short_commit: "abc".to_owned(),
+            started_utc: "2026-01-01T00:00:00Z".to_owned(),
+            date_utc: "2026-01-01".to_owned(),
+            profile: "dev".to_owned(),
+            cores: 2,
+            memory_mib: None,
+            cpu_model: None,
+        };
+        let settings = Settings {
+            duration_s: 1.0,
+            warmup_s: 0.2,
+            max_requests: None,
+            open_loop_rate: 500,
+            quick: true,
+            upload_runs: 3,
+            restart_runs: 2,
+            async_jobs: 300,
+        };
+        let mut report = Report::new(run, settings);
+        assert!(report.markdown().contains("## Async jobs\n\nNot measured: not run"));
+        let stats = |group: &str, ok: u64, errors: u64| {
+            let mut latency = crate::load::histogram();
+            latency.saturating_record(2000);
+            let out = Outcome {
+                latency,
+                service: None,
+                ok,
+                errors,
+                first_error: None,
+                elapsed: std::time::Duration::from_millis(500),
+            };
+            LoadStats::new(&PhaseName::new(group, group, "http"), Some(16), None, &out)
+        };
+        report.add_async_jobs(AsyncJobs {
+            function: "bench/hello".to_owned(),
+            concurrency: 16,
+            max_jobs: 300,
+            submit: stats("async-submit", 300, 0),
+            completion: stats("async-complete", 299, 1),
+            accepted: 300,
+            completed: 299,
+            submit_errors: 0,
+            failed: 0,
+            duplicates: 1,
+            missing: 0,
+            unexpected: 0,
+            errors: 1,
+            record_check: "ok".to_owned(),
+            first_error: Some("job j: announced 2 times".to_owned()),
+            drain_s: 30.0,
+        });
+        let md = report.markdown();
+        assert!(md.contains("| submit: `POST /async` answered 202 | 300 | 600 | 2.00 |"), "{md}");
+        assert!(md.contains("| completion: succeeded record on the results subject | 299 | 598 |"), "{md}");
+        assert!(md.contains("1 jobs announced more than once"), "{md}");
+        assert!(report.async_jobs_summary().starts_with("598 jobs/s completed (299 of 300 accepted"));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["async_jobs"]["completion"]["ok"], 299);
+        assert_eq!(json["async_jobs_unavailable"], serde_json::Value::Null);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! The order matters: floors first (nothing else is loaded yet), then the
 //! warm paths while the first executor is still the one memory was measured
-//! on at idle, then the scenarios that restart the executor.
+//! on at idle, then the scenarios that restart the executor, then async jobs
+//! (whose queue and records stay behind in JetStream).
 
 use std::time::Duration;
 
@@ -10,12 +11,12 @@ use anyhow::Context as _;
 
 use crate::floors;
 use crate::inprocess;
+use crate::jobs::{self, JobLoad, JobTarget};
 use crate::load::{Op, closed_loop, open_loop};
 use crate::ops::{self, HELLO_HTTP_ANSWER, HELLO_INPUT, HELLO_OUTPUT};
 use crate::platform::{ExecutorMode, PREFIX, Platform};
 use crate::procstat;
 use crate::report::{LoadStats, PhaseName, Report, Samples, Settings};
-use crate::variant;
 
 /// Bucket every function of the run lives in.
 const BUCKET: &str = "bench";
@@ -28,6 +29,13 @@ const FLOOR_CONCURRENCY: [usize; 2] = [1, 64];
 const ORIGINAL_C1_MAX_REQUESTS: u64 = 20;
 /// How long open-loop stragglers may take after the last send.
 const OPEN_LOOP_DRAIN: Duration = Duration::from_secs(10);
+/// Workers submitting async jobs.
+const ASYNC_CONCURRENCY: usize = 16;
+/// Jobs of the async phase's warm-up, which also creates what the api and
+/// the dispatcher set up on first use.
+const ASYNC_WARMUP_JOBS: u64 = 32;
+/// How long async jobs may take to finish after the last submit.
+const ASYNC_DRAIN: Duration = Duration::from_secs(30);
 
 /// The run's state: the platform, clients for load, and the report.
 pub struct Bench {
@@ -254,7 +262,7 @@ impl Bench {
     pub async fn first_call_after_upload(&mut self) -> anyhow::Result<()> {
         for i in 0..self.settings.upload_runs {
             let function = format!("hello-up-{i}");
-            let bytes = variant::with_tag(&self.hello, &format!("{}-{function}", self.run_tag));
+            let bytes = stack::guests::with_tag(&self.hello, &format!("{}-{function}", self.run_tag));
             let cold = &mut self.report.cold;
             match self.platform.upload(BUCKET, &function, bytes).await {
                 Ok(d) => cold.upload.push(d),
@@ -285,7 +293,7 @@ impl Bench {
             let label = if mode == ExecutorMode::Normal { "key" } else { "nokey" };
             for i in 0..self.settings.restart_runs {
                 let function = format!("hello-restart-{label}-{i}");
-                let bytes = variant::with_tag(&self.hello, &format!("{}-{function}", self.run_tag));
+                let bytes = stack::guests::with_tag(&self.hello, &format!("{}-{function}", self.run_tag));
                 self.platform.upload(BUCKET, &function, bytes).await?;
                 let started = self.platform.restart_executor(mode).await?;
                 let first = self.platform.exec_once(BUCKET, &function, HELLO_INPUT, HELLO_HTTP_ANSWER).await;
@@ -309,6 +317,53 @@ impl Bench {
             brief(&c.executor_start_no_key)
         );
         Ok(())
+    }
+
+    /// Async `hello` jobs: a warm-up whose jobs are waited for, then up to
+    /// `async_jobs` submits within the phase duration, each job's outcome
+    /// read from the results subject.
+    pub async fn async_jobs(&mut self) -> anyhow::Result<()> {
+        let target = JobTarget {
+            http: self.http.clone(),
+            nats: self.nats.clone(),
+            api_url: self.platform.api_url.clone(),
+            function: format!("{BUCKET}/hello"),
+            results_subject: format!("{PREFIX}.results.{BUCKET}.hello"),
+            ping_subject: format!("{PREFIX}.ping.dispatcher"),
+        };
+        let warmup = JobLoad {
+            concurrency: ASYNC_CONCURRENCY,
+            max_jobs: ASYNC_WARMUP_JOBS,
+            duration: Duration::from_secs_f64(self.settings.warmup_s).max(Duration::from_secs(1)),
+            drain: ASYNC_DRAIN,
+        };
+        let measured = JobLoad {
+            concurrency: ASYNC_CONCURRENCY,
+            max_jobs: self.settings.async_jobs.min(self.settings.max_requests.unwrap_or(u64::MAX)),
+            duration: self.duration(),
+            drain: ASYNC_DRAIN,
+        };
+        let result = async {
+            let w = jobs::measure(&target, warmup).await.context("warm-up")?;
+            anyhow::ensure!(
+                w.completed > 0,
+                "warm-up: none of {} jobs completed: {}",
+                w.accepted + w.submit_errors,
+                w.first_error.as_deref().unwrap_or("no error seen")
+            );
+            jobs::measure(&target, measured).await
+        }
+        .await;
+        match result {
+            Ok(j) => {
+                self.report.add_async_jobs(j);
+                Ok(())
+            }
+            Err(e) => {
+                self.report.async_jobs_unavailable = Some(format!("{e:#}"));
+                Err(e)
+            }
+        }
     }
 
     /// The executor runtime's own cost per call, in this process.

@@ -73,6 +73,20 @@ impl FunctionRegistry {
         Ok(Self { kv })
     }
 
+    /// Opens the registry, waiting for JetStream: when every service starts
+    /// at once, NATS may not be up yet.
+    pub async fn open_when_ready(client: &async_nats::Client) -> Self {
+        loop {
+            match Self::open(client).await {
+                Ok(registry) => return registry,
+                Err(err) => {
+                    tracing::warn!(%err, "function registry not ready; retrying in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
     /// The current version of `function`, if the registry has one.
     pub async fn get(&self, function: &FunctionRef) -> Result<Option<FunctionVersion>, RegistryError> {
         let key = registry_key(function);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_nats::{Client, Message};
 use bus::{FunctionRegistry, JobQueue, QueueLimits, TransferStore};
-use engine::{ArtifactKey, ArtifactStore};
+use engine::ArtifactStore;
 use futures::{FutureExt as _, StreamExt};
 use protocol::{AdminReply, AdminRequest, ErrorBody, ErrorCode, Subjects, headers};
 use storage::FunctionStore;
@@ -40,10 +40,11 @@ pub async fn run(
     };
     let registry = tokio::select! {
         () = &mut shutdown => return Ok(()),
-        registry = open_registry(&client) => registry,
+        registry = FunctionRegistry::open_when_ready(&client) => registry,
     };
     let validator = ComponentValidator::new();
-    let artifacts = open_artifacts(&client, validator.engine(), config.artifact_key.as_deref()).await;
+    let artifacts =
+        ArtifactStore::open_configured(&client, validator.engine(), config.artifact_key.as_deref()).await;
     let stores = Stores { functions: FunctionStore::new(&config.s3), transfer, registry, artifacts };
     let handler = Arc::new(AdminHandler::new(
         stores,
@@ -122,46 +123,6 @@ async fn setup_jobs(client: &Client, subjects: &Subjects, settings: &JobSettings
                 warn!(%err, "job queue not ready; retrying in 1 s");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-        }
-    }
-}
-
-/// The registry, waiting for JetStream: compose starts every service at once.
-async fn open_registry(client: &Client) -> FunctionRegistry {
-    loop {
-        match FunctionRegistry::open(client).await {
-            Ok(registry) => return registry,
-            Err(err) => {
-                warn!(%err, "function registry not ready; retrying in 1 s");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
-}
-
-/// The shared artifact store when a key is configured; without it uploads
-/// are still validated, and executors compile on first use.
-async fn open_artifacts(
-    client: &Client,
-    engine: &wasmtime::Engine,
-    key: Option<&str>,
-) -> Option<ArtifactStore> {
-    let key = match key.map(ArtifactKey::new) {
-        None => {
-            info!("no artifact key configured: uploads are not precompiled for executors");
-            return None;
-        }
-        Some(None) => {
-            warn!("the artifact key is shorter than 16 characters: uploads are not precompiled");
-            return None;
-        }
-        Some(Some(key)) => key,
-    };
-    match ArtifactStore::open(client, engine, key).await {
-        Ok(store) => Some(store),
-        Err(err) => {
-            warn!(%err, "artifact store unavailable: uploads are not precompiled");
-            None
         }
     }
 }

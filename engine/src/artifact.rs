@@ -74,6 +74,36 @@ impl ArtifactStore {
         Ok(Self { store, key, fingerprint: crate::fingerprint(engine) })
     }
 
+    /// The store when `secret` (the configured key) is set and long enough
+    /// and the store opens; otherwise `None`, with a log line saying why:
+    /// the platform works without shared artifacts, only slower to warm.
+    pub async fn open_configured(
+        client: &async_nats::Client,
+        engine: &Engine,
+        secret: Option<&str>,
+    ) -> Option<Self> {
+        let key = match secret.map(ArtifactKey::new) {
+            None => {
+                tracing::info!("no artifact key configured: precompiled artifacts are not shared");
+                return None;
+            }
+            Some(None) => {
+                tracing::warn!(
+                    "the artifact key is shorter than 16 characters: precompiled artifacts are not shared"
+                );
+                return None;
+            }
+            Some(Some(key)) => key,
+        };
+        match Self::open(client, engine, key).await {
+            Ok(store) => Some(store),
+            Err(err) => {
+                tracing::warn!(%err, "artifact store unavailable: precompiled artifacts are not shared");
+                None
+            }
+        }
+    }
+
     fn name(&self, digest: &str) -> String {
         artifact_name(&self.fingerprint, digest)
     }

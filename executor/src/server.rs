@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use async_nats::{Client, Message, Subscriber};
 use bus::FunctionRegistry;
-use engine::{ArtifactKey, ArtifactStore};
+use engine::ArtifactStore;
 use futures::{FutureExt as _, StreamExt};
 use protocol::{FunctionRef, Subjects, headers};
 use storage::FunctionStore;
@@ -62,10 +62,11 @@ pub async fn run(
     tokio::pin!(shutdown);
     let registry = tokio::select! {
         () = &mut shutdown => return Ok(()),
-        registry = open_registry(&client) => registry,
+        registry = FunctionRegistry::open_when_ready(&client) => registry,
     };
     let watch = registry.watch(&client).await?;
-    let artifacts = open_artifacts(&client, &runtime, config.artifact_key.as_deref()).await;
+    let artifacts =
+        ArtifactStore::open_configured(&client, runtime.engine(), config.artifact_key.as_deref()).await;
     let loader = ComponentLoader::new(
         FunctionStore::new(&config.s3),
         (registry, watch),
@@ -136,46 +137,6 @@ pub async fn run(
     drop(execs);
     while calls.join_next().await.is_some() {}
     Ok(())
-}
-
-/// The registry, waiting for JetStream: compose starts every service at once.
-async fn open_registry(client: &Client) -> FunctionRegistry {
-    loop {
-        match FunctionRegistry::open(client).await {
-            Ok(registry) => return registry,
-            Err(err) => {
-                warn!(%err, "function registry not ready; retrying in 1 s");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-        }
-    }
-}
-
-/// The shared artifact store when a key is configured. Without one, or when
-/// the store cannot be opened, the executor compiles for itself.
-async fn open_artifacts(
-    client: &Client,
-    runtime: &FunctionRuntime,
-    key: Option<&str>,
-) -> Option<ArtifactStore> {
-    let key = match key.map(ArtifactKey::new) {
-        None => {
-            info!("no artifact key configured: precompiled artifacts are not shared");
-            return None;
-        }
-        Some(None) => {
-            warn!("the artifact key is shorter than 16 characters: precompiled artifacts are not shared");
-            return None;
-        }
-        Some(Some(key)) => key,
-    };
-    match ArtifactStore::open(client, runtime.engine(), key).await {
-        Ok(store) => Some(store),
-        Err(err) => {
-            warn!(%err, "artifact store unavailable: precompiled artifacts are not shared");
-            None
-        }
-    }
 }
 
 async fn subscribe_execs(executor: &Executor) -> Result<Subscriber, ExecutorError> {

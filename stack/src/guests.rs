@@ -113,6 +113,24 @@ pub fn with_custom_section(component: &[u8], size: usize) -> Vec<u8> {
     out
 }
 
+/// `component` with a custom section named `faas-variant` holding `tag`
+/// appended: the same code under a new sha256, which is how tests and the
+/// benchmark get "a component the platform has never seen" without
+/// compiling one. Runtimes ignore custom sections' contents.
+pub fn with_tag(component: &[u8], tag: &str) -> Vec<u8> {
+    const SECTION: &str = "faas-variant";
+    let mut payload = Vec::new();
+    write_leb128_u32(&mut payload, SECTION.len() as u32);
+    payload.extend_from_slice(SECTION.as_bytes());
+    payload.extend_from_slice(tag.as_bytes());
+    let mut out = Vec::with_capacity(component.len() + payload.len() + 6);
+    out.extend_from_slice(component);
+    out.push(0); // custom section id
+    write_leb128_u32(&mut out, u32::try_from(payload.len()).expect("a tag is far shorter than 4 GiB"));
+    out.extend_from_slice(&payload);
+    out
+}
+
 fn write_leb128_u32(out: &mut Vec<u8>, mut value: u32) {
     loop {
         let byte = (value & 0x7f) as u8;

@@ -132,3 +132,16 @@ fn guests_build_as_components() {
     assert_eq!(padded.len(), 5 << 20);
     assert_eq!(padded[..hello.len()], hello[..]);
 }
+
+#[test]
+fn tagged_variants_append_one_custom_section_and_change_the_digest() {
+    let hello = faas_stack::guests::guest_bytes("hello");
+    let a = faas_stack::guests::with_tag(&hello, "a");
+    assert_ne!(a, faas_stack::guests::with_tag(&hello, "b"));
+    assert_eq!(&a[..hello.len()], &hello[..], "the code is untouched");
+    // id 0, size 14 (one LEB128 byte), name length 12, "faas-variant", tag.
+    let section = &a[hello.len()..];
+    assert_eq!(&section[..3], &[0, 14, 12]);
+    assert_eq!(&section[3..15], b"faas-variant");
+    assert_eq!(&section[15..], b"a");
+}
