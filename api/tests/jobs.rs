@@ -247,3 +247,65 @@ async fn an_executor_crash_mid_batch_loses_no_job_and_records_each_once() {
     // in about a millisecond); when it did, those jobs show a second attempt.
     println!("jobs retried after the crash: {retried}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_callback_url_receives_the_outcome_and_a_refusal_is_retried() {
+    use std::sync::{Arc, Mutex};
+
+    // A receiver that refuses the first delivery and accepts the next.
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let store = received.clone();
+    let app = axum::Router::new().route(
+        "/done",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let store = store.clone();
+            async move {
+                let mut seen = store.lock().unwrap();
+                seen.push(body);
+                if seen.len() == 1 { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let callback = format!("http://{}/done", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let platform = Platform::start().await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "hello", "hello").await;
+    let resp = platform
+        .http
+        .post(platform.url("/async/functions/hello"))
+        .header("X-Callback-Url", &callback)
+        .body(r#"{"name":"Callback"}"#)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = common::json(resp).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let job_id = body["job_id"].as_str().unwrap().to_owned();
+    let record = wait_for(&platform, &job_id, finished).await;
+
+    let started = Instant::now();
+    while received.lock().unwrap().len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the callback was not retried");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deliveries = received.lock().unwrap().clone();
+    assert_eq!(deliveries[1], record, "the receiver gets the job's record");
+    assert_eq!(deliveries[1]["result"], "Hello Callback, how are you?");
+    assert_eq!(deliveries[1]["callback_url"], callback);
+
+    for bad in ["ftp://example/x", "https://example/x", "not a url"] {
+        let resp = platform
+            .http
+            .post(platform.url("/async/functions/hello"))
+            .header("X-Callback-Url", bad)
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = common::json(resp).await;
+        assert_eq!((status, error_code(&body).0), (StatusCode::BAD_REQUEST, "bad_request"), "{bad}: {body}");
+    }
+}

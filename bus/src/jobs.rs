@@ -145,8 +145,9 @@ impl JobQueue {
         job_id: &str,
         input: Bytes,
         request_id: &str,
+        callback_url: Option<String>,
     ) -> Result<Submitted, JobError> {
-        let record = JobRecord::queued(job_id, &function.to_string(), now_ms());
+        let record = JobRecord { callback_url, ..JobRecord::queued(job_id, &function.to_string(), now_ms()) };
         let value = serde_json::to_vec(&record).expect("records always serialise");
         match self.records.create(job_id, value.into()).await {
             Ok(_) => {}

@@ -32,6 +32,8 @@ use crate::config::JobSettings;
 /// What a worker needs.
 struct Worker {
     client: Client,
+    /// Delivers `X-Callback-Url` callbacks.
+    http: reqwest::Client,
     queue: JobQueue,
     subjects: Subjects,
     settings: JobSettings,
@@ -67,7 +69,11 @@ pub async fn run(
         .messages()
         .await
         .map_err(|e| JobError::Unavailable(e.to_string()))?;
-    let worker = Arc::new(Worker { client, queue, subjects, settings });
+    let http = reqwest::Client::builder()
+        .timeout(CALLBACK_TIMEOUT)
+        .build()
+        .map_err(|e| JobError::Unavailable(format!("HTTP client for callbacks: {e}")))?;
+    let worker = Arc::new(Worker { client, http, queue, subjects, settings });
     let slots = Arc::new(Semaphore::new(concurrency));
     let mut running = JoinSet::new();
     info!(concurrency, "job worker taking jobs");
@@ -198,6 +204,10 @@ impl Worker {
             warn!(%err, "could not keep the failed job's input; it cannot be re-driven");
         }
         self.announce(function, &record).await;
+        if let Some(url) = record.callback_url.clone() {
+            // Off the worker slot: a slow receiver must not hold up jobs.
+            tokio::spawn(deliver_callback(self.http.clone(), url, record.clone()).in_current_span());
+        }
         info!(status = ?record.status, attempts, "job finished");
         Ok(Disposition::Ack)
     }
@@ -267,6 +277,34 @@ impl Worker {
             warn!(%err, "could not announce the job's outcome");
         }
     }
+}
+
+/// How long one callback POST may take.
+const CALLBACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Callback POSTs per finished job, at most.
+const CALLBACK_ATTEMPTS: u32 = 5;
+
+/// POSTs the finished job's record to its callback URL, retrying with
+/// back-off (0.5 s, 1 s, 2 s, 4 s) until the receiver answers 2xx.
+async fn deliver_callback(http: reqwest::Client, url: String, record: JobRecord) {
+    let mut delay = Duration::from_millis(500);
+    for attempt in 1..=CALLBACK_ATTEMPTS {
+        let sent = http.post(&url).header(headers::JOB_ID, record.job_id.as_str()).json(&record).send().await;
+        match sent {
+            Ok(resp) if resp.status().is_success() => {
+                info!(%url, attempt, "callback delivered");
+                return;
+            }
+            Ok(resp) => warn!(%url, attempt, status = %resp.status(), "callback refused"),
+            Err(err) => warn!(%url, attempt, %err, "callback failed"),
+        }
+        if attempt < CALLBACK_ATTEMPTS {
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+    }
+    warn!(%url, "callback given up after {CALLBACK_ATTEMPTS} attempts");
 }
 
 /// What to do with the job's message.

@@ -73,6 +73,9 @@ pub struct JobRecord {
     /// When it finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at_ms: Option<u64>,
+    /// Where the outcome is POSTed when the job finishes (`X-Callback-Url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
 }
 
 impl JobRecord {
@@ -88,8 +91,27 @@ impl JobRecord {
             submitted_at_ms: now_ms,
             started_at_ms: None,
             finished_at_ms: None,
+            callback_url: None,
         }
     }
+}
+
+/// Checks a callback URL: absolute `http://` with a host, at most 2048
+/// characters. (`https://` needs TLS in the dispatchers, which is not built
+/// in yet; refusing it at submission beats failing every delivery later.)
+pub fn check_callback_url(url: &str) -> Result<(), String> {
+    let rest = url.strip_prefix("http://").ok_or_else(|| {
+        if url.starts_with("https://") {
+            "https callbacks are not supported yet: use an http:// URL".to_owned()
+        } else {
+            format!("the callback URL must start with http://, got {url:?}")
+        }
+    })?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if url.len() > 2048 || host.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("not a usable callback URL: {url:?}"));
+    }
+    Ok(())
 }
 
 /// The current Unix time in milliseconds.
@@ -123,5 +145,14 @@ mod tests {
         assert!(back.status.is_final() && !JobStatus::Running.is_final());
         assert_eq!(JobStatus::parse("failed"), Some(JobStatus::Failed));
         assert_eq!(JobStatus::parse("nope"), None);
+    }
+
+    #[test]
+    fn callback_urls_must_be_absolute_http_with_a_host() {
+        assert!(check_callback_url("http://hooks.example:8080/done?x=1").is_ok());
+        assert!(check_callback_url("https://hooks.example/done").unwrap_err().contains("not supported yet"));
+        assert!(check_callback_url("ftp://x/").is_err());
+        assert!(check_callback_url("http:///path").is_err());
+        assert!(check_callback_url("http://a b/").is_err());
     }
 }

@@ -36,10 +36,18 @@ pub async fn submit(
 ) -> Result<Response, ApiError> {
     let function = FunctionRef::new(&bucket, &function)?;
     let job_id = job_id(&function, http_headers.get("idempotency-key"))?;
+    let callback_url = match http_headers.get("x-callback-url") {
+        None => None,
+        Some(value) => {
+            let url = value.to_str().map_err(|_| bad_callback("it is not ASCII"))?;
+            protocol::jobs::check_callback_url(url).map_err(|e| bad_callback(&e))?;
+            Some(url.to_owned())
+        }
+    };
     let limit = state.client.server_info().max_payload.saturating_sub(HEADER_ROOM);
     let input =
         read_limited(body, limit, "the job input (the NATS server's max_payload less headers)").await?;
-    let submitted = state.jobs().await?.submit(&function, &job_id, input, id.as_str()).await?;
+    let submitted = state.jobs().await?.submit(&function, &job_id, input, id.as_str(), callback_url).await?;
     let status_url = format!("/jobs/{job_id}");
     let body = json!({
         "job_id": job_id,
@@ -52,6 +60,10 @@ pub async fn submit(
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
+}
+
+fn bad_callback(why: &str) -> ApiError {
+    ApiError::new(ErrorCode::BadRequest, format!("invalid X-Callback-Url: {why}"))
 }
 
 /// A fresh uuid, or one derived from the client's idempotency key.
