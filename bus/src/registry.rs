@@ -285,7 +285,11 @@ async fn follow(state: std::sync::Weak<WatchState>, mut consumer: jetstream::con
                 }
                 Ok(None) => break,
                 // Quiet: after a reconnect nothing may arrive, so ask.
-                Err(_) => confirm_current(&state, &mut consumer).await,
+                Err(_) => {
+                    if confirm_current(&state, &mut consumer).await == Consumer::Gone {
+                        break;
+                    }
+                }
             }
         }
         // The consumer is gone (an outage longer than its inactivity limit):
@@ -340,20 +344,33 @@ async fn apply(state: &WatchState, message: &jetstream::Message) {
 
 /// Marks the copy current if the consumer has nothing left to deliver and
 /// nothing delivered unacked.
-async fn confirm_current(state: &WatchState, consumer: &mut jetstream::consumer::PushConsumer) {
+async fn confirm_current(state: &WatchState, consumer: &mut jetstream::consumer::PushConsumer) -> Consumer {
     let connects = state.client.statistics().connects.load(Ordering::Acquire);
     let caught_up = state.current.load(Ordering::Acquire)
         && connects == state.connects_when_current.load(Ordering::Acquire);
     if caught_up {
-        return;
+        return Consumer::Alive;
     }
-    if let Ok(info) = consumer.info().await
-        && info.num_pending == 0
-        && info.num_ack_pending == 0
-    {
-        state.connects_when_current.store(connects, Ordering::Release);
-        state.current.store(true, Ordering::Release);
+    match consumer.info().await {
+        Ok(info) => {
+            if info.num_pending == 0 && info.num_ack_pending == 0 {
+                state.connects_when_current.store(connects, Ordering::Release);
+                state.current.store(true, Ordering::Release);
+            }
+            Consumer::Alive
+        }
+        // Removed by the server after an outage longer than its inactivity
+        // limit: the subscription lives on but will never deliver again.
+        Err(err) if err.to_string().contains("not found") => Consumer::Gone,
+        Err(_) => Consumer::Alive,
     }
+}
+
+/// Whether the watch's consumer still exists on the server.
+#[derive(Debug, PartialEq, Eq)]
+enum Consumer {
+    Alive,
+    Gone,
 }
 
 fn unavailable(err: impl std::fmt::Display) -> RegistryError {

@@ -87,3 +87,35 @@ async fn a_reconnected_watch_is_not_trusted_until_it_has_caught_up() {
     registry.wait_for_watchers(revision, Duration::from_secs(5)).await.unwrap();
     assert_eq!(watch.lookup(&hello), Lookup::Digest("new".into()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_whose_consumer_vanished_during_an_outage_starts_over() {
+    let mut nats = NatsServer::start().unwrap();
+    let client = nats.connect().await;
+    let registry = FunctionRegistry::open(&client).await.unwrap();
+    let watch = registry.watch(&client).await.unwrap();
+    until_current(&watch).await;
+
+    // What the server does to the consumer of an executor that stayed away
+    // longer than the inactivity limit.
+    let admin = nats.connect().await;
+    let stream = async_nats::jetstream::new(admin.clone()).get_stream("KV_faas-functions").await.unwrap();
+    let names: Vec<String> = futures::TryStreamExt::try_collect(stream.consumer_names()).await.unwrap();
+    assert_eq!(names.len(), 1, "{names:?}");
+    stream.delete_consumer(&names[0]).await.unwrap();
+    drop(admin);
+    nats.restart().unwrap();
+
+    let hello = FunctionRef::new("functions", "hello").unwrap();
+    let writer = FunctionRegistry::open(&nats.connect().await).await.unwrap();
+    writer.set(&hello, &version("after-outage")).await.unwrap();
+    let started = Instant::now();
+    while watch.lookup(&hello) != Lookup::Digest("after-outage".into()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the watch never started over: {:?}",
+            watch.lookup(&hello)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
