@@ -217,14 +217,10 @@ impl RegistryWatch {
 
     /// The digest of `function` as far as this executor knows.
     pub fn lookup(&self, function: &FunctionRef) -> Lookup {
-        let state = &self.state;
-        let connects = state.client.statistics().connects.load(Ordering::Acquire);
-        if !state.current.load(Ordering::Acquire)
-            || connects != state.connects_when_current.load(Ordering::Acquire)
-        {
+        if !self.state.is_current() {
             return Lookup::Unknown;
         }
-        match state.digests.read().expect("registry lock").get(&registry_key(function)) {
+        match self.state.digests.read().expect("registry lock").get(&registry_key(function)) {
             Some(digest) => Lookup::Digest(digest.clone()),
             None => Lookup::Absent,
         }
@@ -232,7 +228,16 @@ impl RegistryWatch {
 
     /// Whether lookups are answered from memory right now.
     pub fn is_current(&self) -> bool {
-        !matches!(self.lookup(&FunctionRef::new("probe", "probe").expect("valid names")), Lookup::Unknown)
+        self.state.is_current()
+    }
+}
+
+impl WatchState {
+    /// Known complete, on the connection it was confirmed on: a reconnect
+    /// may have missed entries until the consumer says nothing is pending.
+    fn is_current(&self) -> bool {
+        let connects = self.client.statistics().connects.load(Ordering::Acquire);
+        self.current.load(Ordering::Acquire) && connects == self.connects_when_current.load(Ordering::Acquire)
     }
 }
 
@@ -345,12 +350,10 @@ async fn apply(state: &WatchState, message: &jetstream::Message) {
 /// Marks the copy current if the consumer has nothing left to deliver and
 /// nothing delivered unacked.
 async fn confirm_current(state: &WatchState, consumer: &mut jetstream::consumer::PushConsumer) -> Consumer {
-    let connects = state.client.statistics().connects.load(Ordering::Acquire);
-    let caught_up = state.current.load(Ordering::Acquire)
-        && connects == state.connects_when_current.load(Ordering::Acquire);
-    if caught_up {
+    if state.is_current() {
         return Consumer::Alive;
     }
+    let connects = state.client.statistics().connects.load(Ordering::Acquire);
     match consumer.info().await {
         Ok(info) => {
             if info.num_pending == 0 && info.num_ack_pending == 0 {

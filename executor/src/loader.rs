@@ -170,9 +170,4 @@ impl ComponentLoader {
             .await
             .map_err(|e| ExecError::Internal(format!("compile task: {e}")))?
     }
-
-    /// Components compiled and kept by this executor.
-    pub fn cached(&self) -> usize {
-        self.cache.len()
-    }
 }
