@@ -22,6 +22,10 @@ pub struct ApiConfig {
     /// the executors' per-call timeout so theirs fires first.
     #[arg(long, env = "FAAS_EXEC_WAIT_SECS", default_value_t = 30)]
     pub exec_wait_secs: u64,
+    /// How long to wait for a pipeline's final output, in seconds (all its
+    /// steps together).
+    #[arg(long, env = "FAAS_PIPELINE_WAIT_SECS", default_value_t = 120)]
+    pub pipeline_wait_secs: u64,
     /// How long to wait for a dispatcher's reply, in seconds (uploads are
     /// compiled before they are stored).
     #[arg(long, env = "FAAS_ADMIN_WAIT_SECS", default_value_t = 120)]
@@ -37,6 +41,7 @@ impl ApiConfig {
             listen: "127.0.0.1:0".into(),
             max_upload_bytes: 64 << 20,
             exec_wait_secs: 30,
+            pipeline_wait_secs: 120,
             admin_wait_secs: 120,
         }
     }
@@ -44,6 +49,11 @@ impl ApiConfig {
     /// Exec reply wait.
     pub fn exec_wait(&self) -> Duration {
         Duration::from_secs(self.exec_wait_secs)
+    }
+
+    /// Pipeline reply wait.
+    pub fn pipeline_wait(&self) -> Duration {
+        Duration::from_secs(self.pipeline_wait_secs)
     }
 
     /// Admin reply wait.

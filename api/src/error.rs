@@ -3,14 +3,17 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use protocol::pipelines::FailedStep;
 use protocol::{ErrorBody, ErrorCode, NameError};
 
-/// An error response: `{"error": {"code": "...", "message": "..."}}`.
+/// An error response: `{"error": {"code": "...", "message": "..."}}`, plus
+/// `"step"` and `"function"` when a pipeline step failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{body}")]
 pub struct ApiError {
     body: ErrorBody,
     status: StatusCode,
+    failed_step: Option<FailedStep>,
 }
 
 impl ApiError {
@@ -22,6 +25,12 @@ impl ApiError {
     /// The same error answered with 404 (unknown routes).
     pub fn with_status_not_found(mut self) -> Self {
         self.status = StatusCode::NOT_FOUND;
+        self
+    }
+
+    /// The same error, naming the pipeline step that failed.
+    pub fn with_failed_step(mut self, step: FailedStep) -> Self {
+        self.failed_step = Some(step);
         self
     }
 
@@ -40,9 +49,14 @@ impl ApiError {
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::InvalidName | ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
-        ErrorCode::BucketNotFound | ErrorCode::FunctionNotFound | ErrorCode::JobNotFound => {
-            StatusCode::NOT_FOUND
-        }
+        ErrorCode::BucketNotFound
+        | ErrorCode::FunctionNotFound
+        | ErrorCode::JobNotFound
+        | ErrorCode::TriggerNotFound
+        | ErrorCode::PipelineNotFound => StatusCode::NOT_FOUND,
+        ErrorCode::InvalidSubject => StatusCode::BAD_REQUEST,
+        ErrorCode::UnknownFunction => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::HopLimitExceeded => StatusCode::LOOP_DETECTED,
         ErrorCode::QueueFull => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::BucketExists | ErrorCode::BucketNotEmpty => StatusCode::CONFLICT,
         ErrorCode::PayloadTooLarge | ErrorCode::OutputTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -58,7 +72,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
 
 impl From<ErrorBody> for ApiError {
     fn from(body: ErrorBody) -> Self {
-        Self { status: status_of(body.code), body }
+        Self { status: status_of(body.code), body, failed_step: None }
     }
 }
 
@@ -92,6 +106,11 @@ impl From<bus::JobError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({ "error": self.body }))).into_response()
+        let mut error = serde_json::json!(self.body);
+        if let Some(FailedStep { step, function }) = self.failed_step {
+            error["step"] = step.into();
+            error["function"] = function.into();
+        }
+        (self.status, Json(serde_json::json!({ "error": error }))).into_response()
     }
 }

@@ -15,7 +15,7 @@ use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use protocol::jobs::{JOB_RECORDS, JOBS_STREAM, now_ms};
-use protocol::{FunctionRef, JobRecord, JobStatus, Subjects, headers};
+use protocol::{JobRecord, JobStatus, Subjects, Target, headers};
 
 /// Stream of the dead letters: the input of every job that failed for good,
 /// on `<prefix>.deadletter.<job id>`, kept as long as records.
@@ -64,6 +64,22 @@ pub struct Submitted {
     pub record: JobRecord,
     /// Whether a job with this id existed already (an idempotent retry).
     pub duplicate: bool,
+}
+
+/// A job to store; see [`JobQueue::submit`].
+pub struct NewJob<'a> {
+    /// What it runs.
+    pub target: &'a Target,
+    /// Its id (a uuid).
+    pub job_id: &'a str,
+    /// The input.
+    pub input: Bytes,
+    /// The request id that travels with it.
+    pub request_id: &'a str,
+    /// Where the outcome is POSTed.
+    pub callback_url: Option<String>,
+    /// More headers for the worker (an async trigger's name, output subject, hops).
+    pub headers: HeaderMap,
 }
 
 /// Handle on the job queue.
@@ -139,15 +155,9 @@ impl JobQueue {
     /// idempotent retry) is found before anything is queued twice; if the
     /// queue refuses the job, the record goes again, so nothing claims a job
     /// that was not stored.
-    pub async fn submit(
-        &self,
-        function: &FunctionRef,
-        job_id: &str,
-        input: Bytes,
-        request_id: &str,
-        callback_url: Option<String>,
-    ) -> Result<Submitted, JobError> {
-        let record = JobRecord { callback_url, ..JobRecord::queued(job_id, &function.to_string(), now_ms()) };
+    pub async fn submit(&self, job: NewJob<'_>) -> Result<Submitted, JobError> {
+        let NewJob { target, job_id, input, request_id, callback_url, headers: mut map } = job;
+        let record = JobRecord { callback_url, ..JobRecord::queued(job_id, &target.to_string(), now_ms()) };
         let value = serde_json::to_vec(&record).expect("records always serialise");
         match self.records.create(job_id, value.into()).await {
             Ok(_) => {}
@@ -157,11 +167,10 @@ impl JobQueue {
             }
             Err(err) => return Err(unavailable(err)),
         }
-        let mut map = HeaderMap::new();
         map.insert("Nats-Msg-Id", job_id);
         map.insert(headers::JOB_ID, job_id);
         map.insert(headers::REQUEST_ID, request_id);
-        let stored = match self.js.publish_with_headers(self.subjects.job(function), map, input).await {
+        let stored = match self.js.publish_with_headers(self.subjects.job(target), map, input).await {
             Ok(ack) => ack.await.map(|_| ()).map_err(publish_error),
             Err(err) => Err(publish_error(err)),
         };
@@ -210,10 +219,10 @@ impl JobQueue {
     }
 
     /// Keeps the input of a job that failed for good, for [`Self::redrive`].
-    pub async fn bury(&self, job_id: &str, input: Bytes, function: &FunctionRef) -> Result<(), JobError> {
+    pub async fn bury(&self, job_id: &str, input: Bytes, target: &Target) -> Result<(), JobError> {
         let mut map = HeaderMap::new();
         map.insert(headers::JOB_ID, job_id);
-        map.insert(DEAD_LETTER_FUNCTION, function.to_string().as_str());
+        map.insert(DEAD_LETTER_TARGET, target.to_string().as_str());
         let ack = self
             .js
             .publish_with_headers(dead_letter_subject(&self.subjects, job_id), map, input)
@@ -235,8 +244,8 @@ impl JobQueue {
             .get_last_raw_message_by_subject(&subject)
             .await
             .map_err(|e| JobError::Unavailable(format!("the dead letter of job {job_id} is gone: {e}")))?;
-        let function: FunctionRef =
-            letter.headers.get(DEAD_LETTER_FUNCTION).and_then(|f| f.as_str().parse().ok()).ok_or_else(
+        let target: Target =
+            letter.headers.get(DEAD_LETTER_TARGET).and_then(|f| f.as_str().parse().ok()).ok_or_else(
                 || JobError::Unavailable(format!("the dead letter of job {job_id} names no function")),
             )?;
         let queued =
@@ -248,7 +257,7 @@ impl JobQueue {
         map.insert(headers::REQUEST_ID, request_id);
         let ack = self
             .js
-            .publish_with_headers(self.subjects.job(&function), map, letter.payload)
+            .publish_with_headers(self.subjects.job(&target), map, letter.payload)
             .await
             .map_err(publish_error)?;
         ack.await.map_err(publish_error)?;
@@ -257,8 +266,8 @@ impl JobQueue {
     }
 }
 
-/// Header on dead letters: the job's `<bucket>/<function>`.
-const DEAD_LETTER_FUNCTION: &str = "Faas-Function";
+/// Header on dead letters: the job's `<bucket>/<function>` or `pipeline/<name>`.
+const DEAD_LETTER_TARGET: &str = "Faas-Function";
 
 fn dead_letter_subject(subjects: &Subjects, job_id: &str) -> String {
     format!("{}.deadletter.{job_id}", subjects.prefix())

@@ -16,13 +16,15 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, push};
 use async_nats::jetstream::{self, kv};
-use futures::{StreamExt as _, TryStreamExt as _};
+use futures::StreamExt as _;
 use protocol::registry::{FUNCTION_REGISTRY, registry_bucket_filter, registry_key};
 use protocol::{BucketName, FunctionRef, FunctionVersion};
+
+use crate::acks::WaitError;
 
 /// The registry could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -120,23 +122,12 @@ impl FunctionRegistry {
     /// executor is gone has no subscriber and is skipped; one that is alive
     /// but does not catch up within `timeout` is named in the error.
     pub async fn wait_for_watchers(&self, revision: u64, timeout: Duration) -> Result<(), RegistryError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let consumers: Vec<_> = self.kv.stream.consumers().try_collect().await.map_err(unavailable)?;
-            let behind: Vec<String> = consumers
-                .into_iter()
-                .filter(|c| c.name.starts_with(WATCH_PREFIX) && c.push_bound)
-                .filter(|c| c.ack_floor.stream_sequence < revision)
-                .map(|c| c.name)
-                .collect();
-            if behind.is_empty() {
-                return Ok(());
+        crate::acks::wait_for_acks(&self.kv.stream, WATCH_PREFIX, revision, timeout).await.map_err(|err| {
+            match err {
+                WaitError::Unavailable(reason) => RegistryError::Unavailable(reason),
+                WaitError::Behind(watchers) => RegistryError::WatchersBehind { revision, watchers },
             }
-            if Instant::now() >= deadline {
-                return Err(RegistryError::WatchersBehind { revision, watchers: behind });
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        })
     }
 
     /// Forgets every function of `bucket`; returns the revision to wait for.

@@ -28,6 +28,31 @@ pub struct DispatcherConfig {
     /// Asynchronous jobs.
     #[command(flatten)]
     pub jobs: JobSettings,
+    /// Triggers and pipelines.
+    #[command(flatten)]
+    pub flows: FlowSettings,
+}
+
+/// How trigger events and pipeline steps are run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FlowSettings {
+    /// How long a trigger event or a pipeline step waits for an executor's
+    /// answer, in seconds; keep it above the executors' per-call timeout.
+    #[arg(long, env = "FAAS_CALL_WAIT_SECS", default_value_t = 30)]
+    pub call_wait_secs: u64,
+    /// Trigger events this dispatcher handles at once, all triggers together;
+    /// more wait in NATS (and beyond its limits are dropped by the server).
+    #[arg(long, env = "FAAS_TRIGGER_CONCURRENCY", default_value_t = 256)]
+    pub trigger_concurrency: usize,
+    /// Trigger links an event may pass before it is refused as a cycle.
+    #[arg(long, env = "FAAS_MAX_HOPS", default_value_t = protocol::triggers::DEFAULT_MAX_HOPS)]
+    pub max_hops: u32,
+}
+
+impl Default for FlowSettings {
+    fn default() -> Self {
+        Self { call_wait_secs: 30, trigger_concurrency: 256, max_hops: protocol::triggers::DEFAULT_MAX_HOPS }
+    }
 }
 
 /// How the job queue is sized and how jobs are run and retried.

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bus::{FunctionRegistry, RegistryError, TransferError, TransferStore};
+use bus::{DefinitionStore, FunctionRegistry, RegistryError, TransferError, TransferStore};
 use engine::ArtifactStore;
 use protocol::{
-    AdminRequest, AdminResponse, ErrorBody, ErrorCode, FunctionRef, FunctionVersion, StagedObject,
+    AdminRequest, AdminResponse, ErrorBody, ErrorCode, FunctionRef, FunctionVersion, PipelineSpec,
+    StagedObject, Subjects, TriggerSpec,
 };
 use storage::FunctionStore;
 use tracing::{error, warn};
@@ -20,9 +21,10 @@ use crate::validate::{ComponentValidator, ValidComponent};
 /// the shared artifacts in step with it.
 #[derive(Clone)]
 pub struct AdminHandler {
-    store: FunctionStore,
+    pub(crate) store: FunctionStore,
     transfer: TransferStore,
-    registry: FunctionRegistry,
+    pub(crate) registry: FunctionRegistry,
+    pub(crate) definitions: Definitions,
     artifacts: Option<ArtifactStore>,
     validator: ComponentValidator,
     max_component_bytes: u64,
@@ -39,6 +41,19 @@ pub struct Stores {
     pub registry: FunctionRegistry,
     /// Shared precompiled artifacts, when a key is configured.
     pub artifacts: Option<ArtifactStore>,
+    /// Triggers and pipelines.
+    pub definitions: Definitions,
+}
+
+/// Where triggers and pipelines are defined, and the subject rules they follow.
+#[derive(Clone)]
+pub struct Definitions {
+    /// Trigger definitions, followed by every dispatcher.
+    pub triggers: DefinitionStore<TriggerSpec>,
+    /// Pipeline definitions, read per run.
+    pub pipelines: DefinitionStore<PipelineSpec>,
+    /// The platform's subjects, which triggers may not use.
+    pub subjects: Subjects,
 }
 
 impl AdminHandler {
@@ -49,11 +64,12 @@ impl AdminHandler {
         max_component_bytes: u64,
         validate_timeout: Duration,
     ) -> Self {
-        let Stores { functions, transfer, registry, artifacts } = stores;
+        let Stores { functions, transfer, registry, artifacts, definitions } = stores;
         Self {
             store: functions,
             transfer,
             registry,
+            definitions,
             artifacts,
             validator,
             max_component_bytes,
@@ -92,6 +108,14 @@ impl AdminHandler {
                 self.wait_for_executors(revision).await;
                 Ok(AdminResponse::Done)
             }
+            AdminRequest::PutTrigger { name, spec } => self.put_trigger(name, spec).await,
+            AdminRequest::GetTrigger { name } => self.get_trigger(name).await,
+            AdminRequest::ListTriggers => self.list_triggers().await,
+            AdminRequest::DeleteTrigger { name } => self.delete_trigger(name).await,
+            AdminRequest::PutPipeline { name, spec } => self.put_pipeline(name, spec).await,
+            AdminRequest::GetPipeline { name } => self.get_pipeline(name).await,
+            AdminRequest::ListPipelines => self.list_pipelines().await,
+            AdminRequest::DeletePipeline { name } => self.delete_pipeline(name).await,
         }
     }
 

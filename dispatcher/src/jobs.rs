@@ -18,20 +18,22 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, pull};
 use async_nats::jetstream::{self, AckKind};
-use async_nats::{Client, HeaderMap, RequestErrorKind};
+use async_nats::{Client, HeaderMap};
 use bus::{JobError, JobQueue};
 use futures::StreamExt as _;
 use protocol::jobs::{JOB_WORKERS, JOBS_STREAM, now_ms};
-use protocol::{ErrorBody, ErrorCode, FunctionRef, JobRecord, JobStatus, Subjects, headers};
+use protocol::{ErrorBody, ErrorCode, JobRecord, JobStatus, Subjects, Target, TriggerFailure, headers};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::calls::{CallError, Caller};
 use crate::config::JobSettings;
 
 /// What a worker needs.
 struct Worker {
     client: Client,
+    caller: Caller,
     /// Delivers `X-Callback-Url` callbacks.
     http: reqwest::Client,
     queue: JobQueue,
@@ -73,7 +75,8 @@ pub async fn run(
         .timeout(CALLBACK_TIMEOUT)
         .build()
         .map_err(|e| JobError::Unavailable(format!("HTTP client for callbacks: {e}")))?;
-    let worker = Arc::new(Worker { client, http, queue, subjects, settings });
+    let caller = Caller::new(client.clone(), subjects.clone());
+    let worker = Arc::new(Worker { client, caller, http, queue, subjects, settings });
     let slots = Arc::new(Semaphore::new(concurrency));
     let mut running = JoinSet::new();
     info!(concurrency, "job worker taking jobs");
@@ -115,12 +118,12 @@ impl Worker {
         let request_id = header(headers::REQUEST_ID).unwrap_or_else(|| job_id.clone());
         let span = info_span!("job", request_id = %request_id, job_id = %job_id);
         async {
-            let Some(function) = self.subjects.parse_job(message.subject.as_str()) else {
+            let Some(target) = self.subjects.parse_job(message.subject.as_str()) else {
                 warn!(subject = %message.subject, "not a job subject; dropped");
                 let _ = message.ack_with(AckKind::Term).await;
                 return;
             };
-            match self.run_job(&message, &function, &job_id, &request_id).await {
+            match self.run_job(&message, &target, &job_id, &request_id).await {
                 Ok(Disposition::Ack) => {
                     let _ = message.ack().await;
                 }
@@ -142,7 +145,7 @@ impl Worker {
     async fn run_job(
         &self,
         message: &jetstream::Message,
-        function: &FunctionRef,
+        target: &Target,
         job_id: &str,
         request_id: &str,
     ) -> Result<Disposition, JobError> {
@@ -167,7 +170,7 @@ impl Worker {
             Err(err) => return Err(err),
         };
 
-        let outcome = self.exec(function, message.payload.clone(), request_id, job_id).await;
+        let outcome = self.exec(target, message.payload.clone(), request_id, job_id).await;
         let attempts = record.attempts;
         match outcome {
             Ok(result) => {
@@ -199,11 +202,12 @@ impl Worker {
             Err(err) => return Err(err),
         }
         if record.status == JobStatus::Failed
-            && let Err(err) = self.queue.bury(job_id, message.payload.clone(), function).await
+            && let Err(err) = self.queue.bury(job_id, message.payload.clone(), target).await
         {
             warn!(%err, "could not keep the failed job's input; it cannot be re-driven");
         }
-        self.announce(function, &record).await;
+        self.announce(target, &record).await;
+        self.pass_on(message, &record, request_id).await;
         if let Some(url) = record.callback_url.clone() {
             // Off the worker slot: a slow receiver must not hold up jobs.
             tokio::spawn(deliver_callback(self.http.clone(), url, record.clone()).in_current_span());
@@ -212,10 +216,11 @@ impl Worker {
         Ok(Disposition::Ack)
     }
 
-    /// Runs the function through the executors' queue group.
+    /// Runs the function (through the executors' queue group) or the
+    /// pipeline (through the dispatchers').
     async fn exec(
         &self,
-        function: &FunctionRef,
+        target: &Target,
         input: bytes::Bytes,
         request_id: &str,
         job_id: &str,
@@ -224,24 +229,47 @@ impl Worker {
         map.insert(headers::REQUEST_ID, request_id);
         map.insert(headers::JOB_ID, job_id);
         let wait = Duration::from_secs(self.settings.job_exec_wait_secs);
-        let request = async_nats::Request::new().headers(map).payload(input).timeout(Some(wait));
-        let reply = self.client.send_request(self.subjects.exec(function), request).await.map_err(|err| {
-            let code = match err.kind() {
-                RequestErrorKind::NoResponders => ErrorCode::Unavailable,
-                RequestErrorKind::TimedOut => ErrorCode::Timeout,
-                _ => ErrorCode::Unavailable,
-            };
-            ErrorBody::new(code, format!("running {function}: {err}"))
-        })?;
+        match self.caller.call(target, input, map, wait).await {
+            Ok(output) => Ok(String::from_utf8_lossy(&output).into_owned()),
+            Err(CallError { error, .. }) => Err(error),
+        }
+    }
+
+    /// A job made by an async trigger: its output goes on to the trigger's
+    /// output subject, its failure to the trigger's errors subject.
+    async fn pass_on(&self, message: &jetstream::Message, record: &JobRecord, request_id: &str) {
         let header =
-            |name: &str| reply.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
-        let text = String::from_utf8_lossy(&reply.payload).into_owned();
-        if header(headers::STATUS).as_deref() == Some(headers::STATUS_OK) {
-            Ok(text)
-        } else {
-            let code =
-                header(headers::ERROR_CODE).map(|c| ErrorCode::parse(&c)).unwrap_or(ErrorCode::Internal);
-            Err(ErrorBody::new(code, text))
+            |name: &str| message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
+        let Some(trigger) = header(headers::TRIGGER) else { return };
+        let hops = header(headers::HOPS).and_then(|h| h.parse::<u32>().ok()).unwrap_or(0);
+        match (&record.result, &record.error) {
+            (Some(result), _) if record.status == JobStatus::Succeeded => {
+                if let Some(subject) = header(headers::OUTPUT_SUBJECT) {
+                    let output = bytes::Bytes::from(result.clone());
+                    crate::triggers::publish_output(
+                        &self.client,
+                        &subject,
+                        request_id,
+                        &trigger,
+                        hops,
+                        output,
+                    )
+                    .await;
+                }
+            }
+            (_, Some(error)) => {
+                let failure = TriggerFailure {
+                    trigger,
+                    request_id: request_id.to_owned(),
+                    subject: message.subject.to_string(),
+                    function: record.function.clone(),
+                    code: error.code,
+                    message: error.message.clone(),
+                    job_id: Some(record.job_id.clone()),
+                };
+                crate::triggers::publish_failure(&self.client, &self.subjects, &failure).await;
+            }
+            _ => {}
         }
     }
 
@@ -266,13 +294,13 @@ impl Worker {
     }
 
     /// Publishes a finished job's record on its results subject.
-    async fn announce(&self, function: &FunctionRef, record: &JobRecord) {
+    async fn announce(&self, target: &Target, record: &JobRecord) {
         let mut map = HeaderMap::new();
         map.insert(headers::JOB_ID, record.job_id.as_str());
         map.insert("Content-Type", "application/json");
         let payload = serde_json::to_vec(record).expect("records always serialise");
         if let Err(err) =
-            self.client.publish_with_headers(self.subjects.job_result(function), map, payload.into()).await
+            self.client.publish_with_headers(self.subjects.job_result(target), map, payload.into()).await
         {
             warn!(%err, "could not announce the job's outcome");
         }

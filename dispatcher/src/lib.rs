@@ -5,12 +5,20 @@
 //! object store, checked here to be a real faas component
 //! ([`validate::ComponentValidator`]), then stored. Downloads travel the other
 //! way through the same object store (`bus::TransferStore`).
+//!
+//! Dispatchers also move work that is not one call: asynchronous jobs
+//! ([`jobs`]), event triggers ([`triggers`]) and pipelines ([`pipelines`]),
+//! all of it by calling executors over the bus ([`calls`]).
 
+pub mod calls;
 pub mod config;
+mod definitions;
 pub mod handler;
 pub mod jobs;
+pub mod pipelines;
 pub mod server;
+pub mod triggers;
 pub mod validate;
 
-pub use config::{DispatcherConfig, JobSettings};
+pub use config::{DispatcherConfig, FlowSettings, JobSettings};
 pub use server::{DispatcherError, run};

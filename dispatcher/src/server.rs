@@ -5,16 +5,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{Client, Message};
-use bus::{FunctionRegistry, JobQueue, QueueLimits, TransferStore};
+use bus::{DefinitionStore, FunctionRegistry, JobQueue, QueueLimits, TransferStore};
 use engine::ArtifactStore;
 use futures::{FutureExt as _, StreamExt};
+use protocol::pipelines::PIPELINES;
+use protocol::triggers::TRIGGERS;
 use protocol::{AdminReply, AdminRequest, ErrorBody, ErrorCode, Subjects, headers};
 use storage::FunctionStore;
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::calls::Caller;
 use crate::config::{DispatcherConfig, JobSettings};
-use crate::handler::{AdminHandler, Stores};
+use crate::handler::{AdminHandler, Definitions, Stores};
+use crate::pipelines::PipelineRunner;
+use crate::triggers::TriggerContext;
 use crate::validate::ComponentValidator;
 
 /// Why the dispatcher could not start.
@@ -23,6 +28,9 @@ pub enum DispatcherError {
     /// Subscribing on NATS failed.
     #[error("NATS subscription failed: {0}")]
     Subscribe(#[from] async_nats::SubscribeError),
+    /// The trigger store could not be followed.
+    #[error("cannot follow the triggers: {0}")]
+    Triggers(#[from] bus::DefinitionError),
 }
 
 /// Serves admin commands until `shutdown` resolves, then finishes running ones.
@@ -42,10 +50,20 @@ pub async fn run(
         () = &mut shutdown => return Ok(()),
         registry = FunctionRegistry::open_when_ready(&client) => registry,
     };
+    let (triggers, pipelines) = tokio::select! {
+        () = &mut shutdown => return Ok(()),
+        stores = futures::future::join(
+            DefinitionStore::open_when_ready(&client, TRIGGERS, "trigger"),
+            DefinitionStore::open_when_ready(&client, PIPELINES, "pipeline"),
+        ) => stores,
+    };
     let validator = ComponentValidator::new();
     let artifacts =
         ArtifactStore::open_configured(&client, validator.engine(), config.artifact_key.as_deref()).await;
-    let stores = Stores { functions: FunctionStore::new(&config.s3), transfer, registry, artifacts };
+    let definitions =
+        Definitions { triggers: triggers.clone(), pipelines: pipelines.clone(), subjects: subjects.clone() };
+    let stores =
+        Stores { functions: FunctionStore::new(&config.s3), transfer, registry, artifacts, definitions };
     let handler = Arc::new(AdminHandler::new(
         stores,
         validator,
@@ -54,21 +72,37 @@ pub async fn run(
     ));
     let group = subjects.dispatcher_group();
     let mut commands = client.queue_subscribe(subjects.admin_all(), group.clone()).await?;
-    let mut pings = client.queue_subscribe(subjects.ping_dispatcher(), group).await?;
+    let mut pings = client.queue_subscribe(subjects.ping_dispatcher(), group.clone()).await?;
+    let mut pipeline_requests = client.queue_subscribe(subjects.pipeline_all(), group).await?;
+    let caller = Caller::new(client.clone(), subjects.clone());
+    let call_wait = Duration::from_secs(config.flows.call_wait_secs);
+    let runner = PipelineRunner { caller: caller.clone(), pipelines, step_wait: call_wait };
     let queue = tokio::select! {
         () = &mut shutdown => return Ok(()),
         queue = setup_jobs(&client, &subjects, &config.jobs) => queue,
     };
-    let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+    let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut stopped = background_stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+    };
+    let trigger_context = Arc::new(TriggerContext {
+        caller,
+        jobs: queue.clone(),
+        call_wait,
+        max_hops: config.flows.max_hops,
+        slots: Arc::new(tokio::sync::Semaphore::new(config.flows.trigger_concurrency.max(1))),
+    });
+    let feed = triggers.follow(&client).await?;
+    let trigger_router = tokio::spawn(crate::triggers::run(trigger_context, feed, stopped()));
     let job_worker = tokio::spawn(crate::jobs::run(
         client.clone(),
         queue,
         subjects.clone(),
         config.jobs.clone(),
-        async move {
-            let mut stopped = jobs_stopped;
-            let _ = stopped.wait_for(|stop| *stop).await;
-        },
+        stopped(),
     ));
     let mut running = JoinSet::new();
     info!(subject = %subjects.admin_all(), "dispatcher serving");
@@ -82,7 +116,11 @@ pub async fn run(
                 info!(running = running.len(), "dispatcher stopping: leaving the queue group");
                 stopping = true;
                 let _ = pings.unsubscribe().await;
+                let _ = pipeline_requests.drain().await;
                 let _ = commands.drain().await;
+            }
+            Some(request) = pipeline_requests.next() => {
+                running.spawn(runner.clone().serve(request));
             }
             Some(ping) = pings.next(), if !stopping => {
                 if let Some(reply) = ping.reply {
@@ -100,7 +138,10 @@ pub async fn run(
     }
     info!(running = running.len(), "dispatcher stopped taking commands; finishing running ones");
     while running.join_next().await.is_some() {}
-    let _ = stop_jobs.send(true);
+    let _ = stop_background.send(true);
+    if let Err(err) = trigger_router.await {
+        warn!(%err, "the trigger router panicked");
+    }
     match job_worker.await {
         Ok(Err(err)) => warn!(%err, "the job worker stopped with an error"),
         Err(err) => warn!(%err, "the job worker panicked"),

@@ -8,7 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorBody;
-use crate::names::{BucketName, FunctionRef};
+use crate::names::{BucketName, FunctionRef, PipelineName, TriggerName};
+use crate::pipelines::{Pipeline, PipelineSpec};
+use crate::triggers::{Trigger, TriggerSpec};
 
 /// A command for the dispatcher.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +52,44 @@ pub enum AdminRequest {
         /// Function to delete.
         function: FunctionRef,
     },
+    /// Create or replace a trigger; answered once every dispatcher applied it.
+    PutTrigger {
+        /// Its name.
+        name: TriggerName,
+        /// Its definition.
+        spec: TriggerSpec,
+    },
+    /// Show a trigger.
+    GetTrigger {
+        /// Its name.
+        name: TriggerName,
+    },
+    /// List every trigger.
+    ListTriggers,
+    /// Delete a trigger; answered once every dispatcher unsubscribed.
+    DeleteTrigger {
+        /// Its name.
+        name: TriggerName,
+    },
+    /// Create or replace a pipeline (every step must exist).
+    PutPipeline {
+        /// Its name.
+        name: PipelineName,
+        /// Its definition.
+        spec: PipelineSpec,
+    },
+    /// Show a pipeline.
+    GetPipeline {
+        /// Its name.
+        name: PipelineName,
+    },
+    /// List every pipeline.
+    ListPipelines,
+    /// Delete a pipeline.
+    DeletePipeline {
+        /// Its name.
+        name: PipelineName,
+    },
 }
 
 impl AdminRequest {
@@ -63,6 +103,14 @@ impl AdminRequest {
             Self::PutFunction { .. } => "put_function",
             Self::GetFunction { .. } => "get_function",
             Self::DeleteFunction { .. } => "delete_function",
+            Self::PutTrigger { .. } => "put_trigger",
+            Self::GetTrigger { .. } => "get_trigger",
+            Self::ListTriggers => "list_triggers",
+            Self::DeleteTrigger { .. } => "delete_trigger",
+            Self::PutPipeline { .. } => "put_pipeline",
+            Self::GetPipeline { .. } => "get_pipeline",
+            Self::ListPipelines => "list_pipelines",
+            Self::DeletePipeline { .. } => "delete_pipeline",
         }
     }
 }
@@ -124,6 +172,26 @@ pub enum AdminResponse {
     Staged {
         /// Where the bytes are.
         staged: StagedObject,
+    },
+    /// Answer to `PutTrigger` and `GetTrigger`.
+    Trigger {
+        /// The trigger as stored.
+        trigger: Trigger,
+    },
+    /// Answer to `ListTriggers`.
+    Triggers {
+        /// Every trigger, by name.
+        triggers: Vec<Trigger>,
+    },
+    /// Answer to `PutPipeline` and `GetPipeline`.
+    Pipeline {
+        /// The pipeline as stored.
+        pipeline: Pipeline,
+    },
+    /// Answer to `ListPipelines`.
+    Pipelines {
+        /// Every pipeline, by name.
+        pipelines: Vec<Pipeline>,
     },
     /// Answer to create and delete commands.
     Done,

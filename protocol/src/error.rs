@@ -43,6 +43,16 @@ pub enum ErrorCode {
     JobNotFound,
     /// The job queue, or this function's share of it, is full: retry later.
     QueueFull,
+    /// No trigger with that name.
+    TriggerNotFound,
+    /// No pipeline with that name.
+    PipelineNotFound,
+    /// A trigger's subject or output subject is malformed or reserved.
+    InvalidSubject,
+    /// A trigger or pipeline names a function that is not stored.
+    UnknownFunction,
+    /// An event passed through more trigger links than allowed (a cycle).
+    HopLimitExceeded,
     /// The object store failed.
     StorageError,
     /// A bug or an unexpected failure.
@@ -70,6 +80,11 @@ impl ErrorCode {
             Self::Timeout => "timeout",
             Self::JobNotFound => "job_not_found",
             Self::QueueFull => "queue_full",
+            Self::TriggerNotFound => "trigger_not_found",
+            Self::PipelineNotFound => "pipeline_not_found",
+            Self::InvalidSubject => "invalid_subject",
+            Self::UnknownFunction => "unknown_function",
+            Self::HopLimitExceeded => "hop_limit_exceeded",
             Self::StorageError => "storage_error",
             Self::Internal => "internal",
         }
@@ -116,6 +131,8 @@ mod tests {
             ErrorCode::FunctionTimeout,
             ErrorCode::JobNotFound,
             ErrorCode::QueueFull,
+            ErrorCode::UnknownFunction,
+            ErrorCode::HopLimitExceeded,
         ] {
             assert_eq!(ErrorCode::parse(code.as_str()), code);
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());

@@ -38,3 +38,19 @@ pub const CACHE_COMPILED: &str = "compiled";
 
 /// On job messages and result announcements: the job's id.
 pub const JOB_ID: &str = "Faas-Job-Id";
+
+/// On trigger output, trigger-made jobs and chained events: how many trigger
+/// links the event has passed; a trigger refuses events at its hop limit.
+pub const HOPS: &str = "Faas-Hops";
+
+/// On trigger output and trigger-made jobs: the trigger's name.
+pub const TRIGGER: &str = "Faas-Trigger";
+
+/// On jobs made by an async trigger: where the output is published.
+pub const OUTPUT_SUBJECT: &str = "Faas-Output-Subject";
+
+/// On pipeline error replies: the failed step, numbered from 1.
+pub const PIPELINE_STEP: &str = "Faas-Pipeline-Step";
+
+/// On pipeline error replies: the failed step's `<bucket>/<function>`.
+pub const PIPELINE_FUNCTION: &str = "Faas-Pipeline-Function";

@@ -11,17 +11,21 @@ pub mod error;
 pub mod headers;
 pub mod jobs;
 pub mod names;
+pub mod pipelines;
 pub mod registry;
 pub mod subjects;
+pub mod triggers;
 
 pub use admin::{
     AdminReply, AdminRequest, AdminResponse, BucketInfo, ExecLogsReply, FunctionInfo, StagedObject,
 };
 pub use error::{ErrorBody, ErrorCode};
 pub use jobs::{JobRecord, JobStatus};
-pub use names::{BucketName, FunctionName, FunctionRef, NameError};
+pub use names::{BucketName, FunctionName, FunctionRef, NameError, PipelineName, Target, TriggerName};
+pub use pipelines::{Pipeline, PipelineSpec};
 pub use registry::FunctionVersion;
 pub use subjects::Subjects;
+pub use triggers::{Trigger, TriggerFailure, TriggerMode, TriggerSpec};
 
 /// JetStream object store through which components travel between the api and
 /// the dispatcher, so that uploads and downloads larger than the server's

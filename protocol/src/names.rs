@@ -29,6 +29,35 @@ pub enum NameError {
     /// A `<bucket>/<function>` reference without the slash.
     #[error("invalid function reference {0:?}: expected <bucket>/<function>")]
     Reference(String),
+    /// A bucket name the platform keeps for itself.
+    #[error(
+        "the bucket name {0:?} is reserved: `/exec/pipeline/<name>` and the `pipeline` token of \
+         job subjects name pipelines"
+    )]
+    ReservedBucket(String),
+    /// A trigger or pipeline name that breaks the rule.
+    #[error(
+        "invalid {kind} name {name:?}: use 1 to 128 characters of letters, digits, '-' and '_', \
+         starting with a letter or digit"
+    )]
+    Definition {
+        /// `trigger` or `pipeline`.
+        kind: &'static str,
+        /// The refused name.
+        name: String,
+    },
+}
+
+/// The bucket name that cannot be created: `pipeline` stands for pipelines
+/// where a bucket would stand in paths and subjects.
+pub const RESERVED_BUCKET: &str = "pipeline";
+
+/// The rule shared by function, trigger and pipeline names: one NATS subject
+/// token that is also a JetStream key and an S3 key.
+fn is_token_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let allowed = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
+    (1..=128).contains(&bytes.len()) && bytes.iter().all(allowed) && bytes[0].is_ascii_alphanumeric()
 }
 
 /// A bucket holding functions; valid as an S3 bucket and as a subject token.
@@ -48,6 +77,9 @@ impl BucketName {
             && edge_ok(bytes.first())
             && edge_ok(bytes.last())
         {
+            if name == RESERVED_BUCKET {
+                return Err(NameError::ReservedBucket(name));
+            }
             Ok(Self(name))
         } else {
             Err(NameError::Bucket(name))
@@ -69,13 +101,7 @@ impl FunctionName {
     /// Validates `name` against the function rule.
     pub fn new(name: impl Into<String>) -> Result<Self, NameError> {
         let name = name.into();
-        let bytes = name.as_bytes();
-        let allowed = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
-        if (1..=128).contains(&bytes.len()) && bytes.iter().all(allowed) && bytes[0].is_ascii_alphanumeric() {
-            Ok(Self(name))
-        } else {
-            Err(NameError::Function(name))
-        }
+        if is_token_name(&name) { Ok(Self(name)) } else { Err(NameError::Function(name)) }
     }
 
     /// The name as S3 and NATS see it.
@@ -113,6 +139,43 @@ macro_rules! string_newtype_impls {
 string_newtype_impls!(BucketName);
 string_newtype_impls!(FunctionName);
 
+macro_rules! definition_name {
+    ($(#[$doc:meta])* $ty:ident, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $ty(String);
+
+        impl $ty {
+            /// Validates `name`: the function-name rule.
+            pub fn new(name: impl Into<String>) -> Result<Self, NameError> {
+                let name = name.into();
+                if is_token_name(&name) {
+                    Ok(Self(name))
+                } else {
+                    Err(NameError::Definition { kind: $kind, name })
+                }
+            }
+
+            /// The name as keys and subjects spell it.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        string_newtype_impls!($ty);
+    };
+}
+definition_name!(
+    /// A trigger's name: its key in the trigger store and its queue group.
+    TriggerName,
+    "trigger"
+);
+definition_name!(
+    /// A pipeline's name: its key in the pipeline store and its subject token.
+    PipelineName,
+    "pipeline"
+);
+
 /// A function by its full address: which bucket, which function.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FunctionRef {
@@ -140,6 +203,75 @@ impl FromStr for FunctionRef {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (bucket, function) = s.split_once('/').ok_or_else(|| NameError::Reference(s.to_owned()))?;
         Self::new(bucket, function)
+    }
+}
+
+/// What a call or a job runs: one function, or a pipeline of them.
+///
+/// Printed as `<bucket>/<function>` or `pipeline/<name>`; the two never
+/// collide because [`RESERVED_BUCKET`] cannot name a bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// One function.
+    Function(FunctionRef),
+    /// A pipeline, by name.
+    Pipeline(PipelineName),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Function(function) => function.fmt(f),
+            Self::Pipeline(name) => write!(f, "{RESERVED_BUCKET}/{name}"),
+        }
+    }
+}
+
+impl FromStr for Target {
+    type Err = NameError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.strip_prefix(RESERVED_BUCKET).and_then(|rest| rest.strip_prefix('/')) {
+            Some(name) => Ok(Self::Pipeline(PipelineName::new(name)?)),
+            None => Ok(Self::Function(s.parse()?)),
+        }
+    }
+}
+
+/// Serde for a [`FunctionRef`] written as `"<bucket>/<function>"`, the way
+/// people type it in trigger and pipeline definitions.
+pub mod function_ref_string {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::FunctionRef;
+
+    /// Writes `"<bucket>/<function>"`.
+    pub fn serialize<S: Serializer>(function: &FunctionRef, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(function)
+    }
+
+    /// Reads and validates `"<bucket>/<function>"`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<FunctionRef, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serde for a list of [`FunctionRef`]s, each written as `"<bucket>/<function>"`.
+pub mod function_ref_strings {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::FunctionRef;
+
+    /// Writes a list of `"<bucket>/<function>"`.
+    pub fn serialize<S: Serializer>(functions: &[FunctionRef], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(functions.iter().map(ToString::to_string))
+    }
+
+    /// Reads and validates a list of `"<bucket>/<function>"`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<FunctionRef>, D::Error> {
+        Vec::<String>::deserialize(deserializer)?
+            .into_iter()
+            .map(|s| s.parse().map_err(serde::de::Error::custom))
+            .collect()
     }
 }
 
@@ -176,6 +308,19 @@ mod tests {
         assert_eq!(r.to_string(), "functions/hello");
         assert_eq!("nohyphen".parse::<FunctionRef>(), Err(NameError::Reference("nohyphen".into())));
         assert!("Bad/hello".parse::<FunctionRef>().is_err());
+    }
+
+    #[test]
+    fn pipeline_is_not_a_bucket_and_targets_round_trip() {
+        assert_eq!(BucketName::new("pipeline"), Err(NameError::ReservedBucket("pipeline".into())));
+        for text in ["functions/hello", "pipeline/greet_2"] {
+            assert_eq!(text.parse::<Target>().unwrap().to_string(), text);
+        }
+        assert!(matches!("pipeline/greet".parse(), Ok(Target::Pipeline(_))));
+        assert!("pipeline/a.b".parse::<Target>().is_err());
+        assert!(TriggerName::new("on-order_1").is_ok());
+        let err = TriggerName::new("a.b").unwrap_err().to_string();
+        assert!(err.contains("invalid trigger name"), "{err}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Everything is under a configurable prefix (default `faas`) so that several
 //! platforms, or a test per platform, can share one NATS account.
 
-use crate::names::FunctionRef;
+use crate::names::{FunctionRef, PipelineName, RESERVED_BUCKET, Target, TriggerName};
 
 /// Default subject prefix.
 pub const DEFAULT_PREFIX: &str = "faas";
@@ -48,28 +48,110 @@ impl Subjects {
         FunctionRef::new(bucket, function).ok()
     }
 
-    /// `<prefix>.jobs.<bucket>.<function>`: asynchronous jobs, stored in the
-    /// [`crate::jobs::JOBS_STREAM`] stream until a worker finished them.
-    pub fn job(&self, function: &FunctionRef) -> String {
-        format!("{}.jobs.{}.{}", self.prefix, function.bucket, function.function)
+    /// `<prefix>.jobs.<bucket>.<function>` or `<prefix>.jobs.pipeline.<name>`:
+    /// asynchronous jobs, stored in the [`crate::jobs::JOBS_STREAM`] stream
+    /// until a worker finished them.
+    pub fn job(&self, target: &Target) -> String {
+        format!("{}.jobs.{}", self.prefix, target_tokens(target))
     }
 
-    /// The jobs stream's subjects: every function's job subject.
+    /// The jobs stream's subjects: every function's and pipeline's job subject.
     pub fn jobs_all(&self) -> String {
         format!("{}.jobs.*.*", self.prefix)
     }
 
-    /// Splits a job subject back into its function.
-    pub fn parse_job(&self, subject: &str) -> Option<FunctionRef> {
+    /// Splits a job subject back into its target.
+    pub fn parse_job(&self, subject: &str) -> Option<Target> {
         let rest = subject.strip_prefix(&self.prefix)?.strip_prefix(".jobs.")?;
-        let (bucket, function) = rest.split_once('.')?;
-        FunctionRef::new(bucket, function).ok()
+        let (bucket, name) = rest.split_once('.')?;
+        if bucket == RESERVED_BUCKET {
+            return PipelineName::new(name).ok().map(Target::Pipeline);
+        }
+        FunctionRef::new(bucket, name).ok().map(Target::Function)
     }
 
-    /// `<prefix>.results.<bucket>.<function>`: every finished job's
-    /// [`crate::jobs::JobRecord`], for any subscriber.
-    pub fn job_result(&self, function: &FunctionRef) -> String {
-        format!("{}.results.{}.{}", self.prefix, function.bucket, function.function)
+    /// `<prefix>.results.<bucket>.<function>` (or `.results.pipeline.<name>`):
+    /// every finished job's [`crate::jobs::JobRecord`], for any subscriber.
+    pub fn job_result(&self, target: &Target) -> String {
+        format!("{}.results.{}", self.prefix, target_tokens(target))
+    }
+
+    /// `<prefix>.pipeline.<name>`: a request here runs the pipeline.
+    pub fn pipeline(&self, name: &PipelineName) -> String {
+        format!("{}.pipeline.{name}", self.prefix)
+    }
+
+    /// What dispatchers subscribe to: every pipeline's subject.
+    pub fn pipeline_all(&self) -> String {
+        format!("{}.pipeline.*", self.prefix)
+    }
+
+    /// Splits a pipeline subject back into the pipeline's name.
+    pub fn parse_pipeline(&self, subject: &str) -> Option<PipelineName> {
+        let name = subject.strip_prefix(&self.prefix)?.strip_prefix(".pipeline.")?;
+        PipelineName::new(name).ok()
+    }
+
+    /// `<prefix>.errors.trigger.<name>`: a [`crate::triggers::TriggerFailure`]
+    /// for every event the trigger could not run.
+    pub fn trigger_errors(&self, name: &TriggerName) -> String {
+        format!("{}.errors.trigger.{name}", self.prefix)
+    }
+
+    /// Queue group of one trigger's subscriptions (one per dispatcher): each
+    /// event runs once, and two triggers on one subject each run it.
+    pub fn trigger_group(&self, name: &TriggerName) -> String {
+        format!("{}-trigger-{name}", self.prefix.replace('.', "-"))
+    }
+
+    /// Checks a subject a trigger may listen on: valid NATS syntax
+    /// (wildcards allowed, but not in the first token), and nothing that could receive the
+    /// platform's own messages (its prefix, `$JS`/`$KV`/`$SYS`, inboxes), so a
+    /// trigger can neither hijack the platform nor feed on its own output.
+    pub fn check_trigger_subject(&self, subject: &str) -> Result<(), String> {
+        check_syntax(subject, true)?;
+        if subject == ">" {
+            return Err("a trigger cannot listen on `>`: it would receive every message".into());
+        }
+        self.check_not_reserved(subject)
+    }
+
+    /// Checks a subject a trigger may publish its output on: a literal
+    /// subject (no wildcards) outside the platform's own.
+    pub fn check_output_subject(&self, subject: &str) -> Result<(), String> {
+        check_syntax(subject, false)?;
+        self.check_not_reserved(subject)
+    }
+
+    fn check_not_reserved(&self, subject: &str) -> Result<(), String> {
+        let first = subject.split('.').next().unwrap_or_default();
+        // A wildcard first token would also match `$JS.API...` and inboxes.
+        if first.starts_with('$') || first == "_INBOX" || first == "*" || first == ">" {
+            return Err(format!(
+                "{subject:?} could receive NATS system, JetStream or inbox messages: start with a literal token"
+            ));
+        }
+        if let Some(own) = self.platform_patterns().into_iter().find(|own| subjects_intersect(subject, own)) {
+            return Err(format!(
+                "{subject:?} overlaps the platform's own subject {own:?}: choose another subject"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every subject pattern the platform publishes or serves on.
+    fn platform_patterns(&self) -> Vec<String> {
+        let p = &self.prefix;
+        vec![
+            self.exec_all(),
+            self.jobs_all(),
+            format!("{p}.results.*.*"),
+            format!("{p}.deadletter.*"),
+            self.admin_all(),
+            format!("{p}.ping.*"),
+            self.pipeline_all(),
+            format!("{p}.errors.>"),
+        ]
     }
 
     /// `<prefix>.admin.<command>`: bucket and function commands for the dispatcher.
@@ -103,6 +185,54 @@ impl Subjects {
     }
 }
 
+/// The two subject tokens of a target: `<bucket>.<function>` or `pipeline.<name>`.
+fn target_tokens(target: &Target) -> String {
+    match target {
+        Target::Function(f) => format!("{}.{}", f.bucket, f.function),
+        Target::Pipeline(name) => format!("{RESERVED_BUCKET}.{name}"),
+    }
+}
+
+/// Longest subject accepted in a definition.
+const MAX_SUBJECT_LEN: usize = 255;
+
+/// NATS subject syntax: dot-separated non-empty tokens of visible ASCII;
+/// with `wildcards`, `*` as a whole token and `>` as a whole last token.
+fn check_syntax(subject: &str, wildcards: bool) -> Result<(), String> {
+    if subject.is_empty() || subject.len() > MAX_SUBJECT_LEN {
+        return Err(format!("a subject has 1 to {MAX_SUBJECT_LEN} characters, got {}", subject.len()));
+    }
+    let tokens: Vec<&str> = subject.split('.').collect();
+    for (i, token) in tokens.iter().enumerate() {
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!("invalid subject {subject:?}: tokens are non-empty visible ASCII"));
+        }
+        let wild = *token == "*" || (*token == ">" && i == tokens.len() - 1);
+        if wild && !wildcards {
+            return Err(format!("invalid subject {subject:?}: an output subject cannot hold wildcards"));
+        }
+        if !wild && token.contains(['*', '>']) {
+            return Err(format!(
+                "invalid subject {subject:?}: `*` and `>` must be whole tokens, `>` the last"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether some subject matches both patterns.
+pub fn subjects_intersect(a: &str, b: &str) -> bool {
+    let (mut a, mut b) = (a.split('.'), b.split('.'));
+    loop {
+        match (a.next(), b.next()) {
+            (Some(">"), Some(_)) | (Some(_), Some(">")) => return true,
+            (Some(x), Some(y)) if x == y || x == "*" || y == "*" => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,8 +247,45 @@ mod tests {
         assert_eq!(subjects.parse_exec("t1.faas.admin.x"), None);
         assert_eq!(subjects.parse_exec("other.exec.functions.hello"), None);
         assert_eq!(subjects.executor_group(), "t1-faas-executors");
-        assert_eq!(subjects.job(&f), "t1.faas.jobs.functions.hello");
-        assert_eq!(subjects.parse_job("t1.faas.jobs.functions.hello"), Some(f.clone()));
-        assert_eq!(subjects.job_result(&f), "t1.faas.results.functions.hello");
+        let target = Target::Function(f.clone());
+        assert_eq!(subjects.job(&target), "t1.faas.jobs.functions.hello");
+        assert_eq!(subjects.parse_job("t1.faas.jobs.functions.hello"), Some(target.clone()));
+        assert_eq!(subjects.job_result(&target), "t1.faas.results.functions.hello");
+        let pipeline = Target::Pipeline(PipelineName::new("greet").unwrap());
+        assert_eq!(subjects.job(&pipeline), "t1.faas.jobs.pipeline.greet");
+        assert_eq!(subjects.parse_job("t1.faas.jobs.pipeline.greet"), Some(pipeline.clone()));
+        assert_eq!(subjects.job_result(&pipeline), "t1.faas.results.pipeline.greet");
+        assert_eq!(subjects.parse_pipeline("t1.faas.pipeline.greet"), PipelineName::new("greet").ok());
+    }
+
+    #[test]
+    fn trigger_subjects_stay_out_of_the_platform() {
+        let subjects = Subjects::default();
+        for ok in ["orders.created", "orders.*", "orders.>", "orders.*.eu", "faasx.y", "faas.orders"] {
+            assert_eq!(subjects.check_trigger_subject(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            ">",
+            "faas.exec.b.f",
+            "faas.>",
+            "*.exec.>",
+            "*.>",
+            "$JS.API.>",
+            "_INBOX.x",
+            "*.created",
+            "a..b",
+            "a b",
+            "a.b*",
+            "a.>.b",
+            "",
+        ] {
+            assert!(subjects.check_trigger_subject(bad).is_err(), "{bad} should be refused");
+        }
+        assert!(subjects.check_output_subject("orders.enriched").is_ok());
+        for bad in ["orders.*", "orders.>", "faas.results.x.y", "_INBOX.abc"] {
+            assert!(subjects.check_output_subject(bad).is_err(), "{bad} should be refused");
+        }
+        assert!(subjects_intersect("a.*", "a.b") && !subjects_intersect("a.*", "a.b.c"));
+        assert!(subjects_intersect("a.>", "a.b.c") && !subjects_intersect("a.>", "a"));
     }
 }

@@ -11,7 +11,8 @@ use axum::body::Body;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use protocol::{ErrorCode, FunctionRef, JobRecord, JobStatus};
+use bus::NewJob;
+use protocol::{ErrorCode, FunctionRef, JobRecord, JobStatus, Target};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -34,8 +35,20 @@ pub async fn submit(
     http_headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let function = FunctionRef::new(&bucket, &function)?;
-    let job_id = job_id(&function, http_headers.get("idempotency-key"))?;
+    let target = Target::Function(FunctionRef::new(&bucket, &function)?);
+    submit_target(&state, &id, &target, &http_headers, body).await
+}
+
+/// Stores a job for `target` from an HTTP request: idempotency key,
+/// callback URL and input as `POST /async/...` takes them.
+pub async fn submit_target(
+    state: &AppState,
+    id: &RequestId,
+    target: &Target,
+    http_headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let job_id = job_id(target, http_headers.get("idempotency-key"))?;
     let callback_url = match http_headers.get("x-callback-url") {
         None => None,
         Some(value) => {
@@ -47,7 +60,15 @@ pub async fn submit(
     let limit = state.client.server_info().max_payload.saturating_sub(HEADER_ROOM);
     let input =
         read_limited(body, limit, "the job input (the NATS server's max_payload less headers)").await?;
-    let submitted = state.jobs().await?.submit(&function, &job_id, input, id.as_str(), callback_url).await?;
+    let job = NewJob {
+        target,
+        job_id: &job_id,
+        input,
+        request_id: id.as_str(),
+        callback_url,
+        headers: async_nats::HeaderMap::new(),
+    };
+    let submitted = state.jobs().await?.submit(job).await?;
     let status_url = format!("/jobs/{job_id}");
     let body = json!({
         "job_id": job_id,
@@ -67,14 +88,14 @@ fn bad_callback(why: &str) -> ApiError {
 }
 
 /// A fresh uuid, or one derived from the client's idempotency key.
-fn job_id(function: &FunctionRef, key: Option<&HeaderValue>) -> Result<String, ApiError> {
+fn job_id(target: &Target, key: Option<&HeaderValue>) -> Result<String, ApiError> {
     let Some(key) = key else { return Ok(uuid::Uuid::new_v4().to_string()) };
     let key =
         key.to_str().ok().filter(|k| (1..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
     let key = key.ok_or_else(|| {
         ApiError::new(ErrorCode::BadRequest, "Idempotency-Key must be 1 to 128 visible ASCII characters")
     })?;
-    Ok(uuid::Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, format!("{function}\n{key}").as_bytes()).to_string())
+    Ok(uuid::Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, format!("{target}\n{key}").as_bytes()).to_string())
 }
 
 /// `GET /jobs/{id}`: the job's record.
@@ -137,8 +158,8 @@ mod tests {
 
     #[test]
     fn idempotency_keys_give_one_id_per_function_and_key() {
-        let hello = FunctionRef::new("functions", "hello").unwrap();
-        let other = FunctionRef::new("functions", "other").unwrap();
+        let hello = Target::Function(FunctionRef::new("functions", "hello").unwrap());
+        let other = Target::Function(FunctionRef::new("functions", "other").unwrap());
         let key = HeaderValue::from_static("order-42");
         let first = job_id(&hello, Some(&key)).unwrap();
         assert_eq!(first, job_id(&hello, Some(&key)).unwrap());

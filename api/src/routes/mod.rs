@@ -6,6 +6,8 @@ pub mod exec;
 pub mod files;
 pub mod health;
 pub mod jobs;
+pub mod pipelines;
+pub mod triggers;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -25,6 +27,13 @@ pub fn router(state: AppState) -> Router {
         .route("/file/{bucket}/{function}", post(files::upload).get(files::download).delete(files::delete))
         .route("/exec/{bucket}/{function}", post(exec::exec))
         .route("/async/{bucket}/{function}", post(jobs::submit))
+        // `pipeline` is a reserved bucket name, so these never hide a function.
+        .route("/exec/pipeline/{name}", post(pipelines::exec))
+        .route("/async/pipeline/{name}", post(pipelines::submit))
+        .route("/pipeline", get(pipelines::list))
+        .route("/pipeline/{name}", put(pipelines::put).get(pipelines::get).delete(pipelines::delete))
+        .route("/trigger", get(triggers::list))
+        .route("/trigger/{name}", put(triggers::put).get(triggers::get).delete(triggers::delete))
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::get))
         .route("/jobs/{id}/redrive", post(jobs::redrive))

@@ -28,6 +28,7 @@ pub struct Platform {
     /// Whether executors started from now on use the shared artifacts.
     pub share_artifacts: bool,
     stop: watch::Sender<bool>,
+    dispatcher_config: Option<dispatcher::DispatcherConfig>,
     executors: Vec<(watch::Sender<bool>, JoinHandle<()>)>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -79,6 +80,7 @@ impl Platform {
             nats,
             s3,
             stop,
+            dispatcher_config: None,
             executors: Vec::new(),
             tasks: Vec::new(),
         };
@@ -91,12 +93,10 @@ impl Platform {
             validate_timeout_secs: 60,
             artifact_key: Some(platform.artifact_key.clone()),
             jobs,
+            flows: dispatcher::FlowSettings { call_wait_secs: 10, ..Default::default() },
         };
-        let dispatcher_client = platform.nats.connect().await;
-        let shutdown = platform.shutdown_signal();
-        platform.tasks.push(tokio::spawn(async move {
-            dispatcher::run(dispatcher_config, dispatcher_client, shutdown).await.expect("dispatcher runs");
-        }));
+        platform.dispatcher_config = Some(dispatcher_config);
+        platform.add_dispatcher().await;
         for _ in 0..executors {
             platform.add_executor(4).await;
         }
@@ -135,6 +135,40 @@ impl Platform {
         async move {
             let _ = rx.wait_for(|stop| *stop).await;
         }
+    }
+
+    /// Starts one more dispatcher (the first is started by `start`).
+    pub async fn add_dispatcher(&mut self) {
+        let config = self.dispatcher_config.clone().expect("set by start");
+        let client = self.nats.connect().await;
+        let shutdown = self.shutdown_signal();
+        self.tasks.push(tokio::spawn(async move {
+            dispatcher::run(config, client, shutdown).await.expect("dispatcher runs");
+        }));
+    }
+
+    /// Starts an executor as a separate `faas-executor` process, which a
+    /// test can kill for real, and waits until an executor answers pings.
+    pub async fn spawn_executor_process(&self, concurrency: usize) -> stack::process::ChildGuard {
+        let s3 = self.s3_config();
+        let env = [
+            ("NATS_URL", self.nats.url()),
+            ("FAAS_SUBJECT_PREFIX", "faas".to_owned()),
+            ("S3_ENDPOINT", s3.endpoint),
+            ("S3_ACCESS_KEY", s3.access_key),
+            ("S3_SECRET_KEY", s3.secret_key),
+            ("S3_REGION", s3.region),
+            ("FAAS_EXEC_CONCURRENCY", concurrency.to_string()),
+            ("FAAS_ARTIFACT_KEY", self.artifact_key.clone()),
+            ("RUST_LOG", "warn".to_owned()),
+        ];
+        let mut child =
+            stack::process::spawn_service(&service_binary("faas-executor"), &env).expect("executor starts");
+        // Any executor may answer the ping: start this one while no other
+        // runs to know it is the one serving.
+        self.wait_for_responder("faas.ping.executor").await;
+        assert!(child.is_running(), "faas-executor exited at start");
+        child
     }
 
     /// Starts one more executor with `concurrency` slots; returns its index.
@@ -277,6 +311,28 @@ impl Drop for Platform {
             task.abort();
         }
     }
+}
+
+/// The path of a service binary of this workspace, brought up to date
+/// first: `cargo test -p faas-api` alone does not build other packages'
+/// binaries, and a stale one would test old code.
+pub fn service_binary(name: &str) -> std::path::PathBuf {
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    // Tests live in <target>/<profile>/deps; binaries one level up.
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("<target>/<profile>/deps").to_path_buf();
+    let path = dir.join(name);
+    BUILD.call_once(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let built = std::process::Command::new(cargo)
+            .args(["build", "--quiet", "-p", name, "--bin", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run cargo build");
+        assert!(built.status.success(), "building {name} failed: {}", String::from_utf8_lossy(&built.stderr));
+    });
+    assert!(path.is_file(), "{} does not exist", path.display());
+    path
 }
 
 /// Status and JSON body of a response, asserting the body is JSON.

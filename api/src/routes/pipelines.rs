@@ -1,0 +1,122 @@
+//! `/pipeline`: named lists of functions, and running them.
+//!
+//! Definitions go to the dispatchers, which check every step exists. A run
+//! is a NATS request on `<prefix>.pipeline.<name>`, served by a dispatcher
+//! that calls each step on the executors: the api only waits for the last
+//! output, or for the failure, which names the step and its function.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Extension, Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use protocol::pipelines::FailedStep;
+use protocol::{
+    AdminRequest, AdminResponse, ErrorBody, ErrorCode, PipelineName, PipelineSpec, Target, headers,
+};
+use serde_json::json;
+
+use super::body::read_limited;
+use super::buckets::unexpected;
+use super::triggers::parse_definition;
+use crate::bus_client::{Role, admin, request};
+use crate::error::ApiError;
+use crate::request_id::RequestId;
+use crate::state::AppState;
+
+/// Room left in a NATS message for headers.
+const HEADER_ROOM: usize = 4096;
+
+/// `PUT /pipeline/{name}` with `{"steps": ["<bucket>/<function>", ...]}`.
+pub async fn put(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = PipelineName::new(name)?;
+    let spec: PipelineSpec = parse_definition(body, "pipeline").await?;
+    spec.check().map_err(|e| ApiError::new(ErrorCode::BadRequest, e))?;
+    match admin(&state, &id, AdminRequest::PutPipeline { name, spec }).await? {
+        AdminResponse::Pipeline { pipeline } => Ok(Json(pipeline)),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `GET /pipeline`.
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+) -> Result<impl IntoResponse, ApiError> {
+    match admin(&state, &id, AdminRequest::ListPipelines).await? {
+        AdminResponse::Pipelines { pipelines } => Ok(Json(json!({ "pipelines": pipelines }))),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `GET /pipeline/{name}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = PipelineName::new(name)?;
+    match admin(&state, &id, AdminRequest::GetPipeline { name }).await? {
+        AdminResponse::Pipeline { pipeline } => Ok(Json(pipeline)),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `DELETE /pipeline/{name}`.
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = PipelineName::new(name)?;
+    admin(&state, &id, AdminRequest::DeletePipeline { name: name.clone() }).await?;
+    Ok(Json(json!({ "deleted": name })))
+}
+
+/// `POST /exec/pipeline/{name}`: runs it, answers `{"result": "..."}` with
+/// the last step's output.
+pub async fn exec(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let name = PipelineName::new(name)?;
+    let limit = state.client.server_info().max_payload.saturating_sub(HEADER_ROOM);
+    let input =
+        read_limited(body, limit, "the pipeline input (the NATS server's max_payload less headers)").await?;
+    let subject = state.subjects.pipeline(&name);
+    let wait = state.config.pipeline_wait();
+    let reply =
+        request(&state, Role::Dispatcher, subject, async_nats::HeaderMap::new(), input, &id, wait).await?;
+    let header = |name: &str| reply.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
+    if header(headers::STATUS).as_deref() == Some(headers::STATUS_OK) {
+        return Ok(Json(json!({ "result": String::from_utf8_lossy(&reply.payload) })).into_response());
+    }
+    let code = header(headers::ERROR_CODE).map(|c| ErrorCode::parse(&c)).unwrap_or(ErrorCode::Internal);
+    let error = ApiError::from(ErrorBody::new(code, String::from_utf8_lossy(&reply.payload)));
+    let step = header(headers::PIPELINE_STEP).and_then(|s| s.parse().ok());
+    Err(match (step, header(headers::PIPELINE_FUNCTION)) {
+        (Some(step), Some(function)) => error.with_failed_step(FailedStep { step, function }),
+        _ => error,
+    })
+}
+
+/// `POST /async/pipeline/{name}`: runs it as a job (see `POST /async/...`).
+pub async fn submit(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Path(name): Path<String>,
+    http_headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let name = PipelineName::new(name)?;
+    // A job for a pipeline that does not exist would only fail later: 404 now.
+    admin(&state, &id, AdminRequest::GetPipeline { name: name.clone() }).await?;
+    super::jobs::submit_target(&state, &id, &Target::Pipeline(name), &http_headers, body).await
+}

@@ -1,0 +1,80 @@
+//! `/trigger`: event triggers, defined over HTTP, run by the dispatchers.
+//!
+//! A `PUT` answers once every dispatcher subscribed to the trigger's
+//! subject, and a `DELETE` once every one unsubscribed, so the next event
+//! published after the answer is handled (or not) accordingly.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Extension, Path, State};
+use axum::response::IntoResponse;
+use protocol::{AdminRequest, AdminResponse, ErrorCode, TriggerName, TriggerSpec};
+use serde_json::json;
+
+use super::body::read_limited;
+use super::buckets::unexpected;
+use crate::bus_client::admin;
+use crate::error::ApiError;
+use crate::request_id::RequestId;
+use crate::state::AppState;
+
+/// Largest trigger or pipeline definition, in bytes.
+pub const DEFINITION_LIMIT: usize = 64 << 10;
+
+/// `PUT /trigger/{name}` with `{"subject", "function", "output_subject"?, "mode"?}`.
+pub async fn put(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = TriggerName::new(name)?;
+    let spec: TriggerSpec = parse_definition(body, "trigger").await?;
+    spec.check(&state.subjects).map_err(|e| ApiError::new(ErrorCode::InvalidSubject, e))?;
+    match admin(&state, &id, AdminRequest::PutTrigger { name, spec }).await? {
+        AdminResponse::Trigger { trigger } => Ok(Json(trigger)),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `GET /trigger`.
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+) -> Result<impl IntoResponse, ApiError> {
+    match admin(&state, &id, AdminRequest::ListTriggers).await? {
+        AdminResponse::Triggers { triggers } => Ok(Json(json!({ "triggers": triggers }))),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `GET /trigger/{name}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = TriggerName::new(name)?;
+    match admin(&state, &id, AdminRequest::GetTrigger { name }).await? {
+        AdminResponse::Trigger { trigger } => Ok(Json(trigger)),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `DELETE /trigger/{name}`.
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = TriggerName::new(name)?;
+    admin(&state, &id, AdminRequest::DeleteTrigger { name: name.clone() }).await?;
+    Ok(Json(json!({ "deleted": name })))
+}
+
+/// Reads a JSON definition; anything malformed is a 400 that says what.
+pub async fn parse_definition<T: serde::de::DeserializeOwned>(body: Body, kind: &str) -> Result<T, ApiError> {
+    let bytes = read_limited(body, DEFINITION_LIMIT, &format!("the {kind} definition")).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("invalid {kind} definition: {e}")))
+}

@@ -1,0 +1,131 @@
+//! The trigger and pipeline commands: check a definition, store it, and
+//! for triggers wait until every dispatcher applied it.
+//!
+//! Checks that need the platform's state happen here rather than in the
+//! api: whether each named function is stored (a pipeline with a missing
+//! step is refused with the step named), and the subject rules again, so a
+//! NATS client sending admin commands directly is held to them too.
+
+use std::time::Duration;
+
+use bus::DefinitionError;
+use protocol::{
+    AdminResponse, ErrorBody, ErrorCode, FunctionRef, Pipeline, PipelineName, PipelineSpec, Trigger,
+    TriggerName, TriggerSpec,
+};
+use tracing::error;
+
+use crate::handler::AdminHandler;
+
+/// How long a trigger change waits for every dispatcher to apply it.
+const FOLLOWER_WAIT: Duration = Duration::from_secs(5);
+
+impl AdminHandler {
+    pub(crate) async fn put_trigger(
+        &self,
+        name: TriggerName,
+        spec: TriggerSpec,
+    ) -> Result<AdminResponse, ErrorBody> {
+        spec.check(&self.definitions.subjects)
+            .map_err(|e| ErrorBody::new(ErrorCode::InvalidSubject, format!("trigger {name}: {e}")))?;
+        if !self.function_exists(&spec.function).await? {
+            return Err(ErrorBody::new(
+                ErrorCode::UnknownFunction,
+                format!("trigger {name}: function {} does not exist; upload it first", spec.function),
+            ));
+        }
+        let revision = self.definitions.triggers.put(name.as_str(), &spec).await.map_err(definition_error)?;
+        self.wait_for_dispatchers(revision).await;
+        Ok(AdminResponse::Trigger { trigger: Trigger { name, spec } })
+    }
+
+    pub(crate) async fn get_trigger(&self, name: TriggerName) -> Result<AdminResponse, ErrorBody> {
+        let spec = self.definitions.triggers.get(name.as_str()).await.map_err(definition_error)?;
+        Ok(AdminResponse::Trigger { trigger: Trigger { name, spec } })
+    }
+
+    pub(crate) async fn list_triggers(&self) -> Result<AdminResponse, ErrorBody> {
+        let found = self.definitions.triggers.list().await.map_err(definition_error)?;
+        let triggers = found
+            .into_iter()
+            .filter_map(|(name, spec)| Some(Trigger { name: TriggerName::new(name).ok()?, spec }))
+            .collect();
+        Ok(AdminResponse::Triggers { triggers })
+    }
+
+    pub(crate) async fn delete_trigger(&self, name: TriggerName) -> Result<AdminResponse, ErrorBody> {
+        let revision = self.definitions.triggers.delete(name.as_str()).await.map_err(definition_error)?;
+        self.wait_for_dispatchers(revision).await;
+        Ok(AdminResponse::Done)
+    }
+
+    pub(crate) async fn put_pipeline(
+        &self,
+        name: PipelineName,
+        spec: PipelineSpec,
+    ) -> Result<AdminResponse, ErrorBody> {
+        spec.check().map_err(|e| ErrorBody::new(ErrorCode::BadRequest, format!("pipeline {name}: {e}")))?;
+        for (index, step) in spec.steps.iter().enumerate() {
+            if !self.function_exists(step).await? {
+                return Err(ErrorBody::new(
+                    ErrorCode::UnknownFunction,
+                    format!("pipeline {name}: step {} ({step}) does not exist; upload it first", index + 1),
+                ));
+            }
+        }
+        self.definitions.pipelines.put(name.as_str(), &spec).await.map_err(definition_error)?;
+        Ok(AdminResponse::Pipeline { pipeline: Pipeline { name, spec } })
+    }
+
+    pub(crate) async fn get_pipeline(&self, name: PipelineName) -> Result<AdminResponse, ErrorBody> {
+        let spec = self.definitions.pipelines.get(name.as_str()).await.map_err(definition_error)?;
+        Ok(AdminResponse::Pipeline { pipeline: Pipeline { name, spec } })
+    }
+
+    pub(crate) async fn list_pipelines(&self) -> Result<AdminResponse, ErrorBody> {
+        let found = self.definitions.pipelines.list().await.map_err(definition_error)?;
+        let pipelines = found
+            .into_iter()
+            .filter_map(|(name, spec)| Some(Pipeline { name: PipelineName::new(name).ok()?, spec }))
+            .collect();
+        Ok(AdminResponse::Pipelines { pipelines })
+    }
+
+    pub(crate) async fn delete_pipeline(&self, name: PipelineName) -> Result<AdminResponse, ErrorBody> {
+        self.definitions.pipelines.delete(name.as_str()).await.map_err(definition_error)?;
+        Ok(AdminResponse::Done)
+    }
+
+    /// Whether `function` is stored: the registry knows every upload; S3
+    /// decides for anything stored around it.
+    async fn function_exists(&self, function: &FunctionRef) -> Result<bool, ErrorBody> {
+        if let Ok(Some(_)) = self.registry.get(function).await {
+            return Ok(true);
+        }
+        if !self.store.bucket_exists(&function.bucket).await? {
+            return Ok(false);
+        }
+        let functions = self.store.list_functions(&function.bucket).await?;
+        Ok(functions.iter().any(|f| f.name == function.function.as_str()))
+    }
+
+    /// A trigger change answers once every dispatcher subscribed or
+    /// unsubscribed; a stuck one must not block every change, so after
+    /// [`FOLLOWER_WAIT`] the answer goes out anyway, loudly.
+    async fn wait_for_dispatchers(&self, revision: u64) {
+        if let Err(err) = self.definitions.triggers.wait_for_followers(revision, FOLLOWER_WAIT).await {
+            error!(%err, "answering although some dispatchers may not have applied the trigger change");
+        }
+    }
+}
+
+fn definition_error(err: DefinitionError) -> ErrorBody {
+    let code = match &err {
+        DefinitionError::NotFound { kind: "trigger", .. } => ErrorCode::TriggerNotFound,
+        DefinitionError::NotFound { .. } => ErrorCode::PipelineNotFound,
+        DefinitionError::Unavailable { .. } | DefinitionError::FollowersBehind { .. } => {
+            ErrorCode::Unavailable
+        }
+    };
+    ErrorBody::new(code, err.to_string())
+}

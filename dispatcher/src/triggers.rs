@@ -1,0 +1,315 @@
+//! Event triggers: one live subscription per trigger, kept in step with the
+//! trigger store, and what happens to each event.
+//!
+//! Every dispatcher follows the trigger store ([`bus::DefinitionFeed`]) and
+//! subscribes to each trigger's subject in that trigger's queue group, so an
+//! event runs once however many dispatchers there are, and a trigger added
+//! or removed takes effect without a restart. A change is acked only after
+//! the subscription is confirmed by the server (or its removal is), which is
+//! what lets `PUT`/`DELETE /trigger` answer only once the change is live.
+//!
+//! An event runs the function with the message payload (sync), or becomes a
+//! durable job (async). The output goes to the output subject, with the
+//! request id and a hop count that grows by one per trigger link, and to the
+//! message's reply inbox when it has one. Failures go to the trigger's
+//! errors subject; nothing is dropped silently.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::{Client, HeaderMap, Message, Subscriber};
+use bus::{Change, DefinitionFeed, JobQueue, NewJob};
+use bytes::Bytes;
+use futures::StreamExt as _;
+use protocol::{
+    ErrorBody, ErrorCode, Subjects, Target, TriggerFailure, TriggerMode, TriggerName, TriggerSpec, headers,
+};
+use tokio::sync::{Semaphore, oneshot};
+use tokio::task::{JoinHandle, JoinSet};
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::calls::{CallError, Caller, header, reply_headers};
+
+/// What every trigger's events need.
+pub struct TriggerContext {
+    /// Runs functions.
+    pub caller: Caller,
+    /// Stores async triggers' jobs.
+    pub jobs: JobQueue,
+    /// How long a sync event's call may take.
+    pub call_wait: Duration,
+    /// Events refused beyond this many trigger links.
+    pub max_hops: u32,
+    /// Events handled at once by this dispatcher, all triggers together.
+    pub slots: Arc<Semaphore>,
+}
+
+/// Follows the trigger store until `shutdown`, then unsubscribes everything
+/// and lets running events finish.
+pub async fn run(
+    context: Arc<TriggerContext>,
+    mut feed: DefinitionFeed<TriggerSpec>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut live: HashMap<String, Live> = HashMap::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (change, applied) = tokio::select! {
+            () = &mut shutdown => break,
+            next = feed.next() => next,
+        };
+        match change {
+            Change::Set { name, value } => {
+                if live.get(&name).is_some_and(|running| running.spec == value) {
+                    applied.done().await;
+                    continue;
+                }
+                if let Some(old) = live.remove(&name) {
+                    drop(old.stop().await);
+                }
+                match Live::start(&context, &name, value).await {
+                    Ok(running) => {
+                        info!(trigger = %name, subject = %running.spec.subject, "trigger live");
+                        live.insert(name, running);
+                    }
+                    Err(err) => warn!(trigger = %name, %err, "trigger not started"),
+                }
+            }
+            Change::Removed { name } => {
+                if let Some(old) = live.remove(&name) {
+                    drop(old.stop().await);
+                    info!(trigger = %name, "trigger removed");
+                }
+            }
+            Change::Restarted => info!("trigger feed restarted; replaying every trigger"),
+        }
+        applied.done().await;
+    }
+    let mut finishing = Vec::new();
+    for running in live.into_values() {
+        finishing.push(running.stop().await);
+    }
+    futures::future::join_all(finishing).await;
+}
+
+/// One trigger's subscription and the task serving it.
+struct Live {
+    spec: TriggerSpec,
+    stop: oneshot::Sender<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Live {
+    async fn start(context: &Arc<TriggerContext>, name: &str, spec: TriggerSpec) -> Result<Self, String> {
+        let name = TriggerName::new(name).map_err(|e| e.to_string())?;
+        let subjects = context.caller.subjects();
+        spec.check(subjects)?;
+        let client = context.caller.client();
+        let subscription = client
+            .queue_subscribe(spec.subject.clone(), subjects.trigger_group(&name))
+            .await
+            .map_err(|e| e.to_string())?;
+        // Confirmed by the server before the change is acked: an event
+        // published after `PUT /trigger` answered is received.
+        client.flush().await.map_err(|e| e.to_string())?;
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(listen(context.clone(), name, spec.clone(), subscription, stopped));
+        Ok(Self { spec, stop, task })
+    }
+
+    /// Unsubscribes, confirmed by the server; events already received still
+    /// run, in the task returned.
+    async fn stop(self) -> JoinHandle<()> {
+        let (confirmed, unsubscribed) = oneshot::channel();
+        if self.stop.send(confirmed).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), unsubscribed).await;
+        }
+        self.task
+    }
+}
+
+async fn listen(
+    context: Arc<TriggerContext>,
+    name: TriggerName,
+    spec: TriggerSpec,
+    mut subscription: Subscriber,
+    mut stop: oneshot::Receiver<oneshot::Sender<()>>,
+) {
+    let spec = Arc::new(spec);
+    let mut running = JoinSet::new();
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            request = &mut stop, if !stopping => {
+                stopping = true;
+                // Drain: messages the server routed here before the UNSUB
+                // still arrive and run; the flush makes the UNSUB confirmed.
+                let _ = subscription.drain().await;
+                let _ = context.caller.client().flush().await;
+                if let Ok(confirmed) = request {
+                    let _ = confirmed.send(());
+                }
+            }
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+            next = subscription.next() => match next {
+                Some(message) => {
+                    let permit = context.slots.clone().acquire_owned().await.expect("never closed");
+                    let event = Event { context: context.clone(), name: name.clone(), spec: spec.clone() };
+                    running.spawn(async move {
+                        event.handle(message).await;
+                        drop(permit);
+                    });
+                }
+                None => break,
+            },
+        }
+    }
+    while running.join_next().await.is_some() {}
+}
+
+/// One event on one trigger.
+struct Event {
+    context: Arc<TriggerContext>,
+    name: TriggerName,
+    spec: Arc<TriggerSpec>,
+}
+
+impl Event {
+    async fn handle(self, message: Message) {
+        let request_id =
+            header(&message, headers::REQUEST_ID).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let hops = header(&message, headers::HOPS).and_then(|h| h.parse::<u32>().ok()).unwrap_or(0);
+        let span = info_span!("trigger", trigger = %self.name, request_id = %request_id, subject = %message.subject, hops);
+        async {
+            let outcome = if hops >= self.context.max_hops {
+                Err(ErrorBody::new(
+                    ErrorCode::HopLimitExceeded,
+                    format!(
+                        "the event already passed {hops} trigger links (limit {}): a cycle?",
+                        self.context.max_hops
+                    ),
+                ))
+            } else {
+                match self.spec.mode {
+                    TriggerMode::Sync => self.run(&message, &request_id, hops).await,
+                    TriggerMode::Async => self.enqueue(&message, &request_id, hops).await,
+                }
+            };
+            let client = self.context.caller.client();
+            let (map, payload) = match &outcome {
+                Ok(payload) => (reply_headers(&request_id, Ok(())), payload.clone()),
+                Err(error) => {
+                    let failure = TriggerFailure {
+                        trigger: self.name.to_string(),
+                        request_id: request_id.clone(),
+                        subject: message.subject.to_string(),
+                        function: self.spec.function.to_string(),
+                        code: error.code,
+                        message: error.message.clone(),
+                        job_id: None,
+                    };
+                    publish_failure(client, self.context.caller.subjects(), &failure).await;
+                    (reply_headers(&request_id, Err(error)), Bytes::from(error.message.clone()))
+                }
+            };
+            if let Some(reply) = message.reply.clone()
+                && let Err(err) = client.publish_with_headers(reply, map, payload).await
+            {
+                warn!(%err, "could not answer the event's reply inbox");
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Sync mode: runs the function and publishes the output; returns it for the reply.
+    async fn run(&self, message: &Message, request_id: &str, hops: u32) -> Result<Bytes, ErrorBody> {
+        let mut map = HeaderMap::new();
+        map.insert(headers::REQUEST_ID, request_id);
+        let target = Target::Function(self.spec.function.clone());
+        let output = self
+            .context
+            .caller
+            .call(&target, message.payload.clone(), map, self.context.call_wait)
+            .await
+            .map_err(|CallError { error, .. }| error)?;
+        if let Some(subject) = &self.spec.output_subject {
+            publish_output(
+                self.context.caller.client(),
+                subject,
+                request_id,
+                self.name.as_str(),
+                hops,
+                output.clone(),
+            )
+            .await;
+        }
+        Ok(output)
+    }
+
+    /// Async mode: stores the event as a job that carries the trigger's
+    /// name, output subject and hop count to the worker; the reply says
+    /// which job.
+    async fn enqueue(&self, message: &Message, request_id: &str, hops: u32) -> Result<Bytes, ErrorBody> {
+        let job_id = uuid::Uuid::new_v4().to_string();
+        let mut map = HeaderMap::new();
+        map.insert(headers::TRIGGER, self.name.as_str());
+        map.insert(headers::HOPS, hops.to_string().as_str());
+        if let Some(subject) = &self.spec.output_subject {
+            map.insert(headers::OUTPUT_SUBJECT, subject.as_str());
+        }
+        let target = Target::Function(self.spec.function.clone());
+        let job = NewJob {
+            target: &target,
+            job_id: &job_id,
+            input: message.payload.clone(),
+            request_id,
+            callback_url: None,
+            headers: map,
+        };
+        self.context.jobs.submit(job).await.map_err(|err| {
+            let code = match err {
+                bus::JobError::QueueFull(_) => ErrorCode::QueueFull,
+                _ => ErrorCode::Unavailable,
+            };
+            ErrorBody::new(code, format!("could not queue the event as a job: {err}"))
+        })?;
+        info!(job_id, "event queued as a job");
+        let body = serde_json::json!({ "job_id": job_id, "status_url": format!("/jobs/{job_id}") });
+        Ok(Bytes::from(body.to_string()))
+    }
+}
+
+/// Publishes a trigger's output on its output subject, one hop further.
+pub async fn publish_output(
+    client: &Client,
+    subject: &str,
+    request_id: &str,
+    trigger: &str,
+    hops: u32,
+    output: Bytes,
+) {
+    let mut map = HeaderMap::new();
+    map.insert(headers::REQUEST_ID, request_id);
+    map.insert(headers::TRIGGER, trigger);
+    map.insert(headers::HOPS, hops.saturating_add(1).to_string().as_str());
+    if let Err(err) = client.publish_with_headers(subject.to_owned(), map, output).await {
+        warn!(%err, subject, "could not publish the trigger's output");
+    }
+}
+
+/// Publishes a failed event on its trigger's errors subject.
+pub async fn publish_failure(client: &Client, subjects: &Subjects, failure: &TriggerFailure) {
+    warn!(code = %failure.code, error = %failure.message, "trigger event failed");
+    let Ok(name) = TriggerName::new(failure.trigger.as_str()) else { return };
+    let mut map = HeaderMap::new();
+    map.insert(headers::REQUEST_ID, failure.request_id.as_str());
+    map.insert(headers::TRIGGER, failure.trigger.as_str());
+    map.insert("Content-Type", "application/json");
+    let payload = serde_json::to_vec(failure).expect("failures always serialise");
+    if let Err(err) = client.publish_with_headers(subjects.trigger_errors(&name), map, payload.into()).await {
+        warn!(%err, "could not publish the trigger failure");
+    }
+}
