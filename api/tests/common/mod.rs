@@ -147,9 +147,14 @@ impl Platform {
         }));
     }
 
-    /// Starts an executor as a separate `faas-executor` process, which a
-    /// test can kill for real, and waits until an executor answers pings.
-    pub async fn spawn_executor_process(&self, concurrency: usize) -> stack::process::ChildGuard {
+    /// Starts an executor as a separate process from the `faas-executor`
+    /// binary at `bin` (which a test can kill for real), and waits until an
+    /// executor answers pings.
+    pub async fn spawn_executor_process(
+        &self,
+        bin: &std::path::Path,
+        concurrency: usize,
+    ) -> stack::process::ChildGuard {
         let s3 = self.s3_config();
         let env = [
             ("NATS_URL", self.nats.url()),
@@ -162,8 +167,7 @@ impl Platform {
             ("FAAS_ARTIFACT_KEY", self.artifact_key.clone()),
             ("RUST_LOG", "warn".to_owned()),
         ];
-        let mut child =
-            stack::process::spawn_service(&service_binary("faas-executor"), &env).expect("executor starts");
+        let mut child = stack::process::spawn_service(bin, &env).expect("executor starts");
         // Any executor may answer the ping: start this one while no other
         // runs to know it is the one serving.
         self.wait_for_responder("faas.ping.executor").await;
@@ -311,28 +315,6 @@ impl Drop for Platform {
             task.abort();
         }
     }
-}
-
-/// The path of a service binary of this workspace, brought up to date
-/// first: `cargo test -p faas-api` alone does not build other packages'
-/// binaries, and a stale one would test old code.
-pub fn service_binary(name: &str) -> std::path::PathBuf {
-    static BUILD: std::sync::Once = std::sync::Once::new();
-    // Tests live in <target>/<profile>/deps; binaries one level up.
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("<target>/<profile>/deps").to_path_buf();
-    let path = dir.join(name);
-    BUILD.call_once(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let built = std::process::Command::new(cargo)
-            .args(["build", "--quiet", "-p", name, "--bin", name])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("run cargo build");
-        assert!(built.status.success(), "building {name} failed: {}", String::from_utf8_lossy(&built.stderr));
-    });
-    assert!(path.is_file(), "{} does not exist", path.display());
-    path
 }
 
 /// Status and JSON body of a response, asserting the body is JSON.
