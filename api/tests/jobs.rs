@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Platform, error_code};
@@ -186,7 +187,7 @@ async fn a_full_queue_refuses_jobs_with_429_and_bad_requests_get_clear_errors() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_callback_url_receives_the_outcome_and_a_refusal_is_retried() {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
 
     // A receiver that refuses the first delivery and accepts the next.
     let received: Arc<Mutex<Vec<Value>>> = Arc::default();
@@ -232,7 +233,7 @@ async fn a_callback_url_receives_the_outcome_and_a_refusal_is_retried() {
     assert_eq!(deliveries[1]["result"], "Hello Callback, how are you?");
     assert_eq!(deliveries[1]["callback_url"], callback);
 
-    for bad in ["ftp://example/x", "https://example/x", "not a url"] {
+    for bad in ["ftp://example/x", "https:///x", "not a url"] {
         let resp = platform
             .http
             .post(platform.url("/async/functions/hello"))
@@ -243,5 +244,95 @@ async fn a_callback_url_receives_the_outcome_and_a_refusal_is_retried() {
             .unwrap();
         let (status, body) = common::json(resp).await;
         assert_eq!((status, error_code(&body).0), (StatusCode::BAD_REQUEST, "bad_request"), "{bad}: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_https_callback_reaches_a_receiver_whose_ca_is_trusted() {
+    use std::sync::Mutex;
+
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let store = received.clone();
+    let app = axum::Router::new().route(
+        "/done",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            store.lock().unwrap().push(body);
+            async { StatusCode::OK }
+        }),
+    );
+    let listener = TlsListener::bind(&fixtures).await;
+    let callback = format!("https://{}/done", listener.tcp.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let settings = dispatcher::JobSettings {
+        callback_ca_file: Some(fixtures.join("ca.pem")),
+        ..common::test_job_settings()
+    };
+    let platform = Platform::start_with_jobs(1, settings).await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "hello", "hello").await;
+    let resp = platform
+        .http
+        .post(platform.url("/async/functions/hello"))
+        .header("X-Callback-Url", &callback)
+        .body(r#"{"name":"TLS"}"#)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = common::json(resp).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let record = wait_for(&platform, body["job_id"].as_str().unwrap(), finished).await;
+    let started = Instant::now();
+    while received.lock().unwrap().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(10), "no https callback arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(received.lock().unwrap()[0], record);
+}
+
+/// Serves HTTPS with the test CA's server certificate.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl TlsListener {
+    async fn bind(fixtures: &std::path::Path) -> Self {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        let certs: Vec<_> =
+            CertificateDer::pem_file_iter(fixtures.join("server.pem")).unwrap().map(Result::unwrap).collect();
+        let key = PrivateKeyDer::from_pem_file(fixtures.join("server.key")).unwrap();
+        let config =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .unwrap();
+        Self {
+            tcp: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        }
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else { continue };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
     }
 }

@@ -72,6 +72,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    stack::install_crypto_provider();
     let started = Instant::now();
     let duration_s = if args.quick { 1.0 } else { args.duration_secs };
     anyhow::ensure!(duration_s > 0.0, "--duration-secs must be positive");

@@ -86,6 +86,10 @@ pub struct JobSettings {
     /// How long job records and dead letters are kept, in seconds.
     #[arg(long, env = "FAAS_JOB_RECORD_TTL_SECS", default_value_t = 7 * 24 * 3600)]
     pub job_record_ttl_secs: u64,
+    /// PEM file of extra CA certificates trusted for https callbacks, on
+    /// top of the system's (for receivers with a private CA).
+    #[arg(long, env = "FAAS_CALLBACK_CA_FILE")]
+    pub callback_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for JobSettings {
@@ -100,6 +104,7 @@ impl Default for JobSettings {
             max_jobs: 100_000,
             max_jobs_per_function: 10_000,
             job_record_ttl_secs: 7 * 24 * 3600,
+            callback_ca_file: None,
         }
     }
 }

@@ -71,10 +71,7 @@ pub async fn run(
         .messages()
         .await
         .map_err(|e| JobError::Unavailable(e.to_string()))?;
-    let http = reqwest::Client::builder()
-        .timeout(CALLBACK_TIMEOUT)
-        .build()
-        .map_err(|e| JobError::Unavailable(format!("HTTP client for callbacks: {e}")))?;
+    let http = callback_client(&settings)?;
     let caller = Caller::new(client.clone(), subjects.clone());
     let worker = Arc::new(Worker { client, caller, http, queue, subjects, settings });
     let slots = Arc::new(Semaphore::new(concurrency));
@@ -305,6 +302,22 @@ impl Worker {
             warn!(%err, "could not announce the job's outcome");
         }
     }
+}
+
+/// The HTTP client callbacks go out with: http and https, trusting the
+/// system's CAs and those of `--callback-ca-file`.
+fn callback_client(settings: &JobSettings) -> Result<reqwest::Client, JobError> {
+    // reqwest is built without a crypto provider: ring, as for S3.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder().timeout(CALLBACK_TIMEOUT);
+    if let Some(path) = &settings.callback_ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| JobError::Unavailable(format!("callback CA file {}: {e}", path.display())))?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| JobError::Unavailable(format!("callback CA file {}: {e}", path.display())))?;
+        builder = builder.tls_certs_merge(certificates);
+    }
+    builder.build().map_err(|e| JobError::Unavailable(format!("HTTP client for callbacks: {e}")))
 }
 
 /// How long one callback POST may take.

@@ -15,4 +15,12 @@ pub mod s3;
 pub mod tracing;
 
 pub use nats::NatsServer;
+
+/// Makes ring the process's TLS crypto provider, which every `reqwest`
+/// client of the workspace needs before it is built (reqwest is built with
+/// `rustls-no-provider`, to keep a second crypto library out). Calling it
+/// again, or after someone else installed one, changes nothing.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
 pub use s3::{ACCESS_KEY, S3Server, SECRET_KEY};

@@ -15,4 +15,6 @@ pub fn init_test_tracing() {
     // A second call fails because a global subscriber exists already; that
     // one keeps working, so the error carries no information.
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    // Every test that sets up tracing goes on to build HTTP clients.
+    crate::install_crypto_provider();
 }

@@ -76,6 +76,7 @@ async fn nats_has_jetstream() {
 
 #[tokio::test]
 async fn s3_server_answers_http_and_can_restart() {
+    faas_stack::install_crypto_provider();
     let mut s3 = S3Server::start().expect("S3 server starts");
     assert!(s3.root().is_dir());
     assert_eq!(s3.region(), "us-east-1");
@@ -100,6 +101,7 @@ async fn s3_server_answers_http_and_can_restart() {
 
 #[test]
 fn s3_server_outlives_a_test_runtime() {
+    faas_stack::install_crypto_provider();
     let s3 = S3Server::start().unwrap();
     let endpoint = s3.endpoint();
     // One runtime ends completely before the next starts, as with

@@ -99,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
 
     let api = format!("http://127.0.0.1:{}", args.api_port);
     // Local calls only; a configured HTTP proxy would just get in the way.
+    faas_stack::install_crypto_provider();
     let http = reqwest::Client::builder().no_proxy().build()?;
     let outcome = async {
         wait_ready(&http, &api, &mut services).await?;
