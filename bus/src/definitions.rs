@@ -240,7 +240,10 @@ impl<T: Serialize + DeserializeOwned> DefinitionFeed<T> {
             };
             match tokio::time::timeout(Duration::from_secs(5), messages.next()).await {
                 Ok(Some(Ok(message))) => return self.change(message),
-                Ok(Some(Err(err))) => tracing::warn!(%err, "{} feed interrupted", self.store.kind),
+                Ok(Some(Err(err))) => {
+                    tracing::warn!(%err, "{} feed interrupted", self.store.kind);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
                 Ok(None) => self.messages = None,
                 // Quiet: make sure the consumer survived any outage.
                 Err(_) => {

@@ -55,7 +55,7 @@ pub async fn run(
 ) {
     let mut live: HashMap<String, Live> = HashMap::new();
     tokio::pin!(shutdown);
-    loop {
+    'feed: loop {
         let (change, applied) = tokio::select! {
             () = &mut shutdown => break,
             next = feed.next() => next,
@@ -69,12 +69,26 @@ pub async fn run(
                 if let Some(old) = live.remove(&name) {
                     drop(old.stop().await);
                 }
-                match Live::start(&context, &name, value).await {
+                // A NATS hiccup delays the trigger instead of losing it on
+                // this dispatcher (and the change stays unacked meanwhile).
+                let started = loop {
+                    match Live::start(&context, &name, value.clone()).await {
+                        Err(StartError::Nats(err)) => {
+                            warn!(trigger = %name, %err, "trigger not started; retrying in 1 s");
+                            tokio::select! {
+                                () = &mut shutdown => break 'feed,
+                                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            }
+                        }
+                        other => break other,
+                    }
+                };
+                match started {
                     Ok(running) => {
                         info!(trigger = %name, subject = %running.spec.subject, "trigger live");
                         live.insert(name, running);
                     }
-                    Err(err) => warn!(trigger = %name, %err, "trigger not started"),
+                    Err(err) => warn!(trigger = %name, err = %err.reason(), "invalid trigger ignored"),
                 }
             }
             Change::Removed { name } => {
@@ -94,6 +108,22 @@ pub async fn run(
     futures::future::join_all(finishing).await;
 }
 
+/// Why a trigger could not start.
+enum StartError {
+    /// The definition breaks a rule (written around the admin commands).
+    Invalid(String),
+    /// NATS refused or dropped the subscription.
+    Nats(String),
+}
+
+impl StartError {
+    fn reason(&self) -> &str {
+        match self {
+            Self::Invalid(reason) | Self::Nats(reason) => reason,
+        }
+    }
+}
+
 /// One trigger's subscription and the task serving it.
 struct Live {
     spec: TriggerSpec,
@@ -102,18 +132,18 @@ struct Live {
 }
 
 impl Live {
-    async fn start(context: &Arc<TriggerContext>, name: &str, spec: TriggerSpec) -> Result<Self, String> {
-        let name = TriggerName::new(name).map_err(|e| e.to_string())?;
+    async fn start(context: &Arc<TriggerContext>, name: &str, spec: TriggerSpec) -> Result<Self, StartError> {
+        let name = TriggerName::new(name).map_err(|e| StartError::Invalid(e.to_string()))?;
         let subjects = context.caller.subjects();
-        spec.check(subjects)?;
+        spec.check(subjects).map_err(StartError::Invalid)?;
         let client = context.caller.client();
         let subscription = client
             .queue_subscribe(spec.subject.clone(), subjects.trigger_group(&name))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| StartError::Nats(e.to_string()))?;
         // Confirmed by the server before the change is acked: an event
         // published after `PUT /trigger` answered is received.
-        client.flush().await.map_err(|e| e.to_string())?;
+        client.flush().await.map_err(|e| StartError::Nats(e.to_string()))?;
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(listen(context.clone(), name, spec.clone(), subscription, stopped));
         Ok(Self { spec, stop, task })
