@@ -179,6 +179,25 @@ async fn an_async_trigger_turns_each_event_into_a_durable_job() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(record["status"], "succeeded", "{record}");
     assert_eq!(record["result"], "Hello Async, how are you?");
+
+    // A publisher's retry (same Nats-Msg-Id) finds the job of its first try.
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", "order-7");
+        let request = async_nats::Request::new()
+            .headers(headers)
+            .payload(r#"{"name":"Once"}"#.into())
+            .timeout(Some(Duration::from_secs(15)));
+        let reply = platform.client.send_request("orders.created", request).await.unwrap();
+        let accepted: Value = serde_json::from_slice(&reply.payload).unwrap();
+        ids.push((accepted["job_id"].clone(), accepted["duplicate"].clone()));
+    }
+    assert_eq!(ids[0].0, ids[1].0, "one job for one message id");
+    assert_eq!((&ids[0].1, &ids[1].1), (&j!(false), &j!(true)));
+    assert_eq!(&next(&mut out).await.payload[..], b"Hello Once, how are you?");
+    let again = tokio::time::timeout(Duration::from_millis(500), out.next()).await;
+    assert!(again.is_err(), "the retried event ran twice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -281,9 +281,15 @@ impl Event {
 
     /// Async mode: stores the event as a job that carries the trigger's
     /// name, output subject and hop count to the worker; the reply says
-    /// which job.
+    /// which job. An event with a `Nats-Msg-Id` (the NATS convention for
+    /// "same message, sent again") gets a job id derived from it, so a
+    /// publisher's retry finds the job its first try made.
     async fn enqueue(&self, message: &Message, request_id: &str, hops: u32) -> Result<Bytes, ErrorBody> {
-        let job_id = uuid::Uuid::new_v4().to_string();
+        let job_id = match header(message, "Nats-Msg-Id") {
+            Some(id) => uuid::Uuid::new_v5(&EVENT_NAMESPACE, format!("{}\n{id}", self.name).as_bytes()),
+            None => uuid::Uuid::new_v4(),
+        }
+        .to_string();
         let mut map = HeaderMap::new();
         map.insert(headers::TRIGGER, self.name.as_str());
         map.insert(headers::HOPS, hops.to_string().as_str());
@@ -299,18 +305,25 @@ impl Event {
             callback_url: None,
             headers: map,
         };
-        self.context.jobs.submit(job).await.map_err(|err| {
+        let submitted = self.context.jobs.submit(job).await.map_err(|err| {
             let code = match err {
                 bus::JobError::QueueFull(_) => ErrorCode::QueueFull,
                 _ => ErrorCode::Unavailable,
             };
             ErrorBody::new(code, format!("could not queue the event as a job: {err}"))
         })?;
-        info!(job_id, "event queued as a job");
-        let body = serde_json::json!({ "job_id": job_id, "status_url": format!("/jobs/{job_id}") });
+        info!(job_id, duplicate = submitted.duplicate, "event queued as a job");
+        let body = serde_json::json!({
+            "job_id": job_id,
+            "status_url": format!("/jobs/{job_id}"),
+            "duplicate": submitted.duplicate,
+        });
         Ok(Bytes::from(body.to_string()))
     }
 }
+
+/// Namespace of job ids derived from an event's `Nats-Msg-Id`.
+const EVENT_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x3c1e_9a47_5b2d_4f60_8e19_7d4c_2b6a_0f53);
 
 /// Publishes a trigger's output on its output subject, one hop further.
 pub async fn publish_output(
