@@ -6,6 +6,8 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use protocol::metrics::{Count, DispatcherCounters};
+
 /// Per route and status: how many requests and how long they took.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -53,6 +55,64 @@ impl Metrics {
     }
 }
 
+/// One counter family of the dispatchers' reports.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    name_label: &'static str,
+    outcome_label: &'static str,
+    counts: fn(&DispatcherCounters) -> &[Count],
+}
+
+const DISPATCHER_FAMILIES: [Family; 3] = [
+    Family {
+        name: "faas_trigger_events_total",
+        help: "Trigger events handled.",
+        name_label: "trigger",
+        outcome_label: "outcome",
+        counts: |r| &r.trigger_events,
+    },
+    Family {
+        name: "faas_pipeline_runs_total",
+        help: "Pipeline runs.",
+        name_label: "pipeline",
+        outcome_label: "outcome",
+        counts: |r| &r.pipeline_runs,
+    },
+    Family {
+        name: "faas_jobs_finished_total",
+        help: "Jobs finished for good.",
+        name_label: "target",
+        outcome_label: "status",
+        counts: |r| &r.jobs_finished,
+    },
+];
+
+/// The dispatchers' counters in the Prometheus text format, one series per
+/// dispatcher (label `dispatcher`), so work that never passed through HTTP
+/// (trigger events, pipeline runs over NATS, jobs) shows up too.
+pub fn render_dispatchers(reports: &[DispatcherCounters]) -> String {
+    let mut out = String::new();
+    out.push_str("# HELP faas_dispatchers_reporting Dispatchers that answered this scrape.\n");
+    out.push_str("# TYPE faas_dispatchers_reporting gauge\n");
+    let _ = writeln!(out, "faas_dispatchers_reporting {}", reports.len());
+    for family in DISPATCHER_FAMILIES {
+        let Family { name, help, name_label, outcome_label, counts } = family;
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for report in reports {
+            for count in counts(report) {
+                let _ = writeln!(
+                    out,
+                    "{name}{{dispatcher=\"{}\",{name_label}=\"{}\",{outcome_label}=\"{}\"}} {}",
+                    report.dispatcher, count.name, count.outcome, count.count
+                );
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +129,36 @@ mod tests {
         ));
         assert!(text.contains("status=\"504\"} 1"));
         assert!(text.contains("faas_http_request_seconds_sum{method=\"POST\",route=\"/exec/{bucket}/{function}\",status=\"200\"} 0.005000"));
+    }
+
+    #[test]
+    fn renders_each_dispatchers_counters_with_its_id() {
+        let count =
+            |name: &str, outcome: &str, count| Count { name: name.into(), outcome: outcome.into(), count };
+        let reports = [
+            DispatcherCounters {
+                dispatcher: "d1".into(),
+                trigger_events: vec![count("greet", "ok", 3)],
+                jobs_finished: vec![count("pipeline/p", "failed", 1)],
+                ..Default::default()
+            },
+            DispatcherCounters {
+                dispatcher: "d2".into(),
+                trigger_events: vec![count("greet", "ok", 4)],
+                ..Default::default()
+            },
+        ];
+        let text = render_dispatchers(&reports);
+        assert!(text.contains("faas_dispatchers_reporting 2"));
+        assert!(
+            text.contains("faas_trigger_events_total{dispatcher=\"d1\",trigger=\"greet\",outcome=\"ok\"} 3")
+        );
+        assert!(
+            text.contains("faas_trigger_events_total{dispatcher=\"d2\",trigger=\"greet\",outcome=\"ok\"} 4")
+        );
+        assert!(text.contains(
+            "faas_jobs_finished_total{dispatcher=\"d1\",target=\"pipeline/p\",status=\"failed\"} 1"
+        ));
+        assert_eq!(text.matches("# TYPE faas_trigger_events_total counter").count(), 1);
     }
 }

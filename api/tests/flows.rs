@@ -264,6 +264,23 @@ async fn two_dispatchers_run_each_event_once() {
     }
     assert_eq!(seen.len(), 50, "every event ran: {seen:?}");
     assert!(seen.values().all(|&n| n == 1), "some event ran twice: {seen:?}");
+
+    // Both dispatchers report, and their counts add up to the events.
+    let metrics = metrics(&platform).await;
+    assert!(metrics.contains("faas_dispatchers_reporting 2"), "{metrics}");
+    assert_eq!(metric_sum(&metrics, "faas_trigger_events_total", "trigger=\"echo\",outcome=\"ok\""), 50);
+}
+
+async fn metrics(platform: &Platform) -> String {
+    platform.http.get(platform.url("/metrics")).send().await.unwrap().text().await.unwrap()
+}
+
+/// The sum of a counter's series whose labels contain `labels`.
+fn metric_sum(text: &str, family: &str, labels: &str) -> u64 {
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{family}{{")) && line.contains(labels))
+        .map(|line| line.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
 }
 
 /// Waits until `n` dispatchers follow the trigger store.
@@ -346,6 +363,9 @@ async fn pipeline_failures_name_the_step() {
     assert_eq!(header(&reply, "Faas-Error-Code").as_deref(), Some("function_trapped"));
     assert_eq!(header(&reply, "Faas-Pipeline-Step").as_deref(), Some("2"));
     assert_eq!(header(&reply, "Faas-Pipeline-Function").as_deref(), Some("functions/trap"));
+    let text = metrics(&platform).await;
+    let failed = "pipeline=\"broken\",outcome=\"function_trapped\"";
+    assert_eq!(metric_sum(&text, "faas_pipeline_runs_total", failed), 2, "{text}");
 
     // Bad input stops at the validating first step.
     let steps = j!({"steps": ["functions/validate", "functions/hello"]});

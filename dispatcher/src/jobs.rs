@@ -29,11 +29,13 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::calls::{CallError, Caller};
 use crate::config::JobSettings;
+use crate::metrics::FlowMetrics;
 
 /// What a worker needs.
 struct Worker {
     client: Client,
     caller: Caller,
+    metrics: Arc<FlowMetrics>,
     /// Delivers `X-Callback-Url` callbacks.
     http: reqwest::Client,
     queue: JobQueue,
@@ -47,6 +49,7 @@ pub async fn run(
     queue: JobQueue,
     subjects: Subjects,
     settings: JobSettings,
+    metrics: Arc<FlowMetrics>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), JobError> {
     let stream =
@@ -73,7 +76,7 @@ pub async fn run(
         .map_err(|e| JobError::Unavailable(e.to_string()))?;
     let http = callback_client(&settings)?;
     let caller = Caller::new(client.clone(), subjects.clone());
-    let worker = Arc::new(Worker { client, caller, http, queue, subjects, settings });
+    let worker = Arc::new(Worker { client, caller, metrics, http, queue, subjects, settings });
     let slots = Arc::new(Semaphore::new(concurrency));
     let mut running = JoinSet::new();
     info!(concurrency, "job worker taking jobs");
@@ -209,7 +212,9 @@ impl Worker {
             // Off the worker slot: a slow receiver must not hold up jobs.
             tokio::spawn(deliver_callback(self.http.clone(), url, record.clone()).in_current_span());
         }
-        info!(status = ?record.status, attempts, "job finished");
+        let status = if record.status == JobStatus::Succeeded { "succeeded" } else { "failed" };
+        self.metrics.job_finished(&record.function, status);
+        info!(status, attempts, "job finished");
         Ok(Disposition::Ack)
     }
 

@@ -15,6 +15,7 @@ pub mod config;
 mod definitions;
 pub mod handler;
 pub mod jobs;
+pub mod metrics;
 pub mod pipelines;
 pub mod server;
 pub mod triggers;

@@ -7,6 +7,7 @@
 //! step (from 1) and the function, in the message and in the
 //! `Faas-Pipeline-Step` / `Faas-Pipeline-Function` headers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{HeaderMap, Message};
@@ -16,6 +17,7 @@ use protocol::{ErrorBody, ErrorCode, PipelineSpec, Target, headers};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::calls::{CallError, Caller, reply_headers};
+use crate::metrics::FlowMetrics;
 
 /// What a pipeline run needs.
 #[derive(Clone)]
@@ -26,6 +28,8 @@ pub struct PipelineRunner {
     pub pipelines: DefinitionStore<PipelineSpec>,
     /// How long one step may take.
     pub step_wait: Duration,
+    /// Counts runs by outcome.
+    pub metrics: Arc<FlowMetrics>,
 }
 
 /// Why a run stopped.
@@ -58,6 +62,10 @@ impl PipelineRunner {
                     ),
                 }),
             };
+            if let Some(name) = self.caller.subjects().parse_pipeline(message.subject.as_str()) {
+                let code = outcome.as_ref().err().map_or("ok", |f| f.error.code.as_str());
+                self.metrics.pipeline_run(name.as_str(), code);
+            }
             let (map, payload) = match outcome {
                 Ok(output) => (reply_headers(&request_id, Ok(())), output),
                 Err(failure) => {

@@ -18,6 +18,7 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::calls::Caller;
 use crate::config::{DispatcherConfig, JobSettings};
 use crate::handler::{AdminHandler, Definitions, Stores};
+use crate::metrics::FlowMetrics;
 use crate::pipelines::PipelineRunner;
 use crate::triggers::TriggerContext;
 use crate::validate::ComponentValidator;
@@ -74,9 +75,14 @@ pub async fn run(
     let mut commands = client.queue_subscribe(subjects.admin_all(), group.clone()).await?;
     let mut pings = client.queue_subscribe(subjects.ping_dispatcher(), group.clone()).await?;
     let mut pipeline_requests = client.queue_subscribe(subjects.pipeline_all(), group).await?;
+    // Not in the group: every dispatcher reports its own counters.
+    let mut metric_requests = client.subscribe(subjects.metrics_dispatcher()).await?;
+    let instance = uuid::Uuid::new_v4().simple().to_string();
+    let metrics = Arc::new(FlowMetrics::default());
     let caller = Caller::new(client.clone(), subjects.clone());
     let call_wait = Duration::from_secs(config.flows.call_wait_secs);
-    let runner = PipelineRunner { caller: caller.clone(), pipelines, step_wait: call_wait };
+    let runner =
+        PipelineRunner { caller: caller.clone(), pipelines, step_wait: call_wait, metrics: metrics.clone() };
     let queue = tokio::select! {
         () = &mut shutdown => return Ok(()),
         queue = setup_jobs(&client, &subjects, &config.jobs) => queue,
@@ -94,6 +100,7 @@ pub async fn run(
         call_wait,
         max_hops: config.flows.max_hops,
         slots: Arc::new(tokio::sync::Semaphore::new(config.flows.trigger_concurrency.max(1))),
+        metrics: metrics.clone(),
     });
     let feed = triggers.follow(&client).await?;
     let trigger_router = tokio::spawn(crate::triggers::run(trigger_context, feed, stopped()));
@@ -102,6 +109,7 @@ pub async fn run(
         queue,
         subjects.clone(),
         config.jobs.clone(),
+        metrics.clone(),
         stopped(),
     ));
     let mut running = JoinSet::new();
@@ -116,11 +124,18 @@ pub async fn run(
                 info!(running = running.len(), "dispatcher stopping: leaving the queue group");
                 stopping = true;
                 let _ = pings.unsubscribe().await;
+                let _ = metric_requests.unsubscribe().await;
                 let _ = pipeline_requests.drain().await;
                 let _ = commands.drain().await;
             }
             Some(request) = pipeline_requests.next() => {
                 running.spawn(runner.clone().serve(request));
+            }
+            Some(request) = metric_requests.next(), if !stopping => {
+                if let Some(reply) = request.reply {
+                    let counters = serde_json::to_vec(&metrics.snapshot(&instance)).expect("counters serialise");
+                    let _ = client.publish(reply, counters.into()).await;
+                }
             }
             Some(ping) = pings.next(), if !stopping => {
                 if let Some(reply) = ping.reply {

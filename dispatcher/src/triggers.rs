@@ -31,6 +31,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::calls::{CallError, Caller, header, reply_headers};
+use crate::metrics::FlowMetrics;
 
 /// What every trigger's events need.
 pub struct TriggerContext {
@@ -44,6 +45,8 @@ pub struct TriggerContext {
     pub max_hops: u32,
     /// Events handled at once by this dispatcher, all triggers together.
     pub slots: Arc<Semaphore>,
+    /// Counts events by outcome.
+    pub metrics: Arc<FlowMetrics>,
 }
 
 /// Follows the trigger store until `shutdown`, then unsubscribes everything
@@ -227,6 +230,8 @@ impl Event {
                     TriggerMode::Async => self.enqueue(&message, &request_id, hops).await,
                 }
             };
+            let code = outcome.as_ref().err().map_or("ok", |e| e.code.as_str());
+            self.context.metrics.trigger_event(self.name.as_str(), code);
             let client = self.context.caller.client();
             let (map, payload) = match &outcome {
                 Ok(payload) => (reply_headers(&request_id, Ok(())), payload.clone()),

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod error;
 pub mod headers;
 pub mod jobs;
+pub mod metrics;
 pub mod names;
 pub mod pipelines;
 pub mod registry;

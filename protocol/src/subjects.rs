@@ -149,6 +149,7 @@ impl Subjects {
             format!("{p}.deadletter.*"),
             self.admin_all(),
             format!("{p}.ping.*"),
+            format!("{p}.metrics.*"),
             self.pipeline_all(),
             format!("{p}.errors.>"),
         ]
@@ -172,6 +173,12 @@ impl Subjects {
     /// Liveness probe answered by any one dispatcher.
     pub fn ping_dispatcher(&self) -> String {
         format!("{}.ping.dispatcher", self.prefix)
+    }
+
+    /// Every dispatcher answers here with its [`crate::metrics::DispatcherCounters`]
+    /// (a plain subscription: all of them answer one request).
+    pub fn metrics_dispatcher(&self) -> String {
+        format!("{}.metrics.dispatcher", self.prefix)
     }
 
     /// Queue group of the executors: each exec request runs on exactly one.

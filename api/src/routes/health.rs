@@ -6,6 +6,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use futures::StreamExt as _;
+use protocol::metrics::DispatcherCounters;
 use serde_json::json;
 
 use crate::state::AppState;
@@ -49,7 +51,33 @@ async fn ping(state: &AppState, subject: String) -> &'static str {
     }
 }
 
-/// `GET /metrics`: Prometheus text.
+/// How long `/metrics` gathers the dispatchers' counters: they answer in
+/// about a millisecond, and there is no knowing how many will.
+const GATHER_WAIT: Duration = Duration::from_millis(250);
+
+/// `GET /metrics`: Prometheus text: this api's HTTP counters, then every
+/// dispatcher's counters (trigger events, pipeline runs, jobs).
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    let reports = dispatcher_counters(&state).await;
+    let text = state.metrics.render() + &crate::metrics::render_dispatchers(&reports);
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+/// Asks every dispatcher for its counters and keeps the answers that come
+/// within [`GATHER_WAIT`].
+async fn dispatcher_counters(state: &AppState) -> Vec<DispatcherCounters> {
+    let inbox = state.client.new_inbox();
+    let Ok(mut replies) = state.client.subscribe(inbox.clone()).await else { return Vec::new() };
+    let asked = state.client.publish_with_reply(state.subjects.metrics_dispatcher(), inbox, "".into()).await;
+    if asked.is_err() {
+        return Vec::new();
+    }
+    let deadline = tokio::time::Instant::now() + GATHER_WAIT;
+    let mut reports = Vec::new();
+    while let Ok(Some(reply)) = tokio::time::timeout_at(deadline, replies.next()).await {
+        if let Ok(report) = serde_json::from_slice(&reply.payload) {
+            reports.push(report);
+        }
+    }
+    reports
 }
