@@ -202,15 +202,28 @@ impl JobQueue {
     }
 
     /// Records, newest first, optionally only those with `status`; at most `limit`.
+    ///
+    /// One pass over the bucket's last value per key (an ordered consumer),
+    /// not a round trip per job: the listing of dead letters must stay
+    /// cheap with many jobs kept.
     pub async fn list(&self, status: Option<JobStatus>, limit: usize) -> Result<Vec<JobRecord>, JobError> {
-        let mut keys = self.records.keys().await.map_err(unavailable)?;
+        let stored = self.records.stream.get_info().await.map_err(unavailable)?.state.messages;
         let mut records = Vec::new();
-        while let Some(key) = keys.next().await {
-            let key = key.map_err(unavailable)?;
-            match self.record(&key).await {
-                Ok((record, _)) if status.is_none_or(|s| s == record.status) => records.push(record),
-                Ok(_) | Err(JobError::NotFound(_)) => {}
-                Err(err) => return Err(err),
+        if stored == 0 {
+            return Ok(records);
+        }
+        let mut entries = self.records.watch_with_history(">").await.map_err(unavailable)?;
+        // Quiet this long means nothing is left (records deleted meanwhile).
+        while let Ok(Some(entry)) = tokio::time::timeout(Duration::from_secs(2), entries.next()).await {
+            let entry = entry.map_err(unavailable)?;
+            if entry.operation == kv::Operation::Put
+                && let Ok(record) = serde_json::from_slice::<JobRecord>(&entry.value)
+                && status.is_none_or(|s| s == record.status)
+            {
+                records.push(record);
+            }
+            if entry.delta == 0 {
+                break;
             }
         }
         records.sort_by_key(|r| std::cmp::Reverse(r.submitted_at_ms));
