@@ -140,6 +140,8 @@ async fn main() -> anyhow::Result<()> {
     note(&mut bench, "first call after executor restart", result);
     let result = bench.async_jobs().await;
     note(&mut bench, "async jobs", result);
+    let result = bench.flows().await;
+    note(&mut bench, "triggers and pipelines", result);
     bench.in_process().await;
 
     let alive = bench.platform.check_alive();

@@ -29,6 +29,12 @@ const FLOOR_CONCURRENCY: [usize; 2] = [1, 64];
 const ORIGINAL_C1_MAX_REQUESTS: u64 = 20;
 /// How long open-loop stragglers may take after the last send.
 const OPEN_LOOP_DRAIN: Duration = Duration::from_secs(10);
+/// Concurrencies of the trigger and pipeline phases.
+const FLOW_CONCURRENCY: [usize; 2] = [1, 16];
+/// Name of the bench's trigger and pipeline.
+const PIPELINE: &str = "greet";
+/// Subject of the bench's trigger.
+const TRIGGER_SUBJECT: &str = "bench.greet";
 /// Workers submitting async jobs.
 const ASYNC_CONCURRENCY: usize = 16;
 /// Jobs of the async phase's warm-up, which also creates what the api and
@@ -130,6 +136,55 @@ impl Bench {
             .context("fibonacci call")?;
         let nats = self.nats_hello();
         nats().await.context("hello over NATS")?;
+        Ok(())
+    }
+
+    /// Event triggers and pipelines: a NATS request on a sync trigger's
+    /// subject (runs `hello`), and the README's three-step pipeline
+    /// validate → normalize → hello over HTTP and over NATS. Each pipeline
+    /// run is three executor calls made by a dispatcher.
+    pub async fn flows(&mut self) -> anyhow::Result<()> {
+        let guests = tokio::task::spawn_blocking(|| {
+            ["validate", "normalize"].map(|name| std::fs::read(stack::guests::guest_path(name)))
+        })
+        .await?;
+        for (name, bytes) in ["validate", "normalize"].into_iter().zip(guests) {
+            self.platform
+                .upload(BUCKET, name, bytes.with_context(|| format!("read the {name} guest"))?)
+                .await?;
+        }
+        let api = self.platform.api_url.clone();
+        let steps = ["validate", "normalize", "hello"].map(|f| format!("{BUCKET}/{f}"));
+        let trigger = serde_json::json!({"subject": TRIGGER_SUBJECT, "function": format!("{BUCKET}/hello")});
+        let pipeline = serde_json::json!({"steps": steps});
+        for (path, body) in
+            [(format!("/trigger/{PIPELINE}"), trigger), (format!("/pipeline/{PIPELINE}"), pipeline)]
+        {
+            let resp = self.platform.http.put(format!("{api}{path}")).json(&body).send().await?;
+            anyhow::ensure!(
+                resp.status().is_success(),
+                "PUT {path}: {} {}",
+                resp.status(),
+                resp.text().await?
+            );
+        }
+
+        let on_trigger =
+            ops::nats_request(&self.nats, TRIGGER_SUBJECT.to_owned(), HELLO_INPUT, HELLO_OUTPUT, true);
+        let name = PhaseName::new("trigger", "trigger → hello: NATS request on its subject", "nats");
+        for c in FLOW_CONCURRENCY {
+            self.closed(&name, &on_trigger, c, self.duration(), None, self.warmup()).await;
+        }
+        let url = format!("{api}/exec/pipeline/{PIPELINE}");
+        let over_http = ops::http_post(&self.http, url, HELLO_INPUT, HELLO_HTTP_ANSWER);
+        let name = PhaseName::new("pipeline", "pipeline validate → normalize → hello: HTTP api", "http");
+        for c in FLOW_CONCURRENCY {
+            self.closed(&name, &over_http, c, self.duration(), None, self.warmup()).await;
+        }
+        let subject = format!("{PREFIX}.pipeline.{PIPELINE}");
+        let over_nats = ops::nats_request(&self.nats, subject, HELLO_INPUT, HELLO_OUTPUT, true);
+        let name = PhaseName::new("pipeline", "pipeline validate → normalize → hello: NATS request", "nats");
+        self.closed(&name, &over_nats, 1, self.duration(), None, self.warmup()).await;
         Ok(())
     }
 
