@@ -65,6 +65,22 @@ pub async fn request(
     })
 }
 
+/// A reply header's value.
+pub fn reply_header(reply: &Message, name: &str) -> Option<String> {
+    reply.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned())
+}
+
+/// The error an exec-format reply (executors, pipelines) carries: `None`
+/// for `Faas-Status: ok`, else its `Faas-Error-Code` and message.
+pub fn reply_error(reply: &Message) -> Option<ApiError> {
+    if reply_header(reply, headers::STATUS).as_deref() == Some(headers::STATUS_OK) {
+        return None;
+    }
+    let code =
+        reply_header(reply, headers::ERROR_CODE).map(|c| ErrorCode::parse(&c)).unwrap_or(ErrorCode::Internal);
+    Some(ApiError::from(protocol::ErrorBody::new(code, String::from_utf8_lossy(&reply.payload))))
+}
+
 /// Sends an admin command to a dispatcher.
 pub async fn admin(
     state: &AppState,

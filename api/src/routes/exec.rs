@@ -9,13 +9,13 @@ use axum::body::Body;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use protocol::{ErrorBody, ErrorCode, ExecLogsReply, FunctionRef, headers};
+use protocol::{ErrorCode, ExecLogsReply, FunctionRef, headers};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::body::read_limited;
+use super::body::read_message_input;
 use super::buckets::flag;
-use crate::bus_client::{Role, request};
+use crate::bus_client::{Role, reply_error, reply_header, request};
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::state::AppState;
@@ -29,9 +29,6 @@ const PASSED_ON: [(&str, &str); 3] = [
     (headers::DIGEST, "x-faas-digest"),
     (headers::CACHE, "x-faas-cache"),
 ];
-
-/// Room left in a NATS message for headers.
-const HEADER_ROOM: usize = 4096;
 
 /// Query of an exec call.
 #[derive(Debug, Deserialize)]
@@ -51,9 +48,7 @@ pub async fn exec(
     let function = FunctionRef::new(&bucket, &function)?;
     let include_logs = flag("logs", query.logs.as_deref())?
         || http_headers.get("x-faas-include-logs").is_some_and(|v| v == "true");
-    let limit = state.client.server_info().max_payload.saturating_sub(HEADER_ROOM);
-    let input =
-        read_limited(body, limit, "the function input (the NATS server's max_payload less headers)").await?;
+    let input = read_message_input(&state, body, "the function input").await?;
 
     let mut nats_headers = async_nats::HeaderMap::new();
     if include_logs {
@@ -63,10 +58,8 @@ pub async fn exec(
     let reply =
         request(&state, Role::Executor, subject, nats_headers, input, &id, state.config.exec_wait()).await?;
 
-    let header = |name: &str| reply.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
-    let mut response = if header(headers::STATUS).as_deref() != Some(headers::STATUS_OK) {
-        let code = header(headers::ERROR_CODE).map(|c| ErrorCode::parse(&c)).unwrap_or(ErrorCode::Internal);
-        ApiError::from(ErrorBody::new(code, String::from_utf8_lossy(&reply.payload))).into_response()
+    let mut response = if let Some(error) = reply_error(&reply) {
+        error.into_response()
     } else if include_logs {
         let logs: ExecLogsReply = serde_json::from_slice(&reply.payload)
             .map_err(|e| ApiError::new(ErrorCode::Internal, format!("malformed executor reply: {e}")))?;
@@ -75,7 +68,7 @@ pub async fn exec(
         Json(json!({ "result": String::from_utf8_lossy(&reply.payload) })).into_response()
     };
     for (nats_name, http_name) in PASSED_ON {
-        if let Some(value) = header(nats_name).and_then(|v| HeaderValue::from_str(&v).ok()) {
+        if let Some(value) = reply_header(&reply, nats_name).and_then(|v| HeaderValue::from_str(&v).ok()) {
             response.headers_mut().insert(http_name, value);
         }
     }

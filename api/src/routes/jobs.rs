@@ -16,13 +16,10 @@ use protocol::{ErrorCode, FunctionRef, JobRecord, JobStatus, Target};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::body::read_limited;
+use super::body::read_message_input;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::state::AppState;
-
-/// Room left in a job message for headers.
-const HEADER_ROOM: usize = 4096;
 
 /// Namespace of job ids derived from idempotency keys.
 const IDEMPOTENCY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5f6b_1c2e_8d3a_4e7b_9c1d_2a3b_4c5d_6e7f);
@@ -57,9 +54,7 @@ pub async fn submit_target(
             Some(url.to_owned())
         }
     };
-    let limit = state.client.server_info().max_payload.saturating_sub(HEADER_ROOM);
-    let input =
-        read_limited(body, limit, "the job input (the NATS server's max_payload less headers)").await?;
+    let input = read_message_input(&state, body, "the job input").await?;
     let job = NewJob {
         target,
         job_id: &job_id,

@@ -11,21 +11,16 @@ use axum::extract::{Extension, Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use protocol::pipelines::FailedStep;
-use protocol::{
-    AdminRequest, AdminResponse, ErrorBody, ErrorCode, PipelineName, PipelineSpec, Target, headers,
-};
+use protocol::{AdminRequest, AdminResponse, ErrorCode, PipelineName, PipelineSpec, Target, headers};
 use serde_json::json;
 
-use super::body::read_limited;
+use super::body::read_message_input;
 use super::buckets::unexpected;
 use super::triggers::parse_definition;
-use crate::bus_client::{Role, admin, request};
+use crate::bus_client::{Role, admin, reply_error, reply_header, request};
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::state::AppState;
-
-/// Room left in a NATS message for headers.
-const HEADER_ROOM: usize = 4096;
 
 /// `PUT /pipeline/{name}` with `{"steps": ["<bucket>/<function>", ...]}`.
 pub async fn put(
@@ -87,21 +82,16 @@ pub async fn exec(
     body: Body,
 ) -> Result<Response, ApiError> {
     let name = PipelineName::new(name)?;
-    let limit = state.client.server_info().max_payload.saturating_sub(HEADER_ROOM);
-    let input =
-        read_limited(body, limit, "the pipeline input (the NATS server's max_payload less headers)").await?;
+    let input = read_message_input(&state, body, "the pipeline input").await?;
     let subject = state.subjects.pipeline(&name);
     let wait = state.config.pipeline_wait();
     let reply =
         request(&state, Role::Dispatcher, subject, async_nats::HeaderMap::new(), input, &id, wait).await?;
-    let header = |name: &str| reply.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
-    if header(headers::STATUS).as_deref() == Some(headers::STATUS_OK) {
+    let Some(error) = reply_error(&reply) else {
         return Ok(Json(json!({ "result": String::from_utf8_lossy(&reply.payload) })).into_response());
-    }
-    let code = header(headers::ERROR_CODE).map(|c| ErrorCode::parse(&c)).unwrap_or(ErrorCode::Internal);
-    let error = ApiError::from(ErrorBody::new(code, String::from_utf8_lossy(&reply.payload)));
-    let step = header(headers::PIPELINE_STEP).and_then(|s| s.parse().ok());
-    Err(match (step, header(headers::PIPELINE_FUNCTION)) {
+    };
+    let step = reply_header(&reply, headers::PIPELINE_STEP).and_then(|s| s.parse().ok());
+    Err(match (step, reply_header(&reply, headers::PIPELINE_FUNCTION)) {
         (Some(step), Some(function)) => error.with_failed_step(FailedStep { step, function }),
         _ => error,
     })
