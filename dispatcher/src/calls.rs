@@ -82,6 +82,12 @@ pub fn header(message: &Message, name: &str) -> Option<String> {
     message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned())
 }
 
+/// The message's `Faas-Request-Id`, or a fresh one for a plain NATS client
+/// that sent none.
+pub fn request_id(message: &Message) -> String {
+    header(message, headers::REQUEST_ID).unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
 /// A reply in the exec reply format: raw output with `Faas-Status: ok`, or
 /// the error message with `Faas-Status: error` and `Faas-Error-Code`.
 pub fn reply_headers(request_id: &str, result: Result<(), &ErrorBody>) -> HeaderMap {

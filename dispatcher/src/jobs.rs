@@ -27,7 +27,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::calls::{CallError, Caller};
+use crate::calls::{CallError, Caller, header};
 use crate::config::JobSettings;
 use crate::metrics::FlowMetrics;
 
@@ -112,10 +112,8 @@ pub async fn run(
 
 impl Worker {
     async fn handle(&self, message: jetstream::Message) {
-        let header =
-            |name: &str| message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
-        let job_id = header(headers::JOB_ID).unwrap_or_default();
-        let request_id = header(headers::REQUEST_ID).unwrap_or_else(|| job_id.clone());
+        let job_id = header(&message, headers::JOB_ID).unwrap_or_default();
+        let request_id = header(&message, headers::REQUEST_ID).unwrap_or_else(|| job_id.clone());
         let span = info_span!("job", request_id = %request_id, job_id = %job_id);
         async {
             let Some(target) = self.subjects.parse_job(message.subject.as_str()) else {
@@ -240,13 +238,11 @@ impl Worker {
     /// A job made by an async trigger: its output goes on to the trigger's
     /// output subject, its failure to the trigger's errors subject.
     async fn pass_on(&self, message: &jetstream::Message, record: &JobRecord, request_id: &str) {
-        let header =
-            |name: &str| message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
-        let Some(trigger) = header(headers::TRIGGER) else { return };
-        let hops = header(headers::HOPS).and_then(|h| h.parse::<u32>().ok()).unwrap_or(0);
+        let Some(trigger) = header(message, headers::TRIGGER) else { return };
+        let hops = header(message, headers::HOPS).and_then(|h| h.parse::<u32>().ok()).unwrap_or(0);
         match (&record.result, &record.error) {
             (Some(result), _) if record.status == JobStatus::Succeeded => {
-                if let Some(subject) = header(headers::OUTPUT_SUBJECT) {
+                if let Some(subject) = header(message, headers::OUTPUT_SUBJECT) {
                     let output = bytes::Bytes::from(result.clone());
                     crate::triggers::publish_output(
                         &self.client,

@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_nats::{HeaderMap, Message};
 use bus::{DefinitionError, DefinitionStore};
 use bytes::Bytes;
+use protocol::pipelines::FailedStep;
 use protocol::{ErrorBody, ErrorCode, PipelineSpec, Target, headers};
 use tracing::{Instrument, info, info_span, warn};
 
@@ -34,17 +35,15 @@ pub struct PipelineRunner {
 
 /// Why a run stopped.
 struct StepFailure {
-    /// The failed step, from 1 (0: the pipeline itself could not be read).
-    step: usize,
-    function: String,
+    /// The failed step; none when the pipeline itself could not be read.
+    step: Option<FailedStep>,
     error: ErrorBody,
 }
 
 impl PipelineRunner {
     /// Answers one request on a pipeline subject.
     pub async fn serve(self, message: Message) {
-        let request_id = crate::calls::header(&message, headers::REQUEST_ID)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let request_id = crate::calls::request_id(&message);
         let span = info_span!("pipeline", request_id = %request_id, subject = %message.subject);
         async move {
             let Some(reply_to) = message.reply.clone() else {
@@ -52,31 +51,30 @@ impl PipelineRunner {
                 return;
             };
             let outcome = match self.caller.subjects().parse_pipeline(message.subject.as_str()) {
-                Some(name) => self.run(name.as_str(), message.payload.clone(), &request_id).await,
+                Some(name) => {
+                    let outcome = self.run(name.as_str(), message.payload.clone(), &request_id).await;
+                    let code = outcome.as_ref().err().map_or("ok", |f| f.error.code.as_str());
+                    self.metrics.pipeline_run(name.as_str(), code);
+                    outcome
+                }
                 None => Err(StepFailure {
-                    step: 0,
-                    function: String::new(),
+                    step: None,
                     error: ErrorBody::new(
                         ErrorCode::InvalidName,
                         format!("not a pipeline subject: {}", message.subject),
                     ),
                 }),
             };
-            if let Some(name) = self.caller.subjects().parse_pipeline(message.subject.as_str()) {
-                let code = outcome.as_ref().err().map_or("ok", |f| f.error.code.as_str());
-                self.metrics.pipeline_run(name.as_str(), code);
-            }
             let (map, payload) = match outcome {
                 Ok(output) => (reply_headers(&request_id, Ok(())), output),
-                Err(failure) => {
-                    warn!(step = failure.step, function = %failure.function, code = %failure.error.code,
-                          error = %failure.error.message, "pipeline failed");
-                    let mut map = reply_headers(&request_id, Err(&failure.error));
-                    if failure.step > 0 {
-                        map.insert(headers::PIPELINE_STEP, failure.step.to_string().as_str());
-                        map.insert(headers::PIPELINE_FUNCTION, failure.function.as_str());
+                Err(StepFailure { step, error }) => {
+                    warn!(?step, code = %error.code, error = %error.message, "pipeline failed");
+                    let mut map = reply_headers(&request_id, Err(&error));
+                    if let Some(FailedStep { step, function }) = step {
+                        map.insert(headers::PIPELINE_STEP, step.to_string().as_str());
+                        map.insert(headers::PIPELINE_FUNCTION, function.as_str());
                     }
-                    (map, Bytes::from(failure.error.message))
+                    (map, Bytes::from(error.message))
                 }
             };
             if let Err(err) = self.caller.client().publish_with_headers(reply_to, map, payload).await {
@@ -93,7 +91,7 @@ impl PipelineRunner {
                 DefinitionError::NotFound { .. } => ErrorCode::PipelineNotFound,
                 _ => ErrorCode::Unavailable,
             };
-            StepFailure { step: 0, function: String::new(), error: ErrorBody::new(code, err.to_string()) }
+            StepFailure { step: None, error: ErrorBody::new(code, err.to_string()) }
         })?;
         let total = spec.steps.len();
         for (index, function) in spec.steps.into_iter().enumerate() {
@@ -109,8 +107,7 @@ impl PipelineRunner {
                         error.message
                     );
                     return Err(StepFailure {
-                        step,
-                        function: function.to_string(),
+                        step: Some(FailedStep { step, function: function.to_string() }),
                         error: ErrorBody::new(error.code, message),
                     });
                 }

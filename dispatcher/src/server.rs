@@ -184,12 +184,7 @@ async fn setup_jobs(client: &Client, subjects: &Subjects, settings: &JobSettings
 }
 
 async fn handle(client: Client, handler: Arc<AdminHandler>, message: Message) {
-    let request_id = message
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(headers::REQUEST_ID))
-        .map(|v| v.as_str().to_owned())
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let request_id = crate::calls::request_id(&message);
     let span = info_span!("admin", request_id = %request_id, subject = %message.subject);
     async move {
         let Some(reply_to) = message.reply.clone() else {

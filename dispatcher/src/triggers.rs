@@ -211,8 +211,7 @@ struct Event {
 
 impl Event {
     async fn handle(self, message: Message) {
-        let request_id =
-            header(&message, headers::REQUEST_ID).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let request_id = crate::calls::request_id(&message);
         let hops = header(&message, headers::HOPS).and_then(|h| h.parse::<u32>().ok()).unwrap_or(0);
         let span = info_span!("trigger", trigger = %self.name, request_id = %request_id, subject = %message.subject, hops);
         async {
