@@ -118,23 +118,22 @@ impl<T: Serialize + DeserializeOwned> DefinitionStore<T> {
             .map_err(|e| self.unavailable(format!("malformed {} {name:?}: {e}", self.kind)))
     }
 
-    /// Every definition, sorted by name. Malformed ones (written by
-    /// something else than the platform) are skipped with a warning.
+    /// Every definition, sorted by name, read in one pass. Malformed ones
+    /// (written by something else than the platform) are skipped with a
+    /// warning.
     pub async fn list(&self) -> Result<Vec<(String, T)>, DefinitionError> {
-        let mut keys = self.kv.keys().await.map_err(|e| self.unavailable(e))?;
-        let mut names = Vec::new();
-        while let Some(key) = keys.next().await {
-            names.push(key.map_err(|e| self.unavailable(e))?);
-        }
-        names.sort();
-        let mut found = Vec::with_capacity(names.len());
-        for name in names {
-            match self.get(&name).await {
-                Ok(value) => found.push((name, value)),
-                Err(DefinitionError::NotFound { .. }) => {}
-                Err(err) => tracing::warn!(%err, "skipped while listing"),
-            }
-        }
+        let values = crate::snapshot::current_values(&self.kv).await.map_err(|e| self.unavailable(e))?;
+        let mut found: Vec<(String, T)> = values
+            .into_iter()
+            .filter_map(|(name, value)| match serde_json::from_slice(&value) {
+                Ok(definition) => Some((name, definition)),
+                Err(err) => {
+                    tracing::warn!(%err, name, "malformed {} skipped while listing", self.kind);
+                    None
+                }
+            })
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(found)
     }
 

@@ -13,7 +13,6 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy};
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
-use futures::StreamExt as _;
 use protocol::jobs::{JOB_RECORDS, JOBS_STREAM, now_ms};
 use protocol::{JobRecord, JobStatus, Subjects, Target, headers};
 
@@ -203,29 +202,15 @@ impl JobQueue {
 
     /// Records, newest first, optionally only those with `status`; at most `limit`.
     ///
-    /// One pass over the bucket's last value per key (an ordered consumer),
-    /// not a round trip per job: the listing of dead letters must stay
-    /// cheap with many jobs kept.
+    /// One pass over the bucket ([`crate::snapshot`]), not a round trip per
+    /// job: the listing of dead letters must stay cheap with many jobs kept.
     pub async fn list(&self, status: Option<JobStatus>, limit: usize) -> Result<Vec<JobRecord>, JobError> {
-        let stored = self.records.stream.get_info().await.map_err(unavailable)?.state.messages;
-        let mut records = Vec::new();
-        if stored == 0 {
-            return Ok(records);
-        }
-        let mut entries = self.records.watch_with_history(">").await.map_err(unavailable)?;
-        // Quiet this long means nothing is left (records deleted meanwhile).
-        while let Ok(Some(entry)) = tokio::time::timeout(Duration::from_secs(2), entries.next()).await {
-            let entry = entry.map_err(unavailable)?;
-            if entry.operation == kv::Operation::Put
-                && let Ok(record) = serde_json::from_slice::<JobRecord>(&entry.value)
-                && status.is_none_or(|s| s == record.status)
-            {
-                records.push(record);
-            }
-            if entry.delta == 0 {
-                break;
-            }
-        }
+        let values = crate::snapshot::current_values(&self.records).await.map_err(JobError::Unavailable)?;
+        let mut records: Vec<JobRecord> = values
+            .into_iter()
+            .filter_map(|(_, value)| serde_json::from_slice::<JobRecord>(&value).ok())
+            .filter(|record| status.is_none_or(|s| s == record.status))
+            .collect();
         records.sort_by_key(|r| std::cmp::Reverse(r.submitted_at_ms));
         records.truncate(limit);
         Ok(records)

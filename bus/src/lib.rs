@@ -12,6 +12,7 @@ mod definitions;
 mod jobs;
 mod process;
 mod registry;
+mod snapshot;
 mod transfer;
 
 pub use definitions::{Applied, Change, DefinitionError, DefinitionFeed, DefinitionStore};
