@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Platform, error_code};
@@ -187,22 +187,9 @@ async fn a_full_queue_refuses_jobs_with_429_and_bad_requests_get_clear_errors() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_callback_url_receives_the_outcome_and_a_refusal_is_retried() {
-    use std::sync::Mutex;
-
     // A receiver that refuses the first delivery and accepts the next.
-    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let store = received.clone();
-    let app = axum::Router::new().route(
-        "/done",
-        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
-            let store = store.clone();
-            async move {
-                let mut seen = store.lock().unwrap();
-                seen.push(body);
-                if seen.len() == 1 { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK }
-            }
-        }),
-    );
+    let (received, app) =
+        callback_receiver(|n| if n == 1 { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let callback = format!("http://{}/done", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -210,24 +197,8 @@ async fn a_callback_url_receives_the_outcome_and_a_refusal_is_retried() {
     let platform = Platform::start().await;
     platform.create_bucket("functions").await;
     platform.deploy("functions", "hello", "hello").await;
-    let resp = platform
-        .http
-        .post(platform.url("/async/functions/hello"))
-        .header("X-Callback-Url", &callback)
-        .body(r#"{"name":"Callback"}"#)
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = common::json(resp).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let job_id = body["job_id"].as_str().unwrap().to_owned();
-    let record = wait_for(&platform, &job_id, finished).await;
-
-    let started = Instant::now();
-    while received.lock().unwrap().len() < 2 {
-        assert!(started.elapsed() < Duration::from_secs(10), "the callback was not retried");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let record = submit_with_callback(&platform, &callback, r#"{"name":"Callback"}"#).await;
+    wait_for_deliveries(&received, 2).await;
     let deliveries = received.lock().unwrap().clone();
     assert_eq!(deliveries[1], record, "the receiver gets the job's record");
     assert_eq!(deliveries[1]["result"], "Hello Callback, how are you?");
@@ -249,18 +220,8 @@ async fn a_callback_url_receives_the_outcome_and_a_refusal_is_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_https_callback_reaches_a_receiver_whose_ca_is_trusted() {
-    use std::sync::Mutex;
-
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
-    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let store = received.clone();
-    let app = axum::Router::new().route(
-        "/done",
-        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
-            store.lock().unwrap().push(body);
-            async { StatusCode::OK }
-        }),
-    );
+    let (received, app) = callback_receiver(|_| StatusCode::OK);
     let listener = TlsListener::bind(&fixtures).await;
     let callback = format!("https://{}/done", listener.tcp.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -272,23 +233,52 @@ async fn an_https_callback_reaches_a_receiver_whose_ca_is_trusted() {
     let platform = Platform::start_with_jobs(1, settings).await;
     platform.create_bucket("functions").await;
     platform.deploy("functions", "hello", "hello").await;
+    let record = submit_with_callback(&platform, &callback, r#"{"name":"TLS"}"#).await;
+    wait_for_deliveries(&received, 1).await;
+    assert_eq!(received.lock().unwrap()[0], record);
+}
+
+type Deliveries = Arc<Mutex<Vec<Value>>>;
+
+/// A callback receiver at `/done` that keeps every delivery and answers the
+/// n-th (from 1) with `answer(n)`.
+fn callback_receiver(answer: fn(usize) -> StatusCode) -> (Deliveries, axum::Router) {
+    let received = Deliveries::default();
+    let store = received.clone();
+    let app = axum::Router::new().route(
+        "/done",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let mut seen = store.lock().unwrap();
+            seen.push(body);
+            let status = answer(seen.len());
+            async move { status }
+        }),
+    );
+    (received, app)
+}
+
+/// Submits `hello` with `X-Callback-Url: callback`; returns the finished record.
+async fn submit_with_callback(platform: &Platform, callback: &str, input: &str) -> Value {
     let resp = platform
         .http
         .post(platform.url("/async/functions/hello"))
-        .header("X-Callback-Url", &callback)
-        .body(r#"{"name":"TLS"}"#)
+        .header("X-Callback-Url", callback)
+        .body(input.to_owned())
         .send()
         .await
         .unwrap();
     let (status, body) = common::json(resp).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let record = wait_for(&platform, body["job_id"].as_str().unwrap(), finished).await;
+    wait_for(platform, body["job_id"].as_str().unwrap(), finished).await
+}
+
+/// Waits until the receiver holds `n` deliveries.
+async fn wait_for_deliveries(received: &Deliveries, n: usize) {
     let started = Instant::now();
-    while received.lock().unwrap().is_empty() {
-        assert!(started.elapsed() < Duration::from_secs(10), "no https callback arrived");
+    while received.lock().unwrap().len() < n {
+        assert!(started.elapsed() < Duration::from_secs(10), "{n} callback deliveries did not arrive");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(received.lock().unwrap()[0], record);
 }
 
 /// Serves HTTPS with the test CA's server certificate.

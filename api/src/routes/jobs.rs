@@ -54,7 +54,7 @@ pub async fn submit_target(
             Some(url.to_owned())
         }
     };
-    let input = read_message_input(&state, body, "the job input").await?;
+    let input = read_message_input(state, body, "the job input").await?;
     let job = NewJob {
         target,
         job_id: &job_id,
