@@ -219,12 +219,21 @@ async fn a_callback_url_receives_the_outcome_and_a_refusal_is_retried() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_https_callback_reaches_a_receiver_whose_ca_is_trusted() {
+async fn an_https_callback_reaches_a_receiver_only_when_its_ca_is_trusted() {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
     let (received, app) = callback_receiver(|_| StatusCode::OK);
     let listener = TlsListener::bind(&fixtures).await;
     let callback = format!("https://{}/done", listener.tcp.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    // Without the CA the receiver's certificate is refused: nothing arrives.
+    let untrusting = Platform::start().await;
+    untrusting.create_bucket("functions").await;
+    untrusting.deploy("functions", "hello", "hello").await;
+    submit_with_callback(&untrusting, &callback, r#"{"name":"Nope"}"#).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(received.lock().unwrap().is_empty(), "delivered to an untrusted certificate");
+    drop(untrusting);
 
     let settings = dispatcher::JobSettings {
         callback_ca_file: Some(fixtures.join("ca.pem")),
