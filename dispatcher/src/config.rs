@@ -38,20 +38,27 @@ pub struct DispatcherConfig {
 pub struct FlowSettings {
     /// How long a trigger event or a pipeline step waits for an executor's
     /// answer, in seconds; keep it above the executors' per-call timeout.
-    #[arg(long, env = "FAAS_CALL_WAIT_SECS", default_value_t = 30)]
+    #[arg(long, env = "FAAS_CALL_WAIT_SECS", default_value_t = FlowSettings::DEFAULT.call_wait_secs)]
     pub call_wait_secs: u64,
     /// Trigger events this dispatcher handles at once, all triggers together;
     /// more wait in NATS (and beyond its limits are dropped by the server).
-    #[arg(long, env = "FAAS_TRIGGER_CONCURRENCY", default_value_t = 256)]
+    #[arg(long, env = "FAAS_TRIGGER_CONCURRENCY", default_value_t = FlowSettings::DEFAULT.trigger_concurrency)]
     pub trigger_concurrency: usize,
     /// Trigger links an event may pass before it is refused as a cycle.
-    #[arg(long, env = "FAAS_MAX_HOPS", default_value_t = protocol::triggers::DEFAULT_MAX_HOPS)]
+    #[arg(long, env = "FAAS_MAX_HOPS", default_value_t = FlowSettings::DEFAULT.max_hops)]
     pub max_hops: u32,
+}
+
+impl FlowSettings {
+    /// The defaults, written once: the flags' defaults and `Default` both
+    /// read them.
+    pub const DEFAULT: Self =
+        Self { call_wait_secs: 30, trigger_concurrency: 256, max_hops: protocol::triggers::DEFAULT_MAX_HOPS };
 }
 
 impl Default for FlowSettings {
     fn default() -> Self {
-        Self { call_wait_secs: 30, trigger_concurrency: 256, max_hops: protocol::triggers::DEFAULT_MAX_HOPS }
+        Self::DEFAULT
     }
 }
 
@@ -59,32 +66,32 @@ impl Default for FlowSettings {
 #[derive(Debug, Clone, clap::Args)]
 pub struct JobSettings {
     /// Jobs this dispatcher runs at once.
-    #[arg(long, env = "FAAS_JOB_CONCURRENCY", default_value_t = 16)]
+    #[arg(long, env = "FAAS_JOB_CONCURRENCY", default_value_t = JobSettings::DEFAULT.job_concurrency)]
     pub job_concurrency: usize,
     /// Attempts per job before it fails for good.
-    #[arg(long, env = "FAAS_JOB_MAX_ATTEMPTS", default_value_t = 3)]
+    #[arg(long, env = "FAAS_JOB_MAX_ATTEMPTS", default_value_t = JobSettings::DEFAULT.job_max_attempts)]
     pub job_max_attempts: u32,
     /// Delay before the second attempt, in ms; doubles per attempt.
-    #[arg(long, env = "FAAS_JOB_RETRY_DELAY_MS", default_value_t = 1000)]
+    #[arg(long, env = "FAAS_JOB_RETRY_DELAY_MS", default_value_t = JobSettings::DEFAULT.job_retry_delay_ms)]
     pub job_retry_delay_ms: u64,
     /// Also retry jobs whose function trapped or ran out of time or memory.
-    #[arg(long, env = "FAAS_JOB_RETRY_TRAPS", default_value_t = false)]
+    #[arg(long, env = "FAAS_JOB_RETRY_TRAPS", default_value_t = JobSettings::DEFAULT.job_retry_traps)]
     pub job_retry_traps: bool,
     /// How long one attempt may wait for an executor's answer, in seconds.
-    #[arg(long, env = "FAAS_JOB_EXEC_WAIT_SECS", default_value_t = 30)]
+    #[arg(long, env = "FAAS_JOB_EXEC_WAIT_SECS", default_value_t = JobSettings::DEFAULT.job_exec_wait_secs)]
     pub job_exec_wait_secs: u64,
     /// How long JetStream waits for a worker's ack before handing the job to
     /// another worker, in seconds; keep it above the exec wait.
-    #[arg(long, env = "FAAS_JOB_ACK_WAIT_SECS", default_value_t = 60)]
+    #[arg(long, env = "FAAS_JOB_ACK_WAIT_SECS", default_value_t = JobSettings::DEFAULT.job_ack_wait_secs)]
     pub job_ack_wait_secs: u64,
     /// Jobs waiting at most, all functions together (then 429).
-    #[arg(long, env = "FAAS_MAX_JOBS", default_value_t = 100_000)]
+    #[arg(long, env = "FAAS_MAX_JOBS", default_value_t = JobSettings::DEFAULT.max_jobs)]
     pub max_jobs: i64,
     /// Jobs waiting at most per function (then 429).
-    #[arg(long, env = "FAAS_MAX_JOBS_PER_FUNCTION", default_value_t = 10_000)]
+    #[arg(long, env = "FAAS_MAX_JOBS_PER_FUNCTION", default_value_t = JobSettings::DEFAULT.max_jobs_per_function)]
     pub max_jobs_per_function: i64,
     /// How long job records and dead letters are kept, in seconds.
-    #[arg(long, env = "FAAS_JOB_RECORD_TTL_SECS", default_value_t = 7 * 24 * 3600)]
+    #[arg(long, env = "FAAS_JOB_RECORD_TTL_SECS", default_value_t = JobSettings::DEFAULT.job_record_ttl_secs)]
     pub job_record_ttl_secs: u64,
     /// PEM file of extra CA certificates trusted for https callbacks, on
     /// top of the system's (for receivers with a private CA).
@@ -94,17 +101,23 @@ pub struct JobSettings {
 
 impl Default for JobSettings {
     fn default() -> Self {
-        Self {
-            job_concurrency: 16,
-            job_max_attempts: 3,
-            job_retry_delay_ms: 1000,
-            job_retry_traps: false,
-            job_exec_wait_secs: 30,
-            job_ack_wait_secs: 60,
-            max_jobs: 100_000,
-            max_jobs_per_function: 10_000,
-            job_record_ttl_secs: 7 * 24 * 3600,
-            callback_ca_file: None,
-        }
+        Self::DEFAULT
     }
+}
+
+impl JobSettings {
+    /// The defaults, written once: the flags' defaults and `Default` both
+    /// read them.
+    pub const DEFAULT: Self = Self {
+        job_concurrency: 16,
+        job_max_attempts: 3,
+        job_retry_delay_ms: 1000,
+        job_retry_traps: false,
+        job_exec_wait_secs: 30,
+        job_ack_wait_secs: 60,
+        max_jobs: 100_000,
+        max_jobs_per_function: 10_000,
+        job_record_ttl_secs: 7 * 24 * 3600,
+        callback_ca_file: None,
+    };
 }

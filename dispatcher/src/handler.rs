@@ -15,7 +15,7 @@ use tracing::{error, warn};
 /// How long a registry write waits for the executors to apply it.
 const WATCHER_WAIT: Duration = Duration::from_secs(5);
 
-use crate::validate::{ComponentValidator, ValidComponent};
+use engine::{ComponentValidator, ValidComponent};
 
 /// Executes admin commands against S3, keeping the function registry and
 /// the shared artifacts in step with it.

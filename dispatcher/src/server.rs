@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_nats::{Client, Message};
 use bus::{DefinitionStore, FunctionRegistry, JobQueue, QueueLimits, TransferStore};
-use engine::ArtifactStore;
+use engine::{ArtifactStore, ComponentValidator};
 use futures::{FutureExt as _, StreamExt};
 use protocol::pipelines::PIPELINES;
 use protocol::triggers::TRIGGERS;
@@ -21,7 +21,6 @@ use crate::handler::{AdminHandler, Definitions, Stores};
 use crate::metrics::FlowMetrics;
 use crate::pipelines::PipelineRunner;
 use crate::triggers::TriggerContext;
-use crate::validate::ComponentValidator;
 
 /// Why the dispatcher could not start.
 #[derive(Debug, thiserror::Error)]

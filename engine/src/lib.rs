@@ -9,6 +9,7 @@
 
 mod artifact;
 mod signature;
+mod validate;
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
@@ -16,7 +17,7 @@ use sha2::{Digest as _, Sha256};
 
 pub use artifact::{ArtifactError, ArtifactStore};
 pub use signature::{ArtifactKey, SignatureError};
-pub use wasmtime;
+pub use validate::{ComponentValidator, InvalidComponent, ValidComponent, compile_checked};
 
 /// The compile settings every role uses.
 ///

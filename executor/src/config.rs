@@ -47,27 +47,32 @@ pub struct ExecutorConfig {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ExecLimits {
     /// Wall-clock limit of one call, in milliseconds.
-    #[arg(long = "exec-timeout-ms", env = "FAAS_EXEC_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(long = "exec-timeout-ms", env = "FAAS_EXEC_TIMEOUT_MS", default_value_t = ExecLimits::DEFAULT.timeout_ms)]
     pub timeout_ms: u64,
     /// Linear-memory cap of one call, in MiB.
-    #[arg(long = "exec-memory-mib", env = "FAAS_EXEC_MEMORY_MIB", default_value_t = 128)]
+    #[arg(long = "exec-memory-mib", env = "FAAS_EXEC_MEMORY_MIB", default_value_t = ExecLimits::DEFAULT.memory_mib)]
     pub memory_mib: usize,
     /// Largest output a function may return, in bytes (also capped by the
     /// NATS server's max_payload).
-    #[arg(long = "exec-max-output", env = "FAAS_EXEC_MAX_OUTPUT", default_value_t = 1 << 20)]
+    #[arg(long = "exec-max-output", env = "FAAS_EXEC_MAX_OUTPUT", default_value_t = ExecLimits::DEFAULT.max_output)]
     pub max_output: usize,
     /// Most bytes of stdout, and of stderr, captured per call.
-    #[arg(long = "exec-max-log", env = "FAAS_EXEC_MAX_LOG", default_value_t = 256 << 10)]
+    #[arg(long = "exec-max-log", env = "FAAS_EXEC_MAX_LOG", default_value_t = ExecLimits::DEFAULT.max_log)]
     pub max_log: usize,
 }
 
 impl Default for ExecLimits {
     fn default() -> Self {
-        Self { timeout_ms: 10_000, memory_mib: 128, max_output: 1 << 20, max_log: 256 << 10 }
+        Self::DEFAULT
     }
 }
 
 impl ExecLimits {
+    /// The defaults, written once: the flags' defaults and `Default` both
+    /// read them.
+    pub const DEFAULT: Self =
+        Self { timeout_ms: 10_000, memory_mib: 128, max_output: 1 << 20, max_log: 256 << 10 };
+
     /// The wall-clock limit.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)

@@ -10,6 +10,7 @@
 //! code ([`reply`]).
 
 pub mod cache;
+pub mod components;
 pub mod config;
 pub mod error;
 pub mod loader;

@@ -10,9 +10,6 @@
 //! (then shares the artifact for the other executors). A function missing
 //! from the registry (stored before the registry existed, or the registry
 //! unreachable) is read from S3, which stays the source of truth.
-//!
-//! `compile_every_call` keeps the original platform's behaviour, download and
-//! compile on every call, for comparison in the benchmark.
 
 use std::sync::Arc;
 
@@ -66,7 +63,6 @@ pub struct ComponentLoader {
     artifacts: Option<ArtifactStore>,
     cache: ComponentCache,
     runtime: Arc<FunctionRuntime>,
-    compile_every_call: bool,
 }
 
 impl ComponentLoader {
@@ -77,20 +73,13 @@ impl ComponentLoader {
         artifacts: Option<ArtifactStore>,
         runtime: Arc<FunctionRuntime>,
         cache_entries: usize,
-        compile_every_call: bool,
     ) -> Self {
         let cache = ComponentCache::new(cache_entries);
-        Self { store, registry, watch, artifacts, cache, runtime, compile_every_call }
+        Self { store, registry, watch, artifacts, cache, runtime }
     }
 
     /// The current version of `function`, prepared.
     pub async fn load(&self, function: &FunctionRef) -> Result<Loaded, ExecError> {
-        if self.compile_every_call {
-            let bytes = self.store.get_function(function).await?;
-            let digest = engine::digest(&bytes);
-            let component = Arc::new(self.compile(bytes).await?);
-            return Ok(Loaded { component, digest, source: Source::Compiled });
-        }
         let known = match self.watch.lookup(function) {
             Lookup::Digest(digest) => Some(digest),
             Lookup::Absent => None,
@@ -160,14 +149,5 @@ impl ComponentLoader {
             });
         }
         Ok((loaded_digest, self.runtime.prepare(&component)?, Source::Compiled))
-    }
-
-    async fn compile(&self, bytes: bytes::Bytes) -> Result<PreparedComponent, ExecError> {
-        let runtime = self.runtime.clone();
-        // Compiling is CPU-bound for up to seconds: keep it off the async
-        // workers so it cannot stall other calls' replies.
-        tokio::task::spawn_blocking(move || runtime.prepare(&runtime.compile(&bytes)?))
-            .await
-            .map_err(|e| ExecError::Internal(format!("compile task: {e}")))?
     }
 }

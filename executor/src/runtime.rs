@@ -124,14 +124,9 @@ impl FunctionRuntime {
         &self.engine
     }
 
-    /// The limits every call runs under.
-    pub fn limits(&self) -> &ExecLimits {
-        &self.limits
-    }
-
     /// Compiles component bytes. CPU-heavy: call it off the async workers.
     pub fn compile(&self, bytes: &[u8]) -> Result<Component, ExecError> {
-        Component::new(&self.engine, bytes).map_err(|e| ExecError::InvalidComponent(format!("{e:#}")))
+        engine::compile_checked(&self.engine, bytes).map_err(|e| ExecError::InvalidComponent(e.to_string()))
     }
 
     /// Resolves a component's imports against the sandbox once, so calls

@@ -20,6 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::components::{CompileEveryCall, Components};
 use crate::config::ExecutorConfig;
 use crate::error::ExecError;
 use crate::loader::{ComponentLoader, Source};
@@ -46,7 +47,7 @@ struct Executor {
     id: String,
     client: Client,
     subjects: Subjects,
-    loader: ComponentLoader,
+    components: Components,
     runtime: Arc<FunctionRuntime>,
 }
 
@@ -67,16 +68,20 @@ pub async fn run(
     let watch = registry.watch(&client).await?;
     let artifacts =
         ArtifactStore::open_configured(&client, runtime.engine(), config.artifact_key.as_deref()).await;
-    let loader = ComponentLoader::new(
-        FunctionStore::new(&config.s3),
-        (registry, watch),
-        artifacts,
-        runtime.clone(),
-        config.cache_entries,
-        config.compile_every_call,
-    );
+    let store = FunctionStore::new(&config.s3);
+    let components = if config.compile_every_call {
+        Components::CompileEveryCall(CompileEveryCall { store, runtime: runtime.clone() })
+    } else {
+        Components::Loader(Box::new(ComponentLoader::new(
+            store,
+            (registry, watch),
+            artifacts,
+            runtime.clone(),
+            config.cache_entries,
+        )))
+    };
     let id = uuid::Uuid::new_v4().to_string();
-    let executor = Arc::new(Executor { id, client: client.clone(), subjects, loader, runtime });
+    let executor = Arc::new(Executor { id, client: client.clone(), subjects, components, runtime });
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let room = Arc::new(Semaphore::new(config.concurrency.max(1) + config.backlog));
 
@@ -233,7 +238,7 @@ async fn execute(
     let no_logs = |error| (error, String::new(), String::new());
     let input =
         String::from_utf8(payload.to_vec()).map_err(|e| no_logs(ExecError::InvalidInput(e.to_string())))?;
-    let loaded = executor.loader.load(function).await.map_err(no_logs)?;
+    let loaded = executor.components.load(function).await.map_err(no_logs)?;
     let mut output = executor
         .runtime
         .call(&loaded.component, input)

@@ -1,10 +1,13 @@
-//! Is this upload a component we can run?
+//! What a runnable component is.
 //!
-//! Storing garbage would only move the error to every later call, so uploads
-//! are checked before they reach S3: the bytes must be a WebAssembly component
-//! (not a core module), compile with the same engine settings as executors
-//! use (`engine::config`), and export `exec: func(string) -> string`. The
-//! compiled form is kept: it becomes the shared precompiled artifact.
+//! Storing garbage would only move the error to every later call, so the
+//! dispatcher checks uploads before they reach S3: the bytes must be a
+//! WebAssembly component (not a core module), compile with the shared engine
+//! settings ([`crate::config`]), and export `exec: func(string) -> string`.
+//! Executors compile with the same [`compile_checked`] on a cache miss, so
+//! both roles agree on what runs and say the same thing when it does not.
+//! The dispatcher keeps the compiled form: it becomes the shared
+//! precompiled artifact.
 
 use wasmtime::Engine;
 use wasmtime::component::types::ComponentItem;
@@ -56,7 +59,7 @@ impl Default for ComponentValidator {
 impl ComponentValidator {
     /// A validator with its own engine.
     pub fn new() -> Self {
-        Self { engine: Engine::new(&engine::config()).expect("the shared engine configuration is valid") }
+        Self { engine: Engine::new(&crate::config()).expect("the shared engine configuration is valid") }
     }
 
     /// The engine uploads are compiled with.
@@ -66,28 +69,35 @@ impl ComponentValidator {
 
     /// Checks `bytes`, returning their digest and compiled form. CPU-heavy.
     pub fn validate(&self, bytes: &[u8]) -> Result<ValidComponent, InvalidComponent> {
-        match bytes.get(..8) {
-            Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => return Err(InvalidComponent::CoreModule),
-            Some([0, b'a', b's', b'm', ..]) => {}
-            _ => return Err(InvalidComponent::NotWasm),
-        }
-        let component =
-            Component::new(&self.engine, bytes).map_err(|e| InvalidComponent::Compile(format!("{e:#}")))?;
-        let ty = component.component_type();
-        let exec = ty.get_export(&self.engine, "exec").ok_or_else(|| {
-            let names: Vec<&str> = ty.exports(&self.engine).map(|(name, _)| name).collect();
-            InvalidComponent::MissingExport(if names.is_empty() { "none".into() } else { names.join(", ") })
-        })?;
-        let ComponentItem::ComponentFunc(func) = exec.ty else {
-            return Err(InvalidComponent::WrongSignature(format!("{:?}", exec.ty)));
-        };
-        let params: Vec<Type> = func.params().map(|(_, ty)| ty).collect();
-        let results: Vec<Type> = func.results().collect();
-        if !matches!(params.as_slice(), [Type::String]) || !matches!(results.as_slice(), [Type::String]) {
-            return Err(InvalidComponent::WrongSignature(format!("func{params:?} -> {results:?}")));
-        }
-        Ok(ValidComponent { digest: engine::digest(bytes), component })
+        let component = compile_checked(&self.engine, bytes)?;
+        Ok(ValidComponent { digest: crate::digest(bytes), component })
     }
+}
+
+/// Compiles `bytes` with `engine` (configured from [`crate::config`]) and
+/// checks that the result is a component exporting
+/// `exec: func(string) -> string`. CPU-heavy: call it off the async workers.
+pub fn compile_checked(engine: &Engine, bytes: &[u8]) -> Result<Component, InvalidComponent> {
+    match bytes.get(..8) {
+        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => return Err(InvalidComponent::CoreModule),
+        Some([0, b'a', b's', b'm', ..]) => {}
+        _ => return Err(InvalidComponent::NotWasm),
+    }
+    let component = Component::new(engine, bytes).map_err(|e| InvalidComponent::Compile(format!("{e:#}")))?;
+    let ty = component.component_type();
+    let exec = ty.get_export(engine, "exec").ok_or_else(|| {
+        let names: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
+        InvalidComponent::MissingExport(if names.is_empty() { "none".into() } else { names.join(", ") })
+    })?;
+    let ComponentItem::ComponentFunc(func) = exec.ty else {
+        return Err(InvalidComponent::WrongSignature(format!("{:?}", exec.ty)));
+    };
+    let params: Vec<Type> = func.params().map(|(_, ty)| ty).collect();
+    let results: Vec<Type> = func.results().collect();
+    if !matches!(params.as_slice(), [Type::String]) || !matches!(results.as_slice(), [Type::String]) {
+        return Err(InvalidComponent::WrongSignature(format!("func{params:?} -> {results:?}")));
+    }
+    Ok(component)
 }
 
 #[cfg(test)]

@@ -1,0 +1,56 @@
+//! Where the executor gets a call's component.
+//!
+//! In production always from the [`ComponentLoader`] (registry digest, cache,
+//! shared artifacts, S3 and a compile). The benchmark also measures the
+//! original platform's path, which downloads and compiles on every call, to
+//! show what the loader saves; that mode lives here, beside the loader rather
+//! than inside it, so the production path carries no branch it never takes.
+
+use std::sync::Arc;
+
+use protocol::FunctionRef;
+use storage::FunctionStore;
+
+use crate::error::ExecError;
+use crate::loader::{ComponentLoader, Loaded, Source};
+use crate::runtime::FunctionRuntime;
+
+/// How this executor loads components.
+pub enum Components {
+    /// The platform's path.
+    Loader(Box<ComponentLoader>),
+    /// Download and compile on every call (`--compile-every-call`): for the
+    /// benchmark's comparison only.
+    CompileEveryCall(CompileEveryCall),
+}
+
+impl Components {
+    /// The current version of `function`, prepared.
+    pub async fn load(&self, function: &FunctionRef) -> Result<Loaded, ExecError> {
+        match self {
+            Self::Loader(loader) => loader.load(function).await,
+            Self::CompileEveryCall(original) => original.load(function).await,
+        }
+    }
+}
+
+/// The original platform's path: no registry, no cache, no artifacts.
+pub struct CompileEveryCall {
+    /// Where the bytes are read, on every call.
+    pub store: FunctionStore,
+    /// What compiles them.
+    pub runtime: Arc<FunctionRuntime>,
+}
+
+impl CompileEveryCall {
+    async fn load(&self, function: &FunctionRef) -> Result<Loaded, ExecError> {
+        let bytes = self.store.get_function(function).await?;
+        let digest = engine::digest(&bytes);
+        let runtime = self.runtime.clone();
+        // CPU-bound for up to seconds: off the async workers.
+        let component = tokio::task::spawn_blocking(move || runtime.prepare(&runtime.compile(&bytes)?))
+            .await
+            .map_err(|e| ExecError::Internal(format!("compile task: {e}")))??;
+        Ok(Loaded { component: Arc::new(component), digest, source: Source::Compiled })
+    }
+}
