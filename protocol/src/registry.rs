@@ -3,10 +3,12 @@
 //! S3 holds the bytes, but asking S3 on every call would put an HTTP round
 //! trip and a download on the hot path. So the dispatcher records each
 //! function's content digest in a JetStream key-value bucket when it stores
-//! an upload, and executors read that small entry per call: the digest names
-//! the compiled component in their cache, and a changed digest is a new
-//! version. Component artifacts compiled once are shared through the
-//! [`ARTIFACT_STORE`] object store under the same digest.
+//! an upload, and every executor follows that bucket into memory (an acked
+//! watch, so a deploy answers only once all of them applied it): a call
+//! looks the digest up locally, the digest names the compiled component in
+//! the executor's cache, and a changed digest is a new version. Component
+//! artifacts compiled once are shared through the [`ARTIFACT_STORE`] object
+//! store under the same digest.
 
 use serde::{Deserialize, Serialize};
 
