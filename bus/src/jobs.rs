@@ -129,19 +129,18 @@ impl JobQueue {
         })
         .await
         .map_err(unavailable)?;
-        let records = match js.get_key_value(JOB_RECORDS).await {
-            Ok(records) => records,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: JOB_RECORDS.to_owned(),
-                    description: "wasm-faas: job records by id".into(),
-                    history: 1,
-                    max_age: limits.record_ttl,
-                    ..Default::default()
-                })
-                .await
-                .map_err(unavailable)?,
-        };
+        let records = crate::open_or_create(
+            &js,
+            kv::Config {
+                bucket: JOB_RECORDS.to_owned(),
+                description: "wasm-faas: job records by id".into(),
+                history: 1,
+                max_age: limits.record_ttl,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| JobError::Unavailable(e.reason))?;
         Ok(Self { js, records, subjects })
     }
 

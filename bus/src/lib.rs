@@ -2,21 +2,28 @@
 //!
 //! The protocol crate says what goes on the bus; this crate holds the few
 //! pieces of IO that every role needs in exactly the same way, so they are
-//! written once: connecting with retry, the transfer object store that carries
-//! components larger than one message, the function registry, the job queue,
-//! the trigger and pipeline definitions, and process
-//! bootstrap (logging, shutdown on Ctrl-C or SIGTERM).
+//! written once: connecting with retry, opening JetStream stores and
+//! retrying with jittered back-off, the acked key-value follower, the
+//! transfer object store that carries components larger than one message,
+//! the function registry, the job queue, the trigger and pipeline
+//! definitions, and process bootstrap (logging, shutdown on Ctrl-C or
+//! SIGTERM).
 
-mod acks;
 mod definitions;
+mod follower;
 mod jobs;
 mod process;
 mod registry;
+mod retry;
 mod snapshot;
+mod stores;
 mod transfer;
 
-pub use definitions::{Applied, Change, DefinitionError, DefinitionFeed, DefinitionStore};
+pub use definitions::{DefinitionError, DefinitionFeed, DefinitionStore};
+pub use follower::{Applied, Change, FollowedBucket, Follower, FollowerError, FollowerStatus};
 pub use jobs::{DEAD_LETTERS_STREAM, JobError, JobQueue, NewJob, QueueLimits, Submitted};
 pub use process::{connect, init_tracing, shutdown_signal};
 pub use registry::{FunctionRegistry, Lookup, RegistryError, RegistryWatch};
+pub use retry::{Backoff, retry};
+pub use stores::{StoreConfig, StoreUnavailable, open_or_create};
 pub use transfer::{TransferError, TransferStore};

@@ -44,34 +44,22 @@ pub struct TransferStore {
 impl TransferStore {
     /// Opens the store, creating it on first use.
     pub async fn open(client: &async_nats::Client) -> Result<Self, TransferError> {
-        let js = jetstream::new(client.clone());
-        let store = match js.get_object_store(TRANSFER_STORE).await {
-            Ok(store) => store,
-            Err(_) => js
-                .create_object_store(object_store::Config {
-                    bucket: TRANSFER_STORE.to_owned(),
-                    description: Some("wasm-faas: components in transit between api and dispatcher".into()),
-                    max_age: TRANSFER_TTL,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| TransferError::Unavailable(e.to_string()))?,
+        let config = object_store::Config {
+            bucket: TRANSFER_STORE.to_owned(),
+            description: Some("wasm-faas: components in transit between api and dispatcher".into()),
+            max_age: TRANSFER_TTL,
+            ..Default::default()
         };
+        let store = crate::open_or_create(&jetstream::new(client.clone()), config)
+            .await
+            .map_err(|e| TransferError::Unavailable(e.reason))?;
         Ok(Self { store })
     }
 
     /// Opens the store, waiting for JetStream: when every service starts at
     /// once, NATS may not be up yet.
     pub async fn open_when_ready(client: &async_nats::Client) -> Self {
-        loop {
-            match Self::open(client).await {
-                Ok(store) => return store,
-                Err(err) => {
-                    tracing::warn!(%err, "transfer store not ready; retrying in 1 s");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
+        crate::retry("transfer store", || Self::open(client)).await
     }
 
     /// Stages `bytes` under a fresh name.
