@@ -4,7 +4,10 @@ use storage::S3Config;
 
 /// Everything a dispatcher process needs to know.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "faas-dispatcher", about = "Serves wasm-faas bucket and function commands")]
+#[command(
+    name = "faas-dispatcher",
+    about = "Serves wasm-faas admin commands, asynchronous jobs, event triggers and pipelines"
+)]
 pub struct DispatcherConfig {
     /// NATS server(s) to connect to.
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]

@@ -1,24 +1,51 @@
-//! The dispatcher: bucket and function commands against S3.
+//! The dispatcher: everything on the platform that is not the HTTP front door
+//! and not running a function.
 //!
-//! Dispatchers serve `<prefix>.admin.>` in one queue group. They are the only
-//! role that writes to S3: an upload is staged by the api in the NATS transfer
-//! object store, checked here to be a real faas component
-//! ([`engine::ComponentValidator`]), then stored. Downloads travel the other
-//! way through the same object store (`bus::TransferStore`).
+//! It is two services in one process, each in its own module:
+//! - [`admin`]: bucket, function, trigger and pipeline commands. The only
+//!   role that writes to S3; it checks every upload is a runnable component
+//!   (`engine::compile_checked`) and precompiles it before storing it.
+//! - [`flows`]: work that is more than one call: asynchronous jobs, event
+//!   triggers and pipelines, all run by calling executors over the bus.
 //!
-//! Dispatchers also move work that is not one call: asynchronous jobs
-//! ([`jobs`]), event triggers ([`triggers`]) and pipelines ([`pipelines`]),
-//! all of it by calling executors over the bus ([`calls`]).
+//! [`run`] starts both and stops both.
 
-pub mod calls;
+pub mod admin;
 pub mod config;
-mod definitions;
-pub mod handler;
-pub mod jobs;
-pub mod metrics;
-pub mod pipelines;
-pub mod server;
-pub mod triggers;
+pub mod flows;
+
+use std::future::Future;
+
+use async_nats::Client;
+use futures::FutureExt as _;
 
 pub use config::{DispatcherConfig, FlowSettings, JobSettings};
-pub use server::{DispatcherError, run};
+
+/// Why the dispatcher could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatcherError {
+    /// Subscribing on NATS failed.
+    #[error("NATS subscription failed: {0}")]
+    Subscribe(#[from] async_nats::SubscribeError),
+    /// The trigger store could not be followed.
+    #[error("cannot follow the triggers: {0}")]
+    Triggers(#[from] bus::DefinitionError),
+}
+
+/// Serves admin commands, jobs, triggers and pipelines until `shutdown`
+/// resolves, then lets what is running finish.
+///
+/// Both halves subscribe before either serves, so once a dispatcher answers
+/// the readiness ping (the admin half does) its pipeline subscription exists
+/// too.
+pub async fn run(
+    config: DispatcherConfig,
+    client: Client,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DispatcherError> {
+    let shutdown = shutdown.shared();
+    let Some(admin) = admin::Admin::start(&config, &client, shutdown.clone()).await? else { return Ok(()) };
+    let Some(flows) = flows::Flows::start(&config, &client, shutdown.clone()).await? else { return Ok(()) };
+    futures::join!(admin.serve(shutdown.clone()), flows.serve(shutdown));
+    Ok(())
+}

@@ -1,4 +1,5 @@
-//! `faas-dispatcher`: serves bucket and function commands against S3.
+//! `faas-dispatcher`: admin commands against S3, and jobs, triggers and
+//! pipelines over the executors (see the library docs).
 
 use clap::Parser;
 

@@ -24,7 +24,7 @@ pub struct AdminHandler {
     pub(crate) store: FunctionStore,
     transfer: TransferStore,
     pub(crate) registry: FunctionRegistry,
-    pub(crate) definitions: Definitions,
+    pub(crate) flows: FlowStores,
     artifacts: Option<ArtifactStore>,
     validator: ComponentValidator,
     max_component_bytes: u64,
@@ -42,12 +42,12 @@ pub struct Stores {
     /// Shared precompiled artifacts, when a key is configured.
     pub artifacts: Option<ArtifactStore>,
     /// Triggers and pipelines.
-    pub definitions: Definitions,
+    pub flows: FlowStores,
 }
 
 /// Where triggers and pipelines are defined, and the subject rules they follow.
 #[derive(Clone)]
-pub struct Definitions {
+pub struct FlowStores {
     /// Trigger definitions, followed by every dispatcher.
     pub triggers: DefinitionStore<TriggerSpec>,
     /// Pipeline definitions, read per run.
@@ -64,12 +64,12 @@ impl AdminHandler {
         max_component_bytes: u64,
         validate_timeout: Duration,
     ) -> Self {
-        let Stores { functions, transfer, registry, artifacts, definitions } = stores;
+        let Stores { functions, transfer, registry, artifacts, flows } = stores;
         Self {
             store: functions,
             transfer,
             registry,
-            definitions,
+            flows,
             artifacts,
             validator,
             max_component_bytes,

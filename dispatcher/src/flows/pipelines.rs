@@ -17,8 +17,8 @@ use protocol::pipelines::FailedStep;
 use protocol::{ErrorBody, ErrorCode, PipelineSpec, Target, headers};
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::calls::{CallError, Caller, reply_headers};
-use crate::metrics::FlowMetrics;
+use crate::flows::calls::{CallError, Caller, reply_headers};
+use crate::flows::metrics::FlowMetrics;
 
 /// What a pipeline run needs.
 #[derive(Clone)]
@@ -43,7 +43,7 @@ struct StepFailure {
 impl PipelineRunner {
     /// Answers one request on a pipeline subject.
     pub async fn serve(self, message: Message) {
-        let request_id = crate::calls::request_id(&message);
+        let request_id = crate::flows::calls::request_id(&message);
         let span = info_span!("pipeline", request_id = %request_id, subject = %message.subject);
         async move {
             let Some(reply_to) = message.reply.clone() else {

@@ -15,7 +15,7 @@ use protocol::{
 };
 use tracing::error;
 
-use crate::handler::AdminHandler;
+use super::handler::AdminHandler;
 
 /// How long a trigger change waits for every dispatcher to apply it.
 const FOLLOWER_WAIT: Duration = Duration::from_secs(5);
@@ -26,7 +26,7 @@ impl AdminHandler {
         name: TriggerName,
         spec: TriggerSpec,
     ) -> Result<AdminResponse, ErrorBody> {
-        spec.check(&self.definitions.subjects)
+        spec.check(&self.flows.subjects)
             .map_err(|e| ErrorBody::new(ErrorCode::InvalidSubject, format!("trigger {name}: {e}")))?;
         if !self.function_exists(&spec.function).await? {
             return Err(ErrorBody::new(
@@ -34,18 +34,18 @@ impl AdminHandler {
                 format!("trigger {name}: function {} does not exist; upload it first", spec.function),
             ));
         }
-        let revision = self.definitions.triggers.put(name.as_str(), &spec).await.map_err(definition_error)?;
+        let revision = self.flows.triggers.put(name.as_str(), &spec).await.map_err(definition_error)?;
         self.wait_for_dispatchers(revision).await;
         Ok(AdminResponse::Trigger { trigger: Trigger { name, spec } })
     }
 
     pub(crate) async fn get_trigger(&self, name: TriggerName) -> Result<AdminResponse, ErrorBody> {
-        let spec = self.definitions.triggers.get(name.as_str()).await.map_err(definition_error)?;
+        let spec = self.flows.triggers.get(name.as_str()).await.map_err(definition_error)?;
         Ok(AdminResponse::Trigger { trigger: Trigger { name, spec } })
     }
 
     pub(crate) async fn list_triggers(&self) -> Result<AdminResponse, ErrorBody> {
-        let found = self.definitions.triggers.list().await.map_err(definition_error)?;
+        let found = self.flows.triggers.list().await.map_err(definition_error)?;
         let triggers = found
             .into_iter()
             .filter_map(|(name, spec)| Some(Trigger { name: TriggerName::new(name).ok()?, spec }))
@@ -54,7 +54,7 @@ impl AdminHandler {
     }
 
     pub(crate) async fn delete_trigger(&self, name: TriggerName) -> Result<AdminResponse, ErrorBody> {
-        let revision = self.definitions.triggers.delete(name.as_str()).await.map_err(definition_error)?;
+        let revision = self.flows.triggers.delete(name.as_str()).await.map_err(definition_error)?;
         self.wait_for_dispatchers(revision).await;
         Ok(AdminResponse::Done)
     }
@@ -73,17 +73,17 @@ impl AdminHandler {
                 ));
             }
         }
-        self.definitions.pipelines.put(name.as_str(), &spec).await.map_err(definition_error)?;
+        self.flows.pipelines.put(name.as_str(), &spec).await.map_err(definition_error)?;
         Ok(AdminResponse::Pipeline { pipeline: Pipeline { name, spec } })
     }
 
     pub(crate) async fn get_pipeline(&self, name: PipelineName) -> Result<AdminResponse, ErrorBody> {
-        let spec = self.definitions.pipelines.get(name.as_str()).await.map_err(definition_error)?;
+        let spec = self.flows.pipelines.get(name.as_str()).await.map_err(definition_error)?;
         Ok(AdminResponse::Pipeline { pipeline: Pipeline { name, spec } })
     }
 
     pub(crate) async fn list_pipelines(&self) -> Result<AdminResponse, ErrorBody> {
-        let found = self.definitions.pipelines.list().await.map_err(definition_error)?;
+        let found = self.flows.pipelines.list().await.map_err(definition_error)?;
         let pipelines = found
             .into_iter()
             .filter_map(|(name, spec)| Some(Pipeline { name: PipelineName::new(name).ok()?, spec }))
@@ -92,7 +92,7 @@ impl AdminHandler {
     }
 
     pub(crate) async fn delete_pipeline(&self, name: PipelineName) -> Result<AdminResponse, ErrorBody> {
-        self.definitions.pipelines.delete(name.as_str()).await.map_err(definition_error)?;
+        self.flows.pipelines.delete(name.as_str()).await.map_err(definition_error)?;
         Ok(AdminResponse::Done)
     }
 
@@ -113,7 +113,7 @@ impl AdminHandler {
     /// unsubscribed; a stuck one must not block every change, so after
     /// [`FOLLOWER_WAIT`] the answer goes out anyway, loudly.
     async fn wait_for_dispatchers(&self, revision: u64) {
-        if let Err(err) = self.definitions.triggers.wait_for_followers(revision, FOLLOWER_WAIT).await {
+        if let Err(err) = self.flows.triggers.wait_for_followers(revision, FOLLOWER_WAIT).await {
             error!(%err, "answering although some dispatchers may not have applied the trigger change");
         }
     }

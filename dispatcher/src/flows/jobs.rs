@@ -22,14 +22,15 @@ use async_nats::{Client, HeaderMap};
 use bus::{JobError, JobQueue};
 use futures::StreamExt as _;
 use protocol::jobs::{JOB_WORKERS, JOBS_STREAM, now_ms};
-use protocol::{ErrorBody, ErrorCode, JobRecord, JobStatus, Subjects, Target, TriggerFailure, headers};
+use protocol::{ErrorBody, JobRecord, JobStatus, Subjects, Target, TriggerFailure, headers};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::calls::{CallError, Caller, header};
+use super::attempts::{AfterAttempt, after_attempt};
 use crate::config::JobSettings;
-use crate::metrics::FlowMetrics;
+use crate::flows::calls::{CallError, Caller, header};
+use crate::flows::metrics::FlowMetrics;
 
 /// What a worker needs.
 struct Worker {
@@ -170,14 +171,13 @@ impl Worker {
 
         let outcome = self.exec(target, message.payload.clone(), request_id, job_id).await;
         let attempts = record.attempts;
-        match outcome {
-            Ok(result) => {
+        match after_attempt(outcome, attempts, &self.settings) {
+            AfterAttempt::Succeeded(result) => {
                 record.status = JobStatus::Succeeded;
                 record.result = Some(result);
                 record.error = None;
             }
-            Err(error) if self.retryable(error.code) && attempts < self.settings.job_max_attempts => {
-                let delay = self.backoff(attempts);
+            AfterAttempt::RetryIn(error, delay) => {
                 warn!(code = %error.code, error = %error.message, attempts, ?delay, "job attempt failed; will retry");
                 record.status = JobStatus::Queued;
                 record.error = Some(error);
@@ -187,7 +187,7 @@ impl Worker {
                     Err(err) => Err(err),
                 };
             }
-            Err(error) => {
+            AfterAttempt::Failed(error) => {
                 record.status = JobStatus::Failed;
                 record.error = Some(error);
             }
@@ -244,7 +244,7 @@ impl Worker {
             (Some(result), _) if record.status == JobStatus::Succeeded => {
                 if let Some(subject) = header(message, headers::OUTPUT_SUBJECT) {
                     let output = bytes::Bytes::from(result.clone());
-                    crate::triggers::publish_output(
+                    crate::flows::output::publish_output(
                         &self.client,
                         &subject,
                         request_id,
@@ -265,30 +265,10 @@ impl Worker {
                     message: error.message.clone(),
                     job_id: Some(record.job_id.clone()),
                 };
-                crate::triggers::publish_failure(&self.client, &self.subjects, &failure).await;
+                crate::flows::output::publish_failure(&self.client, &self.subjects, &failure).await;
             }
             _ => {}
         }
-    }
-
-    /// Whether another attempt may succeed where this one failed.
-    fn retryable(&self, code: ErrorCode) -> bool {
-        match code {
-            ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::StorageError | ErrorCode::Internal => {
-                true
-            }
-            ErrorCode::FunctionTrapped
-            | ErrorCode::FunctionTimeout
-            | ErrorCode::MemoryLimitExceeded
-            | ErrorCode::LogLimitExceeded => self.settings.job_retry_traps,
-            _ => false,
-        }
-    }
-
-    /// `retry_delay`, doubled per attempt, at most a minute.
-    fn backoff(&self, attempts: u32) -> Duration {
-        let base = Duration::from_millis(self.settings.job_retry_delay_ms);
-        base.saturating_mul(1 << attempts.saturating_sub(1).min(16)).min(Duration::from_secs(60))
     }
 
     /// Publishes a finished job's record on its results subject.

@@ -19,19 +19,20 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::{Client, HeaderMap, Message, Subscriber};
+use async_nats::{HeaderMap, Message, Subscriber};
 use bus::{Change, DefinitionFeed, JobQueue, NewJob};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use protocol::{
-    ErrorBody, ErrorCode, Subjects, Target, TriggerFailure, TriggerMode, TriggerName, TriggerSpec, headers,
+    ErrorBody, ErrorCode, Target, TriggerFailure, TriggerMode, TriggerName, TriggerSpec, headers,
 };
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::calls::{CallError, Caller, header, reply_headers};
-use crate::metrics::FlowMetrics;
+use super::output::{publish_failure, publish_output};
+use crate::flows::calls::{CallError, Caller, header, reply_headers};
+use crate::flows::metrics::FlowMetrics;
 
 /// What every trigger's events need.
 pub struct TriggerContext {
@@ -211,7 +212,7 @@ struct Event {
 
 impl Event {
     async fn handle(self, message: Message) {
-        let request_id = crate::calls::request_id(&message);
+        let request_id = crate::flows::calls::request_id(&message);
         let hops = header(&message, headers::HOPS).and_then(|h| h.parse::<u32>().ok()).unwrap_or(0);
         let span = info_span!("trigger", trigger = %self.name, request_id = %request_id, subject = %message.subject, hops);
         async {
@@ -328,35 +329,3 @@ impl Event {
 
 /// Namespace of job ids derived from an event's `Nats-Msg-Id`.
 const EVENT_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x3c1e_9a47_5b2d_4f60_8e19_7d4c_2b6a_0f53);
-
-/// Publishes a trigger's output on its output subject, one hop further.
-pub async fn publish_output(
-    client: &Client,
-    subject: &str,
-    request_id: &str,
-    trigger: &str,
-    hops: u32,
-    output: Bytes,
-) {
-    let mut map = HeaderMap::new();
-    map.insert(headers::REQUEST_ID, request_id);
-    map.insert(headers::TRIGGER, trigger);
-    map.insert(headers::HOPS, hops.saturating_add(1).to_string().as_str());
-    if let Err(err) = client.publish_with_headers(subject.to_owned(), map, output).await {
-        warn!(%err, subject, "could not publish the trigger's output");
-    }
-}
-
-/// Publishes a failed event on its trigger's errors subject.
-pub async fn publish_failure(client: &Client, subjects: &Subjects, failure: &TriggerFailure) {
-    warn!(code = %failure.code, error = %failure.message, "trigger event failed");
-    let Ok(name) = TriggerName::new(failure.trigger.as_str()) else { return };
-    let mut map = HeaderMap::new();
-    map.insert(headers::REQUEST_ID, failure.request_id.as_str());
-    map.insert(headers::TRIGGER, failure.trigger.as_str());
-    map.insert("Content-Type", "application/json");
-    let payload = serde_json::to_vec(failure).expect("failures always serialise");
-    if let Err(err) = client.publish_with_headers(subjects.trigger_errors(&name), map, payload.into()).await {
-        warn!(%err, "could not publish the trigger failure");
-    }
-}

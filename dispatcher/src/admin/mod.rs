@@ -1,0 +1,149 @@
+//! The admin half of the dispatcher: bucket, function, trigger and pipeline
+//! commands.
+//!
+//! It is the only part of the platform that writes to S3 and the only one
+//! besides executors that compiles (to check an upload and precompile it), so
+//! it owns the S3 client and a Wasmtime engine; the flows half needs neither.
+//! Commands arrive on `<prefix>.admin.<command>` in the dispatchers' queue
+//! group and are answered in JSON; this half also answers the dispatchers'
+//! readiness ping.
+
+mod flow_commands;
+mod handler;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::{Client, Message, Subscriber};
+use bus::{DefinitionStore, FunctionRegistry, TransferStore};
+use engine::{ArtifactStore, ComponentValidator};
+use futures::StreamExt as _;
+use protocol::pipelines::PIPELINES;
+use protocol::triggers::TRIGGERS;
+use protocol::{AdminReply, AdminRequest, ErrorBody, ErrorCode, Subjects, headers};
+use storage::FunctionStore;
+use tokio::task::JoinSet;
+use tracing::{Instrument, info, info_span, warn};
+
+pub use handler::{AdminHandler, FlowStores, Stores};
+
+use crate::DispatcherError;
+use crate::config::DispatcherConfig;
+
+/// The admin half, subscribed and ready to [`Admin::serve`].
+pub struct Admin {
+    client: Client,
+    handler: Arc<AdminHandler>,
+    commands: Subscriber,
+    pings: Subscriber,
+}
+
+impl Admin {
+    /// Opens the stores (waiting for JetStream) and subscribes. `None` when
+    /// `shutdown` came first.
+    pub async fn start(
+        config: &DispatcherConfig,
+        client: &Client,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<Option<Self>, DispatcherError> {
+        let subjects = Subjects::new(&config.subject_prefix);
+        let opened = async {
+            futures::join!(
+                TransferStore::open_when_ready(client),
+                FunctionRegistry::open_when_ready(client),
+                DefinitionStore::open_when_ready(client, TRIGGERS, "trigger"),
+                DefinitionStore::open_when_ready(client, PIPELINES, "pipeline"),
+            )
+        };
+        let (transfer, registry, triggers, pipelines) = tokio::select! {
+            () = shutdown => return Ok(None),
+            opened = opened => opened,
+        };
+        let validator = ComponentValidator::new();
+        let artifacts =
+            ArtifactStore::open_configured(client, validator.engine(), config.artifact_key.as_deref()).await;
+        let flows = FlowStores { triggers, pipelines, subjects: subjects.clone() };
+        let stores =
+            Stores { functions: FunctionStore::new(&config.s3), transfer, registry, artifacts, flows };
+        let handler = Arc::new(AdminHandler::new(
+            stores,
+            validator,
+            config.max_component_bytes,
+            Duration::from_secs(config.validate_timeout_secs),
+        ));
+        let group = subjects.dispatcher_group();
+        let commands = client.queue_subscribe(subjects.admin_all(), group.clone()).await?;
+        let pings = client.queue_subscribe(subjects.ping_dispatcher(), group).await?;
+        info!(subject = %subjects.admin_all(), "dispatcher serving admin commands");
+        Ok(Some(Self { client: client.clone(), handler, commands, pings }))
+    }
+
+    /// Serves commands until `shutdown` resolves, then finishes running ones.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        let Self { client, handler, mut commands, mut pings } = self;
+        let mut running = JoinSet::new();
+        let mut stopping = false;
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown, if !stopping => {
+                    // Drain: the stream ends once the server confirmed the
+                    // UNSUB, so commands routed here before then still get
+                    // an answer.
+                    info!(running = running.len(), "dispatcher stopping: leaving the queue group");
+                    stopping = true;
+                    let _ = pings.unsubscribe().await;
+                    let _ = commands.drain().await;
+                }
+                Some(ping) = pings.next(), if !stopping => {
+                    if let Some(reply) = ping.reply {
+                        let _ = client.publish(reply, "pong".into()).await;
+                    }
+                }
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+                next = commands.next() => match next {
+                    Some(message) => {
+                        running.spawn(handle(client.clone(), handler.clone(), message));
+                    }
+                    None => break,
+                },
+            }
+        }
+        info!(running = running.len(), "dispatcher stopped taking commands; finishing running ones");
+        while running.join_next().await.is_some() {}
+    }
+}
+
+async fn handle(client: Client, handler: Arc<AdminHandler>, message: Message) {
+    let request_id = crate::flows::calls::request_id(&message);
+    let span = info_span!("admin", request_id = %request_id, subject = %message.subject);
+    async move {
+        let Some(reply_to) = message.reply.clone() else {
+            warn!("admin command without a reply subject; ignored");
+            return;
+        };
+        let result = match serde_json::from_slice::<AdminRequest>(&message.payload) {
+            Ok(request) => {
+                let command = request.command();
+                let result = handler.handle(request).await;
+                match &result {
+                    Ok(_) => info!(command, "command succeeded"),
+                    Err(err) => warn!(command, code = %err.code, error = %err.message, "command failed"),
+                }
+                result
+            }
+            Err(err) => Err(ErrorBody::new(ErrorCode::BadRequest, format!("malformed admin command: {err}"))),
+        };
+        let reply = AdminReply::from(result);
+        let mut map = async_nats::HeaderMap::new();
+        map.insert(headers::REQUEST_ID, request_id.as_str());
+        map.insert("Content-Type", "application/json");
+        let payload = serde_json::to_vec(&reply).expect("admin replies always serialise");
+        if let Err(err) = client.publish_with_headers(reply_to, map, payload.into()).await {
+            warn!(%err, "could not publish the reply");
+        }
+    }
+    .instrument(span)
+    .await
+}

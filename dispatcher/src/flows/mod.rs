@@ -1,0 +1,185 @@
+//! The flows half of the dispatcher: work that is more than one call.
+//!
+//! Asynchronous jobs ([`jobs`]), event triggers ([`triggers`]) and pipelines
+//! ([`pipelines`]) all run functions by calling executors over the bus
+//! ([`calls`]), like any NATS client; this half touches neither S3 nor
+//! Wasmtime. It also answers `<prefix>.metrics.dispatcher` with its counters
+//! ([`metrics`]).
+
+mod attempts;
+pub mod calls;
+pub mod jobs;
+pub mod metrics;
+pub mod output;
+pub mod pipelines;
+pub mod triggers;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::{Client, Subscriber};
+use bus::{DefinitionFeed, DefinitionStore, JobQueue, QueueLimits};
+use futures::StreamExt as _;
+use protocol::pipelines::PIPELINES;
+use protocol::triggers::TRIGGERS;
+use protocol::{Subjects, TriggerSpec};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::DispatcherError;
+use crate::config::DispatcherConfig;
+use calls::Caller;
+use metrics::FlowMetrics;
+use pipelines::PipelineRunner;
+use triggers::TriggerContext;
+
+/// The flows half, subscribed and ready to [`Flows::serve`].
+pub struct Flows {
+    client: Client,
+    subjects: Subjects,
+    config: DispatcherConfig,
+    queue: JobQueue,
+    feed: DefinitionFeed<TriggerSpec>,
+    trigger_context: Arc<TriggerContext>,
+    runner: PipelineRunner,
+    metrics: Arc<FlowMetrics>,
+    pipeline_requests: Subscriber,
+    metric_requests: Subscriber,
+}
+
+impl Flows {
+    /// Opens the job queue and the definitions (waiting for JetStream),
+    /// starts following the triggers and subscribes. `None` when `shutdown`
+    /// came first.
+    pub async fn start(
+        config: &DispatcherConfig,
+        client: &Client,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<Option<Self>, DispatcherError> {
+        let subjects = Subjects::new(&config.subject_prefix);
+        let limits = QueueLimits {
+            max_jobs: config.jobs.max_jobs,
+            max_jobs_per_function: config.jobs.max_jobs_per_function,
+            record_ttl: Duration::from_secs(config.jobs.job_record_ttl_secs),
+        };
+        let opened = async {
+            futures::join!(
+                bus::retry("job queue", || JobQueue::setup(client, subjects.clone(), limits)),
+                DefinitionStore::open_when_ready(client, TRIGGERS, "trigger"),
+                DefinitionStore::<protocol::PipelineSpec>::open_when_ready(client, PIPELINES, "pipeline"),
+            )
+        };
+        let (queue, triggers, pipelines) = tokio::select! {
+            () = shutdown => return Ok(None),
+            opened = opened => opened,
+        };
+        let metrics = Arc::new(FlowMetrics::default());
+        let caller = Caller::new(client.clone(), subjects.clone());
+        let call_wait = Duration::from_secs(config.flows.call_wait_secs);
+        let runner = PipelineRunner {
+            caller: caller.clone(),
+            pipelines,
+            step_wait: call_wait,
+            metrics: metrics.clone(),
+        };
+        let trigger_context = Arc::new(TriggerContext {
+            caller,
+            jobs: queue.clone(),
+            call_wait,
+            max_hops: config.flows.max_hops,
+            slots: Arc::new(tokio::sync::Semaphore::new(config.flows.trigger_concurrency.max(1))),
+            metrics: metrics.clone(),
+        });
+        let feed = triggers.follow(client).await?;
+        let pipeline_requests =
+            client.queue_subscribe(subjects.pipeline_all(), subjects.dispatcher_group()).await?;
+        // Not in the group: every dispatcher reports its own counters.
+        let metric_requests = client.subscribe(subjects.metrics_dispatcher()).await?;
+        Ok(Some(Self {
+            client: client.clone(),
+            subjects,
+            config: config.clone(),
+            queue,
+            feed,
+            trigger_context,
+            runner,
+            metrics,
+            pipeline_requests,
+            metric_requests,
+        }))
+    }
+
+    /// Runs jobs, triggers and pipelines until `shutdown` resolves; then
+    /// leaves the pipeline queue group, lets running pipeline runs finish,
+    /// and stops the trigger router and the job worker (which finish their
+    /// running events and jobs).
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        let Self {
+            client,
+            subjects,
+            config,
+            queue,
+            feed,
+            trigger_context,
+            runner,
+            metrics,
+            mut pipeline_requests,
+            mut metric_requests,
+        } = self;
+        let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut stopped = background_stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        };
+        let trigger_router = tokio::spawn(triggers::run(trigger_context, feed, stopped()));
+        let job_worker = tokio::spawn(jobs::run(
+            client.clone(),
+            queue,
+            subjects,
+            config.jobs.clone(),
+            metrics.clone(),
+            stopped(),
+        ));
+        let instance = uuid::Uuid::new_v4().simple().to_string();
+        let mut running = JoinSet::new();
+        let mut stopping = false;
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown, if !stopping => {
+                    stopping = true;
+                    let _ = metric_requests.unsubscribe().await;
+                    let _ = pipeline_requests.drain().await;
+                }
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+                Some(request) = metric_requests.next(), if !stopping => {
+                    if let Some(reply) = request.reply {
+                        let counters =
+                            serde_json::to_vec(&metrics.snapshot(&instance)).expect("counters serialise");
+                        let _ = client.publish(reply, counters.into()).await;
+                    }
+                }
+                next = pipeline_requests.next() => match next {
+                    Some(request) => {
+                        running.spawn(runner.clone().serve(request));
+                    }
+                    None => break,
+                },
+            }
+        }
+        info!(running = running.len(), "dispatcher stopped taking pipeline runs; finishing running ones");
+        while running.join_next().await.is_some() {}
+        let _ = stop_background.send(true);
+        if let Err(err) = trigger_router.await {
+            warn!(%err, "the trigger router panicked");
+        }
+        match job_worker.await {
+            Ok(Err(err)) => warn!(%err, "the job worker stopped with an error"),
+            Err(err) => warn!(%err, "the job worker panicked"),
+            Ok(Ok(())) => {}
+        }
+    }
+}
