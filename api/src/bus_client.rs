@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_nats::{HeaderMap, Message, RequestErrorKind};
 use bytes::Bytes;
-use protocol::{AdminReply, AdminRequest, AdminResponse, ErrorCode, headers};
+use protocol::{AdminCommand, AdminReply, AdminRequest, ErrorCode, headers};
 
 use crate::error::ApiError;
 use crate::request_id::RequestId;
@@ -81,18 +81,19 @@ pub fn reply_error(reply: &Message) -> Option<ApiError> {
     Some(ApiError::from(protocol::ErrorBody::new(code, String::from_utf8_lossy(&reply.payload))))
 }
 
-/// Sends an admin command to a dispatcher.
-pub async fn admin(
+/// Sends an admin command to a dispatcher and returns its answer.
+pub async fn admin<C: AdminCommand>(
     state: &AppState,
     request_id: &RequestId,
-    command: AdminRequest,
-) -> Result<AdminResponse, ApiError> {
-    let subject = state.subjects.admin(command.command());
+    command: C,
+) -> Result<C::Reply, ApiError> {
+    let subject = state.subjects.admin(C::COMMAND);
+    let command: AdminRequest = command.into();
     let payload = serde_json::to_vec(&command).expect("admin commands always serialise");
     let wait = state.config.admin_wait();
     let reply =
         request(state, Role::Dispatcher, subject, HeaderMap::new(), payload.into(), request_id, wait).await?;
-    let reply: AdminReply = serde_json::from_slice(&reply.payload)
+    let reply: AdminReply<C::Reply> = serde_json::from_slice(&reply.payload)
         .map_err(|e| ApiError::new(ErrorCode::Internal, format!("malformed dispatcher reply: {e}")))?;
     Result::from(reply).map_err(ApiError::from)
 }

@@ -18,7 +18,7 @@ pub mod subjects;
 pub mod triggers;
 
 pub use admin::{
-    AdminReply, AdminRequest, AdminResponse, BucketInfo, ExecLogsReply, FunctionInfo, StagedObject,
+    AdminCommand, AdminReply, AdminRequest, BucketInfo, ExecLogsReply, FunctionInfo, StagedObject,
 };
 pub use error::{ErrorBody, ErrorCode};
 pub use jobs::{JobRecord, JobStatus};

@@ -10,12 +10,12 @@ use axum::body::Body;
 use axum::extract::{Extension, Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use protocol::admin::{DeletePipeline, GetPipeline, ListPipelines, PipelineList, PutPipeline};
 use protocol::pipelines::FailedStep;
-use protocol::{AdminRequest, AdminResponse, ErrorCode, PipelineName, PipelineSpec, Target, headers};
+use protocol::{ErrorCode, PipelineName, PipelineSpec, Target, headers};
 use serde_json::json;
 
 use super::body::read_message_input;
-use super::buckets::unexpected;
 use super::triggers::parse_definition;
 use crate::bus_client::{Role, admin, reply_error, reply_header, request};
 use crate::error::ApiError;
@@ -32,10 +32,7 @@ pub async fn put(
     let name = PipelineName::new(name)?;
     let spec: PipelineSpec = parse_definition(body, "pipeline").await?;
     spec.check().map_err(|e| ApiError::new(ErrorCode::BadRequest, e))?;
-    match admin(&state, &id, AdminRequest::PutPipeline { name, spec }).await? {
-        AdminResponse::Pipeline { pipeline } => Ok(Json(pipeline)),
-        other => Err(unexpected(&other)),
-    }
+    Ok(Json(admin(&state, &id, PutPipeline { name, spec }).await?))
 }
 
 /// `GET /pipeline`.
@@ -43,10 +40,8 @@ pub async fn list(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
 ) -> Result<impl IntoResponse, ApiError> {
-    match admin(&state, &id, AdminRequest::ListPipelines).await? {
-        AdminResponse::Pipelines { pipelines } => Ok(Json(json!({ "pipelines": pipelines }))),
-        other => Err(unexpected(&other)),
-    }
+    let PipelineList { pipelines } = admin(&state, &id, ListPipelines {}).await?;
+    Ok(Json(json!({ "pipelines": pipelines })))
 }
 
 /// `GET /pipeline/{name}`.
@@ -56,10 +51,7 @@ pub async fn get(
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = PipelineName::new(name)?;
-    match admin(&state, &id, AdminRequest::GetPipeline { name }).await? {
-        AdminResponse::Pipeline { pipeline } => Ok(Json(pipeline)),
-        other => Err(unexpected(&other)),
-    }
+    Ok(Json(admin(&state, &id, GetPipeline { name }).await?))
 }
 
 /// `DELETE /pipeline/{name}`.
@@ -69,7 +61,7 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = PipelineName::new(name)?;
-    admin(&state, &id, AdminRequest::DeletePipeline { name: name.clone() }).await?;
+    admin(&state, &id, DeletePipeline { name: name.clone() }).await?;
     Ok(Json(json!({ "deleted": name })))
 }
 
@@ -107,6 +99,6 @@ pub async fn submit(
 ) -> Result<Response, ApiError> {
     let name = PipelineName::new(name)?;
     // A job for a pipeline that does not exist would only fail later: 404 now.
-    admin(&state, &id, AdminRequest::GetPipeline { name: name.clone() }).await?;
+    admin(&state, &id, GetPipeline { name: name.clone() }).await?;
     super::jobs::submit_target(&state, &id, &Target::Pipeline(name), &http_headers, body).await
 }
