@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use bus::DefinitionError;
 use protocol::admin::{
     DeletePipeline, DeleteTrigger, Done, GetPipeline, GetTrigger, PipelineList, PutPipeline, PutTrigger,
     TriggerList,
@@ -34,18 +33,18 @@ impl AdminHandler {
                 format!("trigger {name}: function {} does not exist; upload it first", spec.function),
             ));
         }
-        let revision = self.definitions.triggers.put(name.as_str(), &spec).await.map_err(definition_error)?;
+        let revision = self.definitions.triggers.put(name.as_str(), &spec).await?;
         self.wait_for_dispatchers(revision).await;
         Ok(Trigger { name, spec })
     }
 
     pub(crate) async fn get_trigger(&self, GetTrigger { name }: GetTrigger) -> Result<Trigger, ErrorBody> {
-        let spec = self.definitions.triggers.get(name.as_str()).await.map_err(definition_error)?;
+        let spec = self.definitions.triggers.get(name.as_str()).await?;
         Ok(Trigger { name, spec })
     }
 
     pub(crate) async fn list_triggers(&self) -> Result<TriggerList, ErrorBody> {
-        let found = self.definitions.triggers.list().await.map_err(definition_error)?;
+        let found = self.definitions.triggers.list().await?;
         let triggers = found
             .into_iter()
             .filter_map(|(name, spec)| Some(Trigger { name: TriggerName::new(name).ok()?, spec }))
@@ -57,7 +56,7 @@ impl AdminHandler {
         &self,
         DeleteTrigger { name }: DeleteTrigger,
     ) -> Result<Done, ErrorBody> {
-        let revision = self.definitions.triggers.delete(name.as_str()).await.map_err(definition_error)?;
+        let revision = self.definitions.triggers.delete(name.as_str()).await?;
         self.wait_for_dispatchers(revision).await;
         Ok(Done {})
     }
@@ -75,7 +74,7 @@ impl AdminHandler {
                 ));
             }
         }
-        self.definitions.pipelines.put(name.as_str(), &spec).await.map_err(definition_error)?;
+        self.definitions.pipelines.put(name.as_str(), &spec).await?;
         Ok(Pipeline { name, spec })
     }
 
@@ -83,12 +82,12 @@ impl AdminHandler {
         &self,
         GetPipeline { name }: GetPipeline,
     ) -> Result<Pipeline, ErrorBody> {
-        let spec = self.definitions.pipelines.get(name.as_str()).await.map_err(definition_error)?;
+        let spec = self.definitions.pipelines.get(name.as_str()).await?;
         Ok(Pipeline { name, spec })
     }
 
     pub(crate) async fn list_pipelines(&self) -> Result<PipelineList, ErrorBody> {
-        let found = self.definitions.pipelines.list().await.map_err(definition_error)?;
+        let found = self.definitions.pipelines.list().await?;
         let pipelines = found
             .into_iter()
             .filter_map(|(name, spec)| Some(Pipeline { name: PipelineName::new(name).ok()?, spec }))
@@ -100,7 +99,7 @@ impl AdminHandler {
         &self,
         DeletePipeline { name }: DeletePipeline,
     ) -> Result<Done, ErrorBody> {
-        self.definitions.pipelines.delete(name.as_str()).await.map_err(definition_error)?;
+        self.definitions.pipelines.delete(name.as_str()).await?;
         Ok(Done {})
     }
 
@@ -125,15 +124,4 @@ impl AdminHandler {
             error!(%err, "answering although some dispatchers may not have applied the trigger change");
         }
     }
-}
-
-fn definition_error(err: DefinitionError) -> ErrorBody {
-    let code = match &err {
-        DefinitionError::NotFound { kind: "trigger", .. } => ErrorCode::TriggerNotFound,
-        DefinitionError::NotFound { .. } => ErrorCode::PipelineNotFound,
-        DefinitionError::Unavailable { .. } | DefinitionError::FollowersBehind { .. } => {
-            ErrorCode::Unavailable
-        }
-    };
-    ErrorBody::new(code, err.to_string())
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bus::{DefinitionStore, FunctionRegistry, RegistryError, TransferError, TransferStore};
+use bus::{DefinitionStore, FunctionRegistry, RegistryError, TransferStore};
 use engine::ArtifactStore;
 use protocol::admin::{
     BucketList, CreateBucket, DeleteBucket, DeleteFunction, Done, FunctionList, GetFunction, ListFunctions,
@@ -127,7 +127,7 @@ impl AdminHandler {
 
     async fn get_function(&self, GetFunction { function }: GetFunction) -> Result<StagedObject, ErrorBody> {
         let bytes = self.store.get_function(&function).await?;
-        self.transfer.stage(bytes).await.map_err(transfer_error)
+        Ok(self.transfer.stage(bytes).await?)
     }
 
     async fn delete_function(&self, DeleteFunction { function }: DeleteFunction) -> Result<Done, ErrorBody> {
@@ -146,7 +146,7 @@ impl AdminHandler {
                 format!("bucket {} does not exist", function.bucket),
             ));
         }
-        let bytes = self.transfer.take(&staged, self.max_component_bytes).await.map_err(transfer_error)?;
+        let bytes = self.transfer.take(&staged, self.max_component_bytes).await?;
         let validator = Arc::new(self.validator.clone());
         let checked = bytes.clone();
         let share = self.artifacts.is_some();
@@ -168,9 +168,7 @@ impl AdminHandler {
             Ok(Err(join)) => {
                 return Err(ErrorBody::new(ErrorCode::Internal, format!("validation task: {join}")));
             }
-            Ok(Ok(Err(invalid))) => {
-                return Err(ErrorBody::new(ErrorCode::InvalidComponent, invalid.to_string()));
-            }
+            Ok(Ok(Err(invalid))) => return Err(invalid.into()),
             Ok(Ok(Ok(valid))) => valid,
         };
         let size = bytes.len() as u64;
@@ -214,16 +212,7 @@ async fn answer<C: AdminCommand, F: Future<Output = Result<C::Reply, ErrorBody>>
 /// the caller must hear about it and retry.
 fn registry_error(err: RegistryError) -> ErrorBody {
     ErrorBody::new(
-        ErrorCode::Unavailable,
+        err.code(),
         format!("stored, but the function registry was not updated ({err}); retry the request"),
     )
-}
-
-fn transfer_error(err: TransferError) -> ErrorBody {
-    let code = match err {
-        TransferError::TooLarge { .. } => ErrorCode::PayloadTooLarge,
-        TransferError::Missing(_) => ErrorCode::BadRequest,
-        TransferError::Unavailable(_) => ErrorCode::Unavailable,
-    };
-    ErrorBody::new(code, err.to_string())
 }

@@ -8,9 +8,8 @@
 //!
 //! Dispatchers also move work that is not one call: asynchronous jobs
 //! ([`jobs`]), event triggers ([`triggers`]) and pipelines ([`pipelines`]),
-//! all of it by calling executors over the bus ([`calls`]).
+//! all of it by calling executors over the bus ([`bus::ExecClient`]).
 
-pub mod calls;
 pub mod config;
 mod definitions;
 pub mod handler;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{Client, Message};
-use bus::{DefinitionStore, FunctionRegistry, JobQueue, QueueLimits, TransferStore};
+use bus::{DefinitionStore, ExecClient, FunctionRegistry, JobQueue, QueueLimits, TransferStore};
 use engine::ArtifactStore;
 use futures::{FutureExt as _, StreamExt};
 use protocol::pipelines::PIPELINES;
@@ -15,7 +15,6 @@ use storage::FunctionStore;
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::calls::Caller;
 use crate::config::{DispatcherConfig, JobSettings};
 use crate::handler::{AdminHandler, Definitions, Stores};
 use crate::metrics::FlowMetrics;
@@ -79,7 +78,7 @@ pub async fn run(
     let mut metric_requests = client.subscribe(subjects.metrics_dispatcher()).await?;
     let instance = uuid::Uuid::new_v4().simple().to_string();
     let metrics = Arc::new(FlowMetrics::default());
-    let caller = Caller::new(client.clone(), subjects.clone());
+    let caller = ExecClient::new(client.clone(), subjects.clone());
     let call_wait = Duration::from_secs(config.flows.call_wait_secs);
     let runner =
         PipelineRunner { caller: caller.clone(), pipelines, step_wait: call_wait, metrics: metrics.clone() };
@@ -184,7 +183,7 @@ async fn setup_jobs(client: &Client, subjects: &Subjects, settings: &JobSettings
 }
 
 async fn handle(client: Client, handler: Arc<AdminHandler>, message: Message) {
-    let request_id = crate::calls::request_id(&message);
+    let request_id = bus::request_id(&message);
     let span = info_span!("admin", request_id = %request_id, subject = %message.subject);
     async move {
         let Some(reply_to) = message.reply.clone() else {
@@ -206,7 +205,7 @@ async fn handle(client: Client, handler: Arc<AdminHandler>, message: Message) {
         let reply = AdminReply::from(result);
         let mut map = async_nats::HeaderMap::new();
         map.insert(headers::REQUEST_ID, request_id.as_str());
-        map.insert("Content-Type", "application/json");
+        map.insert(headers::CONTENT_TYPE, headers::CONTENT_TYPE_JSON);
         let payload = serde_json::to_vec(&reply).expect("admin replies always serialise");
         if let Err(err) = client.publish_with_headers(reply_to, map, payload.into()).await {
             warn!(%err, "could not publish the reply");

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{Client, HeaderMap, Message, Subscriber};
-use bus::{Change, DefinitionFeed, JobQueue, NewJob};
+use bus::{Change, DefinitionFeed, ExecClient, ExecFailure, JobQueue, NewJob};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use protocol::{
@@ -30,13 +30,12 @@ use tokio::sync::{Semaphore, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::calls::{CallError, Caller, header, reply_headers};
 use crate::metrics::FlowMetrics;
 
 /// What every trigger's events need.
 pub struct TriggerContext {
     /// Runs functions.
-    pub caller: Caller,
+    pub caller: ExecClient,
     /// Stores async triggers' jobs.
     pub jobs: JobQueue,
     /// How long a sync event's call may take.
@@ -211,8 +210,8 @@ struct Event {
 
 impl Event {
     async fn handle(self, message: Message) {
-        let request_id = crate::calls::request_id(&message);
-        let hops = header(&message, headers::HOPS).and_then(|h| h.parse::<u32>().ok()).unwrap_or(0);
+        let request_id = bus::request_id(&message);
+        let hops = bus::hops(&message);
         let span = info_span!("trigger", trigger = %self.name, request_id = %request_id, subject = %message.subject, hops);
         async {
             let outcome = if hops >= self.context.max_hops {
@@ -232,26 +231,23 @@ impl Event {
             let code = outcome.as_ref().err().map_or("ok", |e| e.code.as_str());
             self.context.metrics.trigger_event(self.name.as_str(), code);
             let client = self.context.caller.client();
-            let (map, payload) = match &outcome {
-                Ok(payload) => (reply_headers(&request_id, Ok(())), payload.clone()),
-                Err(error) => {
-                    let failure = TriggerFailure {
-                        trigger: self.name.to_string(),
-                        request_id: request_id.clone(),
-                        subject: message.subject.to_string(),
-                        function: self.spec.function.to_string(),
-                        code: error.code,
-                        message: error.message.clone(),
-                        job_id: None,
-                    };
-                    publish_failure(client, self.context.caller.subjects(), &failure).await;
-                    (reply_headers(&request_id, Err(error)), Bytes::from(error.message.clone()))
+            if let Err(error) = &outcome {
+                let failure = TriggerFailure {
+                    trigger: self.name.clone(),
+                    request_id: request_id.clone(),
+                    subject: message.subject.to_string(),
+                    function: Target::Function(self.spec.function.clone()),
+                    code: error.code,
+                    message: error.message.clone(),
+                    job_id: None,
+                };
+                publish_failure(client, self.context.caller.subjects(), &failure).await;
+            }
+            if let Some(reply) = message.reply.clone() {
+                let (map, payload) = bus::encode_reply(&request_id, outcome.map_err(ExecFailure::from));
+                if let Err(err) = client.publish_with_headers(reply, map, payload).await {
+                    warn!(%err, "could not answer the event's reply inbox");
                 }
-            };
-            if let Some(reply) = message.reply.clone()
-                && let Err(err) = client.publish_with_headers(reply, map, payload).await
-            {
-                warn!(%err, "could not answer the event's reply inbox");
             }
         }
         .instrument(span)
@@ -260,21 +256,19 @@ impl Event {
 
     /// Sync mode: runs the function and publishes the output; returns it for the reply.
     async fn run(&self, message: &Message, request_id: &str, hops: u32) -> Result<Bytes, ErrorBody> {
-        let mut map = HeaderMap::new();
-        map.insert(headers::REQUEST_ID, request_id);
         let target = Target::Function(self.spec.function.clone());
         let output = self
             .context
             .caller
-            .call(&target, message.payload.clone(), map, self.context.call_wait)
+            .run(&target, message.payload.clone(), HeaderMap::new(), request_id, self.context.call_wait)
             .await
-            .map_err(|CallError { error, .. }| error)?;
+            .map_err(|failure| failure.error)?;
         if let Some(subject) = &self.spec.output_subject {
             publish_output(
                 self.context.caller.client(),
                 subject,
                 request_id,
-                self.name.as_str(),
+                &self.name,
                 hops,
                 output.clone(),
             )
@@ -289,7 +283,7 @@ impl Event {
     /// "same message, sent again") gets a job id derived from it, so a
     /// publisher's retry finds the job its first try made.
     async fn enqueue(&self, message: &Message, request_id: &str, hops: u32) -> Result<Bytes, ErrorBody> {
-        let job_id = match header(message, "Nats-Msg-Id") {
+        let job_id = match bus::header(message, headers::NATS_MSG_ID) {
             Some(id) => uuid::Uuid::new_v5(&EVENT_NAMESPACE, format!("{}\n{id}", self.name).as_bytes()),
             None => uuid::Uuid::new_v4(),
         }
@@ -310,16 +304,12 @@ impl Event {
             headers: map,
         };
         let submitted = self.context.jobs.submit(job).await.map_err(|err| {
-            let code = match err {
-                bus::JobError::QueueFull(_) => ErrorCode::QueueFull,
-                _ => ErrorCode::Unavailable,
-            };
-            ErrorBody::new(code, format!("could not queue the event as a job: {err}"))
+            ErrorBody::new(err.code(), format!("could not queue the event as a job: {err}"))
         })?;
         info!(job_id, duplicate = submitted.duplicate, "event queued as a job");
         let body = serde_json::json!({
             "job_id": job_id,
-            "status_url": format!("/jobs/{job_id}"),
+            "status_url": protocol::jobs::status_url(&job_id),
             "duplicate": submitted.duplicate,
         });
         Ok(Bytes::from(body.to_string()))
@@ -334,13 +324,13 @@ pub async fn publish_output(
     client: &Client,
     subject: &str,
     request_id: &str,
-    trigger: &str,
+    trigger: &TriggerName,
     hops: u32,
     output: Bytes,
 ) {
     let mut map = HeaderMap::new();
     map.insert(headers::REQUEST_ID, request_id);
-    map.insert(headers::TRIGGER, trigger);
+    map.insert(headers::TRIGGER, trigger.as_str());
     map.insert(headers::HOPS, hops.saturating_add(1).to_string().as_str());
     if let Err(err) = client.publish_with_headers(subject.to_owned(), map, output).await {
         warn!(%err, subject, "could not publish the trigger's output");
@@ -350,13 +340,13 @@ pub async fn publish_output(
 /// Publishes a failed event on its trigger's errors subject.
 pub async fn publish_failure(client: &Client, subjects: &Subjects, failure: &TriggerFailure) {
     warn!(code = %failure.code, error = %failure.message, "trigger event failed");
-    let Ok(name) = TriggerName::new(failure.trigger.as_str()) else { return };
     let mut map = HeaderMap::new();
     map.insert(headers::REQUEST_ID, failure.request_id.as_str());
     map.insert(headers::TRIGGER, failure.trigger.as_str());
-    map.insert("Content-Type", "application/json");
+    map.insert(headers::CONTENT_TYPE, headers::CONTENT_TYPE_JSON);
     let payload = serde_json::to_vec(failure).expect("failures always serialise");
-    if let Err(err) = client.publish_with_headers(subjects.trigger_errors(&name), map, payload.into()).await {
+    let subject = subjects.trigger_errors(&failure.trigger);
+    if let Err(err) = client.publish_with_headers(subject, map, payload.into()).await {
         warn!(%err, "could not publish the trigger failure");
     }
 }

@@ -4,7 +4,8 @@
 //! user writes) agrees on what is in this crate and nothing else: how subjects
 //! and headers are spelled, what admin messages look like, which names are
 //! valid and which error codes exist. It does no IO, so every role can depend
-//! on it without pulling in S3, Wasmtime or HTTP.
+//! on it without pulling in S3, Wasmtime, HTTP or even NATS: message-level
+//! helpers over these constants live in the bus crate.
 
 pub mod admin;
 pub mod error;

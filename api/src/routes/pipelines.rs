@@ -11,13 +11,12 @@ use axum::extract::{Extension, Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use protocol::admin::{DeletePipeline, GetPipeline, ListPipelines, PipelineList, PutPipeline};
-use protocol::pipelines::FailedStep;
-use protocol::{ErrorCode, PipelineName, PipelineSpec, Target, headers};
+use protocol::{ErrorCode, PipelineName, PipelineSpec, Target};
 use serde_json::json;
 
 use super::body::read_message_input;
 use super::triggers::parse_definition;
-use crate::bus_client::{Role, admin, reply_error, reply_header, request};
+use crate::bus_client::admin;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::state::AppState;
@@ -75,18 +74,10 @@ pub async fn exec(
 ) -> Result<Response, ApiError> {
     let name = PipelineName::new(name)?;
     let input = read_message_input(&state, body, "the pipeline input").await?;
-    let subject = state.subjects.pipeline(&name);
+    let target = Target::Pipeline(name);
     let wait = state.config.pipeline_wait();
-    let reply =
-        request(&state, Role::Dispatcher, subject, async_nats::HeaderMap::new(), input, &id, wait).await?;
-    let Some(error) = reply_error(&reply) else {
-        return Ok(Json(json!({ "result": String::from_utf8_lossy(&reply.payload) })).into_response());
-    };
-    let step = reply_header(&reply, headers::PIPELINE_STEP).and_then(|s| s.parse().ok());
-    Err(match (step, reply_header(&reply, headers::PIPELINE_FUNCTION)) {
-        (Some(step), Some(function)) => error.with_failed_step(FailedStep { step, function }),
-        _ => error,
-    })
+    let output = state.exec.run(&target, input, async_nats::HeaderMap::new(), id.as_str(), wait).await?;
+    Ok(Json(json!({ "result": String::from_utf8_lossy(&output) })).into_response())
 }
 
 /// `POST /async/pipeline/{name}`: runs it as a job (see `POST /async/...`).
