@@ -78,29 +78,25 @@ impl From<ErrorBody> for ApiError {
 
 impl From<NameError> for ApiError {
     fn from(err: NameError) -> Self {
-        Self::new(ErrorCode::InvalidName, err.to_string())
+        Self::from(ErrorBody::from(err))
     }
 }
 
 impl From<bus::TransferError> for ApiError {
     fn from(err: bus::TransferError) -> Self {
-        let code = match err {
-            bus::TransferError::TooLarge { .. } => ErrorCode::PayloadTooLarge,
-            bus::TransferError::Missing(_) | bus::TransferError::Unavailable(_) => ErrorCode::Unavailable,
-        };
-        Self::new(code, err.to_string())
+        Self::from(ErrorBody::from(err))
     }
 }
 
 impl From<bus::JobError> for ApiError {
     fn from(err: bus::JobError) -> Self {
-        let code = match err {
-            bus::JobError::Unavailable(_) | bus::JobError::Conflict(_) => ErrorCode::Unavailable,
-            bus::JobError::QueueFull(_) => ErrorCode::QueueFull,
-            bus::JobError::NotFound(_) => ErrorCode::JobNotFound,
-            bus::JobError::NotFailed { .. } => ErrorCode::BadRequest,
-        };
-        Self::new(code, err.to_string())
+        Self::from(ErrorBody::from(err))
+    }
+}
+
+impl From<bus::ExecFailure> for ApiError {
+    fn from(failure: bus::ExecFailure) -> Self {
+        Self { failed_step: failure.failed_step, ..Self::from(failure.error) }
     }
 }
 
@@ -109,7 +105,7 @@ impl IntoResponse for ApiError {
         let mut error = serde_json::json!(self.body);
         if let Some(FailedStep { step, function }) = self.failed_step {
             error["step"] = step.into();
-            error["function"] = function.into();
+            error["function"] = function.to_string().into();
         }
         (self.status, Json(serde_json::json!({ "error": error }))).into_response()
     }

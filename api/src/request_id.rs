@@ -43,7 +43,7 @@ pub async fn middleware(
     next: Next,
 ) -> Response {
     let id = RequestId::from_client(request.headers().get(HEADER))
-        .unwrap_or_else(|| RequestId(uuid::Uuid::new_v4().to_string()));
+        .unwrap_or_else(|| RequestId(protocol::headers::new_request_id()));
     let route = request
         .extensions()
         .get::<MatchedPath>()

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use bus::{JobQueue, TransferStore};
+use bus::{ExecClient, JobQueue, TransferStore};
 use protocol::Subjects;
 use tokio::sync::OnceCell;
 
@@ -19,6 +19,8 @@ pub struct Inner {
     pub client: async_nats::Client,
     /// Subject spellings.
     pub subjects: Subjects,
+    /// Exec and pipeline calls.
+    pub exec: ExecClient,
     /// Settings.
     pub config: ApiConfig,
     /// Request counters.
@@ -30,9 +32,11 @@ pub struct Inner {
 impl AppState {
     /// State over a NATS connection.
     pub fn new(config: ApiConfig, client: async_nats::Client) -> Self {
+        let subjects = Subjects::new(&config.subject_prefix);
         Self(Arc::new(Inner {
+            exec: ExecClient::new(client.clone(), subjects.clone()),
             client,
-            subjects: Subjects::new(&config.subject_prefix),
+            subjects,
             config,
             metrics: Metrics::default(),
             transfer: OnceCell::new(),

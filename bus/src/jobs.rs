@@ -13,12 +13,8 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy};
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
-use protocol::jobs::{JOB_RECORDS, JOBS_STREAM, now_ms};
+use protocol::jobs::{DEAD_LETTERS_STREAM, JOB_RECORDS, JOBS_STREAM, now_ms};
 use protocol::{JobRecord, JobStatus, Subjects, Target, headers};
-
-/// Stream of the dead letters: the input of every job that failed for good,
-/// on `<prefix>.deadletter.<job id>`, kept as long as records.
-pub const DEAD_LETTERS_STREAM: &str = "FAAS_JOBS_DEAD";
 
 /// A job-queue operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +119,7 @@ impl JobQueue {
         js.create_or_update_stream(stream::Config {
             name: DEAD_LETTERS_STREAM.to_owned(),
             description: Some("wasm-faas: inputs of failed jobs, for re-driving".into()),
-            subjects: vec![dead_letter_subject(&subjects, "*")],
+            subjects: vec![subjects.dead_letters_all()],
             max_age: limits.record_ttl,
             ..Default::default()
         })
@@ -155,7 +151,7 @@ impl JobQueue {
     /// that was not stored.
     pub async fn submit(&self, job: NewJob<'_>) -> Result<Submitted, JobError> {
         let NewJob { target, job_id, input, request_id, callback_url, headers: mut map } = job;
-        let record = JobRecord { callback_url, ..JobRecord::queued(job_id, &target.to_string(), now_ms()) };
+        let record = JobRecord { callback_url, ..JobRecord::queued(job_id, target.clone(), now_ms()) };
         let value = serde_json::to_vec(&record).expect("records always serialise");
         match self.records.create(job_id, value.into()).await {
             Ok(_) => {}
@@ -165,7 +161,7 @@ impl JobQueue {
             }
             Err(err) => return Err(unavailable(err)),
         }
-        map.insert("Nats-Msg-Id", job_id);
+        map.insert(headers::NATS_MSG_ID, job_id);
         map.insert(headers::JOB_ID, job_id);
         map.insert(headers::REQUEST_ID, request_id);
         let stored = match self.js.publish_with_headers(self.subjects.job(target), map, input).await {
@@ -219,10 +215,10 @@ impl JobQueue {
     pub async fn bury(&self, job_id: &str, input: Bytes, target: &Target) -> Result<(), JobError> {
         let mut map = HeaderMap::new();
         map.insert(headers::JOB_ID, job_id);
-        map.insert(DEAD_LETTER_TARGET, target.to_string().as_str());
+        map.insert(headers::JOB_TARGET, target.to_string());
         let ack = self
             .js
-            .publish_with_headers(dead_letter_subject(&self.subjects, job_id), map, input)
+            .publish_with_headers(self.subjects.dead_letter(job_id), map, input)
             .await
             .map_err(publish_error)?;
         ack.await.map_err(publish_error)?;
@@ -236,20 +232,20 @@ impl JobQueue {
             return Err(JobError::NotFailed { id: job_id.to_owned(), status: record.status });
         }
         let stream = self.js.get_stream(DEAD_LETTERS_STREAM).await.map_err(unavailable)?;
-        let subject = dead_letter_subject(&self.subjects, job_id);
+        let subject = self.subjects.dead_letter(job_id);
         let letter = stream
             .get_last_raw_message_by_subject(&subject)
             .await
             .map_err(|e| JobError::Unavailable(format!("the dead letter of job {job_id} is gone: {e}")))?;
         let target: Target =
-            letter.headers.get(DEAD_LETTER_TARGET).and_then(|f| f.as_str().parse().ok()).ok_or_else(
+            letter.headers.get(headers::JOB_TARGET).and_then(|f| f.as_str().parse().ok()).ok_or_else(
                 || JobError::Unavailable(format!("the dead letter of job {job_id} names no function")),
             )?;
         let queued =
             JobRecord { status: JobStatus::Queued, error: None, attempts: 0, finished_at_ms: None, ..record };
         self.update(&queued, revision).await?;
         let mut map = HeaderMap::new();
-        map.insert("Nats-Msg-Id", format!("{job_id}.redrive.{revision}").as_str());
+        map.insert(headers::NATS_MSG_ID, format!("{job_id}.redrive.{revision}"));
         map.insert(headers::JOB_ID, job_id);
         map.insert(headers::REQUEST_ID, request_id);
         let ack = self
@@ -261,13 +257,6 @@ impl JobQueue {
         let _ = stream.purge().filter(subject).await;
         Ok(queued)
     }
-}
-
-/// Header on dead letters: the job's `<bucket>/<function>` or `pipeline/<name>`.
-const DEAD_LETTER_TARGET: &str = "Faas-Function";
-
-fn dead_letter_subject(subjects: &Subjects, job_id: &str) -> String {
-    format!("{}.deadletter.{job_id}", subjects.prefix())
 }
 
 fn publish_error(err: impl std::fmt::Display) -> JobError {

@@ -3,15 +3,19 @@
 //! The protocol crate says what goes on the bus; this crate holds the few
 //! pieces of IO that every role needs in exactly the same way, so they are
 //! written once: connecting with retry, opening JetStream stores and
-//! retrying with jittered back-off, the acked key-value follower, the
-//! transfer object store that carries components larger than one message,
-//! the function registry, the job queue, the trigger and pipeline
-//! definitions, and process bootstrap (logging, shutdown on Ctrl-C or
-//! SIGTERM).
+//! retrying with jittered back-off, the acked key-value follower, exec calls
+//! and their reply format, reading headers off messages, the transfer object
+//! store that carries components larger than one message, the function
+//! registry, the job queue, the trigger and pipeline definitions, the wire
+//! code of each of their errors, and process bootstrap (logging, shutdown on
+//! Ctrl-C or SIGTERM).
 
+mod codes;
 mod definitions;
+mod exec;
 mod follower;
 mod jobs;
+mod message;
 mod process;
 mod registry;
 mod retry;
@@ -20,8 +24,10 @@ mod stores;
 mod transfer;
 
 pub use definitions::{DefinitionError, DefinitionFeed, DefinitionStore};
+pub use exec::{ExecClient, ExecFailure, ExecReply, Responder, encode_reply, request};
 pub use follower::{Applied, Change, FollowedBucket, Follower, FollowerError, FollowerStatus};
-pub use jobs::{DEAD_LETTERS_STREAM, JobError, JobQueue, NewJob, QueueLimits, Submitted};
+pub use jobs::{JobError, JobQueue, NewJob, QueueLimits, Submitted};
+pub use message::{header, hops, request_id};
 pub use process::{connect, init_tracing, shutdown_signal};
 pub use registry::{FunctionRegistry, Lookup, RegistryError, RegistryWatch};
 pub use retry::{Backoff, retry};

@@ -9,6 +9,7 @@
 //! The dispatcher keeps the compiled form: it becomes the shared
 //! precompiled artifact.
 
+use protocol::{ErrorBody, ErrorCode};
 use wasmtime::Engine;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Type};
@@ -34,6 +35,19 @@ pub enum InvalidComponent {
     /// `exec` has another type.
     #[error("the export `exec` must be `func(input: string) -> string`, found {0}")]
     WrongSignature(String),
+}
+
+impl InvalidComponent {
+    /// The wire code of this error.
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::InvalidComponent
+    }
+}
+
+impl From<InvalidComponent> for ErrorBody {
+    fn from(err: InvalidComponent) -> Self {
+        ErrorBody::new(err.code(), err.to_string())
+    }
 }
 
 /// An upload that passed: its digest and its compiled form.

@@ -1,14 +1,14 @@
 //! Exec replies as they go on the wire.
 //!
-//! Success: status `ok` and the raw output as payload (or a JSON
-//! [`protocol::ExecLogsReply`] when logs were asked for). Failure: status
-//! `error`, the code in a header and the message as payload. Both carry the
-//! request id and
-//! the id of the executor that ran the call.
+//! The format itself (status, error code, message) is
+//! [`bus::encode_reply`], shared with the dispatcher's pipelines and
+//! triggers; an executor adds its own id to every reply, and on success
+//! with logs asked for, sends a JSON [`protocol::ExecLogsReply`] instead of
+//! the raw output.
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
-use protocol::{ExecLogsReply, headers};
+use protocol::{ErrorBody, ExecLogsReply, headers};
 
 use crate::error::ExecError;
 use crate::runtime::CallOutput;
@@ -20,28 +20,24 @@ pub fn success(
     output: CallOutput,
     include_logs: bool,
 ) -> (HeaderMap, Bytes) {
-    let mut map = base(request_id, executor_id, headers::STATUS_OK);
-    if include_logs {
-        map.insert("Content-Type", "application/json");
+    let payload = if include_logs {
         let body = ExecLogsReply { result: output.result, stdout: output.stdout, stderr: output.stderr };
-        let json = serde_json::to_vec(&body).expect("strings always serialise");
-        (map, Bytes::from(json))
+        Bytes::from(serde_json::to_vec(&body).expect("strings always serialise"))
     } else {
-        (map, Bytes::from(output.result))
+        Bytes::from(output.result)
+    };
+    let (mut map, payload) = bus::encode_reply(request_id, Ok(payload));
+    if include_logs {
+        map.insert(headers::CONTENT_TYPE, headers::CONTENT_TYPE_JSON);
     }
+    map.insert(headers::EXECUTOR, executor_id);
+    (map, payload)
 }
 
 /// Headers and payload of a failed call.
 pub fn failure(request_id: &str, executor_id: &str, error: &ExecError) -> (HeaderMap, Bytes) {
-    let mut map = base(request_id, executor_id, headers::STATUS_ERROR);
-    map.insert(headers::ERROR_CODE, error.code().as_str());
-    (map, Bytes::from(error.to_string()))
-}
-
-fn base(request_id: &str, executor_id: &str, status: &str) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    map.insert(headers::REQUEST_ID, request_id);
+    let body = ErrorBody::new(error.code(), error.to_string());
+    let (mut map, payload) = bus::encode_reply(request_id, Err(body.into()));
     map.insert(headers::EXECUTOR, executor_id);
-    map.insert(headers::STATUS, status);
-    map
+    (map, payload)
 }

@@ -173,10 +173,8 @@ async fn handle(
     _accepted: OwnedSemaphorePermit,
 ) {
     let Ok(_slot) = slots.acquire_owned().await else { return };
-    let header =
-        |name: &str| message.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
-    let request_id = header(headers::REQUEST_ID).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let include_logs = header(headers::INCLUDE_LOGS).is_some_and(|v| v == "true");
+    let request_id = bus::request_id(&message);
+    let include_logs = bus::header(&message, headers::INCLUDE_LOGS) == Some("true");
     let function = executor.subjects.parse_exec(&message.subject);
     let span =
         info_span!("exec", request_id = %request_id, function = ?function.as_ref().map(|f| f.to_string()));
@@ -245,7 +243,7 @@ async fn execute(
         .await
         .map_err(|failure| (failure.error, failure.stdout, failure.stderr))?;
     // The reply must fit in one NATS message, headers included.
-    let limit = (executor.client.server_info().max_payload).saturating_sub(4096);
+    let limit = headers::payload_limit(executor.client.server_info().max_payload);
     if output.result.len() > limit {
         let error = ExecError::OutputTooLarge { size: output.result.len(), limit };
         return Err((error, std::mem::take(&mut output.stdout), std::mem::take(&mut output.stderr)));

@@ -5,6 +5,7 @@
 //! bytes never ride in these messages: they are staged in the
 //! [`crate::TRANSFER_STORE`] object store and referred to by [`StagedObject`].
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorBody;
@@ -12,107 +13,191 @@ use crate::names::{BucketName, FunctionRef, PipelineName, TriggerName};
 use crate::pipelines::{Pipeline, PipelineSpec};
 use crate::triggers::{Trigger, TriggerSpec};
 
-/// A command for the dispatcher.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "command", rename_all = "snake_case")]
-pub enum AdminRequest {
-    /// List every bucket.
-    ListBuckets,
-    /// Create a bucket.
-    CreateBucket {
-        /// Bucket to create.
-        bucket: BucketName,
-    },
-    /// List a bucket's functions.
-    ListFunctions {
-        /// Bucket to list.
-        bucket: BucketName,
-    },
-    /// Delete a bucket; with `force`, its functions first.
-    DeleteBucket {
-        /// Bucket to delete.
-        bucket: BucketName,
-        /// Delete the functions it holds instead of refusing.
-        force: bool,
-    },
-    /// Validate a staged component and store it as a function.
-    PutFunction {
-        /// Where to store it.
-        function: FunctionRef,
-        /// The uploaded bytes, staged in the transfer store.
-        staged: StagedObject,
-    },
-    /// Stage a function's bytes in the transfer store for download.
-    GetFunction {
-        /// Function to fetch.
-        function: FunctionRef,
-    },
-    /// Delete a function.
-    DeleteFunction {
-        /// Function to delete.
-        function: FunctionRef,
-    },
-    /// Create or replace a trigger; answered once every dispatcher applied it.
-    PutTrigger {
-        /// Its name.
-        name: TriggerName,
-        /// Its definition.
-        spec: TriggerSpec,
-    },
-    /// Show a trigger.
-    GetTrigger {
-        /// Its name.
-        name: TriggerName,
-    },
-    /// List every trigger.
-    ListTriggers,
-    /// Delete a trigger; answered once every dispatcher unsubscribed.
-    DeleteTrigger {
-        /// Its name.
-        name: TriggerName,
-    },
-    /// Create or replace a pipeline (every step must exist).
-    PutPipeline {
-        /// Its name.
-        name: PipelineName,
-        /// Its definition.
-        spec: PipelineSpec,
-    },
-    /// Show a pipeline.
-    GetPipeline {
-        /// Its name.
-        name: PipelineName,
-    },
-    /// List every pipeline.
-    ListPipelines,
-    /// Delete a pipeline.
-    DeletePipeline {
-        /// Its name.
-        name: PipelineName,
-    },
+/// An admin command: what it carries, the subject token it travels on, and
+/// the type of its successful answer.
+///
+/// A command is sent as its [`AdminRequest`] variant and answered with an
+/// [`AdminReply<Self::Reply>`], so a caller knows the shape of the answer from
+/// the command it sent.
+pub trait AdminCommand: Into<AdminRequest> {
+    /// What the dispatcher answers on success.
+    type Reply: Serialize + DeserializeOwned;
+    /// The subject token of this command (`<prefix>.admin.<command>`) and its
+    /// `command` tag in JSON.
+    const COMMAND: &'static str;
 }
 
-impl AdminRequest {
-    /// The subject token of this command (`<prefix>.admin.<command>`).
-    pub fn command(&self) -> &'static str {
-        match self {
-            Self::ListBuckets => "list_buckets",
-            Self::CreateBucket { .. } => "create_bucket",
-            Self::ListFunctions { .. } => "list_functions",
-            Self::DeleteBucket { .. } => "delete_bucket",
-            Self::PutFunction { .. } => "put_function",
-            Self::GetFunction { .. } => "get_function",
-            Self::DeleteFunction { .. } => "delete_function",
-            Self::PutTrigger { .. } => "put_trigger",
-            Self::GetTrigger { .. } => "get_trigger",
-            Self::ListTriggers => "list_triggers",
-            Self::DeleteTrigger { .. } => "delete_trigger",
-            Self::PutPipeline { .. } => "put_pipeline",
-            Self::GetPipeline { .. } => "get_pipeline",
-            Self::ListPipelines => "list_pipelines",
-            Self::DeletePipeline { .. } => "delete_pipeline",
+/// Declares [`AdminRequest`], with each command's name written once: its
+/// serde tag, [`AdminRequest::command`] and [`AdminCommand::COMMAND`].
+macro_rules! admin_commands {
+    ($($(#[$doc:meta])* $command:ident = $name:literal -> $reply:ty,)*) => {
+        /// A command for the dispatcher, as it travels: JSON tagged by `command`.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(tag = "command")]
+        pub enum AdminRequest {
+            $($(#[$doc])* #[serde(rename = $name)] $command($command),)*
         }
-    }
+
+        impl AdminRequest {
+            /// The subject token of this command (`<prefix>.admin.<command>`).
+            pub fn command(&self) -> &'static str {
+                match self {
+                    $(Self::$command(_) => $name,)*
+                }
+            }
+        }
+
+        $(
+            impl AdminCommand for $command {
+                type Reply = $reply;
+                const COMMAND: &'static str = $name;
+            }
+
+            impl From<$command> for AdminRequest {
+                fn from(command: $command) -> Self {
+                    Self::$command(command)
+                }
+            }
+        )*
+    };
+}
+
+admin_commands! {
+    /// List every bucket.
+    ListBuckets = "list_buckets" -> BucketList,
+    /// Create a bucket.
+    CreateBucket = "create_bucket" -> Done,
+    /// List a bucket's functions.
+    ListFunctions = "list_functions" -> FunctionList,
+    /// Delete a bucket; with `force`, its functions first.
+    DeleteBucket = "delete_bucket" -> Done,
+    /// Validate a staged component and store it as a function.
+    PutFunction = "put_function" -> Stored,
+    /// Stage a function's bytes in the transfer store for download.
+    GetFunction = "get_function" -> StagedObject,
+    /// Delete a function.
+    DeleteFunction = "delete_function" -> Done,
+    /// Create or replace a trigger; answered once every dispatcher applied it.
+    PutTrigger = "put_trigger" -> Trigger,
+    /// Show a trigger.
+    GetTrigger = "get_trigger" -> Trigger,
+    /// List every trigger.
+    ListTriggers = "list_triggers" -> TriggerList,
+    /// Delete a trigger; answered once every dispatcher unsubscribed.
+    DeleteTrigger = "delete_trigger" -> Done,
+    /// Create or replace a pipeline (every step must exist).
+    PutPipeline = "put_pipeline" -> Pipeline,
+    /// Show a pipeline.
+    GetPipeline = "get_pipeline" -> Pipeline,
+    /// List every pipeline.
+    ListPipelines = "list_pipelines" -> PipelineList,
+    /// Delete a pipeline.
+    DeletePipeline = "delete_pipeline" -> Done,
+}
+
+/// List every bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListBuckets {}
+
+/// Create a bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateBucket {
+    /// Bucket to create.
+    pub bucket: BucketName,
+}
+
+/// List a bucket's functions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListFunctions {
+    /// Bucket to list.
+    pub bucket: BucketName,
+}
+
+/// Delete a bucket; with `force`, its functions first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteBucket {
+    /// Bucket to delete.
+    pub bucket: BucketName,
+    /// Delete the functions it holds instead of refusing.
+    pub force: bool,
+}
+
+/// Validate a staged component and store it as a function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutFunction {
+    /// Where to store it.
+    pub function: FunctionRef,
+    /// The uploaded bytes, staged in the transfer store.
+    pub staged: StagedObject,
+}
+
+/// Stage a function's bytes in the transfer store for download; the caller
+/// fetches (and deletes) the object the answer names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetFunction {
+    /// Function to fetch.
+    pub function: FunctionRef,
+}
+
+/// Delete a function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteFunction {
+    /// Function to delete.
+    pub function: FunctionRef,
+}
+
+/// Create or replace a trigger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutTrigger {
+    /// Its name.
+    pub name: TriggerName,
+    /// Its definition.
+    pub spec: TriggerSpec,
+}
+
+/// Show a trigger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetTrigger {
+    /// Its name.
+    pub name: TriggerName,
+}
+
+/// List every trigger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListTriggers {}
+
+/// Delete a trigger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteTrigger {
+    /// Its name.
+    pub name: TriggerName,
+}
+
+/// Create or replace a pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutPipeline {
+    /// Its name.
+    pub name: PipelineName,
+    /// Its definition.
+    pub spec: PipelineSpec,
+}
+
+/// Show a pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetPipeline {
+    /// Its name.
+    pub name: PipelineName,
+}
+
+/// List every pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListPipelines {}
+
+/// Delete a pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletePipeline {
+    /// Its name.
+    pub name: PipelineName,
 }
 
 /// An object in the transfer store.
@@ -146,69 +231,61 @@ pub struct FunctionInfo {
     pub last_modified: Option<String>,
 }
 
-/// A successful answer to an [`AdminRequest`].
+/// Answer to [`ListBuckets`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum AdminResponse {
-    /// Answer to `ListBuckets`.
-    Buckets {
-        /// The buckets.
-        buckets: Vec<BucketInfo>,
-    },
-    /// Answer to `ListFunctions`.
-    Functions {
-        /// The functions.
-        functions: Vec<FunctionInfo>,
-    },
-    /// Answer to `PutFunction`.
-    Stored {
-        /// The function as stored.
-        function: FunctionInfo,
-        /// sha256 of the component, hex.
-        digest: String,
-    },
-    /// Answer to `GetFunction`: the bytes are staged for the caller to fetch
-    /// (and delete) from the transfer store.
-    Staged {
-        /// Where the bytes are.
-        staged: StagedObject,
-    },
-    /// Answer to `PutTrigger` and `GetTrigger`.
-    Trigger {
-        /// The trigger as stored.
-        trigger: Trigger,
-    },
-    /// Answer to `ListTriggers`.
-    Triggers {
-        /// Every trigger, by name.
-        triggers: Vec<Trigger>,
-    },
-    /// Answer to `PutPipeline` and `GetPipeline`.
-    Pipeline {
-        /// The pipeline as stored.
-        pipeline: Pipeline,
-    },
-    /// Answer to `ListPipelines`.
-    Pipelines {
-        /// Every pipeline, by name.
-        pipelines: Vec<Pipeline>,
-    },
-    /// Answer to create and delete commands.
-    Done,
+pub struct BucketList {
+    /// The buckets.
+    pub buckets: Vec<BucketInfo>,
 }
 
-/// The reply on the wire: either a response or an error.
+/// Answer to [`ListFunctions`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionList {
+    /// The functions.
+    pub functions: Vec<FunctionInfo>,
+}
+
+/// Answer to [`PutFunction`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stored {
+    /// The function as stored.
+    pub function: FunctionInfo,
+    /// sha256 of the component, hex.
+    pub digest: String,
+}
+
+/// Answer to [`ListTriggers`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerList {
+    /// Every trigger, by name.
+    pub triggers: Vec<Trigger>,
+}
+
+/// Answer to [`ListPipelines`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PipelineList {
+    /// Every pipeline, by name.
+    pub pipelines: Vec<Pipeline>,
+}
+
+/// Answer to the create and delete commands, which have nothing to say but
+/// that they succeeded (`{}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Done {}
+
+/// The reply on the wire: `{"ok": <the command's reply>}` or
+/// `{"error": {"code", "message"}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum AdminReply {
+pub enum AdminReply<T> {
     /// The command succeeded.
-    Ok(AdminResponse),
+    Ok(T),
     /// The command failed.
     Error(ErrorBody),
 }
 
-impl From<Result<AdminResponse, ErrorBody>> for AdminReply {
-    fn from(result: Result<AdminResponse, ErrorBody>) -> Self {
+impl<T> From<Result<T, ErrorBody>> for AdminReply<T> {
+    fn from(result: Result<T, ErrorBody>) -> Self {
         match result {
             Ok(response) => Self::Ok(response),
             Err(error) => Self::Error(error),
@@ -216,8 +293,8 @@ impl From<Result<AdminResponse, ErrorBody>> for AdminReply {
     }
 }
 
-impl From<AdminReply> for Result<AdminResponse, ErrorBody> {
-    fn from(reply: AdminReply) -> Self {
+impl<T> From<AdminReply<T>> for Result<T, ErrorBody> {
+    fn from(reply: AdminReply<T>) -> Self {
         match reply {
             AdminReply::Ok(response) => Ok(response),
             AdminReply::Error(error) => Err(error),
@@ -243,21 +320,35 @@ mod tests {
 
     #[test]
     fn requests_are_tagged_json() {
-        let req = AdminRequest::DeleteBucket { bucket: BucketName::new("functions").unwrap(), force: true };
+        let req =
+            AdminRequest::from(DeleteBucket { bucket: BucketName::new("functions").unwrap(), force: true });
         let json = serde_json::to_value(&req).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"command": "delete_bucket", "bucket": "functions", "force": true})
         );
         assert_eq!(req.command(), "delete_bucket");
+        assert_eq!(req.command(), DeleteBucket::COMMAND);
+        assert_eq!(serde_json::from_value::<AdminRequest>(json).unwrap(), req);
+        let list = serde_json::to_value(AdminRequest::from(ListBuckets {})).unwrap();
+        assert_eq!(list, serde_json::json!({"command": "list_buckets"}));
+        assert_eq!(serde_json::from_value::<AdminRequest>(list).unwrap(), ListBuckets {}.into());
         let bad = serde_json::json!({"command": "create_bucket", "bucket": "No.Dots"});
         assert!(serde_json::from_value::<AdminRequest>(bad).is_err());
     }
 
     #[test]
-    fn replies_round_trip() {
-        let reply = AdminReply::Error(ErrorBody::new(ErrorCode::BucketNotFound, "no bucket x"));
-        let back: AdminReply = serde_json::from_slice(&serde_json::to_vec(&reply).unwrap()).unwrap();
-        assert_eq!(back, reply);
+    fn replies_are_the_commands_own_types() {
+        let error = AdminReply::<Done>::Error(ErrorBody::new(ErrorCode::BucketNotFound, "no bucket x"));
+        let back: AdminReply<Done> = serde_json::from_slice(&serde_json::to_vec(&error).unwrap()).unwrap();
+        assert_eq!(back, error);
+        let done = serde_json::to_value(AdminReply::Ok(Done {})).unwrap();
+        assert_eq!(done, serde_json::json!({"ok": {}}));
+        let list =
+            AdminReply::Ok(BucketList { buckets: vec![BucketInfo { name: "b1".into(), created: None }] });
+        assert_eq!(
+            serde_json::to_value(&list).unwrap(),
+            serde_json::json!({"ok": {"buckets": [{"name": "b1", "created": null}]}})
+        );
     }
 }

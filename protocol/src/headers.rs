@@ -2,9 +2,27 @@
 //!
 //! Headers carry metadata so that exec payloads stay the raw input and output
 //! bytes: a plain `nats req faas.exec.b.f 'input'` works without an envelope.
+//! The few header names the platform uses that NATS itself defines
+//! ([`NATS_MSG_ID`], [`CONTENT_TYPE`]) are spelled here too, so that no role
+//! writes a header name of its own.
+
+/// Room kept in every message for its headers: a payload travels in one
+/// message only if it fits in the server's `max_payload` less this.
+pub const HEADER_ROOM: usize = 4096;
+
+/// The largest payload (input or output) that fits in one message of a
+/// server with this `max_payload`, headers included.
+pub fn payload_limit(max_payload: usize) -> usize {
+    max_payload.saturating_sub(HEADER_ROOM)
+}
 
 /// A uuid that names one request across every hop and every log line about it.
 pub const REQUEST_ID: &str = "Faas-Request-Id";
+
+/// A fresh [`REQUEST_ID`] value (a uuid), for a request that came without one.
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
 
 /// On replies: `ok` or `error`.
 pub const STATUS: &str = "Faas-Status";
@@ -39,6 +57,20 @@ pub const CACHE_COMPILED: &str = "compiled";
 /// On job messages and result announcements: the job's id.
 pub const JOB_ID: &str = "Faas-Job-Id";
 
+/// On dead letters: the failed job's [`crate::Target`] (`<bucket>/<function>`
+/// or `pipeline/<name>`), so a re-drive knows where to queue it again.
+pub const JOB_TARGET: &str = "Faas-Function";
+
+/// JetStream's de-duplication id (a NATS convention): on job messages, the
+/// job id; on an async trigger's event, the publisher's retry key.
+pub const NATS_MSG_ID: &str = "Nats-Msg-Id";
+
+/// The payload's media type, on JSON messages (admin replies, job results,
+/// trigger failures, exec replies with logs).
+pub const CONTENT_TYPE: &str = "Content-Type";
+/// [`CONTENT_TYPE`] of JSON payloads.
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+
 /// On trigger output, trigger-made jobs and chained events: how many trigger
 /// links the event has passed; a trigger refuses events at its hop limit.
 pub const HOPS: &str = "Faas-Hops";
@@ -54,3 +86,15 @@ pub const PIPELINE_STEP: &str = "Faas-Pipeline-Step";
 
 /// On pipeline error replies: the failed step's `<bucket>/<function>`.
 pub const PIPELINE_FUNCTION: &str = "Faas-Pipeline-Function";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_leave_room_for_headers() {
+        assert_eq!(payload_limit(1 << 20), (1 << 20) - HEADER_ROOM);
+        assert_eq!(payload_limit(100), 0);
+        assert_ne!(new_request_id(), new_request_id());
+    }
+}

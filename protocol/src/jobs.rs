@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorBody;
+use crate::names::Target;
 
 /// JetStream stream holding queued jobs, on subjects `<prefix>.jobs.*.*`.
 pub const JOBS_STREAM: &str = "FAAS_JOBS";
@@ -21,6 +22,16 @@ pub const JOB_WORKERS: &str = "faas-job-workers";
 
 /// JetStream key-value bucket: job id → [`JobRecord`].
 pub const JOB_RECORDS: &str = "faas-jobs";
+
+/// JetStream stream of the dead letters: the input of every job that failed
+/// for good, on [`crate::Subjects::dead_letter`], kept as long as records.
+pub const DEAD_LETTERS_STREAM: &str = "FAAS_JOBS_DEAD";
+
+/// The api's route answering a job's record (`GET /jobs/{id}`), which
+/// everyone that accepts a job hands back as its `status_url`.
+pub fn status_url(job_id: &str) -> String {
+    format!("/jobs/{job_id}")
+}
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -53,8 +64,8 @@ impl JobStatus {
 pub struct JobRecord {
     /// The job id (a uuid).
     pub job_id: String,
-    /// `<bucket>/<function>`.
-    pub function: String,
+    /// What it runs, `<bucket>/<function>` or `pipeline/<name>`.
+    pub function: Target,
     /// Where it is.
     pub status: JobStatus,
     /// The output, once succeeded.
@@ -80,10 +91,10 @@ pub struct JobRecord {
 
 impl JobRecord {
     /// A freshly accepted job.
-    pub fn queued(job_id: &str, function: &str, now_ms: u64) -> Self {
+    pub fn queued(job_id: &str, function: Target, now_ms: u64) -> Self {
         Self {
             job_id: job_id.to_owned(),
-            function: function.to_owned(),
+            function,
             status: JobStatus::Queued,
             result: None,
             error: None,
@@ -125,7 +136,7 @@ mod tests {
 
     #[test]
     fn records_are_json_with_only_what_is_known() {
-        let queued = JobRecord::queued("j1", "functions/hello", 5);
+        let queued = JobRecord::queued("j1", "functions/hello".parse().unwrap(), 5);
         assert_eq!(
             serde_json::to_value(&queued).unwrap(),
             serde_json::json!({"job_id": "j1", "function": "functions/hello", "status": "queued",
@@ -139,8 +150,14 @@ mod tests {
         let back: JobRecord = serde_json::from_str(&serde_json::to_string(&failed).unwrap()).unwrap();
         assert_eq!(back, failed);
         assert!(back.status.is_final() && !JobStatus::Running.is_final());
+        assert!(
+            serde_json::from_value::<JobRecord>(serde_json::json!({"job_id": "j1",
+            "function": "not a target", "status": "queued", "attempts": 0, "submitted_at_ms": 5}))
+            .is_err()
+        );
         assert_eq!(JobStatus::parse("failed"), Some(JobStatus::Failed));
         assert_eq!(JobStatus::parse("nope"), None);
+        assert_eq!(status_url("j1"), "/jobs/j1");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! user writes) agrees on what is in this crate and nothing else: how subjects
 //! and headers are spelled, what admin messages look like, which names are
 //! valid and which error codes exist. It does no IO, so every role can depend
-//! on it without pulling in S3, Wasmtime or HTTP.
+//! on it without pulling in S3, Wasmtime, HTTP or even NATS: message-level
+//! helpers over these constants live in the bus crate.
 
 pub mod admin;
 pub mod error;
@@ -18,7 +19,7 @@ pub mod subjects;
 pub mod triggers;
 
 pub use admin::{
-    AdminReply, AdminRequest, AdminResponse, BucketInfo, ExecLogsReply, FunctionInfo, StagedObject,
+    AdminCommand, AdminReply, AdminRequest, BucketInfo, ExecLogsReply, FunctionInfo, StagedObject,
 };
 pub use error::{ErrorBody, ErrorCode};
 pub use jobs::{JobRecord, JobStatus};

@@ -8,7 +8,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::{ErrorBody, ErrorCode};
 
 /// Why a name was refused; the message states the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,6 +48,19 @@ pub enum NameError {
         /// The refused name.
         name: String,
     },
+}
+
+impl NameError {
+    /// The wire code of this error.
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::InvalidName
+    }
+}
+
+impl From<NameError> for ErrorBody {
+    fn from(err: NameError) -> Self {
+        ErrorBody::new(err.code(), err.to_string())
+    }
 }
 
 /// The bucket name that cannot be created: `pipeline` stands for pipelines
@@ -208,8 +223,8 @@ impl FromStr for FunctionRef {
 
 /// What a call or a job runs: one function, or a pipeline of them.
 ///
-/// Printed as `<bucket>/<function>` or `pipeline/<name>`; the two never
-/// collide because [`RESERVED_BUCKET`] cannot name a bucket.
+/// Printed (and serialised) as `<bucket>/<function>` or `pipeline/<name>`;
+/// the two never collide because [`RESERVED_BUCKET`] cannot name a bucket.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
     /// One function.
@@ -234,6 +249,18 @@ impl FromStr for Target {
             Some(name) => Ok(Self::Pipeline(PipelineName::new(name)?)),
             None => Ok(Self::Function(s.parse()?)),
         }
+    }
+}
+
+impl Serialize for Target {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Target {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -318,6 +345,9 @@ mod tests {
         }
         assert!(matches!("pipeline/greet".parse(), Ok(Target::Pipeline(_))));
         assert!("pipeline/a.b".parse::<Target>().is_err());
+        let target: Target = serde_json::from_str("\"pipeline/greet\"").unwrap();
+        assert_eq!(serde_json::to_value(&target).unwrap(), "pipeline/greet");
+        assert!(serde_json::from_str::<Target>("\"nobucket\"").is_err());
         assert!(TriggerName::new("on-order_1").is_ok());
         let err = TriggerName::new("a.b").unwrap_err().to_string();
         assert!(err.contains("invalid trigger name"), "{err}");

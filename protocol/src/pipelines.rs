@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::names::{FunctionRef, PipelineName, function_ref_strings};
+use crate::names::{FunctionRef, PipelineName, function_ref_string, function_ref_strings};
 
 /// JetStream key-value bucket: pipeline name → [`PipelineSpec`].
 pub const PIPELINES: &str = "faas-pipelines";
@@ -56,7 +56,8 @@ pub struct FailedStep {
     /// The step, numbered from 1.
     pub step: usize,
     /// Its function, `"<bucket>/<function>"`.
-    pub function: String,
+    #[serde(with = "function_ref_string")]
+    pub function: FunctionRef,
 }
 
 #[cfg(test)]

@@ -76,6 +76,17 @@ impl Subjects {
         format!("{}.results.{}", self.prefix, target_tokens(target))
     }
 
+    /// `<prefix>.deadletter.<job id>`: the input of a job that failed for
+    /// good, kept in [`crate::jobs::DEAD_LETTERS_STREAM`] for re-driving.
+    pub fn dead_letter(&self, job_id: &str) -> String {
+        format!("{}.deadletter.{job_id}", self.prefix)
+    }
+
+    /// The dead letters stream's subjects.
+    pub fn dead_letters_all(&self) -> String {
+        self.dead_letter("*")
+    }
+
     /// `<prefix>.pipeline.<name>`: a request here runs the pipeline.
     pub fn pipeline(&self, name: &PipelineName) -> String {
         format!("{}.pipeline.{name}", self.prefix)
@@ -146,7 +157,7 @@ impl Subjects {
             self.exec_all(),
             self.jobs_all(),
             format!("{p}.results.*.*"),
-            format!("{p}.deadletter.*"),
+            self.dead_letters_all(),
             self.admin_all(),
             format!("{p}.ping.*"),
             format!("{p}.metrics.*"),
@@ -263,6 +274,8 @@ mod tests {
         assert_eq!(subjects.parse_job("t1.faas.jobs.pipeline.greet"), Some(pipeline.clone()));
         assert_eq!(subjects.job_result(&pipeline), "t1.faas.results.pipeline.greet");
         assert_eq!(subjects.parse_pipeline("t1.faas.pipeline.greet"), PipelineName::new("greet").ok());
+        assert_eq!(subjects.dead_letter("j1"), "t1.faas.deadletter.j1");
+        assert_eq!(subjects.dead_letters_all(), "t1.faas.deadletter.*");
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
-use crate::names::{FunctionRef, TriggerName, function_ref_string};
+use crate::names::{FunctionRef, Target, TriggerName, function_ref_string};
 use crate::subjects::{Subjects, subjects_intersect};
 
 /// JetStream key-value bucket: trigger name → [`TriggerSpec`].
@@ -84,13 +84,13 @@ pub struct Trigger {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TriggerFailure {
     /// The trigger.
-    pub trigger: String,
+    pub trigger: TriggerName,
     /// The event's request id (from its `Faas-Request-Id`, or minted).
     pub request_id: String,
     /// The subject the event arrived on.
     pub subject: String,
-    /// The function the trigger runs.
-    pub function: String,
+    /// What the trigger runs, `"<bucket>/<function>"`.
+    pub function: Target,
     /// What went wrong, for machines.
     pub code: ErrorCode,
     /// What went wrong, for people.

@@ -2,18 +2,15 @@
 
 use axum::body::{Body, Bytes};
 use http_body_util::LengthLimitError;
-use protocol::ErrorCode;
+use protocol::{ErrorCode, headers};
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Room left in a NATS message for headers.
-const HEADER_ROOM: usize = 4096;
-
 /// Reads an input that must travel in one NATS message: up to the server's
 /// `max_payload` less room for headers, else a 413 naming `what`.
 pub async fn read_message_input(state: &AppState, body: Body, what: &str) -> Result<Bytes, ApiError> {
-    let limit = state.client.server_info().max_payload.saturating_sub(HEADER_ROOM);
+    let limit = headers::payload_limit(state.client.server_info().max_payload);
     read_limited(body, limit, &format!("{what} (the NATS server's max_payload less headers)")).await
 }
 

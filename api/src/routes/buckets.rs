@@ -4,7 +4,8 @@ use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use protocol::{AdminRequest, AdminResponse, BucketName, ErrorCode};
+use protocol::admin::{BucketList, CreateBucket, DeleteBucket, FunctionList, ListBuckets, ListFunctions};
+use protocol::{BucketName, ErrorCode};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -18,10 +19,8 @@ pub async fn list(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
 ) -> Result<impl IntoResponse, ApiError> {
-    match admin(&state, &id, AdminRequest::ListBuckets).await? {
-        AdminResponse::Buckets { buckets } => Ok(Json(json!({ "buckets": buckets }))),
-        other => Err(unexpected(&other)),
-    }
+    let BucketList { buckets } = admin(&state, &id, ListBuckets {}).await?;
+    Ok(Json(json!({ "buckets": buckets })))
 }
 
 /// `PUT /bucket/{bucket}`: 201, or 409 when it exists.
@@ -31,7 +30,7 @@ pub async fn create(
     Path(bucket): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let bucket = BucketName::new(bucket)?;
-    admin(&state, &id, AdminRequest::CreateBucket { bucket: bucket.clone() }).await?;
+    admin(&state, &id, CreateBucket { bucket: bucket.clone() }).await?;
     Ok((StatusCode::CREATED, Json(json!({ "bucket": bucket }))))
 }
 
@@ -42,12 +41,8 @@ pub async fn list_functions(
     Path(bucket): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let bucket = BucketName::new(bucket)?;
-    match admin(&state, &id, AdminRequest::ListFunctions { bucket: bucket.clone() }).await? {
-        AdminResponse::Functions { functions } => {
-            Ok(Json(json!({ "bucket": bucket, "functions": functions })))
-        }
-        other => Err(unexpected(&other)),
-    }
+    let FunctionList { functions } = admin(&state, &id, ListFunctions { bucket: bucket.clone() }).await?;
+    Ok(Json(json!({ "bucket": bucket, "functions": functions })))
 }
 
 /// Query of `DELETE /bucket/{bucket}`.
@@ -65,7 +60,7 @@ pub async fn delete(
 ) -> Result<impl IntoResponse, ApiError> {
     let bucket = BucketName::new(bucket)?;
     let force = flag("force", query.force.as_deref())?;
-    admin(&state, &id, AdminRequest::DeleteBucket { bucket: bucket.clone(), force }).await?;
+    admin(&state, &id, DeleteBucket { bucket: bucket.clone(), force }).await?;
     Ok(Json(json!({ "deleted": bucket })))
 }
 
@@ -79,9 +74,4 @@ pub fn flag(name: &str, value: Option<&str>) -> Result<bool, ApiError> {
             format!("query flag {name} must be true or false, got {other:?}"),
         )),
     }
-}
-
-/// A dispatcher answered with the wrong kind of response: a version mismatch.
-pub fn unexpected(response: &AdminResponse) -> ApiError {
-    ApiError::new(ErrorCode::Internal, format!("unexpected dispatcher response: {response:?}"))
 }

@@ -9,13 +9,12 @@ use axum::body::Body;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use protocol::{ErrorCode, ExecLogsReply, FunctionRef, headers};
+use protocol::{ErrorCode, ExecLogsReply, FunctionRef, Target, headers};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::body::read_message_input;
 use super::buckets::flag;
-use crate::bus_client::{Role, reply_error, reply_header, request};
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::state::AppState;
@@ -45,7 +44,7 @@ pub async fn exec(
     http_headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let function = FunctionRef::new(&bucket, &function)?;
+    let target = Target::Function(FunctionRef::new(&bucket, &function)?);
     let include_logs = flag("logs", query.logs.as_deref())?
         || http_headers.get("x-faas-include-logs").is_some_and(|v| v == "true");
     let input = read_message_input(&state, body, "the function input").await?;
@@ -54,23 +53,25 @@ pub async fn exec(
     if include_logs {
         nats_headers.insert(headers::INCLUDE_LOGS, "true");
     }
-    let subject = state.subjects.exec(&function);
-    let reply =
-        request(&state, Role::Executor, subject, nats_headers, input, &id, state.config.exec_wait()).await?;
+    let reply = state.exec.call(&target, input, nats_headers, id.as_str(), state.config.exec_wait()).await?;
+    let passed_on: Vec<(&str, HeaderValue)> = PASSED_ON
+        .into_iter()
+        .filter_map(|(nats_name, http_name)| {
+            Some((http_name, HeaderValue::from_str(reply.header(nats_name)?).ok()?))
+        })
+        .collect();
 
-    let mut response = if let Some(error) = reply_error(&reply) {
-        error.into_response()
-    } else if include_logs {
-        let logs: ExecLogsReply = serde_json::from_slice(&reply.payload)
-            .map_err(|e| ApiError::new(ErrorCode::Internal, format!("malformed executor reply: {e}")))?;
-        Json(json!(logs)).into_response()
-    } else {
-        Json(json!({ "result": String::from_utf8_lossy(&reply.payload) })).into_response()
-    };
-    for (nats_name, http_name) in PASSED_ON {
-        if let Some(value) = reply_header(&reply, nats_name).and_then(|v| HeaderValue::from_str(&v).ok()) {
-            response.headers_mut().insert(http_name, value);
+    let mut response = match reply.into_result() {
+        Err(failure) => ApiError::from(failure).into_response(),
+        Ok(output) if include_logs => {
+            let logs: ExecLogsReply = serde_json::from_slice(&output)
+                .map_err(|e| ApiError::new(ErrorCode::Internal, format!("malformed executor reply: {e}")))?;
+            Json(json!(logs)).into_response()
         }
+        Ok(output) => Json(json!({ "result": String::from_utf8_lossy(&output) })).into_response(),
+    };
+    for (http_name, value) in passed_on {
+        response.headers_mut().insert(http_name, value);
     }
     Ok(response)
 }

@@ -9,11 +9,11 @@ use axum::body::Bytes;
 use axum::extract::{Extension, FromRequest, Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use protocol::{AdminRequest, AdminResponse, ErrorCode, FunctionRef};
+use protocol::admin::{DeleteFunction, GetFunction, PutFunction, Stored};
+use protocol::{ErrorCode, FunctionRef};
 use serde_json::json;
 
 use super::body::{read_limited, too_large};
-use super::buckets::unexpected;
 use crate::bus_client::admin;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
@@ -34,11 +34,9 @@ pub async fn upload(
     }
     let transfer = state.transfer().await?;
     let staged = transfer.stage(bytes).await?;
-    let result =
-        admin(&state, &id, AdminRequest::PutFunction { function: function.clone(), staged: staged.clone() })
-            .await;
+    let result = admin(&state, &id, PutFunction { function: function.clone(), staged: staged.clone() }).await;
     match result {
-        Ok(AdminResponse::Stored { function: info, digest }) => Ok((
+        Ok(Stored { function: info, digest }) => Ok((
             StatusCode::CREATED,
             Json(json!({
                 "bucket": function.bucket,
@@ -49,7 +47,6 @@ pub async fn upload(
                 "digest": digest,
             })),
         )),
-        Ok(other) => Err(unexpected(&other)),
         Err(err) => {
             // No dispatcher took the object: do not leave it to expire.
             transfer.discard(&staged).await;
@@ -101,13 +98,9 @@ pub async fn download(
     Path((bucket, function)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
     let function = FunctionRef::new(&bucket, &function)?;
-    match admin(&state, &id, AdminRequest::GetFunction { function }).await? {
-        AdminResponse::Staged { staged } => {
-            let bytes = state.transfer().await?.take(&staged, u64::MAX).await?;
-            Ok(([(header::CONTENT_TYPE, "application/wasm")], bytes))
-        }
-        other => Err(unexpected(&other)),
-    }
+    let staged = admin(&state, &id, GetFunction { function }).await?;
+    let bytes = state.transfer().await?.take(&staged, u64::MAX).await?;
+    Ok(([(header::CONTENT_TYPE, "application/wasm")], bytes))
 }
 
 /// `DELETE /file/{bucket}/{function}`.
@@ -117,6 +110,6 @@ pub async fn delete(
     Path((bucket, function)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
     let function = FunctionRef::new(&bucket, &function)?;
-    admin(&state, &id, AdminRequest::DeleteFunction { function: function.clone() }).await?;
+    admin(&state, &id, DeleteFunction { function: function.clone() }).await?;
     Ok(Json(json!({ "deleted": function.to_string() })))
 }

@@ -64,7 +64,7 @@ pub async fn submit_target(
         headers: async_nats::HeaderMap::new(),
     };
     let submitted = state.jobs().await?.submit(job).await?;
-    let status_url = format!("/jobs/{job_id}");
+    let status_url = protocol::jobs::status_url(&job_id);
     let body = json!({
         "job_id": job_id,
         "status_url": status_url,

@@ -10,14 +10,13 @@ use axum::body::Body;
 use axum::extract::{Extension, Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use protocol::pipelines::FailedStep;
-use protocol::{AdminRequest, AdminResponse, ErrorCode, PipelineName, PipelineSpec, Target, headers};
+use protocol::admin::{DeletePipeline, GetPipeline, ListPipelines, PipelineList, PutPipeline};
+use protocol::{ErrorCode, PipelineName, PipelineSpec, Target};
 use serde_json::json;
 
 use super::body::read_message_input;
-use super::buckets::unexpected;
 use super::triggers::parse_definition;
-use crate::bus_client::{Role, admin, reply_error, reply_header, request};
+use crate::bus_client::admin;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::state::AppState;
@@ -32,10 +31,7 @@ pub async fn put(
     let name = PipelineName::new(name)?;
     let spec: PipelineSpec = parse_definition(body, "pipeline").await?;
     spec.check().map_err(|e| ApiError::new(ErrorCode::BadRequest, e))?;
-    match admin(&state, &id, AdminRequest::PutPipeline { name, spec }).await? {
-        AdminResponse::Pipeline { pipeline } => Ok(Json(pipeline)),
-        other => Err(unexpected(&other)),
-    }
+    Ok(Json(admin(&state, &id, PutPipeline { name, spec }).await?))
 }
 
 /// `GET /pipeline`.
@@ -43,10 +39,8 @@ pub async fn list(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
 ) -> Result<impl IntoResponse, ApiError> {
-    match admin(&state, &id, AdminRequest::ListPipelines).await? {
-        AdminResponse::Pipelines { pipelines } => Ok(Json(json!({ "pipelines": pipelines }))),
-        other => Err(unexpected(&other)),
-    }
+    let PipelineList { pipelines } = admin(&state, &id, ListPipelines {}).await?;
+    Ok(Json(json!({ "pipelines": pipelines })))
 }
 
 /// `GET /pipeline/{name}`.
@@ -56,10 +50,7 @@ pub async fn get(
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = PipelineName::new(name)?;
-    match admin(&state, &id, AdminRequest::GetPipeline { name }).await? {
-        AdminResponse::Pipeline { pipeline } => Ok(Json(pipeline)),
-        other => Err(unexpected(&other)),
-    }
+    Ok(Json(admin(&state, &id, GetPipeline { name }).await?))
 }
 
 /// `DELETE /pipeline/{name}`.
@@ -69,7 +60,7 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = PipelineName::new(name)?;
-    admin(&state, &id, AdminRequest::DeletePipeline { name: name.clone() }).await?;
+    admin(&state, &id, DeletePipeline { name: name.clone() }).await?;
     Ok(Json(json!({ "deleted": name })))
 }
 
@@ -83,18 +74,10 @@ pub async fn exec(
 ) -> Result<Response, ApiError> {
     let name = PipelineName::new(name)?;
     let input = read_message_input(&state, body, "the pipeline input").await?;
-    let subject = state.subjects.pipeline(&name);
+    let target = Target::Pipeline(name);
     let wait = state.config.pipeline_wait();
-    let reply =
-        request(&state, Role::Dispatcher, subject, async_nats::HeaderMap::new(), input, &id, wait).await?;
-    let Some(error) = reply_error(&reply) else {
-        return Ok(Json(json!({ "result": String::from_utf8_lossy(&reply.payload) })).into_response());
-    };
-    let step = reply_header(&reply, headers::PIPELINE_STEP).and_then(|s| s.parse().ok());
-    Err(match (step, reply_header(&reply, headers::PIPELINE_FUNCTION)) {
-        (Some(step), Some(function)) => error.with_failed_step(FailedStep { step, function }),
-        _ => error,
-    })
+    let output = state.exec.run(&target, input, async_nats::HeaderMap::new(), id.as_str(), wait).await?;
+    Ok(Json(json!({ "result": String::from_utf8_lossy(&output) })).into_response())
 }
 
 /// `POST /async/pipeline/{name}`: runs it as a job (see `POST /async/...`).
@@ -107,6 +90,6 @@ pub async fn submit(
 ) -> Result<Response, ApiError> {
     let name = PipelineName::new(name)?;
     // A job for a pipeline that does not exist would only fail later: 404 now.
-    admin(&state, &id, AdminRequest::GetPipeline { name: name.clone() }).await?;
+    admin(&state, &id, GetPipeline { name: name.clone() }).await?;
     super::jobs::submit_target(&state, &id, &Target::Pipeline(name), &http_headers, body).await
 }

@@ -8,11 +8,11 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Extension, Path, State};
 use axum::response::IntoResponse;
-use protocol::{AdminRequest, AdminResponse, ErrorCode, TriggerName, TriggerSpec};
+use protocol::admin::{DeleteTrigger, GetTrigger, ListTriggers, PutTrigger, TriggerList};
+use protocol::{ErrorCode, TriggerName, TriggerSpec};
 use serde_json::json;
 
 use super::body::read_limited;
-use super::buckets::unexpected;
 use crate::bus_client::admin;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
@@ -31,10 +31,7 @@ pub async fn put(
     let name = TriggerName::new(name)?;
     let spec: TriggerSpec = parse_definition(body, "trigger").await?;
     spec.check(&state.subjects).map_err(|e| ApiError::new(ErrorCode::InvalidSubject, e))?;
-    match admin(&state, &id, AdminRequest::PutTrigger { name, spec }).await? {
-        AdminResponse::Trigger { trigger } => Ok(Json(trigger)),
-        other => Err(unexpected(&other)),
-    }
+    Ok(Json(admin(&state, &id, PutTrigger { name, spec }).await?))
 }
 
 /// `GET /trigger`.
@@ -42,10 +39,8 @@ pub async fn list(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
 ) -> Result<impl IntoResponse, ApiError> {
-    match admin(&state, &id, AdminRequest::ListTriggers).await? {
-        AdminResponse::Triggers { triggers } => Ok(Json(json!({ "triggers": triggers }))),
-        other => Err(unexpected(&other)),
-    }
+    let TriggerList { triggers } = admin(&state, &id, ListTriggers {}).await?;
+    Ok(Json(json!({ "triggers": triggers })))
 }
 
 /// `GET /trigger/{name}`.
@@ -55,10 +50,7 @@ pub async fn get(
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = TriggerName::new(name)?;
-    match admin(&state, &id, AdminRequest::GetTrigger { name }).await? {
-        AdminResponse::Trigger { trigger } => Ok(Json(trigger)),
-        other => Err(unexpected(&other)),
-    }
+    Ok(Json(admin(&state, &id, GetTrigger { name }).await?))
 }
 
 /// `DELETE /trigger/{name}`.
@@ -68,7 +60,7 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = TriggerName::new(name)?;
-    admin(&state, &id, AdminRequest::DeleteTrigger { name: name.clone() }).await?;
+    admin(&state, &id, DeleteTrigger { name: name.clone() }).await?;
     Ok(Json(json!({ "deleted": name })))
 }
 

@@ -8,11 +8,11 @@
 
 use std::time::Duration;
 
-use bus::DefinitionError;
-use protocol::{
-    AdminResponse, ErrorBody, ErrorCode, FunctionRef, Pipeline, PipelineName, PipelineSpec, Trigger,
-    TriggerName, TriggerSpec,
+use protocol::admin::{
+    DeletePipeline, DeleteTrigger, Done, GetPipeline, GetTrigger, PipelineList, PutPipeline, PutTrigger,
+    TriggerList,
 };
+use protocol::{ErrorBody, ErrorCode, FunctionRef, Pipeline, PipelineName, Trigger, TriggerName};
 use tracing::error;
 
 use super::handler::AdminHandler;
@@ -23,9 +23,8 @@ const FOLLOWER_WAIT: Duration = Duration::from_secs(5);
 impl AdminHandler {
     pub(crate) async fn put_trigger(
         &self,
-        name: TriggerName,
-        spec: TriggerSpec,
-    ) -> Result<AdminResponse, ErrorBody> {
+        PutTrigger { name, spec }: PutTrigger,
+    ) -> Result<Trigger, ErrorBody> {
         spec.check(&self.flows.subjects)
             .map_err(|e| ErrorBody::new(ErrorCode::InvalidSubject, format!("trigger {name}: {e}")))?;
         if !self.function_exists(&spec.function).await? {
@@ -34,36 +33,38 @@ impl AdminHandler {
                 format!("trigger {name}: function {} does not exist; upload it first", spec.function),
             ));
         }
-        let revision = self.flows.triggers.put(name.as_str(), &spec).await.map_err(definition_error)?;
+        let revision = self.flows.triggers.put(name.as_str(), &spec).await?;
         self.wait_for_dispatchers(revision).await;
-        Ok(AdminResponse::Trigger { trigger: Trigger { name, spec } })
+        Ok(Trigger { name, spec })
     }
 
-    pub(crate) async fn get_trigger(&self, name: TriggerName) -> Result<AdminResponse, ErrorBody> {
-        let spec = self.flows.triggers.get(name.as_str()).await.map_err(definition_error)?;
-        Ok(AdminResponse::Trigger { trigger: Trigger { name, spec } })
+    pub(crate) async fn get_trigger(&self, GetTrigger { name }: GetTrigger) -> Result<Trigger, ErrorBody> {
+        let spec = self.flows.triggers.get(name.as_str()).await?;
+        Ok(Trigger { name, spec })
     }
 
-    pub(crate) async fn list_triggers(&self) -> Result<AdminResponse, ErrorBody> {
-        let found = self.flows.triggers.list().await.map_err(definition_error)?;
+    pub(crate) async fn list_triggers(&self) -> Result<TriggerList, ErrorBody> {
+        let found = self.flows.triggers.list().await?;
         let triggers = found
             .into_iter()
             .filter_map(|(name, spec)| Some(Trigger { name: TriggerName::new(name).ok()?, spec }))
             .collect();
-        Ok(AdminResponse::Triggers { triggers })
+        Ok(TriggerList { triggers })
     }
 
-    pub(crate) async fn delete_trigger(&self, name: TriggerName) -> Result<AdminResponse, ErrorBody> {
-        let revision = self.flows.triggers.delete(name.as_str()).await.map_err(definition_error)?;
+    pub(crate) async fn delete_trigger(
+        &self,
+        DeleteTrigger { name }: DeleteTrigger,
+    ) -> Result<Done, ErrorBody> {
+        let revision = self.flows.triggers.delete(name.as_str()).await?;
         self.wait_for_dispatchers(revision).await;
-        Ok(AdminResponse::Done)
+        Ok(Done {})
     }
 
     pub(crate) async fn put_pipeline(
         &self,
-        name: PipelineName,
-        spec: PipelineSpec,
-    ) -> Result<AdminResponse, ErrorBody> {
+        PutPipeline { name, spec }: PutPipeline,
+    ) -> Result<Pipeline, ErrorBody> {
         spec.check().map_err(|e| ErrorBody::new(ErrorCode::BadRequest, format!("pipeline {name}: {e}")))?;
         for (index, step) in spec.steps.iter().enumerate() {
             if !self.function_exists(step).await? {
@@ -73,27 +74,33 @@ impl AdminHandler {
                 ));
             }
         }
-        self.flows.pipelines.put(name.as_str(), &spec).await.map_err(definition_error)?;
-        Ok(AdminResponse::Pipeline { pipeline: Pipeline { name, spec } })
+        self.flows.pipelines.put(name.as_str(), &spec).await?;
+        Ok(Pipeline { name, spec })
     }
 
-    pub(crate) async fn get_pipeline(&self, name: PipelineName) -> Result<AdminResponse, ErrorBody> {
-        let spec = self.flows.pipelines.get(name.as_str()).await.map_err(definition_error)?;
-        Ok(AdminResponse::Pipeline { pipeline: Pipeline { name, spec } })
+    pub(crate) async fn get_pipeline(
+        &self,
+        GetPipeline { name }: GetPipeline,
+    ) -> Result<Pipeline, ErrorBody> {
+        let spec = self.flows.pipelines.get(name.as_str()).await?;
+        Ok(Pipeline { name, spec })
     }
 
-    pub(crate) async fn list_pipelines(&self) -> Result<AdminResponse, ErrorBody> {
-        let found = self.flows.pipelines.list().await.map_err(definition_error)?;
+    pub(crate) async fn list_pipelines(&self) -> Result<PipelineList, ErrorBody> {
+        let found = self.flows.pipelines.list().await?;
         let pipelines = found
             .into_iter()
             .filter_map(|(name, spec)| Some(Pipeline { name: PipelineName::new(name).ok()?, spec }))
             .collect();
-        Ok(AdminResponse::Pipelines { pipelines })
+        Ok(PipelineList { pipelines })
     }
 
-    pub(crate) async fn delete_pipeline(&self, name: PipelineName) -> Result<AdminResponse, ErrorBody> {
-        self.flows.pipelines.delete(name.as_str()).await.map_err(definition_error)?;
-        Ok(AdminResponse::Done)
+    pub(crate) async fn delete_pipeline(
+        &self,
+        DeletePipeline { name }: DeletePipeline,
+    ) -> Result<Done, ErrorBody> {
+        self.flows.pipelines.delete(name.as_str()).await?;
+        Ok(Done {})
     }
 
     /// Whether `function` is stored: the registry knows every upload; S3
@@ -117,15 +124,4 @@ impl AdminHandler {
             error!(%err, "answering although some dispatchers may not have applied the trigger change");
         }
     }
-}
-
-fn definition_error(err: DefinitionError) -> ErrorBody {
-    let code = match &err {
-        DefinitionError::NotFound { kind: "trigger", .. } => ErrorCode::TriggerNotFound,
-        DefinitionError::NotFound { .. } => ErrorCode::PipelineNotFound,
-        DefinitionError::Unavailable { .. } | DefinitionError::FollowersBehind { .. } => {
-            ErrorCode::Unavailable
-        }
-    };
-    ErrorBody::new(code, err.to_string())
 }

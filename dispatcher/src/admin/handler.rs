@@ -3,11 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bus::{DefinitionStore, FunctionRegistry, RegistryError, TransferError, TransferStore};
+use bus::{DefinitionStore, FunctionRegistry, RegistryError, TransferStore};
 use engine::ArtifactStore;
+use protocol::admin::{
+    BucketList, CreateBucket, DeleteBucket, DeleteFunction, Done, FunctionList, GetFunction, ListFunctions,
+    PutFunction, Stored,
+};
 use protocol::{
-    AdminRequest, AdminResponse, ErrorBody, ErrorCode, FunctionRef, FunctionVersion, PipelineSpec,
-    StagedObject, Subjects, TriggerSpec,
+    AdminCommand, AdminRequest, ErrorBody, ErrorCode, FunctionVersion, PipelineSpec, StagedObject, Subjects,
+    TriggerSpec,
 };
 use storage::FunctionStore;
 use tracing::{error, warn};
@@ -77,62 +81,72 @@ impl AdminHandler {
         }
     }
 
-    /// Runs one command.
-    pub async fn handle(&self, request: AdminRequest) -> Result<AdminResponse, ErrorBody> {
+    /// Runs one command; the answer is the command's own reply type, as JSON.
+    pub async fn handle(&self, request: AdminRequest) -> Result<serde_json::Value, ErrorBody> {
         match request {
-            AdminRequest::ListBuckets => {
-                Ok(AdminResponse::Buckets { buckets: self.store.list_buckets().await? })
-            }
-            AdminRequest::CreateBucket { bucket } => {
-                self.store.create_bucket(&bucket).await?;
-                Ok(AdminResponse::Done)
-            }
-            AdminRequest::ListFunctions { bucket } => {
-                Ok(AdminResponse::Functions { functions: self.store.list_functions(&bucket).await? })
-            }
-            AdminRequest::DeleteBucket { bucket, force } => {
-                self.store.delete_bucket(&bucket, force).await?;
-                let revision = self.registry.remove_bucket(&bucket).await.map_err(registry_error)?;
-                self.wait_for_executors(revision).await;
-                Ok(AdminResponse::Done)
-            }
-            AdminRequest::PutFunction { function, staged } => self.put_function(&function, &staged).await,
-            AdminRequest::GetFunction { function } => {
-                let bytes = self.store.get_function(&function).await?;
-                let staged = self.transfer.stage(bytes).await.map_err(transfer_error)?;
-                Ok(AdminResponse::Staged { staged })
-            }
-            AdminRequest::DeleteFunction { function } => {
-                self.store.delete_function(&function).await?;
-                let revision = self.registry.remove(&function).await.map_err(registry_error)?;
-                self.wait_for_executors(revision).await;
-                Ok(AdminResponse::Done)
-            }
-            AdminRequest::PutTrigger { name, spec } => self.put_trigger(name, spec).await,
-            AdminRequest::GetTrigger { name } => self.get_trigger(name).await,
-            AdminRequest::ListTriggers => self.list_triggers().await,
-            AdminRequest::DeleteTrigger { name } => self.delete_trigger(name).await,
-            AdminRequest::PutPipeline { name, spec } => self.put_pipeline(name, spec).await,
-            AdminRequest::GetPipeline { name } => self.get_pipeline(name).await,
-            AdminRequest::ListPipelines => self.list_pipelines().await,
-            AdminRequest::DeletePipeline { name } => self.delete_pipeline(name).await,
+            AdminRequest::ListBuckets(command) => answer(command, |_| self.list_buckets()).await,
+            AdminRequest::CreateBucket(command) => answer(command, |c| self.create_bucket(c)).await,
+            AdminRequest::ListFunctions(command) => answer(command, |c| self.list_functions(c)).await,
+            AdminRequest::DeleteBucket(command) => answer(command, |c| self.delete_bucket(c)).await,
+            AdminRequest::PutFunction(command) => answer(command, |c| self.put_function(c)).await,
+            AdminRequest::GetFunction(command) => answer(command, |c| self.get_function(c)).await,
+            AdminRequest::DeleteFunction(command) => answer(command, |c| self.delete_function(c)).await,
+            AdminRequest::PutTrigger(command) => answer(command, |c| self.put_trigger(c)).await,
+            AdminRequest::GetTrigger(command) => answer(command, |c| self.get_trigger(c)).await,
+            AdminRequest::ListTriggers(command) => answer(command, |_| self.list_triggers()).await,
+            AdminRequest::DeleteTrigger(command) => answer(command, |c| self.delete_trigger(c)).await,
+            AdminRequest::PutPipeline(command) => answer(command, |c| self.put_pipeline(c)).await,
+            AdminRequest::GetPipeline(command) => answer(command, |c| self.get_pipeline(c)).await,
+            AdminRequest::ListPipelines(command) => answer(command, |_| self.list_pipelines()).await,
+            AdminRequest::DeletePipeline(command) => answer(command, |c| self.delete_pipeline(c)).await,
         }
     }
 
-    async fn put_function(
+    async fn list_buckets(&self) -> Result<BucketList, ErrorBody> {
+        Ok(BucketList { buckets: self.store.list_buckets().await? })
+    }
+
+    async fn create_bucket(&self, CreateBucket { bucket }: CreateBucket) -> Result<Done, ErrorBody> {
+        self.store.create_bucket(&bucket).await?;
+        Ok(Done {})
+    }
+
+    async fn list_functions(
         &self,
-        function: &FunctionRef,
-        staged: &StagedObject,
-    ) -> Result<AdminResponse, ErrorBody> {
+        ListFunctions { bucket }: ListFunctions,
+    ) -> Result<FunctionList, ErrorBody> {
+        Ok(FunctionList { functions: self.store.list_functions(&bucket).await? })
+    }
+
+    async fn delete_bucket(&self, DeleteBucket { bucket, force }: DeleteBucket) -> Result<Done, ErrorBody> {
+        self.store.delete_bucket(&bucket, force).await?;
+        let revision = self.registry.remove_bucket(&bucket).await.map_err(registry_error)?;
+        self.wait_for_executors(revision).await;
+        Ok(Done {})
+    }
+
+    async fn get_function(&self, GetFunction { function }: GetFunction) -> Result<StagedObject, ErrorBody> {
+        let bytes = self.store.get_function(&function).await?;
+        Ok(self.transfer.stage(bytes).await?)
+    }
+
+    async fn delete_function(&self, DeleteFunction { function }: DeleteFunction) -> Result<Done, ErrorBody> {
+        self.store.delete_function(&function).await?;
+        let revision = self.registry.remove(&function).await.map_err(registry_error)?;
+        self.wait_for_executors(revision).await;
+        Ok(Done {})
+    }
+
+    async fn put_function(&self, PutFunction { function, staged }: PutFunction) -> Result<Stored, ErrorBody> {
         // Cheap checks first: no point compiling for a bucket that is not there.
         if !self.store.bucket_exists(&function.bucket).await? {
-            self.transfer.discard(staged).await;
+            self.transfer.discard(&staged).await;
             return Err(ErrorBody::new(
                 ErrorCode::BucketNotFound,
                 format!("bucket {} does not exist", function.bucket),
             ));
         }
-        let bytes = self.transfer.take(staged, self.max_component_bytes).await.map_err(transfer_error)?;
+        let bytes = self.transfer.take(&staged, self.max_component_bytes).await?;
         let validator = Arc::new(self.validator.clone());
         let checked = bytes.clone();
         let share = self.artifacts.is_some();
@@ -154,13 +168,11 @@ impl AdminHandler {
             Ok(Err(join)) => {
                 return Err(ErrorBody::new(ErrorCode::Internal, format!("validation task: {join}")));
             }
-            Ok(Ok(Err(invalid))) => {
-                return Err(ErrorBody::new(ErrorCode::InvalidComponent, invalid.to_string()));
-            }
+            Ok(Ok(Err(invalid))) => return Err(invalid.into()),
             Ok(Ok(Ok(valid))) => valid,
         };
         let size = bytes.len() as u64;
-        let function_info = self.store.put_function(function, bytes, &digest).await?;
+        let function_info = self.store.put_function(&function, bytes, &digest).await?;
         // Before the registry names the new digest, so that the first call
         // on any executor finds the artifact instead of compiling.
         if let (Some(artifacts), Some(artifact)) = (&self.artifacts, artifact)
@@ -170,9 +182,9 @@ impl AdminHandler {
         }
         // Last: from here on every call runs the new version.
         let version = FunctionVersion { digest: digest.clone(), size };
-        let revision = self.registry.set(function, &version).await.map_err(registry_error)?;
+        let revision = self.registry.set(&function, &version).await.map_err(registry_error)?;
         self.wait_for_executors(revision).await;
-        Ok(AdminResponse::Stored { function: function_info, digest })
+        Ok(Stored { function: function_info, digest })
     }
 
     /// Answers only once every running executor applied the registry write,
@@ -186,20 +198,21 @@ impl AdminHandler {
     }
 }
 
+/// Runs `command` through `work` and encodes the answer, which the types
+/// hold to the command's own reply type.
+async fn answer<C: AdminCommand, F: Future<Output = Result<C::Reply, ErrorBody>>>(
+    command: C,
+    work: impl FnOnce(C) -> F,
+) -> Result<serde_json::Value, ErrorBody> {
+    let reply = work(command).await?;
+    Ok(serde_json::to_value(reply).expect("admin replies always serialise"))
+}
+
 /// The component is in S3 but executors may still run the previous version:
 /// the caller must hear about it and retry.
 fn registry_error(err: RegistryError) -> ErrorBody {
     ErrorBody::new(
-        ErrorCode::Unavailable,
+        err.code(),
         format!("stored, but the function registry was not updated ({err}); retry the request"),
     )
-}
-
-fn transfer_error(err: TransferError) -> ErrorBody {
-    let code = match err {
-        TransferError::TooLarge { .. } => ErrorCode::PayloadTooLarge,
-        TransferError::Missing(_) => ErrorCode::BadRequest,
-        TransferError::Unavailable(_) => ErrorCode::Unavailable,
-    };
-    ErrorBody::new(code, err.to_string())
 }

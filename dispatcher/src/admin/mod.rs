@@ -116,7 +116,7 @@ impl Admin {
 }
 
 async fn handle(client: Client, handler: Arc<AdminHandler>, message: Message) {
-    let request_id = crate::flows::calls::request_id(&message);
+    let request_id = bus::request_id(&message);
     let span = info_span!("admin", request_id = %request_id, subject = %message.subject);
     async move {
         let Some(reply_to) = message.reply.clone() else {
@@ -138,7 +138,7 @@ async fn handle(client: Client, handler: Arc<AdminHandler>, message: Message) {
         let reply = AdminReply::from(result);
         let mut map = async_nats::HeaderMap::new();
         map.insert(headers::REQUEST_ID, request_id.as_str());
-        map.insert("Content-Type", "application/json");
+        map.insert(headers::CONTENT_TYPE, headers::CONTENT_TYPE_JSON);
         let payload = serde_json::to_vec(&reply).expect("admin replies always serialise");
         if let Err(err) = client.publish_with_headers(reply_to, map, payload.into()).await {
             warn!(%err, "could not publish the reply");

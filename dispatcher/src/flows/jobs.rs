@@ -19,23 +19,22 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{AckPolicy, pull};
 use async_nats::jetstream::{self, AckKind};
 use async_nats::{Client, HeaderMap};
-use bus::{JobError, JobQueue};
+use bus::{ExecClient, JobError, JobQueue};
 use futures::StreamExt as _;
 use protocol::jobs::{JOB_WORKERS, JOBS_STREAM, now_ms};
-use protocol::{ErrorBody, JobRecord, JobStatus, Subjects, Target, TriggerFailure, headers};
+use protocol::{ErrorBody, JobRecord, JobStatus, Subjects, Target, TriggerFailure, TriggerName, headers};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::attempts::{AfterAttempt, after_attempt};
 use crate::config::JobSettings;
-use crate::flows::calls::{CallError, Caller, header};
 use crate::flows::metrics::FlowMetrics;
 
 /// What a worker needs.
 struct Worker {
     client: Client,
-    caller: Caller,
+    caller: ExecClient,
     metrics: Arc<FlowMetrics>,
     /// Delivers `X-Callback-Url` callbacks.
     http: reqwest::Client,
@@ -76,7 +75,7 @@ pub async fn run(
         .await
         .map_err(|e| JobError::Unavailable(e.to_string()))?;
     let http = callback_client(&settings)?;
-    let caller = Caller::new(client.clone(), subjects.clone());
+    let caller = ExecClient::new(client.clone(), subjects.clone());
     let worker = Arc::new(Worker { client, caller, metrics, http, queue, subjects, settings });
     let slots = Arc::new(Semaphore::new(concurrency));
     let mut running = JoinSet::new();
@@ -113,8 +112,9 @@ pub async fn run(
 
 impl Worker {
     async fn handle(&self, message: jetstream::Message) {
-        let job_id = header(&message, headers::JOB_ID).unwrap_or_default();
-        let request_id = header(&message, headers::REQUEST_ID).unwrap_or_else(|| job_id.clone());
+        let job_id = bus::header(&message, headers::JOB_ID).unwrap_or_default().to_owned();
+        let request_id =
+            bus::header(&message, headers::REQUEST_ID).map_or_else(|| job_id.clone(), str::to_owned);
         let span = info_span!("job", request_id = %request_id, job_id = %job_id);
         async {
             let Some(target) = self.subjects.parse_job(message.subject.as_str()) else {
@@ -211,7 +211,7 @@ impl Worker {
             tokio::spawn(deliver_callback(self.http.clone(), url, record.clone()).in_current_span());
         }
         let status = if record.status == JobStatus::Succeeded { "succeeded" } else { "failed" };
-        self.metrics.job_finished(&record.function, status);
+        self.metrics.job_finished(&record.function.to_string(), status);
         info!(status, attempts, "job finished");
         Ok(Disposition::Ack)
     }
@@ -226,27 +226,30 @@ impl Worker {
         job_id: &str,
     ) -> Result<String, ErrorBody> {
         let mut map = HeaderMap::new();
-        map.insert(headers::REQUEST_ID, request_id);
         map.insert(headers::JOB_ID, job_id);
         let wait = Duration::from_secs(self.settings.job_exec_wait_secs);
-        match self.caller.call(target, input, map, wait).await {
+        match self.caller.run(target, input, map, request_id, wait).await {
             Ok(output) => Ok(String::from_utf8_lossy(&output).into_owned()),
-            Err(CallError { error, .. }) => Err(error),
+            Err(failure) => Err(failure.error),
         }
     }
 
     /// A job made by an async trigger: its output goes on to the trigger's
     /// output subject, its failure to the trigger's errors subject.
     async fn pass_on(&self, message: &jetstream::Message, record: &JobRecord, request_id: &str) {
-        let Some(trigger) = header(message, headers::TRIGGER) else { return };
-        let hops = header(message, headers::HOPS).and_then(|h| h.parse::<u32>().ok()).unwrap_or(0);
+        let Some(trigger) = bus::header(message, headers::TRIGGER) else { return };
+        let Ok(trigger) = TriggerName::new(trigger) else {
+            warn!(trigger, "job names an invalid trigger; its outcome is not passed on");
+            return;
+        };
+        let hops = bus::hops(message);
         match (&record.result, &record.error) {
             (Some(result), _) if record.status == JobStatus::Succeeded => {
-                if let Some(subject) = header(message, headers::OUTPUT_SUBJECT) {
+                if let Some(subject) = bus::header(message, headers::OUTPUT_SUBJECT) {
                     let output = bytes::Bytes::from(result.clone());
                     crate::flows::output::publish_output(
                         &self.client,
-                        &subject,
+                        subject,
                         request_id,
                         &trigger,
                         hops,
@@ -275,7 +278,7 @@ impl Worker {
     async fn announce(&self, target: &Target, record: &JobRecord) {
         let mut map = HeaderMap::new();
         map.insert(headers::JOB_ID, record.job_id.as_str());
-        map.insert("Content-Type", "application/json");
+        map.insert(headers::CONTENT_TYPE, headers::CONTENT_TYPE_JSON);
         let payload = serde_json::to_vec(record).expect("records always serialise");
         if let Err(err) =
             self.client.publish_with_headers(self.subjects.job_result(target), map, payload.into()).await

@@ -2,12 +2,11 @@
 //!
 //! Asynchronous jobs ([`jobs`]), event triggers ([`triggers`]) and pipelines
 //! ([`pipelines`]) all run functions by calling executors over the bus
-//! ([`calls`]), like any NATS client; this half touches neither S3 nor
+//! ([`bus::ExecClient`]), like any NATS client; this half touches neither S3 nor
 //! Wasmtime. It also answers `<prefix>.metrics.dispatcher` with its counters
 //! ([`metrics`]).
 
 mod attempts;
-pub mod calls;
 pub mod jobs;
 pub mod metrics;
 pub mod output;
@@ -19,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{Client, Subscriber};
-use bus::{DefinitionFeed, DefinitionStore, JobQueue, QueueLimits};
+use bus::{DefinitionFeed, DefinitionStore, ExecClient, JobQueue, QueueLimits};
 use futures::StreamExt as _;
 use protocol::pipelines::PIPELINES;
 use protocol::triggers::TRIGGERS;
@@ -29,7 +28,6 @@ use tracing::{info, warn};
 
 use crate::DispatcherError;
 use crate::config::DispatcherConfig;
-use calls::Caller;
 use metrics::FlowMetrics;
 use pipelines::PipelineRunner;
 use triggers::TriggerContext;
@@ -75,7 +73,7 @@ impl Flows {
             opened = opened => opened,
         };
         let metrics = Arc::new(FlowMetrics::default());
-        let caller = Caller::new(client.clone(), subjects.clone());
+        let caller = ExecClient::new(client.clone(), subjects.clone());
         let call_wait = Duration::from_secs(config.flows.call_wait_secs);
         let runner = PipelineRunner {
             caller: caller.clone(),

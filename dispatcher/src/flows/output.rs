@@ -15,13 +15,13 @@ pub async fn publish_output(
     client: &Client,
     subject: &str,
     request_id: &str,
-    trigger: &str,
+    trigger: &TriggerName,
     hops: u32,
     output: Bytes,
 ) {
     let mut map = HeaderMap::new();
     map.insert(headers::REQUEST_ID, request_id);
-    map.insert(headers::TRIGGER, trigger);
+    map.insert(headers::TRIGGER, trigger.as_str());
     map.insert(headers::HOPS, hops.saturating_add(1).to_string().as_str());
     if let Err(err) = client.publish_with_headers(subject.to_owned(), map, output).await {
         warn!(%err, subject, "could not publish the trigger's output");
@@ -31,13 +31,13 @@ pub async fn publish_output(
 /// Publishes a failed event on its trigger's errors subject.
 pub async fn publish_failure(client: &Client, subjects: &Subjects, failure: &TriggerFailure) {
     warn!(code = %failure.code, error = %failure.message, "trigger event failed");
-    let Ok(name) = TriggerName::new(failure.trigger.as_str()) else { return };
     let mut map = HeaderMap::new();
     map.insert(headers::REQUEST_ID, failure.request_id.as_str());
     map.insert(headers::TRIGGER, failure.trigger.as_str());
-    map.insert("Content-Type", "application/json");
+    map.insert(headers::CONTENT_TYPE, headers::CONTENT_TYPE_JSON);
     let payload = serde_json::to_vec(failure).expect("failures always serialise");
-    if let Err(err) = client.publish_with_headers(subjects.trigger_errors(&name), map, payload.into()).await {
+    let subject = subjects.trigger_errors(&failure.trigger);
+    if let Err(err) = client.publish_with_headers(subject, map, payload.into()).await {
         warn!(%err, "could not publish the trigger failure");
     }
 }

@@ -11,20 +11,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{HeaderMap, Message};
-use bus::{DefinitionError, DefinitionStore};
+use bus::{DefinitionStore, ExecClient, ExecFailure};
 use bytes::Bytes;
 use protocol::pipelines::FailedStep;
-use protocol::{ErrorBody, ErrorCode, PipelineSpec, Target, headers};
+use protocol::{ErrorBody, ErrorCode, PipelineSpec, Target};
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::flows::calls::{CallError, Caller, reply_headers};
 use crate::flows::metrics::FlowMetrics;
 
 /// What a pipeline run needs.
 #[derive(Clone)]
 pub struct PipelineRunner {
     /// Calls the steps.
-    pub caller: Caller,
+    pub caller: ExecClient,
     /// The definitions.
     pub pipelines: DefinitionStore<PipelineSpec>,
     /// How long one step may take.
@@ -33,17 +32,10 @@ pub struct PipelineRunner {
     pub metrics: Arc<FlowMetrics>,
 }
 
-/// Why a run stopped.
-struct StepFailure {
-    /// The failed step; none when the pipeline itself could not be read.
-    step: Option<FailedStep>,
-    error: ErrorBody,
-}
-
 impl PipelineRunner {
     /// Answers one request on a pipeline subject.
     pub async fn serve(self, message: Message) {
-        let request_id = crate::flows::calls::request_id(&message);
+        let request_id = bus::request_id(&message);
         let span = info_span!("pipeline", request_id = %request_id, subject = %message.subject);
         async move {
             let Some(reply_to) = message.reply.clone() else {
@@ -57,26 +49,16 @@ impl PipelineRunner {
                     self.metrics.pipeline_run(name.as_str(), code);
                     outcome
                 }
-                None => Err(StepFailure {
-                    step: None,
-                    error: ErrorBody::new(
-                        ErrorCode::InvalidName,
-                        format!("not a pipeline subject: {}", message.subject),
-                    ),
-                }),
+                None => Err(ExecFailure::from(ErrorBody::new(
+                    ErrorCode::InvalidName,
+                    format!("not a pipeline subject: {}", message.subject),
+                ))),
             };
-            let (map, payload) = match outcome {
-                Ok(output) => (reply_headers(&request_id, Ok(())), output),
-                Err(StepFailure { step, error }) => {
-                    warn!(?step, code = %error.code, error = %error.message, "pipeline failed");
-                    let mut map = reply_headers(&request_id, Err(&error));
-                    if let Some(FailedStep { step, function }) = step {
-                        map.insert(headers::PIPELINE_STEP, step.to_string().as_str());
-                        map.insert(headers::PIPELINE_FUNCTION, function.as_str());
-                    }
-                    (map, Bytes::from(error.message))
-                }
-            };
+            if let Err(ExecFailure { error, failed_step }) = &outcome {
+                let step = failed_step.as_ref().map(|s| format!("{} ({})", s.step, s.function));
+                warn!(?step, code = %error.code, error = %error.message, "pipeline failed");
+            }
+            let (map, payload) = bus::encode_reply(&request_id, outcome);
             if let Err(err) = self.caller.client().publish_with_headers(reply_to, map, payload).await {
                 warn!(%err, "could not publish the pipeline's reply");
             }
@@ -85,30 +67,22 @@ impl PipelineRunner {
         .await
     }
 
-    async fn run(&self, name: &str, mut data: Bytes, request_id: &str) -> Result<Bytes, StepFailure> {
-        let spec = self.pipelines.get(name).await.map_err(|err| {
-            let code = match err {
-                DefinitionError::NotFound { .. } => ErrorCode::PipelineNotFound,
-                _ => ErrorCode::Unavailable,
-            };
-            StepFailure { step: None, error: ErrorBody::new(code, err.to_string()) }
-        })?;
+    async fn run(&self, name: &str, mut data: Bytes, request_id: &str) -> Result<Bytes, ExecFailure> {
+        let spec = self.pipelines.get(name).await.map_err(ErrorBody::from)?;
         let total = spec.steps.len();
         for (index, function) in spec.steps.into_iter().enumerate() {
-            let mut map = HeaderMap::new();
-            map.insert(headers::REQUEST_ID, request_id);
             let target = Target::Function(function.clone());
-            match self.caller.call(&target, data, map, self.step_wait).await {
+            match self.caller.run(&target, data, HeaderMap::new(), request_id, self.step_wait).await {
                 Ok(output) => data = output,
-                Err(CallError { error, .. }) => {
+                Err(ExecFailure { error, .. }) => {
                     let step = index + 1;
                     let message = format!(
                         "pipeline {name}: step {step} of {total} ({function}) failed: {}",
                         error.message
                     );
-                    return Err(StepFailure {
-                        step: Some(FailedStep { step, function: function.to_string() }),
+                    return Err(ExecFailure {
                         error: ErrorBody::new(error.code, message),
+                        failed_step: Some(FailedStep { step, function }),
                     });
                 }
             }

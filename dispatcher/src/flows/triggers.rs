@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{HeaderMap, Message, Subscriber};
-use bus::{Change, DefinitionFeed, JobQueue, NewJob};
+use bus::{Change, DefinitionFeed, ExecClient, ExecFailure, JobQueue, NewJob};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use protocol::{
@@ -31,13 +31,12 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::{Instrument, info, info_span, warn};
 
 use super::output::{publish_failure, publish_output};
-use crate::flows::calls::{CallError, Caller, header, reply_headers};
 use crate::flows::metrics::FlowMetrics;
 
 /// What every trigger's events need.
 pub struct TriggerContext {
     /// Runs functions.
-    pub caller: Caller,
+    pub caller: ExecClient,
     /// Stores async triggers' jobs.
     pub jobs: JobQueue,
     /// How long a sync event's call may take.
@@ -212,8 +211,8 @@ struct Event {
 
 impl Event {
     async fn handle(self, message: Message) {
-        let request_id = crate::flows::calls::request_id(&message);
-        let hops = header(&message, headers::HOPS).and_then(|h| h.parse::<u32>().ok()).unwrap_or(0);
+        let request_id = bus::request_id(&message);
+        let hops = bus::hops(&message);
         let span = info_span!("trigger", trigger = %self.name, request_id = %request_id, subject = %message.subject, hops);
         async {
             let outcome = if hops >= self.context.max_hops {
@@ -233,26 +232,23 @@ impl Event {
             let code = outcome.as_ref().err().map_or("ok", |e| e.code.as_str());
             self.context.metrics.trigger_event(self.name.as_str(), code);
             let client = self.context.caller.client();
-            let (map, payload) = match &outcome {
-                Ok(payload) => (reply_headers(&request_id, Ok(())), payload.clone()),
-                Err(error) => {
-                    let failure = TriggerFailure {
-                        trigger: self.name.to_string(),
-                        request_id: request_id.clone(),
-                        subject: message.subject.to_string(),
-                        function: self.spec.function.to_string(),
-                        code: error.code,
-                        message: error.message.clone(),
-                        job_id: None,
-                    };
-                    publish_failure(client, self.context.caller.subjects(), &failure).await;
-                    (reply_headers(&request_id, Err(error)), Bytes::from(error.message.clone()))
+            if let Err(error) = &outcome {
+                let failure = TriggerFailure {
+                    trigger: self.name.clone(),
+                    request_id: request_id.clone(),
+                    subject: message.subject.to_string(),
+                    function: Target::Function(self.spec.function.clone()),
+                    code: error.code,
+                    message: error.message.clone(),
+                    job_id: None,
+                };
+                publish_failure(client, self.context.caller.subjects(), &failure).await;
+            }
+            if let Some(reply) = message.reply.clone() {
+                let (map, payload) = bus::encode_reply(&request_id, outcome.map_err(ExecFailure::from));
+                if let Err(err) = client.publish_with_headers(reply, map, payload).await {
+                    warn!(%err, "could not answer the event's reply inbox");
                 }
-            };
-            if let Some(reply) = message.reply.clone()
-                && let Err(err) = client.publish_with_headers(reply, map, payload).await
-            {
-                warn!(%err, "could not answer the event's reply inbox");
             }
         }
         .instrument(span)
@@ -261,21 +257,19 @@ impl Event {
 
     /// Sync mode: runs the function and publishes the output; returns it for the reply.
     async fn run(&self, message: &Message, request_id: &str, hops: u32) -> Result<Bytes, ErrorBody> {
-        let mut map = HeaderMap::new();
-        map.insert(headers::REQUEST_ID, request_id);
         let target = Target::Function(self.spec.function.clone());
         let output = self
             .context
             .caller
-            .call(&target, message.payload.clone(), map, self.context.call_wait)
+            .run(&target, message.payload.clone(), HeaderMap::new(), request_id, self.context.call_wait)
             .await
-            .map_err(|CallError { error, .. }| error)?;
+            .map_err(|failure| failure.error)?;
         if let Some(subject) = &self.spec.output_subject {
             publish_output(
                 self.context.caller.client(),
                 subject,
                 request_id,
-                self.name.as_str(),
+                &self.name,
                 hops,
                 output.clone(),
             )
@@ -290,7 +284,7 @@ impl Event {
     /// "same message, sent again") gets a job id derived from it, so a
     /// publisher's retry finds the job its first try made.
     async fn enqueue(&self, message: &Message, request_id: &str, hops: u32) -> Result<Bytes, ErrorBody> {
-        let job_id = match header(message, "Nats-Msg-Id") {
+        let job_id = match bus::header(message, headers::NATS_MSG_ID) {
             Some(id) => uuid::Uuid::new_v5(&EVENT_NAMESPACE, format!("{}\n{id}", self.name).as_bytes()),
             None => uuid::Uuid::new_v4(),
         }
@@ -311,16 +305,12 @@ impl Event {
             headers: map,
         };
         let submitted = self.context.jobs.submit(job).await.map_err(|err| {
-            let code = match err {
-                bus::JobError::QueueFull(_) => ErrorCode::QueueFull,
-                _ => ErrorCode::Unavailable,
-            };
-            ErrorBody::new(code, format!("could not queue the event as a job: {err}"))
+            ErrorBody::new(err.code(), format!("could not queue the event as a job: {err}"))
         })?;
         info!(job_id, duplicate = submitted.duplicate, "event queued as a job");
         let body = serde_json::json!({
             "job_id": job_id,
-            "status_url": format!("/jobs/{job_id}"),
+            "status_url": protocol::jobs::status_url(&job_id),
             "duplicate": submitted.duplicate,
         });
         Ok(Bytes::from(body.to_string()))
