@@ -15,14 +15,17 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use reqwest::StatusCode;
 use stack::process::ChildGuard;
+use stack::services::{Readiness, ServiceEnv};
 use stack::{NatsServer, S3Server};
 
-/// How long the services get to report ready, and a restarted executor to
-/// answer a ping.
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the services get to report ready.
+const READY: Readiness = Readiness { timeout: Duration::from_secs(60), interval: Duration::from_millis(50) };
+/// How long a restarted executor gets to answer a ping; polled often, since
+/// the time to the first pong is a figure of the report.
+const RESTART: Readiness = Readiness { timeout: Duration::from_secs(60), interval: Duration::from_millis(5) };
 
 /// Subject prefix of this platform.
-pub const PREFIX: &str = "faas";
+pub use stack::services::SUBJECT_PREFIX as PREFIX;
 
 /// How an executor is started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +48,7 @@ pub struct Platform {
     s3: S3Server,
     bin_dir: PathBuf,
     log_dir: PathBuf,
-    artifact_key: String,
+    env: ServiceEnv,
     /// Base URL of the api, `http://127.0.0.1:PORT`.
     pub api_url: String,
     /// A client for control requests (pings); load uses its own.
@@ -71,20 +74,17 @@ impl Platform {
             Ok((NatsServer::start().context("start nats-server")?, S3Server::start().context("start S3")?))
         })
         .await??;
-        // A fresh secret per run: the shared artifact cache trusts only what
-        // was signed with it, so nothing from an earlier run can be reused.
-        let artifact_key = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        // With a fresh artifact key: the shared artifact cache trusts only
+        // what was signed with it, so nothing from an earlier run is reused.
+        let env = ServiceEnv::new(&nats, &s3);
         let api_url = format!("http://127.0.0.1:{}", stack::ports::free_port());
         let control = async_nats::connect(nats.url()).await.context("connect to nats-server")?;
         let http = reqwest::Client::builder().no_proxy().build()?;
 
         let spawner = Spawner { bin_dir, log_dir };
-        let dispatcher = spawner.spawn("faas-dispatcher", &backend_env(&nats, &s3, Some(&artifact_key)))?;
-        let executor =
-            spawner.spawn("faas-executor", &executor_env(&nats, &s3, &artifact_key, ExecutorMode::Normal))?;
-        let mut api_env = common_env(&nats);
-        api_env.push(("API_LISTEN", api_url.trim_start_matches("http://").to_owned()));
-        let api = spawner.spawn("faas-api", &api_env)?;
+        let dispatcher = spawner.spawn("faas-dispatcher", &env.backend())?;
+        let executor = spawner.spawn("faas-executor", &executor_env(&env, ExecutorMode::Normal))?;
+        let api = spawner.spawn("faas-api", &env.api(api_url.trim_start_matches("http://")))?;
 
         let mut platform = Self {
             api,
@@ -94,7 +94,7 @@ impl Platform {
             s3,
             bin_dir: bin_dir.to_path_buf(),
             log_dir: log_dir.to_path_buf(),
-            artifact_key,
+            env,
             api_url,
             control,
             http,
@@ -138,19 +138,9 @@ impl Platform {
     }
 
     async fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let started = Instant::now();
-        loop {
-            let ready =
-                self.http.get(format!("{}/ready", self.api_url)).timeout(Duration::from_secs(2)).send().await;
-            if ready.is_ok_and(|r| r.status() == StatusCode::OK) {
-                return Ok(());
-            }
-            self.check_alive()?;
-            if started.elapsed() > READY_TIMEOUT {
-                bail!("{}/ready did not answer 200 within {READY_TIMEOUT:?}", self.api_url);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let (http, url) = (self.http.clone(), format!("{}/ready", self.api_url));
+        READY.http_ok(&http, &url, |_| self.check_alive()).await?;
+        Ok(())
     }
 
     /// Kills the executor (SIGKILL: no graceful drain, like a crash or a
@@ -158,29 +148,22 @@ impl Platform {
     /// until it answers a ping. Returns the time from spawn to first pong.
     pub async fn restart_executor(&mut self, mode: ExecutorMode) -> anyhow::Result<Duration> {
         self.executor.stop();
-        let env = executor_env(&self.nats, &self.s3, &self.artifact_key, mode);
+        let env = executor_env(&self.env, mode);
         let started = Instant::now();
         self.executor =
             Spawner { bin_dir: &self.bin_dir, log_dir: &self.log_dir }.spawn("faas-executor", &env)?;
-        let subject = format!("{PREFIX}.ping.executor");
-        loop {
-            let ping = async_nats::Request::new().timeout(Some(Duration::from_millis(500)));
-            // Until the new executor subscribes, the server answers "no
-            // responders" at once, so this loop does not wait on timeouts.
-            if self.control.send_request(subject.clone(), ping).await.is_ok() {
-                return Ok(started.elapsed());
-            }
-            if !self.executor.is_running() {
-                bail!(
-                    "the restarted executor exited; see {}",
-                    self.log_dir.join("faas-executor.log").display()
-                );
-            }
-            if started.elapsed() > READY_TIMEOUT {
-                bail!("the restarted executor did not answer a ping within {READY_TIMEOUT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let (control, subject) = (self.control.clone(), format!("{PREFIX}.ping.executor"));
+        let executor = &mut self.executor;
+        let log = self.log_dir.join("faas-executor.log");
+        RESTART
+            .nats_answer(&control, &subject, |_| {
+                if !executor.is_running() {
+                    bail!("the restarted executor exited; see {}", log.display());
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(started.elapsed())
     }
 
     /// `PUT /bucket/{bucket}`.
@@ -255,40 +238,16 @@ impl Platform {
     }
 }
 
-fn common_env(nats: &NatsServer) -> Vec<(&'static str, String)> {
-    vec![
-        ("NATS_URL", nats.url()),
-        ("FAAS_SUBJECT_PREFIX", PREFIX.to_owned()),
-        // Per-request logging at info would cost more than some calls.
-        ("RUST_LOG", "warn".to_owned()),
-    ]
-}
-
-fn backend_env(nats: &NatsServer, s3: &S3Server, artifact_key: Option<&str>) -> Vec<(&'static str, String)> {
-    let mut env = common_env(nats);
-    env.extend([
-        ("S3_ENDPOINT", s3.endpoint()),
-        ("S3_ACCESS_KEY", s3.access_key().to_owned()),
-        ("S3_SECRET_KEY", s3.secret_key().to_owned()),
-        ("S3_REGION", s3.region().to_owned()),
-    ]);
-    if let Some(key) = artifact_key {
-        env.push(("FAAS_ARTIFACT_KEY", key.to_owned()));
+fn executor_env(env: &ServiceEnv, mode: ExecutorMode) -> Vec<(&'static str, String)> {
+    let mut env = env.clone();
+    if mode == ExecutorMode::NoArtifactKey {
+        env.artifact_key = None;
     }
-    env
-}
-
-fn executor_env(
-    nats: &NatsServer,
-    s3: &S3Server,
-    key: &str,
-    mode: ExecutorMode,
-) -> Vec<(&'static str, String)> {
-    let mut env = backend_env(nats, s3, (mode != ExecutorMode::NoArtifactKey).then_some(key));
+    let mut vars = env.backend();
     if mode == ExecutorMode::CompileEveryCall {
-        env.push(("FAAS_EXEC_COMPILE_EVERY_CALL", "true".to_owned()));
+        vars.push(("FAAS_EXEC_COMPILE_EVERY_CALL", "true".to_owned()));
     }
-    env
+    vars
 }
 
 struct Spawner<'a> {

@@ -6,12 +6,13 @@
 //! tried with one command. Ctrl-C stops everything.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
 use faas_stack::guests::guest_path;
 use faas_stack::process::{ChildGuard, spawn_service};
+use faas_stack::services::{Readiness, ServiceEnv};
 use faas_stack::{NatsServer, S3Server};
 use serde_json::{Value, json};
 
@@ -41,7 +42,7 @@ struct Args {
 }
 
 /// How long the services get to report ready.
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const READY: Readiness = Readiness { timeout: Duration::from_secs(60), interval: Duration::from_millis(250) };
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -70,24 +71,16 @@ async fn main() -> anyhow::Result<()> {
         S3Server::start_in(&args.data_dir.join("s3"), args.s3_port).context("start the S3 server")?;
     println!("S3 server    {} (data in {})", s3.endpoint(), s3.root().display());
 
-    let backend_env = vec![
-        ("NATS_URL", nats.url()),
-        ("FAAS_SUBJECT_PREFIX", "faas".to_owned()),
-        ("S3_ENDPOINT", s3.endpoint()),
-        ("S3_ACCESS_KEY", s3.access_key().to_owned()),
-        ("S3_SECRET_KEY", s3.secret_key().to_owned()),
-        ("S3_REGION", s3.region().to_owned()),
-        // A fresh secret per run: the dispatcher and executor it starts share
-        // precompiled artifacts, and nothing else can sign one.
-        ("FAAS_ARTIFACT_KEY", std::env::var("FAAS_ARTIFACT_KEY").unwrap_or_else(|_| random_key())),
-        ("RUST_LOG", rust_log.clone()),
-    ];
-    let api_env = vec![
-        ("NATS_URL", nats.url()),
-        ("FAAS_SUBJECT_PREFIX", "faas".to_owned()),
-        ("API_LISTEN", format!("127.0.0.1:{}", args.api_port)),
-        ("RUST_LOG", rust_log.clone()),
-    ];
+    // Unless the caller set one, a fresh artifact key per run: the
+    // dispatcher and executor it starts share precompiled artifacts, and
+    // nothing else can sign one.
+    let mut env = ServiceEnv::new(&nats, &s3);
+    if let Ok(key) = std::env::var("FAAS_ARTIFACT_KEY") {
+        env.artifact_key = Some(key);
+    }
+    env.rust_log = rust_log;
+    let backend_env = env.backend();
+    let api_env = env.api(&format!("127.0.0.1:{}", args.api_port));
     let mut services: Vec<(&str, ChildGuard)> = Vec::new();
     for (name, env) in
         [("faas-dispatcher", &backend_env), ("faas-executor", &backend_env), ("faas-api", &api_env)]
@@ -131,27 +124,21 @@ async fn wait_ready(
     api: &str,
     services: &mut [(&str, ChildGuard)],
 ) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let mut last_report = Instant::now();
-    loop {
-        match http.get(format!("{api}/ready")).timeout(Duration::from_secs(2)).send().await {
-            Ok(resp) if resp.status() == reqwest::StatusCode::OK => return Ok(()),
-            Ok(_) | Err(_) => {}
-        }
+    let mut reported = Duration::ZERO;
+    let check = |waited: Duration| {
         for (name, child) in services.iter_mut() {
             if !child.is_running() {
                 bail!("{name} exited before the platform became ready");
             }
         }
-        if started.elapsed() > READY_TIMEOUT {
-            bail!("{api}/ready did not return 200 within {READY_TIMEOUT:?}");
+        if waited >= reported + Duration::from_secs(5) {
+            println!("waiting for {api}/ready ({}s)...", waited.as_secs());
+            reported = waited;
         }
-        if last_report.elapsed() >= Duration::from_secs(5) {
-            println!("waiting for {api}/ready ({}s)...", started.elapsed().as_secs());
-            last_report = Instant::now();
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        Ok(())
+    };
+    READY.http_ok(http, &format!("{api}/ready"), check).await?;
+    Ok(())
 }
 
 /// Deploys the example guests and calls them, failing on any unexpected answer.
@@ -193,11 +180,6 @@ async fn demo(http: &reqwest::Client, api: &str, hello: &Path, fibonacci: &Path)
         }
     }
     Ok(())
-}
-
-/// A secret of 64 random hex characters (two v4 uuids' 244 random bits).
-fn random_key() -> String {
-    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }
 
 async fn body_text(resp: reqwest::Response) -> String {

@@ -1,8 +1,6 @@
 //! Uploading, validating, downloading and deleting components.
 
-mod common;
-
-use common::{Platform, error_code, json};
+use e2e::{Platform, error_code, json};
 use reqwest::StatusCode;
 
 /// A component whose only export is `exec: func() -> string`.

@@ -1,8 +1,6 @@
 //! Bucket management, end to end.
 
-mod common;
-
-use common::{Platform, error_code, json};
+use e2e::{Platform, error_code, json};
 use reqwest::StatusCode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

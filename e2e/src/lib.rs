@@ -1,8 +1,10 @@
 //! A whole platform per test: a real nats-server and a real S3 server on free
 //! ports, dispatcher and executors running in-process against them, and the
 //! api serving HTTP on a free port. Everything stops when it is dropped.
-
-#![allow(dead_code)]
+//!
+//! The end-to-end tests in `tests/` are the only tests that run every role
+//! together, so this crate is the only one that depends on all of them; the
+//! roles' own tests stay within their role.
 
 use std::time::Duration;
 
@@ -11,20 +13,32 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use stack::nats::NatsServer;
 use stack::s3::S3Server;
+use stack::services::{Readiness, S3Access, ServiceEnv};
 use storage::S3Config;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// How long the platform's services get to answer.
+const READINESS: Readiness =
+    Readiness { timeout: Duration::from_secs(10), interval: Duration::from_millis(50) };
+
 /// Running services and the servers under them.
 pub struct Platform {
+    /// The nats-server; tests stop and restart it for outages.
     pub nats: NatsServer,
+    /// The S3 server; tests stop and restart it for outages.
     pub s3: S3Server,
+    /// A client of the platform's NATS, for tests that speak NATS.
     pub client: async_nats::Client,
+    /// An HTTP client for the api.
     pub http: reqwest::Client,
+    /// The api's base URL, `http://127.0.0.1:PORT`.
     pub base: String,
+    /// The limits executors started from now on run calls with.
     pub limits: ExecLimits,
-    /// The secret dispatcher and executors sign precompiled artifacts with.
-    pub artifact_key: String,
+    /// How the services reach NATS and S3, and the secret dispatcher and
+    /// executors sign precompiled artifacts with.
+    pub env: ServiceEnv,
     /// Whether executors started from now on use the shared artifacts.
     pub share_artifacts: bool,
     stop: watch::Sender<bool>,
@@ -75,7 +89,7 @@ impl Platform {
             http: reqwest::Client::new(),
             client: client.clone(),
             limits: test_limits(),
-            artifact_key: format!("test-key-{}", uuid::Uuid::new_v4()),
+            env: ServiceEnv::new(&nats, &s3),
             share_artifacts: true,
             nats,
             s3,
@@ -86,12 +100,12 @@ impl Platform {
         };
 
         let dispatcher_config = dispatcher::DispatcherConfig {
-            nats_url: platform.nats.url(),
-            subject_prefix: "faas".into(),
-            s3: platform.s3_config(),
+            nats_url: platform.env.nats_url.clone(),
+            subject_prefix: platform.env.subject_prefix.clone(),
+            s3: s3_config(&platform.env.s3),
             max_component_bytes: 64 << 20,
             validate_timeout_secs: 60,
-            artifact_key: Some(platform.artifact_key.clone()),
+            artifact_key: platform.env.artifact_key.clone(),
             jobs,
             flows: dispatcher::FlowSettings { call_wait_secs: 10, ..Default::default() },
         };
@@ -103,7 +117,7 @@ impl Platform {
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         platform.base = format!("http://{}", listener.local_addr().unwrap());
-        let mut api_config = api::ApiConfig::local(platform.nats.url());
+        let mut api_config = api::ApiConfig::local(platform.env.nats_url.clone());
         api_config.max_upload_bytes = max_upload_bytes;
         api_config.exec_wait_secs = 20;
         let api_client = platform.nats.connect().await;
@@ -118,16 +132,6 @@ impl Platform {
             platform.wait_healthy().await;
         }
         platform
-    }
-
-    /// The S3 settings of the test S3 server.
-    pub fn s3_config(&self) -> S3Config {
-        S3Config {
-            endpoint: self.s3.endpoint(),
-            access_key: self.s3.access_key().into(),
-            secret_key: self.s3.secret_key().into(),
-            region: self.s3.region().into(),
-        }
     }
 
     fn shutdown_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
@@ -147,31 +151,21 @@ impl Platform {
         }));
     }
 
-    /// Starts an executor as a separate process from the `faas-executor`
-    /// binary at `bin` (which a test can kill for real), and waits until an
-    /// executor answers pings.
+    /// Starts an executor as a separate process from the executor binary at
+    /// `bin` (which a test can kill for real), and waits until an executor
+    /// answers pings.
     pub async fn spawn_executor_process(
         &self,
         bin: &std::path::Path,
         concurrency: usize,
     ) -> stack::process::ChildGuard {
-        let s3 = self.s3_config();
-        let env = [
-            ("NATS_URL", self.nats.url()),
-            ("FAAS_SUBJECT_PREFIX", "faas".to_owned()),
-            ("S3_ENDPOINT", s3.endpoint),
-            ("S3_ACCESS_KEY", s3.access_key),
-            ("S3_SECRET_KEY", s3.secret_key),
-            ("S3_REGION", s3.region),
-            ("FAAS_EXEC_CONCURRENCY", concurrency.to_string()),
-            ("FAAS_ARTIFACT_KEY", self.artifact_key.clone()),
-            ("RUST_LOG", "warn".to_owned()),
-        ];
+        let mut env = self.env.backend();
+        env.push(("FAAS_EXEC_CONCURRENCY", concurrency.to_string()));
         let mut child = stack::process::spawn_service(bin, &env).expect("executor starts");
         // Any executor may answer the ping: start this one while no other
         // runs to know it is the one serving.
         self.wait_for_responder("faas.ping.executor").await;
-        assert!(child.is_running(), "faas-executor exited at start");
+        assert!(child.is_running(), "the executor process exited at start");
         child
     }
 
@@ -183,15 +177,15 @@ impl Platform {
     /// Starts one more executor with `concurrency` slots and `backlog` waiting room.
     pub async fn add_executor_with(&mut self, concurrency: usize, backlog: usize) -> usize {
         let config = ExecutorConfig {
-            nats_url: self.nats.url(),
-            subject_prefix: "faas".into(),
-            s3: self.s3_config(),
+            nats_url: self.env.nats_url.clone(),
+            subject_prefix: self.env.subject_prefix.clone(),
+            s3: s3_config(&self.env.s3),
             limits: self.limits.clone(),
             concurrency,
             backlog,
             cache_entries: 16,
             compile_every_call: false,
-            artifact_key: self.share_artifacts.then(|| self.artifact_key.clone()),
+            artifact_key: self.env.artifact_key.clone().filter(|_| self.share_artifacts),
         };
         let client = self.nats.connect().await;
         let (stop, mut rx) = watch::channel(false);
@@ -202,18 +196,8 @@ impl Platform {
             executor::run(config, client, shutdown).await.expect("executor runs");
         });
         self.executors.push((stop, handle));
-        // A flushed subscription is not proof the server registered it:
-        // confirm with a round trip through the queue group.
         self.wait_for_responder("faas.ping.executor").await;
         self.executors.len() - 1
-    }
-
-    /// Kills executor `index` without letting it finish anything: its task
-    /// is aborted mid-flight, like a process killed with SIGKILL (its
-    /// in-flight calls never answer, its connection drops).
-    pub fn crash_executor(&mut self, index: usize) {
-        let (_, handle) = &self.executors[index];
-        handle.abort();
     }
 
     /// Stops every executor and waits until they are gone.
@@ -224,38 +208,22 @@ impl Platform {
         }
     }
 
+    /// Waits until a service answers a ping on `subject`.
     async fn wait_for_responder(&self, subject: &str) {
-        for _ in 0..100 {
-            let req =
-                async_nats::Request::new().payload("ping".into()).timeout(Some(Duration::from_millis(500)));
-            if self.client.send_request(subject.to_owned(), req).await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("nobody answers on {subject}");
+        let waited = READINESS.nats_answer(&self.client, subject, |_| Ok(())).await;
+        waited.unwrap_or_else(|e| panic!("{e:#}"));
     }
 
+    /// Waits until the api serves, whether or not the platform is ready.
     async fn wait_healthy(&self) {
-        for _ in 0..200 {
-            if self.http.get(self.url("/health")).send().await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("api never answered");
+        let waited = READINESS.http_ok(&self.http, &self.url("/health"), |_| Ok(())).await;
+        waited.unwrap_or_else(|e| panic!("api never answered: {e:#}"));
     }
 
+    /// Waits until the api reports the platform ready.
     async fn wait_ready(&self) {
-        for _ in 0..200 {
-            if let Ok(resp) = self.http.get(self.url("/ready")).send().await
-                && resp.status() == StatusCode::OK
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("platform never became ready");
+        let waited = READINESS.http_ok(&self.http, &self.url("/ready"), |_| Ok(())).await;
+        waited.unwrap_or_else(|e| panic!("platform never became ready: {e:#}"));
     }
 
     /// Absolute URL of an api path.
@@ -314,6 +282,17 @@ impl Drop for Platform {
         for (_, task) in &self.executors {
             task.abort();
         }
+    }
+}
+
+/// The S3 settings of the test S3 server, as the dispatcher and executors
+/// take them.
+fn s3_config(access: &S3Access) -> S3Config {
+    S3Config {
+        endpoint: access.endpoint.clone(),
+        access_key: access.access_key.clone(),
+        secret_key: access.secret_key.clone(),
+        region: access.region.clone(),
     }
 }
 

@@ -2,10 +2,8 @@
 //! come from memory, new executors load the dispatcher's precompiled
 //! artifact, and an artifact the platform did not sign is never loaded.
 
-mod common;
-
 use async_nats::jetstream;
-use common::Platform;
+use e2e::Platform;
 use protocol::registry::{ARTIFACT_STORE, artifact_name};
 use reqwest::StatusCode;
 use stack::guests::{guest_bytes, with_custom_section};
@@ -21,7 +19,7 @@ async fn run_hello(platform: &Platform, function: &str) -> (String, String) {
         .unwrap();
     let header = |name: &str| resp.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
     let (digest, cache) = (header("x-faas-digest"), header("x-faas-cache"));
-    let (status, body) = common::json(resp).await;
+    let (status, body) = e2e::json(resp).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["result"], "Hello v, how are you?");
     (digest.expect("the digest is reported"), cache.expect("the cache source is reported"))

@@ -1,12 +1,10 @@
 //! Event triggers and pipelines end to end: HTTP definitions, NATS events,
 //! real nats-server with JetStream, real S3, in-process services.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{Platform, error_code, json};
+use e2e::{Platform, error_code, json};
 use futures::StreamExt as _;
 use reqwest::StatusCode;
 use serde_json::{Value, json as j};

@@ -1,16 +1,13 @@
 //! An executor process killed with SIGKILL in the middle of a batch of
 //! asynchronous jobs: no job is lost and each is recorded once.
 //!
-//! Here rather than with the other job tests because it needs this crate's
-//! binary (`CARGO_BIN_EXE_faas-executor`, which cargo builds fresh for this
-//! crate's tests); the platform around it is the api tests' harness.
-
-#[path = "../../api/tests/common/mod.rs"]
-mod common;
+//! Apart from the other job tests because it needs an executor that is a
+//! process of its own: this crate's `faas-e2e-executor`, which cargo builds
+//! fresh for this crate's tests (`CARGO_BIN_EXE_faas-e2e-executor`).
 
 use std::time::{Duration, Instant};
 
-use common::Platform;
+use e2e::Platform;
 use futures::StreamExt as _;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -18,25 +15,26 @@ use serde_json::Value;
 async fn submit(platform: &Platform, function: &str, input: &str) -> (StatusCode, Value) {
     let request =
         platform.http.post(platform.url(&format!("/async/functions/{function}"))).body(input.to_owned());
-    common::json(request.send().await.unwrap()).await
+    e2e::json(request.send().await.unwrap()).await
 }
 
 async fn job(platform: &Platform, job_id: &str) -> (StatusCode, Value) {
-    common::json(platform.http.get(platform.url(&format!("/jobs/{job_id}"))).send().await.unwrap()).await
+    e2e::json(platform.http.get(platform.url(&format!("/jobs/{job_id}"))).send().await.unwrap()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_executor_killed_mid_batch_loses_no_job_and_records_each_once() {
     // Calls that take 40 ms, 16 at a time over two executors: whenever the
     // victim dies, several of its calls are in flight and never answer.
-    let settings = dispatcher::JobSettings { job_exec_wait_secs: 2, ..common::test_job_settings() };
+    let settings = dispatcher::JobSettings { job_exec_wait_secs: 2, ..e2e::test_job_settings() };
     let mut platform = Platform::start_with_jobs(0, settings).await;
     platform.create_bucket("functions").await;
     platform.deploy("functions", "sleepy", "sleepy").await;
-    // The victim is a real faas-executor process, started first so it is
+    // The victim is a real executor process, started first so it is
     // known to serve; then an in-process survivor joins the queue group.
-    let mut victim =
-        platform.spawn_executor_process(std::path::Path::new(env!("CARGO_BIN_EXE_faas-executor")), 8).await;
+    let mut victim = platform
+        .spawn_executor_process(std::path::Path::new(env!("CARGO_BIN_EXE_faas-e2e-executor")), 8)
+        .await;
     platform.add_executor(8).await;
     let mut results = platform.client.subscribe("faas.results.functions.sleepy").await.unwrap();
     platform.client.flush().await.unwrap();

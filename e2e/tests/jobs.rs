@@ -1,12 +1,10 @@
 //! Asynchronous jobs: submitted over HTTP, stored in JetStream, run by the
 //! dispatchers' workers on the executors, recorded once.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Platform, error_code};
+use e2e::{Platform, error_code};
 use futures::StreamExt as _;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -17,11 +15,11 @@ async fn submit(platform: &Platform, function: &str, input: &str, key: Option<&s
     if let Some(key) = key {
         request = request.header("Idempotency-Key", key);
     }
-    common::json(request.send().await.unwrap()).await
+    e2e::json(request.send().await.unwrap()).await
 }
 
 async fn job(platform: &Platform, job_id: &str) -> (StatusCode, Value) {
-    common::json(platform.http.get(platform.url(&format!("/jobs/{job_id}"))).send().await.unwrap()).await
+    e2e::json(platform.http.get(platform.url(&format!("/jobs/{job_id}"))).send().await.unwrap()).await
 }
 
 /// Polls the job until `done` says so; returns the record.
@@ -105,14 +103,14 @@ async fn a_trapping_job_fails_at_once_is_listed_and_can_be_re_driven() {
     assert_eq!(record["error"]["code"], "function_trapped");
 
     let resp = platform.http.get(platform.url("/jobs?status=failed")).send().await.unwrap();
-    let (status, listed) = common::json(resp).await;
+    let (status, listed) = e2e::json(resp).await;
     assert_eq!(status, StatusCode::OK);
     let ids: Vec<&str> =
         listed["jobs"].as_array().unwrap().iter().map(|j| j["job_id"].as_str().unwrap()).collect();
     assert_eq!(ids, vec![job_id.as_str()]);
 
     let resp = platform.http.post(platform.url(&format!("/jobs/{job_id}/redrive"))).send().await.unwrap();
-    let (status, body) = common::json(resp).await;
+    let (status, body) = e2e::json(resp).await;
     assert_eq!((status, body["status"].as_str()), (StatusCode::ACCEPTED, Some("queued")), "{body}");
     let record = wait_for(&platform, &job_id, finished).await;
     assert_eq!(
@@ -129,7 +127,7 @@ async fn a_trapping_job_fails_at_once_is_listed_and_can_be_re_driven() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn jobs_wait_out_an_executor_outage_with_retries() {
-    let settings = dispatcher::JobSettings { job_max_attempts: 50, ..common::test_job_settings() };
+    let settings = dispatcher::JobSettings { job_max_attempts: 50, ..e2e::test_job_settings() };
     let mut platform = Platform::start_with_jobs(1, settings).await;
     platform.create_bucket("functions").await;
     platform.deploy("functions", "hello", "hello").await;
@@ -156,7 +154,7 @@ async fn a_full_queue_refuses_jobs_with_429_and_bad_requests_get_clear_errors() 
         job_max_attempts: 100,
         job_retry_delay_ms: 10_000,
         max_jobs_per_function: 2,
-        ..common::test_job_settings()
+        ..e2e::test_job_settings()
     };
     let platform = Platform::start_with_jobs(0, settings).await;
     platform.create_bucket("functions").await;
@@ -172,7 +170,7 @@ async fn a_full_queue_refuses_jobs_with_429_and_bad_requests_get_clear_errors() 
     assert_eq!(status, StatusCode::ACCEPTED);
     // The refused job left no record behind.
     let resp = platform.http.get(platform.url("/jobs")).send().await.unwrap();
-    let (_, listed) = common::json(resp).await;
+    let (_, listed) = e2e::json(resp).await;
     assert_eq!(listed["jobs"].as_array().unwrap().len(), 3, "{listed}");
 
     let (status, body) = job(&platform, "not-a-uuid").await;
@@ -213,7 +211,7 @@ async fn a_callback_url_receives_the_outcome_and_a_refusal_is_retried() {
             .send()
             .await
             .unwrap();
-        let (status, body) = common::json(resp).await;
+        let (status, body) = e2e::json(resp).await;
         assert_eq!((status, error_code(&body).0), (StatusCode::BAD_REQUEST, "bad_request"), "{bad}: {body}");
     }
 }
@@ -237,7 +235,7 @@ async fn an_https_callback_reaches_a_receiver_only_when_its_ca_is_trusted() {
 
     let settings = dispatcher::JobSettings {
         callback_ca_file: Some(fixtures.join("ca.pem")),
-        ..common::test_job_settings()
+        ..e2e::test_job_settings()
     };
     let platform = Platform::start_with_jobs(1, settings).await;
     platform.create_bucket("functions").await;
@@ -276,7 +274,7 @@ async fn submit_with_callback(platform: &Platform, callback: &str, input: &str) 
         .send()
         .await
         .unwrap();
-    let (status, body) = common::json(resp).await;
+    let (status, body) = e2e::json(resp).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     wait_for(platform, body["job_id"].as_str().unwrap(), finished).await
 }

@@ -1,10 +1,8 @@
 //! Running functions over HTTP and over plain NATS, including hostile guests.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Platform, error_code};
+use e2e::{Platform, error_code};
 use protocol::headers;
 use reqwest::StatusCode;
 
@@ -38,7 +36,7 @@ async fn logs_are_returned_on_request() {
 
     let resp =
         platform.http.post(platform.url("/exec/functions/chatty?logs=true")).body("hi").send().await.unwrap();
-    let (status, body) = common::json(resp).await;
+    let (status, body) = e2e::json(resp).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["result"], "chatty: hi");
     assert_eq!(body["stdout"], "stdout: hi\n");
@@ -51,7 +49,7 @@ async fn logs_are_returned_on_request() {
         .send()
         .await
         .unwrap();
-    let (status, body) = common::json(resp).await;
+    let (status, body) = e2e::json(resp).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error_code(&body).0, "bad_request");
 }
@@ -71,7 +69,7 @@ async fn missing_and_invalid_functions_get_clear_errors() {
 
     let resp = platform.http.post(platform.url("/exec/Bad.Bucket/hello")).send().await.unwrap();
     assert!(resp.headers().contains_key("x-request-id"));
-    let (status, body) = common::json(resp).await;
+    let (status, body) = e2e::json(resp).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (code, message) = error_code(&body);
     assert_eq!(code, "invalid_name");
@@ -206,7 +204,7 @@ async fn two_executors_share_the_work() {
                 .await
                 .unwrap();
             let executor = resp.headers().get("x-faas-executor").map(|v| v.to_str().unwrap().to_owned());
-            let (status, body) = common::json(resp).await;
+            let (status, body) = e2e::json(resp).await;
             assert_eq!(status, StatusCode::OK, "{body}");
             assert_eq!(body["result"], format!("chatty: {i}"));
             executor.expect("the executor is named")
@@ -233,7 +231,7 @@ async fn no_executor_means_503_at_once() {
     assert!(started.elapsed() < Duration::from_secs(2), "answered after {:?}", started.elapsed());
 
     let resp = platform.http.get(platform.url("/ready")).send().await.unwrap();
-    let (status, body) = common::json(resp).await;
+    let (status, body) = e2e::json(resp).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["executor"], "none running");
     assert_eq!(body["dispatcher"], "ok");

@@ -1,10 +1,8 @@
 //! S3 and NATS outages: clear errors while they last, recovery after.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Platform, error_code};
+use e2e::{Platform, error_code};
 use reqwest::StatusCode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,0 +1,16 @@
+//! `faas-e2e-executor`: the executor as a process of its own, for the tests
+//! that kill one with SIGKILL.
+//!
+//! Cargo builds a package's binaries for its own integration tests only, so
+//! this crate has its own, started exactly as `faas-executor` starts.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    bus::init_tracing();
+    let config = executor::ExecutorConfig::parse();
+    let client = bus::connect(&config.nats_url, "faas-executor").await?;
+    executor::run(config, client, bus::shutdown_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! How the platform's services are pointed at a stack, and how one waits
+//! until they serve.
+//!
+//! The end-to-end tests, the benchmark and `faas-local` all run the same
+//! services against a [`NatsServer`] and an [`S3Server`] of this crate, as
+//! child processes or in-process. Describing the environment once keeps a
+//! setting renamed in a service from being missed in one of them. This crate
+//! depends on none of the services, so it speaks what they read: environment
+//! variable names, the api's HTTP routes and pings on NATS.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+
+use crate::{NatsServer, S3Server};
+
+/// The subject prefix (`FAAS_SUBJECT_PREFIX`) services of a stack run under.
+pub const SUBJECT_PREFIX: &str = "faas";
+
+/// How long one readiness request may take before it counts as a miss.
+const HTTP_TRY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one ping may wait for its answer before it counts as a miss.
+const PING_TRY_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Where the S3 store is and how to sign for it.
+#[derive(Debug, Clone)]
+pub struct S3Access {
+    /// The endpoint URL (`S3_ENDPOINT`).
+    pub endpoint: String,
+    /// The access key (`S3_ACCESS_KEY`).
+    pub access_key: String,
+    /// The secret key (`S3_SECRET_KEY`).
+    pub secret_key: String,
+    /// The region to sign for (`S3_REGION`).
+    pub region: String,
+}
+
+/// What the services of one stack are configured with: its NATS, its S3 and
+/// the secret they share. In-process services read the fields; child
+/// processes get them as environment variables from [`ServiceEnv::api`] and
+/// [`ServiceEnv::backend`].
+#[derive(Debug, Clone)]
+pub struct ServiceEnv {
+    /// The nats-server client URL (`NATS_URL`).
+    pub nats_url: String,
+    /// The subject prefix (`FAAS_SUBJECT_PREFIX`).
+    pub subject_prefix: String,
+    /// The S3 store, which only the dispatcher and executors use.
+    pub s3: S3Access,
+    /// The secret the dispatcher and executors sign and check precompiled
+    /// artifacts with (`FAAS_ARTIFACT_KEY`); `None`: nothing is shared.
+    pub artifact_key: Option<String>,
+    /// The log filter of child processes (`RUST_LOG`).
+    pub rust_log: String,
+}
+
+impl ServiceEnv {
+    /// Services against `nats` and `s3`, under [`SUBJECT_PREFIX`], with a
+    /// fresh artifact key and `warn` logging (at `info` every call logs a
+    /// line, which costs more than some calls).
+    pub fn new(nats: &NatsServer, s3: &S3Server) -> Self {
+        Self {
+            nats_url: nats.url(),
+            subject_prefix: SUBJECT_PREFIX.to_owned(),
+            s3: S3Access {
+                endpoint: s3.endpoint(),
+                access_key: s3.access_key().to_owned(),
+                secret_key: s3.secret_key().to_owned(),
+                region: s3.region().to_owned(),
+            },
+            artifact_key: Some(random_artifact_key()),
+            rust_log: "warn".to_owned(),
+        }
+    }
+
+    /// Environment of a `faas-api` process listening on `listen`
+    /// (`host:port`): NATS only, the api never touches S3.
+    pub fn api(&self, listen: &str) -> Vec<(&'static str, String)> {
+        let mut env = self.common();
+        env.push(("API_LISTEN", listen.to_owned()));
+        env
+    }
+
+    /// Environment of a `faas-dispatcher` or `faas-executor` process: NATS,
+    /// S3 and the artifact key.
+    pub fn backend(&self) -> Vec<(&'static str, String)> {
+        let mut env = self.common();
+        env.extend([
+            ("S3_ENDPOINT", self.s3.endpoint.clone()),
+            ("S3_ACCESS_KEY", self.s3.access_key.clone()),
+            ("S3_SECRET_KEY", self.s3.secret_key.clone()),
+            ("S3_REGION", self.s3.region.clone()),
+        ]);
+        if let Some(key) = &self.artifact_key {
+            env.push(("FAAS_ARTIFACT_KEY", key.clone()));
+        }
+        env
+    }
+
+    fn common(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("NATS_URL", self.nats_url.clone()),
+            ("FAAS_SUBJECT_PREFIX", self.subject_prefix.clone()),
+            ("RUST_LOG", self.rust_log.clone()),
+        ]
+    }
+}
+
+/// A secret of 64 random hex characters (two v4 uuids' 244 random bits): a
+/// fresh one per stack means no artifact from an earlier run is trusted.
+pub fn random_artifact_key() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+/// Waits for a service by asking again every `interval` until it answers,
+/// for at most `timeout`.
+///
+/// Between two tries it calls the caller's check with the time waited so
+/// far; an error from it ends the wait at once (a child process that exited
+/// will never answer), and it may report progress.
+#[derive(Debug, Clone, Copy)]
+pub struct Readiness {
+    /// How long to wait in all.
+    pub timeout: Duration,
+    /// How long to sleep between two tries.
+    pub interval: Duration,
+}
+
+impl Readiness {
+    /// Polls `GET url` until it answers 200; returns the time waited. On the
+    /// api, `/ready` answers 200 once NATS is connected and an executor and
+    /// a dispatcher answer pings, `/health` as soon as it serves.
+    pub async fn http_ok(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        check: impl FnMut(Duration) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Duration> {
+        let answered = || async {
+            let resp = http.get(url).timeout(HTTP_TRY_TIMEOUT).send().await;
+            resp.is_ok_and(|r| r.status() == reqwest::StatusCode::OK)
+        };
+        self.poll(answered, check, || format!("{url} did not answer 200")).await
+    }
+
+    /// Requests on `subject` until someone answers; returns the time waited.
+    ///
+    /// A flushed subscription is not proof the server registered it; an
+    /// answer through the server is. Until a service subscribes, NATS
+    /// answers "no responders" at once, so a short interval costs nothing.
+    pub async fn nats_answer(
+        &self,
+        client: &async_nats::Client,
+        subject: &str,
+        check: impl FnMut(Duration) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Duration> {
+        let answered = || async {
+            let ping = async_nats::Request::new().payload("ping".into()).timeout(Some(PING_TRY_TIMEOUT));
+            client.send_request(subject.to_owned(), ping).await.is_ok()
+        };
+        self.poll(answered, check, || format!("nobody answered on {subject}")).await
+    }
+
+    async fn poll<F: Future<Output = bool>>(
+        &self,
+        mut answered: impl FnMut() -> F,
+        mut check: impl FnMut(Duration) -> anyhow::Result<()>,
+        failure: impl FnOnce() -> String,
+    ) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        loop {
+            if answered().await {
+                return Ok(started.elapsed());
+            }
+            let waited = started.elapsed();
+            check(waited)?;
+            if waited > self.timeout {
+                bail!("{} within {:?}", failure(), self.timeout);
+            }
+            tokio::time::sleep(self.interval).await;
+        }
+    }
+}
