@@ -7,11 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/build-functions.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-# The api stays thin: it must not link the storage or Wasmtime stacks.
-if cargo tree -p faas-api -e normal --prefix none | grep -qE '^(wasmtime|aws-sdk-s3) '; then
-  echo "faas-api must not depend on wasmtime or aws-sdk-s3 (see ARCHITECTURE.md)" >&2
-  exit 1
-fi
+scripts/check-boundaries.sh
 # The guests' own unit tests run natively (the wasm target has no runner).
 host=$(rustc -vV | sed -n 's/^host: //p')
 (cd functions && CARGO_TARGET_DIR="$PWD/target" cargo test --quiet --target "$host")

@@ -44,9 +44,6 @@ const QUIET: Duration = Duration::from_secs(1);
 /// it was removed without the connection dropping.
 const CHECK_EVERY: Duration = Duration::from_secs(5);
 
-/// The header JetStream sets on key-value deletes and purges.
-const KV_OPERATION: &str = "KV-Operation";
-
 /// Following or waiting for followers failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FollowerError {
@@ -294,7 +291,7 @@ impl<T: DeserializeOwned> Follower<T> {
         let operation = message
             .headers
             .as_ref()
-            .and_then(|h| h.get(KV_OPERATION))
+            .and_then(|h| h.get(protocol::headers::KV_OPERATION))
             .and_then(|v| v.as_str().parse::<kv::Operation>().ok());
         let change = match operation {
             Some(kv::Operation::Delete | kv::Operation::Purge) => Change::Removed { name },

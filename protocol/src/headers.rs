@@ -87,6 +87,10 @@ pub const PIPELINE_STEP: &str = "Faas-Pipeline-Step";
 /// On pipeline error replies: the failed step's `<bucket>/<function>`.
 pub const PIPELINE_FUNCTION: &str = "Faas-Pipeline-Function";
 
+/// Set by JetStream on key-value entries: `DEL` or `PURGE` on removals.
+/// Not ours, but spelled here like every header the platform reads.
+pub const KV_OPERATION: &str = "KV-Operation";
+
 #[cfg(test)]
 mod tests {
     use super::*;
