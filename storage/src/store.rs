@@ -1,7 +1,20 @@
 //! Bucket and function operations on S3, with errors a caller can act on.
+//!
+//! S3 servers differ where the platform needs one answer: RustFS and AWS
+//! (us-east-1) accept a second create of a bucket you own, and a versioned
+//! bucket keeps old versions and delete markers that a plain listing does not
+//! show. This module gives every server the same semantics: a create of an
+//! existing bucket is [`StorageError::BucketExists`], and deleting a function
+//! or a bucket removes every version of what it deletes.
+//!
+//! The platform's own objects in a bucket live under `.faas/`, which no
+//! function name can start with: today the creation claim, later the
+//! content-addressed version history. S3 object versions of a function's key
+//! are not that history: they live only as long as the function.
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use bytes::Bytes;
 use protocol::{BucketInfo, BucketName, ErrorBody, ErrorCode, FunctionInfo, FunctionRef};
 
@@ -9,6 +22,18 @@ use crate::S3Config;
 
 /// S3 metadata key under which the component's sha256 is recorded at upload.
 const DIGEST_METADATA: &str = "sha256";
+
+/// Key prefix of the objects the platform keeps for itself in a bucket. A
+/// function name has no `.` or `/`, so no function is ever under it, and
+/// listings of functions leave it out.
+const PLATFORM_PREFIX: &str = ".faas/";
+
+/// The object whose conditional create decides which of two racing bucket
+/// creates made the bucket (see [`FunctionStore::create_bucket`]).
+const CREATION_CLAIM: &str = ".faas/bucket";
+
+/// DeleteObjects takes at most this many keys per request.
+const DELETE_BATCH: usize = 1000;
 
 /// A storage failure, by what the caller should do about it.
 #[derive(Debug, thiserror::Error)]
@@ -50,11 +75,17 @@ impl From<StorageError> for ErrorBody {
 }
 
 /// What S3 said, reduced to the cases this crate distinguishes.
+#[derive(Debug)]
 enum S3Failure {
     NoSuchBucket,
     NoSuchKey,
     BucketExists,
     BucketNotEmpty,
+    /// A conditional write lost: the object exists (or another conditional
+    /// write on it is in flight, AWS's `ConditionalRequestConflict`).
+    PreconditionFailed,
+    /// The server does not implement the operation (s3s-fs and versions).
+    NotImplemented,
     Other(String),
 }
 
@@ -69,6 +100,8 @@ where
         Some("NoSuchKey" | "NotFound") => S3Failure::NoSuchKey,
         Some("BucketAlreadyExists" | "BucketAlreadyOwnedByYou") => S3Failure::BucketExists,
         Some("BucketNotEmpty") => S3Failure::BucketNotEmpty,
+        Some("PreconditionFailed" | "ConditionalRequestConflict") => S3Failure::PreconditionFailed,
+        Some("NotImplemented") => S3Failure::NotImplemented,
         _ => S3Failure::Other(error_chain(&err)),
     }
 }
@@ -112,13 +145,40 @@ impl FunctionStore {
             .collect())
     }
 
-    /// Creates `bucket`.
+    /// Creates `bucket`; [`StorageError::BucketExists`] if it exists, on
+    /// every server, and for exactly one of two racing creates.
     pub async fn create_bucket(&self, bucket: &BucketName) -> Result<(), StorageError> {
-        match self.s3.create_bucket().bucket(bucket.as_str()).send().await {
-            Ok(_) => Ok(()),
-            Err(err) => Err(match classify(err) {
+        // RustFS and AWS (us-east-1) answer a create of a bucket we own with
+        // success, so only asking first tells that it existed. A HEAD error
+        // (AWS answers 403 for another account's bucket) is left to the
+        // create, which names it.
+        if let Ok(true) = self.bucket_exists(bucket).await {
+            return Err(StorageError::BucketExists(bucket.to_string()));
+        }
+        if let Err(err) = self.s3.create_bucket().bucket(bucket.as_str()).send().await {
+            return Err(match classify(err) {
                 S3Failure::BucketExists => StorageError::BucketExists(bucket.to_string()),
                 failure => other(failure),
+            });
+        }
+        // Two creates that both passed the HEAD both succeed on those
+        // servers. Creating the claim only if it does not exist is atomic
+        // (If-None-Match: *), so it picks the one that made the bucket. A
+        // server that ignores the condition lets both succeed, as before.
+        let claim = self
+            .s3
+            .put_object()
+            .bucket(bucket.as_str())
+            .key(CREATION_CLAIM)
+            .if_none_match("*")
+            .body(ByteStream::from_static(b""))
+            .send()
+            .await;
+        match claim {
+            Ok(_) => Ok(()),
+            Err(err) => Err(match classify(err) {
+                S3Failure::PreconditionFailed => StorageError::BucketExists(bucket.to_string()),
+                failure => self.bucket_failure(bucket, failure),
             }),
         }
     }
@@ -148,8 +208,9 @@ impl FunctionStore {
                 .await
                 .map_err(|e| self.bucket_failure(bucket, classify(e)))?;
             functions.extend(page.contents().iter().filter_map(|o| {
+                let key = o.key().filter(|key| !key.starts_with(PLATFORM_PREFIX))?;
                 Some(FunctionInfo {
-                    name: o.key()?.to_owned(),
+                    name: key.to_owned(),
                     size: o.size().unwrap_or(0).max(0) as u64,
                     etag: o.e_tag().map(|e| e.trim_matches('"').to_owned()),
                     last_modified: rfc3339(o.last_modified()),
@@ -168,22 +229,18 @@ impl FunctionStore {
         Ok(functions)
     }
 
-    /// Deletes `bucket`; with `force`, deletes its functions first.
+    /// Deletes `bucket`. Without `force` it must hold no function; with
+    /// `force`, every object version and delete marker in it goes first, so
+    /// a versioned bucket goes too.
     pub async fn delete_bucket(&self, bucket: &BucketName, force: bool) -> Result<(), StorageError> {
-        let functions = self.list_functions(bucket).await?;
-        if !functions.is_empty() {
-            if !force {
+        if force {
+            self.delete_versions(bucket, Keys::Prefix("")).await?;
+        } else {
+            if !self.list_functions(bucket).await?.is_empty() {
                 return Err(StorageError::BucketNotEmpty(bucket.to_string()));
             }
-            for function in functions {
-                self.s3
-                    .delete_object()
-                    .bucket(bucket.as_str())
-                    .key(&function.name)
-                    .send()
-                    .await
-                    .map_err(|e| other(classify(e)))?;
-            }
+            // The platform's own objects do not make a bucket "not empty".
+            self.delete_versions(bucket, Keys::Prefix(PLATFORM_PREFIX)).await?;
         }
         match self.s3.delete_bucket().bucket(bucket.as_str()).send().await {
             Ok(_) => Ok(()),
@@ -249,7 +306,9 @@ impl FunctionStore {
         Ok(body.into_bytes())
     }
 
-    /// Deletes `function`; a missing one is an error, not a silent success.
+    /// Deletes `function`, every S3 version of its object included (the
+    /// platform's history will not be kept in them); a missing function is
+    /// an error, not a silent success.
     pub async fn delete_function(&self, function: &FunctionRef) -> Result<(), StorageError> {
         let head = self
             .s3
@@ -261,13 +320,109 @@ impl FunctionStore {
         if let Err(err) = head {
             return Err(self.function_failure(function, classify(err)).await);
         }
-        self.s3
-            .delete_object()
-            .bucket(function.bucket.as_str())
-            .key(function.function.as_str())
-            .send()
-            .await
-            .map_err(|e| other(classify(e)))?;
+        self.delete_versions(&function.bucket, Keys::Exact(function.function.as_str())).await
+    }
+
+    /// Deletes every version and delete marker of `keys` in `bucket`.
+    async fn delete_versions(&self, bucket: &BucketName, keys: Keys<'_>) -> Result<(), StorageError> {
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            let page = self
+                .s3
+                .list_object_versions()
+                .bucket(bucket.as_str())
+                .prefix(keys.prefix())
+                .set_key_marker(key_marker)
+                .set_version_id_marker(version_marker)
+                .send()
+                .await;
+            let page = match page {
+                Ok(page) => page,
+                // s3s-fs (the local server) has no ListObjectVersions, and no
+                // versions either: its current objects are all there is.
+                Err(err) => match classify(err) {
+                    S3Failure::NotImplemented => return self.delete_current_objects(bucket, keys).await,
+                    failure => return Err(self.bucket_failure(bucket, failure)),
+                },
+            };
+            let versions = page.versions().iter().map(|v| (v.key(), v.version_id()));
+            let markers = page.delete_markers().iter().map(|m| (m.key(), m.version_id()));
+            let targets = versions
+                .chain(markers)
+                .filter_map(|(key, version)| Some((key.filter(|k| keys.contains(k))?, version)))
+                .map(|(key, version)| {
+                    ObjectIdentifier::builder().key(key).set_version_id(version.map(str::to_owned)).build()
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StorageError::Unavailable(format!("listing versions in {bucket}: {e}")))?;
+            self.delete_objects(bucket, targets).await?;
+            if page.is_truncated() != Some(true) {
+                return Ok(());
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_marker = page.next_version_id_marker().map(str::to_owned);
+        }
+    }
+
+    /// Deletes the current objects of `keys`: [`Self::delete_versions`] on a
+    /// server without versions.
+    async fn delete_current_objects(&self, bucket: &BucketName, keys: Keys<'_>) -> Result<(), StorageError> {
+        let mut token = None;
+        loop {
+            let page = self
+                .s3
+                .list_objects_v2()
+                .bucket(bucket.as_str())
+                .prefix(keys.prefix())
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| self.bucket_failure(bucket, classify(e)))?;
+            let targets = page
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().filter(|k| keys.contains(k)))
+                .map(|key| ObjectIdentifier::builder().key(key).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StorageError::Unavailable(format!("listing objects in {bucket}: {e}")))?;
+            self.delete_objects(bucket, targets).await?;
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Deletes `targets` in batches; any key the server did not delete is an error.
+    async fn delete_objects(
+        &self,
+        bucket: &BucketName,
+        targets: Vec<ObjectIdentifier>,
+    ) -> Result<(), StorageError> {
+        for batch in targets.chunks(DELETE_BATCH) {
+            let delete = Delete::builder()
+                .set_objects(Some(batch.to_vec()))
+                .quiet(true)
+                .build()
+                .map_err(|e| StorageError::Unavailable(format!("deleting objects in {bucket}: {e}")))?;
+            let out = self
+                .s3
+                .delete_objects()
+                .bucket(bucket.as_str())
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| self.bucket_failure(bucket, classify(e)))?;
+            if let Some(failed) = out.errors().first() {
+                return Err(StorageError::Unavailable(format!(
+                    "deleting {} (version {}) in {bucket}: {} {}",
+                    failed.key().unwrap_or("?"),
+                    failed.version_id().unwrap_or("null"),
+                    failed.code().unwrap_or("?"),
+                    failed.message().unwrap_or(""),
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -293,12 +448,33 @@ impl FunctionStore {
     }
 }
 
+/// Which keys of a bucket an operation covers.
+#[derive(Debug, Clone, Copy)]
+enum Keys<'a> {
+    /// Every key starting with this (every key for "").
+    Prefix(&'a str),
+    /// This key only (a prefix listing also returns longer keys).
+    Exact(&'a str),
+}
+
+impl<'a> Keys<'a> {
+    fn prefix(self) -> &'a str {
+        match self {
+            Self::Prefix(prefix) | Self::Exact(prefix) => prefix,
+        }
+    }
+
+    fn contains(self, key: &str) -> bool {
+        match self {
+            Self::Prefix(prefix) => key.starts_with(prefix),
+            Self::Exact(exact) => key == exact,
+        }
+    }
+}
+
 fn other(failure: S3Failure) -> StorageError {
     match failure {
         S3Failure::Other(message) => StorageError::Unavailable(message),
-        S3Failure::NoSuchBucket => StorageError::Unavailable("unexpected NoSuchBucket".into()),
-        S3Failure::NoSuchKey => StorageError::Unavailable("unexpected NoSuchKey".into()),
-        S3Failure::BucketExists => StorageError::Unavailable("unexpected BucketAlreadyExists".into()),
-        S3Failure::BucketNotEmpty => StorageError::Unavailable("unexpected BucketNotEmpty".into()),
+        unexpected => StorageError::Unavailable(format!("unexpected S3 answer {unexpected:?}")),
     }
 }
