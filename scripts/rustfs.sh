@@ -11,7 +11,7 @@
 # 3. Runs the workspace's tests with FAAS_TEST_RUSTFS_BIN set, so every S3
 #    server a test starts is a RustFS process of its own.
 #
-# Extra arguments go to the last `cargo test` (e.g. `-p faas-storage`).
+# Extra arguments go to the last `cargo test` (e.g. `--test exec`).
 # FAAS_RUSTFS_CACHE moves the install (default ~/.cache/wasm-faas/rustfs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,7 +76,7 @@ echo "rustfs.sh: $("$bin" --version | head -n 1) on http://127.0.0.1:$port" >&2
 echo "rustfs.sh: conformance suite against that RustFS" >&2
 S3_TEST_ENDPOINT="http://127.0.0.1:$port" S3_TEST_ACCESS_KEY="$access_key" \
   S3_TEST_SECRET_KEY="$secret_key" S3_TEST_REGION=us-east-1 \
-  cargo test -p faas-storage --test conformance
+  cargo test --workspace --test conformance
 
 echo "rustfs.sh: the workspace's tests, each S3 server a RustFS process" >&2
 FAAS_TEST_RUSTFS_BIN="$bin" cargo test --workspace --all-targets "$@"
