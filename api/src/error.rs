@@ -67,6 +67,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::FunctionTimeout | ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorCode::Unavailable | ErrorCode::StorageError => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::CompileLimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 

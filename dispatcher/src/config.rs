@@ -24,6 +24,10 @@ pub struct DispatcherConfig {
     /// How long validating (compiling) an upload may take, in seconds.
     #[arg(long, env = "FAAS_VALIDATE_TIMEOUT_SECS", default_value_t = 60)]
     pub validate_timeout_secs: u64,
+    /// Uploads compiled at once; more wait for a slot (up to the validate
+    /// timeout, then 503).
+    #[arg(long, env = "FAAS_COMPILE_CONCURRENCY", default_value_t = 2)]
+    pub compile_concurrency: usize,
     /// Secret shared with the executors (16+ characters) that signs the
     /// precompiled artifact stored at each upload. Unset: nothing is shared.
     #[arg(long, env = "FAAS_ARTIFACT_KEY", hide_env_values = true)]

@@ -70,15 +70,25 @@ impl Platform {
 
     /// With `executors` executors and an upload limit.
     pub async fn start_with(executors: usize, max_upload_bytes: usize) -> Self {
-        Self::start_full(executors, max_upload_bytes, test_job_settings()).await
+        Self::start_full(executors, max_upload_bytes, test_job_settings(), |_| {}).await
     }
 
     /// With `executors` executors and these job settings.
     pub async fn start_with_jobs(executors: usize, jobs: dispatcher::JobSettings) -> Self {
-        Self::start_full(executors, 64 << 20, jobs).await
+        Self::start_full(executors, 64 << 20, jobs, |_| {}).await
     }
 
-    async fn start_full(executors: usize, max_upload_bytes: usize, jobs: dispatcher::JobSettings) -> Self {
+    /// With one executor and dispatchers configured by `tune` from the test defaults.
+    pub async fn start_with_dispatcher(tune: impl FnOnce(&mut dispatcher::DispatcherConfig)) -> Self {
+        Self::start_full(1, 64 << 20, test_job_settings(), tune).await
+    }
+
+    async fn start_full(
+        executors: usize,
+        max_upload_bytes: usize,
+        jobs: dispatcher::JobSettings,
+        tune: impl FnOnce(&mut dispatcher::DispatcherConfig),
+    ) -> Self {
         stack::tracing::init_test_tracing();
         let nats = NatsServer::start().expect("nats-server starts");
         let s3 = S3Server::start().expect("S3 server starts");
@@ -99,16 +109,18 @@ impl Platform {
             tasks: Vec::new(),
         };
 
-        let dispatcher_config = dispatcher::DispatcherConfig {
+        let mut dispatcher_config = dispatcher::DispatcherConfig {
             nats_url: platform.env.nats_url.clone(),
             subject_prefix: platform.env.subject_prefix.clone(),
             s3: s3_config(&platform.env.s3),
             max_component_bytes: 64 << 20,
             validate_timeout_secs: 60,
+            compile_concurrency: 2,
             artifact_key: platform.env.artifact_key.clone(),
             jobs,
             flows: dispatcher::FlowSettings { call_wait_secs: 10, ..Default::default() },
         };
+        tune(&mut dispatcher_config);
         platform.dispatcher_config = Some(dispatcher_config);
         platform.add_dispatcher().await;
         for _ in 0..executors {
@@ -185,6 +197,7 @@ impl Platform {
             backlog,
             cache_entries: 16,
             compile_every_call: false,
+            compile: executor::CompileSettings::default(),
             artifact_key: self.env.artifact_key.clone().filter(|_| self.share_artifacts),
         };
         let client = self.nats.connect().await;

@@ -287,3 +287,31 @@ async fn guests_see_no_environment_arguments_files_or_network() {
     assert_eq!(seen["tcp_connect"], false, "no network");
     assert_eq!(seen["clock"], true, "clocks work");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_guest_blocked_in_a_host_call_times_out_at_the_limit_and_frees_its_slot() {
+    let mut platform = Platform::start_with(0, 64 << 20).await;
+    platform.limits.timeout_ms = 1_000;
+    // One slot: the next call can only run if the timed-out one gave it back.
+    platform.add_executor(1).await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "sleepy", "sleepy").await;
+    platform.deploy("functions", "hello", "hello").await;
+    // Warm: the time measured below is the call's, not a first compile's.
+    let (status, _) = platform.exec("functions", "sleepy", r#"{"ms":1}"#).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let started = Instant::now();
+    let (status, body) = platform.exec("functions", "sleepy", r#"{"ms":20000}"#).await;
+    let took = started.elapsed();
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    let (code, message) = error_code(&body);
+    assert_eq!(code, "function_timeout");
+    assert!(message.contains("1000 ms"), "{message}");
+    assert!(took < Duration::from_millis(1_100), "answered after {took:?}, limit 1 s");
+
+    let started = Instant::now();
+    let (status, body) = platform.exec("functions", "hello", r#"{"name":"next"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(started.elapsed() < Duration::from_millis(500), "the slot was free at once");
+}

@@ -147,3 +147,127 @@ async fn large_components_cross_a_stock_nats_server() {
     let (status, body) = platform.exec("functions", "five", r#"{"name":"Big"}"#).await;
     assert_eq!((status, body["result"].as_str()), (StatusCode::OK, Some("Hello Big, how are you?")));
 }
+
+/// A valid `exec` component carrying one more core module (never
+/// instantiated, but compiled all the same) of `functions` functions, each
+/// `ops` steps of arithmetic over `locals` live values: quick to generate,
+/// slow to compile (about 1.7 s a function of 600,000 steps, on one core of
+/// the machine it was measured on). The module is encoded by hand (WAT text for it would
+/// take longer to parse than to compile).
+fn slow_to_compile(functions: u32, ops: u32, locals: u32) -> Vec<u8> {
+    fn leb(mut n: u32, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            out.push(if n == 0 { byte } else { byte | 0x80 });
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    fn section(id: u8, body: &[u8], out: &mut Vec<u8>) {
+        out.push(id);
+        leb(body.len() as u32, out);
+        out.extend_from_slice(body);
+    }
+    let mut body = Vec::new();
+    leb(1, &mut body);
+    leb(locals, &mut body);
+    body.push(0x7e); // i64 locals
+    for i in 0..ops {
+        let [a, b, c, d] = [i * 7 + 3, i * 31 + 1, i * 5, i * 3 + 2].map(|n| n % (locals + 1));
+        for (op, local) in [(0x20, a), (0x20, b)] {
+            body.push(op);
+            leb(local, &mut body);
+        }
+        body.push(0x7e); // i64.mul
+        body.push(0x20);
+        leb(c, &mut body);
+        body.push(0x89); // i64.rotl
+        body.push(0x21); // local.set
+        leb(d.max(1), &mut body);
+    }
+    body.extend_from_slice(&[0x20, 0x01, 0x0b]); // local.get 1, end
+    let mut module = b"\0asm\x01\0\0\0".to_vec();
+    section(1, &[0x01, 0x60, 0x01, 0x7e, 0x01, 0x7e], &mut module); // (i64) -> i64
+    let mut funcs = Vec::new();
+    leb(functions, &mut funcs);
+    funcs.extend(std::iter::repeat_n(0u8, functions as usize));
+    section(3, &funcs, &mut module);
+    let mut code = Vec::new();
+    leb(functions, &mut code);
+    for _ in 0..functions {
+        leb(body.len() as u32, &mut code);
+        code.extend_from_slice(&body);
+    }
+    section(10, &code, &mut module);
+
+    let mut component = wat::parse_str(
+        r#"(component
+          (core module $m
+            (memory (export "memory") 1)
+            (func (export "exec") (param i32 i32) (result i32) i32.const 0)
+            (func (export "realloc") (param i32 i32 i32 i32) (result i32) i32.const 16))
+          (core instance $i (instantiate $m))
+          (func (export "exec") (param "input" string) (result string)
+            (canon lift (core func $i "exec") (memory (core memory $i "memory")) (realloc (core func $i "realloc")))))"#,
+    )
+    .expect("valid WAT");
+    section(1, &module, &mut component); // a core module section
+    component
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_component_slower_to_compile_than_the_limit_is_refused_with_422() {
+    let platform = Platform::start_with_dispatcher(|config| config.validate_timeout_secs = 1).await;
+    platform.create_bucket("functions").await;
+
+    let started = std::time::Instant::now();
+    let (status, body) = platform.upload("functions", "slow", slow_to_compile(3, 600_000, 15)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (code, message) = error_code(&body);
+    assert_eq!(code, "compile_limit_exceeded");
+    assert!(message.contains("1 s") && message.contains("FAAS_VALIDATE_TIMEOUT_SECS"), "{message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+
+    // The abandoned compile runs on to its end (taking the CPU meanwhile, so
+    // a small upload may be refused as well), then the dispatcher is as before.
+    let hello = stack::guests::guest_bytes("hello");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, body) = platform.upload("functions", "hello", hello.clone()).await;
+        if status == StatusCode::CREATED {
+            break;
+        }
+        assert_eq!(error_code(&body).0, "compile_limit_exceeded", "{body}");
+        assert!(std::time::Instant::now() < deadline, "uploads never recovered");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let (status, _) = platform.exec("functions", "hello", r#"{"name":"Ada"}"#).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_component_with_more_memories_than_a_call_may_hold_is_refused_at_upload() {
+    let platform = Platform::start().await;
+    platform.create_bucket("functions").await;
+    let holders: String =
+        (0..9).map(|i| format!("(core instance $holder{i} (instantiate $holder))\n")).collect();
+    let wat = format!(
+        r#"(component
+          (core module $holder (memory (export "memory") 1))
+          {holders}
+          (core module $m
+            (memory (export "memory") 1)
+            (func (export "exec") (param i32 i32) (result i32) i32.const 0)
+            (func (export "realloc") (param i32 i32 i32 i32) (result i32) i32.const 16))
+          (core instance $i (instantiate $m))
+          (func (export "exec") (param "input" string) (result string)
+            (canon lift (core func $i "exec") (memory (core memory $i "memory")) (realloc (core func $i "realloc")))))"#
+    );
+    let (status, body) = platform.upload("functions", "greedy", wat::parse_str(wat).unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (code, message) = error_code(&body);
+    assert_eq!(code, "invalid_component");
+    assert!(message.contains("10 Wasm linear memories") && message.contains("maximum of 8"), "{message}");
+}

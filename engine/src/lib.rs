@@ -8,6 +8,7 @@
 //! settings (the pooling allocator, limits) stay with the executor.
 
 mod artifact;
+mod compile;
 mod signature;
 mod validate;
 
@@ -16,6 +17,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use sha2::{Digest as _, Sha256};
 
 pub use artifact::{ArtifactError, ArtifactStore};
+pub use compile::{CompileLimits, CompilePool, CompileRefused};
 pub use signature::{ArtifactKey, SignatureError};
 pub use validate::{ComponentValidator, InvalidComponent, ValidComponent, compile_checked};
 
@@ -27,6 +29,32 @@ pub fn config() -> wasmtime::Config {
     let mut config = wasmtime::Config::new();
     config.epoch_interruption(true);
     config
+}
+
+/// Core instances one component may hold (its modules plus the shims a
+/// toolchain adds: a Rust wasip2 component has a handful).
+pub const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+/// Linear memories one component may hold.
+pub const MAX_MEMORIES_PER_COMPONENT: u32 = 8;
+/// Tables one component may hold.
+pub const MAX_TABLES_PER_COMPONENT: u32 = 16;
+
+/// The pooling allocator for `instances` component instances at once, each
+/// of the largest shape a component may have (the `MAX_*_PER_COMPONENT`
+/// limits). Wasmtime checks a component against these limits when it is
+/// compiled or loaded, so the dispatcher's validator, configured with them,
+/// refuses at upload what no executor could run.
+pub fn pooling(instances: u32) -> wasmtime::PoolingAllocationConfig {
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.total_component_instances(instances)
+        .total_stacks(instances)
+        .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
+        .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
+        .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
+        .total_core_instances(instances.saturating_mul(MAX_CORE_INSTANCES_PER_COMPONENT))
+        .total_memories(instances.saturating_mul(MAX_MEMORIES_PER_COMPONENT))
+        .total_tables(instances.saturating_mul(MAX_TABLES_PER_COMPONENT));
+    pool
 }
 
 /// Names the engine's compatibility class: the Wasmtime version, target and

@@ -71,9 +71,19 @@ impl Default for ComponentValidator {
 }
 
 impl ComponentValidator {
-    /// A validator with its own engine.
+    /// A validator with its own engine, which knows the limits on a
+    /// component's shape (a pool for one instance, never used to run
+    /// anything).
     pub fn new() -> Self {
-        Self { engine: Engine::new(&crate::config()).expect("the shared engine configuration is valid") }
+        let mut pooled = crate::config();
+        pooled.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(crate::pooling(1)));
+        let engine = Engine::new(&pooled).unwrap_or_else(|err| {
+            // The pool reserves address space up front; where that is
+            // refused, executors allocate per call too and check no shape.
+            tracing::warn!(error = %format!("{err:#}"), "pooling allocator unavailable; not checking component shapes");
+            Engine::new(&crate::config()).expect("the shared engine configuration is valid")
+        });
+        Self { engine }
     }
 
     /// The engine uploads are compiled with.

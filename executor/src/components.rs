@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use engine::CompilePool;
 use protocol::FunctionRef;
 use storage::FunctionStore;
 
@@ -40,6 +41,8 @@ pub struct CompileEveryCall {
     pub store: FunctionStore,
     /// What compiles them.
     pub runtime: Arc<FunctionRuntime>,
+    /// Where they are compiled.
+    pub compiles: CompilePool,
 }
 
 impl CompileEveryCall {
@@ -47,10 +50,9 @@ impl CompileEveryCall {
         let bytes = self.store.get_function(function).await?;
         let digest = engine::digest(&bytes);
         let runtime = self.runtime.clone();
-        // CPU-bound for up to seconds: off the async workers.
-        let component = tokio::task::spawn_blocking(move || runtime.prepare(&runtime.compile(&bytes)?))
-            .await
-            .map_err(|e| ExecError::Internal(format!("compile task: {e}")))??;
+        // CPU-bound for up to seconds: off the async workers, bounded.
+        let size = bytes.len() as u64;
+        let component = self.compiles.run(size, move || runtime.prepare(&runtime.compile(&bytes)?)).await??;
         Ok(Loaded { component: Arc::new(component), digest, source: Source::Compiled })
     }
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use engine::CompileLimits;
 use storage::S3Config;
 
 /// Everything an executor process needs to know.
@@ -36,6 +37,9 @@ pub struct ExecutorConfig {
     /// platform did: for comparison only, never in production.
     #[arg(long, env = "FAAS_EXEC_COMPILE_EVERY_CALL", default_value_t = false)]
     pub compile_every_call: bool,
+    /// How compiles after a cache miss are bounded.
+    #[command(flatten)]
+    pub compile: CompileSettings,
     /// Secret shared by dispatchers and executors (16+ characters) that signs
     /// precompiled artifacts. Unset: no shared artifacts; each executor
     /// compiles what it has not compiled before.
@@ -81,5 +85,44 @@ impl ExecLimits {
     /// The memory cap in bytes.
     pub fn memory_bytes(&self) -> usize {
         self.memory_mib << 20
+    }
+}
+
+/// How compiles after a cache miss (no precompiled artifact) are bounded.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CompileSettings {
+    /// Compiles running at once; more wait for a slot up to the compile
+    /// timeout, then the call fails as `unavailable`.
+    #[arg(long, env = "FAAS_EXEC_COMPILE_CONCURRENCY", default_value_t = CompileSettings::DEFAULT.compile_concurrency)]
+    pub compile_concurrency: usize,
+    /// How long one compile may take, in seconds (keep it at least the
+    /// dispatchers' validate timeout, or an accepted upload may never run).
+    #[arg(long, env = "FAAS_EXEC_COMPILE_TIMEOUT_SECS", default_value_t = CompileSettings::DEFAULT.compile_timeout_secs)]
+    pub compile_timeout_secs: u64,
+    /// Largest component read from S3 and compiled, in bytes.
+    #[arg(long, env = "FAAS_MAX_COMPONENT_BYTES", default_value_t = CompileSettings::DEFAULT.max_component_bytes)]
+    pub max_component_bytes: u64,
+}
+
+impl Default for CompileSettings {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl CompileSettings {
+    /// The defaults, written once: the flags' defaults and `Default` both
+    /// read them.
+    pub const DEFAULT: Self =
+        Self { compile_concurrency: 2, compile_timeout_secs: 60, max_component_bytes: 64 << 20 };
+
+    /// The pool's limits.
+    pub fn limits(&self) -> CompileLimits {
+        CompileLimits {
+            concurrency: self.compile_concurrency,
+            timeout: Duration::from_secs(self.compile_timeout_secs),
+            max_bytes: self.max_component_bytes,
+            timeout_setting: "FAAS_EXEC_COMPILE_TIMEOUT_SECS",
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Why a call failed, one variant per error code a caller sees.
 
+use engine::CompileRefused;
 use protocol::ErrorCode;
 use storage::StorageError;
 
@@ -9,6 +10,9 @@ pub enum ExecError {
     /// Loading the component from storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// Compiling after a cache miss hit a limit of the compile pool.
+    #[error(transparent)]
+    Compile(#[from] CompileRefused),
     /// The stored bytes do not compile or link as a faas component.
     #[error("invalid component: {0}")]
     InvalidComponent(String),
@@ -44,6 +48,10 @@ pub enum ExecError {
     /// The input is not UTF-8 (the WIT signature takes a string).
     #[error("input is not valid UTF-8: {0}")]
     InvalidInput(String),
+    /// The instance pool had no free slot for this call (others hold them):
+    /// retryable, and no fault of the component.
+    #[error("executor busy: no free instance slot ({0}); retry")]
+    PoolExhausted(String),
     /// Anything else; a bug.
     #[error("internal executor error: {0}")]
     Internal(String),
@@ -54,6 +62,7 @@ impl ExecError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Storage(err) => err.code(),
+            Self::Compile(err) => err.code(),
             Self::InvalidComponent(_) => ErrorCode::InvalidComponent,
             Self::Trapped(_) => ErrorCode::FunctionTrapped,
             Self::MemoryLimit { .. } => ErrorCode::MemoryLimitExceeded,
@@ -61,6 +70,7 @@ impl ExecError {
             Self::Timeout { .. } => ErrorCode::FunctionTimeout,
             Self::OutputTooLarge { .. } => ErrorCode::OutputTooLarge,
             Self::InvalidInput(_) => ErrorCode::BadRequest,
+            Self::PoolExhausted(_) => ErrorCode::Unavailable,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

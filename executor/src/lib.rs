@@ -18,6 +18,6 @@ pub mod reply;
 pub mod runtime;
 pub mod server;
 
-pub use config::{ExecLimits, ExecutorConfig};
+pub use config::{CompileSettings, ExecLimits, ExecutorConfig};
 pub use error::ExecError;
 pub use server::{ExecutorError, run};

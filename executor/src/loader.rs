@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use bus::{FunctionRegistry, Lookup, RegistryWatch};
-use engine::ArtifactStore;
+use engine::{ArtifactStore, CompilePool};
 use protocol::{FunctionRef, headers};
 use storage::FunctionStore;
 use tracing::{debug, warn};
@@ -63,19 +63,21 @@ pub struct ComponentLoader {
     artifacts: Option<ArtifactStore>,
     cache: ComponentCache,
     runtime: Arc<FunctionRuntime>,
+    compiles: CompilePool,
 }
 
 impl ComponentLoader {
-    /// A loader over these stores, compiling for `runtime`'s engine.
+    /// A loader over these stores, compiling for `runtime`'s engine on
+    /// the bounded pool `compiles`.
     pub fn new(
         store: FunctionStore,
         (registry, watch): (FunctionRegistry, RegistryWatch),
         artifacts: Option<ArtifactStore>,
-        runtime: Arc<FunctionRuntime>,
+        (runtime, compiles): (Arc<FunctionRuntime>, CompilePool),
         cache_entries: usize,
     ) -> Self {
         let cache = ComponentCache::new(cache_entries);
-        Self { store, registry, watch, artifacts, cache, runtime }
+        Self { store, registry, watch, artifacts, cache, runtime, compiles }
     }
 
     /// The current version of `function`, prepared.
@@ -131,13 +133,14 @@ impl ComponentLoader {
         };
         let loaded_digest = engine::digest(&bytes);
         let runtime = self.runtime.clone();
-        let (component, serialized) = tokio::task::spawn_blocking(move || {
-            let component = runtime.compile(&bytes)?;
-            let serialized = component.serialize().ok();
-            Ok::<_, ExecError>((component, serialized))
-        })
-        .await
-        .map_err(|e| ExecError::Internal(format!("compile task: {e}")))??;
+        let (component, serialized) = self
+            .compiles
+            .run(bytes.len() as u64, move || {
+                let component = runtime.compile(&bytes)?;
+                let serialized = component.serialize().ok();
+                Ok::<_, ExecError>((component, serialized))
+            })
+            .await??;
         if let (Some(artifacts), Some(serialized)) = (self.artifacts.clone(), serialized) {
             // Sharing is an optimisation for the next executor: not on the
             // caller's time.

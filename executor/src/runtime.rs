@@ -7,21 +7,30 @@
 //! context (stdout and stderr captured in memory; no filesystem, network,
 //! environment or arguments) and its own limits. A guest that loops, traps or
 //! grows memory past its cap fails only its own call.
+//!
+//! The memory cap is the call's, not each memory's: every linear memory and
+//! table of every core instance of the component draws on one budget
+//! ([`CallBudget`]), and the pool caps how many instances, memories and
+//! tables one component may hold, so splitting memory over many instances
+//! buys nothing. The pool is shared by all calls; a call that finds it
+//! empty fails as `unavailable` (retryable) and is counted, never as a
+//! fault of its component.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{
-    Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
-    StoreLimitsBuilder, Trap, UpdateDeadline,
+    Enabled, Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError, ResourceLimiter, Store, Trap,
+    UpdateDeadline,
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::config::ExecLimits;
 use crate::error::ExecError;
+use tracing::warn;
 
 /// Host bindings generated from `wit/faas.wit`, the same file guests use.
 mod bindings {
@@ -45,7 +54,74 @@ const KEEP_RESIDENT: usize = 4 << 20;
 struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    budget: CallBudget,
+}
+
+/// One call's memory budget, shared by every memory and table of every
+/// instance in its store (a table element costs a pointer), and its
+/// instance, memory and table counts.
+struct CallBudget {
+    limit: usize,
+    used: usize,
+    /// The last growth granted, given back if Wasmtime then fails it.
+    pending: usize,
+}
+
+impl CallBudget {
+    fn new(limit: usize) -> Self {
+        Self { limit, used: 0, pending: 0 }
+    }
+
+    fn charge(&mut self, bytes: usize) -> wasmtime::Result<bool> {
+        let used = self.used.saturating_add(bytes);
+        if used > self.limit {
+            return Err(wasmtime::Error::new(BudgetSpent));
+        }
+        (self.used, self.pending) = (used, bytes);
+        Ok(true)
+    }
+
+    fn refund(&mut self) {
+        self.used -= std::mem::take(&mut self.pending);
+    }
+}
+
+/// A call asked for more memory than its budget: a trap that
+/// [`FunctionRuntime::classify`] recognises by type.
+#[derive(Debug, thiserror::Error)]
+#[error("the call's memory budget is spent")]
+struct BudgetSpent;
+
+impl ResourceLimiter for CallBudget {
+    fn memory_growing(&mut self, current: usize, desired: usize, _: Option<usize>) -> wasmtime::Result<bool> {
+        self.charge(desired.saturating_sub(current))
+    }
+
+    fn memory_grow_failed(&mut self, _: wasmtime::Error) -> wasmtime::Result<()> {
+        self.refund();
+        Ok(())
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, _: Option<usize>) -> wasmtime::Result<bool> {
+        self.charge(desired.saturating_sub(current).saturating_mul(size_of::<usize>()))
+    }
+
+    fn table_grow_failed(&mut self, _: wasmtime::Error) -> wasmtime::Result<()> {
+        self.refund();
+        Ok(())
+    }
+
+    fn instances(&self) -> usize {
+        engine::MAX_CORE_INSTANCES_PER_COMPONENT as usize
+    }
+
+    fn memories(&self) -> usize {
+        engine::MAX_MEMORIES_PER_COMPONENT as usize
+    }
+
+    fn tables(&self) -> usize {
+        engine::MAX_TABLES_PER_COMPONENT as usize
+    }
 }
 
 impl WasiView for CallState {
@@ -86,6 +162,7 @@ pub struct FunctionRuntime {
     linker: Linker<CallState>,
     limits: ExecLimits,
     ticker_stop: Arc<AtomicBool>,
+    pool_exhausted: AtomicU64,
 }
 
 impl FunctionRuntime {
@@ -116,7 +193,7 @@ impl FunctionRuntime {
                 }
             })
             .map_err(|e| ExecError::Internal(format!("epoch ticker: {e}")))?;
-        Ok(Self { engine, linker, limits, ticker_stop })
+        Ok(Self { engine, linker, limits, ticker_stop, pool_exhausted: AtomicU64::new(0) })
     }
 
     /// The engine, for compiling components.
@@ -150,11 +227,9 @@ impl FunctionRuntime {
         let stdout = MemoryOutputPipe::new(limits.max_log);
         let stderr = MemoryOutputPipe::new(limits.max_log);
         let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
-        let store_limits =
-            StoreLimitsBuilder::new().memory_size(limits.memory_bytes()).trap_on_grow_failure(true).build();
-        let mut store =
-            Store::new(&self.engine, CallState { wasi, table: ResourceTable::new(), limits: store_limits });
-        store.limiter(|state| &mut state.limits);
+        let budget = CallBudget::new(limits.memory_bytes());
+        let mut store = Store::new(&self.engine, CallState { wasi, table: ResourceTable::new(), budget });
+        store.limiter(|state| &mut state.budget);
 
         // Yield to the async runtime on every tick, so a spinning guest never
         // holds a worker thread, and trap once the wall-clock budget is spent.
@@ -168,16 +243,24 @@ impl FunctionRuntime {
             }
         });
 
-        let outcome = async {
+        let run = async {
             let instance =
                 component.0.instantiate_async(&mut store).await.map_err(|e| (Stage::Instantiate, e))?;
             instance.call_exec(&mut store, &input).await.map_err(|e| (Stage::Call, e))
-        }
-        .await;
+        };
+        // The epoch only interrupts wasm code; a guest waiting in a host call
+        // (a sleep, a poll) is stopped here instead: dropping the future at
+        // the deadline abandons the call wherever it is, instantiation
+        // included, and dropping the store frees its pool slots at once.
+        let outcome = tokio::time::timeout(limits.timeout(), run).await;
         drop(store);
 
         let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();
         let (stdout, stderr) = (text(&stdout), text(&stderr));
+        let Ok(outcome) = outcome else {
+            let error = ExecError::Timeout { limit_ms: limits.timeout_ms };
+            return Err(CallFailure { error, stdout, stderr });
+        };
         match outcome {
             Ok(result) if result.len() > limits.max_output => Err(CallFailure {
                 error: ExecError::OutputTooLarge { size: result.len(), limit: limits.max_output },
@@ -192,10 +275,20 @@ impl FunctionRuntime {
         }
     }
 
+    /// Calls refused because the instance pool was out of slots, since start.
+    pub fn pool_exhaustions(&self) -> u64 {
+        self.pool_exhausted.load(Ordering::Relaxed)
+    }
+
     fn classify(&self, stage: Stage, err: &wasmtime::Error, stderr: &str) -> ExecError {
         let chain = format!("{err:#}");
-        if chain.contains("forcing trap when growing memory") {
+        if err.is::<BudgetSpent>() {
             return ExecError::MemoryLimit { limit_mib: self.limits.memory_mib };
+        }
+        if err.is::<PoolConcurrencyLimitError>() {
+            let count = self.pool_exhausted.fetch_add(1, Ordering::Relaxed) + 1;
+            warn!(error = %chain, pool_exhaustions = count, "instance pool exhausted; call refused as unavailable");
+            return ExecError::PoolExhausted(chain);
         }
         if chain.contains("write beyond capacity of MemoryOutputPipe") {
             return ExecError::LogLimit { limit: self.limits.max_log };
@@ -210,19 +303,13 @@ impl FunctionRuntime {
 }
 
 /// The shared compile settings plus the pooling allocator sized for
-/// `concurrency` live instances, each capped at the call memory limit.
+/// `concurrency` live calls (with room to spare for slots still being
+/// released), each of the largest component a call may hold, so calls within
+/// the executor's concurrency never find it empty.
 fn pooled_config(limits: &ExecLimits, concurrency: usize) -> wasmtime::Config {
     let instances = u32::try_from(concurrency.max(1) * 2 + 2).unwrap_or(u32::MAX);
-    // A component holds several core instances (its module plus shims), each
-    // with at most a few memories and tables.
-    let core = instances.saturating_mul(8);
-    let mut pool = PoolingAllocationConfig::new();
-    pool.total_component_instances(instances)
-        .total_stacks(instances)
-        .total_core_instances(core)
-        .total_memories(core)
-        .total_tables(core)
-        .max_memory_size(limits.memory_bytes())
+    let mut pool = engine::pooling(instances);
+    pool.max_memory_size(limits.memory_bytes())
         // Reset a freed slot by rewriting the pages the guest touched (found
         // with PAGEMAP_SCAN where the kernel has it) instead of unmapping
         // them: no page faults on the next call, and no TLB shootdown

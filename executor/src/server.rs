@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use async_nats::{Client, Message, Subscriber};
 use bus::FunctionRegistry;
-use engine::ArtifactStore;
+use engine::{ArtifactStore, CompilePool};
 use futures::{FutureExt as _, StreamExt};
 use protocol::{FunctionRef, Subjects, headers};
 use storage::FunctionStore;
@@ -68,15 +68,16 @@ pub async fn run(
     let watch = registry.watch(&client).await?;
     let artifacts =
         ArtifactStore::open_configured(&client, runtime.engine(), config.artifact_key.as_deref()).await;
-    let store = FunctionStore::new(&config.s3);
+    let store = FunctionStore::new(&config.s3).with_read_limit(config.compile.max_component_bytes);
+    let compiles = CompilePool::new(config.compile.limits());
     let components = if config.compile_every_call {
-        Components::CompileEveryCall(CompileEveryCall { store, runtime: runtime.clone() })
+        Components::CompileEveryCall(CompileEveryCall { store, runtime: runtime.clone(), compiles })
     } else {
         Components::Loader(Box::new(ComponentLoader::new(
             store,
             (registry, watch),
             artifacts,
-            runtime.clone(),
+            (runtime.clone(), compiles),
             config.cache_entries,
         )))
     };

@@ -87,6 +87,8 @@ error_codes! {
     StorageError = "storage_error",
     /// A bug or an unexpected failure.
     Internal = "internal",
+    /// Compiling the component needs more than the configured limit (time).
+    CompileLimitExceeded = "compile_limit_exceeded",
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -53,6 +53,14 @@ pub enum StorageError {
     /// S3 could not be reached or answered with an unexpected error.
     #[error("object storage failed: {0}")]
     Unavailable(String),
+    /// The stored object is larger than this store reads.
+    #[error("{function} is more than the {limit} bytes this store reads")]
+    TooLarge {
+        /// The function.
+        function: String,
+        /// The read limit in bytes.
+        limit: u64,
+    },
 }
 
 impl StorageError {
@@ -64,6 +72,7 @@ impl StorageError {
             Self::BucketExists(_) => ErrorCode::BucketExists,
             Self::BucketNotEmpty(_) => ErrorCode::BucketNotEmpty,
             Self::Unavailable(_) => ErrorCode::StorageError,
+            Self::TooLarge { .. } => ErrorCode::PayloadTooLarge,
         }
     }
 }
@@ -125,12 +134,26 @@ fn rfc3339(time: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<String> {
 #[derive(Debug, Clone)]
 pub struct FunctionStore {
     s3: aws_sdk_s3::Client,
+    read_limit: u64,
 }
 
 impl FunctionStore {
+    /// Most bytes of one function read, unless set otherwise
+    /// ([`FunctionStore::with_read_limit`]): the platform's default
+    /// component limit.
+    pub const DEFAULT_READ_LIMIT: u64 = 64 << 20;
+
     /// A store over the S3 service described by `config`.
     pub fn new(config: &S3Config) -> Self {
-        Self { s3: config.client() }
+        Self { s3: config.client(), read_limit: Self::DEFAULT_READ_LIMIT }
+    }
+
+    /// The same store, reading at most `bytes` of a function: a larger
+    /// object (put there behind the platform's back) is refused as
+    /// [`StorageError::TooLarge`] without being read into memory.
+    pub fn with_read_limit(mut self, bytes: u64) -> Self {
+        self.read_limit = bytes;
+        self
     }
 
     /// Every bucket.
@@ -298,12 +321,22 @@ impl FunctionStore {
             Ok(out) => out,
             Err(err) => return Err(self.function_failure(function, classify(err)).await),
         };
-        let body = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| StorageError::Unavailable(format!("reading {function}: {e}")))?;
-        Ok(body.into_bytes())
+        let too_large = || StorageError::TooLarge { function: function.to_string(), limit: self.read_limit };
+        let announced = out.content_length().and_then(|len| u64::try_from(len).ok()).unwrap_or(0);
+        if announced > self.read_limit {
+            return Err(too_large());
+        }
+        // The announced length is the server's word: count while reading.
+        let mut body = out.body;
+        let mut bytes = bytes::BytesMut::with_capacity(announced as usize);
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| StorageError::Unavailable(format!("reading {function}: {e}")))?;
+            if (bytes.len() + chunk.len()) as u64 > self.read_limit {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes.freeze())
     }
 
     /// Deletes `function`, every S3 version of its object included (the

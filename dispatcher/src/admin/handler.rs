@@ -19,7 +19,7 @@ use tracing::{error, warn};
 /// How long a registry write waits for the executors to apply it.
 const WATCHER_WAIT: Duration = Duration::from_secs(5);
 
-use engine::{ComponentValidator, ValidComponent};
+use engine::{CompilePool, ComponentValidator, ValidComponent};
 
 /// Executes admin commands against S3, keeping the function registry and
 /// the shared artifacts in step with it.
@@ -31,8 +31,8 @@ pub struct AdminHandler {
     pub(crate) flows: FlowStores,
     artifacts: Option<ArtifactStore>,
     validator: ComponentValidator,
+    compiles: CompilePool,
     max_component_bytes: u64,
-    validate_timeout: Duration,
 }
 
 /// The stores an [`AdminHandler`] works on.
@@ -61,12 +61,13 @@ pub struct FlowStores {
 }
 
 impl AdminHandler {
-    /// A handler over these stores, compiling with `validator`.
+    /// A handler over these stores, compiling with `validator` on the
+    /// bounded pool `compiles`.
     pub fn new(
         stores: Stores,
         validator: ComponentValidator,
+        compiles: CompilePool,
         max_component_bytes: u64,
-        validate_timeout: Duration,
     ) -> Self {
         let Stores { functions, transfer, registry, artifacts, flows } = stores;
         Self {
@@ -76,8 +77,8 @@ impl AdminHandler {
             flows,
             artifacts,
             validator,
+            compiles,
             max_component_bytes,
-            validate_timeout,
         }
     }
 
@@ -150,27 +151,16 @@ impl AdminHandler {
         let validator = Arc::new(self.validator.clone());
         let checked = bytes.clone();
         let share = self.artifacts.is_some();
-        // Compiling takes CPU time proportional to the upload: off the async
-        // workers, and bounded so a pathological upload gets an answer.
-        let validation = tokio::task::spawn_blocking(move || {
+        // Compiling takes CPU time proportional to the upload: on the
+        // bounded compile pool, so a pathological upload gets an answer
+        // (422 `compile_limit_exceeded`) and many cannot take every core.
+        let validation = self.compiles.run(bytes.len() as u64, move || {
             validator.validate(&checked).map(|ValidComponent { digest, component }| {
                 let artifact = share.then(|| component.serialize().ok()).flatten();
                 (digest, artifact)
             })
         });
-        let (digest, artifact) = match tokio::time::timeout(self.validate_timeout, validation).await {
-            Err(_) => {
-                return Err(ErrorBody::new(
-                    ErrorCode::InvalidComponent,
-                    format!("the component did not compile within {} s", self.validate_timeout.as_secs()),
-                ));
-            }
-            Ok(Err(join)) => {
-                return Err(ErrorBody::new(ErrorCode::Internal, format!("validation task: {join}")));
-            }
-            Ok(Ok(Err(invalid))) => return Err(invalid.into()),
-            Ok(Ok(Ok(valid))) => valid,
-        };
+        let (digest, artifact) = validation.await??;
         let size = bytes.len() as u64;
         let function_info = self.store.put_function(&function, bytes, &digest).await?;
         // Before the registry names the new digest, so that the first call

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use async_nats::{Client, Message, Subscriber};
 use bus::{DefinitionStore, FunctionRegistry, TransferStore};
-use engine::{ArtifactStore, ComponentValidator};
+use engine::{ArtifactStore, CompileLimits, CompilePool, ComponentValidator};
 use futures::StreamExt as _;
 use protocol::pipelines::PIPELINES;
 use protocol::triggers::TRIGGERS;
@@ -64,14 +64,20 @@ impl Admin {
         let artifacts =
             ArtifactStore::open_configured(client, validator.engine(), config.artifact_key.as_deref()).await;
         let flows = FlowStores { triggers, pipelines, subjects: subjects.clone() };
-        let stores =
-            Stores { functions: FunctionStore::new(&config.s3), transfer, registry, artifacts, flows };
-        let handler = Arc::new(AdminHandler::new(
-            stores,
-            validator,
-            config.max_component_bytes,
-            Duration::from_secs(config.validate_timeout_secs),
-        ));
+        let stores = Stores {
+            functions: FunctionStore::new(&config.s3).with_read_limit(config.max_component_bytes),
+            transfer,
+            registry,
+            artifacts,
+            flows,
+        };
+        let compiles = CompilePool::new(CompileLimits {
+            concurrency: config.compile_concurrency,
+            timeout: Duration::from_secs(config.validate_timeout_secs),
+            max_bytes: config.max_component_bytes,
+            timeout_setting: "FAAS_VALIDATE_TIMEOUT_SECS",
+        });
+        let handler = Arc::new(AdminHandler::new(stores, validator, compiles, config.max_component_bytes));
         let group = subjects.dispatcher_group();
         let commands = client.queue_subscribe(subjects.admin_all(), group.clone()).await?;
         let pings = client.queue_subscribe(subjects.ping_dispatcher(), group).await?;

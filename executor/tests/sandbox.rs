@@ -1,0 +1,119 @@
+//! The sandbox's limits against hostile guests, on the runtime itself (no
+//! NATS, no S3): time spent anywhere in a call, memory summed over every
+//! memory of a component, and a full instance pool.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use executor::runtime::FunctionRuntime;
+use executor::{ExecError, ExecLimits};
+
+fn limits(timeout_ms: u64) -> ExecLimits {
+    ExecLimits { timeout_ms, memory_mib: 64, ..ExecLimits::default() }
+}
+
+fn runtime_for(limits: ExecLimits, concurrency: usize) -> Arc<FunctionRuntime> {
+    Arc::new(FunctionRuntime::new(limits, concurrency).expect("runtime builds"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_sleeping_in_a_host_call_is_stopped_at_the_deadline() {
+    let runtime = runtime_for(limits(1_000), 1);
+    let sleepy = runtime.prepare(&runtime.compile(&stack::guests::guest_bytes("sleepy")).unwrap()).unwrap();
+
+    let started = Instant::now();
+    let failure =
+        runtime.call(&sleepy, r#"{"ms":20000}"#.into()).await.expect_err("the sleep outlasts the limit");
+    let took = started.elapsed();
+    assert!(matches!(failure.error, ExecError::Timeout { limit_ms: 1_000 }), "{:?}", failure.error);
+    assert!(took < Duration::from_millis(1_100), "answered {took:?} after the start, limit 1 s");
+
+    // Nothing of the abandoned call is left holding the pool.
+    let started = Instant::now();
+    let output = runtime.call(&sleepy, r#"{"ms":10}"#.into()).await.expect("a short sleep fits");
+    assert_eq!(output.result, "slept 10 ms");
+    assert!(started.elapsed() < Duration::from_millis(500));
+}
+
+/// A component exporting `exec` that answers `ok` (or spins forever), with
+/// `extra` more core instances holding one memory of `pages` 64 KiB pages each.
+fn many_memories(extra: usize, pages: u32, spin: bool) -> Vec<u8> {
+    let body = if spin {
+        "(loop $forever (br $forever)) unreachable"
+    } else {
+        // The (pointer, length) of the answer at 0, the answer "ok" at 8.
+        "i32.const 0 i32.const 8 i32.store  i32.const 4 i32.const 2 i32.store
+         i32.const 8 i32.const 0x6b6f i32.store16  i32.const 0"
+    };
+    let instances: String =
+        (0..extra).map(|i| format!("(core instance $extra{i} (instantiate $holder))\n")).collect();
+    let wat = format!(
+        r#"(component
+            (core module $holder (memory (export "memory") {pages}))
+            {instances}
+            (core module $main
+                (memory (export "memory") 1)
+                (func (export "realloc") (param i32 i32 i32 i32) (result i32) i32.const 16)
+                (func (export "exec") (param i32 i32) (result i32) {body}))
+            (core instance $main (instantiate $main))
+            (func (export "exec") (param "input" string) (result string)
+                (canon lift (core func $main "exec") (memory (core memory $main "memory"))
+                    (realloc (core func $main "realloc")))))"#
+    );
+    wat::parse_str(wat).expect("the test's component is valid WAT")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memories_of_all_instances_share_one_budget() {
+    let runtime = runtime_for(limits(2_000), 1);
+    let run = |bytes: Vec<u8>| {
+        let runtime = runtime.clone();
+        async move {
+            let component = runtime.prepare(&runtime.compile(&bytes).unwrap()).unwrap();
+            runtime.call(&component, String::new()).await
+        }
+    };
+
+    // Four memories of 10 MiB: 40 MiB of a 64 MiB budget.
+    let output = run(many_memories(4, 160, false)).await.expect("within the budget");
+    assert_eq!(output.result, "ok");
+
+    // Four memories of 20 MiB, each under the cap, together over it.
+    let failure = run(many_memories(4, 320, false)).await.expect_err("80 MiB in all");
+    assert!(matches!(failure.error, ExecError::MemoryLimit { limit_mib: 64 }), "{:?}", failure.error);
+
+    // More memories than a call may hold: refused when compiled, whatever their size.
+    let Err(refused) = runtime.compile(&many_memories(8, 1, false)) else { panic!("nine memories compiled") };
+    assert!(refused.to_string().contains("maximum of 8"), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_pool_is_unavailable_not_invalid() {
+    // Sized for one call at a time (four component slots, counting room for
+    // slots being released); the runtime is driven past that on purpose.
+    let runtime = runtime_for(limits(1_000), 1);
+    let spinner = Arc::new(runtime.prepare(&runtime.compile(&many_memories(2, 1, true)).unwrap()).unwrap());
+    let hello = runtime.prepare(&runtime.compile(&stack::guests::guest_bytes("hello")).unwrap()).unwrap();
+
+    let spinners: Vec<_> = (0..4)
+        .map(|_| {
+            let (runtime, spinner) = (runtime.clone(), spinner.clone());
+            tokio::spawn(async move { runtime.call(&spinner, String::new()).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let started = Instant::now();
+    let failure = runtime.call(&hello, r#"{"name":"Ada"}"#.into()).await.expect_err("every slot is taken");
+    assert!(started.elapsed() < Duration::from_millis(200), "refused at once");
+    assert!(matches!(failure.error, ExecError::PoolExhausted(_)), "{:?}", failure.error);
+    assert_eq!(failure.error.code(), protocol::ErrorCode::Unavailable);
+    assert_eq!(runtime.pool_exhaustions(), 1);
+
+    for spinner in spinners {
+        let failure = spinner.await.unwrap().expect_err("spins past the limit");
+        assert!(matches!(failure.error, ExecError::Timeout { .. }), "{:?}", failure.error);
+    }
+    let output = runtime.call(&hello, r#"{"name":"Ada"}"#.into()).await.expect("slots are back");
+    assert_eq!(output.result, "Hello Ada, how are you?");
+}
