@@ -315,3 +315,42 @@ async fn a_guest_blocked_in_a_host_call_times_out_at_the_limit_and_frees_its_slo
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(started.elapsed() < Duration::from_millis(500), "the slot was free at once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logs_that_do_not_fit_in_a_message_are_cut_and_marked() {
+    let mut platform = Platform::start_with(0, 64 << 20).await;
+    // Logs as large as the result each: together three times a message.
+    platform.limits.max_log = 1 << 20;
+    platform.add_executor(1).await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "chatty", "chatty").await;
+    let max_payload = platform.client.server_info().max_payload;
+    let input = "y".repeat(max_payload / 3);
+
+    let started = Instant::now();
+    let resp = platform
+        .http
+        .post(platform.url("/exec/functions/chatty?logs=true"))
+        .body(input.clone())
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = e2e::json(resp).await;
+    assert_eq!(status, StatusCode::OK, "{}", &body.to_string()[..200.min(body.to_string().len())]);
+    assert!(started.elapsed() < Duration::from_secs(5), "answered at once, not timed out");
+    assert_eq!(body["result"].as_str(), Some(format!("chatty: {input}").as_str()), "the result is whole");
+    assert_eq!(body["logs_truncated"], true);
+    let (stdout, stderr) = (body["stdout"].as_str().unwrap(), body["stderr"].as_str().unwrap());
+    assert!(format!("stdout: {input}\n").starts_with(stdout), "stdout is cut from its end");
+    assert!(format!("stderr: {input}\n").starts_with(stderr), "stderr is cut from its end");
+    assert!(stdout.len() + stderr.len() + input.len() < max_payload);
+
+    // Small logs are whole, and say so.
+    let resp =
+        platform.http.post(platform.url("/exec/functions/chatty?logs=true")).body("hi").send().await.unwrap();
+    let (_, body) = e2e::json(resp).await;
+    assert_eq!(
+        (body["stdout"].as_str(), body["logs_truncated"].as_bool()),
+        (Some("stdout: hi\n"), Some(false))
+    );
+}

@@ -194,10 +194,18 @@ async fn handle(
                         digest = %version.digest, cache = version.source.as_str(),
                         stdout = %output.stdout, stderr = %output.stderr, "call succeeded"
                     );
-                    let (mut map, payload) = reply::success(&request_id, &executor.id, output, include_logs);
-                    map.insert(headers::DIGEST, version.digest.as_str());
-                    map.insert(headers::CACHE, version.source.as_str());
-                    (map, payload)
+                    let limit = headers::payload_limit(executor.client.server_info().max_payload);
+                    match reply::success(&request_id, &executor.id, output, include_logs, limit) {
+                        Ok((mut map, payload)) => {
+                            map.insert(headers::DIGEST, version.digest.as_str());
+                            map.insert(headers::CACHE, version.source.as_str());
+                            (map, payload)
+                        }
+                        Err(error) => {
+                            warn!(code = %error.code(), error = %error, "the reply does not fit in a message");
+                            reply::failure(&request_id, &executor.id, &error)
+                        }
+                    }
                 }
                 Err((error, stdout, stderr)) => {
                     warn!(

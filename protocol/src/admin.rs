@@ -311,6 +311,10 @@ pub struct ExecLogsReply {
     pub stdout: String,
     /// What it wrote to stderr (lossily decoded as UTF-8).
     pub stderr: String,
+    /// Whether stdout and stderr were cut (from their end) so the reply
+    /// fits in one message; the result never is.
+    #[serde(default)]
+    pub logs_truncated: bool,
 }
 
 #[cfg(test)]
