@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use tracing::warn;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{
     Enabled, Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError, ResourceLimiter, Store, Trap,
@@ -30,7 +31,6 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::config::ExecLimits;
 use crate::error::ExecError;
-use tracing::warn;
 
 /// Host bindings generated from `wit/faas.wit`, the same file guests use.
 mod bindings {

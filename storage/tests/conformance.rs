@@ -280,6 +280,19 @@ async fn a_64_mib_component_round_trips_byte_identical() {
     assert_eq!(listed[0].size, bytes.len() as u64);
 }
 
+#[tokio::test]
+async fn a_function_over_the_read_limit_is_refused() {
+    let mut target = Target::start();
+    let bucket = target.created_bucket("limited").await;
+    let f = function(&bucket, "big");
+    target.store.put_function(&f, component(1000, 3), DIGEST).await.expect("stored");
+    let err = target.store.clone().with_read_limit(999).get_function(&f).await.expect_err("over the limit");
+    assert!(matches!(err, StorageError::TooLarge { limit: 999, .. }), "{err:?}");
+    assert_eq!(err.code(), ErrorCode::PayloadTooLarge);
+    let read = target.store.clone().with_read_limit(1000).get_function(&f).await.expect("at the limit");
+    assert_eq!(read, component(1000, 3));
+}
+
 /// Stores, reads back, lists and deletes `names` in `bucket`, then deletes
 /// the emptied bucket.
 async fn round_trip_functions(store: &FunctionStore, bucket: &BucketName, names: &[String]) {
