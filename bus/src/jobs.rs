@@ -292,8 +292,14 @@ impl JobQueue {
             letter.headers.get(headers::JOB_TARGET).and_then(|f| f.as_str().parse().ok()).ok_or_else(
                 || JobError::Unavailable(format!("the dead letter of job {job_id} names no function")),
             )?;
-        let queued =
-            JobRecord { status: JobStatus::Queued, error: None, attempts: 0, finished_at_ms: None, ..record };
+        let queued = JobRecord {
+            status: JobStatus::Queued,
+            error: None,
+            attempts: 0,
+            finished_at_ms: None,
+            callback_error: None,
+            ..record
+        };
         self.update(&queued, revision).await?;
         let mut map = HeaderMap::new();
         map.insert(headers::NATS_MSG_ID, format!("{job_id}.redrive.{revision}"));
