@@ -8,4 +8,13 @@ cd "$(dirname "$0")/.."
 scripts/build-functions.sh
 cargo build --quiet --bins
 target_dir="${CARGO_TARGET_DIR:-target}"
+# Callbacks may reach this machine (the walk-through's receivers are local;
+# a public deployment leaves loopback refused), and are signed with a secret
+# made for this run unless one is set.
+export FAAS_CALLBACK_ALLOW="${FAAS_CALLBACK_ALLOW:-127.0.0.0/8,::1}"
+if [ -z "${FAAS_WEBHOOK_SECRET:-}" ]; then
+  FAAS_WEBHOOK_SECRET="whsec_$(head -c 32 /dev/urandom | base64 | tr -d '\n')"
+  export FAAS_WEBHOOK_SECRET
+  echo "callbacks are signed with FAAS_WEBHOOK_SECRET=$FAAS_WEBHOOK_SECRET"
+fi
 exec "$target_dir/debug/faas-local" "$@"

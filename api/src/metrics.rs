@@ -64,7 +64,7 @@ struct Family {
     counts: fn(&DispatcherCounters) -> &[Count],
 }
 
-const DISPATCHER_FAMILIES: [Family; 3] = [
+const DISPATCHER_FAMILIES: [Family; 4] = [
     Family {
         name: "faas_trigger_events_total",
         help: "Trigger events handled.",
@@ -85,6 +85,13 @@ const DISPATCHER_FAMILIES: [Family; 3] = [
         name_label: "target",
         outcome_label: "status",
         counts: |r| &r.jobs_finished,
+    },
+    Family {
+        name: "faas_callbacks_total",
+        help: "Job callback deliveries ended: delivered, or failed for good.",
+        name_label: "target",
+        outcome_label: "outcome",
+        counts: |r| &r.callbacks,
     },
 ];
 
@@ -140,6 +147,7 @@ mod tests {
                 dispatcher: "d1".into(),
                 trigger_events: vec![count("greet", "ok", 3)],
                 jobs_finished: vec![count("pipeline/p", "failed", 1)],
+                callbacks: vec![count("functions/hello", "delivered", 2)],
                 ..Default::default()
             },
             DispatcherCounters {
@@ -158,6 +166,9 @@ mod tests {
         );
         assert!(text.contains(
             "faas_jobs_finished_total{dispatcher=\"d1\",target=\"pipeline/p\",status=\"failed\"} 1"
+        ));
+        assert!(text.contains(
+            "faas_callbacks_total{dispatcher=\"d1\",target=\"functions/hello\",outcome=\"delivered\"} 2"
         ));
         assert_eq!(text.matches("# TYPE faas_trigger_events_total counter").count(), 1);
     }

@@ -13,6 +13,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy};
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
+use protocol::callbacks::CALLBACKS_STREAM;
 use protocol::jobs::{DEAD_LETTERS_STREAM, JOB_RECORDS, JOBS_STREAM, now_ms};
 use protocol::{JobRecord, JobStatus, Subjects, Target, headers};
 
@@ -71,7 +72,8 @@ pub struct NewJob<'a> {
     pub input: Bytes,
     /// The request id that travels with it.
     pub request_id: &'a str,
-    /// Where the outcome is POSTed.
+    /// Where the outcome is POSTed, in full (checked by
+    /// [`protocol::callbacks::check_url`]); the record keeps it redacted.
     pub callback_url: Option<String>,
     /// More headers for the worker (an async trigger's name, output subject, hops).
     pub headers: HeaderMap,
@@ -125,6 +127,20 @@ impl JobQueue {
         })
         .await
         .map_err(unavailable)?;
+        js.create_or_update_stream(stream::Config {
+            name: CALLBACKS_STREAM.to_owned(),
+            description: Some("wasm-faas: job callbacks, until delivered or given up".into()),
+            subjects: vec![subjects.callbacks_all()],
+            retention: RetentionPolicy::WorkQueue,
+            // As many as jobs may wait: a callback never outlives its record.
+            max_messages: limits.max_jobs,
+            max_age: limits.record_ttl,
+            discard: DiscardPolicy::New,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .map_err(unavailable)?;
         let records = crate::open_or_create(
             &js,
             kv::Config {
@@ -151,7 +167,10 @@ impl JobQueue {
     /// that was not stored.
     pub async fn submit(&self, job: NewJob<'_>) -> Result<Submitted, JobError> {
         let NewJob { target, job_id, input, request_id, callback_url, headers: mut map } = job;
-        let record = JobRecord { callback_url, ..JobRecord::queued(job_id, target.clone(), now_ms()) };
+        let record = JobRecord {
+            callback_url: callback_url.as_deref().map(protocol::callbacks::redact),
+            ..JobRecord::queued(job_id, target.clone(), now_ms())
+        };
         let value = serde_json::to_vec(&record).expect("records always serialise");
         match self.records.create(job_id, value.into()).await {
             Ok(_) => {}
@@ -164,6 +183,9 @@ impl JobQueue {
         map.insert(headers::NATS_MSG_ID, job_id);
         map.insert(headers::JOB_ID, job_id);
         map.insert(headers::REQUEST_ID, request_id);
+        if let Some(url) = callback_url {
+            map.insert(headers::CALLBACK_URL, url);
+        }
         let stored = match self.js.publish_with_headers(self.subjects.job(target), map, input).await {
             Ok(ack) => ack.await.map(|_| ()).map_err(publish_error),
             Err(err) => Err(publish_error(err)),
@@ -211,14 +233,43 @@ impl JobQueue {
         Ok(records)
     }
 
-    /// Keeps the input of a job that failed for good, for [`Self::redrive`].
-    pub async fn bury(&self, job_id: &str, input: Bytes, target: &Target) -> Result<(), JobError> {
+    /// Keeps the input of a job that failed for good, and its callback URL,
+    /// for [`Self::redrive`].
+    pub async fn bury(
+        &self,
+        job_id: &str,
+        input: Bytes,
+        target: &Target,
+        callback_url: Option<&str>,
+    ) -> Result<(), JobError> {
         let mut map = HeaderMap::new();
         map.insert(headers::JOB_ID, job_id);
         map.insert(headers::JOB_TARGET, target.to_string());
+        if let Some(url) = callback_url {
+            map.insert(headers::CALLBACK_URL, url);
+        }
         let ack = self
             .js
             .publish_with_headers(self.subjects.dead_letter(job_id), map, input)
+            .await
+            .map_err(publish_error)?;
+        ack.await.map_err(publish_error)?;
+        Ok(())
+    }
+
+    /// Stores the callback delivery of a finished job (its record, to be
+    /// POSTed to `url`) in the callbacks stream; storing it twice within
+    /// two minutes stores it once.
+    pub async fn enqueue_callback(&self, record: &JobRecord, url: &str) -> Result<(), JobError> {
+        let mut map = HeaderMap::new();
+        map.insert(headers::NATS_MSG_ID, protocol::callbacks::delivery_id(record));
+        map.insert(headers::JOB_ID, record.job_id.as_str());
+        map.insert(headers::CALLBACK_URL, url);
+        map.insert(headers::CONTENT_TYPE, headers::CONTENT_TYPE_JSON);
+        let payload = serde_json::to_vec(record).expect("records always serialise");
+        let ack = self
+            .js
+            .publish_with_headers(self.subjects.callback(&record.job_id), map, payload.into())
             .await
             .map_err(publish_error)?;
         ack.await.map_err(publish_error)?;
@@ -241,13 +292,22 @@ impl JobQueue {
             letter.headers.get(headers::JOB_TARGET).and_then(|f| f.as_str().parse().ok()).ok_or_else(
                 || JobError::Unavailable(format!("the dead letter of job {job_id} names no function")),
             )?;
-        let queued =
-            JobRecord { status: JobStatus::Queued, error: None, attempts: 0, finished_at_ms: None, ..record };
+        let queued = JobRecord {
+            status: JobStatus::Queued,
+            error: None,
+            attempts: 0,
+            finished_at_ms: None,
+            callback_error: None,
+            ..record
+        };
         self.update(&queued, revision).await?;
         let mut map = HeaderMap::new();
         map.insert(headers::NATS_MSG_ID, format!("{job_id}.redrive.{revision}"));
         map.insert(headers::JOB_ID, job_id);
         map.insert(headers::REQUEST_ID, request_id);
+        if let Some(url) = letter.headers.get(headers::CALLBACK_URL) {
+            map.insert(headers::CALLBACK_URL, url.as_str());
+        }
         let ack = self
             .js
             .publish_with_headers(self.subjects.job(&target), map, letter.payload)

@@ -100,10 +100,9 @@ pub struct JobSettings {
     /// How long job records and dead letters are kept, in seconds.
     #[arg(long, env = "FAAS_JOB_RECORD_TTL_SECS", default_value_t = JobSettings::DEFAULT.job_record_ttl_secs)]
     pub job_record_ttl_secs: u64,
-    /// PEM file of extra CA certificates trusted for https callbacks, on
-    /// top of the system's (for receivers with a private CA).
-    #[arg(long, env = "FAAS_CALLBACK_CA_FILE")]
-    pub callback_ca_file: Option<std::path::PathBuf>,
+    /// Job callbacks (`X-Callback-Url`).
+    #[command(flatten)]
+    pub callbacks: CallbackSettings,
 }
 
 impl Default for JobSettings {
@@ -125,6 +124,51 @@ impl JobSettings {
         max_jobs: 100_000,
         max_jobs_per_function: 10_000,
         job_record_ttl_secs: 7 * 24 * 3600,
-        callback_ca_file: None,
+        callbacks: CallbackSettings::DEFAULT,
     };
+}
+
+/// Where job callbacks may go, how many are sent at once, how often they
+/// are tried and what they are signed with. Retries back off like jobs
+/// (`FAAS_JOB_RETRY_DELAY_MS`, doubling).
+#[derive(Debug, Clone, clap::Args)]
+pub struct CallbackSettings {
+    /// Destinations callbacks may reach although they are loopback, private,
+    /// link-local or otherwise internal: comma-separated CIDRs or addresses
+    /// (`127.0.0.0/8,::1`) and host names (`hooks.internal`).
+    #[arg(long, env = "FAAS_CALLBACK_ALLOW", value_delimiter = ',')]
+    pub callback_allow: Vec<String>,
+    /// Callback deliveries this dispatcher sends at once; more wait in the
+    /// callbacks stream.
+    #[arg(long, env = "FAAS_CALLBACK_CONCURRENCY", default_value_t = CallbackSettings::DEFAULT.callback_concurrency)]
+    pub callback_concurrency: usize,
+    /// Attempts per callback delivery before it is given up.
+    #[arg(long, env = "FAAS_CALLBACK_MAX_ATTEMPTS", default_value_t = CallbackSettings::DEFAULT.callback_max_attempts)]
+    pub callback_max_attempts: u32,
+    /// PEM file of extra CA certificates trusted for https callbacks, on
+    /// top of the system's (for receivers with a private CA).
+    #[arg(long, env = "FAAS_CALLBACK_CA_FILE")]
+    pub callback_ca_file: Option<std::path::PathBuf>,
+    /// The secret callbacks are signed with (Standard Webhooks: `whsec_` and
+    /// the base64 of 24 to 64 random bytes), the same on every dispatcher.
+    /// Unset: a random one per process, which no receiver can verify.
+    #[arg(long, env = "FAAS_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+}
+
+impl CallbackSettings {
+    /// The defaults, written once.
+    pub const DEFAULT: Self = Self {
+        callback_allow: Vec::new(),
+        callback_concurrency: 64,
+        callback_max_attempts: 10,
+        callback_ca_file: None,
+        webhook_secret: None,
+    };
+}
+
+impl Default for CallbackSettings {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }

@@ -19,7 +19,7 @@ use std::future::Future;
 use async_nats::Client;
 use futures::FutureExt as _;
 
-pub use config::{DispatcherConfig, FlowSettings, JobSettings};
+pub use config::{CallbackSettings, DispatcherConfig, FlowSettings, JobSettings};
 
 /// Why the dispatcher could not start.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +30,9 @@ pub enum DispatcherError {
     /// The trigger store could not be followed.
     #[error("cannot follow the triggers: {0}")]
     Triggers(#[from] bus::DefinitionError),
+    /// The callback settings are unusable.
+    #[error("callbacks: {0}")]
+    Callbacks(#[from] flows::callbacks::CallbackSetupError),
 }
 
 /// Serves admin commands, jobs, triggers and pipelines until `shutdown`

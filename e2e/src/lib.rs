@@ -43,6 +43,7 @@ pub struct Platform {
     pub share_artifacts: bool,
     stop: watch::Sender<bool>,
     dispatcher_config: Option<dispatcher::DispatcherConfig>,
+    dispatchers: Vec<(watch::Sender<bool>, JoinHandle<()>)>,
     executors: Vec<(watch::Sender<bool>, JoinHandle<()>)>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -52,12 +53,20 @@ pub fn test_limits() -> ExecLimits {
     ExecLimits { timeout_ms: 1_500, memory_mib: 64, max_output: 1 << 20, max_log: 64 << 10 }
 }
 
-/// Job settings that retry fast, so tests of retries take fractions of a second.
+/// The webhook secret test dispatchers sign callbacks with.
+pub const TEST_WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// Job settings that retry fast, so tests of retries take fractions of a
+/// second, and sign callbacks with [`TEST_WEBHOOK_SECRET`].
 pub fn test_job_settings() -> dispatcher::JobSettings {
     dispatcher::JobSettings {
         job_retry_delay_ms: 100,
         job_exec_wait_secs: 5,
         job_ack_wait_secs: 10,
+        callbacks: dispatcher::CallbackSettings {
+            webhook_secret: Some(TEST_WEBHOOK_SECRET.to_owned()),
+            ..Default::default()
+        },
         ..Default::default()
     }
 }
@@ -105,6 +114,7 @@ impl Platform {
             s3,
             stop,
             dispatcher_config: None,
+            dispatchers: Vec::new(),
             executors: Vec::new(),
             tasks: Vec::new(),
         };
@@ -157,10 +167,23 @@ impl Platform {
     pub async fn add_dispatcher(&mut self) {
         let config = self.dispatcher_config.clone().expect("set by start");
         let client = self.nats.connect().await;
-        let shutdown = self.shutdown_signal();
-        self.tasks.push(tokio::spawn(async move {
+        let (stop, mut stopped) = watch::channel(false);
+        let handle = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
             dispatcher::run(config, client, shutdown).await.expect("dispatcher runs");
-        }));
+        });
+        self.dispatchers.push((stop, handle));
+    }
+
+    /// Stops every dispatcher and waits until they have finished what they
+    /// were running.
+    pub async fn stop_dispatchers(&mut self) {
+        for (stop, handle) in self.dispatchers.drain(..) {
+            let _ = stop.send(true);
+            let _ = handle.await;
+        }
     }
 
     /// Starts an executor as a separate process from the executor binary at
@@ -286,13 +309,13 @@ impl Platform {
 impl Drop for Platform {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
-        for (stop, _) in &self.executors {
+        for (stop, _) in self.executors.iter().chain(&self.dispatchers) {
             let _ = stop.send(true);
         }
         for task in &self.tasks {
             task.abort();
         }
-        for (_, task) in &self.executors {
+        for (_, task) in self.executors.iter().chain(&self.dispatchers) {
             task.abort();
         }
     }

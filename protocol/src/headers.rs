@@ -61,6 +61,21 @@ pub const JOB_ID: &str = "Faas-Job-Id";
 /// or `pipeline/<name>`), so a re-drive knows where to queue it again.
 pub const JOB_TARGET: &str = "Faas-Function";
 
+/// On job messages, dead letters and callback deliveries: the job's full
+/// callback URL. Only here is it unredacted (see [`crate::callbacks`]).
+pub const CALLBACK_URL: &str = "Faas-Callback-Url";
+
+/// On callback POSTs (Standard Webhooks): the delivery id, the same on every
+/// retry of one delivery ([`crate::callbacks::delivery_id`]).
+pub const WEBHOOK_ID: &str = "webhook-id";
+
+/// On callback POSTs: when this attempt was signed, in Unix seconds.
+pub const WEBHOOK_TIMESTAMP: &str = "webhook-timestamp";
+
+/// On callback POSTs: `v1,` and the base64 HMAC-SHA256, under the
+/// platform's webhook secret, of `{webhook-id}.{webhook-timestamp}.{body}`.
+pub const WEBHOOK_SIGNATURE: &str = "webhook-signature";
+
 /// JetStream's de-duplication id (a NATS convention): on job messages, the
 /// job id; on an async trigger's event, the publisher's retry key.
 pub const NATS_MSG_ID: &str = "Nats-Msg-Id";

@@ -20,6 +20,9 @@ pub struct DispatcherCounters {
     pub pipeline_runs: Vec<Count>,
     /// Jobs finished for good, by target and final status.
     pub jobs_finished: Vec<Count>,
+    /// Callback deliveries ended, by job target and `delivered` or `failed`.
+    #[serde(default)]
+    pub callbacks: Vec<Count>,
 }
 
 /// A counter value for one name and outcome.

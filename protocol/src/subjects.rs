@@ -87,6 +87,17 @@ impl Subjects {
         self.dead_letter("*")
     }
 
+    /// `<prefix>.callbacks.<job id>`: a finished job's callback delivery,
+    /// kept in [`crate::callbacks::CALLBACKS_STREAM`] until it is sent.
+    pub fn callback(&self, job_id: &str) -> String {
+        format!("{}.callbacks.{job_id}", self.prefix)
+    }
+
+    /// The callbacks stream's subjects.
+    pub fn callbacks_all(&self) -> String {
+        self.callback("*")
+    }
+
     /// `<prefix>.pipeline.<name>`: a request here runs the pipeline.
     pub fn pipeline(&self, name: &PipelineName) -> String {
         format!("{}.pipeline.{name}", self.prefix)
@@ -158,6 +169,7 @@ impl Subjects {
             self.jobs_all(),
             format!("{p}.results.*.*"),
             self.dead_letters_all(),
+            self.callbacks_all(),
             self.admin_all(),
             format!("{p}.ping.*"),
             format!("{p}.metrics.*"),
@@ -276,6 +288,8 @@ mod tests {
         assert_eq!(subjects.parse_pipeline("t1.faas.pipeline.greet"), PipelineName::new("greet").ok());
         assert_eq!(subjects.dead_letter("j1"), "t1.faas.deadletter.j1");
         assert_eq!(subjects.dead_letters_all(), "t1.faas.deadletter.*");
+        assert_eq!(subjects.callback("j1"), "t1.faas.callbacks.j1");
+        assert_eq!(subjects.callbacks_all(), "t1.faas.callbacks.*");
     }
 
     #[test]

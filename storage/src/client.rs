@@ -15,8 +15,15 @@ pub struct S3Config {
     /// Access key id.
     #[arg(long = "s3-access-key", env = "S3_ACCESS_KEY", default_value = "faas-local")]
     pub access_key: String,
-    /// Secret access key.
-    #[arg(long = "s3-secret-key", env = "S3_SECRET_KEY", default_value = "faas-local-secret")]
+    /// Secret access key (neither its value nor its default is shown in
+    /// `--help`).
+    #[arg(
+        long = "s3-secret-key",
+        env = "S3_SECRET_KEY",
+        default_value = "faas-local-secret",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
     pub secret_key: String,
     /// Region to sign for; S3-compatible stores mostly ignore it.
     #[arg(long = "s3-region", env = "S3_REGION", default_value = "us-east-1")]

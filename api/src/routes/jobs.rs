@@ -50,7 +50,7 @@ pub async fn submit_target(
         None => None,
         Some(value) => {
             let url = value.to_str().map_err(|_| bad_callback("it is not ASCII"))?;
-            protocol::jobs::check_callback_url(url).map_err(|e| bad_callback(&e))?;
+            protocol::callbacks::check_url(url).map_err(|e| bad_callback(&e))?;
             Some(url.to_owned())
         }
     };

@@ -55,8 +55,9 @@ fn retryable(code: ErrorCode, settings: &JobSettings) -> bool {
     }
 }
 
-/// The retry delay, doubled per attempt, at most [`MAX_BACKOFF`].
-fn backoff(attempts: u32, settings: &JobSettings) -> Duration {
+/// The retry delay, doubled per attempt, at most [`MAX_BACKOFF`]; callback
+/// deliveries back off the same way.
+pub(crate) fn backoff(attempts: u32, settings: &JobSettings) -> Duration {
     let base = Duration::from_millis(settings.job_retry_delay_ms);
     base.saturating_mul(1 << attempts.saturating_sub(1).min(16)).min(MAX_BACKOFF)
 }

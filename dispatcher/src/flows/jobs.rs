@@ -36,8 +36,6 @@ struct Worker {
     client: Client,
     caller: ExecClient,
     metrics: Arc<FlowMetrics>,
-    /// Delivers `X-Callback-Url` callbacks.
-    http: reqwest::Client,
     queue: JobQueue,
     subjects: Subjects,
     settings: JobSettings,
@@ -74,9 +72,8 @@ pub async fn run(
         .messages()
         .await
         .map_err(|e| JobError::Unavailable(e.to_string()))?;
-    let http = callback_client(&settings)?;
     let caller = ExecClient::new(client.clone(), subjects.clone());
-    let worker = Arc::new(Worker { client, caller, metrics, http, queue, subjects, settings });
+    let worker = Arc::new(Worker { client, caller, metrics, queue, subjects, settings });
     let slots = Arc::new(Semaphore::new(concurrency));
     let mut running = JoinSet::new();
     info!(concurrency, "job worker taking jobs");
@@ -157,7 +154,10 @@ impl Worker {
             Err(err) => return Err(err),
         };
         if record.status.is_final() {
-            // Redelivered after its outcome was recorded: done already.
+            // Redelivered after its outcome was recorded: done already, but
+            // the callback may not have been stored (that failing is why a
+            // finished job is redelivered); storing it twice stores it once.
+            self.store_callback(message, &record).await?;
             return Ok(Disposition::Ack);
         }
         record.status = JobStatus::Running;
@@ -200,20 +200,29 @@ impl Worker {
             Err(err) => return Err(err),
         }
         if record.status == JobStatus::Failed
-            && let Err(err) = self.queue.bury(job_id, message.payload.clone(), target).await
+            && let Err(err) = self
+                .queue
+                .bury(job_id, message.payload.clone(), target, bus::header(message, headers::CALLBACK_URL))
+                .await
         {
             warn!(%err, "could not keep the failed job's input; it cannot be re-driven");
         }
         self.announce(target, &record).await;
         self.pass_on(message, &record, request_id).await;
-        if let Some(url) = record.callback_url.clone() {
-            // Off the worker slot: a slow receiver must not hold up jobs.
-            tokio::spawn(deliver_callback(self.http.clone(), url, record.clone()).in_current_span());
-        }
         let status = if record.status == JobStatus::Succeeded { "succeeded" } else { "failed" };
         self.metrics.job_finished(&record.function.to_string(), status);
         info!(status, attempts, "job finished");
+        self.store_callback(message, &record).await?;
         Ok(Disposition::Ack)
+    }
+
+    /// Stores the finished job's callback delivery, if it has a callback,
+    /// for the callback sender; until it is stored the job is not acked.
+    async fn store_callback(&self, message: &jetstream::Message, record: &JobRecord) -> Result<(), JobError> {
+        match bus::header(message, headers::CALLBACK_URL) {
+            Some(url) => self.queue.enqueue_callback(record, url).await,
+            None => Ok(()),
+        }
     }
 
     /// Runs the function (through the executors' queue group) or the
@@ -286,50 +295,6 @@ impl Worker {
             warn!(%err, "could not announce the job's outcome");
         }
     }
-}
-
-/// The HTTP client callbacks go out with: http and https, trusting the
-/// system's CAs and those of `--callback-ca-file`.
-fn callback_client(settings: &JobSettings) -> Result<reqwest::Client, JobError> {
-    // reqwest is built without a crypto provider: ring, as for S3.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut builder = reqwest::Client::builder().timeout(CALLBACK_TIMEOUT);
-    if let Some(path) = &settings.callback_ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| JobError::Unavailable(format!("callback CA file {}: {e}", path.display())))?;
-        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| JobError::Unavailable(format!("callback CA file {}: {e}", path.display())))?;
-        builder = builder.tls_certs_merge(certificates);
-    }
-    builder.build().map_err(|e| JobError::Unavailable(format!("HTTP client for callbacks: {e}")))
-}
-
-/// How long one callback POST may take.
-const CALLBACK_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Callback POSTs per finished job, at most.
-const CALLBACK_ATTEMPTS: u32 = 5;
-
-/// POSTs the finished job's record to its callback URL, retrying with
-/// back-off (0.5 s, 1 s, 2 s, 4 s) until the receiver answers 2xx.
-async fn deliver_callback(http: reqwest::Client, url: String, record: JobRecord) {
-    let mut delay = Duration::from_millis(500);
-    for attempt in 1..=CALLBACK_ATTEMPTS {
-        let sent = http.post(&url).header(headers::JOB_ID, record.job_id.as_str()).json(&record).send().await;
-        match sent {
-            Ok(resp) if resp.status().is_success() => {
-                info!(%url, attempt, "callback delivered");
-                return;
-            }
-            Ok(resp) => warn!(%url, attempt, status = %resp.status(), "callback refused"),
-            Err(err) => warn!(%url, attempt, %err, "callback failed"),
-        }
-        if attempt < CALLBACK_ATTEMPTS {
-            tokio::time::sleep(delay).await;
-            delay *= 2;
-        }
-    }
-    warn!(%url, "callback given up after {CALLBACK_ATTEMPTS} attempts");
 }
 
 /// What to do with the job's message.

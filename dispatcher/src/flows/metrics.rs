@@ -1,5 +1,5 @@
 //! Counters of the work a dispatcher moves (trigger events, pipeline runs,
-//! finished jobs), reported on request for the api's `/metrics`.
+//! finished jobs, callbacks), reported on request for the api's `/metrics`.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -12,6 +12,7 @@ pub struct FlowMetrics {
     trigger_events: Mutex<BTreeMap<(String, String), u64>>,
     pipeline_runs: Mutex<BTreeMap<(String, String), u64>>,
     jobs_finished: Mutex<BTreeMap<(String, String), u64>>,
+    callbacks: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 impl FlowMetrics {
@@ -30,6 +31,11 @@ impl FlowMetrics {
         bump(&self.jobs_finished, target, status);
     }
 
+    /// One callback delivery ended, `delivered` or `failed` (for good).
+    pub fn callback(&self, target: &str, outcome: &str) {
+        bump(&self.callbacks, target, outcome);
+    }
+
     /// The counters as reported on the bus.
     pub fn snapshot(&self, dispatcher: &str) -> DispatcherCounters {
         DispatcherCounters {
@@ -37,6 +43,7 @@ impl FlowMetrics {
             trigger_events: counts(&self.trigger_events),
             pipeline_runs: counts(&self.pipeline_runs),
             jobs_finished: counts(&self.jobs_finished),
+            callbacks: counts(&self.callbacks),
         }
     }
 }

@@ -1,12 +1,13 @@
 //! The flows half of the dispatcher: work that is more than one call.
 //!
-//! Asynchronous jobs ([`jobs`]), event triggers ([`triggers`]) and pipelines
+//! Asynchronous jobs ([`jobs`]) and their callbacks ([`callbacks`]), event triggers ([`triggers`]) and pipelines
 //! ([`pipelines`]) all run functions by calling executors over the bus
 //! ([`bus::ExecClient`]), like any NATS client; this half touches neither S3 nor
 //! Wasmtime. It also answers `<prefix>.metrics.dispatcher` with its counters
 //! ([`metrics`]).
 
 mod attempts;
+pub mod callbacks;
 pub mod jobs;
 pub mod metrics;
 pub mod output;
@@ -42,6 +43,7 @@ pub struct Flows {
     trigger_context: Arc<TriggerContext>,
     runner: PipelineRunner,
     metrics: Arc<FlowMetrics>,
+    callback_sender: callbacks::Sender,
     pipeline_requests: Subscriber,
     metric_requests: Subscriber,
 }
@@ -56,6 +58,7 @@ impl Flows {
         shutdown: impl Future<Output = ()>,
     ) -> Result<Option<Self>, DispatcherError> {
         let subjects = Subjects::new(&config.subject_prefix);
+        let callback_sender = callbacks::Sender::new(&config.jobs)?;
         let limits = QueueLimits {
             max_jobs: config.jobs.max_jobs,
             max_jobs_per_function: config.jobs.max_jobs_per_function,
@@ -103,6 +106,7 @@ impl Flows {
             trigger_context,
             runner,
             metrics,
+            callback_sender,
             pipeline_requests,
             metric_requests,
         }))
@@ -122,6 +126,7 @@ impl Flows {
             trigger_context,
             runner,
             metrics,
+            callback_sender,
             mut pipeline_requests,
             mut metric_requests,
         } = self;
@@ -133,6 +138,7 @@ impl Flows {
             }
         };
         let trigger_router = tokio::spawn(triggers::run(trigger_context, feed, stopped()));
+        let callback_sender = tokio::spawn(callback_sender.run(queue.clone(), metrics.clone(), stopped()));
         let job_worker = tokio::spawn(jobs::run(
             client.clone(),
             queue,
@@ -177,6 +183,11 @@ impl Flows {
         match job_worker.await {
             Ok(Err(err)) => warn!(%err, "the job worker stopped with an error"),
             Err(err) => warn!(%err, "the job worker panicked"),
+            Ok(Ok(())) => {}
+        }
+        match callback_sender.await {
+            Ok(Err(err)) => warn!(%err, "the callback sender stopped with an error"),
+            Err(err) => warn!(%err, "the callback sender panicked"),
             Ok(Ok(())) => {}
         }
     }
