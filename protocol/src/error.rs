@@ -87,6 +87,10 @@ error_codes! {
     StorageError = "storage_error",
     /// A bug or an unexpected failure.
     Internal = "internal",
+    /// No such route: the api serves nothing at that path.
+    NotFound = "not_found",
+    /// The client sent its request body too slowly (idle or total body timeout).
+    RequestTimeout = "request_timeout",
 }
 
 impl std::fmt::Display for ErrorCode {
