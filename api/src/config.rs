@@ -85,15 +85,17 @@ impl ApiConfig {
         Duration::from_secs(self.pipeline_wait_secs)
     }
 
-    /// What the accept loop enforces.
+    /// What the accept loop enforces. A zero would close every connection
+    /// at once, so each limit is at least 1.
     pub fn server_limits(&self) -> ServerLimits {
+        let secs = |secs: u64| Duration::from_secs(secs.max(1));
         ServerLimits {
             max_connections: self.max_connections.max(1),
-            header_timeout: Duration::from_secs(self.header_timeout_secs),
-            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            header_timeout: secs(self.header_timeout_secs),
+            idle_timeout: secs(self.idle_timeout_secs),
             body: BodyDeadlines {
-                idle: Duration::from_secs(self.body_idle_timeout_secs),
-                total: Duration::from_secs(self.body_timeout_secs),
+                idle: secs(self.body_idle_timeout_secs),
+                total: secs(self.body_timeout_secs),
             },
         }
     }

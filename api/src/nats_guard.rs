@@ -34,7 +34,8 @@ pub async fn require_nats(AxumState(state): AxumState<AppState>, request: Reques
     }
 }
 
-fn connected(client: &async_nats::Client) -> bool {
+/// Whether the client is connected to NATS right now.
+pub fn connected(client: &async_nats::Client) -> bool {
     client.connection_state() == State::Connected
 }
 

@@ -119,7 +119,14 @@ async fn with_nats_unreachable_every_route_that_needs_it_is_a_prompt_503() {
         assert_eq!(body["error"]["code"], "unavailable", "{method} {uri}");
         assert!(elapsed < std::time::Duration::from_millis(100), "{method} {uri} took {elapsed:?}");
     }
-    // The probes answer without NATS.
+    // The probes and the metrics answer at once without NATS.
+    let started = std::time::Instant::now();
     let (status, _, _) = call(&router, Request::get("/health").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = call(&router, Request::get("/ready").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let response =
+        router.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(started.elapsed() < std::time::Duration::from_millis(100), "{:?}", started.elapsed());
 }
