@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use crate::server::ServerLimits;
+use crate::timeouts::BodyDeadlines;
+
 /// Everything an api process needs to know.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "faas-api", about = "HTTP front door of wasm-faas")]
@@ -30,6 +33,27 @@ pub struct ApiConfig {
     /// compiled before they are stored).
     #[arg(long, env = "FAAS_ADMIN_WAIT_SECS", default_value_t = 120)]
     pub admin_wait_secs: u64,
+    /// How long a client may take to send a request's headers, in seconds;
+    /// past it the connection is closed. On a kept-alive connection the
+    /// clock starts when the previous response is sent.
+    #[arg(long, env = "FAAS_HTTP_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// How long a request body may go without a byte arriving, in seconds
+    /// (408 `request_timeout`).
+    #[arg(long, env = "FAAS_HTTP_BODY_IDLE_TIMEOUT_SECS", default_value_t = 10)]
+    pub body_idle_timeout_secs: u64,
+    /// How long reading a whole request body may take, in seconds (408
+    /// `request_timeout`); 300 s lets a 64 MiB upload arrive at 2 Mbit/s.
+    #[arg(long, env = "FAAS_HTTP_BODY_TIMEOUT_SECS", default_value_t = 300)]
+    pub body_timeout_secs: u64,
+    /// How long a kept-alive connection may sit with no request in progress
+    /// before it is closed, in seconds.
+    #[arg(long, env = "FAAS_HTTP_IDLE_TIMEOUT_SECS", default_value_t = 5)]
+    pub idle_timeout_secs: u64,
+    /// Most client connections served at once; further ones wait in the
+    /// kernel's accept queue until one closes.
+    #[arg(long, env = "FAAS_HTTP_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
 }
 
 impl ApiConfig {
@@ -43,6 +67,11 @@ impl ApiConfig {
             exec_wait_secs: 30,
             pipeline_wait_secs: 120,
             admin_wait_secs: 120,
+            header_timeout_secs: 10,
+            body_idle_timeout_secs: 10,
+            body_timeout_secs: 300,
+            idle_timeout_secs: 5,
+            max_connections: 1024,
         }
     }
 
@@ -54,6 +83,21 @@ impl ApiConfig {
     /// Pipeline reply wait.
     pub fn pipeline_wait(&self) -> Duration {
         Duration::from_secs(self.pipeline_wait_secs)
+    }
+
+    /// What the accept loop enforces. A zero would close every connection
+    /// at once, so each limit is at least 1.
+    pub fn server_limits(&self) -> ServerLimits {
+        let secs = |secs: u64| Duration::from_secs(secs.max(1));
+        ServerLimits {
+            max_connections: self.max_connections.max(1),
+            header_timeout: secs(self.header_timeout_secs),
+            idle_timeout: secs(self.idle_timeout_secs),
+            body: BodyDeadlines {
+                idle: secs(self.body_idle_timeout_secs),
+                total: secs(self.body_timeout_secs),
+            },
+        }
     }
 
     /// Admin reply wait.

@@ -22,12 +22,6 @@ impl ApiError {
         Self::from(ErrorBody::new(code, message))
     }
 
-    /// The same error answered with 404 (unknown routes).
-    pub fn with_status_not_found(mut self) -> Self {
-        self.status = StatusCode::NOT_FOUND;
-        self
-    }
-
     /// The same error, naming the pipeline step that failed.
     pub fn with_failed_step(mut self, step: FailedStep) -> Self {
         self.failed_step = Some(step);
@@ -68,6 +62,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::FunctionTimeout | ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorCode::Unavailable | ErrorCode::StorageError => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::CompileLimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
     }
 }
 
@@ -85,6 +81,12 @@ impl From<NameError> for ApiError {
 
 impl From<bus::TransferError> for ApiError {
     fn from(err: bus::TransferError) -> Self {
+        Self::from(ErrorBody::from(err))
+    }
+}
+
+impl From<bus::RegistryError> for ApiError {
+    fn from(err: bus::RegistryError) -> Self {
         Self::from(ErrorBody::from(err))
     }
 }

@@ -11,9 +11,12 @@ pub mod bus_client;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod nats_guard;
 pub mod request_id;
 pub mod routes;
+pub mod server;
 pub mod state;
+pub mod timeouts;
 
 use std::future::Future;
 
@@ -32,9 +35,6 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
-    /// The server failed while running.
-    #[error("server error: {0}")]
-    Serve(#[from] std::io::Error),
 }
 
 /// Serves HTTP on `config.listen` until `shutdown` resolves.
@@ -56,15 +56,9 @@ pub async fn serve(
     client: async_nats::Client,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let limits = config.server_limits();
     let state = AppState::new(config, client);
     tracing::info!(addr = ?listener.local_addr().ok(), "api listening");
-    // Replies are small and latency is the product: never let Nagle hold a
-    // response's last segment back waiting for an ACK.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(%err, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, routes::router(state)).with_graceful_shutdown(shutdown).await?;
+    server::serve(listener, routes::router(state), limits, shutdown).await;
     Ok(())
 }

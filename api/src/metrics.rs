@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use protocol::metrics::{Count, DispatcherCounters};
 
+/// The methods counted under their own name.
+const KNOWN_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
+
 /// Per route and status: how many requests and how long they took.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -21,8 +24,11 @@ struct Series {
 }
 
 impl Metrics {
-    /// Records one finished request.
+    /// Records one finished request. `route` is a route template (or
+    /// `unmatched`), never a raw path, and a method the api does not know is
+    /// counted as `other`, so no client can grow the label sets.
     pub fn record(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let method = KNOWN_METHODS.into_iter().find(|known| *known == method).unwrap_or("other");
         let mut series = self.series.lock().expect("metrics lock is never poisoned");
         let entry = series.entry((method.to_owned(), route.to_owned(), status)).or_default();
         entry.count += 1;
@@ -136,6 +142,19 @@ mod tests {
         ));
         assert!(text.contains("status=\"504\"} 1"));
         assert!(text.contains("faas_http_request_seconds_sum{method=\"POST\",route=\"/exec/{bucket}/{function}\",status=\"200\"} 0.005000"));
+    }
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        let metrics = Metrics::default();
+        for method in ["BREW", "PROPFIND", "get"] {
+            metrics.record(method, "unmatched", 404, Duration::from_millis(1));
+        }
+        let text = metrics.render();
+        assert!(
+            text.contains("faas_http_requests_total{method=\"other\",route=\"unmatched\",status=\"404\"} 3")
+        );
+        assert!(!text.contains("BREW"));
     }
 
     #[test]

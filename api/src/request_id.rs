@@ -30,9 +30,7 @@ impl RequestId {
 
     fn from_client(value: Option<&HeaderValue>) -> Option<Self> {
         let value = value?.to_str().ok()?;
-        let ok = (1..=64).contains(&value.len())
-            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        ok.then(|| Self(value.to_owned()))
+        protocol::headers::is_valid_request_id(value).then(|| Self(value.to_owned()))
     }
 }
 

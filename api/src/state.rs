@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use bus::{ExecClient, JobQueue, TransferStore};
+use bus::{ExecClient, FunctionRegistry, JobQueue, TransferStore};
 use protocol::Subjects;
 use tokio::sync::OnceCell;
 
@@ -27,6 +27,7 @@ pub struct Inner {
     pub metrics: Metrics,
     transfer: OnceCell<TransferStore>,
     jobs: OnceCell<JobQueue>,
+    registry: OnceCell<FunctionRegistry>,
 }
 
 impl AppState {
@@ -41,6 +42,7 @@ impl AppState {
             metrics: Metrics::default(),
             transfer: OnceCell::new(),
             jobs: OnceCell::new(),
+            registry: OnceCell::new(),
         }))
     }
 
@@ -55,6 +57,14 @@ impl AppState {
     /// The job queue, opened on first use: a dispatcher creates it.
     pub async fn jobs(&self) -> Result<&JobQueue, bus::JobError> {
         self.0.jobs.get_or_try_init(|| JobQueue::open(&self.0.client, self.0.subjects.clone())).await
+    }
+}
+
+impl AppState {
+    /// The function registry (which functions are deployed), opened on
+    /// first use: a dispatcher creates it.
+    pub async fn registry(&self) -> Result<&FunctionRegistry, bus::RegistryError> {
+        self.0.registry.get_or_try_init(|| FunctionRegistry::open(&self.0.client)).await
     }
 }
 

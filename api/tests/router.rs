@@ -74,5 +74,59 @@ async fn unknown_routes_are_json_404s() {
     let (_nats, router) = router().await;
     let (status, _, body) = call(&router, Request::get("/nope").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
     assert!(body["error"]["message"].as_str().unwrap().contains("/nope"));
+    let (status, headers, body) =
+        call(&router, Request::post("/exec/functions/hello/extra").body(Body::empty()).unwrap()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    assert!(headers.contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn with_nats_unreachable_every_route_that_needs_it_is_a_prompt_503() {
+    let (mut nats, router) = router().await;
+    nats.stop();
+    let routes = [
+        ("GET", "/bucket"),
+        ("PUT", "/bucket/functions"),
+        ("GET", "/bucket/functions"),
+        ("DELETE", "/bucket/functions"),
+        ("POST", "/file/functions/hello"),
+        ("GET", "/file/functions/hello"),
+        ("DELETE", "/file/functions/hello"),
+        ("POST", "/exec/functions/hello"),
+        ("POST", "/async/functions/hello"),
+        ("POST", "/exec/pipeline/greet"),
+        ("POST", "/async/pipeline/greet"),
+        ("GET", "/pipeline"),
+        ("PUT", "/pipeline/greet"),
+        ("GET", "/pipeline/greet"),
+        ("DELETE", "/pipeline/greet"),
+        ("GET", "/trigger"),
+        ("PUT", "/trigger/t1"),
+        ("GET", "/trigger/t1"),
+        ("DELETE", "/trigger/t1"),
+        ("GET", "/jobs"),
+        ("GET", "/jobs/5f6b1c2e-8d3a-4e7b-9c1d-2a3b4c5d6e7f"),
+        ("POST", "/jobs/5f6b1c2e-8d3a-4e7b-9c1d-2a3b4c5d6e7f/redrive"),
+    ];
+    for (method, uri) in routes {
+        let request = Request::builder().method(method).uri(uri).body(Body::from("{}")).unwrap();
+        let started = std::time::Instant::now();
+        let (status, _, body) = call(&router, request).await;
+        let elapsed = started.elapsed();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{method} {uri}: {body}");
+        assert_eq!(body["error"]["code"], "unavailable", "{method} {uri}");
+        assert!(elapsed < std::time::Duration::from_millis(100), "{method} {uri} took {elapsed:?}");
+    }
+    // The probes and the metrics answer at once without NATS.
+    let started = std::time::Instant::now();
+    let (status, _, _) = call(&router, Request::get("/health").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = call(&router, Request::get("/ready").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let response =
+        router.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(started.elapsed() < std::time::Duration::from_millis(100), "{:?}", started.elapsed());
 }

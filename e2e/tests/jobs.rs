@@ -157,6 +157,8 @@ async fn a_full_queue_refuses_jobs_with_429_and_bad_requests_get_clear_errors() 
     };
     let platform = Platform::start_with_jobs(0, settings).await;
     platform.create_bucket("functions").await;
+    platform.deploy("functions", "hello", "hello").await;
+    platform.deploy("functions", "other", "hello").await;
     for i in 0..2 {
         let (status, body) = submit(&platform, "hello", &format!("{i}"), None).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");

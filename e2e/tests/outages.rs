@@ -64,3 +64,120 @@ async fn a_nats_outage_makes_the_api_unready_until_it_is_back() {
     }
     assert_eq!(last.expect("the platform recovered")["result"], "Hello back, how are you?");
 }
+
+/// One request of the load in the NATS fault test.
+#[derive(Debug, Clone)]
+struct Sent {
+    started: Instant,
+    ended: Instant,
+    status: u16,
+    job_id: Option<String>,
+}
+
+/// Longest answer while NATS is down: the 100 ms the platform promises,
+/// plus slack for a busy 2-core test machine.
+const DOWN_ANSWER_LIMIT: Duration = Duration::from_millis(150);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nats_killed_under_load_answers_fast_recovers_in_5s_and_loses_no_accepted_job() {
+    let mut platform = Platform::start().await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "hello", "hello").await;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Sent>::new()));
+
+    // Load: exec calls and job submissions, each worker one at a time.
+    let mut workers = Vec::new();
+    for worker in 0..6 {
+        let (http, stop, sent) = (http.clone(), stop.clone(), sent.clone());
+        let exec_url = platform.url("/exec/functions/hello");
+        let async_url = platform.url("/async/functions/hello");
+        workers.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                n += 1;
+                let submit = worker % 3 == 0;
+                let request = if submit {
+                    http.post(&async_url).header("Idempotency-Key", format!("w{worker}-{n}"))
+                } else {
+                    http.post(&exec_url)
+                };
+                let started = Instant::now();
+                let response = request.body(r#"{"name":"load"}"#).send().await;
+                let (status, body) = match response {
+                    Ok(response) => (response.status().as_u16(), response.text().await.unwrap_or_default()),
+                    Err(err) => panic!("no answer after {:?}: {err}", started.elapsed()),
+                };
+                let job_id = (status == 202)
+                    .then(|| serde_json::from_str::<serde_json::Value>(&body).ok())
+                    .flatten()
+                    .and_then(|v| v["job_id"].as_str().map(str::to_owned));
+                sent.lock().unwrap().push(Sent { started, ended: Instant::now(), status, job_id });
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }));
+    }
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let killed = Instant::now();
+    platform.nats.stop();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    platform.nats.restart().expect("nats-server restarts");
+    let back = Instant::now();
+    // Run until a call succeeds again, then a little longer.
+    let first_success = loop {
+        let success = sent
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.started >= back && s.status == 200)
+            .map(|s| s.ended)
+            .min();
+        if let Some(at) = success {
+            break at;
+        }
+        assert!(back.elapsed() < Duration::from_secs(10), "no call succeeded 10 s after NATS came back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for worker in workers {
+        worker.await.expect("every request was answered");
+    }
+    let sent = sent.lock().unwrap().clone();
+
+    // While it was down (and until the api reconnected), every request
+    // was answered at once: a success, or a 503.
+    let down: Vec<&Sent> = sent.iter().filter(|s| s.ended > killed && s.started < back).collect();
+    assert!(down.len() > 20, "too little load while NATS was down: {}", down.len());
+    for s in &down {
+        let waited = s.ended - s.started.max(killed);
+        assert!(waited <= DOWN_ANSWER_LIMIT, "a request waited {waited:?} while NATS was down: {s:?}");
+        assert!([200, 202, 503].contains(&s.status), "{s:?}");
+    }
+    let recovered = first_success - back;
+    assert!(recovered < Duration::from_secs(5), "first success {recovered:?} after NATS came back");
+
+    // Every accepted job runs to its end.
+    let accepted: Vec<&String> = sent.iter().filter_map(|s| s.job_id.as_ref()).collect();
+    assert!(!accepted.is_empty());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for job_id in accepted {
+        loop {
+            let resp = http.get(platform.url(&format!("/jobs/{job_id}"))).send().await.unwrap();
+            let (status, record) = e2e::json(resp).await;
+            if status == StatusCode::OK && record["status"] == "succeeded" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "accepted job {job_id} never succeeded: {status} {record}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    eprintln!(
+        "fault: {} requests, {} while down (slowest {:?}), first success {recovered:?} after restart",
+        sent.len(),
+        down.len(),
+        down.iter().map(|s| s.ended - s.started.max(killed)).max().unwrap_or_default()
+    );
+}

@@ -89,6 +89,10 @@ error_codes! {
     Internal = "internal",
     /// Compiling the component needs more than the configured limit (time).
     CompileLimitExceeded = "compile_limit_exceeded",
+    /// No such route: the api serves nothing at that path.
+    NotFound = "not_found",
+    /// The client sent its request body too slowly (idle or total body timeout).
+    RequestTimeout = "request_timeout",
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -19,6 +19,17 @@ pub fn payload_limit(max_payload: usize) -> usize {
 /// A uuid that names one request across every hop and every log line about it.
 pub const REQUEST_ID: &str = "Faas-Request-Id";
 
+/// Longest [`REQUEST_ID`] a client may bring.
+pub const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// Whether a client's request id may be kept: 1 to [`MAX_REQUEST_ID_LEN`]
+/// letters, digits, `-` or `_`, so it is a valid HTTP and NATS header value
+/// and safe in every log line.
+pub fn is_valid_request_id(value: &str) -> bool {
+    (1..=MAX_REQUEST_ID_LEN).contains(&value.len())
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// A fresh [`REQUEST_ID`] value (a uuid), for a request that came without one.
 pub fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string()
@@ -115,5 +126,6 @@ mod tests {
         assert_eq!(payload_limit(1 << 20), (1 << 20) - HEADER_ROOM);
         assert_eq!(payload_limit(100), 0);
         assert_ne!(new_request_id(), new_request_id());
+        assert!(is_valid_request_id(&new_request_id()));
     }
 }

@@ -6,6 +6,7 @@ use protocol::{ErrorCode, headers};
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::timeouts::BodyTimeout;
 
 /// Reads an input that must travel in one NATS message: up to the server's
 /// `max_payload` less room for headers, else a 413 naming `what`.
@@ -18,12 +19,21 @@ pub async fn read_message_input(state: &AppState, body: Body, what: &str) -> Res
 /// names `what` and the limit.
 pub async fn read_limited(body: Body, limit: usize, what: &str) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|err| {
-        if is_length_limit(&err) {
+        if find_cause::<LengthLimitError>(&err).is_some() {
             too_large(what, limit)
         } else {
-            ApiError::new(ErrorCode::BadRequest, format!("could not read the request body: {err}"))
+            read_failed(&err)
         }
     })
+}
+
+/// The answer to a body that could not be read: 408 when the client was too
+/// slow ([`BodyTimeout`]), else 400.
+pub fn read_failed(err: &(dyn std::error::Error + 'static)) -> ApiError {
+    if let Some(timeout) = find_cause::<BodyTimeout>(err) {
+        return ApiError::new(ErrorCode::RequestTimeout, timeout.to_string());
+    }
+    ApiError::new(ErrorCode::BadRequest, format!("could not read the request body: {err}"))
 }
 
 /// The 413 for a body over `limit`.
@@ -31,13 +41,16 @@ pub fn too_large(what: &str, limit: usize) -> ApiError {
     ApiError::new(ErrorCode::PayloadTooLarge, format!("{what} exceeds the limit of {limit} bytes"))
 }
 
-fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
+/// `err` itself or the first of its sources that is a `T`.
+pub fn find_cause<'a, T: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
     let mut current = Some(err);
     while let Some(e) = current {
-        if e.is::<LengthLimitError>() {
-            return true;
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
         }
         current = e.source();
     }
-    false
+    None
 }

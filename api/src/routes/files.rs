@@ -6,14 +6,15 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Extension, FromRequest, Multipart, Path, Request, State};
+use axum::extract::{Extension, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use protocol::admin::{DeleteFunction, GetFunction, PutFunction, Stored};
 use protocol::{ErrorCode, FunctionRef};
 use serde_json::json;
 
-use super::body::{read_limited, too_large};
+use super::body::read_limited;
+use super::multipart;
 use crate::bus_client::admin;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
@@ -56,39 +57,11 @@ pub async fn upload(
 }
 
 async fn read_component(state: &AppState, request: Request, limit: usize) -> Result<Bytes, ApiError> {
-    let is_multipart = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("multipart/form-data"));
-    if !is_multipart {
-        return read_limited(request.into_body(), limit, "the upload").await;
+    if multipart::is_multipart(&request) {
+        multipart::read_file_part(state, request, limit).await
+    } else {
+        read_limited(request.into_body(), limit, "the upload").await
     }
-    let mut multipart = Multipart::from_request(request, state)
-        .await
-        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed multipart body: {e}")))?;
-    while let Some(mut field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed multipart body: {e}")))?
-    {
-        if field.name() != Some("file") {
-            continue;
-        }
-        let mut bytes = Vec::new();
-        while let Some(chunk) = field
-            .chunk()
-            .await
-            .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed multipart body: {e}")))?
-        {
-            if bytes.len() + chunk.len() > limit {
-                return Err(too_large("the upload", limit));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        return Ok(Bytes::from(bytes));
-    }
-    Err(ApiError::new(ErrorCode::BadRequest, "multipart body has no field named \"file\""))
 }
 
 /// `GET /file/{bucket}/{function}`: the stored bytes.

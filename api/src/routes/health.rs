@@ -10,6 +10,7 @@ use futures::StreamExt as _;
 use protocol::metrics::DispatcherCounters;
 use serde_json::json;
 
+use crate::nats_guard;
 use crate::state::AppState;
 
 /// How long readiness waits for each role's pong.
@@ -22,7 +23,7 @@ pub async fn health() -> impl IntoResponse {
 
 /// `GET /ready`: NATS is connected and an executor and a dispatcher answer.
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    let connected = state.client.connection_state() == async_nats::connection::State::Connected;
+    let connected = nats_guard::connected(&state.client);
     let (executor, dispatcher) = if connected {
         tokio::join!(
             ping(&state, state.subjects.ping_executor()),
@@ -66,6 +67,10 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 /// Asks every dispatcher for its counters and keeps the answers that come
 /// within [`GATHER_WAIT`].
 async fn dispatcher_counters(state: &AppState) -> Vec<DispatcherCounters> {
+    // Without NATS no dispatcher can answer: the api's own counters at once.
+    if !nats_guard::connected(&state.client) {
+        return Vec::new();
+    }
     let inbox = state.client.new_inbox();
     let Ok(mut replies) = state.client.subscribe(inbox.clone()).await else { return Vec::new() };
     let asked = state.client.publish_with_reply(state.subjects.metrics_dispatcher(), inbox, "".into()).await;

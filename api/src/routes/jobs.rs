@@ -32,8 +32,17 @@ pub async fn submit(
     http_headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let target = Target::Function(FunctionRef::new(&bucket, &function)?);
-    submit_target(&state, &id, &target, &http_headers, body).await
+    let function = FunctionRef::new(&bucket, &function)?;
+    // A job for a function that is not deployed could only fail later: 404
+    // now, before anything is stored. The registry has an entry for every
+    // function the dispatcher stored.
+    if state.registry().await?.get(&function).await?.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::FunctionNotFound,
+            format!("no function {function} is deployed"),
+        ));
+    }
+    submit_target(&state, &id, &Target::Function(function), &http_headers, body).await
 }
 
 /// Stores a job for `target` from an HTTP request: idempotency key,

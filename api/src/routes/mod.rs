@@ -6,22 +6,25 @@ pub mod exec;
 pub mod files;
 pub mod health;
 pub mod jobs;
+pub mod multipart;
 pub mod pipelines;
 pub mod triggers;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::middleware;
 use axum::routing::{get, post, put};
 use protocol::ErrorCode;
 
 use crate::error::ApiError;
-use crate::request_id;
 use crate::state::AppState;
+use crate::{nats_guard, request_id};
 
 /// The api's router.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // Everything but the probes and the metrics goes through NATS.
+    let over_nats = Router::new()
         .route("/bucket", get(buckets::list))
         .route("/bucket/{bucket}", put(buckets::create).get(buckets::list_functions).delete(buckets::delete))
         .route("/file/{bucket}/{function}", post(files::upload).get(files::download).delete(files::delete))
@@ -37,16 +40,20 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::get))
         .route("/jobs/{id}/redrive", post(jobs::redrive))
+        .route_layer(middleware::from_fn_with_state(state.clone(), nats_guard::require_nats));
+    let request_ids = middleware::from_fn_with_state(state.clone(), request_id::middleware);
+    Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
-        .route_layer(middleware::from_fn_with_state(state.clone(), request_id::middleware))
-        .fallback(not_found)
+        .merge(over_nats)
+        .route_layer(request_ids.clone())
+        .fallback(not_found.layer(request_ids))
         // Handlers enforce their own limits, each with a message that says it.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::new(ErrorCode::BadRequest, format!("no route for {}", uri.path())).with_status_not_found()
+    ApiError::new(ErrorCode::NotFound, format!("no route for {}", uri.path()))
 }
