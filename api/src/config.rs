@@ -9,9 +9,9 @@ use crate::timeouts::BodyDeadlines;
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "faas-api", about = "HTTP front door of wasm-faas")]
 pub struct ApiConfig {
-    /// NATS server(s) to connect to.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
+    /// How to reach NATS.
+    #[command(flatten)]
+    pub nats: bus::NatsOptions,
     /// Subject prefix shared by every role of one platform.
     #[arg(long, env = "FAAS_SUBJECT_PREFIX", default_value = protocol::subjects::DEFAULT_PREFIX)]
     pub subject_prefix: String,
@@ -60,7 +60,7 @@ impl ApiConfig {
     /// Defaults, for tests and embedding.
     pub fn local(nats_url: impl Into<String>) -> Self {
         Self {
-            nats_url: nats_url.into(),
+            nats: bus::NatsOptions::url(nats_url),
             subject_prefix: protocol::subjects::DEFAULT_PREFIX.into(),
             listen: "127.0.0.1:0".into(),
             max_upload_bytes: 64 << 20,

@@ -2,7 +2,8 @@
 //!
 //! The protocol crate says what goes on the bus; this crate holds the few
 //! pieces of IO that every role needs in exactly the same way, so they are
-//! written once: connecting with retry, opening JetStream stores and
+//! written once: connecting (the standard NATS options: servers, credentials,
+//! TLS) with retry, opening JetStream stores and
 //! retrying with jittered back-off, the acked key-value follower, exec calls
 //! and their reply format, reading headers off messages, the transfer object
 //! store that carries components larger than one message, the function
@@ -11,6 +12,7 @@
 //! Ctrl-C or SIGTERM).
 
 mod codes;
+mod connect;
 mod definitions;
 mod exec;
 mod follower;
@@ -23,12 +25,13 @@ mod snapshot;
 mod stores;
 mod transfer;
 
+pub use connect::{ConnectError, DEFAULT_URL, NatsOptions, connect};
 pub use definitions::{DefinitionError, DefinitionFeed, DefinitionStore};
 pub use exec::{ExecClient, ExecFailure, ExecReply, Responder, encode_reply, request};
 pub use follower::{Applied, Change, FollowedBucket, Follower, FollowerError, FollowerStatus};
 pub use jobs::{JobError, JobQueue, NewJob, QueueLimits, Submitted};
 pub use message::{header, hops, request_id};
-pub use process::{connect, init_tracing, shutdown_signal};
+pub use process::{init_tracing, shutdown_signal};
 pub use registry::{FunctionRegistry, Lookup, RegistryError, RegistryWatch};
 pub use retry::{Backoff, retry};
 pub use stores::{StoreConfig, StoreUnavailable, open_or_create};

@@ -1,12 +1,5 @@
 //! Process bootstrap for the service binaries.
 
-/// Connects to NATS, retrying the first connection: compose starts every
-/// service at once and NATS may not be up yet. The client reports itself
-/// disconnected until then, which `/ready` surfaces.
-pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
-    async_nats::ConnectOptions::new().name(name).retry_on_initial_connect().connect(url).await
-}
-
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`); JSON lines when
 /// `LOG_FORMAT=json`, for log shippers.
 pub fn init_tracing() {

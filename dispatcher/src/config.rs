@@ -9,9 +9,9 @@ use storage::S3Config;
     about = "Serves wasm-faas admin commands, asynchronous jobs, event triggers and pipelines"
 )]
 pub struct DispatcherConfig {
-    /// NATS server(s) to connect to.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
+    /// How to reach NATS.
+    #[command(flatten)]
+    pub nats: bus::NatsOptions,
     /// Subject prefix shared by every role of one platform.
     #[arg(long, env = "FAAS_SUBJECT_PREFIX", default_value = protocol::subjects::DEFAULT_PREFIX)]
     pub subject_prefix: String,

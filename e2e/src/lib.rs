@@ -120,7 +120,7 @@ impl Platform {
         };
 
         let mut dispatcher_config = dispatcher::DispatcherConfig {
-            nats_url: platform.env.nats_url.clone(),
+            nats: bus::NatsOptions::url(&platform.env.nats_url),
             subject_prefix: platform.env.subject_prefix.clone(),
             s3: s3_config(&platform.env.s3),
             max_component_bytes: 64 << 20,
@@ -212,7 +212,7 @@ impl Platform {
     /// Starts one more executor with `concurrency` slots and `backlog` waiting room.
     pub async fn add_executor_with(&mut self, concurrency: usize, backlog: usize) -> usize {
         let config = ExecutorConfig {
-            nats_url: self.env.nats_url.clone(),
+            nats: bus::NatsOptions::url(&self.env.nats_url),
             subject_prefix: self.env.subject_prefix.clone(),
             s3: s3_config(&self.env.s3),
             limits: self.limits.clone(),

@@ -9,9 +9,9 @@ use storage::S3Config;
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "faas-executor", about = "Runs wasm-faas functions from NATS exec subjects")]
 pub struct ExecutorConfig {
-    /// NATS server(s) to connect to.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
+    /// How to reach NATS.
+    #[command(flatten)]
+    pub nats: bus::NatsOptions,
     /// Subject prefix shared by every role of one platform.
     #[arg(long, env = "FAAS_SUBJECT_PREFIX", default_value = protocol::subjects::DEFAULT_PREFIX)]
     pub subject_prefix: String,

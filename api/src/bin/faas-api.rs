@@ -6,7 +6,7 @@ use clap::Parser;
 async fn main() -> anyhow::Result<()> {
     bus::init_tracing();
     let config = api::ApiConfig::parse();
-    let client = bus::connect(&config.nats_url, "faas-api").await?;
+    let client = bus::connect(&config.nats, "faas-api").await?;
     api::run(config, client, bus::shutdown_signal()).await?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use clap::Parser;
 async fn main() -> anyhow::Result<()> {
     bus::init_tracing();
     let config = dispatcher::DispatcherConfig::parse();
-    let client = bus::connect(&config.nats_url, "faas-dispatcher").await?;
+    let client = bus::connect(&config.nats, "faas-dispatcher").await?;
     dispatcher::run(config, client, bus::shutdown_signal()).await?;
     Ok(())
 }

@@ -6,7 +6,7 @@ use clap::Parser;
 async fn main() -> anyhow::Result<()> {
     bus::init_tracing();
     let config = executor::ExecutorConfig::parse();
-    let client = bus::connect(&config.nats_url, "faas-executor").await?;
+    let client = bus::connect(&config.nats, "faas-executor").await?;
     executor::run(config, client, bus::shutdown_signal()).await?;
     Ok(())
 }
