@@ -64,6 +64,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::CompileLimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+        ErrorCode::CommandMismatch => StatusCode::BAD_REQUEST,
     }
 }
 

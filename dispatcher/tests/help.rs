@@ -9,6 +9,9 @@ fn help_never_shows_a_secret() {
         ("S3_SECRET_KEY", "s3-secret-from-env"),
         ("FAAS_ARTIFACT_KEY", "artifact-key-from-env"),
         ("FAAS_WEBHOOK_SECRET", "whsec_d2ViaG9vay1zZWNyZXQtZnJvbS1lbnY="),
+        ("NATS_PASSWORD", "nats-password-from-env"),
+        ("NATS_TOKEN", "nats-token-from-env"),
+        ("NATS_NKEY_SEED", "SUNATSSEEDFROMENV"),
     ];
     let output = Command::new(env!("CARGO_BIN_EXE_faas-dispatcher"))
         .arg("--help")

@@ -60,3 +60,20 @@ async fn health_ready_and_metrics() {
         "{text}"
     );
 }
+
+/// NATS permissions grant admin commands by subject, so a body naming
+/// another command is refused before anything runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_admin_command_on_another_commands_subject_is_refused() {
+    let platform = Platform::start().await;
+    platform.create_bucket("functions").await;
+
+    let body = br#"{"command":"delete_bucket","bucket":"functions","force":true}"#;
+    let reply = platform.client.request("faas.admin.list_buckets", body.as_slice().into()).await.unwrap();
+    let reply: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(reply["error"]["code"], "command_mismatch", "{reply}");
+    assert!(reply["error"]["message"].as_str().unwrap().contains("faas.admin.delete_bucket"), "{reply}");
+
+    let (status, _) = json(platform.http.get(platform.url("/bucket/functions")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "the bucket is still there");
+}

@@ -93,6 +93,8 @@ error_codes! {
     NotFound = "not_found",
     /// The client sent its request body too slowly (idle or total body timeout).
     RequestTimeout = "request_timeout",
+    /// An admin command arrived on the subject of another command.
+    CommandMismatch = "command_mismatch",
 }
 
 impl std::fmt::Display for ErrorCode {

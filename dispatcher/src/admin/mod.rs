@@ -37,6 +37,7 @@ pub struct Admin {
     handler: Arc<AdminHandler>,
     commands: Subscriber,
     pings: Subscriber,
+    subjects: Arc<Subjects>,
 }
 
 impl Admin {
@@ -82,12 +83,12 @@ impl Admin {
         let commands = client.queue_subscribe(subjects.admin_all(), group.clone()).await?;
         let pings = client.queue_subscribe(subjects.ping_dispatcher(), group).await?;
         info!(subject = %subjects.admin_all(), "dispatcher serving admin commands");
-        Ok(Some(Self { client: client.clone(), handler, commands, pings }))
+        Ok(Some(Self { client: client.clone(), handler, commands, pings, subjects: Arc::new(subjects) }))
     }
 
     /// Serves commands until `shutdown` resolves, then finishes running ones.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        let Self { client, handler, mut commands, mut pings } = self;
+        let Self { client, handler, mut commands, mut pings, subjects } = self;
         let mut running = JoinSet::new();
         let mut stopping = false;
         tokio::pin!(shutdown);
@@ -110,7 +111,7 @@ impl Admin {
                 Some(_) = running.join_next(), if !running.is_empty() => {}
                 next = commands.next() => match next {
                     Some(message) => {
-                        running.spawn(handle(client.clone(), handler.clone(), message));
+                        running.spawn(handle(client.clone(), handler.clone(), subjects.clone(), message));
                     }
                     None => break,
                 },
@@ -121,7 +122,7 @@ impl Admin {
     }
 }
 
-async fn handle(client: Client, handler: Arc<AdminHandler>, message: Message) {
+async fn handle(client: Client, handler: Arc<AdminHandler>, subjects: Arc<Subjects>, message: Message) {
     let request_id = bus::request_id(&message);
     let span = info_span!("admin", request_id = %request_id, subject = %message.subject);
     async move {
@@ -130,6 +131,17 @@ async fn handle(client: Client, handler: Arc<AdminHandler>, message: Message) {
             return;
         };
         let result = match serde_json::from_slice::<AdminRequest>(&message.payload) {
+            // The subject is what NATS permissions grant (a principal may
+            // be allowed `list_buckets` and nothing else), so the body may
+            // not name another command.
+            Ok(request) if message.subject.as_str() != subjects.admin(request.command()) => {
+                let command = request.command();
+                warn!(command, "admin command on another command's subject; refused");
+                Err(ErrorBody::new(
+                    ErrorCode::CommandMismatch,
+                    format!("a {command} command must be sent on {}", subjects.admin(command)),
+                ))
+            }
             Ok(request) => {
                 let command = request.command();
                 let result = handler.handle(request).await;
