@@ -41,6 +41,9 @@ pub struct Platform {
     pub env: ServiceEnv,
     /// Whether executors started from now on use the shared artifacts.
     pub share_artifacts: bool,
+    /// Whether nats-server runs `deploy/nats/nats-server.conf` and every
+    /// role connects as its own user ([`NATS_USERS`]).
+    secure: bool,
     stop: watch::Sender<bool>,
     dispatcher_config: Option<dispatcher::DispatcherConfig>,
     dispatchers: Vec<(watch::Sender<bool>, JoinHandle<()>)>,
@@ -71,25 +74,52 @@ pub fn test_job_settings() -> dispatcher::JobSettings {
     }
 }
 
+/// The users of `deploy/nats/nats-server.conf`: name, the environment
+/// variable the config reads its password from, and the password a secure
+/// test platform gives it.
+pub const NATS_USERS: [(&str, &str, &str); 4] = [
+    ("api", "FAAS_NATS_API_PASSWORD", "api-test-password"),
+    ("dispatcher", "FAAS_NATS_DISPATCHER_PASSWORD", "dispatcher-test-password"),
+    ("executor", "FAAS_NATS_EXECUTOR_PASSWORD", "executor-test-password"),
+    ("app", "FAAS_NATS_APP_PASSWORD", "app-test-password"),
+];
+
+/// The NATS options of `user` on a secure platform.
+pub fn nats_login(url: &str, user: &str) -> bus::NatsOptions {
+    let (_, _, password) = NATS_USERS.iter().find(|(name, ..)| *name == user).expect("a deploy/nats user");
+    bus::NatsOptions {
+        user: Some(user.to_owned()),
+        password: Some((*password).to_owned()),
+        ..bus::NatsOptions::url(url)
+    }
+}
+
 impl Platform {
     /// nats, S3, one dispatcher, one executor, the api.
     pub async fn start() -> Self {
         Self::start_with(1, 64 << 20).await
     }
 
+    /// Like [`Platform::start`], with nats-server running the shipped
+    /// permission layout (`deploy/nats/`) and each role connected as its
+    /// own user; the test's own client is the dispatcher's user.
+    pub async fn start_secure() -> Self {
+        Self::start_full(1, 64 << 20, test_job_settings(), |_| {}, true).await
+    }
+
     /// With `executors` executors and an upload limit.
     pub async fn start_with(executors: usize, max_upload_bytes: usize) -> Self {
-        Self::start_full(executors, max_upload_bytes, test_job_settings(), |_| {}).await
+        Self::start_full(executors, max_upload_bytes, test_job_settings(), |_| {}, false).await
     }
 
     /// With `executors` executors and these job settings.
     pub async fn start_with_jobs(executors: usize, jobs: dispatcher::JobSettings) -> Self {
-        Self::start_full(executors, 64 << 20, jobs, |_| {}).await
+        Self::start_full(executors, 64 << 20, jobs, |_| {}, false).await
     }
 
     /// With one executor and dispatchers configured by `tune` from the test defaults.
     pub async fn start_with_dispatcher(tune: impl FnOnce(&mut dispatcher::DispatcherConfig)) -> Self {
-        Self::start_full(1, 64 << 20, test_job_settings(), tune).await
+        Self::start_full(1, 64 << 20, test_job_settings(), tune, false).await
     }
 
     async fn start_full(
@@ -97,11 +127,25 @@ impl Platform {
         max_upload_bytes: usize,
         jobs: dispatcher::JobSettings,
         tune: impl FnOnce(&mut dispatcher::DispatcherConfig),
+        secure: bool,
     ) -> Self {
         stack::tracing::init_test_tracing();
-        let nats = NatsServer::start().expect("nats-server starts");
+        let nats = if secure {
+            let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/nats/nats-server.conf");
+            let env: Vec<(&str, &str)> =
+                NATS_USERS.iter().map(|(_, var, password)| (*var, *password)).collect();
+            NatsServer::start_with_config(std::path::Path::new(config), &env).expect("nats-server starts")
+        } else {
+            NatsServer::start().expect("nats-server starts")
+        };
         let s3 = S3Server::start().expect("S3 server starts");
-        let client = nats.connect().await;
+        let client = if secure {
+            bus::connect(&nats_login(&nats.url(), "dispatcher"), "e2e-test")
+                .await
+                .expect("connect as dispatcher")
+        } else {
+            nats.connect().await
+        };
         let (stop, _) = watch::channel(false);
         let mut platform = Self {
             base: String::new(),
@@ -110,6 +154,7 @@ impl Platform {
             limits: test_limits(),
             env: ServiceEnv::new(&nats, &s3),
             share_artifacts: true,
+            secure,
             nats,
             s3,
             stop,
@@ -120,7 +165,7 @@ impl Platform {
         };
 
         let mut dispatcher_config = dispatcher::DispatcherConfig {
-            nats: bus::NatsOptions::url(&platform.env.nats_url),
+            nats: platform.nats_options("dispatcher"),
             subject_prefix: platform.env.subject_prefix.clone(),
             s3: s3_config(&platform.env.s3),
             max_component_bytes: 64 << 20,
@@ -133,6 +178,11 @@ impl Platform {
         tune(&mut dispatcher_config);
         platform.dispatcher_config = Some(dispatcher_config);
         platform.add_dispatcher().await;
+        if secure {
+            // Only the dispatcher's user may create the registry, which
+            // executors open at start.
+            platform.wait_for_responder("faas.ping.dispatcher").await;
+        }
         for _ in 0..executors {
             platform.add_executor(4).await;
         }
@@ -140,9 +190,10 @@ impl Platform {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         platform.base = format!("http://{}", listener.local_addr().unwrap());
         let mut api_config = api::ApiConfig::local(platform.env.nats_url.clone());
+        api_config.nats = platform.nats_options("api");
         api_config.max_upload_bytes = max_upload_bytes;
         api_config.exec_wait_secs = 20;
-        let api_client = platform.nats.connect().await;
+        let api_client = platform.role_client("api").await;
         let shutdown = platform.shutdown_signal();
         platform.tasks.push(tokio::spawn(async move {
             api::serve(listener, api_config, api_client, shutdown).await.expect("api serves");
@@ -156,6 +207,23 @@ impl Platform {
         platform
     }
 
+    /// How `role` reaches NATS: as its own user on a secure platform.
+    fn nats_options(&self, role: &str) -> bus::NatsOptions {
+        if self.secure {
+            nats_login(&self.env.nats_url, role)
+        } else {
+            bus::NatsOptions::url(&self.env.nats_url)
+        }
+    }
+
+    /// A client for a service of `role`, connected as it would connect.
+    async fn role_client(&self, role: &str) -> async_nats::Client {
+        if !self.secure {
+            return self.nats.connect().await;
+        }
+        bus::connect(&self.nats_options(role), role).await.unwrap_or_else(|e| panic!("{role} connects: {e}"))
+    }
+
     fn shutdown_signal(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let mut rx = self.stop.subscribe();
         async move {
@@ -166,7 +234,7 @@ impl Platform {
     /// Starts one more dispatcher (the first is started by `start`).
     pub async fn add_dispatcher(&mut self) {
         let config = self.dispatcher_config.clone().expect("set by start");
-        let client = self.nats.connect().await;
+        let client = self.role_client("dispatcher").await;
         let (stop, mut stopped) = watch::channel(false);
         let handle = tokio::spawn(async move {
             let shutdown = async move {
@@ -212,7 +280,7 @@ impl Platform {
     /// Starts one more executor with `concurrency` slots and `backlog` waiting room.
     pub async fn add_executor_with(&mut self, concurrency: usize, backlog: usize) -> usize {
         let config = ExecutorConfig {
-            nats: bus::NatsOptions::url(&self.env.nats_url),
+            nats: self.nats_options("executor"),
             subject_prefix: self.env.subject_prefix.clone(),
             s3: s3_config(&self.env.s3),
             limits: self.limits.clone(),
@@ -223,7 +291,7 @@ impl Platform {
             compile: executor::CompileSettings::default(),
             artifact_key: self.env.artifact_key.clone().filter(|_| self.share_artifacts),
         };
-        let client = self.nats.connect().await;
+        let client = self.role_client("executor").await;
         let (stop, mut rx) = watch::channel(false);
         let handle = tokio::spawn(async move {
             let shutdown = async move {

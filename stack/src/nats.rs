@@ -25,8 +25,18 @@ pub struct NatsServer {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    /// A configuration file (`-c`) and the environment it reads, if any.
+    config: Option<ServerConfig>,
     // Held only to delete the directory on drop; `None` for `start_in`.
     _temp: Option<tempfile::TempDir>,
+}
+
+/// A nats-server configuration file and the variables it reads from the
+/// environment (passwords).
+#[derive(Debug, Clone)]
+struct ServerConfig {
+    file: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl NatsServer {
@@ -36,8 +46,34 @@ impl NatsServer {
             .prefix("faas-nats-")
             .tempdir()
             .context("create a temporary directory for nats-server")?;
-        let mut server =
-            Self { child: None, port: free_port(), dir: temp.path().to_path_buf(), _temp: Some(temp) };
+        let mut server = Self {
+            child: None,
+            port: free_port(),
+            dir: temp.path().to_path_buf(),
+            config: None,
+            _temp: Some(temp),
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    /// Starts a server like [`NatsServer::start`], with the configuration
+    /// file `config` (users, permissions), which reads `env` from its
+    /// environment. Port, JetStream and its store still come from the
+    /// command line.
+    pub fn start_with_config(config: &Path, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let temp = tempfile::Builder::new()
+            .prefix("faas-nats-")
+            .tempdir()
+            .context("create a temporary directory for nats-server")?;
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let mut server = Self {
+            child: None,
+            port: free_port(),
+            dir: temp.path().to_path_buf(),
+            config: Some(ServerConfig { file: config.to_path_buf(), env }),
+            _temp: Some(temp),
+        };
         server.spawn()?;
         Ok(server)
     }
@@ -49,7 +85,7 @@ impl NatsServer {
     pub fn start_in(dir: &Path, port: u16) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("create nats data directory {}", dir.display()))?;
-        let mut server = Self { child: None, port, dir: dir.to_path_buf(), _temp: None };
+        let mut server = Self { child: None, port, dir: dir.to_path_buf(), config: None, _temp: None };
         server.spawn()?;
         Ok(server)
     }
@@ -77,6 +113,15 @@ impl NatsServer {
     pub async fn connect(&self) -> async_nats::Client {
         let url = self.url();
         async_nats::connect(&url).await.unwrap_or_else(|e| panic!("connect to nats-server at {url}: {e}"))
+    }
+
+    /// Connects a client with `options` (a user, an inbox prefix, ...).
+    pub async fn connect_with(
+        &self,
+        options: async_nats::ConnectOptions,
+    ) -> anyhow::Result<async_nats::Client> {
+        let url = self.url();
+        options.connect(&url).await.with_context(|| format!("connect to nats-server at {url}"))
     }
 
     /// Kills the server and waits for it to exit; the store is kept.
@@ -111,7 +156,11 @@ impl NatsServer {
             .append(true)
             .open(&log_path)
             .with_context(|| format!("open {}", log_path.display()))?;
-        let child = Command::new(&bin)
+        let mut command = Command::new(&bin);
+        if let Some(config) = &self.config {
+            command.arg("-c").arg(&config.file).envs(config.env.iter().map(|(k, v)| (k, v)));
+        }
+        let child = command
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
             .arg(&self.dir)
             .stdin(Stdio::null())

@@ -1,0 +1,151 @@
+//! The shipped NATS permission layout (`deploy/nats/nats-server.conf`):
+//! every role works on its own user, and an outside publisher (the `app`
+//! user) or a compromised executor is refused what could take the platform
+//! over: admin commands, the executors' queue group, the function registry.
+
+use std::time::Duration;
+
+use async_nats::ConnectOptions;
+use e2e::{NATS_USERS, Platform, json};
+use reqwest::StatusCode;
+use tokio::sync::mpsc;
+
+/// A client of `user` whose server errors (permission violations) arrive
+/// on the returned channel.
+async fn connect_as(
+    platform: &Platform,
+    user: &str,
+    inbox_prefix: &str,
+) -> (async_nats::Client, mpsc::UnboundedReceiver<String>) {
+    let (_, _, password) = NATS_USERS.iter().find(|(name, ..)| *name == user).unwrap();
+    let (errors, received) = mpsc::unbounded_channel();
+    let options = ConnectOptions::with_user_and_password(user.into(), (*password).into())
+        .custom_inbox_prefix(inbox_prefix)
+        .event_callback(move |event| {
+            let errors = errors.clone();
+            async move {
+                if let async_nats::Event::ServerError(err) = event {
+                    let _ = errors.send(err.to_string());
+                }
+            }
+        });
+    (platform.nats.connect_with(options).await.unwrap(), received)
+}
+
+/// Waits for the server's permission violation naming `subject`.
+async fn refused(errors: &mut mpsc::UnboundedReceiver<String>, subject: &str) {
+    let wait = async {
+        loop {
+            let error = errors.recv().await.expect("the client is open");
+            if error.to_lowercase().contains("permissions violation") && error.contains(subject) {
+                return error;
+            }
+        }
+    };
+    let error = tokio::time::timeout(Duration::from_secs(5), wait)
+        .await
+        .unwrap_or_else(|_| panic!("no permission violation for {subject}"));
+    assert!(error.contains(subject), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_role_works_on_its_own_user_and_the_app_user_calls_its_buckets() {
+    let platform = Platform::start_secure().await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "hello", "hello").await;
+
+    let (status, body) = platform.exec("functions", "hello", r#"{"name":"Secure"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["result"], "Hello Secure, how are you?");
+
+    // An async job: the api queues it, a dispatcher runs it.
+    let resp = platform
+        .http
+        .post(platform.url("/async/functions/hello"))
+        .body(r#"{"name":"Later"}"#)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let job = body["job_id"].as_str().unwrap().to_owned();
+    let mut record = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (_, body) =
+            json(platform.http.get(platform.url(&format!("/jobs/{job}"))).send().await.unwrap()).await;
+        record = body;
+        if record["status"] == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(record["status"], "succeeded", "{record}");
+
+    // The app user calls its bucket's functions over NATS, on its own inbox.
+    let (app, _) = connect_as(&platform, "app", "_INBOX.app").await;
+    let reply = app.request("faas.exec.functions.hello", r#"{"name":"App"}"#.into()).await.unwrap();
+    assert_eq!(&reply.payload[..], b"Hello App, how are you?");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_app_user_and_executors_cannot_take_the_platform_over() {
+    let platform = Platform::start_secure().await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "hello", "hello").await;
+    platform.deploy("functions", "fib", "fibonacci").await;
+
+    let (app, mut app_errors) = connect_as(&platform, "app", "_INBOX.app").await;
+
+    // Admin commands.
+    let body = br#"{"command":"delete_bucket","bucket":"functions","force":true}"#;
+    let sent = app.request("faas.admin.delete_bucket", body.as_slice().into());
+    let _ = tokio::time::timeout(Duration::from_secs(1), sent).await;
+    refused(&mut app_errors, "faas.admin.delete_bucket").await;
+
+    // Joining the executors' queue group, to answer exec requests.
+    let _stolen = app.queue_subscribe("faas.exec.>", "faas-executors".into()).await.unwrap();
+    refused(&mut app_errors, "faas.exec.>").await;
+    // Reading other callers' replies.
+    let _snoop = app.subscribe("_INBOX.>").await.unwrap();
+    refused(&mut app_errors, "_INBOX.>").await;
+
+    // The registry-repoint attack: make functions/hello run fib's code by
+    // writing fib's digest under hello's key.
+    let registry =
+        async_nats::jetstream::new(platform.client.clone()).get_key_value("faas-functions").await.unwrap();
+    let fib_entry = registry.get("functions.fib").await.unwrap().expect("fib is registered");
+    let hello_entry = registry.get("functions.hello").await.unwrap().expect("hello is registered");
+    assert_ne!(fib_entry, hello_entry);
+    let app_js = async_nats::jetstream::new(app.clone());
+    let attack = app_js.publish("$KV.faas-functions.functions.hello", fib_entry.clone());
+    let _ = tokio::time::timeout(Duration::from_secs(1), async { attack.await?.await }).await;
+    refused(&mut app_errors, "$KV.faas-functions.functions.hello").await;
+
+    // An executor's user may not either: one compromised executor cannot
+    // repoint functions for the others, nor send admin commands.
+    let (executor, mut executor_errors) = connect_as(&platform, "executor", "_INBOX").await;
+    let executor_js = async_nats::jetstream::new(executor.clone());
+    let attack = executor_js.publish("$KV.faas-functions.functions.hello", fib_entry.clone());
+    let _ = tokio::time::timeout(Duration::from_secs(1), async { attack.await?.await }).await;
+    refused(&mut executor_errors, "$KV.faas-functions.functions.hello").await;
+    let sent = executor.request("faas.admin.delete_bucket", body.as_slice().into());
+    let _ = tokio::time::timeout(Duration::from_secs(1), sent).await;
+    refused(&mut executor_errors, "faas.admin.delete_bucket").await;
+    // Nor purge the registry's stream.
+    let purge = executor.request("$JS.API.STREAM.PURGE.KV_faas-functions", "".into());
+    let _ = tokio::time::timeout(Duration::from_secs(1), purge).await;
+    refused(&mut executor_errors, "$JS.API.STREAM.PURGE.KV_faas-functions").await;
+
+    // The api's user may not join the executors' group.
+    let (api, mut api_errors) = connect_as(&platform, "api", "_INBOX").await;
+    let _stolen = api.queue_subscribe("faas.exec.>", "faas-executors".into()).await.unwrap();
+    refused(&mut api_errors, "faas.exec.>").await;
+
+    // Nothing changed: the registry, the bucket, and what hello runs.
+    assert_eq!(registry.get("functions.hello").await.unwrap(), Some(hello_entry));
+    let (status, body) = platform.exec("functions", "hello", r#"{"name":"Still"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["result"], "Hello Still, how are you?");
+    let reply = app.request("faas.exec.functions.hello", r#"{"name":"App"}"#.into()).await.unwrap();
+    assert_eq!(&reply.payload[..], b"Hello App, how are you?");
+}
