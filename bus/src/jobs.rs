@@ -314,7 +314,9 @@ impl JobQueue {
             .await
             .map_err(publish_error)?;
         ack.await.map_err(publish_error)?;
-        let _ = stream.purge().filter(subject).await;
+        // Only the letter just re-driven and older ones: the re-driven job may
+        // already have failed again and left a new letter, which must stay.
+        let _ = stream.purge().filter(subject).sequence(letter.sequence + 1).await;
         Ok(queued)
     }
 }
