@@ -67,6 +67,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::FunctionTimeout | ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorCode::Unavailable | ErrorCode::StorageError => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::TooManyTriggers => StatusCode::CONFLICT,
+        ErrorCode::FanOutExceeded => StatusCode::LOOP_DETECTED,
+        ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
     }
 }
 

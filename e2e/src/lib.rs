@@ -62,6 +62,11 @@ pub fn test_job_settings() -> dispatcher::JobSettings {
     }
 }
 
+/// Trigger and pipeline settings with a short wait for executors.
+pub fn test_flow_settings() -> dispatcher::FlowSettings {
+    dispatcher::FlowSettings { call_wait_secs: 10, ..Default::default() }
+}
+
 impl Platform {
     /// nats, S3, one dispatcher, one executor, the api.
     pub async fn start() -> Self {
@@ -70,15 +75,25 @@ impl Platform {
 
     /// With `executors` executors and an upload limit.
     pub async fn start_with(executors: usize, max_upload_bytes: usize) -> Self {
-        Self::start_full(executors, max_upload_bytes, test_job_settings()).await
+        Self::start_full(executors, max_upload_bytes, test_job_settings(), test_flow_settings()).await
     }
 
     /// With `executors` executors and these job settings.
     pub async fn start_with_jobs(executors: usize, jobs: dispatcher::JobSettings) -> Self {
-        Self::start_full(executors, 64 << 20, jobs).await
+        Self::start_full(executors, 64 << 20, jobs, test_flow_settings()).await
     }
 
-    async fn start_full(executors: usize, max_upload_bytes: usize, jobs: dispatcher::JobSettings) -> Self {
+    /// One executor, dispatchers with these trigger and pipeline settings.
+    pub async fn start_with_flows(flows: dispatcher::FlowSettings) -> Self {
+        Self::start_full(1, 64 << 20, test_job_settings(), flows).await
+    }
+
+    async fn start_full(
+        executors: usize,
+        max_upload_bytes: usize,
+        jobs: dispatcher::JobSettings,
+        flows: dispatcher::FlowSettings,
+    ) -> Self {
         stack::tracing::init_test_tracing();
         let nats = NatsServer::start().expect("nats-server starts");
         let s3 = S3Server::start().expect("S3 server starts");
@@ -106,8 +121,11 @@ impl Platform {
             max_component_bytes: 64 << 20,
             validate_timeout_secs: 60,
             artifact_key: platform.env.artifact_key.clone(),
+            artifact_sweep_secs: 3600,
+            artifact_grace_secs: 3600,
             jobs,
-            flows: dispatcher::FlowSettings { call_wait_secs: 10, ..Default::default() },
+            flows,
+            stores: bus::StoreQuotas::default(),
         };
         platform.dispatcher_config = Some(dispatcher_config);
         platform.add_dispatcher().await;
@@ -139,6 +157,11 @@ impl Platform {
         async move {
             let _ = rx.wait_for(|stop| *stop).await;
         }
+    }
+
+    /// The settings of dispatchers started from now on ([`Self::add_dispatcher`]).
+    pub fn dispatcher_config_mut(&mut self) -> &mut dispatcher::DispatcherConfig {
+        self.dispatcher_config.as_mut().expect("set by start")
     }
 
     /// Starts one more dispatcher (the first is started by `start`).

@@ -87,6 +87,14 @@ error_codes! {
     StorageError = "storage_error",
     /// A bug or an unexpected failure.
     Internal = "internal",
+    /// Defining the trigger would pass `FAAS_MAX_TRIGGERS` or
+    /// `FAAS_MAX_TRIGGERS_PER_SUBJECT`.
+    TooManyTriggers = "too_many_triggers",
+    /// An event's chain of triggers ran as many functions as its budget
+    /// (`FAAS_EVENT_BUDGET`) allows, fan-out counted.
+    FanOutExceeded = "fan_out_exceeded",
+    /// A JetStream store reached its byte cap; the message names the store.
+    StorageFull = "storage_full",
 }
 
 impl std::fmt::Display for ErrorCode {
