@@ -262,3 +262,26 @@ impl StoreQuotas {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_store_is_told_from_an_unreachable_one_by_jetstream_s_words() {
+        let full = StoreError::from_reason(JOB_RECORDS, "publish failed: maximum bytes exceeded");
+        assert_eq!(full.code(), ErrorCode::StorageFull);
+        assert!(full.to_string().contains("faas-jobs is full"), "{full}");
+        let account = StoreError::from_reason(JOBS_STREAM, "insufficient resources (code 503)");
+        assert_eq!(account.code(), ErrorCode::StorageFull);
+        assert_eq!(StoreError::from_reason(JOBS_STREAM, "timed out").code(), ErrorCode::Unavailable);
+    }
+
+    #[test]
+    fn every_store_has_a_cap() {
+        let streams = StoreQuotas::DEFAULT.streams();
+        assert!(streams.iter().all(|(_, max_bytes)| *max_bytes > 0), "{streams:?}");
+        let total: i64 = streams.iter().map(|(_, max_bytes)| max_bytes).sum();
+        assert!(total < 3 << 30, "JetStream reserves every cap: keep the sum small ({total})");
+    }
+}
