@@ -64,6 +64,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::CompileLimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+        ErrorCode::TooManyTriggers => StatusCode::CONFLICT,
+        ErrorCode::FanOutExceeded => StatusCode::LOOP_DETECTED,
+        ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
     }
 }
 

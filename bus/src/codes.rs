@@ -21,6 +21,7 @@ impl TransferError {
             // that is gone expired or was raced, and the transfer can be
             // retried from the start.
             Self::Missing(_) | Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Full(err) => err.code(),
         }
     }
 }
@@ -31,6 +32,7 @@ impl JobError {
         match self {
             Self::Unavailable(_) | Self::Conflict(_) => ErrorCode::Unavailable,
             Self::QueueFull(_) => ErrorCode::QueueFull,
+            Self::StoreFull(err) => err.code(),
             Self::NotFound(_) => ErrorCode::JobNotFound,
             Self::NotFailed { .. } => ErrorCode::BadRequest,
         }
@@ -42,6 +44,7 @@ impl RegistryError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Unavailable(_) | Self::WatchersBehind { .. } => ErrorCode::Unavailable,
+            Self::Full(err) => err.code(),
             // Only a dispatcher writes entries: anything else is a bug.
             Self::Malformed { .. } => ErrorCode::Internal,
         }
@@ -57,6 +60,7 @@ impl DefinitionError {
             // A store of another kind needs its own not-found code.
             Self::NotFound { .. } => ErrorCode::Internal,
             Self::Unavailable { .. } | Self::FollowersBehind { .. } => ErrorCode::Unavailable,
+            Self::Full(err) => err.code(),
         }
     }
 }

@@ -7,9 +7,11 @@
 //! and their reply format, reading headers off messages, the transfer object
 //! store that carries components larger than one message, the function
 //! registry, the job queue, the trigger and pipeline definitions, the wire
-//! code of each of their errors, and process bootstrap (logging, shutdown on
+//! code of each of their errors, the stores' byte caps, the event budgets
+//! of trigger chains, and process bootstrap (logging, shutdown on
 //! Ctrl-C or SIGTERM).
 
+mod budgets;
 mod codes;
 mod definitions;
 mod exec;
@@ -23,6 +25,7 @@ mod snapshot;
 mod stores;
 mod transfer;
 
+pub use budgets::{BudgetError, EventBudgets};
 pub use definitions::{DefinitionError, DefinitionFeed, DefinitionStore};
 pub use exec::{ExecClient, ExecFailure, ExecReply, Responder, encode_reply, request};
 pub use follower::{Applied, Change, FollowedBucket, Follower, FollowerError, FollowerStatus};
@@ -31,5 +34,7 @@ pub use message::{header, hops, request_id};
 pub use process::{connect, init_tracing, shutdown_signal};
 pub use registry::{FunctionRegistry, Lookup, RegistryError, RegistryWatch};
 pub use retry::{Backoff, retry};
-pub use stores::{StoreConfig, StoreUnavailable, open_or_create};
+pub use stores::{
+    StoreConfig, StoreError, StoreQuota, StoreQuotas, StoreUnavailable, is_full, open_or_create,
+};
 pub use transfer::{TransferError, TransferStore};

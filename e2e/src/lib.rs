@@ -71,6 +71,11 @@ pub fn test_job_settings() -> dispatcher::JobSettings {
     }
 }
 
+/// Trigger and pipeline settings with a short wait for executors.
+pub fn test_flow_settings() -> dispatcher::FlowSettings {
+    dispatcher::FlowSettings { call_wait_secs: 10, ..Default::default() }
+}
+
 impl Platform {
     /// nats, S3, one dispatcher, one executor, the api.
     pub async fn start() -> Self {
@@ -90,6 +95,11 @@ impl Platform {
     /// With one executor and dispatchers configured by `tune` from the test defaults.
     pub async fn start_with_dispatcher(tune: impl FnOnce(&mut dispatcher::DispatcherConfig)) -> Self {
         Self::start_full(1, 64 << 20, test_job_settings(), tune).await
+    }
+
+    /// One executor, dispatchers with these trigger and pipeline settings.
+    pub async fn start_with_flows(flows: dispatcher::FlowSettings) -> Self {
+        Self::start_full(1, 64 << 20, test_job_settings(), move |config| config.flows = flows).await
     }
 
     async fn start_full(
@@ -127,8 +137,11 @@ impl Platform {
             validate_timeout_secs: 60,
             compile_concurrency: 2,
             artifact_key: platform.env.artifact_key.clone(),
+            artifact_sweep_secs: 3600,
+            artifact_grace_secs: 3600,
             jobs,
-            flows: dispatcher::FlowSettings { call_wait_secs: 10, ..Default::default() },
+            flows: test_flow_settings(),
+            stores: bus::StoreQuotas::default(),
         };
         tune(&mut dispatcher_config);
         platform.dispatcher_config = Some(dispatcher_config);
@@ -161,6 +174,11 @@ impl Platform {
         async move {
             let _ = rx.wait_for(|stop| *stop).await;
         }
+    }
+
+    /// The settings of dispatchers started from now on ([`Self::add_dispatcher`]).
+    pub fn dispatcher_config_mut(&mut self) -> &mut dispatcher::DispatcherConfig {
+        self.dispatcher_config.as_mut().expect("set by start")
     }
 
     /// Starts one more dispatcher (the first is started by `start`).

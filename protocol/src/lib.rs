@@ -28,7 +28,7 @@ pub use names::{BucketName, FunctionName, FunctionRef, NameError, PipelineName, 
 pub use pipelines::{Pipeline, PipelineSpec};
 pub use registry::FunctionVersion;
 pub use subjects::Subjects;
-pub use triggers::{Trigger, TriggerFailure, TriggerMode, TriggerSpec};
+pub use triggers::{Trigger, TriggerFailure, TriggerMode, TriggerSpec, TriggerSubjectPolicy};
 
 /// JetStream object store through which components travel between the api and
 /// the dispatcher, so that uploads and downloads larger than the server's
