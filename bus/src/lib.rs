@@ -6,7 +6,7 @@
 //! retrying with jittered back-off, the acked key-value follower, exec calls
 //! and their reply format, reading headers off messages, the transfer object
 //! store that carries components larger than one message, the function
-//! registry, the job queue, the trigger and pipeline definitions, the wire
+//! registry, the job queue, the trigger and pipeline definitions, the api tokens, the wire
 //! code of each of their errors, and process bootstrap (logging, shutdown on
 //! Ctrl-C or SIGTERM).
 
@@ -21,6 +21,7 @@ mod registry;
 mod retry;
 mod snapshot;
 mod stores;
+mod tokens;
 mod transfer;
 
 pub use definitions::{DefinitionError, DefinitionFeed, DefinitionStore};
@@ -32,4 +33,5 @@ pub use process::{connect, init_tracing, shutdown_signal};
 pub use registry::{FunctionRegistry, Lookup, RegistryError, RegistryWatch};
 pub use retry::{Backoff, retry};
 pub use stores::{StoreConfig, StoreUnavailable, open_or_create};
+pub use tokens::{TokenLookup, TokenStore, TokenStoreError, TokenWatch};
 pub use transfer::{TransferError, TransferStore};

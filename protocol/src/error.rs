@@ -93,6 +93,12 @@ error_codes! {
     NotFound = "not_found",
     /// The client sent its request body too slowly (idle or total body timeout).
     RequestTimeout = "request_timeout",
+    /// No bearer token, or one that is unknown, revoked or expired.
+    Unauthenticated = "unauthenticated",
+    /// The token is valid but lacks the scope the request needs (named in the message).
+    Forbidden = "forbidden",
+    /// No api token with that id (never created, or revoked).
+    TokenNotFound = "token_not_found",
 }
 
 impl std::fmt::Display for ErrorCode {
