@@ -67,6 +67,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::TooManyTriggers => StatusCode::CONFLICT,
         ErrorCode::FanOutExceeded => StatusCode::LOOP_DETECTED,
         ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::TokenNotFound => StatusCode::NOT_FOUND,
     }
 }
 
@@ -90,6 +93,12 @@ impl From<bus::TransferError> for ApiError {
 
 impl From<bus::RegistryError> for ApiError {
     fn from(err: bus::RegistryError) -> Self {
+        Self::from(ErrorBody::from(err))
+    }
+}
+
+impl From<bus::TokenStoreError> for ApiError {
+    fn from(err: bus::TokenStoreError) -> Self {
         Self::from(ErrorBody::from(err))
     }
 }

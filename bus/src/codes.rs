@@ -10,6 +10,7 @@ use protocol::{ErrorBody, ErrorCode};
 use crate::definitions::DefinitionError;
 use crate::jobs::JobError;
 use crate::registry::RegistryError;
+use crate::tokens::TokenStoreError;
 use crate::transfer::TransferError;
 
 impl TransferError {
@@ -65,6 +66,15 @@ impl DefinitionError {
     }
 }
 
+impl TokenStoreError {
+    /// The wire code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Unavailable(_) | Self::WatchersBehind { .. } => ErrorCode::Unavailable,
+        }
+    }
+}
+
 macro_rules! into_error_body {
     ($($error:ty),*) => {
         $(
@@ -76,7 +86,7 @@ macro_rules! into_error_body {
         )*
     };
 }
-into_error_body!(TransferError, JobError, RegistryError, DefinitionError);
+into_error_body!(TransferError, JobError, RegistryError, DefinitionError, TokenStoreError);
 
 #[cfg(test)]
 mod tests {

@@ -6,9 +6,9 @@
 //! retrying with jittered back-off, the acked key-value follower, exec calls
 //! and their reply format, reading headers off messages, the transfer object
 //! store that carries components larger than one message, the function
-//! registry, the job queue, the trigger and pipeline definitions, the wire
-//! code of each of their errors, the stores' byte caps, the event budgets
-//! of trigger chains, and process bootstrap (logging, shutdown on
+//! registry, the job queue, the trigger and pipeline definitions, the api
+//! tokens, the wire code of each of their errors, the stores' byte caps, the
+//! event budgets of trigger chains, and process bootstrap (logging, shutdown on
 //! Ctrl-C or SIGTERM).
 
 mod budgets;
@@ -23,6 +23,7 @@ mod registry;
 mod retry;
 mod snapshot;
 mod stores;
+mod tokens;
 mod transfer;
 
 pub use budgets::{BudgetError, EventBudgets};
@@ -37,4 +38,5 @@ pub use retry::{Backoff, retry};
 pub use stores::{
     StoreConfig, StoreError, StoreQuota, StoreQuotas, StoreUnavailable, is_full, open_or_create,
 };
+pub use tokens::{TokenLookup, TokenStore, TokenStoreError, TokenWatch};
 pub use transfer::{TransferError, TransferStore};

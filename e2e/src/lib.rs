@@ -30,7 +30,7 @@ pub struct Platform {
     pub s3: S3Server,
     /// A client of the platform's NATS, for tests that speak NATS.
     pub client: async_nats::Client,
-    /// An HTTP client for the api.
+    /// An HTTP client for the api; it sends [`TEST_ADMIN_TOKEN`].
     pub http: reqwest::Client,
     /// The api's base URL, `http://127.0.0.1:PORT`.
     pub base: String,
@@ -43,6 +43,7 @@ pub struct Platform {
     pub share_artifacts: bool,
     stop: watch::Sender<bool>,
     dispatcher_config: Option<dispatcher::DispatcherConfig>,
+    api_config: Option<api::ApiConfig>,
     dispatchers: Vec<(watch::Sender<bool>, JoinHandle<()>)>,
     executors: Vec<(watch::Sender<bool>, JoinHandle<()>)>,
     tasks: Vec<JoinHandle<()>>,
@@ -51,6 +52,15 @@ pub struct Platform {
 /// Limits small enough that hostile guests fail fast in tests.
 pub fn test_limits() -> ExecLimits {
     ExecLimits { timeout_ms: 1_500, memory_mib: 64, max_output: 1 << 20, max_log: 64 << 10 }
+}
+
+/// The bootstrap admin token of every test platform's api (which checks
+/// tokens, as a deployed one does).
+pub const TEST_ADMIN_TOKEN: &str = "test-admin-token-5d1c0f8e9b2a47c3a6e4b0d7f1e2c3a9";
+
+/// An HTTP client builder whose requests carry [`TEST_ADMIN_TOKEN`].
+pub fn admin_http() -> reqwest::ClientBuilder {
+    stack::services::authorized(reqwest::Client::builder(), TEST_ADMIN_TOKEN)
 }
 
 /// The webhook secret test dispatchers sign callbacks with.
@@ -115,7 +125,7 @@ impl Platform {
         let (stop, _) = watch::channel(false);
         let mut platform = Self {
             base: String::new(),
-            http: reqwest::Client::new(),
+            http: admin_http().build().expect("an HTTP client"),
             client: client.clone(),
             limits: test_limits(),
             env: ServiceEnv::new(&nats, &s3),
@@ -124,6 +134,7 @@ impl Platform {
             s3,
             stop,
             dispatcher_config: None,
+            api_config: None,
             dispatchers: Vec::new(),
             executors: Vec::new(),
             tasks: Vec::new(),
@@ -150,16 +161,13 @@ impl Platform {
             platform.add_executor(4).await;
         }
 
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        platform.base = format!("http://{}", listener.local_addr().unwrap());
         let mut api_config = api::ApiConfig::local(platform.env.nats_url.clone());
         api_config.max_upload_bytes = max_upload_bytes;
         api_config.exec_wait_secs = 20;
-        let api_client = platform.nats.connect().await;
-        let shutdown = platform.shutdown_signal();
-        platform.tasks.push(tokio::spawn(async move {
-            api::serve(listener, api_config, api_client, shutdown).await.expect("api serves");
-        }));
+        api_config.auth = api::config::AuthSetting::On;
+        api_config.admin_token = Some(TEST_ADMIN_TOKEN.to_owned());
+        platform.api_config = Some(api_config);
+        platform.base = platform.add_api().await;
         platform.wait_for_responder("faas.ping.dispatcher").await;
         if executors > 0 {
             platform.wait_ready().await;
@@ -179,6 +187,20 @@ impl Platform {
     /// The settings of dispatchers started from now on ([`Self::add_dispatcher`]).
     pub fn dispatcher_config_mut(&mut self) -> &mut dispatcher::DispatcherConfig {
         self.dispatcher_config.as_mut().expect("set by start")
+    }
+
+    /// Starts one more api process (the first is started by `start`), in
+    /// this process, and returns its base URL.
+    pub async fn add_api(&mut self) -> String {
+        let config = self.api_config.clone().expect("set by start");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let client = self.nats.connect().await;
+        let shutdown = self.shutdown_signal();
+        self.tasks.push(tokio::spawn(async move {
+            api::serve(listener, config, client, shutdown).await.expect("api serves");
+        }));
+        base
     }
 
     /// Starts one more dispatcher (the first is started by `start`).

@@ -101,6 +101,12 @@ error_codes! {
     FanOutExceeded = "fan_out_exceeded",
     /// A JetStream store reached its byte cap; the message names the store.
     StorageFull = "storage_full",
+    /// No bearer token, or one that is unknown, revoked or expired.
+    Unauthenticated = "unauthenticated",
+    /// The token is valid but lacks the scope the request needs (named in the message).
+    Forbidden = "forbidden",
+    /// No api token with that id (never created, or revoked).
+    TokenNotFound = "token_not_found",
 }
 
 impl std::fmt::Display for ErrorCode {

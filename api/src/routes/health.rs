@@ -39,6 +39,7 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         "nats": if connected { "connected" } else { "disconnected" },
         "executor": executor,
         "dispatcher": dispatcher,
+        "auth": if state.auth.enabled() { "on" } else { "off" },
     });
     (status, Json(body))
 }
