@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Command 1: brings the whole platform up locally (nats-server, an S3 server
 # over .data/, dispatcher, executor, api on :3000), deploys hello and
-# fibonacci, runs them, and stays up until Ctrl-C.
+# fibonacci, runs them, and stays up until Ctrl-C. The api checks tokens: its
+# admin token is FAAS_ADMIN_TOKEN, or the one made for the data directory on
+# its first run (.data/admin-token), printed as `export FAAS_TOKEN=...`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh

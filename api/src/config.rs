@@ -1,5 +1,6 @@
 //! Api configuration: one struct, flags with environment fallbacks.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::server::ServerLimits;
@@ -54,6 +55,47 @@ pub struct ApiConfig {
     /// kernel's accept queue until one closes.
     #[arg(long, env = "FAAS_HTTP_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
+    /// `on`: every route but the probes needs `Authorization: Bearer
+    /// <token>`. `off` lets anyone do anything: for tests of other
+    /// features only.
+    #[arg(long, env = "FAAS_AUTH", value_enum, default_value_t = AuthSetting::On)]
+    pub auth: AuthSetting,
+    /// The bootstrap admin token (at least 32 characters). Prefer
+    /// `--admin-token-file`: a flag's value is visible to other users.
+    #[arg(long, env = "FAAS_ADMIN_TOKEN", hide = true, hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// A file holding the bootstrap admin token (at least 32 characters).
+    #[arg(long, env = "FAAS_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Whether `/ready` and `/metrics` answer without a token (`/health`
+    /// always does); `false`: they need the `admin` scope.
+    #[arg(long, env = "FAAS_PUBLIC_PROBES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub public_probes: bool,
+}
+
+/// Whether the api checks tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthSetting {
+    /// Bearer tokens on every route but the probes.
+    On,
+    /// No checks: for tests of other features only.
+    Off,
+}
+
+/// The configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The admin token file could not be read.
+    #[error("cannot read the admin token file {path}: {source}")]
+    AdminTokenFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The bootstrap admin token is too short to be a secret.
+    #[error(transparent)]
+    WeakAdminToken(#[from] crate::auth::WeakAdminToken),
 }
 
 impl ApiConfig {
@@ -72,6 +114,11 @@ impl ApiConfig {
             body_timeout_secs: 300,
             idle_timeout_secs: 5,
             max_connections: 1024,
+            // Tests of other features and embedders choose auth themselves.
+            auth: AuthSetting::Off,
+            admin_token: None,
+            admin_token_file: None,
+            public_probes: true,
         }
     }
 
@@ -97,6 +144,16 @@ impl ApiConfig {
                 idle: secs(self.body_idle_timeout_secs),
                 total: secs(self.body_timeout_secs),
             },
+        }
+    }
+
+    /// The bootstrap admin token, from the file if one is named.
+    pub fn admin_token(&self) -> Result<Option<String>, ConfigError> {
+        match &self.admin_token_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map(|token| Some(token.trim().to_owned()))
+                .map_err(|source| ConfigError::AdminTokenFile { path: path.clone(), source }),
+            None => Ok(self.admin_token.clone()),
         }
     }
 

@@ -64,6 +64,12 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::CompileLimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+        ErrorCode::TooManyTriggers => StatusCode::CONFLICT,
+        ErrorCode::FanOutExceeded => StatusCode::LOOP_DETECTED,
+        ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::TokenNotFound => StatusCode::NOT_FOUND,
         ErrorCode::CommandMismatch => StatusCode::BAD_REQUEST,
     }
 }
@@ -88,6 +94,12 @@ impl From<bus::TransferError> for ApiError {
 
 impl From<bus::RegistryError> for ApiError {
     fn from(err: bus::RegistryError) -> Self {
+        Self::from(ErrorBody::from(err))
+    }
+}
+
+impl From<bus::TokenStoreError> for ApiError {
+    fn from(err: bus::TokenStoreError) -> Self {
         Self::from(ErrorBody::from(err))
     }
 }

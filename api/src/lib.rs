@@ -7,6 +7,7 @@
 //! through the transfer object store. So it stays thin, and any number of api
 //! processes can front one platform.
 
+pub mod auth;
 pub mod bus_client;
 pub mod config;
 pub mod error;
@@ -35,6 +36,9 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The configuration cannot be used.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
 }
 
 /// Serves HTTP on `config.listen` until `shutdown` resolves.
@@ -57,7 +61,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let limits = config.server_limits();
-    let state = AppState::new(config, client);
+    let state = AppState::new(config, client)?;
     tracing::info!(addr = ?listener.local_addr().ok(), "api listening");
     server::serve(listener, routes::router(state), limits, shutdown).await;
     Ok(())

@@ -6,7 +6,8 @@ use bus::{ExecClient, FunctionRegistry, JobQueue, TransferStore};
 use protocol::Subjects;
 use tokio::sync::OnceCell;
 
-use crate::config::ApiConfig;
+use crate::auth::Authenticator;
+use crate::config::{ApiConfig, AuthSetting, ConfigError};
 use crate::metrics::Metrics;
 
 /// Shared state, cheap to clone.
@@ -25,6 +26,8 @@ pub struct Inner {
     pub config: ApiConfig,
     /// Request counters.
     pub metrics: Metrics,
+    /// Who is calling.
+    pub auth: Authenticator,
     transfer: OnceCell<TransferStore>,
     jobs: OnceCell<JobQueue>,
     registry: OnceCell<FunctionRegistry>,
@@ -32,9 +35,13 @@ pub struct Inner {
 
 impl AppState {
     /// State over a NATS connection.
-    pub fn new(config: ApiConfig, client: async_nats::Client) -> Self {
+    pub fn new(config: ApiConfig, client: async_nats::Client) -> Result<Self, ConfigError> {
         let subjects = Subjects::new(&config.subject_prefix);
-        Self(Arc::new(Inner {
+        let admin_token = config.admin_token()?;
+        let auth =
+            Authenticator::new(config.auth == AuthSetting::On, admin_token.as_deref(), client.clone())?;
+        Ok(Self(Arc::new(Inner {
+            auth,
             exec: ExecClient::new(client.clone(), subjects.clone()),
             client,
             subjects,
@@ -43,7 +50,7 @@ impl AppState {
             transfer: OnceCell::new(),
             jobs: OnceCell::new(),
             registry: OnceCell::new(),
-        }))
+        })))
     }
 
     /// The transfer store, opened on first use so the api can start (and

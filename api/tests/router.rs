@@ -10,7 +10,7 @@ use tower::ServiceExt;
 async fn router() -> (stack::nats::NatsServer, axum::Router) {
     let nats = stack::nats::NatsServer::start().expect("nats-server starts");
     let client = nats.connect().await;
-    let state = api::AppState::new(api::ApiConfig::local(nats.url()), client);
+    let state = api::AppState::new(api::ApiConfig::local(nats.url()), client).unwrap();
     (nats, api::routes::router(state))
 }
 

@@ -58,6 +58,11 @@ pub struct Platform {
 }
 
 impl Platform {
+    /// The api's admin token: load clients send it, as deployed ones do.
+    pub fn admin_token(&self) -> &str {
+        &self.env.admin_token
+    }
+
     /// Starts everything and waits until the api reports ready.
     pub async fn start(bin_dir: &Path, log_dir: &Path) -> anyhow::Result<Self> {
         for name in ["faas-dispatcher", "faas-executor", "faas-api"] {
@@ -79,7 +84,8 @@ impl Platform {
         let env = ServiceEnv::new(&nats, &s3);
         let api_url = format!("http://127.0.0.1:{}", stack::ports::free_port());
         let control = async_nats::connect(nats.url()).await.context("connect to nats-server")?;
-        let http = reqwest::Client::builder().no_proxy().build()?;
+        let http =
+            stack::services::authorized(reqwest::Client::builder(), &env.admin_token).no_proxy().build()?;
 
         let spawner = Spawner { bin_dir, log_dir };
         let dispatcher = spawner.spawn("faas-dispatcher", &env.backend())?;

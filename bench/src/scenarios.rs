@@ -61,7 +61,8 @@ pub struct Bench {
 impl Bench {
     /// Connects the load clients.
     pub async fn new(platform: Platform, report: Report, hello: Vec<u8>) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+        // With auth on, as deployed: the token check is part of what is measured.
+        let http = stack::services::authorized(reqwest::Client::builder(), platform.admin_token())
             .no_proxy()
             .tcp_nodelay(true)
             // Every worker keeps its connection between requests.

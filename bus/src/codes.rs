@@ -10,6 +10,7 @@ use protocol::{ErrorBody, ErrorCode};
 use crate::definitions::DefinitionError;
 use crate::jobs::JobError;
 use crate::registry::RegistryError;
+use crate::tokens::TokenStoreError;
 use crate::transfer::TransferError;
 
 impl TransferError {
@@ -21,6 +22,7 @@ impl TransferError {
             // that is gone expired or was raced, and the transfer can be
             // retried from the start.
             Self::Missing(_) | Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Full(err) => err.code(),
         }
     }
 }
@@ -31,6 +33,7 @@ impl JobError {
         match self {
             Self::Unavailable(_) | Self::Conflict(_) => ErrorCode::Unavailable,
             Self::QueueFull(_) => ErrorCode::QueueFull,
+            Self::StoreFull(err) => err.code(),
             Self::NotFound(_) => ErrorCode::JobNotFound,
             Self::NotFailed { .. } => ErrorCode::BadRequest,
         }
@@ -42,6 +45,7 @@ impl RegistryError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Unavailable(_) | Self::WatchersBehind { .. } => ErrorCode::Unavailable,
+            Self::Full(err) => err.code(),
             // Only a dispatcher writes entries: anything else is a bug.
             Self::Malformed { .. } => ErrorCode::Internal,
         }
@@ -57,6 +61,16 @@ impl DefinitionError {
             // A store of another kind needs its own not-found code.
             Self::NotFound { .. } => ErrorCode::Internal,
             Self::Unavailable { .. } | Self::FollowersBehind { .. } => ErrorCode::Unavailable,
+            Self::Full(err) => err.code(),
+        }
+    }
+}
+
+impl TokenStoreError {
+    /// The wire code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Unavailable(_) | Self::WatchersBehind { .. } => ErrorCode::Unavailable,
         }
     }
 }
@@ -72,7 +86,7 @@ macro_rules! into_error_body {
         )*
     };
 }
-into_error_body!(TransferError, JobError, RegistryError, DefinitionError);
+into_error_body!(TransferError, JobError, RegistryError, DefinitionError, TokenStoreError);
 
 #[cfg(test)]
 mod tests {

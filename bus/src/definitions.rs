@@ -32,6 +32,9 @@ pub enum DefinitionError {
         /// What failed.
         reason: String,
     },
+    /// The store is at its byte cap.
+    #[error(transparent)]
+    Full(crate::StoreError),
     /// No definition by that name.
     #[error("no {kind} named {name:?}")]
     NotFound {
@@ -76,6 +79,7 @@ impl<T: Serialize + DeserializeOwned> DefinitionStore<T> {
             bucket: bucket.to_owned(),
             description: format!("wasm-faas: {kind} definitions by name"),
             history: 1,
+            max_bytes: crate::StoreQuotas::DEFAULT.definitions,
             ..Default::default()
         };
         let kv = crate::open_or_create(&jetstream::new(client.clone()), config)
@@ -93,7 +97,12 @@ impl<T: Serialize + DeserializeOwned> DefinitionStore<T> {
     /// Stores `value` under `name`; returns the revision to wait for.
     pub async fn put(&self, name: &str, value: &T) -> Result<u64, DefinitionError> {
         let bytes = serde_json::to_vec(value).expect("definitions always serialise");
-        self.kv().put(name, bytes.into()).await.map_err(|e| self.unavailable(e))
+        self.kv().put(name, bytes.into()).await.map_err(|e| {
+            match crate::StoreError::from_reason(self.bucket.store().name.as_str(), e) {
+                full @ crate::StoreError::Full { .. } => DefinitionError::Full(full),
+                crate::StoreError::Unavailable { reason, .. } => self.unavailable(reason),
+            }
+        })
     }
 
     /// The definition named `name`.

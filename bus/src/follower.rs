@@ -37,6 +37,13 @@ use crate::Backoff;
 /// longer starts over.
 const INACTIVE_THRESHOLD: Duration = Duration::from_secs(60);
 
+/// Deliveries of one entry at most. An entry is redelivered only while its
+/// owner does not ack it (it acks every entry, applied or malformed, once
+/// handled), i.e. while the process is stuck; a bound keeps even that from
+/// looping forever, and is far beyond any hiccup (one redelivery per ack
+/// wait, 30 s).
+const MAX_DELIVER: i64 = 100;
+
 /// Nothing delivered for this long: time to check the consumer.
 const QUIET: Duration = Duration::from_secs(1);
 
@@ -352,6 +359,7 @@ impl<T: DeserializeOwned> Follower<T> {
                 ack_policy: AckPolicy::Explicit,
                 filter_subject: format!("{}>", kv.prefix),
                 inactive_threshold: INACTIVE_THRESHOLD,
+                max_deliver: MAX_DELIVER,
                 ..Default::default()
             })
             .await

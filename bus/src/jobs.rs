@@ -17,6 +17,8 @@ use protocol::callbacks::CALLBACKS_STREAM;
 use protocol::jobs::{DEAD_LETTERS_STREAM, JOB_RECORDS, JOBS_STREAM, now_ms};
 use protocol::{JobRecord, JobStatus, Subjects, Target, headers};
 
+use crate::stores::{StoreError, StoreQuotas};
+
 /// A job-queue operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -26,6 +28,9 @@ pub enum JobError {
     /// The queue, or this function's share of it, is full.
     #[error("the job queue is full ({0}); retry later")]
     QueueFull(String),
+    /// A job store (the queue's stream or the records) is at its byte cap.
+    #[error(transparent)]
+    StoreFull(StoreError),
     /// No such job.
     #[error("job {0} not found")]
     NotFound(String),
@@ -51,6 +56,8 @@ pub struct QueueLimits {
     pub max_jobs_per_function: i64,
     /// How long records and dead letters are kept.
     pub record_ttl: Duration,
+    /// Byte caps of the queue, the dead letters and the records.
+    pub quotas: StoreQuotas,
 }
 
 /// What a submission did.
@@ -110,6 +117,7 @@ impl JobQueue {
             retention: RetentionPolicy::WorkQueue,
             max_messages: limits.max_jobs,
             max_messages_per_subject: limits.max_jobs_per_function,
+            max_bytes: limits.quotas.jobs,
             // A full queue refuses new jobs instead of dropping old ones.
             discard: DiscardPolicy::New,
             discard_new_per_subject: true,
@@ -123,6 +131,9 @@ impl JobQueue {
             description: Some("wasm-faas: inputs of failed jobs, for re-driving".into()),
             subjects: vec![subjects.dead_letters_all()],
             max_age: limits.record_ttl,
+            // The cap drops the oldest letters, so burying never fails.
+            max_bytes: limits.quotas.dead_letters,
+            discard: DiscardPolicy::Old,
             ..Default::default()
         })
         .await
@@ -134,6 +145,7 @@ impl JobQueue {
             retention: RetentionPolicy::WorkQueue,
             // As many as jobs may wait: a callback never outlives its record.
             max_messages: limits.max_jobs,
+            max_bytes: limits.quotas.callbacks,
             max_age: limits.record_ttl,
             discard: DiscardPolicy::New,
             duplicate_window: Duration::from_secs(120),
@@ -148,6 +160,7 @@ impl JobQueue {
                 description: "wasm-faas: job records by id".into(),
                 history: 1,
                 max_age: limits.record_ttl,
+                max_bytes: limits.quotas.job_records,
                 ..Default::default()
             },
         )
@@ -178,7 +191,7 @@ impl JobQueue {
                 let (record, _) = self.record(job_id).await?;
                 return Ok(Submitted { record, duplicate: true });
             }
-            Err(err) => return Err(unavailable(err)),
+            Err(err) => return Err(store_error(JOB_RECORDS, err)),
         }
         map.insert(headers::NATS_MSG_ID, job_id);
         map.insert(headers::JOB_ID, job_id);
@@ -314,18 +327,25 @@ impl JobQueue {
             .await
             .map_err(publish_error)?;
         ack.await.map_err(publish_error)?;
-        let _ = stream.purge().filter(subject).await;
+        // Only the letter just re-driven and older ones: the re-driven job may
+        // already have failed again and left a new letter, which must stay.
+        let _ = stream.purge().filter(subject).sequence(letter.sequence + 1).await;
         Ok(queued)
     }
 }
 
 fn publish_error(err: impl std::fmt::Display) -> JobError {
     let text = err.to_string();
-    // JetStream's words for a stream at its limit with discard-new.
-    if text.contains("maximum messages") || text.contains("maximum bytes") {
-        JobError::QueueFull(text)
-    } else {
-        JobError::Unavailable(text)
+    // JetStream's words for a stream at its message limit with discard-new;
+    // at its byte cap, the store is full rather than the queue.
+    if text.contains("maximum messages") { JobError::QueueFull(text) } else { store_error(JOBS_STREAM, text) }
+}
+
+/// A failed write to `store`: full, or unavailable.
+fn store_error(store: &str, err: impl std::fmt::Display) -> JobError {
+    match StoreError::from_reason(store, err) {
+        full @ StoreError::Full { .. } => JobError::StoreFull(full),
+        StoreError::Unavailable { reason, .. } => JobError::Unavailable(reason),
     }
 }
 

@@ -7,10 +7,12 @@
 //! retrying with jittered back-off, the acked key-value follower, exec calls
 //! and their reply format, reading headers off messages, the transfer object
 //! store that carries components larger than one message, the function
-//! registry, the job queue, the trigger and pipeline definitions, the wire
-//! code of each of their errors, and process bootstrap (logging, shutdown on
+//! registry, the job queue, the trigger and pipeline definitions, the api
+//! tokens, the wire code of each of their errors, the stores' byte caps, the
+//! event budgets of trigger chains, and process bootstrap (logging, shutdown on
 //! Ctrl-C or SIGTERM).
 
+mod budgets;
 mod codes;
 mod connect;
 mod definitions;
@@ -23,8 +25,10 @@ mod registry;
 mod retry;
 mod snapshot;
 mod stores;
+mod tokens;
 mod transfer;
 
+pub use budgets::{BudgetError, EventBudgets};
 pub use connect::{ConnectError, DEFAULT_URL, NatsOptions, connect};
 pub use definitions::{DefinitionError, DefinitionFeed, DefinitionStore};
 pub use exec::{ExecClient, ExecFailure, ExecReply, Responder, encode_reply, request};
@@ -34,5 +38,8 @@ pub use message::{header, hops, request_id};
 pub use process::{init_tracing, shutdown_signal};
 pub use registry::{FunctionRegistry, Lookup, RegistryError, RegistryWatch};
 pub use retry::{Backoff, retry};
-pub use stores::{StoreConfig, StoreUnavailable, open_or_create};
+pub use stores::{
+    StoreConfig, StoreError, StoreQuota, StoreQuotas, StoreUnavailable, is_full, open_or_create,
+};
+pub use tokens::{TokenLookup, TokenStore, TokenStoreError, TokenWatch};
 pub use transfer::{TransferError, TransferStore};

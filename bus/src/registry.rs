@@ -39,6 +39,9 @@ pub enum RegistryError {
         /// Their watch consumers.
         watchers: Vec<String>,
     },
+    /// The registry is at its byte cap.
+    #[error(transparent)]
+    Full(crate::StoreError),
     /// An entry that does not parse: written by something else than a dispatcher.
     #[error("malformed registry entry for {key}: {reason}")]
     Malformed {
@@ -62,6 +65,7 @@ impl FunctionRegistry {
             bucket: FUNCTION_REGISTRY.to_owned(),
             description: "wasm-faas: current component digest of each function".into(),
             history: 1,
+            max_bytes: crate::StoreQuotas::DEFAULT.registry,
             ..Default::default()
         };
         let kv = crate::open_or_create(&jetstream::new(client.clone()), config)
@@ -91,7 +95,12 @@ impl FunctionRegistry {
     /// revision to wait for.
     pub async fn set(&self, function: &FunctionRef, version: &FunctionVersion) -> Result<u64, RegistryError> {
         let value = serde_json::to_vec(version).expect("versions always serialise");
-        self.kv().put(registry_key(function), value.into()).await.map_err(unavailable)
+        self.kv().put(registry_key(function), value.into()).await.map_err(|e| {
+            match crate::StoreError::from_reason(FUNCTION_REGISTRY, e) {
+                full @ crate::StoreError::Full { .. } => RegistryError::Full(full),
+                crate::StoreError::Unavailable { reason, .. } => RegistryError::Unavailable(reason),
+            }
+        })
     }
 
     /// Forgets `function`; returns the revision to wait for.
@@ -124,6 +133,19 @@ impl FunctionRegistry {
             self.kv().purge(key).await.map_err(unavailable)?;
         }
         self.bucket.last_revision().await.map_err(registry_error)
+    }
+
+    /// Every digest some function is at now: what the artifact sweep keeps.
+    pub async fn digests(&self) -> Result<std::collections::HashSet<String>, RegistryError> {
+        let values = crate::snapshot::current_values(self.kv()).await.map_err(RegistryError::Unavailable)?;
+        values
+            .into_iter()
+            .map(|(key, value)| {
+                serde_json::from_slice::<FunctionVersion>(&value)
+                    .map(|version| version.digest)
+                    .map_err(|e| RegistryError::Malformed { key, reason: e.to_string() })
+            })
+            .collect()
     }
 
     /// Starts following the registry; see [`RegistryWatch`].

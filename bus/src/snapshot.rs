@@ -13,21 +13,28 @@ use futures::StreamExt as _;
 /// `(key, value)` of every live key (deleted and purged ones left out), in
 /// no particular order.
 pub(crate) async fn current_values(store: &kv::Store) -> Result<Vec<(String, bytes::Bytes)>, String> {
-    let stored = store.stream.get_info().await.map_err(|e| e.to_string())?.state.messages;
-    let mut values = Vec::new();
-    if stored == 0 {
-        return Ok(values);
+    let state = store.stream.get_info().await.map_err(|e| e.to_string())?.state;
+    // By key, the last write winning: a key rewritten during the read is
+    // seen twice.
+    let mut values = std::collections::HashMap::new();
+    if state.messages == 0 {
+        return Ok(Vec::new());
     }
     let mut entries = store.watch_with_history(">").await.map_err(|e| e.to_string())?;
     // Quiet this long means nothing is left (entries expired meanwhile).
     while let Ok(Some(entry)) = tokio::time::timeout(Duration::from_secs(2), entries.next()).await {
         let entry = entry.map_err(|e| e.to_string())?;
         if entry.operation == kv::Operation::Put {
-            values.push((entry.key, entry.value));
+            values.insert(entry.key, entry.value);
+        } else {
+            values.remove(&entry.key);
         }
-        if entry.delta == 0 {
+        // Caught up only once the last write seen at the start is passed: a
+        // key rewritten meanwhile left the replay (its old value is gone)
+        // and comes back as a new write after it.
+        if entry.delta == 0 && entry.revision >= state.last_sequence {
             break;
         }
     }
-    Ok(values)
+    Ok(values.into_iter().collect())
 }

@@ -1,5 +1,6 @@
 //! Opening the JetStream stores the platform keeps: key-value buckets,
-//! streams and object stores, created by whichever process needs them first.
+//! streams and object stores, created by whichever process needs them first,
+//! and the byte cap each of them has ([`StoreQuotas`]).
 //!
 //! No process sets the bus up beforehand, so every opener gets the store
 //! and creates it with the platform's settings when it is missing. Two
@@ -8,6 +9,14 @@
 //! winner's store.
 
 use async_nats::jetstream::{self, kv, object_store, stream};
+use protocol::ErrorCode;
+use protocol::TRANSFER_STORE;
+use protocol::auth::TOKENS_BUCKET;
+use protocol::callbacks::CALLBACKS_STREAM;
+use protocol::jobs::{DEAD_LETTERS_STREAM, JOB_RECORDS, JOBS_STREAM};
+use protocol::pipelines::PIPELINES;
+use protocol::registry::{ARTIFACT_STORE, ARTIFACTS_DEFAULT_MAX_BYTES, FUNCTION_REGISTRY};
+use protocol::triggers::{EVENT_BUDGETS, TRIGGERS};
 
 /// A JetStream store could not be opened or created.
 #[derive(Debug, thiserror::Error)]
@@ -97,5 +106,190 @@ pub async fn open_or_create<C: StoreConfig>(
         Ok(store) => Ok(store),
         // Another process created it meanwhile, with other settings.
         Err(reason) => C::get(js, &name).await.map_err(|_| StoreUnavailable { name, reason }),
+    }
+}
+
+impl From<StoreUnavailable> for StoreError {
+    fn from(err: StoreUnavailable) -> Self {
+        Self::Unavailable { store: err.name, reason: err.reason }
+    }
+}
+
+/// Reading or writing a JetStream store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// JetStream is not enabled or not reachable.
+    #[error("the JetStream store {store} is unavailable (is JetStream enabled?): {reason}")]
+    Unavailable {
+        /// The bucket or stream.
+        store: String,
+        /// What JetStream said.
+        reason: String,
+    },
+    /// The store is at its byte cap (or the server out of room): writes
+    /// are refused until entries expire or are deleted, or the cap is raised.
+    #[error("the JetStream store {store} is full ({reason}); raise its byte cap or free room")]
+    Full {
+        /// The bucket or stream.
+        store: String,
+        /// What JetStream said.
+        reason: String,
+    },
+}
+
+impl StoreError {
+    /// The error JetStream's `err` means for `store`: full or unavailable.
+    pub fn from_reason(store: &str, err: impl std::fmt::Display) -> Self {
+        let reason = err.to_string();
+        if is_full(&reason) {
+            Self::Full { store: store.to_owned(), reason }
+        } else {
+            Self::Unavailable { store: store.to_owned(), reason }
+        }
+    }
+
+    /// The wire code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Unavailable { .. } => ErrorCode::Unavailable,
+            Self::Full { .. } => ErrorCode::StorageFull,
+        }
+    }
+}
+
+/// Whether JetStream refused a write because a stream (or the account or
+/// server) is out of room: its words for a store at its byte cap with
+/// discard-new, and for exhausted storage.
+pub fn is_full(reason: &str) -> bool {
+    ["maximum bytes", "insufficient resources", "resource limits exceeded"]
+        .iter()
+        .any(|words| reason.contains(words))
+}
+
+/// The byte cap of one store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreQuota {
+    /// Bytes the store may hold at most.
+    pub max_bytes: i64,
+}
+
+/// The byte cap of every store the platform creates: what its creator
+/// sets, and what a dispatcher applies to the existing stores at start
+/// ([`StoreQuotas::apply`]), so the operator's settings win.
+///
+/// JetStream reserves each cap against its storage limit (`max_file_store`,
+/// by default 75% of the free disk) when the store is created: the caps
+/// together (about 2.3 GiB by default) must fit, or creating a store fails
+/// with "insufficient storage resources".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub struct StoreQuotas {
+    /// Bytes the job queue (stream `FAAS_JOBS`) may hold; beyond, submissions get 507.
+    #[arg(long, env = "FAAS_JOBS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.jobs)]
+    pub jobs: i64,
+    /// Bytes the dead letters (stream `FAAS_JOBS_DEAD`) may hold; beyond, the oldest go.
+    #[arg(long, env = "FAAS_DEAD_LETTERS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.dead_letters)]
+    pub dead_letters: i64,
+    /// Bytes the job records (`faas-jobs`) may hold; beyond, submissions get 507.
+    #[arg(long, env = "FAAS_JOB_RECORDS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.job_records)]
+    pub job_records: i64,
+    /// Bytes the transfer store (`faas-transfer`) may hold; beyond, uploads and downloads get 507.
+    #[arg(long, env = "FAAS_TRANSFER_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.transfer)]
+    pub transfer: i64,
+    /// Bytes the function registry (`faas-functions`) may hold.
+    #[arg(long, env = "FAAS_REGISTRY_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.registry)]
+    pub registry: i64,
+    /// Bytes each definition store (`faas-triggers`, `faas-pipelines`, `faas-tokens`) may hold.
+    #[arg(long, env = "FAAS_DEFINITIONS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.definitions)]
+    pub definitions: i64,
+    /// Bytes the shared precompiled artifacts (`faas-artifacts`) may hold.
+    #[arg(long, env = "FAAS_ARTIFACTS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.artifacts)]
+    pub artifacts: i64,
+    /// Bytes the event budget counters (`faas-event-budgets`) may hold.
+    #[arg(long, env = "FAAS_EVENT_BUDGETS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.event_budgets)]
+    pub event_budgets: i64,
+    /// Bytes the callback deliveries waiting to be sent (stream `FAAS_CALLBACKS`) may hold.
+    #[arg(long, env = "FAAS_CALLBACKS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.callbacks)]
+    pub callbacks: i64,
+}
+
+impl Default for StoreQuotas {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl StoreQuotas {
+    /// The defaults, written once: the flags, `Default` and every creator
+    /// of a store read them.
+    pub const DEFAULT: Self = Self {
+        jobs: 256 << 20,
+        dead_letters: 256 << 20,
+        job_records: 256 << 20,
+        transfer: 512 << 20,
+        registry: 16 << 20,
+        definitions: 16 << 20,
+        artifacts: ARTIFACTS_DEFAULT_MAX_BYTES,
+        event_budgets: 16 << 20,
+        callbacks: 128 << 20,
+    };
+
+    /// Each store's stream and its cap.
+    fn streams(&self) -> [(String, i64); 11] {
+        [
+            (JOBS_STREAM.to_owned(), self.jobs),
+            (DEAD_LETTERS_STREAM.to_owned(), self.dead_letters),
+            (format!("KV_{JOB_RECORDS}"), self.job_records),
+            (format!("OBJ_{TRANSFER_STORE}"), self.transfer),
+            (format!("KV_{FUNCTION_REGISTRY}"), self.registry),
+            (format!("KV_{TRIGGERS}"), self.definitions),
+            (format!("KV_{PIPELINES}"), self.definitions),
+            (format!("KV_{TOKENS_BUCKET}"), self.definitions),
+            (format!("OBJ_{ARTIFACT_STORE}"), self.artifacts),
+            (format!("KV_{EVENT_BUDGETS}"), self.event_budgets),
+            (CALLBACKS_STREAM.to_owned(), self.callbacks),
+        ]
+    }
+
+    /// Sets each existing store's cap to this one (stores are created by
+    /// whichever process needs them first, with the defaults). A store that
+    /// does not exist yet is skipped; one the server refuses to change is
+    /// reported and left as it is.
+    pub async fn apply(&self, client: &async_nats::Client) {
+        let js = jetstream::new(client.clone());
+        for (name, max_bytes) in self.streams() {
+            let Ok(mut stream) = js.get_stream(&name).await else { continue };
+            let Ok(info) = stream.info().await else { continue };
+            if info.config.max_bytes == max_bytes {
+                continue;
+            }
+            let config = stream::Config { max_bytes, ..info.config.clone() };
+            match js.update_stream(config).await {
+                Ok(_) => tracing::info!(store = %name, max_bytes, "store cap set"),
+                Err(err) => tracing::warn!(store = %name, max_bytes, %err, "could not set the store's cap"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_store_is_told_from_an_unreachable_one_by_jetstream_s_words() {
+        let full = StoreError::from_reason(JOB_RECORDS, "publish failed: maximum bytes exceeded");
+        assert_eq!(full.code(), ErrorCode::StorageFull);
+        assert!(full.to_string().contains("faas-jobs is full"), "{full}");
+        let account = StoreError::from_reason(JOBS_STREAM, "insufficient resources (code 503)");
+        assert_eq!(account.code(), ErrorCode::StorageFull);
+        assert_eq!(StoreError::from_reason(JOBS_STREAM, "timed out").code(), ErrorCode::Unavailable);
+    }
+
+    #[test]
+    fn every_store_has_a_cap() {
+        let streams = StoreQuotas::DEFAULT.streams();
+        assert!(streams.iter().all(|(_, max_bytes)| *max_bytes > 0), "{streams:?}");
+        let total: i64 = streams.iter().map(|(_, max_bytes)| max_bytes).sum();
+        assert!(total < 3 << 30, "JetStream reserves every cap: keep the sum small ({total})");
     }
 }

@@ -22,6 +22,9 @@ pub enum TransferError {
     /// JetStream is not enabled or not reachable.
     #[error("the transfer store is unavailable (is JetStream enabled?): {0}")]
     Unavailable(String),
+    /// The store is at its byte cap: too many transfers at once.
+    #[error(transparent)]
+    Full(crate::StoreError),
     /// The staged object is gone (expired or already taken).
     #[error("staged object {0} not found")]
     Missing(String),
@@ -48,6 +51,7 @@ impl TransferStore {
             bucket: TRANSFER_STORE.to_owned(),
             description: Some("wasm-faas: components in transit between api and dispatcher".into()),
             max_age: TRANSFER_TTL,
+            max_bytes: crate::StoreQuotas::DEFAULT.transfer,
             ..Default::default()
         };
         let store = crate::open_or_create(&jetstream::new(client.clone()), config)
@@ -66,10 +70,14 @@ impl TransferStore {
     pub async fn stage(&self, bytes: Bytes) -> Result<StagedObject, TransferError> {
         let name = uuid::Uuid::new_v4().to_string();
         let size = bytes.len() as u64;
-        self.store
-            .put(name.as_str(), &mut bytes.as_ref())
-            .await
-            .map_err(|e| TransferError::Unavailable(e.to_string()))?;
+        if let Err(err) = self.store.put(name.as_str(), &mut bytes.as_ref()).await {
+            // Chunks stored before the refusal would wait for the TTL.
+            let _ = self.store.delete(name.as_str()).await;
+            return Err(match crate::StoreError::from_reason(TRANSFER_STORE, err) {
+                full @ crate::StoreError::Full { .. } => TransferError::Full(full),
+                crate::StoreError::Unavailable { reason, .. } => TransferError::Unavailable(reason),
+            });
+        }
         Ok(StagedObject { name, size })
     }
 

@@ -32,12 +32,23 @@ pub struct DispatcherConfig {
     /// precompiled artifact stored at each upload. Unset: nothing is shared.
     #[arg(long, env = "FAAS_ARTIFACT_KEY", hide_env_values = true)]
     pub artifact_key: Option<String>,
+    /// How often unreferenced precompiled artifacts are deleted, in
+    /// seconds; 0: never.
+    #[arg(long, env = "FAAS_ARTIFACT_SWEEP_SECS", default_value_t = 3600)]
+    pub artifact_sweep_secs: u64,
+    /// How long an artifact is kept after it was stored, referenced or not,
+    /// in seconds.
+    #[arg(long, env = "FAAS_ARTIFACT_GRACE_SECS", default_value_t = 3600)]
+    pub artifact_grace_secs: u64,
     /// Asynchronous jobs.
     #[command(flatten)]
     pub jobs: JobSettings,
     /// Triggers and pipelines.
     #[command(flatten)]
     pub flows: FlowSettings,
+    /// Byte caps of the JetStream stores.
+    #[command(flatten)]
+    pub stores: bus::StoreQuotas,
 }
 
 /// How trigger events and pipeline steps are run.
@@ -51,21 +62,52 @@ pub struct FlowSettings {
     /// more wait in NATS (and beyond its limits are dropped by the server).
     #[arg(long, env = "FAAS_TRIGGER_CONCURRENCY", default_value_t = FlowSettings::DEFAULT.trigger_concurrency)]
     pub trigger_concurrency: usize,
+    /// Trigger events this dispatcher keeps waiting for a slot, beyond the
+    /// running ones; further events are refused at once (`unavailable` on
+    /// the trigger's errors subject and reply inbox), never dropped unseen.
+    #[arg(long, env = "FAAS_TRIGGER_BACKLOG", default_value_t = FlowSettings::DEFAULT.trigger_backlog)]
+    pub trigger_backlog: usize,
     /// Trigger links an event may pass before it is refused as a cycle.
     #[arg(long, env = "FAAS_MAX_HOPS", default_value_t = FlowSettings::DEFAULT.max_hops)]
     pub max_hops: u32,
+    /// Functions one event may run across its chain of triggers, fan-out
+    /// counted (per root request id, within `--event-budget-window-secs`).
+    #[arg(long, env = "FAAS_EVENT_BUDGET", default_value_t = FlowSettings::DEFAULT.event_budget)]
+    pub event_budget: u32,
+    /// How long an event's budget counter is kept after its last use, in seconds.
+    #[arg(long, env = "FAAS_EVENT_BUDGET_WINDOW_SECS", default_value_t = FlowSettings::DEFAULT.event_budget_window_secs)]
+    pub event_budget_window_secs: u64,
+    /// Subject patterns triggers may listen and publish on, comma-separated
+    /// (e.g. `orders.>,audit.*`); empty: any subject outside the reserved ones.
+    #[arg(long, env = "FAAS_TRIGGER_SUBJECTS", value_delimiter = ',')]
+    pub trigger_subjects: Vec<String>,
+    /// Triggers defined at most, all together.
+    #[arg(long, env = "FAAS_MAX_TRIGGERS", default_value_t = FlowSettings::DEFAULT.max_triggers)]
+    pub max_triggers: usize,
+    /// Triggers at most whose subjects can match the same event.
+    #[arg(long, env = "FAAS_MAX_TRIGGERS_PER_SUBJECT", default_value_t = FlowSettings::DEFAULT.max_triggers_per_subject)]
+    pub max_triggers_per_subject: usize,
 }
 
 impl FlowSettings {
     /// The defaults, written once: the flags' defaults and `Default` both
     /// read them.
-    pub const DEFAULT: Self =
-        Self { call_wait_secs: 30, trigger_concurrency: 256, max_hops: protocol::triggers::DEFAULT_MAX_HOPS };
+    pub const DEFAULT: Self = Self {
+        call_wait_secs: 30,
+        trigger_concurrency: 256,
+        trigger_backlog: 1024,
+        max_hops: protocol::triggers::DEFAULT_MAX_HOPS,
+        event_budget: protocol::triggers::DEFAULT_EVENT_BUDGET,
+        event_budget_window_secs: 600,
+        trigger_subjects: Vec::new(),
+        max_triggers: 1000,
+        max_triggers_per_subject: 8,
+    };
 }
 
 impl Default for FlowSettings {
     fn default() -> Self {
-        Self::DEFAULT
+        Self::DEFAULT.clone()
     }
 }
 

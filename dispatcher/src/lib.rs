@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod config;
 pub mod flows;
+pub mod health;
 
 use std::future::Future;
 
@@ -27,6 +28,9 @@ pub enum DispatcherError {
     /// Subscribing on NATS failed.
     #[error("NATS subscription failed: {0}")]
     Subscribe(#[from] async_nats::SubscribeError),
+    /// A setting is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// The trigger store could not be followed.
     #[error("cannot follow the triggers: {0}")]
     Triggers(#[from] bus::DefinitionError),
@@ -47,8 +51,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DispatcherError> {
     let shutdown = shutdown.shared();
-    let Some(admin) = admin::Admin::start(&config, &client, shutdown.clone()).await? else { return Ok(()) };
-    let Some(flows) = flows::Flows::start(&config, &client, shutdown.clone()).await? else { return Ok(()) };
+    let health = std::sync::Arc::new(health::Health::default());
+    let Some(admin) = admin::Admin::start(&config, &client, health.clone(), shutdown.clone()).await? else {
+        return Ok(());
+    };
+    let Some(flows) = flows::Flows::start(&config, &client, health, shutdown.clone()).await? else {
+        return Ok(());
+    };
+    // Every store exists by now (created by whoever came first, with the
+    // default caps): the operator's caps win.
+    config.stores.apply(&client).await;
     futures::join!(admin.serve(shutdown.clone()), flows.serve(shutdown));
     Ok(())
 }

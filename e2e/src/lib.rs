@@ -30,7 +30,7 @@ pub struct Platform {
     pub s3: S3Server,
     /// A client of the platform's NATS, for tests that speak NATS.
     pub client: async_nats::Client,
-    /// An HTTP client for the api.
+    /// An HTTP client for the api; it sends [`TEST_ADMIN_TOKEN`].
     pub http: reqwest::Client,
     /// The api's base URL, `http://127.0.0.1:PORT`.
     pub base: String,
@@ -46,6 +46,7 @@ pub struct Platform {
     secure: bool,
     stop: watch::Sender<bool>,
     dispatcher_config: Option<dispatcher::DispatcherConfig>,
+    api_config: Option<api::ApiConfig>,
     dispatchers: Vec<(watch::Sender<bool>, JoinHandle<()>)>,
     executors: Vec<(watch::Sender<bool>, JoinHandle<()>)>,
     tasks: Vec<JoinHandle<()>>,
@@ -54,6 +55,15 @@ pub struct Platform {
 /// Limits small enough that hostile guests fail fast in tests.
 pub fn test_limits() -> ExecLimits {
     ExecLimits { timeout_ms: 1_500, memory_mib: 64, max_output: 1 << 20, max_log: 64 << 10 }
+}
+
+/// The bootstrap admin token of every test platform's api (which checks
+/// tokens, as a deployed one does).
+pub const TEST_ADMIN_TOKEN: &str = "test-admin-token-5d1c0f8e9b2a47c3a6e4b0d7f1e2c3a9";
+
+/// An HTTP client builder whose requests carry [`TEST_ADMIN_TOKEN`].
+pub fn admin_http() -> reqwest::ClientBuilder {
+    stack::services::authorized(reqwest::Client::builder(), TEST_ADMIN_TOKEN)
 }
 
 /// The webhook secret test dispatchers sign callbacks with.
@@ -94,6 +104,11 @@ pub fn nats_login(url: &str, user: &str) -> bus::NatsOptions {
     }
 }
 
+/// Trigger and pipeline settings with a short wait for executors.
+pub fn test_flow_settings() -> dispatcher::FlowSettings {
+    dispatcher::FlowSettings { call_wait_secs: 10, ..Default::default() }
+}
+
 impl Platform {
     /// nats, S3, one dispatcher, one executor, the api.
     pub async fn start() -> Self {
@@ -120,6 +135,11 @@ impl Platform {
     /// With one executor and dispatchers configured by `tune` from the test defaults.
     pub async fn start_with_dispatcher(tune: impl FnOnce(&mut dispatcher::DispatcherConfig)) -> Self {
         Self::start_full(1, 64 << 20, test_job_settings(), tune, false).await
+    }
+
+    /// One executor, dispatchers with these trigger and pipeline settings.
+    pub async fn start_with_flows(flows: dispatcher::FlowSettings) -> Self {
+        Self::start_full(1, 64 << 20, test_job_settings(), move |config| config.flows = flows, false).await
     }
 
     async fn start_full(
@@ -149,7 +169,7 @@ impl Platform {
         let (stop, _) = watch::channel(false);
         let mut platform = Self {
             base: String::new(),
-            http: reqwest::Client::new(),
+            http: admin_http().build().expect("an HTTP client"),
             client: client.clone(),
             limits: test_limits(),
             env: ServiceEnv::new(&nats, &s3),
@@ -159,6 +179,7 @@ impl Platform {
             s3,
             stop,
             dispatcher_config: None,
+            api_config: None,
             dispatchers: Vec::new(),
             executors: Vec::new(),
             tasks: Vec::new(),
@@ -172,8 +193,11 @@ impl Platform {
             validate_timeout_secs: 60,
             compile_concurrency: 2,
             artifact_key: platform.env.artifact_key.clone(),
+            artifact_sweep_secs: 3600,
+            artifact_grace_secs: 3600,
             jobs,
-            flows: dispatcher::FlowSettings { call_wait_secs: 10, ..Default::default() },
+            flows: test_flow_settings(),
+            stores: bus::StoreQuotas::default(),
         };
         tune(&mut dispatcher_config);
         platform.dispatcher_config = Some(dispatcher_config);
@@ -187,17 +211,14 @@ impl Platform {
             platform.add_executor(4).await;
         }
 
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        platform.base = format!("http://{}", listener.local_addr().unwrap());
         let mut api_config = api::ApiConfig::local(platform.env.nats_url.clone());
         api_config.nats = platform.nats_options("api");
         api_config.max_upload_bytes = max_upload_bytes;
         api_config.exec_wait_secs = 20;
-        let api_client = platform.role_client("api").await;
-        let shutdown = platform.shutdown_signal();
-        platform.tasks.push(tokio::spawn(async move {
-            api::serve(listener, api_config, api_client, shutdown).await.expect("api serves");
-        }));
+        api_config.auth = api::config::AuthSetting::On;
+        api_config.admin_token = Some(TEST_ADMIN_TOKEN.to_owned());
+        platform.api_config = Some(api_config);
+        platform.base = platform.add_api().await;
         platform.wait_for_responder("faas.ping.dispatcher").await;
         if executors > 0 {
             platform.wait_ready().await;
@@ -229,6 +250,25 @@ impl Platform {
         async move {
             let _ = rx.wait_for(|stop| *stop).await;
         }
+    }
+
+    /// The settings of dispatchers started from now on ([`Self::add_dispatcher`]).
+    pub fn dispatcher_config_mut(&mut self) -> &mut dispatcher::DispatcherConfig {
+        self.dispatcher_config.as_mut().expect("set by start")
+    }
+
+    /// Starts one more api process (the first is started by `start`), in
+    /// this process, and returns its base URL.
+    pub async fn add_api(&mut self) -> String {
+        let config = self.api_config.clone().expect("set by start");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let client = self.role_client("api").await;
+        let shutdown = self.shutdown_signal();
+        self.tasks.push(tokio::spawn(async move {
+            api::serve(listener, config, client, shutdown).await.expect("api serves");
+        }));
+        base
     }
 
     /// Starts one more dispatcher (the first is started by `start`).

@@ -224,6 +224,8 @@ fn generate(rng: &mut Rng) -> Generated {
         };
         headers.push(header);
     }
+    // Past the token check, as a deployed client is, so requests reach the handlers.
+    headers.push(("authorization".to_owned(), format!("Bearer {}", e2e::TEST_ADMIN_TOKEN)));
     let raw = match rng.below(10) {
         0 => Some(RawFault::GarbageHeader),
         1 => Some(RawFault::Truncated),

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use e2e::{Platform, error_code, json};
+use dispatcher::FlowSettings;
+use e2e::{Platform, error_code, json, test_flow_settings};
 use futures::StreamExt as _;
 use reqwest::StatusCode;
 use serde_json::{Value, json as j};
@@ -370,4 +371,153 @@ async fn pipeline_failures_name_the_step() {
     assert_eq!(put(&platform, "/pipeline/checked", steps).await.0, StatusCode::OK);
     let (_, body) = post(&platform, "/exec/pipeline/checked", r#"{"name":"  "}"#).await;
     assert_eq!(body["error"]["step"], 1, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn trigger_subjects_and_counts_are_limited() {
+    let platform = Platform::start_with_flows(FlowSettings {
+        trigger_subjects: vec!["orders.>".into(), "audit.*".into()],
+        max_triggers: 3,
+        max_triggers_per_subject: 2,
+        ..test_flow_settings()
+    })
+    .await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "hello", "hello").await;
+    let hello = "functions/hello";
+    // Reserved whatever the operator allows: NATS's own, inboxes, other platforms'.
+    for (subject, rule) in [
+        ("_R_.>", "starts with `$` or `_`"),
+        ("$KV.faas-jobs.>", "starts with `$` or `_`"),
+        ("KV.orders", "key-value and object stores"),
+        ("OBJ.x", "key-value and object stores"),
+        ("team1.faas.exec.*.*", "another platform's subject `<prefix>.exec.<bucket>.<function>`"),
+        ("orders.faas.admin.>", "another platform's subject `<prefix>.admin.<command>`"),
+        ("billing.created", "FAAS_TRIGGER_SUBJECTS: orders.>, audit.*"),
+    ] {
+        let (status, body) = put(&platform, "/trigger/t", j!({"subject": subject, "function": hello})).await;
+        let (code, message) = error_code(&body);
+        assert_eq!((status, code), (StatusCode::BAD_REQUEST, "invalid_subject"), "{subject}: {body}");
+        assert!(message.contains(rule), "{subject}: {message}");
+    }
+    let (status, body) = put(
+        &platform,
+        "/trigger/t",
+        j!({"subject": "orders.x", "function": hello, "output_subject": "mail.x"}),
+    )
+    .await;
+    assert_eq!((status, error_code(&body).0), (StatusCode::BAD_REQUEST, "invalid_subject"), "{body}");
+
+    for (name, subject) in [("one", "orders.created"), ("two", "orders.*")] {
+        let (status, body) =
+            put(&platform, &format!("/trigger/{name}"), j!({"subject": subject, "function": hello})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // `orders.>` would receive what both receive: a third trigger per event.
+    let (status, body) =
+        put(&platform, "/trigger/three", j!({"subject": "orders.>", "function": hello})).await;
+    let (code, message) = error_code(&body);
+    assert_eq!((status, code), (StatusCode::CONFLICT, "too_many_triggers"), "{body}");
+    assert!(message.contains("FAAS_MAX_TRIGGERS_PER_SUBJECT") && message.contains("one, two"), "{message}");
+    // Replacing a trigger is not one more.
+    let (status, body) =
+        put(&platform, "/trigger/one", j!({"subject": "orders.created", "function": hello})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        put(&platform, "/trigger/three", j!({"subject": "audit.x", "function": hello})).await.0,
+        StatusCode::OK
+    );
+    let (status, body) = put(&platform, "/trigger/four", j!({"subject": "audit.y", "function": hello})).await;
+    let (code, message) = error_code(&body);
+    assert_eq!((status, code), (StatusCode::CONFLICT, "too_many_triggers"), "{body}");
+    assert!(message.contains("3 triggers exist") && message.contains("FAAS_MAX_TRIGGERS"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fanning_out_cycle_runs_at_most_the_event_budget() {
+    let budget = 10;
+    let platform =
+        Platform::start_with_flows(FlowSettings { event_budget: budget, ..test_flow_settings() }).await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "chatty", "chatty").await;
+    let mut outputs = platform.client.subscribe("fan.*").await.unwrap();
+    let mut errors = platform.client.subscribe("faas.errors.trigger.*").await.unwrap();
+    platform.client.flush().await.unwrap();
+    // Two triggers on each side of a two-subject cycle: without a budget,
+    // 2 + 4 + ... + 2^8 runs before the hop limit.
+    for (name, subject, output) in [
+        ("a1", "fan.a", "fan.b"),
+        ("a2", "fan.a", "fan.b"),
+        ("b1", "fan.b", "fan.a"),
+        ("b2", "fan.b", "fan.a"),
+    ] {
+        let spec = j!({"subject": subject, "function": "functions/chatty", "output_subject": output});
+        assert_eq!(put(&platform, &format!("/trigger/{name}"), spec).await.0, StatusCode::OK);
+    }
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Faas-Request-Id", "rid-fan");
+    platform.client.publish_with_headers("fan.a", headers, "x".into()).await.unwrap();
+
+    let mut runs = 0;
+    while let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(2), outputs.next()).await {
+        if header(&message, "Faas-Trigger").is_some() {
+            assert_eq!(header(&message, "Faas-Request-Id").as_deref(), Some("rid-fan"));
+            runs += 1;
+        }
+    }
+    assert_eq!(runs, budget, "every run of the chain is one output");
+    let failure: Value = serde_json::from_slice(&next(&mut errors).await.payload).unwrap();
+    assert_eq!(failure["code"], "fan_out_exceeded", "{failure}");
+    assert_eq!(failure["request_id"], "rid-fan");
+    assert!(failure["message"].as_str().unwrap().contains("FAAS_EVENT_BUDGET"), "{failure}");
+    let text = metrics(&platform).await;
+    assert_eq!(metric_sum(&text, "faas_trigger_events_total", "outcome=\"ok\""), u64::from(budget), "{text}");
+
+    // Another event has a budget of its own.
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Faas-Request-Id", "rid-fan-2");
+    platform.client.publish_with_headers("fan.a", headers, "y".into()).await.unwrap();
+    let mut first = next(&mut outputs).await;
+    while header(&first, "Faas-Trigger").is_none() {
+        first = next(&mut outputs).await;
+    }
+    assert_eq!(&first.payload[..], b"chatty: y");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_beyond_a_full_dispatcher_are_refused_and_reported() {
+    let platform = Platform::start_with_flows(FlowSettings {
+        trigger_concurrency: 1,
+        trigger_backlog: 1,
+        ..test_flow_settings()
+    })
+    .await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "sleepy", "sleepy").await;
+    let mut done = platform.client.subscribe("nap.done").await.unwrap();
+    let mut errors = platform.client.subscribe("faas.errors.trigger.nap").await.unwrap();
+    platform.client.flush().await.unwrap();
+    let spec = j!({"subject": "nap.now", "function": "functions/sleepy", "output_subject": "nap.done"});
+    assert_eq!(put(&platform, "/trigger/nap", spec).await.0, StatusCode::OK);
+
+    let events = 8;
+    for _ in 0..events {
+        platform.client.publish("nap.now", r#"{"ms":400}"#.into()).await.unwrap();
+    }
+    let (mut ran, mut refused) = (0, 0);
+    while ran + refused < events {
+        tokio::select! {
+            Some(_) = done.next() => ran += 1,
+            Some(failure) = errors.next() => {
+                let failure: Value = serde_json::from_slice(&failure.payload).unwrap();
+                assert_eq!(failure["code"], "unavailable", "{failure}");
+                assert!(failure["message"].as_str().unwrap().contains("FAAS_TRIGGER_BACKLOG"), "{failure}");
+                refused += 1;
+            }
+            () = tokio::time::sleep(Duration::from_secs(10)) => panic!("events lost: {ran} ran, {refused} refused"),
+        }
+    }
+    assert!(ran >= 2 && refused >= 4, "{ran} ran, {refused} refused");
+    let text = metrics(&platform).await;
+    assert_eq!(metric_sum(&text, "faas_trigger_events_total", "outcome=\"unavailable\""), refused, "{text}");
 }

@@ -83,7 +83,7 @@ async fn nats_killed_under_load_answers_fast_recovers_in_5s_and_loses_no_accepte
     let mut platform = Platform::start().await;
     platform.create_bucket("functions").await;
     platform.deploy("functions", "hello", "hello").await;
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let http = e2e::admin_http().timeout(Duration::from_secs(10)).build().unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Sent>::new()));
 

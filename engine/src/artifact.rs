@@ -9,7 +9,7 @@
 //! [`crate::ArtifactKey`]) because loading one runs its code unchecked.
 
 use async_nats::jetstream::{self, object_store};
-use protocol::registry::{ARTIFACT_STORE, artifact_name};
+use protocol::registry::{ARTIFACT_STORE, ARTIFACTS_DEFAULT_MAX_BYTES, artifact_name};
 use tokio::io::AsyncReadExt;
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -66,6 +66,8 @@ impl ArtifactStore {
                 .create_object_store(object_store::Config {
                     bucket: ARTIFACT_STORE.to_owned(),
                     description: Some("wasm-faas: signed precompiled components, by digest".into()),
+                    // The dispatcher sets the configured cap at start.
+                    max_bytes: ARTIFACTS_DEFAULT_MAX_BYTES,
                     ..Default::default()
                 })
                 .await
@@ -161,6 +163,37 @@ impl ArtifactStore {
                 Err(ArtifactError::Incompatible { name, reason })
             }
         }
+    }
+}
+
+impl ArtifactStore {
+    /// Deletes every artifact (of any engine) whose digest is not in
+    /// `referenced` and that was stored more than `grace` ago: an upload
+    /// stores its artifact before the registry names the digest, and the
+    /// grace keeps that window safe. Returns how many went.
+    pub async fn sweep(
+        &self,
+        referenced: &std::collections::HashSet<String>,
+        grace: std::time::Duration,
+    ) -> Result<usize, ArtifactError> {
+        use futures::StreamExt as _;
+        let unavailable = |e: &dyn std::fmt::Display| ArtifactError::Unavailable(e.to_string());
+        let mut listed = self.store.list().await.map_err(|e| unavailable(&e))?;
+        let now = std::time::SystemTime::now();
+        let mut doomed = Vec::new();
+        while let Some(info) = listed.next().await {
+            let info = info.map_err(|e| unavailable(&e))?;
+            // `<fingerprint>-<digest>`: the digest is the last part.
+            let digest = info.name.rsplit('-').next().unwrap_or_default();
+            let age = info.modified.and_then(|at| now.duration_since(at.into()).ok()).unwrap_or_default();
+            if !info.deleted && !referenced.contains(digest) && age >= grace {
+                doomed.push(info.name);
+            }
+        }
+        for name in &doomed {
+            self.store.delete(name).await.map_err(|e| unavailable(&e))?;
+        }
+        Ok(doomed.len())
     }
 }
 

@@ -93,6 +93,20 @@ error_codes! {
     NotFound = "not_found",
     /// The client sent its request body too slowly (idle or total body timeout).
     RequestTimeout = "request_timeout",
+    /// Defining the trigger would pass `FAAS_MAX_TRIGGERS` or
+    /// `FAAS_MAX_TRIGGERS_PER_SUBJECT`.
+    TooManyTriggers = "too_many_triggers",
+    /// An event's chain of triggers ran as many functions as its budget
+    /// (`FAAS_EVENT_BUDGET`) allows, fan-out counted.
+    FanOutExceeded = "fan_out_exceeded",
+    /// A JetStream store reached its byte cap; the message names the store.
+    StorageFull = "storage_full",
+    /// No bearer token, or one that is unknown, revoked or expired.
+    Unauthenticated = "unauthenticated",
+    /// The token is valid but lacks the scope the request needs (named in the message).
+    Forbidden = "forbidden",
+    /// No api token with that id (never created, or revoked).
+    TokenNotFound = "token_not_found",
     /// An admin command arrived on the subject of another command.
     CommandMismatch = "command_mismatch",
 }

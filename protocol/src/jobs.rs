@@ -27,6 +27,28 @@ pub const JOB_RECORDS: &str = "faas-jobs";
 /// for good, on [`crate::Subjects::dead_letter`], kept as long as records.
 pub const DEAD_LETTERS_STREAM: &str = "FAAS_JOBS_DEAD";
 
+/// Deliveries of one job message beyond its attempts (which the record
+/// counts) that the job consumer allows: room for bookkeeping retries and
+/// redeliveries after a worker died. Past `attempts + this`, the worker
+/// terminates the message and reports it as a [`RejectedJob`].
+pub const EXTRA_DELIVERIES: i64 = 10;
+
+/// Published on [`crate::Subjects::job_errors`] once for every message on
+/// the jobs stream the workers terminated instead of running: no valid
+/// `Faas-Job-Id`, not a job subject, or delivered too often.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedJob {
+    /// The subject the message was on.
+    pub subject: String,
+    /// Its sequence in the jobs stream.
+    pub stream_sequence: u64,
+    /// Its `Faas-Job-Id`, if it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// Why it was not run.
+    pub reason: String,
+}
+
 /// The api's route answering a job's record (`GET /jobs/{id}`), which
 /// everyone that accepts a job hands back as its `status_url`.
 pub fn status_url(job_id: &str) -> String {

@@ -8,6 +8,7 @@
 //! helpers over these constants live in the bus crate.
 
 pub mod admin;
+pub mod auth;
 pub mod callbacks;
 pub mod error;
 pub mod headers;
@@ -28,7 +29,7 @@ pub use names::{BucketName, FunctionName, FunctionRef, NameError, PipelineName, 
 pub use pipelines::{Pipeline, PipelineSpec};
 pub use registry::FunctionVersion;
 pub use subjects::Subjects;
-pub use triggers::{Trigger, TriggerFailure, TriggerMode, TriggerSpec};
+pub use triggers::{Trigger, TriggerFailure, TriggerMode, TriggerSpec, TriggerSubjectPolicy};
 
 /// JetStream object store through which components travel between the api and
 /// the dispatcher, so that uploads and downloads larger than the server's

@@ -21,6 +21,10 @@ pub const FUNCTION_REGISTRY: &str = "faas-functions";
 /// by [`artifact_name`]. Only the platform's roles write it.
 pub const ARTIFACT_STORE: &str = "faas-artifacts";
 
+/// The artifact store's byte cap unless configured otherwise
+/// (`FAAS_ARTIFACTS_MAX_BYTES`, applied by dispatchers).
+pub const ARTIFACTS_DEFAULT_MAX_BYTES: i64 = 1 << 30;
+
 /// The registry key of a function. Names validate as subject tokens, so the
 /// key is a valid KV key and `<bucket>.*` selects one bucket's functions.
 pub fn registry_key(function: &FunctionRef) -> String {

@@ -8,6 +8,13 @@ use crate::names::{FunctionRef, PipelineName, RESERVED_BUCKET, Target, TriggerNa
 /// Default subject prefix.
 pub const DEFAULT_PREFIX: &str = "faas";
 
+/// The answer to a ping from a service whose every part runs.
+pub const PONG: &str = "pong";
+
+/// How a dispatcher's ping answer starts when a part of it stopped (the
+/// rest of the answer says which): the api's `/ready` is then 503.
+pub const DEGRADED: &str = "degraded: ";
+
 /// Subject builder for one platform instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subjects {
@@ -120,6 +127,12 @@ impl Subjects {
         format!("{}.errors.trigger.{name}", self.prefix)
     }
 
+    /// `<prefix>.errors.jobs`: a [`crate::jobs::RejectedJob`] for every
+    /// message on the jobs stream that was terminated instead of run.
+    pub fn job_errors(&self) -> String {
+        format!("{}.errors.jobs", self.prefix)
+    }
+
     /// Queue group of one trigger's subscriptions (one per dispatcher): each
     /// event runs once, and two triggers on one subject each run it.
     pub fn trigger_group(&self, name: &TriggerName) -> String {
@@ -146,17 +159,41 @@ impl Subjects {
     }
 
     fn check_not_reserved(&self, subject: &str) -> Result<(), String> {
-        let first = subject.split('.').next().unwrap_or_default();
+        let tokens: Vec<&str> = subject.split('.').collect();
+        let first = tokens[0];
         // A wildcard first token would also match `$JS.API...` and inboxes.
-        if first.starts_with('$') || first == "_INBOX" || first == "*" || first == ">" {
+        if first == "*" || first == ">" {
             return Err(format!(
-                "{subject:?} could receive NATS system, JetStream or inbox messages: start with a literal token"
+                "{subject:?} starts with a wildcard, which also matches NATS system, JetStream and inbox subjects: start with a literal token"
+            ));
+        }
+        // `$JS`, `$KV`, `$SYS`, ...; `_INBOX`, `_R_` (reply inboxes) and
+        // anything else a NATS library keeps for itself under `_`.
+        if first.starts_with(['$', '_']) {
+            return Err(format!(
+                "{subject:?} starts with `$` or `_`, which NATS keeps for system, JetStream and inbox subjects"
+            ));
+        }
+        if SYSTEM_PREFIXES.contains(&first) {
+            return Err(format!(
+                "{subject:?} is under {first:?}, a prefix NATS tooling uses for key-value and object stores"
             ));
         }
         if let Some(own) = self.platform_patterns().into_iter().find(|own| subjects_intersect(subject, own)) {
             return Err(format!(
                 "{subject:?} overlaps the platform's own subject {own:?}: choose another subject"
             ));
+        }
+        // Another platform on the same NATS (another prefix) serves these:
+        // a sync trigger there would answer its requests.
+        for (i, token) in tokens.iter().enumerate().skip(1) {
+            if let Some((_, rest, shape)) = SERVICE_TOKENS.iter().find(|(service, ..)| service == token)
+                && subjects_intersect(&tokens[i + 1..].join("."), rest)
+            {
+                return Err(format!(
+                    "{subject:?} looks like another platform's subject `<prefix>.{token}.{shape}`: a trigger may not serve it"
+                ));
+            }
         }
         Ok(())
     }
@@ -223,12 +260,40 @@ fn target_tokens(target: &Target) -> String {
     }
 }
 
+/// First tokens NATS tooling uses for its own stores (besides `$`- and
+/// `_`-prefixed ones), which no trigger may listen or publish on.
+const SYSTEM_PREFIXES: &[&str] = &["KV", "OBJ"];
+
+/// Subject tokens under which any platform prefix serves requests, with the
+/// tokens that follow them (as a pattern, and as shown to people): a subject
+/// `<anything>.exec.<b>.<f>` is another platform's exec subject.
+const SERVICE_TOKENS: &[(&str, &str, &str)] = &[
+    ("exec", "*.*", "<bucket>.<function>"),
+    ("admin", ">", "<command>"),
+    ("pipeline", "*", "<name>"),
+    ("ping", "*", "<role>"),
+];
+
+/// Whether every subject `pattern` matches is also matched by `within`.
+pub fn subject_within(pattern: &str, within: &str) -> bool {
+    let (mut p, mut w) = (pattern.split('.'), within.split('.'));
+    loop {
+        match (p.next(), w.next()) {
+            (Some(_), Some(">")) => return true,
+            (Some(">"), Some(_)) => return false,
+            (Some(x), Some(y)) if x == y || (y == "*" && x != ">") => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
 /// Longest subject accepted in a definition.
 const MAX_SUBJECT_LEN: usize = 255;
 
 /// NATS subject syntax: dot-separated non-empty tokens of visible ASCII;
 /// with `wildcards`, `*` as a whole token and `>` as a whole last token.
-fn check_syntax(subject: &str, wildcards: bool) -> Result<(), String> {
+pub(crate) fn check_syntax(subject: &str, wildcards: bool) -> Result<(), String> {
     if subject.is_empty() || subject.len() > MAX_SUBJECT_LEN {
         return Err(format!("a subject has 1 to {MAX_SUBJECT_LEN} characters, got {}", subject.len()));
     }
@@ -312,6 +377,17 @@ mod tests {
             "a.b*",
             "a.>.b",
             "",
+            "_R_.>",
+            "_anything.x",
+            "KV.>",
+            "OBJ.bucket.x",
+            "team1.faas.exec.*.*",
+            "team1.faas.exec.>",
+            "x.exec.b.f",
+            "team1.faas.admin.>",
+            "team1.faas.pipeline.p",
+            "team1.ping.executor",
+            "team1.>.x",
         ] {
             assert!(subjects.check_trigger_subject(bad).is_err(), "{bad} should be refused");
         }
@@ -319,7 +395,14 @@ mod tests {
         for bad in ["orders.*", "orders.>", "faas.results.x.y", "_INBOX.abc"] {
             assert!(subjects.check_output_subject(bad).is_err(), "{bad} should be refused");
         }
+        for ok in ["team1.exec", "orders.exec.x", "KVX.y", "team1.faas.jobs.a.b"] {
+            assert_eq!(subjects.check_trigger_subject(ok), Ok(()), "{ok}");
+        }
         assert!(subjects_intersect("a.*", "a.b") && !subjects_intersect("a.*", "a.b.c"));
+        assert!(subject_within("orders.eu.x", "orders.>") && subject_within("orders.*", "orders.*"));
+        assert!(subject_within("orders.eu", "orders.*") && !subject_within("orders.>", "orders.*"));
+        assert!(!subject_within("orders", "orders.>") && !subject_within("order.x", "orders.>"));
+        assert!(subject_within("orders.>", "orders.>") && !subject_within("orders.*", "orders.x"));
         assert!(subjects_intersect("a.>", "a.b.c") && !subjects_intersect("a.>", "a"));
     }
 }

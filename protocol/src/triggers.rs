@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
 use crate::names::{FunctionRef, Target, TriggerName, function_ref_string};
-use crate::subjects::{Subjects, subjects_intersect};
+use crate::subjects::{Subjects, check_syntax, subject_within, subjects_intersect};
 
 /// JetStream key-value bucket: trigger name → [`TriggerSpec`].
 pub const TRIGGERS: &str = "faas-triggers";
@@ -21,6 +21,58 @@ pub const TRIGGERS: &str = "faas-triggers";
 /// `hop_limit_exceeded` failure): long enough for real chains, short enough
 /// to stop a cycle quickly.
 pub const DEFAULT_MAX_HOPS: u32 = 8;
+
+/// JetStream key-value bucket: root request id → functions its chain of
+/// trigger events has run so far (see [`DEFAULT_EVENT_BUDGET`]).
+pub const EVENT_BUDGETS: &str = "faas-event-budgets";
+
+/// Functions one event may run across its whole chain of triggers, every
+/// branch of a fan-out counted; past it, events are refused with
+/// `fan_out_exceeded`. The hop limit alone bounds a chain's depth, not its
+/// width: K triggers on each side of a two-subject cycle would run K^8
+/// functions before it.
+pub const DEFAULT_EVENT_BUDGET: u32 = 100;
+
+/// The namespaces an operator lets triggers use (`FAAS_TRIGGER_SUBJECTS`),
+/// on top of the rules that always hold ([`Subjects::check_trigger_subject`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TriggerSubjectPolicy {
+    /// Subject patterns; empty: any subject the fixed rules allow.
+    allowed: Vec<String>,
+}
+
+impl TriggerSubjectPolicy {
+    /// Triggers may use only subjects within one of `patterns` (NATS
+    /// patterns, e.g. `orders.>`); no pattern means no restriction.
+    pub fn new(patterns: impl IntoIterator<Item = String>) -> Result<Self, String> {
+        let allowed: Vec<String> =
+            patterns.into_iter().map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect();
+        for pattern in &allowed {
+            check_syntax(pattern, true).map_err(|e| format!("allowed trigger subjects: {e}"))?;
+        }
+        Ok(Self { allowed })
+    }
+
+    /// Checks that the trigger's subject and output subject are each within
+    /// an allowed pattern.
+    pub fn check(&self, spec: &TriggerSpec) -> Result<(), String> {
+        if self.allowed.is_empty() {
+            return Ok(());
+        }
+        let subjects = std::iter::once(("subject", &spec.subject))
+            .chain(spec.output_subject.iter().map(|output| ("output_subject", output)));
+        for (field, subject) in subjects {
+            if !self.allowed.iter().any(|allowed| subject_within(subject, allowed)) {
+                return Err(format!(
+                    "{field}: {subject:?} is outside the subjects triggers may use here \
+                     (FAAS_TRIGGER_SUBJECTS: {})",
+                    self.allowed.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+}
 
 /// How a trigger runs its function.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +173,21 @@ mod tests {
         assert!(spec(serde_json::json!({"subject": "a", "function": "nobucket"})).is_err());
         assert!(spec(serde_json::json!({"subject": "a", "function": "fns/x", "mode": "later"})).is_err());
         assert!(spec(serde_json::json!({"subject": "a", "function": "fns/x", "typo": 1})).is_err());
+    }
+
+    #[test]
+    fn the_operator_s_allow_list_holds_for_both_subjects() {
+        let policy = TriggerSubjectPolicy::new(["orders.>".to_owned(), " audit.* ".to_owned()]).unwrap();
+        let mut s = spec(serde_json::json!({"subject": "orders.eu.created", "function": "fns/x",
+                                           "output_subject": "audit.orders"}))
+        .unwrap();
+        assert_eq!(policy.check(&s), Ok(()));
+        s.output_subject = Some("billing.x".into());
+        assert!(policy.check(&s).unwrap_err().starts_with("output_subject:"));
+        s.subject = "orders2.x".into();
+        assert!(policy.check(&s).unwrap_err().contains("FAAS_TRIGGER_SUBJECTS: orders.>, audit.*"));
+        assert_eq!(TriggerSubjectPolicy::new(Vec::new()).unwrap().check(&s), Ok(()));
+        assert!(TriggerSubjectPolicy::new(["a.>.b".to_owned()]).is_err());
     }
 
     #[test]

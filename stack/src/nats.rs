@@ -17,6 +17,10 @@ use crate::ports::{free_port, wait_for_port};
 /// How long a starting server may take before we give up.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// JetStream file storage each server declares (see `spawn`): 8 GiB, above
+/// the sum of the platform's default store caps (about 2.5 GiB).
+const JETSTREAM_FILE_STORE: &str = "8GB";
+
 /// A nats-server child process with JetStream enabled.
 ///
 /// Dropping it kills the server; a temporary store directory is removed too.
@@ -157,17 +161,31 @@ impl NatsServer {
             .open(&log_path)
             .with_context(|| format!("open {}", log_path.display()))?;
         let mut command = Command::new(&bin);
+        command.args(["-a", "127.0.0.1", "-p", &self.port.to_string()]);
         if let Some(config) = &self.config {
+            // A given configuration (users, permissions) keeps JetStream's
+            // default storage limit.
             command.arg("-c").arg(&config.file).envs(config.env.iter().map(|(k, v)| (k, v)));
+            command.arg("-js").arg("-sd").arg(&self.dir);
+        } else {
+            // JetStream reserves every store's byte cap against its storage
+            // limit, which by default is a share of the disk that is free at
+            // start: on a busy disk the platform's stores would not fit. A fixed
+            // limit, larger than the sum of the caps, makes start-up independent
+            // of free space (the tests and the local stack write far less).
+            let config_path = self.dir.join("nats-server.conf");
+            let store_dir = self.dir.display().to_string().replace('\\', "/");
+            std::fs::write(
+                &config_path,
+                format!(
+                    "jetstream {{\n  store_dir: \"{store_dir}\"\n  max_file_store: {JETSTREAM_FILE_STORE}\n}}\n"
+                ),
+            )
+            .with_context(|| format!("write {}", config_path.display()))?;
+            command.arg("-c").arg(&config_path);
         }
-        let child = command
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
-            .arg(&self.dir)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| {
+        let child =
+            command.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log).spawn().with_context(|| {
                 format!("spawn {} (install nats-server or set NATS_SERVER_BIN)", Path::new(&bin).display())
             })?;
         self.child = Some(child);

@@ -53,6 +53,9 @@ pub struct ServiceEnv {
     pub artifact_key: Option<String>,
     /// The log filter of child processes (`RUST_LOG`).
     pub rust_log: String,
+    /// The api's bootstrap admin token (`FAAS_ADMIN_TOKEN`), which
+    /// [`authorized`] clients send.
+    pub admin_token: String,
 }
 
 impl ServiceEnv {
@@ -69,8 +72,9 @@ impl ServiceEnv {
                 secret_key: s3.secret_key().to_owned(),
                 region: s3.region().to_owned(),
             },
-            artifact_key: Some(random_artifact_key()),
+            artifact_key: Some(random_secret()),
             rust_log: "warn".to_owned(),
+            admin_token: random_secret(),
         }
     }
 
@@ -79,6 +83,7 @@ impl ServiceEnv {
     pub fn api(&self, listen: &str) -> Vec<(&'static str, String)> {
         let mut env = self.common();
         env.push(("API_LISTEN", listen.to_owned()));
+        env.push(("FAAS_ADMIN_TOKEN", self.admin_token.clone()));
         env
     }
 
@@ -107,9 +112,21 @@ impl ServiceEnv {
     }
 }
 
+/// An HTTP client builder whose requests carry `Authorization: Bearer
+/// <token>`, as every api route but the probes needs.
+pub fn authorized(builder: reqwest::ClientBuilder, token: &str) -> reqwest::ClientBuilder {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let mut bearer: reqwest::header::HeaderValue =
+        format!("Bearer {token}").parse().expect("a token is printable ASCII");
+    bearer.set_sensitive(true);
+    headers.insert(reqwest::header::AUTHORIZATION, bearer);
+    builder.default_headers(headers)
+}
+
 /// A secret of 64 random hex characters (two v4 uuids' 244 random bits): a
-/// fresh one per stack means no artifact from an earlier run is trusted.
-pub fn random_artifact_key() -> String {
+/// fresh artifact key per stack means no artifact from an earlier run is
+/// trusted; a fresh admin token, that no earlier one is.
+pub fn random_secret() -> String {
     format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }
 

@@ -5,21 +5,25 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use protocol::admin::{BucketList, CreateBucket, DeleteBucket, FunctionList, ListBuckets, ListFunctions};
+use protocol::auth::Access;
 use protocol::{BucketName, ErrorCode};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::auth::Principal;
 use crate::bus_client::admin;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::state::AppState;
 
-/// `GET /bucket`.
+/// `GET /bucket`: the buckets the token may read.
 pub async fn list(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let BucketList { buckets } = admin(&state, &id, ListBuckets {}).await?;
+    let BucketList { mut buckets } = admin(&state, &id, ListBuckets {}).await?;
+    buckets.retain(|info| BucketName::new(&info.name).is_ok_and(|name| principal.may(Access::Read, &name)));
     Ok(Json(json!({ "buckets": buckets })))
 }
 
@@ -27,9 +31,11 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
     Path(bucket): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let bucket = BucketName::new(bucket)?;
+    principal.require(Access::Deploy, &bucket)?;
     admin(&state, &id, CreateBucket { bucket: bucket.clone() }).await?;
     Ok((StatusCode::CREATED, Json(json!({ "bucket": bucket }))))
 }
@@ -38,9 +44,11 @@ pub async fn create(
 pub async fn list_functions(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
     Path(bucket): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let bucket = BucketName::new(bucket)?;
+    principal.require(Access::Read, &bucket)?;
     let FunctionList { functions } = admin(&state, &id, ListFunctions { bucket: bucket.clone() }).await?;
     Ok(Json(json!({ "bucket": bucket, "functions": functions })))
 }
@@ -55,10 +63,12 @@ pub struct DeleteQuery {
 pub async fn delete(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
     Path(bucket): Path<String>,
     Query(query): Query<DeleteQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let bucket = BucketName::new(bucket)?;
+    principal.require(Access::Deploy, &bucket)?;
     let force = flag("force", query.force.as_deref())?;
     admin(&state, &id, DeleteBucket { bucket: bucket.clone(), force }).await?;
     Ok(Json(json!({ "deleted": bucket })))

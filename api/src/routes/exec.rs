@@ -9,12 +9,14 @@ use axum::body::Body;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use protocol::auth::Access;
 use protocol::{ErrorCode, ExecLogsReply, FunctionRef, Target, headers};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::body::read_message_input;
 use super::buckets::flag;
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::state::AppState;
@@ -39,12 +41,15 @@ pub struct ExecQuery {
 pub async fn exec(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
     Path((bucket, function)): Path<(String, String)>,
     Query(query): Query<ExecQuery>,
     http_headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let target = Target::Function(FunctionRef::new(&bucket, &function)?);
+    let function = FunctionRef::new(&bucket, &function)?;
+    principal.require(Access::Invoke, &function.bucket)?;
+    let target = Target::Function(function);
     let include_logs = flag("logs", query.logs.as_deref())?
         || http_headers.get("x-faas-include-logs").is_some_and(|v| v == "true");
     let input = read_message_input(&state, body, "the function input").await?;

@@ -10,11 +10,13 @@ use axum::extract::{Extension, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use protocol::admin::{DeleteFunction, GetFunction, PutFunction, Stored};
+use protocol::auth::Access;
 use protocol::{ErrorCode, FunctionRef};
 use serde_json::json;
 
 use super::body::read_limited;
 use super::multipart;
+use crate::auth::Principal;
 use crate::bus_client::admin;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
@@ -24,10 +26,12 @@ use crate::state::AppState;
 pub async fn upload(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
     Path((bucket, function)): Path<(String, String)>,
     request: Request,
 ) -> Result<impl IntoResponse, ApiError> {
     let function = FunctionRef::new(&bucket, &function)?;
+    principal.require(Access::Deploy, &function.bucket)?;
     let limit = state.config.max_upload_bytes;
     let bytes = read_component(&state, request, limit).await?;
     if bytes.is_empty() {
@@ -68,9 +72,11 @@ async fn read_component(state: &AppState, request: Request, limit: usize) -> Res
 pub async fn download(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
     Path((bucket, function)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
     let function = FunctionRef::new(&bucket, &function)?;
+    principal.require(Access::Read, &function.bucket)?;
     let staged = admin(&state, &id, GetFunction { function }).await?;
     let bytes = state.transfer().await?.take(&staged, u64::MAX).await?;
     Ok(([(header::CONTENT_TYPE, "application/wasm")], bytes))
@@ -80,9 +86,11 @@ pub async fn download(
 pub async fn delete(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
     Path((bucket, function)): Path<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
     let function = FunctionRef::new(&bucket, &function)?;
+    principal.require(Access::Deploy, &function.bucket)?;
     admin(&state, &id, DeleteFunction { function: function.clone() }).await?;
     Ok(Json(json!({ "deleted": function.to_string() })))
 }

@@ -30,7 +30,7 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             ping(&state, state.subjects.ping_dispatcher())
         )
     } else {
-        ("unknown", "unknown")
+        ("unknown".into(), "unknown".into())
     };
     let ready = connected && executor == "ok" && dispatcher == "ok";
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
@@ -39,16 +39,25 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         "nats": if connected { "connected" } else { "disconnected" },
         "executor": executor,
         "dispatcher": dispatcher,
+        "auth": if state.auth.enabled() { "on" } else { "off" },
     });
     (status, Json(body))
 }
 
-async fn ping(state: &AppState, subject: String) -> &'static str {
+/// `ok`, or what is wrong: nobody answers, or the answer is not a pong (a
+/// dispatcher whose job worker or trigger router stopped answers
+/// `degraded: ...`, which is reported as it is).
+async fn ping(state: &AppState, subject: String) -> String {
     let request = async_nats::Request::new().payload("ping".into()).timeout(Some(PING_WAIT));
     match state.client.send_request(subject, request).await {
-        Ok(_) => "ok",
-        Err(err) if err.kind() == async_nats::RequestErrorKind::NoResponders => "none running",
-        Err(_) => "not answering",
+        Ok(reply) if reply.payload == protocol::subjects::PONG.as_bytes() => "ok".into(),
+        Ok(reply) if reply.payload.starts_with(protocol::subjects::DEGRADED.as_bytes()) => {
+            String::from_utf8_lossy(&reply.payload).into_owned()
+        }
+        // An older peer's pong, or any other answer: it answers.
+        Ok(_) => "ok".into(),
+        Err(err) if err.kind() == async_nats::RequestErrorKind::NoResponders => "none running".into(),
+        Err(_) => "not answering".into(),
     }
 }
 

@@ -12,11 +12,14 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bus::NewJob;
+use protocol::auth::Access;
 use protocol::{ErrorCode, FunctionRef, JobRecord, JobStatus, Target};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::body::read_message_input;
+use super::targets;
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::state::AppState;
@@ -28,11 +31,13 @@ const IDEMPOTENCY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5f6b_1c2e_8d3a
 pub async fn submit(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
     Path((bucket, function)): Path<(String, String)>,
     http_headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let function = FunctionRef::new(&bucket, &function)?;
+    principal.require(Access::Invoke, &function.bucket)?;
     // A job for a function that is not deployed could only fail later: 404
     // now, before anything is stored. The registry has an entry for every
     // function the dispatcher stored.
@@ -102,13 +107,19 @@ fn job_id(target: &Target, key: Option<&HeaderValue>) -> Result<String, ApiError
     Ok(uuid::Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, format!("{target}\n{key}").as_bytes()).to_string())
 }
 
+/// Who may see a job's record: `read` or `invoke` on what it runs.
+const SEE_JOBS: &[Access] = &[Access::Read, Access::Invoke];
+
 /// `GET /jobs/{id}`: the job's record.
 pub async fn get(
     State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
     Path(job_id): Path<String>,
 ) -> Result<Json<JobRecord>, ApiError> {
     let job_id = parse_id(&job_id)?;
     let (record, _) = state.jobs().await?.record(&job_id).await?;
+    targets::require(&state, &id, &principal, &record.function, SEE_JOBS).await?;
     Ok(Json(record))
 }
 
@@ -119,10 +130,13 @@ pub struct ListQuery {
     limit: Option<usize>,
 }
 
-/// `GET /jobs[?status=failed][&limit=100]`: records, newest first. The
-/// failed ones are the dead letters an operator re-drives.
+/// `GET /jobs[?status=failed][&limit=100]`: records, newest first, of
+/// the jobs the token may see. The failed ones are the dead letters an
+/// operator re-drives.
 pub async fn list(
     State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
     let status = match query.status.as_deref() {
@@ -135,7 +149,28 @@ pub async fn list(
         })?),
     };
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let jobs = state.jobs().await?.list(status, limit).await?;
+    let mut jobs = state.jobs().await?.list(status, limit).await?;
+    if !principal.is_admin() {
+        // One check per target, not per job: a pipeline's costs a request.
+        let mut seen = std::collections::HashMap::new();
+        let mut visible = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let target = job.function.to_string();
+            let may = match seen.get(&target) {
+                Some(&may) => may,
+                None => {
+                    let may =
+                        targets::require(&state, &id, &principal, &job.function, SEE_JOBS).await.is_ok();
+                    seen.insert(target, may);
+                    may
+                }
+            };
+            if may {
+                visible.push(job);
+            }
+        }
+        jobs = visible;
+    }
     Ok(Json(json!({ "jobs": jobs })).into_response())
 }
 
@@ -143,9 +178,12 @@ pub async fn list(
 pub async fn redrive(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
     Path(job_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let job_id = parse_id(&job_id)?;
+    let (record, _) = state.jobs().await?.record(&job_id).await?;
+    targets::require(&state, &id, &principal, &record.function, &[Access::Invoke]).await?;
     let record = state.jobs().await?.redrive(&job_id, id.as_str()).await?;
     Ok((StatusCode::ACCEPTED, Json(record)).into_response())
 }

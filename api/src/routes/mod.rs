@@ -8,18 +8,20 @@ pub mod health;
 pub mod jobs;
 pub mod multipart;
 pub mod pipelines;
+mod targets;
+pub mod tokens;
 pub mod triggers;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::middleware;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use protocol::ErrorCode;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{nats_guard, request_id};
+use crate::{auth, nats_guard, request_id};
 
 /// The api's router.
 pub fn router(state: AppState) -> Router {
@@ -40,12 +42,20 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::get))
         .route("/jobs/{id}/redrive", post(jobs::redrive))
-        .route_layer(middleware::from_fn_with_state(state.clone(), nats_guard::require_nats));
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", delete(tokens::revoke))
+        .route_layer(middleware::from_fn_with_state(state.clone(), nats_guard::require_nats))
+        // Outermost: a caller without a valid token learns nothing else,
+        // not even whether NATS is up.
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::middleware));
+    let probes = Router::new()
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::probe_guard));
     let request_ids = middleware::from_fn_with_state(state.clone(), request_id::middleware);
     Router::new()
         .route("/health", get(health::health))
-        .route("/ready", get(health::ready))
-        .route("/metrics", get(health::metrics))
+        .merge(probes)
         .merge(over_nats)
         .route_layer(request_ids.clone())
         .fallback(not_found.layer(request_ids))

@@ -11,11 +11,14 @@ use axum::extract::{Extension, Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use protocol::admin::{DeletePipeline, GetPipeline, ListPipelines, PipelineList, PutPipeline};
+use protocol::auth::Access;
 use protocol::{ErrorCode, PipelineName, PipelineSpec, Target};
 use serde_json::json;
 
 use super::body::read_message_input;
+use super::targets::{self, SEE_DEFINITIONS};
 use super::triggers::parse_definition;
+use crate::auth::Principal;
 use crate::bus_client::admin;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
@@ -25,12 +28,22 @@ use crate::state::AppState;
 pub async fn put(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = PipelineName::new(name)?;
     let spec: PipelineSpec = parse_definition(body, "pipeline").await?;
     spec.check().map_err(|e| ApiError::new(ErrorCode::BadRequest, e))?;
+    principal.require_all(Access::Deploy, &spec.steps)?;
+    // Replacing a pipeline takes deploy on what it ran before, too.
+    if !principal.is_admin() {
+        match admin(&state, &id, GetPipeline { name: name.clone() }).await {
+            Ok(existing) => principal.require_all(Access::Deploy, &existing.spec.steps)?,
+            Err(err) if err.body().code == ErrorCode::PipelineNotFound => {}
+            Err(err) => return Err(err),
+        }
+    }
     Ok(Json(admin(&state, &id, PutPipeline { name, spec }).await?))
 }
 
@@ -38,8 +51,10 @@ pub async fn put(
 pub async fn list(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let PipelineList { pipelines } = admin(&state, &id, ListPipelines {}).await?;
+    let PipelineList { mut pipelines } = admin(&state, &id, ListPipelines {}).await?;
+    pipelines.retain(|pipeline| targets::may_all(&principal, SEE_DEFINITIONS, &pipeline.spec.steps));
     Ok(Json(json!({ "pipelines": pipelines })))
 }
 
@@ -47,19 +62,27 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = PipelineName::new(name)?;
-    Ok(Json(admin(&state, &id, GetPipeline { name }).await?))
+    let pipeline = admin(&state, &id, GetPipeline { name }).await?;
+    targets::require_all(&principal, SEE_DEFINITIONS, &pipeline.spec.steps)?;
+    Ok(Json(pipeline))
 }
 
 /// `DELETE /pipeline/{name}`.
 pub async fn delete(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = PipelineName::new(name)?;
+    if !principal.is_admin() {
+        let existing = admin(&state, &id, GetPipeline { name: name.clone() }).await?;
+        principal.require_all(Access::Deploy, &existing.spec.steps)?;
+    }
     admin(&state, &id, DeletePipeline { name: name.clone() }).await?;
     Ok(Json(json!({ "deleted": name })))
 }
@@ -69,12 +92,16 @@ pub async fn delete(
 pub async fn exec(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
     let name = PipelineName::new(name)?;
-    let input = read_message_input(&state, body, "the pipeline input").await?;
     let target = Target::Pipeline(name);
+    if !principal.is_admin() {
+        principal.require_all(Access::Invoke, &targets::functions(&state, &id, &target).await?)?;
+    }
+    let input = read_message_input(&state, body, "the pipeline input").await?;
     let wait = state.config.pipeline_wait();
     let output = state.exec.run(&target, input, async_nats::HeaderMap::new(), id.as_str(), wait).await?;
     Ok(Json(json!({ "result": String::from_utf8_lossy(&output) })).into_response())
@@ -84,12 +111,14 @@ pub async fn exec(
 pub async fn submit(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
     http_headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let name = PipelineName::new(name)?;
     // A job for a pipeline that does not exist would only fail later: 404 now.
-    admin(&state, &id, GetPipeline { name: name.clone() }).await?;
+    let pipeline = admin(&state, &id, GetPipeline { name: name.clone() }).await?;
+    principal.require_all(Access::Invoke, &pipeline.spec.steps)?;
     super::jobs::submit_target(&state, &id, &Target::Pipeline(name), &http_headers, body).await
 }

@@ -9,10 +9,13 @@ use axum::body::Body;
 use axum::extract::{Extension, Path, State};
 use axum::response::IntoResponse;
 use protocol::admin::{DeleteTrigger, GetTrigger, ListTriggers, PutTrigger, TriggerList};
+use protocol::auth::Access;
 use protocol::{ErrorCode, TriggerName, TriggerSpec};
 use serde_json::json;
 
 use super::body::read_limited;
+use super::targets::{self, SEE_DEFINITIONS};
+use crate::auth::Principal;
 use crate::bus_client::admin;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
@@ -25,12 +28,22 @@ pub const DEFINITION_LIMIT: usize = 64 << 10;
 pub async fn put(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = TriggerName::new(name)?;
     let spec: TriggerSpec = parse_definition(body, "trigger").await?;
     spec.check(&state.subjects).map_err(|e| ApiError::new(ErrorCode::InvalidSubject, e))?;
+    principal.require(Access::Deploy, &spec.function.bucket)?;
+    // Replacing a trigger takes deploy on what it ran before, too.
+    if !principal.is_admin() {
+        match admin(&state, &id, GetTrigger { name: name.clone() }).await {
+            Ok(existing) => principal.require(Access::Deploy, &existing.spec.function.bucket)?,
+            Err(err) if err.body().code == ErrorCode::TriggerNotFound => {}
+            Err(err) => return Err(err),
+        }
+    }
     Ok(Json(admin(&state, &id, PutTrigger { name, spec }).await?))
 }
 
@@ -38,8 +51,10 @@ pub async fn put(
 pub async fn list(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let TriggerList { triggers } = admin(&state, &id, ListTriggers {}).await?;
+    let TriggerList { mut triggers } = admin(&state, &id, ListTriggers {}).await?;
+    triggers.retain(|trigger| targets::may_all(&principal, SEE_DEFINITIONS, [&trigger.spec.function]));
     Ok(Json(json!({ "triggers": triggers })))
 }
 
@@ -47,19 +62,27 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = TriggerName::new(name)?;
-    Ok(Json(admin(&state, &id, GetTrigger { name }).await?))
+    let trigger = admin(&state, &id, GetTrigger { name }).await?;
+    targets::require_all(&principal, SEE_DEFINITIONS, [&trigger.spec.function])?;
+    Ok(Json(trigger))
 }
 
 /// `DELETE /trigger/{name}`.
 pub async fn delete(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = TriggerName::new(name)?;
+    if !principal.is_admin() {
+        let existing = admin(&state, &id, GetTrigger { name: name.clone() }).await?;
+        principal.require(Access::Deploy, &existing.spec.function.bucket)?;
+    }
     admin(&state, &id, DeleteTrigger { name: name.clone() }).await?;
     Ok(Json(json!({ "deleted": name })))
 }

@@ -12,7 +12,10 @@ use protocol::admin::{
     DeletePipeline, DeleteTrigger, Done, GetPipeline, GetTrigger, PipelineList, PutPipeline, PutTrigger,
     TriggerList,
 };
-use protocol::{ErrorBody, ErrorCode, FunctionRef, Pipeline, PipelineName, Trigger, TriggerName};
+use protocol::subjects::subjects_intersect;
+use protocol::{
+    ErrorBody, ErrorCode, FunctionRef, Pipeline, PipelineName, Trigger, TriggerName, TriggerSpec,
+};
 use tracing::error;
 
 use super::handler::AdminHandler;
@@ -26,7 +29,9 @@ impl AdminHandler {
         PutTrigger { name, spec }: PutTrigger,
     ) -> Result<Trigger, ErrorBody> {
         spec.check(&self.flows.subjects)
+            .and_then(|()| self.flows.policy.check(&spec))
             .map_err(|e| ErrorBody::new(ErrorCode::InvalidSubject, format!("trigger {name}: {e}")))?;
+        self.check_trigger_counts(&name, &spec).await?;
         if !self.function_exists(&spec.function).await? {
             return Err(ErrorBody::new(
                 ErrorCode::UnknownFunction,
@@ -101,6 +106,47 @@ impl AdminHandler {
     ) -> Result<Done, ErrorBody> {
         self.flows.pipelines.delete(name.as_str()).await?;
         Ok(Done {})
+    }
+
+    /// Refuses a new trigger past `FAAS_MAX_TRIGGERS`, or one whose subject
+    /// can match the same events as `FAAS_MAX_TRIGGERS_PER_SUBJECT` others
+    /// already (each would run per event). Replacing a trigger counts it
+    /// once. Two dispatchers creating at the same instant may each pass the
+    /// check: the limits can be overshot by the number of racing creates.
+    async fn check_trigger_counts(&self, name: &TriggerName, spec: &TriggerSpec) -> Result<(), ErrorBody> {
+        let others: Vec<_> = self
+            .flows
+            .triggers
+            .list()
+            .await?
+            .into_iter()
+            .filter(|(other, _)| other != name.as_str())
+            .collect();
+        let limit = self.flows.max_triggers;
+        if others.len() >= limit {
+            return Err(ErrorBody::new(
+                ErrorCode::TooManyTriggers,
+                format!("trigger {name}: {limit} triggers exist, the most allowed (FAAS_MAX_TRIGGERS)"),
+            ));
+        }
+        let limit = self.flows.max_triggers_per_subject;
+        let sharing: Vec<&str> = others
+            .iter()
+            .filter(|(_, other)| subjects_intersect(&other.subject, &spec.subject))
+            .map(|(other, _)| other.as_str())
+            .collect();
+        if sharing.len() >= limit {
+            return Err(ErrorBody::new(
+                ErrorCode::TooManyTriggers,
+                format!(
+                    "trigger {name}: {} triggers already listen on subjects matching {:?} ({}), the most allowed (FAAS_MAX_TRIGGERS_PER_SUBJECT)",
+                    sharing.len(),
+                    spec.subject,
+                    sharing.join(", ")
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Whether `function` is stored: the registry knows every upload; S3

@@ -11,7 +11,7 @@ use protocol::admin::{
 };
 use protocol::{
     AdminCommand, AdminRequest, ErrorBody, ErrorCode, FunctionVersion, PipelineSpec, StagedObject, Subjects,
-    TriggerSpec,
+    TriggerSpec, TriggerSubjectPolicy,
 };
 use storage::FunctionStore;
 use tracing::{error, warn};
@@ -58,6 +58,12 @@ pub struct FlowStores {
     pub pipelines: DefinitionStore<PipelineSpec>,
     /// The platform's subjects, which triggers may not use.
     pub subjects: Subjects,
+    /// The subjects the operator lets triggers use.
+    pub policy: TriggerSubjectPolicy,
+    /// Triggers at most, all together.
+    pub max_triggers: usize,
+    /// Triggers at most whose subjects can match one event.
+    pub max_triggers_per_subject: usize,
 }
 
 impl AdminHandler {

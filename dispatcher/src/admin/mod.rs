@@ -6,10 +6,11 @@
 //! it owns the S3 client and a Wasmtime engine; the flows half needs neither.
 //! Commands arrive on `<prefix>.admin.<command>` in the dispatchers' queue
 //! group and are answered in JSON; this half also answers the dispatchers'
-//! readiness ping.
+//! readiness ping, with what [`Health`] says.
 
 mod flow_commands;
 mod handler;
+mod sweep;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use engine::{ArtifactStore, CompileLimits, CompilePool, ComponentValidator};
 use futures::StreamExt as _;
 use protocol::pipelines::PIPELINES;
 use protocol::triggers::TRIGGERS;
-use protocol::{AdminReply, AdminRequest, ErrorBody, ErrorCode, Subjects, headers};
+use protocol::{AdminReply, AdminRequest, ErrorBody, ErrorCode, Subjects, TriggerSubjectPolicy, headers};
 use storage::FunctionStore;
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
@@ -30,11 +31,15 @@ pub use handler::{AdminHandler, FlowStores, Stores};
 
 use crate::DispatcherError;
 use crate::config::DispatcherConfig;
+use crate::health::Health;
 
 /// The admin half, subscribed and ready to [`Admin::serve`].
 pub struct Admin {
     client: Client,
     handler: Arc<AdminHandler>,
+    health: Arc<Health>,
+    /// The artifact sweep and its interval, when artifacts are shared.
+    sweep: Option<(sweep::Sweep, Duration)>,
     commands: Subscriber,
     pings: Subscriber,
     subjects: Arc<Subjects>,
@@ -46,6 +51,7 @@ impl Admin {
     pub async fn start(
         config: &DispatcherConfig,
         client: &Client,
+        health: Arc<Health>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<Option<Self>, DispatcherError> {
         let subjects = Subjects::new(&config.subject_prefix);
@@ -64,7 +70,23 @@ impl Admin {
         let validator = ComponentValidator::new();
         let artifacts =
             ArtifactStore::open_configured(client, validator.engine(), config.artifact_key.as_deref()).await;
-        let flows = FlowStores { triggers, pipelines, subjects: subjects.clone() };
+        let policy = TriggerSubjectPolicy::new(config.flows.trigger_subjects.iter().cloned())
+            .map_err(DispatcherError::Config)?;
+        let sweep =
+            artifacts.clone().filter(|_| config.artifact_sweep_secs > 0).map(|artifacts| sweep::Sweep {
+                registry: registry.clone(),
+                artifacts,
+                grace: Duration::from_secs(config.artifact_grace_secs),
+            });
+        let sweep_interval = Duration::from_secs(config.artifact_sweep_secs);
+        let flows = FlowStores {
+            triggers,
+            pipelines,
+            subjects: subjects.clone(),
+            policy,
+            max_triggers: config.flows.max_triggers,
+            max_triggers_per_subject: config.flows.max_triggers_per_subject,
+        };
         let stores = Stores {
             functions: FunctionStore::new(&config.s3).with_read_limit(config.max_component_bytes),
             transfer,
@@ -83,12 +105,21 @@ impl Admin {
         let commands = client.queue_subscribe(subjects.admin_all(), group.clone()).await?;
         let pings = client.queue_subscribe(subjects.ping_dispatcher(), group).await?;
         info!(subject = %subjects.admin_all(), "dispatcher serving admin commands");
-        Ok(Some(Self { client: client.clone(), handler, commands, pings, subjects: Arc::new(subjects) }))
+        Ok(Some(Self {
+            client: client.clone(),
+            handler,
+            health,
+            sweep: sweep.map(|s| (s, sweep_interval)),
+            commands,
+            pings,
+            subjects: Arc::new(subjects),
+        }))
     }
 
     /// Serves commands until `shutdown` resolves, then finishes running ones.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        let Self { client, handler, mut commands, mut pings, subjects } = self;
+        let Self { client, handler, health, sweep, mut commands, mut pings, subjects } = self;
+        let sweeper = sweep.map(|(sweep, interval)| tokio::spawn(sweep.run(interval)));
         let mut running = JoinSet::new();
         let mut stopping = false;
         tokio::pin!(shutdown);
@@ -105,7 +136,7 @@ impl Admin {
                 }
                 Some(ping) = pings.next(), if !stopping => {
                     if let Some(reply) = ping.reply {
-                        let _ = client.publish(reply, "pong".into()).await;
+                        let _ = client.publish(reply, health.ping_answer().into()).await;
                     }
                 }
                 Some(_) = running.join_next(), if !running.is_empty() => {}
@@ -118,6 +149,9 @@ impl Admin {
             }
         }
         info!(running = running.len(), "dispatcher stopped taking commands; finishing running ones");
+        if let Some(sweeper) = sweeper {
+            sweeper.abort();
+        }
         while running.join_next().await.is_some() {}
     }
 }

@@ -17,11 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, pull};
+use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::{self, AckKind};
 use async_nats::{Client, HeaderMap};
 use bus::{ExecClient, JobError, JobQueue};
 use futures::StreamExt as _;
-use protocol::jobs::{JOB_WORKERS, JOBS_STREAM, now_ms};
+use protocol::jobs::{EXTRA_DELIVERIES, JOB_WORKERS, JOBS_STREAM, RejectedJob, now_ms};
 use protocol::{ErrorBody, JobRecord, JobStatus, Subjects, Target, TriggerFailure, TriggerName, headers};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -53,17 +54,16 @@ pub async fn run(
     let stream =
         queue.context().get_stream(JOBS_STREAM).await.map_err(|e| JobError::Unavailable(e.to_string()))?;
     let concurrency = settings.job_concurrency.max(1);
+    // Created or updated: the settings of this start hold, max deliveries too.
     let consumer: jetstream::consumer::PullConsumer = stream
-        .get_or_create_consumer(
-            JOB_WORKERS,
-            pull::Config {
-                durable_name: Some(JOB_WORKERS.to_owned()),
-                description: Some("wasm-faas: dispatchers' job workers".into()),
-                ack_policy: AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(settings.job_ack_wait_secs),
-                ..Default::default()
-            },
-        )
+        .create_consumer(pull::Config {
+            durable_name: Some(JOB_WORKERS.to_owned()),
+            description: Some("wasm-faas: dispatchers' job workers".into()),
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(settings.job_ack_wait_secs),
+            max_deliver: max_deliveries(&settings),
+            ..Default::default()
+        })
         .await
         .map_err(|e| JobError::Unavailable(e.to_string()))?;
     let mut messages = consumer
@@ -76,6 +76,10 @@ pub async fn run(
     let worker = Arc::new(Worker { client, caller, metrics, queue, subjects, settings });
     let slots = Arc::new(Semaphore::new(concurrency));
     let mut running = JoinSet::new();
+    let mut stopped = None;
+    // A deleted consumer is not always announced on the message stream
+    // (which then just goes quiet): asked after every error and this often.
+    let mut check = tokio::time::interval(CONSUMER_CHECK);
     info!(concurrency, "job worker taking jobs");
     tokio::pin!(shutdown);
     loop {
@@ -85,6 +89,12 @@ pub async fn run(
         };
         tokio::select! {
             () = &mut shutdown => break,
+            _ = check.tick() => {
+                if let Some(gone) = consumer_gone(&consumer).await {
+                    stopped = Some(gone);
+                    break;
+                }
+            }
             Some(_) = running.join_next(), if !running.is_empty() => drop(slot),
             next = messages.next() => match next {
                 Some(Ok(message)) => {
@@ -95,16 +105,48 @@ pub async fn run(
                     });
                 }
                 Some(Err(err)) => {
+                    if let Some(gone) = consumer_gone(&consumer).await {
+                        stopped = Some(gone);
+                        break;
+                    }
                     warn!(%err, "job consumer error; retrying in 1 s");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
-                None => break,
+                None => {
+                    stopped = Some(JobError::Unavailable("the job consumer's message stream ended".into()));
+                    break;
+                }
             },
         }
     }
     info!(running = running.len(), "job worker stopping; finishing running jobs");
     while running.join_next().await.is_some() {}
-    Ok(())
+    stopped.map_or(Ok(()), Err)
+}
+
+/// How often the worker makes sure its consumer still exists.
+const CONSUMER_CHECK: Duration = Duration::from_secs(2);
+
+/// Why the worker must stop, if its consumer (or the stream) is gone: it
+/// would never get a job again. Unreachable JetStream is not a reason.
+async fn consumer_gone(consumer: &jetstream::consumer::PullConsumer) -> Option<JobError> {
+    match consumer.get_info().await {
+        Err(err)
+            if matches!(
+                err.kind(),
+                ConsumerInfoErrorKind::NotFound | ConsumerInfoErrorKind::StreamNotFound
+            ) =>
+        {
+            Some(JobError::Unavailable(format!("the job consumer {JOB_WORKERS} was deleted")))
+        }
+        _ => None,
+    }
+}
+
+/// Deliveries of one job message the consumer allows: every attempt, and
+/// room for bookkeeping retries and redeliveries.
+fn max_deliveries(settings: &JobSettings) -> i64 {
+    i64::from(settings.job_max_attempts).saturating_add(EXTRA_DELIVERIES)
 }
 
 impl Worker {
@@ -115,13 +157,24 @@ impl Worker {
         let span = info_span!("job", request_id = %request_id, job_id = %job_id);
         async {
             let Some(target) = self.subjects.parse_job(message.subject.as_str()) else {
-                warn!(subject = %message.subject, "not a job subject; dropped");
-                let _ = message.ack_with(AckKind::Term).await;
-                return;
+                return self.reject(&message, "not a job subject".into()).await;
             };
+            // Job ids are uuids (also the records' keys): anything else was
+            // not queued by the platform, and would fail its lookup forever.
+            if uuid::Uuid::try_parse(&job_id).is_err() {
+                let reason = format!("no valid {} header (a job id is a uuid)", headers::JOB_ID);
+                return self.reject(&message, reason).await;
+            }
+            let last_delivery =
+                message.info().is_ok_and(|info| info.delivered >= max_deliveries(&self.settings));
             match self.run_job(&message, &target, &job_id, &request_id).await {
                 Ok(Disposition::Ack) => {
                     let _ = message.ack().await;
+                }
+                Ok(Disposition::RetryIn(_)) | Err(_) if last_delivery => {
+                    let reason =
+                        format!("still not finished after {} deliveries", max_deliveries(&self.settings));
+                    self.reject(&message, reason).await;
                 }
                 Ok(Disposition::RetryIn(delay)) => {
                     let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
@@ -136,6 +189,28 @@ impl Worker {
         }
         .instrument(span)
         .await
+    }
+
+    /// Terminates a message that must not be delivered again, and says so
+    /// once: in the log and on the jobs' errors subject.
+    async fn reject(&self, message: &jetstream::Message, reason: String) {
+        let _ = message.ack_with(AckKind::Term).await;
+        let rejected = RejectedJob {
+            subject: message.subject.to_string(),
+            stream_sequence: message.info().map_or(0, |info| info.stream_sequence),
+            job_id: bus::header(message, headers::JOB_ID).map(str::to_owned),
+            reason,
+        };
+        warn!(subject = %rejected.subject, sequence = rejected.stream_sequence, reason = %rejected.reason, "job message terminated");
+        self.metrics.job_finished("(rejected)", "rejected");
+        let mut map = HeaderMap::new();
+        map.insert(headers::CONTENT_TYPE, headers::CONTENT_TYPE_JSON);
+        let payload = serde_json::to_vec(&rejected).expect("rejections always serialise");
+        if let Err(err) =
+            self.client.publish_with_headers(self.subjects.job_errors(), map, payload.into()).await
+        {
+            warn!(%err, "could not report the terminated job message");
+        }
     }
 
     async fn run_job(

@@ -1,5 +1,10 @@
 //! Counters of the work a dispatcher moves (trigger events, pipeline runs,
 //! finished jobs, callbacks), reported on request for the api's `/metrics`.
+//!
+//! Names come from the bus (a job may name any function, a pipeline request
+//! any pipeline), so each family keeps at most [`MAX_SERIES`] series; later
+//! names are counted together under [`OTHER`], and the label sets stay
+//! bounded whatever callers send.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -48,8 +53,19 @@ impl FlowMetrics {
     }
 }
 
+/// Series per family at most.
+pub const MAX_SERIES: usize = 1000;
+
+/// The name counted for everything beyond [`MAX_SERIES`].
+pub const OTHER: &str = "(other)";
+
 fn bump(map: &Mutex<BTreeMap<(String, String), u64>>, name: &str, outcome: &str) {
-    *map.lock().expect("metrics lock").entry((name.to_owned(), outcome.to_owned())).or_default() += 1;
+    let mut map = map.lock().expect("metrics lock");
+    let mut key = (name.to_owned(), outcome.to_owned());
+    if map.len() >= MAX_SERIES && !map.contains_key(&key) {
+        key.0 = OTHER.to_owned();
+    }
+    *map.entry(key).or_default() += 1;
 }
 
 fn counts(map: &Mutex<BTreeMap<(String, String), u64>>) -> Vec<Count> {
@@ -81,5 +97,19 @@ mod tests {
         );
         assert!(snapshot.pipeline_runs.is_empty());
         assert_eq!(snapshot.jobs_finished.len(), 1);
+    }
+
+    #[test]
+    fn series_are_bounded_whatever_names_come() {
+        let metrics = FlowMetrics::default();
+        for i in 0..MAX_SERIES + 50 {
+            metrics.job_finished(&format!("b/f{i}"), "failed");
+        }
+        metrics.job_finished("b/f0", "failed");
+        let jobs = metrics.snapshot("d").jobs_finished;
+        assert_eq!(jobs.len(), MAX_SERIES + 1);
+        let other = jobs.iter().find(|c| c.name == OTHER).expect("an overflow series");
+        assert_eq!(other.count, 50);
+        assert_eq!(jobs.iter().find(|c| c.name == "b/f0").unwrap().count, 2);
     }
 }

@@ -19,16 +19,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{Client, Subscriber};
-use bus::{DefinitionFeed, DefinitionStore, ExecClient, JobQueue, QueueLimits};
+use bus::{DefinitionFeed, DefinitionStore, EventBudgets, ExecClient, JobQueue, QueueLimits, StoreQuota};
 use futures::StreamExt as _;
 use protocol::pipelines::PIPELINES;
 use protocol::triggers::TRIGGERS;
-use protocol::{Subjects, TriggerSpec};
+use protocol::{Subjects, TriggerSpec, TriggerSubjectPolicy};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::DispatcherError;
 use crate::config::DispatcherConfig;
+use crate::health::Health;
 use metrics::FlowMetrics;
 use pipelines::PipelineRunner;
 use triggers::TriggerContext;
@@ -44,6 +45,7 @@ pub struct Flows {
     runner: PipelineRunner,
     metrics: Arc<FlowMetrics>,
     callback_sender: callbacks::Sender,
+    health: Arc<Health>,
     pipeline_requests: Subscriber,
     metric_requests: Subscriber,
 }
@@ -55,6 +57,7 @@ impl Flows {
     pub async fn start(
         config: &DispatcherConfig,
         client: &Client,
+        health: Arc<Health>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<Option<Self>, DispatcherError> {
         let subjects = Subjects::new(&config.subject_prefix);
@@ -63,15 +66,22 @@ impl Flows {
             max_jobs: config.jobs.max_jobs,
             max_jobs_per_function: config.jobs.max_jobs_per_function,
             record_ttl: Duration::from_secs(config.jobs.job_record_ttl_secs),
+            quotas: config.stores,
         };
         let opened = async {
             futures::join!(
                 bus::retry("job queue", || JobQueue::setup(client, subjects.clone(), limits)),
                 DefinitionStore::open_when_ready(client, TRIGGERS, "trigger"),
                 DefinitionStore::<protocol::PipelineSpec>::open_when_ready(client, PIPELINES, "pipeline"),
+                bus::retry("event budgets", || EventBudgets::open(
+                    client,
+                    config.flows.event_budget,
+                    Duration::from_secs(config.flows.event_budget_window_secs),
+                    StoreQuota { max_bytes: config.stores.event_budgets },
+                )),
             )
         };
-        let (queue, triggers, pipelines) = tokio::select! {
+        let (queue, triggers, pipelines, budgets) = tokio::select! {
             () = shutdown => return Ok(None),
             opened = opened => opened,
         };
@@ -84,12 +94,19 @@ impl Flows {
             step_wait: call_wait,
             metrics: metrics.clone(),
         };
+        let concurrency = config.flows.trigger_concurrency.max(1);
+        let admitted_limit = concurrency.saturating_add(config.flows.trigger_backlog);
         let trigger_context = Arc::new(TriggerContext {
             caller,
             jobs: queue.clone(),
             call_wait,
             max_hops: config.flows.max_hops,
-            slots: Arc::new(tokio::sync::Semaphore::new(config.flows.trigger_concurrency.max(1))),
+            budgets,
+            policy: TriggerSubjectPolicy::new(config.flows.trigger_subjects.iter().cloned())
+                .map_err(DispatcherError::Config)?,
+            slots: Arc::new(tokio::sync::Semaphore::new(concurrency)),
+            admitted: Arc::new(tokio::sync::Semaphore::new(admitted_limit)),
+            admitted_limit,
             metrics: metrics.clone(),
         });
         let feed = triggers.follow(client).await?;
@@ -107,6 +124,7 @@ impl Flows {
             runner,
             metrics,
             callback_sender,
+            health,
             pipeline_requests,
             metric_requests,
         }))
@@ -127,6 +145,7 @@ impl Flows {
             runner,
             metrics,
             callback_sender,
+            health,
             mut pipeline_requests,
             mut metric_requests,
         } = self;
@@ -137,9 +156,10 @@ impl Flows {
                 let _ = stopped.wait_for(|stop| *stop).await;
             }
         };
-        let trigger_router = tokio::spawn(triggers::run(trigger_context, feed, stopped()));
-        let callback_sender = tokio::spawn(callback_sender.run(queue.clone(), metrics.clone(), stopped()));
-        let job_worker = tokio::spawn(jobs::run(
+        let mut trigger_router = tokio::spawn(triggers::run(trigger_context, feed, stopped()));
+        let mut callback_sender =
+            tokio::spawn(callback_sender.run(queue.clone(), metrics.clone(), stopped()));
+        let mut job_worker = tokio::spawn(jobs::run(
             client.clone(),
             queue,
             subjects,
@@ -150,9 +170,34 @@ impl Flows {
         let instance = uuid::Uuid::new_v4().simple().to_string();
         let mut running = JoinSet::new();
         let mut stopping = false;
+        // Any of them ending before the shutdown is a failure readiness reports.
+        let (mut router_ended, mut worker_ended, mut sender_ended) = (false, false, false);
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
+                ended = &mut trigger_router, if !router_ended => {
+                    router_ended = true;
+                    let reason = ended.err().map_or_else(|| "it returned".to_owned(), |e| e.to_string());
+                    health.stopped("trigger router", &reason);
+                }
+                ended = &mut job_worker, if !worker_ended => {
+                    worker_ended = true;
+                    let reason = match ended {
+                        Ok(Ok(())) => "it returned".to_owned(),
+                        Ok(Err(err)) => err.to_string(),
+                        Err(err) => err.to_string(),
+                    };
+                    health.stopped("job worker", &reason);
+                }
+                ended = &mut callback_sender, if !sender_ended => {
+                    sender_ended = true;
+                    let reason = match ended {
+                        Ok(Ok(())) => "it returned".to_owned(),
+                        Ok(Err(err)) => err.to_string(),
+                        Err(err) => err.to_string(),
+                    };
+                    health.stopped("callback sender", &reason);
+                }
                 () = &mut shutdown, if !stopping => {
                     stopping = true;
                     let _ = metric_requests.unsubscribe().await;
@@ -177,18 +222,22 @@ impl Flows {
         info!(running = running.len(), "dispatcher stopped taking pipeline runs; finishing running ones");
         while running.join_next().await.is_some() {}
         let _ = stop_background.send(true);
-        if let Err(err) = trigger_router.await {
+        if !router_ended && let Err(err) = trigger_router.await {
             warn!(%err, "the trigger router panicked");
         }
-        match job_worker.await {
-            Ok(Err(err)) => warn!(%err, "the job worker stopped with an error"),
-            Err(err) => warn!(%err, "the job worker panicked"),
-            Ok(Ok(())) => {}
+        if !worker_ended {
+            match job_worker.await {
+                Ok(Err(err)) => warn!(%err, "the job worker stopped with an error"),
+                Err(err) => warn!(%err, "the job worker panicked"),
+                Ok(Ok(())) => {}
+            }
         }
-        match callback_sender.await {
-            Ok(Err(err)) => warn!(%err, "the callback sender stopped with an error"),
-            Err(err) => warn!(%err, "the callback sender panicked"),
-            Ok(Ok(())) => {}
+        if !sender_ended {
+            match callback_sender.await {
+                Ok(Err(err)) => warn!(%err, "the callback sender stopped with an error"),
+                Err(err) => warn!(%err, "the callback sender panicked"),
+                Ok(Ok(())) => {}
+            }
         }
     }
 }

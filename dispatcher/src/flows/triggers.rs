@@ -13,6 +13,13 @@
 //! request id and a hop count that grows by one per trigger link, and to the
 //! message's reply inbox when it has one. Failures go to the trigger's
 //! errors subject; nothing is dropped silently.
+//!
+//! Limits: an event that crossed `max_hops` links, or whose chain of
+//! triggers spent its budget of function runs ([`bus::EventBudgets`], fan-out
+//! counted), is refused. Each dispatcher runs `slots` events at once and
+//! keeps at most `admitted` (running plus waiting); an event beyond that is
+//! refused with `unavailable` at once rather than left to overflow the
+//! subscription's buffer, where the client would drop it unseen.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,11 +27,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{HeaderMap, Message, Subscriber};
-use bus::{Change, DefinitionFeed, ExecClient, ExecFailure, JobQueue, NewJob};
+use bus::{BudgetError, Change, DefinitionFeed, EventBudgets, ExecClient, ExecFailure, JobQueue, NewJob};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use protocol::{
-    ErrorBody, ErrorCode, Target, TriggerFailure, TriggerMode, TriggerName, TriggerSpec, headers,
+    ErrorBody, ErrorCode, Target, TriggerFailure, TriggerMode, TriggerName, TriggerSpec,
+    TriggerSubjectPolicy, headers,
 };
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
@@ -43,8 +51,16 @@ pub struct TriggerContext {
     pub call_wait: Duration,
     /// Events refused beyond this many trigger links.
     pub max_hops: u32,
+    /// Functions each event's chain of triggers may still run.
+    pub budgets: EventBudgets,
+    /// The subjects the operator lets triggers use.
+    pub policy: TriggerSubjectPolicy,
     /// Events handled at once by this dispatcher, all triggers together.
     pub slots: Arc<Semaphore>,
+    /// Events running or waiting for a slot at most; beyond, refused.
+    pub admitted: Arc<Semaphore>,
+    /// The number `admitted` started with, for the refusal's message.
+    pub admitted_limit: usize,
     /// Counts events by outcome.
     pub metrics: Arc<FlowMetrics>,
 }
@@ -138,7 +154,7 @@ impl Live {
     async fn start(context: &Arc<TriggerContext>, name: &str, spec: TriggerSpec) -> Result<Self, StartError> {
         let name = TriggerName::new(name).map_err(|e| StartError::Invalid(e.to_string()))?;
         let subjects = context.caller.subjects();
-        spec.check(subjects).map_err(StartError::Invalid)?;
+        spec.check(subjects).and_then(|()| context.policy.check(&spec)).map_err(StartError::Invalid)?;
         let client = context.caller.client();
         let subscription = client
             .queue_subscribe(spec.subject.clone(), subjects.trigger_group(&name))
@@ -188,11 +204,20 @@ async fn listen(
             Some(_) = running.join_next(), if !running.is_empty() => {}
             next = subscription.next() => match next {
                 Some(message) => {
-                    let permit = context.slots.clone().acquire_owned().await.expect("never closed");
                     let event = Event { context: context.clone(), name: name.clone(), spec: spec.clone() };
+                    // Never wait for a slot here: the subscription must be
+                    // read as fast as events come, or its buffer overflows
+                    // and the client drops events without a trace. A
+                    // refusal is one publish, done in line so a flood of
+                    // refusals cannot pile up tasks.
+                    let Ok(admitted) = context.admitted.clone().try_acquire_owned() else {
+                        event.refuse_busy(message).await;
+                        continue;
+                    };
                     running.spawn(async move {
+                        let slot = event.context.slots.clone().acquire_owned().await.expect("never closed");
                         event.handle(message).await;
-                        drop(permit);
+                        drop((slot, admitted));
                     });
                 }
                 None => break,
@@ -215,44 +240,88 @@ impl Event {
         let hops = bus::hops(&message);
         let span = info_span!("trigger", trigger = %self.name, request_id = %request_id, subject = %message.subject, hops);
         async {
-            let outcome = if hops >= self.context.max_hops {
-                Err(ErrorBody::new(
-                    ErrorCode::HopLimitExceeded,
-                    format!(
-                        "the event already passed {hops} trigger links (limit {}): a cycle?",
-                        self.context.max_hops
-                    ),
-                ))
-            } else {
-                match self.spec.mode {
+            let outcome = match self.admit(&request_id, hops).await {
+                Err(refused) => Err(refused),
+                Ok(()) => match self.spec.mode {
                     TriggerMode::Sync => self.run(&message, &request_id, hops).await,
                     TriggerMode::Async => self.enqueue(&message, &request_id, hops).await,
-                }
+                },
             };
-            let code = outcome.as_ref().err().map_or("ok", |e| e.code.as_str());
-            self.context.metrics.trigger_event(self.name.as_str(), code);
-            let client = self.context.caller.client();
-            if let Err(error) = &outcome {
-                let failure = TriggerFailure {
-                    trigger: self.name.clone(),
-                    request_id: request_id.clone(),
-                    subject: message.subject.to_string(),
-                    function: Target::Function(self.spec.function.clone()),
-                    code: error.code,
-                    message: error.message.clone(),
-                    job_id: None,
-                };
-                publish_failure(client, self.context.caller.subjects(), &failure).await;
-            }
-            if let Some(reply) = message.reply.clone() {
-                let (map, payload) = bus::encode_reply(&request_id, outcome.map_err(ExecFailure::from));
-                if let Err(err) = client.publish_with_headers(reply, map, payload).await {
-                    warn!(%err, "could not answer the event's reply inbox");
-                }
-            }
+            self.finish(&message, &request_id, outcome).await;
         }
         .instrument(span)
         .await
+    }
+
+    /// Refuses an event this dispatcher has no room for, as loudly as any
+    /// other failure: counted, on the errors subject and in the reply.
+    async fn refuse_busy(self, message: Message) {
+        let request_id = bus::request_id(&message);
+        let span =
+            info_span!("trigger", trigger = %self.name, request_id = %request_id, subject = %message.subject);
+        let busy = ErrorBody::new(
+            ErrorCode::Unavailable,
+            format!(
+                "the dispatcher is full ({} events running or waiting; FAAS_TRIGGER_CONCURRENCY, \
+                 FAAS_TRIGGER_BACKLOG): event refused, publish it again later",
+                self.context.admitted_limit
+            ),
+        );
+        self.finish(&message, &request_id, Err(busy)).instrument(span).await
+    }
+
+    /// The checks before an event runs: its hop count, then its chain's budget.
+    ///
+    /// A published event (no hops yet) on a trigger without an output
+    /// subject starts no chain: it runs one function per trigger listening,
+    /// which the per-subject trigger limit bounds, so it spends nothing and
+    /// the plain trigger's path has no extra round trip.
+    async fn admit(&self, request_id: &str, hops: u32) -> Result<(), ErrorBody> {
+        if hops >= self.context.max_hops {
+            return Err(ErrorBody::new(
+                ErrorCode::HopLimitExceeded,
+                format!(
+                    "the event already passed {hops} trigger links (limit {}): a cycle?",
+                    self.context.max_hops
+                ),
+            ));
+        }
+        if hops == 0 && self.spec.output_subject.is_none() {
+            return Ok(());
+        }
+        match self.context.budgets.spend(request_id).await {
+            Ok(_) => Ok(()),
+            Err(err @ BudgetError::Exceeded { .. }) => {
+                Err(ErrorBody::new(ErrorCode::FanOutExceeded, err.to_string()))
+            }
+            Err(BudgetError::Store(err)) => Err(ErrorBody::new(err.code(), err.to_string())),
+        }
+    }
+
+    /// Counts the outcome, publishes a failure on the errors subject, and
+    /// answers the reply inbox if there is one.
+    async fn finish(&self, message: &Message, request_id: &str, outcome: Result<Bytes, ErrorBody>) {
+        let code = outcome.as_ref().err().map_or("ok", |e| e.code.as_str());
+        self.context.metrics.trigger_event(self.name.as_str(), code);
+        let client = self.context.caller.client();
+        if let Err(error) = &outcome {
+            let failure = TriggerFailure {
+                trigger: self.name.clone(),
+                request_id: request_id.to_owned(),
+                subject: message.subject.to_string(),
+                function: Target::Function(self.spec.function.clone()),
+                code: error.code,
+                message: error.message.clone(),
+                job_id: None,
+            };
+            publish_failure(client, self.context.caller.subjects(), &failure).await;
+        }
+        if let Some(reply) = message.reply.clone() {
+            let (map, payload) = bus::encode_reply(request_id, outcome.map_err(ExecFailure::from));
+            if let Err(err) = client.publish_with_headers(reply, map, payload).await {
+                warn!(%err, "could not answer the event's reply inbox");
+            }
+        }
     }
 
     /// Sync mode: runs the function and publishes the output; returns it for the reply.

@@ -4,6 +4,10 @@
 //! dispatcher, executor and API binaries built next to this one, and by
 //! default deploys and calls two example functions so a new checkout can be
 //! tried with one command. Ctrl-C stops everything.
+//!
+//! The api checks tokens, as a deployed one does: its admin token is
+//! `FAAS_ADMIN_TOKEN` if set, else the one kept in `<data dir>/admin-token`
+//! (made on first run), and is printed as a ready-to-paste `export`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,7 +16,7 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use faas_stack::guests::guest_path;
 use faas_stack::process::{ChildGuard, spawn_service};
-use faas_stack::services::{Readiness, ServiceEnv};
+use faas_stack::services::{Readiness, ServiceEnv, authorized, random_secret};
 use faas_stack::{NatsServer, S3Server};
 use serde_json::{Value, json};
 
@@ -79,6 +83,7 @@ async fn main() -> anyhow::Result<()> {
         env.artifact_key = Some(key);
     }
     env.rust_log = rust_log;
+    env.admin_token = admin_token(&args.data_dir)?;
     let backend_env = env.backend();
     let api_env = env.api(&format!("127.0.0.1:{}", args.api_port));
     let mut services: Vec<(&str, ChildGuard)> = Vec::new();
@@ -93,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
     let api = format!("http://127.0.0.1:{}", args.api_port);
     // Local calls only; a configured HTTP proxy would just get in the way.
     faas_stack::install_crypto_provider();
-    let http = reqwest::Client::builder().no_proxy().build()?;
+    let http = authorized(reqwest::Client::builder(), &env.admin_token).no_proxy().build()?;
     let outcome = async {
         wait_ready(&http, &api, &mut services).await?;
         println!("faas-api     {api} is ready");
@@ -101,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
             let (hello, fibonacci) = guests.await.context("building the guests")?;
             demo(&http, &api, &hello, &fibonacci).await?;
         }
-        print_try_next(&api);
+        print_try_next(&api, &env.admin_token);
         println!("\nRunning. Press Ctrl-C to stop.");
         wait_for_shutdown_signal().await
     }
@@ -186,17 +191,43 @@ async fn body_text(resp: reqwest::Response) -> String {
     resp.text().await.unwrap_or_else(|e| format!("<unreadable body: {e}>"))
 }
 
-fn print_try_next(api: &str) {
+fn print_try_next(api: &str, admin_token: &str) {
     let guests = "functions/target/wasm32-wasip2/release";
-    println!("\n== try next");
-    println!("curl -X PUT {api}/bucket/functions");
-    println!("curl -F file=@{guests}/hello.wasm {api}/file/functions/hello");
+    let auth = r#"-H "Authorization: Bearer $FAAS_TOKEN""#;
+    println!("\n== try next (in another shell)");
+    println!("export FAAS_TOKEN={admin_token}");
+    println!("curl {auth} -X PUT {api}/bucket/functions");
+    println!("curl {auth} -F file=@{guests}/hello.wasm {api}/file/functions/hello");
     println!(
-        "curl -X POST -H 'content-type: application/json' -d '{{\"name\":\"World\"}}' {api}/exec/functions/hello"
+        "curl {auth} -X POST -H 'content-type: application/json' -d '{{\"name\":\"World\"}}' {api}/exec/functions/hello"
     );
     println!(
-        "curl -X POST -H 'content-type: application/json' -d '{{\"n\":10}}' {api}/exec/functions/fibonacci"
+        "curl {auth} -X POST -H 'content-type: application/json' -d '{{\"n\":10}}' {api}/exec/functions/fibonacci"
     );
+}
+
+/// The api's admin token: `FAAS_ADMIN_TOKEN`, or the data directory's own,
+/// made (readable by this user only) on its first run.
+fn admin_token(data_dir: &Path) -> anyhow::Result<String> {
+    if let Ok(token) = std::env::var("FAAS_ADMIN_TOKEN")
+        && !token.trim().is_empty()
+    {
+        return Ok(token.trim().to_owned());
+    }
+    let path = data_dir.join("admin-token");
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        return Ok(token.trim().to_owned());
+    }
+    std::fs::create_dir_all(data_dir).with_context(|| format!("create {}", data_dir.display()))?;
+    let token = random_secret();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).with_context(|| format!("create {}", path.display()))?;
+    std::io::Write::write_all(&mut file, token.as_bytes())
+        .with_context(|| format!("write {}", path.display()))?;
+    Ok(token)
 }
 
 async fn wait_for_shutdown_signal() -> anyhow::Result<()> {

@@ -1,0 +1,146 @@
+//! `/tokens`: creating, listing and revoking api tokens (the `admin`
+//! scope only).
+//!
+//! A token's secret is in the 201 answer to its creation and nowhere else:
+//! the bucket keeps its SHA-256. Creating and revoking answer once every
+//! live api has applied the change, so a revoked token is refused
+//! everywhere from the moment `DELETE` answers.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use protocol::ErrorCode;
+use protocol::auth::{NewToken, TokenRecord};
+use serde_json::json;
+
+use super::triggers::parse_definition;
+use crate::auth::{BOOTSTRAP_ID, Principal, forbidden, secrets};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How long a change may take to reach every api before the answer says
+/// so in the log; the change stands either way.
+const PROPAGATION_WAIT: Duration = Duration::from_secs(1);
+
+/// Longest token name, in bytes.
+const MAX_NAME_LEN: usize = 128;
+
+/// Most scopes on one token.
+const MAX_SCOPES: usize = 64;
+
+/// `POST /tokens` with `{"name", "scopes": [...], "expires_in_secs"?}`:
+/// 201 with the token's id and, this once, its secret.
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    principal.require_admin()?;
+    let new: NewToken = parse_definition(body, "token").await?;
+    if new.name.trim().is_empty() || new.name.len() > MAX_NAME_LEN {
+        return Err(bad_request(format!("a token's name is 1 to {MAX_NAME_LEN} bytes")));
+    }
+    if new.scopes.is_empty() || new.scopes.len() > MAX_SCOPES {
+        return Err(bad_request(format!("a token has 1 to {MAX_SCOPES} scopes")));
+    }
+    // No token grants more than it holds.
+    if let Some(missing) =
+        new.scopes.iter().find(|wanted| !principal.scopes.iter().any(|held| held.includes(wanted)))
+    {
+        return Err(forbidden(missing));
+    }
+    if new.expires_in_secs == Some(0) {
+        return Err(bad_request("expires_in_secs must be at least 1"));
+    }
+    let minted = secrets::mint()
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("no randomness for a token secret: {e}")))?;
+    let now = protocol::jobs::now_ms();
+    let record = TokenRecord {
+        id: minted.id,
+        name: new.name,
+        scopes: new.scopes,
+        created_at_ms: now,
+        expires_at_ms: new.expires_in_secs.map(|secs| now.saturating_add(secs.saturating_mul(1000))),
+        secret_sha256: minted.secret_sha256,
+    };
+    let store = state.auth.store().await?;
+    let revision = store.put(&record).await?;
+    propagate(&state, revision).await;
+    tracing::info!(by = %principal.id, token = %record.id, name = %record.name, "token created");
+    let body = json!({
+        "id": record.id,
+        "name": record.name,
+        "scopes": record.scopes,
+        "created_at_ms": record.created_at_ms,
+        "expires_at_ms": record.expires_at_ms,
+        "token": minted.token,
+    });
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// `GET /tokens`: every stored token, without secrets or their hashes;
+/// `last_used_at_ms` is the last use this api saw.
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Result<impl IntoResponse, ApiError> {
+    principal.require_admin()?;
+    let mut records = state.auth.store().await?.list().await?;
+    records.sort_by_key(|record| record.created_at_ms);
+    let now = protocol::jobs::now_ms();
+    let tokens: Vec<_> = records
+        .iter()
+        .map(|record| {
+            json!({
+                "id": record.id,
+                "name": record.name,
+                "scopes": record.scopes,
+                "created_at_ms": record.created_at_ms,
+                "expires_at_ms": record.expires_at_ms,
+                "expired": record.is_expired(now),
+                "last_used_at_ms": state.auth.last_used(&record.id),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "tokens": tokens })))
+}
+
+/// `DELETE /tokens/{id}`: revokes it on every api.
+pub async fn revoke(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(token_id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    principal.require_admin()?;
+    if token_id == BOOTSTRAP_ID {
+        return Err(bad_request("the bootstrap token comes from FAAS_ADMIN_TOKEN: change it there"));
+    }
+    let store = state.auth.store().await?;
+    // Ids are minted as 32 hex digits; anything else names no token (and
+    // could not be a key).
+    let well_formed = token_id.len() == 32 && token_id.bytes().all(|b| b.is_ascii_hexdigit());
+    if !well_formed || store.get(&token_id).await?.is_none() {
+        return Err(ApiError::new(ErrorCode::TokenNotFound, format!("no token {token_id:?}")));
+    }
+    let revision = store.remove(&token_id).await?;
+    propagate(&state, revision).await;
+    state.auth.forget(&token_id);
+    tracing::info!(by = %principal.id, token = %token_id, "token revoked");
+    Ok(Json(json!({ "revoked": token_id })))
+}
+
+/// Waits for every live api to apply `revision`.
+async fn propagate(state: &AppState, revision: u64) {
+    let Ok(store) = state.auth.store().await else { return };
+    if let Err(err) = store.wait_for_watchers(revision, PROPAGATION_WAIT).await {
+        tracing::warn!(%err, "a token change has not reached every api yet");
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::BadRequest, message)
+}
