@@ -5,7 +5,13 @@ use std::process::Command;
 
 #[test]
 fn help_never_shows_a_secret() {
-    let secrets = [("S3_SECRET_KEY", "s3-secret-from-env"), ("FAAS_ARTIFACT_KEY", "artifact-key-from-env")];
+    let secrets = [
+        ("S3_SECRET_KEY", "s3-secret-from-env"),
+        ("FAAS_ARTIFACT_KEY", "artifact-key-from-env"),
+        ("NATS_PASSWORD", "nats-password-from-env"),
+        ("NATS_TOKEN", "nats-token-from-env"),
+        ("NATS_NKEY_SEED", "SUNATSSEEDFROMENV"),
+    ];
     let output = Command::new(env!("CARGO_BIN_EXE_faas-executor"))
         .arg("--help")
         .envs(secrets)
