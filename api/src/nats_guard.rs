@@ -9,6 +9,7 @@
 //! work already handed on (a retry with the same `Idempotency-Key` finds an
 //! accepted job).
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_nats::connection::State;
@@ -16,11 +17,13 @@ use axum::extract::{Request, State as AxumState};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use protocol::ErrorCode;
+use tokio::sync::watch;
+use tokio::time::MissedTickBehavior;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// How often a request in progress looks at the connection.
+/// How often the process looks at the connection.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Middleware: 503 while NATS is unreachable, before and during the handler.
@@ -30,7 +33,7 @@ pub async fn require_nats(AxumState(state): AxumState<AppState>, request: Reques
     }
     tokio::select! {
         response = next.run(request) => response,
-        () = disconnected(&state.client) => unreachable().into_response(),
+        () = state.connection.lost() => unreachable().into_response(),
     }
 }
 
@@ -39,13 +42,51 @@ pub fn connected(client: &async_nats::Client) -> bool {
     client.connection_state() == State::Connected
 }
 
-/// Resolves once the client has lost its connection.
-async fn disconnected(client: &async_nats::Client) {
-    // async-nats keeps its state in a watch channel but hands out no
-    // receiver: polling the state is the one way to see it change.
-    while connected(client) {
-        tokio::time::sleep(WATCH_INTERVAL).await;
+/// The connection state of one api process, watched by one task that every
+/// request in flight shares.
+///
+/// async-nats keeps its state in a watch channel but hands out no receiver,
+/// so polling the state is the one way to see it change; one poll per
+/// process keeps a request's cost to a channel receiver, not a timer.
+pub struct ConnectionWatch {
+    client: async_nats::Client,
+    state: OnceLock<watch::Receiver<bool>>,
+}
+
+impl ConnectionWatch {
+    /// A watch over `client`; its task starts with the first request, on
+    /// that request's runtime.
+    pub fn new(client: async_nats::Client) -> Self {
+        Self { client, state: OnceLock::new() }
     }
+
+    /// Resolves once the connection is lost.
+    pub async fn lost(&self) {
+        let mut state = self.state.get_or_init(|| watch_state(self.client.clone())).clone();
+        if state.wait_for(|connected| !connected).await.is_err() {
+            // The watching task is gone with its runtime: nothing can change.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Starts the task that publishes the connection state; it ends when the
+/// last receiver (the [`ConnectionWatch`]) is dropped.
+fn watch_state(client: async_nats::Client) -> watch::Receiver<bool> {
+    let (sender, receiver) = watch::channel(connected(&client));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(WATCH_INTERVAL);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = sender.closed() => return,
+            }
+            let now = connected(&client);
+            sender.send_if_modified(|was| std::mem::replace(was, now) != now);
+        }
+    });
+    receiver
 }
 
 fn unreachable() -> ApiError {

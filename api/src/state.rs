@@ -9,6 +9,7 @@ use tokio::sync::OnceCell;
 use crate::auth::Authenticator;
 use crate::config::{ApiConfig, AuthSetting, ConfigError};
 use crate::metrics::Metrics;
+use crate::nats_guard::ConnectionWatch;
 
 /// Shared state, cheap to clone.
 #[derive(Clone)]
@@ -28,6 +29,8 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Who is calling.
     pub auth: Authenticator,
+    /// Whether NATS is reachable, for requests in flight.
+    pub connection: ConnectionWatch,
     transfer: OnceCell<TransferStore>,
     jobs: OnceCell<JobQueue>,
     registry: OnceCell<FunctionRegistry>,
@@ -43,6 +46,7 @@ impl AppState {
         Ok(Self(Arc::new(Inner {
             auth,
             exec: ExecClient::new(client.clone(), subjects.clone()),
+            connection: ConnectionWatch::new(client.clone()),
             client,
             subjects,
             config,
