@@ -136,6 +136,18 @@ async fn artifact_digests(platform: &Platform) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ready_is_503_once_a_dispatcher_s_job_worker_stopped() {
+    ready_is_503_once_a_consumer_is_deleted("FAAS_JOBS", "faas-job-workers", "job worker").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ready_is_503_once_a_dispatcher_s_callback_sender_stopped() {
+    ready_is_503_once_a_consumer_is_deleted("FAAS_CALLBACKS", "faas-callback-senders", "callback sender")
+        .await;
+}
+
+/// Deletes a dispatcher part's durable consumer: that part stops for good,
+/// and `/ready` must say which one.
+async fn ready_is_503_once_a_consumer_is_deleted(stream: &str, consumer: &str, part: &str) {
     let platform = Platform::start().await;
     let ready = || async {
         let resp = platform.http.get(platform.url("/ready")).send().await.unwrap();
@@ -143,8 +155,8 @@ async fn ready_is_503_once_a_dispatcher_s_job_worker_stopped() {
     };
     assert_eq!(ready().await.0, StatusCode::OK);
     let js = jetstream::new(platform.client.clone());
-    let stream = js.get_stream("FAAS_JOBS").await.unwrap();
-    stream.delete_consumer("faas-job-workers").await.unwrap();
+    let stream = js.get_stream(stream).await.unwrap();
+    stream.delete_consumer(consumer).await.unwrap();
 
     let started = Instant::now();
     let body = loop {
@@ -157,5 +169,5 @@ async fn ready_is_503_once_a_dispatcher_s_job_worker_stopped() {
     };
     assert_eq!(body["ready"], false);
     let dispatcher = body["dispatcher"].as_str().unwrap();
-    assert!(dispatcher.starts_with("degraded: job worker stopped"), "{body}");
+    assert!(dispatcher.starts_with(&format!("degraded: {part} stopped")), "{body}");
 }

@@ -17,18 +17,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, pull};
-use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::{self, AckKind};
 use async_nats::{Client, HeaderMap};
 use bus::{ExecClient, JobError, JobQueue};
-use futures::StreamExt as _;
 use protocol::jobs::{EXTRA_DELIVERIES, JOB_WORKERS, JOBS_STREAM, RejectedJob, now_ms};
 use protocol::{ErrorBody, JobRecord, JobStatus, Subjects, Target, TriggerFailure, TriggerName, headers};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::attempts::{AfterAttempt, after_attempt};
+use super::consumer;
 use crate::config::JobSettings;
 use crate::flows::metrics::FlowMetrics;
 
@@ -66,81 +63,13 @@ pub async fn run(
         })
         .await
         .map_err(|e| JobError::Unavailable(e.to_string()))?;
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(concurrency)
-        .messages()
-        .await
-        .map_err(|e| JobError::Unavailable(e.to_string()))?;
     let caller = ExecClient::new(client.clone(), subjects.clone());
     let worker = Arc::new(Worker { client, caller, metrics, queue, subjects, settings });
-    let slots = Arc::new(Semaphore::new(concurrency));
-    let mut running = JoinSet::new();
-    let mut stopped = None;
-    // A deleted consumer is not always announced on the message stream
-    // (which then just goes quiet): asked after every error and this often.
-    let mut check = tokio::time::interval(CONSUMER_CHECK);
-    info!(concurrency, "job worker taking jobs");
-    tokio::pin!(shutdown);
-    loop {
-        let slot = tokio::select! {
-            () = &mut shutdown => break,
-            slot = slots.clone().acquire_owned() => slot.expect("semaphore never closes"),
-        };
-        tokio::select! {
-            () = &mut shutdown => break,
-            _ = check.tick() => {
-                if let Some(gone) = consumer_gone(&consumer).await {
-                    stopped = Some(gone);
-                    break;
-                }
-            }
-            Some(_) = running.join_next(), if !running.is_empty() => drop(slot),
-            next = messages.next() => match next {
-                Some(Ok(message)) => {
-                    let worker = worker.clone();
-                    running.spawn(async move {
-                        worker.handle(message).await;
-                        drop(slot);
-                    });
-                }
-                Some(Err(err)) => {
-                    if let Some(gone) = consumer_gone(&consumer).await {
-                        stopped = Some(gone);
-                        break;
-                    }
-                    warn!(%err, "job consumer error; retrying in 1 s");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                None => {
-                    stopped = Some(JobError::Unavailable("the job consumer's message stream ended".into()));
-                    break;
-                }
-            },
-        }
-    }
-    info!(running = running.len(), "job worker stopping; finishing running jobs");
-    while running.join_next().await.is_some() {}
-    stopped.map_or(Ok(()), Err)
-}
-
-/// How often the worker makes sure its consumer still exists.
-const CONSUMER_CHECK: Duration = Duration::from_secs(2);
-
-/// Why the worker must stop, if its consumer (or the stream) is gone: it
-/// would never get a job again. Unreachable JetStream is not a reason.
-async fn consumer_gone(consumer: &jetstream::consumer::PullConsumer) -> Option<JobError> {
-    match consumer.get_info().await {
-        Err(err)
-            if matches!(
-                err.kind(),
-                ConsumerInfoErrorKind::NotFound | ConsumerInfoErrorKind::StreamNotFound
-            ) =>
-        {
-            Some(JobError::Unavailable(format!("the job consumer {JOB_WORKERS} was deleted")))
-        }
-        _ => None,
-    }
+    let handle = move |message| {
+        let worker = worker.clone();
+        async move { worker.handle(message).await }
+    };
+    consumer::take_bounded("job worker", &consumer, concurrency, handle, shutdown).await
 }
 
 /// Deliveries of one job message the consumer allows: every attempt, and

@@ -8,6 +8,7 @@
 
 mod attempts;
 pub mod callbacks;
+mod consumer;
 pub mod jobs;
 pub mod metrics;
 pub mod output;

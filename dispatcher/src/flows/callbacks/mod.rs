@@ -22,16 +22,14 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{AckPolicy, pull};
 use async_nats::jetstream::{self, AckKind};
 use bus::{JobError, JobQueue};
-use futures::StreamExt as _;
 use protocol::callbacks::{CALLBACK_SENDERS, CALLBACKS_STREAM};
 use protocol::{JobRecord, headers};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tracing::{Instrument as _, info, info_span, warn};
 
 use self::policy::{CallbackPolicy, PolicyResolver, Refused};
 use self::signature::WebhookSecret;
 use super::attempts::backoff;
+use super::consumer;
 use crate::config::JobSettings;
 use crate::flows::metrics::FlowMetrics;
 
@@ -111,44 +109,12 @@ impl Sender {
             )
             .await
             .map_err(|e| unavailable(&e))?;
-        let mut messages = consumer
-            .stream()
-            .max_messages_per_batch(concurrency)
-            .messages()
-            .await
-            .map_err(|e| unavailable(&e))?;
         let sender = Arc::new(Running { sender: self, queue, metrics, max_attempts });
-        let slots = Arc::new(Semaphore::new(concurrency));
-        let mut running = JoinSet::new();
-        info!(concurrency, "callback sender taking deliveries");
-        tokio::pin!(shutdown);
-        loop {
-            let slot = tokio::select! {
-                () = &mut shutdown => break,
-                slot = slots.clone().acquire_owned() => slot.expect("semaphore never closes"),
-            };
-            tokio::select! {
-                () = &mut shutdown => break,
-                Some(_) = running.join_next(), if !running.is_empty() => drop(slot),
-                next = messages.next() => match next {
-                    Some(Ok(message)) => {
-                        let sender = sender.clone();
-                        running.spawn(async move {
-                            sender.handle(message).await;
-                            drop(slot);
-                        });
-                    }
-                    Some(Err(err)) => {
-                        warn!(%err, "callback consumer error; retrying in 1 s");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                    None => break,
-                },
-            }
-        }
-        info!(running = running.len(), "callback sender stopping; finishing running deliveries");
-        while running.join_next().await.is_some() {}
-        Ok(())
+        let handle = move |message| {
+            let sender = sender.clone();
+            async move { sender.handle(message).await }
+        };
+        consumer::take_bounded("callback sender", &consumer, concurrency, handle, shutdown).await
     }
 }
 
