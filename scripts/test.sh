@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 scripts/build-functions.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# Doc links between modules stay true (a private or renamed item fails).
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 scripts/check-boundaries.sh
 # The guests' own unit tests run natively (the wasm target has no runner).
 host=$(rustc -vV | sed -n 's/^host: //p')

@@ -232,7 +232,7 @@ impl JobQueue {
 
     /// Records, newest first, optionally only those with `status`; at most `limit`.
     ///
-    /// One pass over the bucket ([`crate::snapshot`]), not a round trip per
+    /// One pass over the bucket (the `snapshot` module), not a round trip per
     /// job: the listing of dead letters must stay cheap with many jobs kept.
     pub async fn list(&self, status: Option<JobStatus>, limit: usize) -> Result<Vec<JobRecord>, JobError> {
         let values = crate::snapshot::current_values(&self.records).await.map_err(JobError::Unavailable)?;

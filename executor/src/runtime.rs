@@ -10,7 +10,7 @@
 //!
 //! The memory cap is the call's, not each memory's: every linear memory and
 //! table of every core instance of the component draws on one budget
-//! ([`CallBudget`]), and the pool caps how many instances, memories and
+//! (`CallBudget`), and the pool caps how many instances, memories and
 //! tables one component may hold, so splitting memory over many instances
 //! buys nothing. The pool is shared by all calls; a call that finds it
 //! empty fails as `unavailable` (retryable) and is counted, never as a
