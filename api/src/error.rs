@@ -49,6 +49,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::TriggerNotFound
         | ErrorCode::PipelineNotFound => StatusCode::NOT_FOUND,
         ErrorCode::InvalidSubject => StatusCode::BAD_REQUEST,
+        ErrorCode::InvalidSchedule => StatusCode::BAD_REQUEST,
         ErrorCode::UnknownFunction => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::HopLimitExceeded => StatusCode::LOOP_DETECTED,
         ErrorCode::QueueFull => StatusCode::TOO_MANY_REQUESTS,

@@ -23,6 +23,7 @@ mod message;
 mod process;
 mod registry;
 mod retry;
+mod schedules;
 mod snapshot;
 mod stores;
 mod tokens;
@@ -38,6 +39,7 @@ pub use message::{header, hops, request_id};
 pub use process::{init_tracing, shutdown_signal};
 pub use registry::{FunctionRegistry, Lookup, RegistryError, RegistryWatch};
 pub use retry::{Backoff, retry};
+pub use schedules::ScheduleTicks;
 pub use stores::{
     StoreConfig, StoreError, StoreQuota, StoreQuotas, StoreUnavailable, is_full, open_or_create,
 };

@@ -16,7 +16,7 @@ use protocol::callbacks::CALLBACKS_STREAM;
 use protocol::jobs::{DEAD_LETTERS_STREAM, JOB_RECORDS, JOBS_STREAM};
 use protocol::pipelines::PIPELINES;
 use protocol::registry::{ARTIFACT_STORE, ARTIFACTS_DEFAULT_MAX_BYTES, FUNCTION_REGISTRY};
-use protocol::triggers::{EVENT_BUDGETS, TRIGGERS};
+use protocol::triggers::{EVENT_BUDGETS, SCHEDULE_TICKS, TRIGGERS};
 
 /// A JetStream store could not be opened or created.
 #[derive(Debug, thiserror::Error)]
@@ -210,6 +210,9 @@ pub struct StoreQuotas {
     /// Bytes the callback deliveries waiting to be sent (stream `FAAS_CALLBACKS`) may hold.
     #[arg(long, env = "FAAS_CALLBACKS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.callbacks)]
     pub callbacks: i64,
+    /// Bytes the claims on scheduled triggers' ticks (`faas-schedule-ticks`) may hold.
+    #[arg(long, env = "FAAS_SCHEDULE_TICKS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.schedule_ticks)]
+    pub schedule_ticks: i64,
 }
 
 impl Default for StoreQuotas {
@@ -231,10 +234,11 @@ impl StoreQuotas {
         artifacts: ARTIFACTS_DEFAULT_MAX_BYTES,
         event_budgets: 16 << 20,
         callbacks: 128 << 20,
+        schedule_ticks: 4 << 20,
     };
 
     /// Each store's stream and its cap.
-    fn streams(&self) -> [(String, i64); 11] {
+    fn streams(&self) -> [(String, i64); 12] {
         [
             (JOBS_STREAM.to_owned(), self.jobs),
             (DEAD_LETTERS_STREAM.to_owned(), self.dead_letters),
@@ -247,6 +251,7 @@ impl StoreQuotas {
             (format!("OBJ_{ARTIFACT_STORE}"), self.artifacts),
             (format!("KV_{EVENT_BUDGETS}"), self.event_budgets),
             (CALLBACKS_STREAM.to_owned(), self.callbacks),
+            (format!("KV_{SCHEDULE_TICKS}"), self.schedule_ticks),
         ]
     }
 

@@ -285,6 +285,15 @@ impl Platform {
         self.dispatchers.push((stop, handle));
     }
 
+    /// Stops the dispatcher started last and waits until it has finished
+    /// what it was running.
+    pub async fn stop_dispatcher(&mut self) {
+        if let Some((stop, handle)) = self.dispatchers.pop() {
+            let _ = stop.send(true);
+            let _ = handle.await;
+        }
+    }
+
     /// Stops every dispatcher and waits until they have finished what they
     /// were running.
     pub async fn stop_dispatchers(&mut self) {

@@ -109,6 +109,8 @@ error_codes! {
     TokenNotFound = "token_not_found",
     /// An admin command arrived on the subject of another command.
     CommandMismatch = "command_mismatch",
+    /// A trigger's schedule is not a cron expression, or its time zone is unknown.
+    InvalidSchedule = "invalid_schedule",
 }
 
 impl std::fmt::Display for ErrorCode {

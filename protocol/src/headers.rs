@@ -104,6 +104,9 @@ pub const HOPS: &str = "Faas-Hops";
 /// On trigger output and trigger-made jobs: the trigger's name.
 pub const TRIGGER: &str = "Faas-Trigger";
 
+/// On a scheduled trigger's events: the tick they run for (RFC 3339, UTC).
+pub const SCHEDULED_AT: &str = "Faas-Scheduled-At";
+
 /// On jobs made by an async trigger: where the output is published.
 pub const OUTPUT_SUBJECT: &str = "Faas-Output-Subject";
 

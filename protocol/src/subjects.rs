@@ -133,6 +133,12 @@ impl Subjects {
         format!("{}.errors.jobs", self.prefix)
     }
 
+    /// `<prefix>.schedule.<trigger>`: where a scheduled trigger's ticks are
+    /// published, by the dispatcher that claimed each tick.
+    pub fn schedule(&self, name: &TriggerName) -> String {
+        format!("{}.schedule.{name}", self.prefix)
+    }
+
     /// Queue group of one trigger's subscriptions (one per dispatcher): each
     /// event runs once, and two triggers on one subject each run it.
     pub fn trigger_group(&self, name: &TriggerName) -> String {

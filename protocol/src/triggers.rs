@@ -1,9 +1,13 @@
-//! Event triggers: a NATS subject that runs a function for every message.
+//! Event triggers: a NATS subject that runs a function for every message,
+//! or a schedule that runs it once per tick.
 //!
 //! A trigger turns any NATS publisher into a caller: dispatchers subscribe
 //! to the trigger's subject (in one queue group per trigger, so each event
 //! runs once across all of them), run the function with the message payload
-//! and publish the output. Definitions live in the [`TRIGGERS`] key-value
+//! and publish the output. A scheduled trigger listens on a subject of the
+//! platform's own ([`Subjects::schedule`]) where, at each tick, the one
+//! dispatcher that claimed the tick publishes it, so a tick is an event like
+//! any other. Definitions live in the [`TRIGGERS`] key-value
 //! bucket, which every dispatcher watches, so adding or removing a trigger
 //! needs no restart. Output subjects chain triggers; the [`crate::headers::HOPS`]
 //! header counts the links so that a cycle is cut after [`DEFAULT_MAX_HOPS`].
@@ -25,6 +29,11 @@ pub const DEFAULT_MAX_HOPS: u32 = 8;
 /// JetStream key-value bucket: root request id → functions its chain of
 /// trigger events has run so far (see [`DEFAULT_EVENT_BUDGET`]).
 pub const EVENT_BUDGETS: &str = "faas-event-budgets";
+
+/// JetStream key-value bucket: `<trigger>.<tick in ms>` → the dispatcher
+/// that claimed that tick of a scheduled trigger (created once, so one
+/// dispatcher runs each tick; entries expire).
+pub const SCHEDULE_TICKS: &str = "faas-schedule-ticks";
 
 /// Functions one event may run across its whole chain of triggers, every
 /// branch of a fan-out counted; past it, events are refused with
@@ -59,7 +68,10 @@ impl TriggerSubjectPolicy {
         if self.allowed.is_empty() {
             return Ok(());
         }
-        let subjects = std::iter::once(("subject", &spec.subject))
+        let subjects = spec
+            .subject
+            .iter()
+            .map(|subject| ("subject", subject))
             .chain(spec.output_subject.iter().map(|output| ("output_subject", output)));
         for (field, subject) in subjects {
             if !self.allowed.iter().any(|allowed| subject_within(subject, allowed)) {
@@ -85,12 +97,25 @@ pub enum TriggerMode {
     Async,
 }
 
-/// What `PUT /trigger/{name}` takes and the trigger store holds.
+/// What `PUT /trigger/{name}` takes and the trigger store holds: a subject
+/// or a schedule, exactly one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerSpec {
     /// The subject listened on (wildcards allowed).
-    pub subject: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// A cron expression (five fields, or six with seconds first): the
+    /// function runs once per tick, across all dispatchers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// The IANA time zone the schedule is read in (default `UTC`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    /// What a scheduled run gets as input (default: a JSON object with the
+    /// trigger's name and the tick's time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
     /// The function run for each message, `"<bucket>/<function>"`.
     #[serde(with = "function_ref_string")]
     pub function: FunctionRef,
@@ -106,18 +131,36 @@ impl TriggerSpec {
     /// Checks the subjects: see [`Subjects::check_trigger_subject`] and
     /// [`Subjects::check_output_subject`]; an output subject the trigger
     /// itself listens on would feed it forever, so it is refused too.
+    /// Exactly one of `subject` and `schedule` must be given; `time_zone`
+    /// and `input` belong to a schedule. The schedule's syntax is the
+    /// dispatcher's to check: it is the one that reads it.
     pub fn check(&self, subjects: &Subjects) -> Result<(), String> {
-        subjects.check_trigger_subject(&self.subject).map_err(|e| format!("subject: {e}"))?;
+        match (&self.subject, &self.schedule) {
+            (Some(_), Some(_)) => return Err("give a subject or a schedule, not both".into()),
+            (None, None) => return Err("give a subject to listen on, or a schedule".into()),
+            (Some(_), None) if self.time_zone.is_some() || self.input.is_some() => {
+                return Err("time_zone and input belong to a schedule, not to a subject trigger".into());
+            }
+            _ => {}
+        }
+        if let Some(subject) = &self.subject {
+            subjects.check_trigger_subject(subject).map_err(|e| format!("subject: {e}"))?;
+        }
         if let Some(output) = &self.output_subject {
             subjects.check_output_subject(output).map_err(|e| format!("output_subject: {e}"))?;
-            if subjects_intersect(&self.subject, output) {
+            if let Some(subject) = self.subject.as_deref().filter(|s| subjects_intersect(s, output)) {
                 return Err(format!(
-                    "output_subject {output:?} matches the trigger's own subject {:?}: it would feed itself",
-                    self.subject
+                    "output_subject {output:?} matches the trigger's own subject {subject:?}: it would feed itself"
                 ));
             }
         }
         Ok(())
+    }
+
+    /// The subject the trigger's events arrive on: its own, or for a
+    /// schedule the platform's [`Subjects::schedule`].
+    pub fn listen_subject(&self, subjects: &Subjects, name: &TriggerName) -> String {
+        self.subject.clone().unwrap_or_else(|| subjects.schedule(name))
     }
 }
 
@@ -184,7 +227,7 @@ mod tests {
         assert_eq!(policy.check(&s), Ok(()));
         s.output_subject = Some("billing.x".into());
         assert!(policy.check(&s).unwrap_err().starts_with("output_subject:"));
-        s.subject = "orders2.x".into();
+        s.subject = Some("orders2.x".into());
         assert!(policy.check(&s).unwrap_err().contains("FAAS_TRIGGER_SUBJECTS: orders.>, audit.*"));
         assert_eq!(TriggerSubjectPolicy::new(Vec::new()).unwrap().check(&s), Ok(()));
         assert!(TriggerSubjectPolicy::new(["a.>.b".to_owned()]).is_err());
@@ -199,7 +242,26 @@ mod tests {
         assert!(s.check(&subjects).unwrap_err().contains("feed itself"));
         s.output_subject = Some("invoices.created".into());
         assert_eq!(s.check(&subjects), Ok(()));
-        s.subject = "faas.exec.fns.x".into();
+        s.subject = Some("faas.exec.fns.x".into());
         assert!(s.check(&subjects).unwrap_err().starts_with("subject:"));
+    }
+
+    #[test]
+    fn a_trigger_has_a_subject_or_a_schedule() {
+        let subjects = Subjects::default();
+        let name = TriggerName::new("nightly").unwrap();
+        let scheduled = spec(serde_json::json!({"schedule": "0 3 * * *", "time_zone": "Europe/Paris",
+                                                "function": "fns/x", "output_subject": "reports.nightly"}))
+        .unwrap();
+        assert_eq!(scheduled.check(&subjects), Ok(()));
+        assert_eq!(scheduled.listen_subject(&subjects, &name), "faas.schedule.nightly");
+        let both = spec(serde_json::json!({"schedule": "* * * * *", "subject": "a", "function": "fns/x"}));
+        assert!(both.unwrap().check(&subjects).unwrap_err().contains("not both"));
+        let neither = spec(serde_json::json!({"function": "fns/x"})).unwrap();
+        assert!(neither.check(&subjects).is_err());
+        let stray = spec(serde_json::json!({"subject": "a", "input": "x", "function": "fns/x"})).unwrap();
+        assert!(stray.check(&subjects).unwrap_err().contains("belong to a schedule"));
+        let subject = spec(serde_json::json!({"subject": "orders.*", "function": "fns/x"})).unwrap();
+        assert_eq!(subject.listen_subject(&subjects, &name), "orders.*");
     }
 }

@@ -19,6 +19,7 @@ use protocol::{
 use tracing::error;
 
 use super::handler::AdminHandler;
+use crate::flows::schedules::Schedule;
 
 /// How long a trigger change waits for every dispatcher to apply it.
 const FOLLOWER_WAIT: Duration = Duration::from_secs(5);
@@ -31,6 +32,10 @@ impl AdminHandler {
         spec.check(&self.flows.subjects)
             .and_then(|()| self.flows.policy.check(&spec))
             .map_err(|e| ErrorBody::new(ErrorCode::InvalidSubject, format!("trigger {name}: {e}")))?;
+        if let Some(expression) = &spec.schedule {
+            Schedule::parse(expression, spec.time_zone.as_deref())
+                .map_err(|e| ErrorBody::new(ErrorCode::InvalidSchedule, format!("trigger {name}: {e}")))?;
+        }
         self.check_trigger_counts(&name, &spec).await?;
         if !self.function_exists(&spec.function).await? {
             return Err(ErrorBody::new(
@@ -129,10 +134,12 @@ impl AdminHandler {
                 format!("trigger {name}: {limit} triggers exist, the most allowed (FAAS_MAX_TRIGGERS)"),
             ));
         }
+        // A schedule has a subject of its own: it shares it with no one.
+        let Some(subject) = &spec.subject else { return Ok(()) };
         let limit = self.flows.max_triggers_per_subject;
         let sharing: Vec<&str> = others
             .iter()
-            .filter(|(_, other)| subjects_intersect(&other.subject, &spec.subject))
+            .filter(|(_, other)| other.subject.as_ref().is_some_and(|o| subjects_intersect(o, subject)))
             .map(|(other, _)| other.as_str())
             .collect();
         if sharing.len() >= limit {
@@ -141,7 +148,7 @@ impl AdminHandler {
                 format!(
                     "trigger {name}: {} triggers already listen on subjects matching {:?} ({}), the most allowed (FAAS_MAX_TRIGGERS_PER_SUBJECT)",
                     sharing.len(),
-                    spec.subject,
+                    subject,
                     sharing.join(", ")
                 ),
             ));

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod output;
 pub mod pipelines;
+pub mod schedules;
 pub mod triggers;
 
 use std::future::Future;
@@ -20,7 +21,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{Client, Subscriber};
-use bus::{DefinitionFeed, DefinitionStore, EventBudgets, ExecClient, JobQueue, QueueLimits, StoreQuota};
+use bus::{
+    DefinitionFeed, DefinitionStore, EventBudgets, ExecClient, JobQueue, QueueLimits, ScheduleTicks,
+    StoreQuota,
+};
 use futures::StreamExt as _;
 use protocol::pipelines::PIPELINES;
 use protocol::triggers::TRIGGERS;
@@ -80,9 +84,13 @@ impl Flows {
                     Duration::from_secs(config.flows.event_budget_window_secs),
                     StoreQuota { max_bytes: config.stores.event_budgets },
                 )),
+                bus::retry("schedule ticks", || ScheduleTicks::open(
+                    client,
+                    StoreQuota { max_bytes: config.stores.schedule_ticks },
+                )),
             )
         };
-        let (queue, triggers, pipelines, budgets) = tokio::select! {
+        let (queue, triggers, pipelines, budgets, ticks) = tokio::select! {
             () = shutdown => return Ok(None),
             opened = opened => opened,
         };
@@ -109,6 +117,8 @@ impl Flows {
             admitted: Arc::new(tokio::sync::Semaphore::new(admitted_limit)),
             admitted_limit,
             metrics: metrics.clone(),
+            ticks,
+            instance: uuid::Uuid::new_v4().simple().to_string(),
         });
         let feed = triggers.follow(client).await?;
         let pipeline_requests =

@@ -27,7 +27,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{HeaderMap, Message, Subscriber};
-use bus::{BudgetError, Change, DefinitionFeed, EventBudgets, ExecClient, ExecFailure, JobQueue, NewJob};
+use bus::{
+    BudgetError, Change, DefinitionFeed, EventBudgets, ExecClient, ExecFailure, JobQueue, NewJob,
+    ScheduleTicks,
+};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use protocol::{
@@ -39,6 +42,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::{Instrument, info, info_span, warn};
 
 use super::output::{publish_failure, publish_output};
+use super::schedules::{Schedule, Ticker};
 use crate::flows::metrics::FlowMetrics;
 
 /// What every trigger's events need.
@@ -63,6 +67,10 @@ pub struct TriggerContext {
     pub admitted_limit: usize,
     /// Counts events by outcome.
     pub metrics: Arc<FlowMetrics>,
+    /// Who runs each tick of a scheduled trigger.
+    pub ticks: ScheduleTicks,
+    /// This dispatcher, as it signs its claims on ticks.
+    pub instance: String,
 }
 
 /// Follows the trigger store until `shutdown`, then unsubscribes everything
@@ -104,7 +112,7 @@ pub async fn run(
                 };
                 match started {
                     Ok(running) => {
-                        info!(trigger = %name, subject = %running.spec.subject, "trigger live");
+                        info!(trigger = %name, subject = %running.subject, "trigger live");
                         live.insert(name, running);
                     }
                     Err(err) => warn!(trigger = %name, err = %err.reason(), "invalid trigger ignored"),
@@ -143,11 +151,14 @@ impl StartError {
     }
 }
 
-/// One trigger's subscription and the task serving it.
+/// One trigger's subscription and the task serving it, and for a schedule
+/// the task publishing its ticks.
 struct Live {
     spec: TriggerSpec,
+    subject: String,
     stop: oneshot::Sender<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    ticker: Option<JoinHandle<()>>,
 }
 
 impl Live {
@@ -155,22 +166,37 @@ impl Live {
         let name = TriggerName::new(name).map_err(|e| StartError::Invalid(e.to_string()))?;
         let subjects = context.caller.subjects();
         spec.check(subjects).and_then(|()| context.policy.check(&spec)).map_err(StartError::Invalid)?;
+        let schedule = spec
+            .schedule
+            .as_deref()
+            .map(|expression| Schedule::parse(expression, spec.time_zone.as_deref()))
+            .transpose()
+            .map_err(StartError::Invalid)?;
+        let subject = spec.listen_subject(subjects, &name);
         let client = context.caller.client();
         let subscription = client
-            .queue_subscribe(spec.subject.clone(), subjects.trigger_group(&name))
+            .queue_subscribe(subject.clone(), subjects.trigger_group(&name))
             .await
             .map_err(|e| StartError::Nats(e.to_string()))?;
         // Confirmed by the server before the change is acked: an event
         // published after `PUT /trigger` answered is received.
         client.flush().await.map_err(|e| StartError::Nats(e.to_string()))?;
+        let ticker = schedule.map(|schedule| {
+            let ticker =
+                Ticker { name: name.clone(), schedule, subject: subject.clone(), input: spec.input.clone() };
+            tokio::spawn(ticker.run(context.clone()))
+        });
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(listen(context.clone(), name, spec.clone(), subscription, stopped));
-        Ok(Self { spec, stop, task })
+        Ok(Self { spec, subject, stop, task, ticker })
     }
 
     /// Unsubscribes, confirmed by the server; events already received still
     /// run, in the task returned.
     async fn stop(self) -> JoinHandle<()> {
+        if let Some(ticker) = &self.ticker {
+            ticker.abort();
+        }
         let (confirmed, unsubscribed) = oneshot::channel();
         if self.stop.send(confirmed).is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(5), unsubscribed).await;
