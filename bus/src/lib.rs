@@ -24,6 +24,7 @@ mod process;
 mod registry;
 mod retry;
 mod schedules;
+mod services;
 mod snapshot;
 mod stores;
 mod tokens;
@@ -40,6 +41,7 @@ pub use process::{init_tracing, shutdown_signal};
 pub use registry::{FunctionRegistry, Lookup, RegistryError, RegistryWatch};
 pub use retry::{Backoff, retry};
 pub use schedules::ScheduleTicks;
+pub use services::{RoleService, ServiceError, ServiceSpec, gather_stats, ping_data, register};
 pub use stores::{
     StoreConfig, StoreError, StoreQuota, StoreQuotas, StoreUnavailable, is_full, open_or_create,
 };

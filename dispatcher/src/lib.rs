@@ -37,6 +37,9 @@ pub enum DispatcherError {
     /// The callback settings are unusable.
     #[error("callbacks: {0}")]
     Callbacks(#[from] flows::callbacks::CallbackSetupError),
+    /// The NATS micro service could not be registered.
+    #[error(transparent)]
+    Service(#[from] bus::ServiceError),
 }
 
 /// Serves admin commands, jobs, triggers and pipelines until `shutdown`
@@ -52,10 +55,16 @@ pub async fn run(
 ) -> Result<(), DispatcherError> {
     let shutdown = shutdown.shared();
     let health = std::sync::Arc::new(health::Health::default());
-    let Some(admin) = admin::Admin::start(&config, &client, health.clone(), shutdown.clone()).await? else {
+    let metrics = std::sync::Arc::new(flows::metrics::FlowMetrics::default());
+    let reporting = admin::Reporting {
+        instance: uuid::Uuid::new_v4().simple().to_string(),
+        health: health.clone(),
+        metrics: metrics.clone(),
+    };
+    let Some(admin) = admin::Admin::start(&config, &client, reporting, shutdown.clone()).await? else {
         return Ok(());
     };
-    let Some(flows) = flows::Flows::start(&config, &client, health, shutdown.clone()).await? else {
+    let Some(flows) = flows::Flows::start(&config, &client, health, metrics, shutdown.clone()).await? else {
         return Ok(());
     };
     // Every store exists by now (created by whoever came first, with the

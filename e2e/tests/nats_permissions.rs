@@ -51,6 +51,10 @@ async fn refused(errors: &mut mpsc::UnboundedReceiver<String>, subject: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_role_works_on_its_own_user_and_the_app_user_calls_its_buckets() {
     let platform = Platform::start_secure().await;
+    // The api's user may ask the services how many instances run.
+    let (status, body) = json(platform.http.get(platform.url("/ready")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!((body["executors"].as_u64(), body["dispatchers"].as_u64()), (Some(1), Some(1)), "{body}");
     platform.create_bucket("functions").await;
     platform.deploy("functions", "hello", "hello").await;
 

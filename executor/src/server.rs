@@ -5,6 +5,10 @@
 //! exec subscription, which takes it out of the queue group so the server
 //! hands new requests to other executors; messages already delivered to it
 //! still run. When room frees up it subscribes again.
+//!
+//! The executor is also a NATS micro service ([`bus::register`]): its
+//! liveness ping is the service's `ping` endpoint, and its stats carry an
+//! [`ExecutorStatus`] (concurrency, calls in flight).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,6 +18,8 @@ use async_nats::{Client, Message, Subscriber};
 use bus::FunctionRegistry;
 use engine::{ArtifactStore, CompilePool};
 use futures::{FutureExt as _, StreamExt};
+use protocol::metrics::ExecutorStatus;
+use protocol::subjects::{PONG, ROLE_EXECUTOR};
 use protocol::{FunctionRef, Subjects, headers};
 use storage::FunctionStore;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -39,6 +45,9 @@ pub enum ExecutorError {
     /// The Wasmtime engine could not be built.
     #[error("runtime setup failed: {0}")]
     Runtime(#[from] ExecError),
+    /// The micro service could not be registered.
+    #[error(transparent)]
+    Service(#[from] bus::ServiceError),
 }
 
 /// Shared by every request task.
@@ -86,8 +95,27 @@ pub async fn run(
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let room = Arc::new(Semaphore::new(config.concurrency.max(1) + config.backlog));
 
-    let mut pings =
-        client.queue_subscribe(executor.subjects.ping_executor(), executor.subjects.executor_group()).await?;
+    let status = {
+        let (id, slots, concurrency) = (executor.id.clone(), slots.clone(), config.concurrency.max(1));
+        move || ExecutorStatus {
+            executor: id.clone(),
+            concurrency,
+            in_flight: concurrency.saturating_sub(slots.available_permits()),
+        }
+    };
+    let spec = bus::ServiceSpec {
+        name: executor.subjects.service_name(ROLE_EXECUTOR),
+        description: "wasm-faas executor: runs functions",
+        ping_subject: executor.subjects.ping_executor(),
+        queue_group: executor.subjects.executor_group(),
+        metadata: [
+            ("instance".to_owned(), executor.id.clone()),
+            ("exec_subject".to_owned(), executor.subjects.exec_all()),
+            ("concurrency".to_owned(), config.concurrency.to_string()),
+        ]
+        .into(),
+    };
+    let bus::RoleService { service, mut pings } = bus::register(&client, spec, status).await?;
     let mut execs = Some(subscribe_execs(&executor).await?);
     let mut draining = false;
     let mut stopping = false;
@@ -102,7 +130,7 @@ pub async fn run(
                 // routed here before then are still run, and none after.
                 info!(running = calls.len(), "executor stopping: leaving the queue group");
                 stopping = true;
-                let _ = pings.unsubscribe().await;
+                let _ = pings.stop().await;
                 match execs.as_mut() {
                     Some(sub) if !draining => {
                         let _ = sub.drain().await;
@@ -112,7 +140,9 @@ pub async fn run(
                     None => break,
                 }
             }
-            Some(ping) = pings.next(), if !stopping => answer_ping(&client, ping).await,
+            Some(ping) = pings.next(), if !stopping => {
+                let _ = ping.respond(Ok(PONG.into())).await;
+            }
             Some(_) = calls.join_next(), if !calls.is_empty() => {}
             next = next_message(&mut execs) => match next {
                 Some(message) => {
@@ -142,6 +172,7 @@ pub async fn run(
     info!(running = calls.len(), "executor stopped taking requests; letting running calls finish");
     drop(execs);
     while calls.join_next().await.is_some() {}
+    let _ = service.stop().await;
     Ok(())
 }
 
@@ -157,12 +188,6 @@ async fn next_message(sub: &mut Option<Subscriber>) -> Option<Message> {
     match sub {
         Some(sub) => sub.next().await,
         None => std::future::pending().await,
-    }
-}
-
-async fn answer_ping(client: &Client, ping: Message) {
-    if let Some(reply) = ping.reply {
-        let _ = client.publish(reply, "pong".into()).await;
     }
 }
 

@@ -1,13 +1,34 @@
-//! What dispatchers count and report, so the api's `/metrics` can show the
-//! work that never passes through HTTP: trigger events, pipeline runs and
-//! finished jobs.
+//! What executors and dispatchers report about themselves, so the api's
+//! `/ready` and `/metrics` can show every instance and the work that never
+//! passes through HTTP: trigger events, pipeline runs and finished jobs.
 //!
-//! Every dispatcher answers a request on `<prefix>.metrics.dispatcher` (a
-//! plain subscription, not a queue group, so all of them answer) with its
-//! own [`DispatcherCounters`]; the api gathers the answers that arrive
-//! within a short wait and renders them with a `dispatcher` label.
+//! Both roles are NATS micro services; the `data` of their `ping`
+//! endpoint's stats (`$SRV.STATS.<service name>`, which every instance
+//! answers) is an [`ExecutorStatus`] or a [`DispatcherStatus`]. The api
+//! gathers the answers that arrive within a short wait.
 
 use serde::{Deserialize, Serialize};
+
+/// What an executor adds to its service stats.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutorStatus {
+    /// The executor's instance id.
+    pub executor: String,
+    /// Calls it runs at once at most.
+    pub concurrency: usize,
+    /// Calls running now.
+    pub in_flight: usize,
+}
+
+/// What a dispatcher adds to its service stats.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DispatcherStatus {
+    /// [`crate::subjects::PONG`] while every part runs, else
+    /// [`crate::subjects::DEGRADED`] and what stopped.
+    pub health: String,
+    /// Its counters since it started.
+    pub counters: DispatcherCounters,
+}
 
 /// One dispatcher's counters since it started.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

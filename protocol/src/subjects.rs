@@ -15,6 +15,12 @@ pub const PONG: &str = "pong";
 /// rest of the answer says which): the api's `/ready` is then 503.
 pub const DEGRADED: &str = "degraded: ";
 
+/// The executors' role name, in their service name ([`Subjects::service_name`]).
+pub const ROLE_EXECUTOR: &str = "executor";
+
+/// The dispatchers' role name, in their service name ([`Subjects::service_name`]).
+pub const ROLE_DISPATCHER: &str = "dispatcher";
+
 /// Subject builder for one platform instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subjects {
@@ -241,10 +247,17 @@ impl Subjects {
         format!("{}.ping.dispatcher", self.prefix)
     }
 
-    /// Every dispatcher answers here with its [`crate::metrics::DispatcherCounters`]
-    /// (a plain subscription: all of them answer one request).
-    pub fn metrics_dispatcher(&self) -> String {
-        format!("{}.metrics.dispatcher", self.prefix)
+    /// The NATS micro service name of a role ([`ROLE_EXECUTOR`],
+    /// [`ROLE_DISPATCHER`]) on this prefix, e.g. `faas-executor`: what
+    /// `nats micro ls` lists and `$SRV.PING.<name>` reaches. Two platforms
+    /// on one account have distinct names.
+    pub fn service_name(&self, role: &str) -> String {
+        let prefix: String = self
+            .prefix
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' })
+            .collect();
+        format!("{prefix}-{role}")
     }
 
     /// Queue group of the executors: each exec request runs on exactly one.

@@ -2,35 +2,53 @@
 
 use std::time::Duration;
 
+use async_nats::service::Stats;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use futures::StreamExt as _;
-use protocol::metrics::DispatcherCounters;
+use protocol::metrics::{DispatcherCounters, DispatcherStatus};
+use protocol::subjects::{PONG, ROLE_DISPATCHER, ROLE_EXECUTOR};
 use serde_json::json;
 
 use crate::nats_guard;
 use crate::state::AppState;
 
-/// How long readiness waits for each role's pong.
-const PING_WAIT: Duration = Duration::from_secs(2);
+/// How long readiness and metrics wait for a role's first answer.
+const FIRST_ANSWER_WAIT: Duration = Duration::from_secs(2);
 
 /// `GET /health`: the process is alive.
 pub async fn health() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /ready`: NATS is connected and an executor and a dispatcher answer.
+/// `GET /ready`: NATS is connected and an executor and a dispatcher answer,
+/// with how many of each did.
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let connected = nats_guard::connected(&state.client);
-    let (executor, dispatcher) = if connected {
-        tokio::join!(
-            ping(&state, state.subjects.ping_executor()),
-            ping(&state, state.subjects.ping_dispatcher())
-        )
+    let (executors, dispatchers) = if connected {
+        tokio::join!(instances(&state, ROLE_EXECUTOR), instances(&state, ROLE_DISPATCHER))
     } else {
-        ("unknown".into(), "unknown".into())
+        (Vec::new(), Vec::new())
+    };
+    let executor = match executors.len() {
+        _ if !connected => "unknown".to_owned(),
+        0 => "none running".to_owned(),
+        _ => "ok".to_owned(),
+    };
+    let dispatcher = if !connected {
+        "unknown".to_owned()
+    } else if dispatchers.is_empty() {
+        "none running".to_owned()
+    } else {
+        // A dispatcher whose job worker or trigger router stopped says
+        // `degraded: ...`; that is reported as it is.
+        dispatchers
+            .iter()
+            .filter_map(bus::ping_data::<DispatcherStatus>)
+            .map(|status| status.health)
+            .find(|health| health != PONG)
+            .unwrap_or_else(|| "ok".to_owned())
     };
     let ready = connected && executor == "ok" && dispatcher == "ok";
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
@@ -38,32 +56,18 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
         "ready": ready,
         "nats": if connected { "connected" } else { "disconnected" },
         "executor": executor,
+        "executors": executors.len(),
         "dispatcher": dispatcher,
+        "dispatchers": dispatchers.len(),
         "auth": if state.auth.enabled() { "on" } else { "off" },
     });
     (status, Json(body))
 }
 
-/// `ok`, or what is wrong: nobody answers, or the answer is not a pong (a
-/// dispatcher whose job worker or trigger router stopped answers
-/// `degraded: ...`, which is reported as it is).
-async fn ping(state: &AppState, subject: String) -> String {
-    let request = async_nats::Request::new().payload("ping".into()).timeout(Some(PING_WAIT));
-    match state.client.send_request(subject, request).await {
-        Ok(reply) if reply.payload == protocol::subjects::PONG.as_bytes() => "ok".into(),
-        Ok(reply) if reply.payload.starts_with(protocol::subjects::DEGRADED.as_bytes()) => {
-            String::from_utf8_lossy(&reply.payload).into_owned()
-        }
-        // An older peer's pong, or any other answer: it answers.
-        Ok(_) => "ok".into(),
-        Err(err) if err.kind() == async_nats::RequestErrorKind::NoResponders => "none running".into(),
-        Err(_) => "not answering".into(),
-    }
+/// Every running instance of `role`, from its service stats.
+async fn instances(state: &AppState, role: &str) -> Vec<Stats> {
+    bus::gather_stats(&state.client, &state.subjects.service_name(role), FIRST_ANSWER_WAIT).await
 }
-
-/// How long `/metrics` gathers the dispatchers' counters: they answer in
-/// about a millisecond, and there is no knowing how many will.
-const GATHER_WAIT: Duration = Duration::from_millis(250);
 
 /// `GET /metrics`: Prometheus text: this api's HTTP counters, then every
 /// dispatcher's counters (trigger events, pipeline runs, jobs).
@@ -73,25 +77,12 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
-/// Asks every dispatcher for its counters and keeps the answers that come
-/// within [`GATHER_WAIT`].
+/// Every dispatcher's counters, from their service stats.
 async fn dispatcher_counters(state: &AppState) -> Vec<DispatcherCounters> {
     // Without NATS no dispatcher can answer: the api's own counters at once.
     if !nats_guard::connected(&state.client) {
         return Vec::new();
     }
-    let inbox = state.client.new_inbox();
-    let Ok(mut replies) = state.client.subscribe(inbox.clone()).await else { return Vec::new() };
-    let asked = state.client.publish_with_reply(state.subjects.metrics_dispatcher(), inbox, "".into()).await;
-    if asked.is_err() {
-        return Vec::new();
-    }
-    let deadline = tokio::time::Instant::now() + GATHER_WAIT;
-    let mut reports = Vec::new();
-    while let Ok(Some(reply)) = tokio::time::timeout_at(deadline, replies.next()).await {
-        if let Ok(report) = serde_json::from_slice(&reply.payload) {
-            reports.push(report);
-        }
-    }
-    reports
+    let dispatchers = instances(state, ROLE_DISPATCHER).await;
+    dispatchers.iter().filter_map(bus::ping_data::<DispatcherStatus>).map(|status| status.counters).collect()
 }

@@ -5,8 +5,10 @@
 //! besides executors that compiles (to check an upload and precompile it), so
 //! it owns the S3 client and a Wasmtime engine; the flows half needs neither.
 //! Commands arrive on `<prefix>.admin.<command>` in the dispatchers' queue
-//! group and are answered in JSON; this half also answers the dispatchers'
-//! readiness ping, with what [`Health`] says.
+//! group and are answered in JSON; this half also registers the dispatcher
+//! as a NATS micro service ([`bus::register`]), whose `ping` endpoint
+//! answers with what [`Health`] says and whose stats carry a
+//! [`DispatcherStatus`] (health and counters).
 
 mod flow_commands;
 mod handler;
@@ -20,7 +22,9 @@ use async_nats::{Client, Message, Subscriber};
 use bus::{DefinitionStore, FunctionRegistry, TransferStore};
 use engine::{ArtifactStore, CompileLimits, CompilePool, ComponentValidator};
 use futures::StreamExt as _;
+use protocol::metrics::DispatcherStatus;
 use protocol::pipelines::PIPELINES;
+use protocol::subjects::ROLE_DISPATCHER;
 use protocol::triggers::TRIGGERS;
 use protocol::{AdminReply, AdminRequest, ErrorBody, ErrorCode, Subjects, TriggerSubjectPolicy, headers};
 use storage::FunctionStore;
@@ -31,6 +35,7 @@ pub use handler::{AdminHandler, FlowStores, Stores};
 
 use crate::DispatcherError;
 use crate::config::DispatcherConfig;
+use crate::flows::metrics::FlowMetrics;
 use crate::health::Health;
 
 /// The admin half, subscribed and ready to [`Admin::serve`].
@@ -41,8 +46,18 @@ pub struct Admin {
     /// The artifact sweep and its interval, when artifacts are shared.
     sweep: Option<(sweep::Sweep, Duration)>,
     commands: Subscriber,
-    pings: Subscriber,
+    service: bus::RoleService,
     subjects: Arc<Subjects>,
+}
+
+/// Who this dispatcher is and what it reports, for its service stats.
+pub struct Reporting {
+    /// The dispatcher's instance id.
+    pub instance: String,
+    /// Whether its background parts run.
+    pub health: Arc<Health>,
+    /// Its counters.
+    pub metrics: Arc<FlowMetrics>,
 }
 
 impl Admin {
@@ -51,10 +66,11 @@ impl Admin {
     pub async fn start(
         config: &DispatcherConfig,
         client: &Client,
-        health: Arc<Health>,
+        reporting: Reporting,
         shutdown: impl Future<Output = ()>,
     ) -> Result<Option<Self>, DispatcherError> {
         let subjects = Subjects::new(&config.subject_prefix);
+        let Reporting { instance, health, metrics } = reporting;
         let opened = async {
             futures::join!(
                 TransferStore::open_when_ready(client),
@@ -103,7 +119,19 @@ impl Admin {
         let handler = Arc::new(AdminHandler::new(stores, validator, compiles, config.max_component_bytes));
         let group = subjects.dispatcher_group();
         let commands = client.queue_subscribe(subjects.admin_all(), group.clone()).await?;
-        let pings = client.queue_subscribe(subjects.ping_dispatcher(), group).await?;
+        let status = {
+            let (instance, health) = (instance.clone(), health.clone());
+            move || DispatcherStatus { health: health.ping_answer(), counters: metrics.snapshot(&instance) }
+        };
+        let spec = bus::ServiceSpec {
+            name: subjects.service_name(ROLE_DISPATCHER),
+            description: "wasm-faas dispatcher: admin commands, jobs, triggers, pipelines",
+            ping_subject: subjects.ping_dispatcher(),
+            queue_group: group,
+            metadata: [("instance".to_owned(), instance), ("admin_subject".to_owned(), subjects.admin_all())]
+                .into(),
+        };
+        let service = bus::register(client, spec, status).await?;
         info!(subject = %subjects.admin_all(), "dispatcher serving admin commands");
         Ok(Some(Self {
             client: client.clone(),
@@ -111,14 +139,15 @@ impl Admin {
             health,
             sweep: sweep.map(|s| (s, sweep_interval)),
             commands,
-            pings,
+            service,
             subjects: Arc::new(subjects),
         }))
     }
 
     /// Serves commands until `shutdown` resolves, then finishes running ones.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        let Self { client, handler, health, sweep, mut commands, mut pings, subjects } = self;
+        let Self { client, handler, health, sweep, mut commands, service, subjects } = self;
+        let bus::RoleService { service, mut pings } = service;
         let sweeper = sweep.map(|(sweep, interval)| tokio::spawn(sweep.run(interval)));
         let mut running = JoinSet::new();
         let mut stopping = false;
@@ -131,13 +160,11 @@ impl Admin {
                     // an answer.
                     info!(running = running.len(), "dispatcher stopping: leaving the queue group");
                     stopping = true;
-                    let _ = pings.unsubscribe().await;
+                    let _ = pings.stop().await;
                     let _ = commands.drain().await;
                 }
                 Some(ping) = pings.next(), if !stopping => {
-                    if let Some(reply) = ping.reply {
-                        let _ = client.publish(reply, health.ping_answer().into()).await;
-                    }
+                    let _ = ping.respond(Ok(health.ping_answer().into())).await;
                 }
                 Some(_) = running.join_next(), if !running.is_empty() => {}
                 next = commands.next() => match next {
@@ -153,6 +180,7 @@ impl Admin {
             sweeper.abort();
         }
         while running.join_next().await.is_some() {}
+        let _ = service.stop().await;
     }
 }
 

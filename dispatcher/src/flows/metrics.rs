@@ -1,5 +1,6 @@
 //! Counters of the work a dispatcher moves (trigger events, pipeline runs,
-//! finished jobs, callbacks), reported on request for the api's `/metrics`.
+//! finished jobs, callbacks), reported in the dispatcher's service stats
+//! for the api's `/metrics`.
 //!
 //! Names come from the bus (a job may name any function, a pipeline request
 //! any pipeline), so each family keeps at most [`MAX_SERIES`] series; later

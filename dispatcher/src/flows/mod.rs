@@ -3,8 +3,8 @@
 //! Asynchronous jobs ([`jobs`]) and their callbacks ([`callbacks`]), event triggers ([`triggers`]) and pipelines
 //! ([`pipelines`]) all run functions by calling executors over the bus
 //! ([`bus::ExecClient`]), like any NATS client; this half touches neither S3 nor
-//! Wasmtime. It also answers `<prefix>.metrics.dispatcher` with its counters
-//! ([`metrics`]).
+//! Wasmtime. It counts what it does ([`metrics`]); the dispatcher's service
+//! stats report the counts.
 
 mod attempts;
 pub mod callbacks;
@@ -52,7 +52,6 @@ pub struct Flows {
     callback_sender: callbacks::Sender,
     health: Arc<Health>,
     pipeline_requests: Subscriber,
-    metric_requests: Subscriber,
 }
 
 impl Flows {
@@ -63,6 +62,7 @@ impl Flows {
         config: &DispatcherConfig,
         client: &Client,
         health: Arc<Health>,
+        metrics: Arc<FlowMetrics>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<Option<Self>, DispatcherError> {
         let subjects = Subjects::new(&config.subject_prefix);
@@ -94,7 +94,6 @@ impl Flows {
             () = shutdown => return Ok(None),
             opened = opened => opened,
         };
-        let metrics = Arc::new(FlowMetrics::default());
         let caller = ExecClient::new(client.clone(), subjects.clone());
         let call_wait = Duration::from_secs(config.flows.call_wait_secs);
         let runner = PipelineRunner {
@@ -123,8 +122,6 @@ impl Flows {
         let feed = triggers.follow(client).await?;
         let pipeline_requests =
             client.queue_subscribe(subjects.pipeline_all(), subjects.dispatcher_group()).await?;
-        // Not in the group: every dispatcher reports its own counters.
-        let metric_requests = client.subscribe(subjects.metrics_dispatcher()).await?;
         Ok(Some(Self {
             client: client.clone(),
             subjects,
@@ -137,7 +134,6 @@ impl Flows {
             callback_sender,
             health,
             pipeline_requests,
-            metric_requests,
         }))
     }
 
@@ -158,7 +154,6 @@ impl Flows {
             callback_sender,
             health,
             mut pipeline_requests,
-            mut metric_requests,
         } = self;
         let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
         let stopped = move || {
@@ -178,7 +173,6 @@ impl Flows {
             metrics.clone(),
             stopped(),
         ));
-        let instance = uuid::Uuid::new_v4().simple().to_string();
         let mut running = JoinSet::new();
         let mut stopping = false;
         // Any of them ending before the shutdown is a failure readiness reports.
@@ -211,17 +205,9 @@ impl Flows {
                 }
                 () = &mut shutdown, if !stopping => {
                     stopping = true;
-                    let _ = metric_requests.unsubscribe().await;
                     let _ = pipeline_requests.drain().await;
                 }
                 Some(_) = running.join_next(), if !running.is_empty() => {}
-                Some(request) = metric_requests.next(), if !stopping => {
-                    if let Some(reply) = request.reply {
-                        let counters =
-                            serde_json::to_vec(&metrics.snapshot(&instance)).expect("counters serialise");
-                        let _ = client.publish(reply, counters.into()).await;
-                    }
-                }
                 next = pipeline_requests.next() => match next {
                     Some(request) => {
                         running.spawn(runner.clone().serve(request));
