@@ -83,11 +83,11 @@ pub async fn register<S: Serialize>(
 
 /// How long [`gather_stats`] waits for a further answer once one came:
 /// instances answer within a millisecond or two of each other.
-pub const SETTLE: Duration = Duration::from_millis(100);
+const SETTLE: Duration = Duration::from_millis(100);
 
 /// Every instance's stats of the service `name`: the answers to one
 /// `$SRV.STATS.<name>` request that arrive within `first` (for the first
-/// one) and then [`SETTLE`] of each other. Empty at once when no instance
+/// one) and then 100 ms of each other. Empty at once when no instance
 /// is subscribed (the server says so), or when NATS is unreachable.
 pub async fn gather_stats(client: &async_nats::Client, name: &str, first: Duration) -> Vec<Stats> {
     let inbox = client.new_inbox();
