@@ -9,9 +9,11 @@
 //! store that carries components larger than one message, the function
 //! registry, the job queue, the trigger and pipeline definitions, the api
 //! tokens, the wire code of each of their errors, the stores' byte caps, the
-//! event budgets of trigger chains, and process bootstrap (logging, shutdown on
+//! event budgets of trigger chains, audit events and the principal on
+//! messages, and process bootstrap (logging, shutdown on
 //! Ctrl-C or SIGTERM).
 
+pub mod audit;
 mod budgets;
 mod codes;
 mod connect;

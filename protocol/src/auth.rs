@@ -157,6 +157,12 @@ impl<'de> Deserialize<'de> for Scope {
     }
 }
 
+/// Whether `id` has the shape of a minted token id (32 hex digits): what
+/// a key in [`TOKENS_BUCKET`] may be.
+pub fn is_token_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// A token as stored: everything but its secret, of which only the
 /// SHA-256 is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,15 +21,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bus::{TokenLookup, TokenStore, TokenWatch};
+use protocol::audit::{self, AuditEvent, Outcome};
 use protocol::auth::{self, Access, Scope, TokenRecord};
 use protocol::{BucketName, ErrorCode, FunctionRef};
 use tokio::sync::OnceCell;
 
 use crate::error::ApiError;
+use crate::request_id::RequestId;
 use crate::state::AppState;
 
 /// The id the bootstrap admin token goes by.
@@ -87,6 +89,19 @@ impl Principal {
     /// 403 unless the caller holds `admin`.
     pub fn require_admin(&self) -> Result<(), ApiError> {
         if self.is_admin() { Ok(()) } else { Err(forbidden(&Scope::Admin)) }
+    }
+
+    /// NATS headers naming this principal, for the messages sent on its
+    /// behalf (admin commands, jobs).
+    pub fn headers(&self) -> async_nats::HeaderMap {
+        let mut map = async_nats::HeaderMap::new();
+        bus::audit::insert_principal(&mut map, &self.id, &self.name);
+        map
+    }
+
+    /// The principal as an audit event names it.
+    pub fn audited(&self) -> protocol::audit::Principal {
+        protocol::audit::Principal { id: self.id.clone(), name: self.name.clone() }
     }
 }
 
@@ -159,24 +174,26 @@ impl Authenticator {
         matches!(self.mode, Mode::On { .. })
     }
 
-    /// Follows the tokens bucket from a task of its own, as soon as
-    /// JetStream answers: the api starts (and reports not ready) without it.
+    /// Follows the tokens bucket from a task of its own, as soon as it
+    /// exists (a dispatcher creates it): the api starts (and reports not
+    /// ready) without it.
     fn start_watch(&self) {
         let client = self.client.clone();
         let cell = Arc::downgrade(&self.watch);
         tokio::spawn(async move {
-            let watch =
-                bus::retry("token watch", || async { TokenStore::open(&client).await?.watch(&client).await })
-                    .await;
+            let watch = bus::retry("token watch", || async {
+                TokenStore::open_existing(&client).await?.watch(&client).await
+            })
+            .await;
             if let Some(cell) = cell.upgrade() {
                 let _ = cell.set(watch);
             }
         });
     }
 
-    /// The tokens bucket, opened on first use.
+    /// The tokens bucket, opened on first use once a dispatcher created it.
     pub async fn store(&self) -> Result<&TokenStore, ApiError> {
-        Ok(self.store.get_or_try_init(|| TokenStore::open(&self.client)).await?)
+        Ok(self.store.get_or_try_init(|| TokenStore::open_existing(&self.client)).await?)
     }
 
     /// The caller presenting `authorization`, or 401.
@@ -251,11 +268,39 @@ fn unauthenticated(why: &str) -> ApiError {
 
 /// Middleware: the caller's [`Principal`] as an extension, or 401 with
 /// `WWW-Authenticate: Bearer`.
+///
+/// A change refused for a missing scope (403 on a method other than `GET`
+/// or `HEAD`, calls of functions and pipelines aside) is audited here, the
+/// one place every route passes.
 pub async fn middleware(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     match state.auth.authenticate(request.headers().get(header::AUTHORIZATION)).await {
         Ok(principal) => {
+            // Only what a refused change needs, and only for a change:
+            // reads and calls (every exec) allocate nothing more.
+            let path = request.uri().path();
+            let changes = !matches!(*request.method(), Method::GET | Method::HEAD)
+                && !path.starts_with("/exec/")
+                && !path.starts_with("/async/");
+            let refusal = changes.then(|| {
+                let request_id = request.extensions().get::<RequestId>().map(|id| id.as_str().to_owned());
+                (format!("{} {path}", request.method()), request_id.unwrap_or_default(), principal.audited())
+            });
             request.extensions_mut().insert(principal);
-            next.run(request).await
+            let response = next.run(request).await;
+            if let Some((route, request_id, principal)) = refusal
+                && response.status() == StatusCode::FORBIDDEN
+            {
+                let event = AuditEvent {
+                    at_ms: protocol::jobs::now_ms(),
+                    request_id,
+                    action: audit::FORBIDDEN.to_owned(),
+                    principal,
+                    target: audit::Target { route: Some(route), ..Default::default() },
+                    outcome: Outcome::Error(ErrorCode::Forbidden),
+                };
+                bus::audit::record(&state.client, &state.subjects, &event).await;
+            }
+            response
         }
         Err(err) => challenge(err),
     }
