@@ -38,8 +38,12 @@ impl AppState {
     pub fn new(config: ApiConfig, client: async_nats::Client) -> Result<Self, ConfigError> {
         let subjects = Subjects::new(&config.subject_prefix);
         let admin_token = config.admin_token()?;
-        let auth =
-            Authenticator::new(config.auth == AuthSetting::On, admin_token.as_deref(), client.clone())?;
+        let auth = Authenticator::new(
+            config.auth == AuthSetting::On,
+            admin_token.as_deref(),
+            client.clone(),
+            config.token_usage_flush(),
+        )?;
         Ok(Self(Arc::new(Inner {
             auth,
             exec: ExecClient::new(client.clone(), subjects.clone()),

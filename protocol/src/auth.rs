@@ -17,6 +17,11 @@ use crate::names::BucketName;
 /// JetStream key-value bucket: token id → [`TokenRecord`].
 pub const TOKENS_BUCKET: &str = "faas-tokens";
 
+/// JetStream key-value bucket: token id → when it was last used (Unix
+/// milliseconds, in decimal), written by the apis at most once per token
+/// per flush interval.
+pub const TOKEN_USAGE_BUCKET: &str = "faas-token-usage";
+
 /// What a scope lets its holder do in a bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Access {

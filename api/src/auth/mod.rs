@@ -19,12 +19,13 @@ pub mod secrets;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use bus::{TokenLookup, TokenStore, TokenWatch};
+use bus::{TokenLookup, TokenStore, TokenUsage, TokenWatch};
 use protocol::audit::{self, AuditEvent, Outcome};
 use protocol::auth::{self, Access, Scope, TokenRecord};
 use protocol::{BucketName, ErrorCode, FunctionRef};
@@ -118,9 +119,15 @@ pub struct Authenticator {
     /// answers.
     watch: Arc<OnceCell<TokenWatch>>,
     store: OnceCell<TokenStore>,
-    /// When this api last saw each token used (unix ms).
-    last_used: RwLock<HashMap<String, AtomicU64>>,
+    /// When this api last saw each token used (unix ms); shared with the
+    /// other apis by a task of its own ([`Authenticator::start_usage_flush`]).
+    last_used: Arc<LastUsed>,
+    /// The shared last uses, opened on first use.
+    usage: Arc<OnceCell<TokenUsage>>,
 }
+
+/// Token id to the last time this api saw it used (unix ms).
+type LastUsed = RwLock<HashMap<String, AtomicU64>>;
 
 enum Mode {
     Off,
@@ -134,11 +141,13 @@ pub struct WeakAdminToken;
 
 impl Authenticator {
     /// Checks tokens against the tokens bucket and `admin_token`; with
-    /// `enabled` false lets every request through as admin.
+    /// `enabled` false lets every request through as admin. Last uses are
+    /// shared with the other apis every `usage_flush`.
     pub fn new(
         enabled: bool,
         admin_token: Option<&str>,
         client: async_nats::Client,
+        usage_flush: Duration,
     ) -> Result<Self, WeakAdminToken> {
         let mode = if enabled {
             let admin_token = admin_token.map(str::trim).filter(|token| !token.is_empty());
@@ -161,10 +170,12 @@ impl Authenticator {
             client,
             watch: Arc::default(),
             store: OnceCell::new(),
-            last_used: RwLock::default(),
+            last_used: Arc::default(),
+            usage: Arc::default(),
         };
         if enabled {
             authenticator.start_watch();
+            authenticator.start_usage_flush(usage_flush);
         }
         Ok(authenticator)
     }
@@ -187,6 +198,45 @@ impl Authenticator {
             .await;
             if let Some(cell) = cell.upgrade() {
                 let _ = cell.set(watch);
+            }
+        });
+    }
+
+    /// Writes the last uses seen since the previous flush to the shared
+    /// bucket every `every`, from a task of its own (which ends with the
+    /// authenticator): never on the request path, and at most one write
+    /// per token per interval.
+    fn start_usage_flush(&self, every: Duration) {
+        let client = self.client.clone();
+        let last_used = Arc::downgrade(&self.last_used);
+        let usage = self.usage.clone();
+        tokio::spawn(async move {
+            let mut written: HashMap<String, u64> = HashMap::new();
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(last_used) = last_used.upgrade() else { return };
+                let due: Vec<(String, u64)> = last_used
+                    .read()
+                    .expect("last-used lock")
+                    .iter()
+                    .map(|(id, at)| (id.clone(), at.load(Ordering::Relaxed)))
+                    .filter(|(id, at)| written.get(id) != Some(at))
+                    .collect();
+                drop(last_used);
+                if due.is_empty() {
+                    continue;
+                }
+                let Ok(usage) = usage.get_or_try_init(|| TokenUsage::open(&client)).await else { continue };
+                for (id, at) in due {
+                    match usage.record(&id, at).await {
+                        Ok(()) => {
+                            written.insert(id, at);
+                        }
+                        Err(err) => tracing::debug!(%err, "could not share a token's last use"),
+                    }
+                }
             }
         });
     }
@@ -252,9 +302,21 @@ impl Authenticator {
         self.last_used.read().expect("last-used lock").get(id).map(|at| at.load(Ordering::Relaxed))
     }
 
-    /// Forgets what this api knows about a revoked token.
-    pub fn forget(&self, id: &str) {
+    /// The last use of every token as the apis shared it (up to one flush
+    /// interval old); empty when the bucket cannot be read.
+    pub async fn shared_last_uses(&self) -> HashMap<String, u64> {
+        let Ok(usage) = self.usage.get_or_try_init(|| TokenUsage::open(&self.client)).await else {
+            return HashMap::new();
+        };
+        usage.all().await.unwrap_or_default()
+    }
+
+    /// Forgets what this api and the shared bucket know about a revoked token.
+    pub async fn forget(&self, id: &str) {
         self.last_used.write().expect("last-used lock").remove(id);
+        if let Ok(usage) = self.usage.get_or_try_init(|| TokenUsage::open(&self.client)).await {
+            let _ = usage.forget(id).await;
+        }
     }
 }
 

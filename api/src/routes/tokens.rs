@@ -80,7 +80,8 @@ pub async fn create(
 }
 
 /// `GET /tokens`: every stored token, without secrets or their hashes;
-/// `last_used_at_ms` is the last use this api saw.
+/// `last_used_at_ms` is the newest of the last use this api saw and the one
+/// the apis shared (which is up to `FAAS_TOKEN_USAGE_FLUSH_SECS` old).
 pub async fn list(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -89,6 +90,7 @@ pub async fn list(
     let mut records = state.auth.store().await?.list().await?;
     records.sort_by_key(|record| record.created_at_ms);
     let now = protocol::jobs::now_ms();
+    let shared = state.auth.shared_last_uses().await;
     let tokens: Vec<_> = records
         .iter()
         .map(|record| {
@@ -99,7 +101,7 @@ pub async fn list(
                 "created_at_ms": record.created_at_ms,
                 "expires_at_ms": record.expires_at_ms,
                 "expired": record.is_expired(now),
-                "last_used_at_ms": state.auth.last_used(&record.id),
+                "last_used_at_ms": state.auth.last_used(&record.id).max(shared.get(&record.id).copied()),
             })
         })
         .collect();
@@ -123,7 +125,7 @@ pub async fn revoke(
         return Err(ApiError::new(ErrorCode::TokenNotFound, format!("no token {token_id:?}")));
     }
     admin(&state, &id, &principal, RevokeToken { token: token_id.clone() }).await?;
-    state.auth.forget(&token_id);
+    state.auth.forget(&token_id).await;
     Ok(Json(json!({ "revoked": token_id })))
 }
 
