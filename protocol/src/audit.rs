@@ -170,30 +170,30 @@ mod tests {
     #[test]
     fn commands_that_change_something_name_their_action_and_target() {
         let delete =
-            AdminRequest::from(DeleteBucket { bucket: BucketName::new("b1").unwrap(), force: false });
+            AdminRequest::from(DeleteBucket { bucket: BucketName::new("bk1").unwrap(), force: false });
         let audited = delete.audit().unwrap();
         assert_eq!(audited.action, "delete_bucket");
-        assert_eq!(audited.target, Target { bucket: Some("b1".into()), ..Target::default() });
+        assert_eq!(audited.target, Target { bucket: Some("bk1".into()), ..Target::default() });
 
         let put = AdminRequest::from(PutFunction {
-            function: FunctionRef::new("b1", "f1").unwrap(),
+            function: FunctionRef::new("bk1", "f1").unwrap(),
             staged: StagedObject { name: "x".into(), size: 1 },
         });
         let target = put.audit().unwrap().target;
-        assert_eq!((target.bucket.as_deref(), target.function.as_deref()), (Some("b1"), Some("b1/f1")));
+        assert_eq!((target.bucket.as_deref(), target.function.as_deref()), (Some("bk1"), Some("bk1/f1")));
 
         let trigger = AdminRequest::from(PutTrigger {
             name: TriggerName::new("t1").unwrap(),
             spec: TriggerSpec {
                 subject: "events.x".into(),
-                function: FunctionRef::new("b1", "f1").unwrap(),
+                function: FunctionRef::new("bk1", "f1").unwrap(),
                 output_subject: None,
                 mode: TriggerMode::default(),
             },
         });
         let target = trigger.audit().unwrap().target;
         assert_eq!(target.trigger.as_deref(), Some("t1"));
-        assert_eq!(target.function.as_deref(), Some("b1/f1"));
+        assert_eq!(target.function.as_deref(), Some("bk1/f1"));
         assert_eq!(target.pipeline, None);
 
         let record = TokenRecord {
