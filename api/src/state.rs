@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use bus::audit::AuditLog;
 use bus::{ExecClient, FunctionRegistry, JobQueue, TransferStore};
 use protocol::Subjects;
 use tokio::sync::OnceCell;
@@ -31,6 +32,7 @@ pub struct Inner {
     transfer: OnceCell<TransferStore>,
     jobs: OnceCell<JobQueue>,
     registry: OnceCell<FunctionRegistry>,
+    audit: OnceCell<AuditLog>,
 }
 
 impl AppState {
@@ -54,6 +56,7 @@ impl AppState {
             transfer: OnceCell::new(),
             jobs: OnceCell::new(),
             registry: OnceCell::new(),
+            audit: OnceCell::new(),
         })))
     }
 
@@ -76,6 +79,13 @@ impl AppState {
     /// first use: a dispatcher creates it.
     pub async fn registry(&self) -> Result<&FunctionRegistry, bus::RegistryError> {
         self.0.registry.get_or_try_init(|| FunctionRegistry::open(&self.0.client)).await
+    }
+}
+
+impl AppState {
+    /// The kept audit trail, opened on first use: a dispatcher creates it.
+    pub async fn audit(&self) -> Result<&AuditLog, bus::StoreError> {
+        self.0.audit.get_or_try_init(|| AuditLog::open(&self.0.client)).await
     }
 }
 

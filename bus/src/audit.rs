@@ -5,13 +5,18 @@
 //! job message ([`insert_principal`]); whoever executes an action reads it
 //! back ([`principal`]) and, knowing the outcome, [`record`]s the event:
 //! one log line under the `audit` tracing target and one JSON message on
-//! `<prefix>.audit.<action>`.
+//! `<prefix>.audit.<action>`, which the stream [`AUDIT_STREAM`] keeps
+//! ([`AuditLog`]).
 
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
 use async_nats::{HeaderMap, Message};
-use protocol::audit::{AuditEvent, LOG_TARGET, Principal};
+use protocol::audit::{AUDIT_STREAM, AuditEvent, LOG_TARGET, Principal};
 use protocol::{Subjects, headers};
 
 use crate::message::header;
+use crate::stores::{StoreError, StoreQuotas};
 
 /// Sets the principal headers on `map`.
 pub fn insert_principal(map: &mut HeaderMap, id: &str, name: &str) {
@@ -52,6 +57,65 @@ pub async fn record(client: &async_nats::Client, subjects: &Subjects, event: &Au
     let payload = serde_json::to_vec(event).expect("audit events always serialise");
     if let Err(err) = client.publish_with_headers(subjects.audit(&event.action), map, payload.into()).await {
         tracing::warn!(target: LOG_TARGET, %err, action = %event.action, "could not publish an audit event");
+    }
+}
+
+/// The kept audit trail: the stream [`AUDIT_STREAM`] over every audit
+/// subject, oldest events dropped past its age or byte cap.
+#[derive(Clone)]
+pub struct AuditLog {
+    stream: stream::Stream,
+}
+
+impl AuditLog {
+    /// Creates the stream, or sets its caps: what a dispatcher does at
+    /// start. Events reach it by being published (core NATS), so nobody
+    /// needs a handle to write.
+    pub async fn setup(
+        client: &async_nats::Client,
+        subjects: &Subjects,
+        quotas: &StoreQuotas,
+    ) -> Result<(), StoreError> {
+        jetstream::new(client.clone())
+            .create_or_update_stream(stream::Config {
+                name: AUDIT_STREAM.to_owned(),
+                description: Some("wasm-faas: audit events of admin actions".into()),
+                subjects: vec![subjects.audit_all()],
+                max_bytes: quotas.audit,
+                max_age: Duration::from_secs(quotas.audit_max_age_secs),
+                discard: stream::DiscardPolicy::Old,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| StoreError::from_reason(AUDIT_STREAM, e))?;
+        Ok(())
+    }
+
+    /// The stream a dispatcher set up: what the api reads.
+    pub async fn open(client: &async_nats::Client) -> Result<Self, StoreError> {
+        let stream = jetstream::new(client.clone())
+            .get_stream(AUDIT_STREAM)
+            .await
+            .map_err(|e| StoreError::from_reason(AUDIT_STREAM, e))?;
+        Ok(Self { stream })
+    }
+
+    /// The newest `limit` events kept, oldest first.
+    pub async fn recent(&self, limit: u64) -> Result<Vec<AuditEvent>, StoreError> {
+        let state = self.stream.get_info().await.map_err(|e| StoreError::from_reason(AUDIT_STREAM, e))?.state;
+        if state.messages == 0 || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let first = state.first_sequence.max(state.last_sequence.saturating_sub(limit - 1));
+        let mut events = Vec::new();
+        for sequence in first..=state.last_sequence {
+            // A gap: an event expired or was deleted meanwhile.
+            let Ok(message) = self.stream.get_raw_message(sequence).await else { continue };
+            if let Ok(event) = serde_json::from_slice(&message.payload) {
+                events.push(event);
+            }
+        }
+        Ok(events)
     }
 }
 

@@ -11,6 +11,7 @@
 use async_nats::jetstream::{self, kv, object_store, stream};
 use protocol::ErrorCode;
 use protocol::TRANSFER_STORE;
+use protocol::audit::AUDIT_STREAM;
 use protocol::auth::{TOKEN_USAGE_BUCKET, TOKENS_BUCKET};
 use protocol::callbacks::CALLBACKS_STREAM;
 use protocol::jobs::{DEAD_LETTERS_STREAM, JOB_RECORDS, JOBS_STREAM};
@@ -175,7 +176,8 @@ pub struct StoreQuota {
 
 /// The byte cap of every store the platform creates: what its creator
 /// sets, and what a dispatcher applies to the existing stores at start
-/// ([`StoreQuotas::apply`]), so the operator's settings win.
+/// ([`StoreQuotas::apply`]), so the operator's settings win; and how long
+/// the audit trail is kept.
 ///
 /// JetStream reserves each cap against its storage limit (`max_file_store`,
 /// by default 75% of the free disk) when the store is created: the caps
@@ -211,6 +213,12 @@ pub struct StoreQuotas {
     /// Bytes the callback deliveries waiting to be sent (stream `FAAS_CALLBACKS`) may hold.
     #[arg(long, env = "FAAS_CALLBACKS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.callbacks)]
     pub callbacks: i64,
+    /// Bytes the audit trail (stream `FAAS_AUDIT`) may hold; beyond, the oldest events go.
+    #[arg(long, env = "FAAS_AUDIT_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.audit)]
+    pub audit: i64,
+    /// Seconds an audit event is kept (stream `FAAS_AUDIT`).
+    #[arg(long, env = "FAAS_AUDIT_MAX_AGE_SECS", default_value_t = StoreQuotas::DEFAULT.audit_max_age_secs)]
+    pub audit_max_age_secs: u64,
 }
 
 impl Default for StoreQuotas {
@@ -232,10 +240,12 @@ impl StoreQuotas {
         artifacts: ARTIFACTS_DEFAULT_MAX_BYTES,
         event_budgets: 16 << 20,
         callbacks: 128 << 20,
+        audit: 64 << 20,
+        audit_max_age_secs: 90 * 24 * 3600,
     };
 
     /// Each store's stream and its cap.
-    fn streams(&self) -> [(String, i64); 12] {
+    fn streams(&self) -> [(String, i64); 13] {
         [
             (JOBS_STREAM.to_owned(), self.jobs),
             (DEAD_LETTERS_STREAM.to_owned(), self.dead_letters),
@@ -249,6 +259,7 @@ impl StoreQuotas {
             (format!("OBJ_{ARTIFACT_STORE}"), self.artifacts),
             (format!("KV_{EVENT_BUDGETS}"), self.event_budgets),
             (CALLBACKS_STREAM.to_owned(), self.callbacks),
+            (AUDIT_STREAM.to_owned(), self.audit),
         ]
     }
 

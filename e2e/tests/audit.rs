@@ -2,7 +2,7 @@
 //! `faas.audit.<action>` with who did it, what it was about and how it
 //! went, whether it succeeded, failed, was refused for a missing scope, or
 //! came from a NATS client that named no principal. Read as any NATS
-//! subscriber would, against real servers.
+//! subscriber would, against real servers, and as kept (`GET /audit`).
 
 use std::time::Duration;
 
@@ -113,4 +113,67 @@ async fn every_admin_action_is_published_with_who_what_and_how_it_went() {
     assert_eq!(reply, j!({"ok": {}}));
     expect_event(&mut events, "delete_bucket", ("unknown", "nats"), j!({"bucket": "audited"}), j!("ok"))
         .await;
+
+    // The kept trail: the newest events, oldest first, for admins.
+    let actions = [
+        "create_bucket",
+        "put_function",
+        "delete_function",
+        "delete_function",
+        "create_token",
+        "forbidden",
+        "revoke_token",
+        "delete_bucket",
+    ];
+    let mut kept = Vec::new();
+    for _ in 0..50 {
+        let (status, body) =
+            json(platform.http.get(platform.url("/audit?limit=100")).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        kept = body["events"].as_array().unwrap().iter().map(|event| event["action"].clone()).collect();
+        if kept.len() == actions.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(kept, actions.map(Value::from), "the kept trail");
+    let (_, body) = json(platform.http.get(platform.url("/audit?limit=2")).send().await.unwrap()).await;
+    let newest: Vec<&Value> =
+        body["events"].as_array().unwrap().iter().map(|event| &event["action"]).collect();
+    assert_eq!(newest, [&j!("revoke_token"), &j!("delete_bucket")], "{body}");
+    assert_eq!(body["events"][1]["principal"]["id"], "unknown", "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redrive_is_audited_by_the_api_that_did_it() {
+    let platform = Platform::start().await;
+    platform.create_bucket("audited").await;
+    platform.deploy("audited", "trap", "trap").await;
+    let (status, body) =
+        json(platform.http.post(platform.url("/async/audited/trap")).body("boom").send().await.unwrap())
+            .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let job = body["job_id"].as_str().unwrap().to_owned();
+    let mut record = Value::Null;
+    for _ in 0..100 {
+        record = json(platform.http.get(platform.url(&format!("/jobs/{job}"))).send().await.unwrap()).await.1;
+        if record["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(record["status"], "failed", "{record}");
+
+    let mut events = platform.client.subscribe("faas.audit.>").await.unwrap();
+    platform.client.flush().await.unwrap();
+    let redriven = platform.http.post(platform.url(&format!("/jobs/{job}/redrive"))).send().await.unwrap();
+    assert_eq!(redriven.status(), StatusCode::ACCEPTED);
+    expect_event(
+        &mut events,
+        "redrive_job",
+        ("bootstrap", "bootstrap admin (FAAS_ADMIN_TOKEN)"),
+        j!({"bucket": "audited", "function": "audited/trap", "job": job}),
+        j!("ok"),
+    )
+    .await;
 }

@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 use crate::admin::AdminRequest;
 use crate::error::ErrorCode;
 
+/// JetStream stream keeping the audit events (every `<prefix>.audit.>`
+/// message), capped by age and bytes; `GET /audit` reads its newest.
+pub const AUDIT_STREAM: &str = "FAAS_AUDIT";
+
 /// The tracing target audit lines are logged under.
 pub const LOG_TARGET: &str = "audit";
 
@@ -66,6 +70,22 @@ pub struct Target {
     /// The HTTP method and path of a refused request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
+}
+
+impl Target {
+    /// A job's: its id, and the function (and its bucket) or the pipeline
+    /// it runs.
+    pub fn job(job_id: &str, runs: &crate::Target) -> Self {
+        let mut target = Self { job: Some(job_id.to_owned()), ..Self::default() };
+        match runs {
+            crate::Target::Function(function) => {
+                target.bucket = Some(function.bucket.to_string());
+                target.function = Some(function.to_string());
+            }
+            crate::Target::Pipeline(name) => target.pipeline = Some(name.to_string()),
+        }
+        target
+    }
 }
 
 /// How an action ended: `"ok"` or `{"error": "<code>"}`.

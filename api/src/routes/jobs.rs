@@ -189,20 +189,12 @@ pub async fn redrive(
     let (record, _) = state.jobs().await?.record(&job_id).await?;
     targets::require(&state, &id, &principal, &record.function, &[Access::Invoke]).await?;
     let redriven = state.jobs().await?.redrive(&job_id, id.as_str(), principal.headers()).await;
-    let (bucket, function) = match &record.function {
-        Target::Function(function) => (Some(function.bucket.to_string()), Some(function.to_string())),
-        Target::Pipeline(_) => (None, None),
-    };
-    let pipeline = match &record.function {
-        Target::Pipeline(name) => Some(name.to_string()),
-        Target::Function(_) => None,
-    };
     let event = AuditEvent {
         at_ms: protocol::jobs::now_ms(),
         request_id: id.as_str().to_owned(),
         action: audit::REDRIVE_JOB.to_owned(),
         principal: principal.audited(),
-        target: audit::Target { bucket, function, pipeline, job: Some(job_id), ..Default::default() },
+        target: audit::Target::job(&job_id, &record.function),
         outcome: Outcome::of(&redriven, bus::JobError::code),
     };
     bus::audit::record(&state.client, &state.subjects, &event).await;

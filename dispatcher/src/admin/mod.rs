@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{Client, Message, Subscriber};
+use bus::audit::AuditLog;
 use bus::{DefinitionStore, FunctionRegistry, TokenStore, TransferStore};
 use engine::{ArtifactStore, CompileLimits, CompilePool, ComponentValidator};
 use futures::StreamExt as _;
@@ -64,9 +65,12 @@ impl Admin {
                 DefinitionStore::open_when_ready(client, TRIGGERS, "trigger"),
                 DefinitionStore::open_when_ready(client, PIPELINES, "pipeline"),
                 TokenStore::open_when_ready(client),
+                bus::retry("audit log", || AuditLog::setup(client, &subjects, &config.stores)),
             )
         };
-        let (transfer, registry, triggers, pipelines, tokens) = tokio::select! {
+        // The audit trail's stream is set up here; events reach it by
+        // being published.
+        let (transfer, registry, triggers, pipelines, tokens, ()) = tokio::select! {
             () = shutdown => return Ok(None),
             opened = opened => opened,
         };
