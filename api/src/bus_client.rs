@@ -5,18 +5,21 @@
 //! [`crate::state::AppState`]); both map a request that got no reply the
 //! same way ([`bus::request`]), so a missing dispatcher is a 503 at once.
 
-use async_nats::HeaderMap;
 use bus::Responder;
 use protocol::{AdminCommand, AdminReply, AdminRequest, ErrorCode};
 
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::state::AppState;
 
-/// Sends an admin command to a dispatcher and returns its answer.
+/// Sends an admin command to a dispatcher, on behalf of `principal` (which
+/// travels in the message's headers, for the dispatcher's audit and logs),
+/// and returns its answer.
 pub async fn admin<C: AdminCommand>(
     state: &AppState,
     request_id: &RequestId,
+    principal: &Principal,
     command: C,
 ) -> Result<C::Reply, ApiError> {
     let subject = state.subjects.admin(C::COMMAND);
@@ -27,7 +30,7 @@ pub async fn admin<C: AdminCommand>(
         &state.client,
         Responder::Dispatcher,
         subject,
-        HeaderMap::new(),
+        principal.headers(),
         payload.into(),
         request_id.as_str(),
         wait,

@@ -71,6 +71,11 @@ pub struct ApiConfig {
     /// always does); `false`: they need the `admin` scope.
     #[arg(long, env = "FAAS_PUBLIC_PROBES", default_value_t = true, action = clap::ArgAction::Set)]
     pub public_probes: bool,
+    /// Seconds between writes of the tokens' last use to the shared
+    /// `faas-token-usage` bucket (at most one write per token each time):
+    /// how old a use seen by another api may be in `GET /tokens`.
+    #[arg(long, env = "FAAS_TOKEN_USAGE_FLUSH_SECS", default_value_t = 60)]
+    pub token_usage_flush_secs: u64,
 }
 
 /// Whether the api checks tokens.
@@ -119,7 +124,13 @@ impl ApiConfig {
             admin_token: None,
             admin_token_file: None,
             public_probes: true,
+            token_usage_flush_secs: 60,
         }
+    }
+
+    /// How often the tokens' last use is shared (at least every second).
+    pub fn token_usage_flush(&self) -> Duration {
+        Duration::from_secs(self.token_usage_flush_secs.max(1))
     }
 
     /// Exec reply wait.

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use bus::audit::AuditLog;
 use bus::{ExecClient, FunctionRegistry, JobQueue, TransferStore};
 use protocol::Subjects;
 use tokio::sync::OnceCell;
@@ -34,6 +35,7 @@ pub struct Inner {
     transfer: OnceCell<TransferStore>,
     jobs: OnceCell<JobQueue>,
     registry: OnceCell<FunctionRegistry>,
+    audit: OnceCell<AuditLog>,
 }
 
 impl AppState {
@@ -41,8 +43,12 @@ impl AppState {
     pub fn new(config: ApiConfig, client: async_nats::Client) -> Result<Self, ConfigError> {
         let subjects = Subjects::new(&config.subject_prefix);
         let admin_token = config.admin_token()?;
-        let auth =
-            Authenticator::new(config.auth == AuthSetting::On, admin_token.as_deref(), client.clone())?;
+        let auth = Authenticator::new(
+            config.auth == AuthSetting::On,
+            admin_token.as_deref(),
+            client.clone(),
+            config.token_usage_flush(),
+        )?;
         Ok(Self(Arc::new(Inner {
             auth,
             exec: ExecClient::new(client.clone(), subjects.clone()),
@@ -54,6 +60,7 @@ impl AppState {
             transfer: OnceCell::new(),
             jobs: OnceCell::new(),
             registry: OnceCell::new(),
+            audit: OnceCell::new(),
         })))
     }
 
@@ -76,6 +83,13 @@ impl AppState {
     /// first use: a dispatcher creates it.
     pub async fn registry(&self) -> Result<&FunctionRegistry, bus::RegistryError> {
         self.0.registry.get_or_try_init(|| FunctionRegistry::open(&self.0.client)).await
+    }
+}
+
+impl AppState {
+    /// The kept audit trail, opened on first use: a dispatcher creates it.
+    pub async fn audit(&self) -> Result<&AuditLog, bus::StoreError> {
+        self.0.audit.get_or_try_init(|| AuditLog::open(&self.0.client)).await
     }
 }
 

@@ -71,6 +71,7 @@ impl TokenStoreError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Unavailable(_) | Self::WatchersBehind { .. } => ErrorCode::Unavailable,
+            Self::Full(err) => err.code(),
         }
     }
 }

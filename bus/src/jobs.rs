@@ -289,8 +289,15 @@ impl JobQueue {
         Ok(())
     }
 
-    /// Queues a failed job again with its original input, as a new set of attempts.
-    pub async fn redrive(&self, job_id: &str, request_id: &str) -> Result<JobRecord, JobError> {
+    /// Queues a failed job again with its original input, as a new set of
+    /// attempts; `map` holds more headers for the job message (the acting
+    /// principal).
+    pub async fn redrive(
+        &self,
+        job_id: &str,
+        request_id: &str,
+        mut map: HeaderMap,
+    ) -> Result<JobRecord, JobError> {
         let (record, revision) = self.record(job_id).await?;
         if record.status != JobStatus::Failed {
             return Err(JobError::NotFailed { id: job_id.to_owned(), status: record.status });
@@ -314,7 +321,6 @@ impl JobQueue {
             ..record
         };
         self.update(&queued, revision).await?;
-        let mut map = HeaderMap::new();
         map.insert(headers::NATS_MSG_ID, format!("{job_id}.redrive.{revision}"));
         map.insert(headers::JOB_ID, job_id);
         map.insert(headers::REQUEST_ID, request_id);

@@ -8,10 +8,12 @@
 //! and their reply format, reading headers off messages, the transfer object
 //! store that carries components larger than one message, the function
 //! registry, the job queue, the trigger and pipeline definitions, the api
-//! tokens, the wire code of each of their errors, the stores' byte caps, the
-//! event budgets of trigger chains, and process bootstrap (logging, shutdown on
+//! tokens and their last use, the wire code of each of their errors, the stores' byte caps, the
+//! event budgets of trigger chains, audit events and the principal on
+//! messages, and process bootstrap (logging, shutdown on
 //! Ctrl-C or SIGTERM).
 
+pub mod audit;
 mod budgets;
 mod codes;
 mod connect;
@@ -29,6 +31,7 @@ mod snapshot;
 mod stores;
 mod tokens;
 mod transfer;
+mod usage;
 
 pub use budgets::{BudgetError, EventBudgets};
 pub use connect::{ConnectError, DEFAULT_URL, NatsOptions, connect};
@@ -47,3 +50,4 @@ pub use stores::{
 };
 pub use tokens::{TokenLookup, TokenStore, TokenStoreError, TokenWatch};
 pub use transfer::{TransferError, TransferStore};
+pub use usage::TokenUsage;

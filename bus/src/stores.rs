@@ -11,7 +11,8 @@
 use async_nats::jetstream::{self, kv, object_store, stream};
 use protocol::ErrorCode;
 use protocol::TRANSFER_STORE;
-use protocol::auth::TOKENS_BUCKET;
+use protocol::audit::AUDIT_STREAM;
+use protocol::auth::{TOKEN_USAGE_BUCKET, TOKENS_BUCKET};
 use protocol::callbacks::CALLBACKS_STREAM;
 use protocol::jobs::{DEAD_LETTERS_STREAM, JOB_RECORDS, JOBS_STREAM};
 use protocol::pipelines::PIPELINES;
@@ -175,7 +176,8 @@ pub struct StoreQuota {
 
 /// The byte cap of every store the platform creates: what its creator
 /// sets, and what a dispatcher applies to the existing stores at start
-/// ([`StoreQuotas::apply`]), so the operator's settings win.
+/// ([`StoreQuotas::apply`]), so the operator's settings win; and how long
+/// the audit trail is kept.
 ///
 /// JetStream reserves each cap against its storage limit (`max_file_store`,
 /// by default 75% of the free disk) when the store is created: the caps
@@ -198,7 +200,8 @@ pub struct StoreQuotas {
     /// Bytes the function registry (`faas-functions`) may hold.
     #[arg(long, env = "FAAS_REGISTRY_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.registry)]
     pub registry: i64,
-    /// Bytes each definition store (`faas-triggers`, `faas-pipelines`, `faas-tokens`) may hold.
+    /// Bytes each definition store (`faas-triggers`, `faas-pipelines`, `faas-tokens`,
+    /// `faas-token-usage`) may hold.
     #[arg(long, env = "FAAS_DEFINITIONS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.definitions)]
     pub definitions: i64,
     /// Bytes the shared precompiled artifacts (`faas-artifacts`) may hold.
@@ -213,6 +216,12 @@ pub struct StoreQuotas {
     /// Bytes the claims on scheduled triggers' ticks (`faas-schedule-ticks`) may hold.
     #[arg(long, env = "FAAS_SCHEDULE_TICKS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.schedule_ticks)]
     pub schedule_ticks: i64,
+    /// Bytes the audit trail (stream `FAAS_AUDIT`) may hold; beyond, the oldest events go.
+    #[arg(long, env = "FAAS_AUDIT_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.audit)]
+    pub audit: i64,
+    /// Seconds an audit event is kept (stream `FAAS_AUDIT`).
+    #[arg(long, env = "FAAS_AUDIT_MAX_AGE_SECS", default_value_t = StoreQuotas::DEFAULT.audit_max_age_secs)]
+    pub audit_max_age_secs: u64,
 }
 
 impl Default for StoreQuotas {
@@ -235,10 +244,12 @@ impl StoreQuotas {
         event_budgets: 16 << 20,
         callbacks: 128 << 20,
         schedule_ticks: 4 << 20,
+        audit: 64 << 20,
+        audit_max_age_secs: 90 * 24 * 3600,
     };
 
     /// Each store's stream and its cap.
-    fn streams(&self) -> [(String, i64); 12] {
+    fn streams(&self) -> [(String, i64); 14] {
         [
             (JOBS_STREAM.to_owned(), self.jobs),
             (DEAD_LETTERS_STREAM.to_owned(), self.dead_letters),
@@ -248,10 +259,12 @@ impl StoreQuotas {
             (format!("KV_{TRIGGERS}"), self.definitions),
             (format!("KV_{PIPELINES}"), self.definitions),
             (format!("KV_{TOKENS_BUCKET}"), self.definitions),
+            (format!("KV_{TOKEN_USAGE_BUCKET}"), self.definitions),
             (format!("OBJ_{ARTIFACT_STORE}"), self.artifacts),
             (format!("KV_{EVENT_BUDGETS}"), self.event_budgets),
             (CALLBACKS_STREAM.to_owned(), self.callbacks),
             (format!("KV_{SCHEDULE_TICKS}"), self.schedule_ticks),
+            (AUDIT_STREAM.to_owned(), self.audit),
         ]
     }
 

@@ -3,9 +3,10 @@
 //!
 //! Every api follows the bucket with a [`TokenWatch`] (an acked follower,
 //! [`crate::follower`]) and checks tokens against its in-memory copy, so
-//! authentication costs no round trip. Writers wait for every live watch
-//! to apply a change ([`TokenStore::wait_for_watchers`]), so once a
-//! revocation is answered no api accepts the token any more.
+//! authentication costs no round trip. Only dispatchers write it (the
+//! `create_token` and `revoke_token` admin commands), and they wait for
+//! every live watch to apply a change ([`TokenStore::wait_for_watchers`]),
+//! so once a revocation is answered no api accepts the token any more.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -23,6 +24,9 @@ pub enum TokenStoreError {
     /// JetStream is not enabled or not reachable.
     #[error("the token store is unavailable (is JetStream enabled?): {0}")]
     Unavailable(String),
+    /// The bucket is at its byte cap.
+    #[error(transparent)]
+    Full(crate::StoreError),
     /// Some apis did not apply a change in time.
     #[error("apis have not applied token revision {revision} yet: {}", watchers.join(", "))]
     WatchersBehind {
@@ -44,7 +48,8 @@ pub struct TokenStore {
 }
 
 impl TokenStore {
-    /// Opens the bucket, creating it on first use.
+    /// Opens the bucket, creating it on first use: what its writer, a
+    /// dispatcher, does.
     pub async fn open(client: &async_nats::Client) -> Result<Self, TokenStoreError> {
         let config = kv::Config {
             bucket: TOKENS_BUCKET.to_owned(),
@@ -56,6 +61,18 @@ impl TokenStore {
         let kv = crate::open_or_create(&jetstream::new(client.clone()), config)
             .await
             .map_err(|e| TokenStoreError::Unavailable(e.reason))?;
+        Ok(Self { bucket: FollowedBucket::new(kv, WATCH_PREFIX) })
+    }
+
+    /// Opens the bucket, waiting for JetStream.
+    pub async fn open_when_ready(client: &async_nats::Client) -> Self {
+        crate::retry("token store", || Self::open(client)).await
+    }
+
+    /// Opens the bucket a dispatcher created; unavailable until one did.
+    /// What the api does: its NATS user may not create the bucket.
+    pub async fn open_existing(client: &async_nats::Client) -> Result<Self, TokenStoreError> {
+        let kv = jetstream::new(client.clone()).get_key_value(TOKENS_BUCKET).await.map_err(unavailable)?;
         Ok(Self { bucket: FollowedBucket::new(kv, WATCH_PREFIX) })
     }
 
@@ -84,7 +101,12 @@ impl TokenStore {
     /// Stores `record`; returns the revision to wait for.
     pub async fn put(&self, record: &TokenRecord) -> Result<u64, TokenStoreError> {
         let value = serde_json::to_vec(record).expect("records always serialise");
-        self.kv().put(&record.id, value.into()).await.map_err(unavailable)
+        self.kv().put(&record.id, value.into()).await.map_err(|e| {
+            match crate::StoreError::from_reason(TOKENS_BUCKET, e) {
+                full @ crate::StoreError::Full { .. } => TokenStoreError::Full(full),
+                crate::StoreError::Unavailable { reason, .. } => TokenStoreError::Unavailable(reason),
+            }
+        })
     }
 
     /// Forgets token `id`; returns the revision to wait for.

@@ -257,6 +257,11 @@ impl Platform {
         self.dispatcher_config.as_mut().expect("set by start")
     }
 
+    /// The settings of apis started from now on ([`Self::add_api`]).
+    pub fn api_config_mut(&mut self) -> &mut api::ApiConfig {
+        self.api_config.as_mut().expect("set by start")
+    }
+
     /// Starts one more api process (the first is started by `start`), in
     /// this process, and returns its base URL.
     pub async fn add_api(&mut self) -> String {

@@ -276,3 +276,35 @@ async fn a_revoked_token_is_refused_by_every_api_within_a_second() {
     let (status, _) = json(platform.http.delete(format!("{first}/tokens/{id}")).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "revoked once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_last_use_of_a_token_is_shared_by_every_api() {
+    let mut platform = Platform::start().await;
+    let first = platform.base.clone();
+    platform.api_config_mut().token_usage_flush_secs = 1;
+    let second = platform.add_api().await;
+    let http = reqwest::Client::new();
+    let (token, id) = mint(&platform, &first, &["read:*"], None).await;
+    let last_use = |listed: &Value| {
+        let tokens = listed["tokens"].as_array().unwrap();
+        tokens.iter().find(|token| token["id"] == id.as_str()).unwrap()["last_used_at_ms"].as_u64()
+    };
+    let (_, listed) = json(platform.http.get(format!("{first}/tokens")).send().await.unwrap()).await;
+    assert_eq!(last_use(&listed), None, "never used: {listed}");
+    // Used on the second api only; the first lists it within the flush
+    // interval (1 s here) and a bit.
+    let used_at = protocol::jobs::now_ms();
+    let response = send(&http, &second, Some(&token), Method::GET, "/bucket", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let started = Instant::now();
+    loop {
+        let (status, listed) = json(platform.http.get(format!("{first}/tokens")).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{listed}");
+        if let Some(at) = last_use(&listed) {
+            assert!(at >= used_at, "{at} < {used_at}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "the first api never saw the use: {listed}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,7 +1,8 @@
 //! The shipped NATS permission layout (`deploy/nats/nats-server.conf`):
 //! every role works on its own user, and an outside publisher (the `app`
-//! user) or a compromised executor is refused what could take the platform
-//! over: admin commands, the executors' queue group, the function registry.
+//! user), a compromised executor or api is refused what could take the
+//! platform over: admin commands, the executors' queue group, the function
+//! registry, the api tokens.
 
 use std::time::Duration;
 
@@ -89,6 +90,27 @@ async fn every_role_works_on_its_own_user_and_the_app_user_calls_its_buckets() {
     let (app, _) = connect_as(&platform, "app", "_INBOX.app").await;
     let reply = app.request("faas.exec.functions.hello", r#"{"name":"App"}"#.into()).await.unwrap();
     assert_eq!(&reply.payload[..], b"Hello App, how are you?");
+
+    // Tokens: the api checks, a dispatcher writes the bucket.
+    let (status, created) = json(
+        platform
+            .http
+            .post(platform.url("/tokens"))
+            .json(&serde_json::json!({"name": "reader", "scopes": ["read:functions"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (token, id) = (created["token"].as_str().unwrap(), created["id"].as_str().unwrap());
+    let reader = reqwest::Client::new();
+    let listed = reader.get(platform.url("/bucket/functions")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(listed.status(), StatusCode::OK);
+    let revoked = platform.http.delete(platform.url(&format!("/tokens/{id}"))).send().await.unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let listed = reader.get(platform.url("/bucket/functions")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(listed.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -144,6 +166,19 @@ async fn the_app_user_and_executors_cannot_take_the_platform_over() {
     let (api, mut api_errors) = connect_as(&platform, "api", "_INBOX").await;
     let _stolen = api.queue_subscribe("faas.exec.>", "faas-executors".into()).await.unwrap();
     refused(&mut api_errors, "faas.exec.>").await;
+    // Nor write a token of its own making (a dispatcher writes tokens), nor
+    // repoint a function.
+    let forged = br#"{"id":"00000000000000000000000000000000","name":"forged","scopes":["admin"],"created_at_ms":0,"secret_sha256":"0000000000000000000000000000000000000000000000000000000000000000"}"#;
+    let api_js = async_nats::jetstream::new(api.clone());
+    let attack = api_js.publish("$KV.faas-tokens.00000000000000000000000000000000", forged.as_slice().into());
+    let _ = tokio::time::timeout(Duration::from_secs(1), async { attack.await?.await }).await;
+    refused(&mut api_errors, "$KV.faas-tokens.00000000000000000000000000000000").await;
+    let attack = api_js.publish("$KV.faas-functions.functions.hello", fib_entry.clone());
+    let _ = tokio::time::timeout(Duration::from_secs(1), async { attack.await?.await }).await;
+    refused(&mut api_errors, "$KV.faas-functions.functions.hello").await;
+    let tokens =
+        async_nats::jetstream::new(platform.client.clone()).get_key_value("faas-tokens").await.unwrap();
+    assert_eq!(tokens.get("00000000000000000000000000000000").await.unwrap(), None);
 
     // Nothing changed: the registry, the bucket, and what hello runs.
     assert_eq!(registry.get("functions.hello").await.unwrap(), Some(hello_entry));

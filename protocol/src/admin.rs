@@ -8,6 +8,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::TokenRecord;
 use crate::error::ErrorBody;
 use crate::names::{BucketName, FunctionRef, PipelineName, TriggerName};
 use crate::pipelines::{Pipeline, PipelineSpec};
@@ -93,6 +94,10 @@ admin_commands! {
     ListPipelines = "list_pipelines" -> PipelineList,
     /// Delete a pipeline.
     DeletePipeline = "delete_pipeline" -> Done,
+    /// Store a new api token; answered once every api applied it.
+    CreateToken = "create_token" -> Done,
+    /// Revoke an api token; answered once every api applied it.
+    RevokeToken = "revoke_token" -> Done,
 }
 
 /// List every bucket.
@@ -198,6 +203,21 @@ pub struct ListPipelines {}
 pub struct DeletePipeline {
     /// Its name.
     pub name: PipelineName,
+}
+
+/// Store a new api token. It carries the record, whose secret is only a
+/// hash: the secret itself never leaves the api that minted it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateToken {
+    /// The token as stored.
+    pub token: TokenRecord,
+}
+
+/// Revoke an api token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeToken {
+    /// The token's id.
+    pub token: String,
 }
 
 /// An object in the transfer store.

@@ -17,6 +17,11 @@ use crate::names::BucketName;
 /// JetStream key-value bucket: token id → [`TokenRecord`].
 pub const TOKENS_BUCKET: &str = "faas-tokens";
 
+/// JetStream key-value bucket: token id → when it was last used (Unix
+/// milliseconds, in decimal), written by the apis at most once per token
+/// per flush interval.
+pub const TOKEN_USAGE_BUCKET: &str = "faas-token-usage";
+
 /// What a scope lets its holder do in a bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Access {
@@ -155,6 +160,12 @@ impl<'de> Deserialize<'de> for Scope {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
     }
+}
+
+/// Whether `id` has the shape of a minted token id (32 hex digits): what
+/// a key in [`TOKENS_BUCKET`] may be.
+pub fn is_token_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// A token as stored: everything but its secret, of which only the

@@ -116,6 +116,20 @@ pub const PIPELINE_STEP: &str = "Faas-Pipeline-Step";
 /// On pipeline error replies: the failed step's `<bucket>/<function>`.
 pub const PIPELINE_FUNCTION: &str = "Faas-Pipeline-Function";
 
+/// On admin commands and job messages the api sends: the id of the token
+/// that authenticated the request (the acting principal), for audit and logs.
+pub const PRINCIPAL_ID: &str = "Faas-Principal-Id";
+
+/// With [`PRINCIPAL_ID`]: the token's name.
+pub const PRINCIPAL_NAME: &str = "Faas-Principal-Name";
+
+/// `value` as a header value: control characters (which would end a NATS
+/// or HTTP header line) become spaces. For values people choose, such as
+/// a token's name.
+pub fn header_safe(value: &str) -> String {
+    value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
 /// Set by JetStream on key-value entries: `DEL` or `PURGE` on removals.
 /// Not ours, but spelled here like every header the platform reads.
 pub const KV_OPERATION: &str = "KV-Operation";
@@ -130,5 +144,6 @@ mod tests {
         assert_eq!(payload_limit(100), 0);
         assert_ne!(new_request_id(), new_request_id());
         assert!(is_valid_request_id(&new_request_id()));
+        assert_eq!(header_safe("ci\r\nbot\u{7f}"), "ci  bot ");
     }
 }

@@ -224,6 +224,7 @@ impl Subjects {
             format!("{p}.metrics.*"),
             self.pipeline_all(),
             format!("{p}.errors.>"),
+            self.audit_all(),
         ]
     }
 
@@ -235,6 +236,17 @@ impl Subjects {
     /// What dispatchers subscribe to.
     pub fn admin_all(&self) -> String {
         format!("{}.admin.>", self.prefix)
+    }
+
+    /// `<prefix>.audit.<action>`: an [`crate::audit::AuditEvent`] for each
+    /// admin action.
+    pub fn audit(&self, action: &str) -> String {
+        format!("{}.audit.{action}", self.prefix)
+    }
+
+    /// Every audit event.
+    pub fn audit_all(&self) -> String {
+        self.audit(">")
     }
 
     /// Liveness probe answered by any one executor.

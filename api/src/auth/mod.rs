@@ -19,17 +19,20 @@ pub mod secrets;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use bus::{TokenLookup, TokenStore, TokenWatch};
+use bus::{TokenLookup, TokenStore, TokenUsage, TokenWatch};
+use protocol::audit::{self, AuditEvent, Outcome};
 use protocol::auth::{self, Access, Scope, TokenRecord};
 use protocol::{BucketName, ErrorCode, FunctionRef};
 use tokio::sync::OnceCell;
 
 use crate::error::ApiError;
+use crate::request_id::RequestId;
 use crate::state::AppState;
 
 /// The id the bootstrap admin token goes by.
@@ -88,6 +91,19 @@ impl Principal {
     pub fn require_admin(&self) -> Result<(), ApiError> {
         if self.is_admin() { Ok(()) } else { Err(forbidden(&Scope::Admin)) }
     }
+
+    /// NATS headers naming this principal, for the messages sent on its
+    /// behalf (admin commands, jobs).
+    pub fn headers(&self) -> async_nats::HeaderMap {
+        let mut map = async_nats::HeaderMap::new();
+        bus::audit::insert_principal(&mut map, &self.id, &self.name);
+        map
+    }
+
+    /// The principal as an audit event names it.
+    pub fn audited(&self) -> protocol::audit::Principal {
+        protocol::audit::Principal { id: self.id.clone(), name: self.name.clone() }
+    }
 }
 
 /// The 403 naming the scope that was missing.
@@ -103,9 +119,15 @@ pub struct Authenticator {
     /// answers.
     watch: Arc<OnceCell<TokenWatch>>,
     store: OnceCell<TokenStore>,
-    /// When this api last saw each token used (unix ms).
-    last_used: RwLock<HashMap<String, AtomicU64>>,
+    /// When this api last saw each token used (unix ms); shared with the
+    /// other apis by a task of its own ([`Authenticator::start_usage_flush`]).
+    last_used: Arc<LastUsed>,
+    /// The shared last uses, opened on first use.
+    usage: Arc<OnceCell<TokenUsage>>,
 }
+
+/// Token id to the last time this api saw it used (unix ms).
+type LastUsed = RwLock<HashMap<String, AtomicU64>>;
 
 enum Mode {
     Off,
@@ -119,11 +141,13 @@ pub struct WeakAdminToken;
 
 impl Authenticator {
     /// Checks tokens against the tokens bucket and `admin_token`; with
-    /// `enabled` false lets every request through as admin.
+    /// `enabled` false lets every request through as admin. Last uses are
+    /// shared with the other apis every `usage_flush`.
     pub fn new(
         enabled: bool,
         admin_token: Option<&str>,
         client: async_nats::Client,
+        usage_flush: Duration,
     ) -> Result<Self, WeakAdminToken> {
         let mode = if enabled {
             let admin_token = admin_token.map(str::trim).filter(|token| !token.is_empty());
@@ -146,10 +170,12 @@ impl Authenticator {
             client,
             watch: Arc::default(),
             store: OnceCell::new(),
-            last_used: RwLock::default(),
+            last_used: Arc::default(),
+            usage: Arc::default(),
         };
         if enabled {
             authenticator.start_watch();
+            authenticator.start_usage_flush(usage_flush);
         }
         Ok(authenticator)
     }
@@ -159,24 +185,65 @@ impl Authenticator {
         matches!(self.mode, Mode::On { .. })
     }
 
-    /// Follows the tokens bucket from a task of its own, as soon as
-    /// JetStream answers: the api starts (and reports not ready) without it.
+    /// Follows the tokens bucket from a task of its own, as soon as it
+    /// exists (a dispatcher creates it): the api starts (and reports not
+    /// ready) without it.
     fn start_watch(&self) {
         let client = self.client.clone();
         let cell = Arc::downgrade(&self.watch);
         tokio::spawn(async move {
-            let watch =
-                bus::retry("token watch", || async { TokenStore::open(&client).await?.watch(&client).await })
-                    .await;
+            let watch = bus::retry("token watch", || async {
+                TokenStore::open_existing(&client).await?.watch(&client).await
+            })
+            .await;
             if let Some(cell) = cell.upgrade() {
                 let _ = cell.set(watch);
             }
         });
     }
 
-    /// The tokens bucket, opened on first use.
+    /// Writes the last uses seen since the previous flush to the shared
+    /// bucket every `every`, from a task of its own (which ends with the
+    /// authenticator): never on the request path, and at most one write
+    /// per token per interval.
+    fn start_usage_flush(&self, every: Duration) {
+        let client = self.client.clone();
+        let last_used = Arc::downgrade(&self.last_used);
+        let usage = self.usage.clone();
+        tokio::spawn(async move {
+            let mut written: HashMap<String, u64> = HashMap::new();
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(last_used) = last_used.upgrade() else { return };
+                let due: Vec<(String, u64)> = last_used
+                    .read()
+                    .expect("last-used lock")
+                    .iter()
+                    .map(|(id, at)| (id.clone(), at.load(Ordering::Relaxed)))
+                    .filter(|(id, at)| written.get(id) != Some(at))
+                    .collect();
+                drop(last_used);
+                if due.is_empty() {
+                    continue;
+                }
+                let Ok(usage) = usage.get_or_try_init(|| TokenUsage::open(&client)).await else { continue };
+                for (id, at) in due {
+                    match usage.record(&id, at).await {
+                        Ok(()) => {
+                            written.insert(id, at);
+                        }
+                        Err(err) => tracing::debug!(%err, "could not share a token's last use"),
+                    }
+                }
+            }
+        });
+    }
+
+    /// The tokens bucket, opened on first use once a dispatcher created it.
     pub async fn store(&self) -> Result<&TokenStore, ApiError> {
-        Ok(self.store.get_or_try_init(|| TokenStore::open(&self.client)).await?)
+        Ok(self.store.get_or_try_init(|| TokenStore::open_existing(&self.client)).await?)
     }
 
     /// The caller presenting `authorization`, or 401.
@@ -235,9 +302,21 @@ impl Authenticator {
         self.last_used.read().expect("last-used lock").get(id).map(|at| at.load(Ordering::Relaxed))
     }
 
-    /// Forgets what this api knows about a revoked token.
-    pub fn forget(&self, id: &str) {
+    /// The last use of every token as the apis shared it (up to one flush
+    /// interval old); empty when the bucket cannot be read.
+    pub async fn shared_last_uses(&self) -> HashMap<String, u64> {
+        let Ok(usage) = self.usage.get_or_try_init(|| TokenUsage::open(&self.client)).await else {
+            return HashMap::new();
+        };
+        usage.all().await.unwrap_or_default()
+    }
+
+    /// Forgets what this api and the shared bucket know about a revoked token.
+    pub async fn forget(&self, id: &str) {
         self.last_used.write().expect("last-used lock").remove(id);
+        if let Ok(usage) = self.usage.get_or_try_init(|| TokenUsage::open(&self.client)).await {
+            let _ = usage.forget(id).await;
+        }
     }
 }
 
@@ -251,11 +330,39 @@ fn unauthenticated(why: &str) -> ApiError {
 
 /// Middleware: the caller's [`Principal`] as an extension, or 401 with
 /// `WWW-Authenticate: Bearer`.
+///
+/// A change refused for a missing scope (403 on a method other than `GET`
+/// or `HEAD`, calls of functions and pipelines aside) is audited here, the
+/// one place every route passes.
 pub async fn middleware(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     match state.auth.authenticate(request.headers().get(header::AUTHORIZATION)).await {
         Ok(principal) => {
+            // Only what a refused change needs, and only for a change:
+            // reads and calls (every exec) allocate nothing more.
+            let path = request.uri().path();
+            let changes = !matches!(*request.method(), Method::GET | Method::HEAD)
+                && !path.starts_with("/exec/")
+                && !path.starts_with("/async/");
+            let refusal = changes.then(|| {
+                let request_id = request.extensions().get::<RequestId>().map(|id| id.as_str().to_owned());
+                (format!("{} {path}", request.method()), request_id.unwrap_or_default(), principal.audited())
+            });
             request.extensions_mut().insert(principal);
-            next.run(request).await
+            let response = next.run(request).await;
+            if let Some((route, request_id, principal)) = refusal
+                && response.status() == StatusCode::FORBIDDEN
+            {
+                let event = AuditEvent {
+                    at_ms: protocol::jobs::now_ms(),
+                    request_id,
+                    action: audit::FORBIDDEN.to_owned(),
+                    principal,
+                    target: audit::Target { route: Some(route), ..Default::default() },
+                    outcome: Outcome::Error(ErrorCode::Forbidden),
+                };
+                bus::audit::record(&state.client, &state.subjects, &event).await;
+            }
+            response
         }
         Err(err) => challenge(err),
     }

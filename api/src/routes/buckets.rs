@@ -22,7 +22,7 @@ pub async fn list(
     Extension(id): Extension<RequestId>,
     Extension(principal): Extension<Principal>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let BucketList { mut buckets } = admin(&state, &id, ListBuckets {}).await?;
+    let BucketList { mut buckets } = admin(&state, &id, &principal, ListBuckets {}).await?;
     buckets.retain(|info| BucketName::new(&info.name).is_ok_and(|name| principal.may(Access::Read, &name)));
     Ok(Json(json!({ "buckets": buckets })))
 }
@@ -36,7 +36,7 @@ pub async fn create(
 ) -> Result<impl IntoResponse, ApiError> {
     let bucket = BucketName::new(bucket)?;
     principal.require(Access::Deploy, &bucket)?;
-    admin(&state, &id, CreateBucket { bucket: bucket.clone() }).await?;
+    admin(&state, &id, &principal, CreateBucket { bucket: bucket.clone() }).await?;
     Ok((StatusCode::CREATED, Json(json!({ "bucket": bucket }))))
 }
 
@@ -49,7 +49,8 @@ pub async fn list_functions(
 ) -> Result<impl IntoResponse, ApiError> {
     let bucket = BucketName::new(bucket)?;
     principal.require(Access::Read, &bucket)?;
-    let FunctionList { functions } = admin(&state, &id, ListFunctions { bucket: bucket.clone() }).await?;
+    let FunctionList { functions } =
+        admin(&state, &id, &principal, ListFunctions { bucket: bucket.clone() }).await?;
     Ok(Json(json!({ "bucket": bucket, "functions": functions })))
 }
 
@@ -70,7 +71,7 @@ pub async fn delete(
     let bucket = BucketName::new(bucket)?;
     principal.require(Access::Deploy, &bucket)?;
     let force = flag("force", query.force.as_deref())?;
-    admin(&state, &id, DeleteBucket { bucket: bucket.clone(), force }).await?;
+    admin(&state, &id, &principal, DeleteBucket { bucket: bucket.clone(), force }).await?;
     Ok(Json(json!({ "deleted": bucket })))
 }
 

@@ -39,7 +39,9 @@ pub async fn upload(
     }
     let transfer = state.transfer().await?;
     let staged = transfer.stage(bytes).await?;
-    let result = admin(&state, &id, PutFunction { function: function.clone(), staged: staged.clone() }).await;
+    let result =
+        admin(&state, &id, &principal, PutFunction { function: function.clone(), staged: staged.clone() })
+            .await;
     match result {
         Ok(Stored { function: info, digest }) => Ok((
             StatusCode::CREATED,
@@ -77,7 +79,7 @@ pub async fn download(
 ) -> Result<impl IntoResponse, ApiError> {
     let function = FunctionRef::new(&bucket, &function)?;
     principal.require(Access::Read, &function.bucket)?;
-    let staged = admin(&state, &id, GetFunction { function }).await?;
+    let staged = admin(&state, &id, &principal, GetFunction { function }).await?;
     let bytes = state.transfer().await?.take(&staged, u64::MAX).await?;
     Ok(([(header::CONTENT_TYPE, "application/wasm")], bytes))
 }
@@ -91,6 +93,6 @@ pub async fn delete(
 ) -> Result<impl IntoResponse, ApiError> {
     let function = FunctionRef::new(&bucket, &function)?;
     principal.require(Access::Deploy, &function.bucket)?;
-    admin(&state, &id, DeleteFunction { function: function.clone() }).await?;
+    admin(&state, &id, &principal, DeleteFunction { function: function.clone() }).await?;
     Ok(Json(json!({ "deleted": function.to_string() })))
 }

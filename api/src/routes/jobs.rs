@@ -12,6 +12,7 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bus::NewJob;
+use protocol::audit::{self, AuditEvent, Outcome};
 use protocol::auth::Access;
 use protocol::{ErrorCode, FunctionRef, JobRecord, JobStatus, Target};
 use serde::Deserialize;
@@ -47,7 +48,7 @@ pub async fn submit(
             format!("no function {function} is deployed"),
         ));
     }
-    submit_target(&state, &id, &Target::Function(function), &http_headers, body).await
+    submit_target(&state, &id, &principal, &Target::Function(function), &http_headers, body).await
 }
 
 /// Stores a job for `target` from an HTTP request: idempotency key,
@@ -55,6 +56,7 @@ pub async fn submit(
 pub async fn submit_target(
     state: &AppState,
     id: &RequestId,
+    principal: &Principal,
     target: &Target,
     http_headers: &HeaderMap,
     body: Body,
@@ -75,7 +77,7 @@ pub async fn submit_target(
         input,
         request_id: id.as_str(),
         callback_url,
-        headers: async_nats::HeaderMap::new(),
+        headers: principal.headers(),
     };
     let submitted = state.jobs().await?.submit(job).await?;
     let status_url = protocol::jobs::status_url(&job_id);
@@ -175,6 +177,8 @@ pub async fn list(
 }
 
 /// `POST /jobs/{id}/redrive`: queue a failed job again with its input.
+/// The api does this itself, so it audits it (`redrive_job`) once the
+/// caller was found allowed to.
 pub async fn redrive(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -184,8 +188,17 @@ pub async fn redrive(
     let job_id = parse_id(&job_id)?;
     let (record, _) = state.jobs().await?.record(&job_id).await?;
     targets::require(&state, &id, &principal, &record.function, &[Access::Invoke]).await?;
-    let record = state.jobs().await?.redrive(&job_id, id.as_str()).await?;
-    Ok((StatusCode::ACCEPTED, Json(record)).into_response())
+    let redriven = state.jobs().await?.redrive(&job_id, id.as_str(), principal.headers()).await;
+    let event = AuditEvent {
+        at_ms: protocol::jobs::now_ms(),
+        request_id: id.as_str().to_owned(),
+        action: audit::REDRIVE_JOB.to_owned(),
+        principal: principal.audited(),
+        target: audit::Target::job(&job_id, &record.function),
+        outcome: Outcome::of(&redriven, bus::JobError::code),
+    };
+    bus::audit::record(&state.client, &state.subjects, &event).await;
+    Ok((StatusCode::ACCEPTED, Json(redriven?)).into_response())
 }
 
 fn parse_id(text: &str) -> Result<String, ApiError> {

@@ -1,5 +1,6 @@
 //! The HTTP routes. The paths of the original platform are kept as they were.
 
+pub mod audit;
 mod body;
 pub mod buckets;
 pub mod exec;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}/redrive", post(jobs::redrive))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::revoke))
+        .route("/audit", get(audit::list))
         .route_layer(middleware::from_fn_with_state(state.clone(), nats_guard::require_nats))
         // Outermost: a caller without a valid token learns nothing else,
         // not even whether NATS is up.

@@ -38,13 +38,13 @@ pub async fn put(
     principal.require_all(Access::Deploy, &spec.steps)?;
     // Replacing a pipeline takes deploy on what it ran before, too.
     if !principal.is_admin() {
-        match admin(&state, &id, GetPipeline { name: name.clone() }).await {
+        match admin(&state, &id, &principal, GetPipeline { name: name.clone() }).await {
             Ok(existing) => principal.require_all(Access::Deploy, &existing.spec.steps)?,
             Err(err) if err.body().code == ErrorCode::PipelineNotFound => {}
             Err(err) => return Err(err),
         }
     }
-    Ok(Json(admin(&state, &id, PutPipeline { name, spec }).await?))
+    Ok(Json(admin(&state, &id, &principal, PutPipeline { name, spec }).await?))
 }
 
 /// `GET /pipeline`.
@@ -53,7 +53,7 @@ pub async fn list(
     Extension(id): Extension<RequestId>,
     Extension(principal): Extension<Principal>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let PipelineList { mut pipelines } = admin(&state, &id, ListPipelines {}).await?;
+    let PipelineList { mut pipelines } = admin(&state, &id, &principal, ListPipelines {}).await?;
     pipelines.retain(|pipeline| targets::may_all(&principal, SEE_DEFINITIONS, &pipeline.spec.steps));
     Ok(Json(json!({ "pipelines": pipelines })))
 }
@@ -66,7 +66,7 @@ pub async fn get(
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = PipelineName::new(name)?;
-    let pipeline = admin(&state, &id, GetPipeline { name }).await?;
+    let pipeline = admin(&state, &id, &principal, GetPipeline { name }).await?;
     targets::require_all(&principal, SEE_DEFINITIONS, &pipeline.spec.steps)?;
     Ok(Json(pipeline))
 }
@@ -80,10 +80,10 @@ pub async fn delete(
 ) -> Result<impl IntoResponse, ApiError> {
     let name = PipelineName::new(name)?;
     if !principal.is_admin() {
-        let existing = admin(&state, &id, GetPipeline { name: name.clone() }).await?;
+        let existing = admin(&state, &id, &principal, GetPipeline { name: name.clone() }).await?;
         principal.require_all(Access::Deploy, &existing.spec.steps)?;
     }
-    admin(&state, &id, DeletePipeline { name: name.clone() }).await?;
+    admin(&state, &id, &principal, DeletePipeline { name: name.clone() }).await?;
     Ok(Json(json!({ "deleted": name })))
 }
 
@@ -99,7 +99,8 @@ pub async fn exec(
     let name = PipelineName::new(name)?;
     let target = Target::Pipeline(name);
     if !principal.is_admin() {
-        principal.require_all(Access::Invoke, &targets::functions(&state, &id, &target).await?)?;
+        principal
+            .require_all(Access::Invoke, &targets::functions(&state, &id, &principal, &target).await?)?;
     }
     let input = read_message_input(&state, body, "the pipeline input").await?;
     let wait = state.config.pipeline_wait();
@@ -118,7 +119,7 @@ pub async fn submit(
 ) -> Result<Response, ApiError> {
     let name = PipelineName::new(name)?;
     // A job for a pipeline that does not exist would only fail later: 404 now.
-    let pipeline = admin(&state, &id, GetPipeline { name: name.clone() }).await?;
+    let pipeline = admin(&state, &id, &principal, GetPipeline { name: name.clone() }).await?;
     principal.require_all(Access::Invoke, &pipeline.spec.steps)?;
-    super::jobs::submit_target(&state, &id, &Target::Pipeline(name), &http_headers, body).await
+    super::jobs::submit_target(&state, &id, &principal, &Target::Pipeline(name), &http_headers, body).await
 }

@@ -45,11 +45,14 @@ pub fn require_all<'a>(
 pub async fn functions(
     state: &AppState,
     id: &RequestId,
+    principal: &Principal,
     target: &Target,
 ) -> Result<Vec<FunctionRef>, ApiError> {
     match target {
         Target::Function(function) => Ok(vec![function.clone()]),
-        Target::Pipeline(name) => Ok(admin(state, id, GetPipeline { name: name.clone() }).await?.spec.steps),
+        Target::Pipeline(name) => {
+            Ok(admin(state, id, principal, GetPipeline { name: name.clone() }).await?.spec.steps)
+        }
     }
 }
 
@@ -65,7 +68,7 @@ pub async fn require(
     if principal.is_admin() {
         return Ok(());
     }
-    let functions = match functions(state, id, target).await {
+    let functions = match functions(state, id, principal, target).await {
         Ok(functions) => functions,
         // A pipeline gone since: only an admin may still see its jobs.
         Err(err) if err.body().code == ErrorCode::PipelineNotFound => {

@@ -2,11 +2,11 @@
 //! scope only).
 //!
 //! A token's secret is in the 201 answer to its creation and nowhere else:
-//! the bucket keeps its SHA-256. Creating and revoking answer once every
-//! live api has applied the change, so a revoked token is refused
-//! everywhere from the moment `DELETE` answers.
-
-use std::time::Duration;
+//! the bucket keeps its SHA-256. The api checks who may do what, then has
+//! a dispatcher write the bucket (the `create_token` and `revoke_token`
+//! admin commands: only the dispatcher's NATS user may write it), which
+//! answers once every live api has applied the change, so a revoked token
+//! is refused everywhere from the moment `DELETE` answers.
 
 use axum::Json;
 use axum::body::Body;
@@ -14,17 +14,16 @@ use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use protocol::ErrorCode;
-use protocol::auth::{NewToken, TokenRecord};
+use protocol::admin::{CreateToken, RevokeToken};
+use protocol::auth::{NewToken, TokenRecord, is_token_id};
 use serde_json::json;
 
 use super::triggers::parse_definition;
 use crate::auth::{BOOTSTRAP_ID, Principal, forbidden, secrets};
+use crate::bus_client::admin;
 use crate::error::ApiError;
+use crate::request_id::RequestId;
 use crate::state::AppState;
-
-/// How long a change may take to reach every api before the answer says
-/// so in the log; the change stands either way.
-const PROPAGATION_WAIT: Duration = Duration::from_secs(1);
 
 /// Longest token name, in bytes.
 const MAX_NAME_LEN: usize = 128;
@@ -36,6 +35,7 @@ const MAX_SCOPES: usize = 64;
 /// 201 with the token's id and, this once, its secret.
 pub async fn create(
     State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
     Extension(principal): Extension<Principal>,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -67,10 +67,7 @@ pub async fn create(
         expires_at_ms: new.expires_in_secs.map(|secs| now.saturating_add(secs.saturating_mul(1000))),
         secret_sha256: minted.secret_sha256,
     };
-    let store = state.auth.store().await?;
-    let revision = store.put(&record).await?;
-    propagate(&state, revision).await;
-    tracing::info!(by = %principal.id, token = %record.id, name = %record.name, "token created");
+    admin(&state, &id, &principal, CreateToken { token: record.clone() }).await?;
     let body = json!({
         "id": record.id,
         "name": record.name,
@@ -83,7 +80,8 @@ pub async fn create(
 }
 
 /// `GET /tokens`: every stored token, without secrets or their hashes;
-/// `last_used_at_ms` is the last use this api saw.
+/// `last_used_at_ms` is the newest of the last use this api saw and the one
+/// the apis shared (which is up to `FAAS_TOKEN_USAGE_FLUSH_SECS` old).
 pub async fn list(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -92,6 +90,7 @@ pub async fn list(
     let mut records = state.auth.store().await?.list().await?;
     records.sort_by_key(|record| record.created_at_ms);
     let now = protocol::jobs::now_ms();
+    let shared = state.auth.shared_last_uses().await;
     let tokens: Vec<_> = records
         .iter()
         .map(|record| {
@@ -102,7 +101,7 @@ pub async fn list(
                 "created_at_ms": record.created_at_ms,
                 "expires_at_ms": record.expires_at_ms,
                 "expired": record.is_expired(now),
-                "last_used_at_ms": state.auth.last_used(&record.id),
+                "last_used_at_ms": state.auth.last_used(&record.id).max(shared.get(&record.id).copied()),
             })
         })
         .collect();
@@ -112,6 +111,7 @@ pub async fn list(
 /// `DELETE /tokens/{id}`: revokes it on every api.
 pub async fn revoke(
     State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
     Extension(principal): Extension<Principal>,
     Path(token_id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -119,26 +119,14 @@ pub async fn revoke(
     if token_id == BOOTSTRAP_ID {
         return Err(bad_request("the bootstrap token comes from FAAS_ADMIN_TOKEN: change it there"));
     }
-    let store = state.auth.store().await?;
     // Ids are minted as 32 hex digits; anything else names no token (and
     // could not be a key).
-    let well_formed = token_id.len() == 32 && token_id.bytes().all(|b| b.is_ascii_hexdigit());
-    if !well_formed || store.get(&token_id).await?.is_none() {
+    if !is_token_id(&token_id) {
         return Err(ApiError::new(ErrorCode::TokenNotFound, format!("no token {token_id:?}")));
     }
-    let revision = store.remove(&token_id).await?;
-    propagate(&state, revision).await;
-    state.auth.forget(&token_id);
-    tracing::info!(by = %principal.id, token = %token_id, "token revoked");
+    admin(&state, &id, &principal, RevokeToken { token: token_id.clone() }).await?;
+    state.auth.forget(&token_id).await;
     Ok(Json(json!({ "revoked": token_id })))
-}
-
-/// Waits for every live api to apply `revision`.
-async fn propagate(state: &AppState, revision: u64) {
-    let Ok(store) = state.auth.store().await else { return };
-    if let Err(err) = store.wait_for_watchers(revision, PROPAGATION_WAIT).await {
-        tracing::warn!(%err, "a token change has not reached every api yet");
-    }
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {

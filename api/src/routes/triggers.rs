@@ -38,13 +38,13 @@ pub async fn put(
     principal.require(Access::Deploy, &spec.function.bucket)?;
     // Replacing a trigger takes deploy on what it ran before, too.
     if !principal.is_admin() {
-        match admin(&state, &id, GetTrigger { name: name.clone() }).await {
+        match admin(&state, &id, &principal, GetTrigger { name: name.clone() }).await {
             Ok(existing) => principal.require(Access::Deploy, &existing.spec.function.bucket)?,
             Err(err) if err.body().code == ErrorCode::TriggerNotFound => {}
             Err(err) => return Err(err),
         }
     }
-    Ok(Json(admin(&state, &id, PutTrigger { name, spec }).await?))
+    Ok(Json(admin(&state, &id, &principal, PutTrigger { name, spec }).await?))
 }
 
 /// `GET /trigger`.
@@ -53,7 +53,7 @@ pub async fn list(
     Extension(id): Extension<RequestId>,
     Extension(principal): Extension<Principal>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let TriggerList { mut triggers } = admin(&state, &id, ListTriggers {}).await?;
+    let TriggerList { mut triggers } = admin(&state, &id, &principal, ListTriggers {}).await?;
     triggers.retain(|trigger| targets::may_all(&principal, SEE_DEFINITIONS, [&trigger.spec.function]));
     Ok(Json(json!({ "triggers": triggers })))
 }
@@ -66,7 +66,7 @@ pub async fn get(
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = TriggerName::new(name)?;
-    let trigger = admin(&state, &id, GetTrigger { name }).await?;
+    let trigger = admin(&state, &id, &principal, GetTrigger { name }).await?;
     targets::require_all(&principal, SEE_DEFINITIONS, [&trigger.spec.function])?;
     Ok(Json(trigger))
 }
@@ -80,10 +80,10 @@ pub async fn delete(
 ) -> Result<impl IntoResponse, ApiError> {
     let name = TriggerName::new(name)?;
     if !principal.is_admin() {
-        let existing = admin(&state, &id, GetTrigger { name: name.clone() }).await?;
+        let existing = admin(&state, &id, &principal, GetTrigger { name: name.clone() }).await?;
         principal.require(Access::Deploy, &existing.spec.function.bucket)?;
     }
-    admin(&state, &id, DeleteTrigger { name: name.clone() }).await?;
+    admin(&state, &id, &principal, DeleteTrigger { name: name.clone() }).await?;
     Ok(Json(json!({ "deleted": name })))
 }
 

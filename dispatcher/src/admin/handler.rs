@@ -1,9 +1,10 @@
-//! What each admin command does.
+//! What each admin command does (the trigger, pipeline and token commands
+//! have modules of their own).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bus::{DefinitionStore, FunctionRegistry, RegistryError, TransferStore};
+use bus::{DefinitionStore, FunctionRegistry, RegistryError, TokenStore, TransferStore};
 use engine::ArtifactStore;
 use protocol::admin::{
     BucketList, CreateBucket, DeleteBucket, DeleteFunction, Done, FunctionList, GetFunction, ListFunctions,
@@ -29,6 +30,7 @@ pub struct AdminHandler {
     transfer: TransferStore,
     pub(crate) registry: FunctionRegistry,
     pub(crate) flows: FlowStores,
+    pub(crate) tokens: TokenStore,
     artifacts: Option<ArtifactStore>,
     validator: ComponentValidator,
     compiles: CompilePool,
@@ -47,6 +49,8 @@ pub struct Stores {
     pub artifacts: Option<ArtifactStore>,
     /// Triggers and pipelines.
     pub flows: FlowStores,
+    /// The api tokens.
+    pub tokens: TokenStore,
 }
 
 /// Where triggers and pipelines are defined, and the subject rules they follow.
@@ -75,12 +79,13 @@ impl AdminHandler {
         compiles: CompilePool,
         max_component_bytes: u64,
     ) -> Self {
-        let Stores { functions, transfer, registry, artifacts, flows } = stores;
+        let Stores { functions, transfer, registry, artifacts, flows, tokens } = stores;
         Self {
             store: functions,
             transfer,
             registry,
             flows,
+            tokens,
             artifacts,
             validator,
             compiles,
@@ -106,6 +111,8 @@ impl AdminHandler {
             AdminRequest::GetPipeline(command) => answer(command, |c| self.get_pipeline(c)).await,
             AdminRequest::ListPipelines(command) => answer(command, |_| self.list_pipelines()).await,
             AdminRequest::DeletePipeline(command) => answer(command, |c| self.delete_pipeline(c)).await,
+            AdminRequest::CreateToken(command) => answer(command, |c| self.create_token(c)).await,
+            AdminRequest::RevokeToken(command) => answer(command, |c| self.revoke_token(c)).await,
         }
     }
 

@@ -1,5 +1,5 @@
-//! The admin half of the dispatcher: bucket, function, trigger and pipeline
-//! commands.
+//! The admin half of the dispatcher: bucket, function, trigger, pipeline
+//! and token commands, each audited.
 //!
 //! It is the only part of the platform that writes to S3 and the only one
 //! besides executors that compiles (to check an upload and precompile it), so
@@ -13,15 +13,18 @@
 mod flow_commands;
 mod handler;
 mod sweep;
+mod token_commands;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{Client, Message, Subscriber};
-use bus::{DefinitionStore, FunctionRegistry, TransferStore};
+use bus::audit::AuditLog;
+use bus::{DefinitionStore, FunctionRegistry, TokenStore, TransferStore};
 use engine::{ArtifactStore, CompileLimits, CompilePool, ComponentValidator};
 use futures::StreamExt as _;
+use protocol::audit::{AuditEvent, Audited, Outcome};
 use protocol::metrics::DispatcherStatus;
 use protocol::pipelines::PIPELINES;
 use protocol::subjects::ROLE_DISPATCHER;
@@ -77,9 +80,13 @@ impl Admin {
                 FunctionRegistry::open_when_ready(client),
                 DefinitionStore::open_when_ready(client, TRIGGERS, "trigger"),
                 DefinitionStore::open_when_ready(client, PIPELINES, "pipeline"),
+                TokenStore::open_when_ready(client),
+                bus::retry("audit log", || AuditLog::setup(client, &subjects, &config.stores)),
             )
         };
-        let (transfer, registry, triggers, pipelines) = tokio::select! {
+        // The audit trail's stream is set up here; events reach it by
+        // being published.
+        let (transfer, registry, triggers, pipelines, tokens, ()) = tokio::select! {
             () = shutdown => return Ok(None),
             opened = opened => opened,
         };
@@ -109,6 +116,7 @@ impl Admin {
             registry,
             artifacts,
             flows,
+            tokens,
         };
         let compiles = CompilePool::new(CompileLimits {
             concurrency: config.compile_concurrency,
@@ -186,12 +194,23 @@ impl Admin {
 
 async fn handle(client: Client, handler: Arc<AdminHandler>, subjects: Arc<Subjects>, message: Message) {
     let request_id = bus::request_id(&message);
-    let span = info_span!("admin", request_id = %request_id, subject = %message.subject);
+    // A command without a principal comes from a NATS client that is not
+    // the api: served (NATS permissions decide who may send it), and
+    // audited as such.
+    let principal = bus::audit::principal(&message);
+    let span = info_span!(
+        "admin",
+        request_id = %request_id,
+        subject = %message.subject,
+        principal_id = %principal.id,
+        principal_name = %principal.name,
+    );
     async move {
         let Some(reply_to) = message.reply.clone() else {
             warn!("admin command without a reply subject; ignored");
             return;
         };
+        let mut audited = None;
         let result = match serde_json::from_slice::<AdminRequest>(&message.payload) {
             // The subject is what NATS permissions grant (a principal may
             // be allowed `list_buckets` and nothing else), so the body may
@@ -199,6 +218,7 @@ async fn handle(client: Client, handler: Arc<AdminHandler>, subjects: Arc<Subjec
             Ok(request) if message.subject.as_str() != subjects.admin(request.command()) => {
                 let command = request.command();
                 warn!(command, "admin command on another command's subject; refused");
+                audited = request.audit();
                 Err(ErrorBody::new(
                     ErrorCode::CommandMismatch,
                     format!("a {command} command must be sent on {}", subjects.admin(command)),
@@ -206,6 +226,7 @@ async fn handle(client: Client, handler: Arc<AdminHandler>, subjects: Arc<Subjec
             }
             Ok(request) => {
                 let command = request.command();
+                audited = request.audit();
                 let result = handler.handle(request).await;
                 match &result {
                     Ok(_) => info!(command, "command succeeded"),
@@ -215,6 +236,17 @@ async fn handle(client: Client, handler: Arc<AdminHandler>, subjects: Arc<Subjec
             }
             Err(err) => Err(ErrorBody::new(ErrorCode::BadRequest, format!("malformed admin command: {err}"))),
         };
+        if let Some(Audited { action, target }) = audited {
+            let event = AuditEvent {
+                at_ms: protocol::jobs::now_ms(),
+                request_id: request_id.clone(),
+                action: action.to_owned(),
+                principal,
+                target,
+                outcome: Outcome::of(&result, |err| err.code),
+            };
+            bus::audit::record(&client, &subjects, &event).await;
+        }
         let reply = AdminReply::from(result);
         let mut map = async_nats::HeaderMap::new();
         map.insert(headers::REQUEST_ID, request_id.as_str());
