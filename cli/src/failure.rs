@@ -39,7 +39,7 @@ impl Failure {
     /// The process's exit code.
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
-            Self::Usage(_) | Self::Platform(client::Error::InvalidUrl(_)) => 2,
+            Self::Usage(_) | Self::Platform(client::Error::InvalidUrl(_) | client::Error::InvalidToken) => 2,
             Self::Platform(client::Error::Connection { .. }) => 3,
             Self::Platform(_) | Self::JobFailed { .. } | Self::Local(_) => 1,
         })
@@ -115,7 +115,9 @@ impl Failure {
     /// The `code` of a failure the platform did not name.
     fn kind(&self) -> &'static str {
         match self {
-            Self::Usage(_) | Self::Platform(client::Error::InvalidUrl(_)) => "usage",
+            Self::Usage(_) | Self::Platform(client::Error::InvalidUrl(_) | client::Error::InvalidToken) => {
+                "usage"
+            }
             Self::Platform(client::Error::Connection { .. }) => "connection",
             Self::Platform(_) => "unexpected_answer",
             Self::JobFailed { .. } => "job_failed",

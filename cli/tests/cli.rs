@@ -172,6 +172,8 @@ async fn each_failure_class_has_its_exit_code() {
         let output = run(&platform, config, args).await;
         assert_exit(&output, 2);
     }
+    let bad_url = faas("localhost:3000", None, config, &["ls"]).output().await.unwrap();
+    assert_exit(&bad_url, 2);
     let python = run(&platform, config, &["new", "fn", "--lang", "js"]).await;
     assert!(stderr(&python).contains("not supported yet"), "{}", stderr(&python));
 

@@ -31,6 +31,9 @@ pub enum Error {
     /// The base URL is not an http(s) URL.
     #[error("invalid api URL {0:?}: expected http://host[:port] or https://...")]
     InvalidUrl(String),
+    /// The token cannot be sent in a header (it is not printable ASCII).
+    #[error("the token is not printable ASCII: is it the whole token, as the api printed it?")]
+    InvalidToken,
     /// The api answered something that is not what this client expects
     /// (another server on that port, or a version mismatch).
     #[error("unexpected answer from {url} ({status}): {reason}")]

@@ -100,7 +100,7 @@ impl Client {
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some(token) = token {
             let mut bearer = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| Error::InvalidUrl("a token is printable ASCII".to_owned()))?;
+                .map_err(|_| Error::InvalidToken)?;
             bearer.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, bearer);
         }
