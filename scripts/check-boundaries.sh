@@ -2,7 +2,8 @@
 # The crate boundaries ARCHITECTURE.md promises, checked on every test run:
 # - the api stays thin: it links neither the storage nor the Wasmtime stack;
 # - roles never depend on each other (normal dependencies; tests live in e2e);
-# - protocol depends on no crate of ours;
+# - protocol depends on no crate of ours; the client and the CLI on protocol
+#   and the client only;
 # - NATS headers and subjects are spelled only in protocol (service sources;
 #   tests spell them on purpose, as a client would).
 set -euo pipefail
@@ -19,6 +20,10 @@ for role in faas-api faas-dispatcher faas-executor; do
 done
 ours=$(deps faas-protocol | grep -E '^faas-' | grep -vx faas-protocol || true)
 [ -z "$ours" ] || fail "faas-protocol depends on crates of ours: $ours"
+for tool in faas-client faas-cli; do
+  ours=$(deps "$tool" | grep -E '^faas-' | grep -vxE "$tool|faas-protocol|faas-client" || true)
+  [ -z "$ours" ] || fail "$tool may depend only on faas-protocol and faas-client: $ours"
+done
 
 sources=(api/src bus/src dispatcher/src engine/src executor/src storage/src)
 if grep -rnE '"(Faas|Nats|KV)-[A-Za-z-]+"' "${sources[@]}"; then

@@ -19,4 +19,5 @@ if [ -z "${FAAS_WEBHOOK_SECRET:-}" ]; then
   export FAAS_WEBHOOK_SECRET
   echo "callbacks are signed with FAAS_WEBHOOK_SECRET=$FAAS_WEBHOOK_SECRET"
 fi
+echo "the faas command-line tool is $target_dir/debug/faas (or: cargo install --path cli)"
 exec "$target_dir/debug/faas-local" "$@"

@@ -16,7 +16,7 @@ use tracing::Instrument;
 use crate::state::AppState;
 
 /// The HTTP header.
-pub const HEADER: &str = "x-request-id";
+pub const HEADER: &str = protocol::http::REQUEST_ID_HEADER;
 
 /// The current request's id, available to handlers as an extension.
 #[derive(Debug, Clone)]

@@ -50,7 +50,8 @@ async fn health_ready_and_metrics() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body,
-        serde_json::json!({"ready": true, "nats": "connected", "executor": "ok", "dispatcher": "ok", "auth": "on"})
+        serde_json::json!({"ready": true, "nats": "connected", "executor": "ok", "executors": 1,
+                           "dispatcher": "ok", "dispatchers": 1, "auth": "on"})
     );
 
     let _ = platform.http.get(platform.url("/bucket/Nope")).send().await.unwrap();

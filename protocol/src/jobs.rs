@@ -75,6 +75,16 @@ impl JobStatus {
         matches!(self, Self::Succeeded | Self::Failed)
     }
 
+    /// `queued`, `running`, `succeeded` or `failed`, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
     /// Parses `queued`, `running`, `succeeded` or `failed`.
     pub fn parse(status: &str) -> Option<Self> {
         serde_json::from_value(serde_json::Value::String(status.to_owned())).ok()
@@ -171,6 +181,9 @@ mod tests {
         );
         assert_eq!(JobStatus::parse("failed"), Some(JobStatus::Failed));
         assert_eq!(JobStatus::parse("nope"), None);
+        for status in [JobStatus::Queued, JobStatus::Running, JobStatus::Succeeded, JobStatus::Failed] {
+            assert_eq!(JobStatus::parse(status.as_str()), Some(status));
+        }
         assert_eq!(status_url("j1"), "/jobs/j1");
     }
 }

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod callbacks;
 pub mod error;
 pub mod headers;
+pub mod http;
 pub mod jobs;
 pub mod metrics;
 pub mod names;

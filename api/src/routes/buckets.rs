@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use protocol::admin::{BucketList, CreateBucket, DeleteBucket, FunctionList, ListBuckets, ListFunctions};
 use protocol::auth::Access;
+use protocol::http::{BucketFunctions, Deleted};
 use protocol::{BucketName, ErrorCode};
 use serde::Deserialize;
 use serde_json::json;
@@ -51,7 +52,7 @@ pub async fn list_functions(
     principal.require(Access::Read, &bucket)?;
     let FunctionList { functions } =
         admin(&state, &id, &principal, ListFunctions { bucket: bucket.clone() }).await?;
-    Ok(Json(json!({ "bucket": bucket, "functions": functions })))
+    Ok(Json(BucketFunctions { bucket, functions }))
 }
 
 /// Query of `DELETE /bucket/{bucket}`.
@@ -72,7 +73,7 @@ pub async fn delete(
     principal.require(Access::Deploy, &bucket)?;
     let force = flag("force", query.force.as_deref())?;
     admin(&state, &id, &principal, DeleteBucket { bucket: bucket.clone(), force }).await?;
-    Ok(Json(json!({ "deleted": bucket })))
+    Ok(Json(Deleted { deleted: bucket.to_string() }))
 }
 
 /// Parses a boolean query flag: absent, `true`/`1` or `false`/`0`.

@@ -10,9 +10,9 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use protocol::auth::Access;
+use protocol::http::{self, ExecResult};
 use protocol::{ErrorCode, ExecLogsReply, FunctionRef, Target, headers};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::body::read_message_input;
 use super::buckets::flag;
@@ -26,9 +26,9 @@ use crate::state::AppState;
 /// (sha256) ran, and whether its compiled form came from memory, the shared
 /// artifact store or a compile.
 const PASSED_ON: [(&str, &str); 3] = [
-    (headers::EXECUTOR, "x-faas-executor"),
-    (headers::DIGEST, "x-faas-digest"),
-    (headers::CACHE, "x-faas-cache"),
+    (headers::EXECUTOR, http::EXECUTOR_HEADER),
+    (headers::DIGEST, http::DIGEST_HEADER),
+    (headers::CACHE, http::CACHE_HEADER),
 ];
 
 /// Query of an exec call.
@@ -51,7 +51,7 @@ pub async fn exec(
     principal.require(Access::Invoke, &function.bucket)?;
     let target = Target::Function(function);
     let include_logs = flag("logs", query.logs.as_deref())?
-        || http_headers.get("x-faas-include-logs").is_some_and(|v| v == "true");
+        || http_headers.get(http::INCLUDE_LOGS_HEADER).is_some_and(|v| v == "true");
     let input = read_message_input(&state, body, "the function input").await?;
 
     let mut nats_headers = async_nats::HeaderMap::new();
@@ -71,9 +71,11 @@ pub async fn exec(
         Ok(output) if include_logs => {
             let logs: ExecLogsReply = serde_json::from_slice(&output)
                 .map_err(|e| ApiError::new(ErrorCode::Internal, format!("malformed executor reply: {e}")))?;
-            Json(json!(logs)).into_response()
+            Json(logs).into_response()
         }
-        Ok(output) => Json(json!({ "result": String::from_utf8_lossy(&output) })).into_response(),
+        Ok(output) => {
+            Json(ExecResult { result: String::from_utf8_lossy(&output).into_owned() }).into_response()
+        }
     };
     for (http_name, value) in passed_on {
         response.headers_mut().insert(http_name, value);

@@ -11,8 +11,8 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use protocol::admin::{DeleteFunction, GetFunction, PutFunction, Stored};
 use protocol::auth::Access;
+use protocol::http::{Deleted, Uploaded};
 use protocol::{ErrorCode, FunctionRef};
-use serde_json::json;
 
 use super::body::read_limited;
 use super::multipart;
@@ -45,14 +45,14 @@ pub async fn upload(
     match result {
         Ok(Stored { function: info, digest }) => Ok((
             StatusCode::CREATED,
-            Json(json!({
-                "bucket": function.bucket,
-                "function": function.function,
-                "size": info.size,
-                "etag": info.etag,
-                "last_modified": info.last_modified,
-                "digest": digest,
-            })),
+            Json(Uploaded {
+                bucket: function.bucket,
+                function: function.function,
+                size: info.size,
+                etag: info.etag,
+                last_modified: info.last_modified,
+                digest,
+            }),
         )),
         Err(err) => {
             // No dispatcher took the object: do not leave it to expire.
@@ -94,5 +94,5 @@ pub async fn delete(
     let function = FunctionRef::new(&bucket, &function)?;
     principal.require(Access::Deploy, &function.bucket)?;
     admin(&state, &id, &principal, DeleteFunction { function: function.clone() }).await?;
-    Ok(Json(json!({ "deleted": function.to_string() })))
+    Ok(Json(Deleted { deleted: function.to_string() }))
 }

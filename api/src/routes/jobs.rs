@@ -14,9 +14,9 @@ use axum::response::{IntoResponse, Response};
 use bus::NewJob;
 use protocol::audit::{self, AuditEvent, Outcome};
 use protocol::auth::Access;
+use protocol::http::{self, JobAccepted, JobList};
 use protocol::{ErrorCode, FunctionRef, JobRecord, JobStatus, Target};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::body::read_message_input;
 use super::targets;
@@ -61,8 +61,8 @@ pub async fn submit_target(
     http_headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let job_id = job_id(target, http_headers.get("idempotency-key"))?;
-    let callback_url = match http_headers.get("x-callback-url") {
+    let job_id = job_id(target, http_headers.get(http::IDEMPOTENCY_KEY_HEADER))?;
+    let callback_url = match http_headers.get(http::CALLBACK_URL_HEADER) {
         None => None,
         Some(value) => {
             let url = value.to_str().map_err(|_| bad_callback("it is not ASCII"))?;
@@ -81,12 +81,12 @@ pub async fn submit_target(
     };
     let submitted = state.jobs().await?.submit(job).await?;
     let status_url = protocol::jobs::status_url(&job_id);
-    let body = json!({
-        "job_id": job_id,
-        "status_url": status_url,
-        "status": submitted.record.status,
-        "duplicate": submitted.duplicate,
-    });
+    let body = JobAccepted {
+        job_id,
+        status_url: status_url.clone(),
+        status: submitted.record.status,
+        duplicate: submitted.duplicate,
+    };
     let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
     if let Ok(location) = HeaderValue::from_str(&status_url) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -173,7 +173,7 @@ pub async fn list(
         }
         jobs = visible;
     }
-    Ok(Json(json!({ "jobs": jobs })).into_response())
+    Ok(Json(JobList { jobs }).into_response())
 }
 
 /// `POST /jobs/{id}/redrive`: queue a failed job again with its input.

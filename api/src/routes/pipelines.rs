@@ -12,6 +12,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use protocol::admin::{DeletePipeline, GetPipeline, ListPipelines, PipelineList, PutPipeline};
 use protocol::auth::Access;
+use protocol::http::Deleted;
 use protocol::{ErrorCode, PipelineName, PipelineSpec, Target};
 use serde_json::json;
 
@@ -84,7 +85,7 @@ pub async fn delete(
         principal.require_all(Access::Deploy, &existing.spec.steps)?;
     }
     admin(&state, &id, &principal, DeletePipeline { name: name.clone() }).await?;
-    Ok(Json(json!({ "deleted": name })))
+    Ok(Json(Deleted { deleted: name.to_string() }))
 }
 
 /// `POST /exec/pipeline/{name}`: runs it, answers `{"result": "..."}` with

@@ -10,6 +10,7 @@ use axum::extract::{Extension, Path, State};
 use axum::response::IntoResponse;
 use protocol::admin::{DeleteTrigger, GetTrigger, ListTriggers, PutTrigger, TriggerList};
 use protocol::auth::Access;
+use protocol::http::Deleted;
 use protocol::{ErrorCode, TriggerName, TriggerSpec};
 use serde_json::json;
 
@@ -84,7 +85,7 @@ pub async fn delete(
         principal.require(Access::Deploy, &existing.spec.function.bucket)?;
     }
     admin(&state, &id, &principal, DeleteTrigger { name: name.clone() }).await?;
-    Ok(Json(json!({ "deleted": name })))
+    Ok(Json(Deleted { deleted: name.to_string() }))
 }
 
 /// Reads a JSON definition; anything malformed is a 400 that says what.

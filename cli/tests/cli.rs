@@ -1,0 +1,294 @@
+//! `faas` end to end: the binary against a whole in-process platform.
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use e2e::{Platform, TEST_ADMIN_TOKEN};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+/// A `faas` command pointed at `url` with `token`, and a config file of its
+/// own (never the user's).
+fn faas(url: &str, token: Option<&str>, config: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_faas"));
+    command
+        .args(args)
+        .env("FAAS_URL", url)
+        .env("FAAS_CONFIG", config.join("config.toml"))
+        .env_remove("FAAS_PROFILE")
+        .env_remove("FAAS_TOKEN")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    if let Some(token) = token {
+        command.env("FAAS_TOKEN", token);
+    }
+    command
+}
+
+/// Runs `faas` as the admin against `platform`.
+async fn run(platform: &Platform, config: &Path, args: &[&str]) -> Output {
+    faas(&platform.base, Some(TEST_ADMIN_TOKEN), config, args).output().await.unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[track_caller]
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(output.status.code(), Some(code), "stdout: {}\nstderr: {}", stdout(output), stderr(output));
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(output)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deploy_invoke_list_and_remove() {
+    let platform = Platform::start().await;
+    let config = tempfile::tempdir().unwrap();
+    let config = config.path();
+    let hello = stack::guests::guest_path("hello");
+    let chatty = stack::guests::guest_path("chatty");
+
+    let deployed =
+        run(&platform, config, &["deploy", "functions/hello", hello.to_str().unwrap(), "--create-bucket"])
+            .await;
+    assert_exit(&deployed, 0);
+    assert!(
+        stdout(&deployed).starts_with("deployed functions/hello: ") && stdout(&deployed).contains("sha256:")
+    );
+    let deployed =
+        run(&platform, config, &["deploy", "functions/chatty", chatty.to_str().unwrap(), "-o", "json"]).await;
+    assert_exit(&deployed, 0);
+    let answer = json(&deployed);
+    assert_eq!((answer["bucket"].as_str(), answer["function"].as_str()), (Some("functions"), Some("chatty")));
+    assert_eq!(answer["digest"].as_str().unwrap().len(), 64);
+    assert!(answer["elapsed_ms"].is_u64());
+
+    // The raw result, not the envelope.
+    let invoked =
+        run(&platform, config, &["invoke", "functions/hello", "--data", r#"{"name":"World"}"#]).await;
+    assert_exit(&invoked, 0);
+    assert_eq!(stdout(&invoked), "Hello World, how are you?\n");
+    let mut with_stdin =
+        faas(&platform.base, Some(TEST_ADMIN_TOKEN), config, &["invoke", "functions/chatty", "--logs"]);
+    let mut child =
+        with_stdin.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut child.stdin.take().unwrap(), b"hi").await.unwrap();
+    let logged = child.wait_with_output().await.unwrap();
+    assert_exit(&logged, 0);
+    assert_eq!(stdout(&logged), "chatty: hi\n");
+    assert!(
+        stderr(&logged).contains("stdout: hi") && stderr(&logged).contains("stderr: hi"),
+        "{}",
+        stderr(&logged)
+    );
+    let invoked =
+        run(&platform, config, &["invoke", "functions/chatty", "-d", "hi", "--logs", "-o", "json"]).await;
+    assert_exit(&invoked, 0);
+    let answer = json(&invoked);
+    assert_eq!(
+        (answer["result"].as_str(), answer["stdout"].as_str()),
+        (Some("chatty: hi"), Some("stdout: hi\n"))
+    );
+    assert_eq!(answer["digest"].as_str().unwrap().len(), 64);
+
+    let waited = run(
+        &platform,
+        config,
+        &["invoke", "functions/hello", "-d", r#"{"name":"Job"}"#, "--async", "--wait"],
+    )
+    .await;
+    assert_exit(&waited, 0);
+    assert_eq!(stdout(&waited), "Hello Job, how are you?\n");
+    let submitted =
+        run(&platform, config, &["invoke", "functions/hello", "-d", "{}", "--async", "-o", "json"]).await;
+    assert_exit(&submitted, 0);
+    let job_id = json(&submitted)["job_id"].as_str().unwrap().to_owned();
+    let jobs = run(&platform, config, &["jobs", "ls", "-o", "json"]).await;
+    assert_exit(&jobs, 0);
+    assert!(json(&jobs)["jobs"].as_array().unwrap().iter().any(|job| job["job_id"] == job_id.as_str()));
+
+    let buckets = run(&platform, config, &["ls"]).await;
+    assert_exit(&buckets, 0);
+    assert!(stdout(&buckets).lines().any(|line| line.starts_with("functions ")), "{}", stdout(&buckets));
+    let functions = run(&platform, config, &["ls", "functions", "-o", "json"]).await;
+    assert_exit(&functions, 0);
+    let names: Vec<String> = json(&functions)["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().into())
+        .collect();
+    assert_eq!(names, ["chatty", "hello"]);
+
+    let download = config.join("copy.wasm");
+    let got = run(&platform, config, &["get", "functions/hello", download.to_str().unwrap()]).await;
+    assert_exit(&got, 0);
+    assert_eq!(std::fs::read(&download).unwrap(), std::fs::read(&hello).unwrap());
+
+    let pipeline = run(&platform, config, &["pipelines", "put", "greet", "functions/hello"]).await;
+    assert_exit(&pipeline, 0);
+    let ran = run(&platform, config, &["pipelines", "run", "greet", "-d", r#"{"name":"Pipe"}"#]).await;
+    assert_exit(&ran, 0);
+    assert_eq!(stdout(&ran), "Hello Pipe, how are you?\n");
+    assert_exit(&run(&platform, config, &["pipelines", "rm", "greet"]).await, 0);
+
+    let removed = run(&platform, config, &["rm", "functions/hello"]).await;
+    assert_exit(&removed, 0);
+    let gone = run(&platform, config, &["invoke", "functions/hello", "-d", "{}"]).await;
+    assert_exit(&gone, 1);
+    assert!(stderr(&gone).contains("function_not_found (404)"), "{}", stderr(&gone));
+    let not_empty = run(&platform, config, &["rm", "functions"]).await;
+    assert_exit(&not_empty, 1);
+    assert_exit(&run(&platform, config, &["rm", "functions", "--force"]).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_failure_class_has_its_exit_code() {
+    let platform = Platform::start().await;
+    let config = tempfile::tempdir().unwrap();
+    let config = config.path();
+
+    // --help shows where the token comes from, never its value.
+    let help = run(&platform, config, &["--help"]).await;
+    assert_exit(&help, 0);
+    assert!(stdout(&help).contains("FAAS_TOKEN") && !stdout(&help).contains(TEST_ADMIN_TOKEN));
+
+    // 2: usage, whether clap or the command says so.
+    for args in [
+        &["invoke", "not-a-reference"][..],
+        &["nonsense"],
+        &["invoke", "a/b", "--wait"],
+        &["new", "fn", "--lang", "python"],
+    ] {
+        let output = run(&platform, config, args).await;
+        assert_exit(&output, 2);
+    }
+    let bad_url = faas("localhost:3000", None, config, &["ls"]).output().await.unwrap();
+    assert_exit(&bad_url, 2);
+    let python = run(&platform, config, &["new", "fn", "--lang", "js"]).await;
+    assert!(stderr(&python).contains("not supported yet"), "{}", stderr(&python));
+
+    // 1: the platform's error, code and message; JSON on stderr with -o json.
+    let missing = run(&platform, config, &["invoke", "functions/nope", "-o", "json"]).await;
+    assert_exit(&missing, 1);
+    let error: Value = serde_json::from_slice(&missing.stderr).unwrap();
+    assert_eq!(
+        (error["error"]["code"].as_str(), error["error"]["status"].as_u64()),
+        (Some("bucket_not_found"), Some(404))
+    );
+    platform.create_bucket("functions").await;
+    let missing = run(&platform, config, &["invoke", "functions/nope"]).await;
+    assert_exit(&missing, 1);
+    assert!(stderr(&missing).starts_with("error: function_not_found (404): "), "{}", stderr(&missing));
+
+    // 1 with a hint: the token.
+    let refused = faas(&platform.base, Some("wrong"), config, &["ls"]).output().await.unwrap();
+    assert_exit(&refused, 1);
+    assert!(stderr(&refused).contains("unauthenticated (401)"), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("hint: the token"), "{}", stderr(&refused));
+
+    // 3: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}");
+    let unreachable = faas(&url, None, config, &["ls"]).output().await.unwrap();
+    assert_exit(&unreachable, 3);
+    assert!(stderr(&unreachable).contains("is scripts/up.sh running?"), "{}", stderr(&unreachable));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn login_keeps_a_private_profile_and_tokens_are_managed() {
+    let platform = Platform::start().await;
+    let config = tempfile::tempdir().unwrap();
+    let config = config.path();
+
+    let bad = faas(&platform.base, Some("wrong"), config, &["login", &platform.base]).output().await.unwrap();
+    assert_exit(&bad, 1);
+    assert!(!config.join("config.toml").exists(), "a refused login stores nothing");
+    let login = run(&platform, config, &["login", &platform.base, "--profile", "local"]).await;
+    assert_exit(&login, 0);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(config.join("config.toml")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // Neither FAAS_URL nor FAAS_TOKEN: the profile says both.
+    let mut ls = faas(
+        &platform.base,
+        None,
+        config,
+        &["tokens", "create", "reader", "--scope", "read:functions", "-o", "json"],
+    );
+    let created = ls.env_remove("FAAS_URL").output().await.unwrap();
+    assert_exit(&created, 0);
+    let created = json(&created);
+    let token = created["token"].as_str().unwrap();
+    let id = created["id"].as_str().unwrap();
+    let listed = run(&platform, config, &["tokens", "ls", "-o", "json"]).await;
+    assert_exit(&listed, 0);
+    assert!(json(&listed)["tokens"].as_array().unwrap().iter().any(|t| t["id"] == id));
+    assert!(!stdout(&listed).contains(token), "listing shows no secret");
+
+    // 403 gets its hint.
+    let forbidden = faas(&platform.base, Some(token), config, &["tokens", "ls"]).output().await.unwrap();
+    assert_exit(&forbidden, 1);
+    assert!(stderr(&forbidden).contains("forbidden (403)") && stderr(&forbidden).contains("hint: "));
+    assert_exit(&run(&platform, config, &["tokens", "revoke", id]).await, 0);
+    let revoked = faas(&platform.base, Some(token), config, &["ls"]).output().await.unwrap();
+    assert_exit(&revoked, 1);
+
+    let unknown = run(&platform, config, &["ls", "--profile", "elsewhere"]).await;
+    assert_exit(&unknown, 2);
+}
+
+/// One bounded test of the local loop: it compiles a guest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn new_builds_as_is_and_dev_redeploys_on_change() {
+    let platform = Platform::start().await;
+    let work = tempfile::tempdir().unwrap();
+    // Kept between runs: the template's dependencies build once.
+    let guest_target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("faas-new-guest");
+    let command = |args: &[&str]| {
+        let mut command = faas(&platform.base, Some(TEST_ADMIN_TOKEN), work.path(), args);
+        command.current_dir(work.path()).env("CARGO_TARGET_DIR", &guest_target);
+        command
+    };
+
+    let created = command(&["new", "greeter"]).output().await.unwrap();
+    assert_exit(&created, 0);
+    let project = work.path().join("greeter");
+    let built =
+        tokio::time::timeout(Duration::from_secs(600), command(&["build", "greeter", "-o", "json"]).output())
+            .await
+            .expect("the build ends")
+            .unwrap();
+    assert_exit(&built, 0);
+    let component = PathBuf::from(json(&built)["built"].as_str().unwrap());
+    assert!(component.is_file() && component.starts_with(&guest_target), "{}", component.display());
+
+    let mut dev = command(&["dev", "functions/greeter", "greeter", "--data", "you", "--create-bucket"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(dev.stdout.take().unwrap()).lines();
+    let mut next_line = async || {
+        tokio::time::timeout(Duration::from_secs(300), lines.next_line()).await.expect("dev answers").unwrap()
+    };
+    assert_eq!(next_line().await.as_deref(), Some("Hello from greeter: you"));
+    let source = project.join("src/lib.rs");
+    let edited = std::fs::read_to_string(&source).unwrap().replace("Hello from", "Bye from");
+    std::fs::write(&source, edited).unwrap();
+    assert_eq!(next_line().await.as_deref(), Some("Bye from greeter: you"));
+    dev.kill().await.unwrap();
+}
