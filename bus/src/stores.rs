@@ -12,6 +12,7 @@ use async_nats::jetstream::{self, kv, object_store, stream};
 use protocol::ErrorCode;
 use protocol::TRANSFER_STORE;
 use protocol::auth::TOKENS_BUCKET;
+use protocol::buckets::BUCKET_SETTINGS;
 use protocol::callbacks::CALLBACKS_STREAM;
 use protocol::jobs::{DEAD_LETTERS_STREAM, JOB_RECORDS, JOBS_STREAM};
 use protocol::pipelines::PIPELINES;
@@ -198,7 +199,8 @@ pub struct StoreQuotas {
     /// Bytes the function registry (`faas-functions`) may hold.
     #[arg(long, env = "FAAS_REGISTRY_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.registry)]
     pub registry: i64,
-    /// Bytes each definition store (`faas-triggers`, `faas-pipelines`, `faas-tokens`) may hold.
+    /// Bytes each definition store (`faas-triggers`, `faas-pipelines`, `faas-tokens`,
+    /// `faas-buckets`) may hold.
     #[arg(long, env = "FAAS_DEFINITIONS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.definitions)]
     pub definitions: i64,
     /// Bytes the shared precompiled artifacts (`faas-artifacts`) may hold.
@@ -234,7 +236,7 @@ impl StoreQuotas {
     };
 
     /// Each store's stream and its cap.
-    fn streams(&self) -> [(String, i64); 11] {
+    fn streams(&self) -> [(String, i64); 12] {
         [
             (JOBS_STREAM.to_owned(), self.jobs),
             (DEAD_LETTERS_STREAM.to_owned(), self.dead_letters),
@@ -244,6 +246,7 @@ impl StoreQuotas {
             (format!("KV_{TRIGGERS}"), self.definitions),
             (format!("KV_{PIPELINES}"), self.definitions),
             (format!("KV_{TOKENS_BUCKET}"), self.definitions),
+            (format!("KV_{BUCKET_SETTINGS}"), self.definitions),
             (format!("OBJ_{ARTIFACT_STORE}"), self.artifacts),
             (format!("KV_{EVENT_BUDGETS}"), self.event_budgets),
             (CALLBACKS_STREAM.to_owned(), self.callbacks),

@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod buckets;
 pub mod callbacks;
 pub mod error;
 pub mod headers;

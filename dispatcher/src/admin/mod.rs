@@ -1,5 +1,5 @@
-//! The admin half of the dispatcher: bucket, function, trigger and pipeline
-//! commands.
+//! The admin half of the dispatcher: bucket (and bucket settings),
+//! function, trigger and pipeline commands.
 //!
 //! It is the only part of the platform that writes to S3 and the only one
 //! besides executors that compiles (to check an upload and precompile it), so
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::{Client, Message, Subscriber};
-use bus::{DefinitionStore, FunctionRegistry, TransferStore};
+use bus::{BucketSettingsStore, DefinitionStore, FunctionRegistry, TransferStore};
 use engine::{ArtifactStore, CompileLimits, CompilePool, ComponentValidator};
 use futures::StreamExt as _;
 use protocol::pipelines::PIPELINES;
@@ -61,9 +61,10 @@ impl Admin {
                 FunctionRegistry::open_when_ready(client),
                 DefinitionStore::open_when_ready(client, TRIGGERS, "trigger"),
                 DefinitionStore::open_when_ready(client, PIPELINES, "pipeline"),
+                BucketSettingsStore::open_when_ready(client),
             )
         };
-        let (transfer, registry, triggers, pipelines) = tokio::select! {
+        let (transfer, registry, triggers, pipelines, bucket_settings) = tokio::select! {
             () = shutdown => return Ok(None),
             opened = opened => opened,
         };
@@ -91,6 +92,7 @@ impl Admin {
             functions: FunctionStore::new(&config.s3).with_read_limit(config.max_component_bytes),
             transfer,
             registry,
+            bucket_settings,
             artifacts,
             flows,
         };
