@@ -132,6 +132,8 @@ async fn main() -> anyhow::Result<()> {
     note(&mut bench, "warm calls", result);
     let result = bench.open_loop().await;
     note(&mut bench, "fixed-rate calls", result);
+    let result = bench.auth_cost().await;
+    note(&mut bench, "cost of authentication", result);
     let result = bench.original().await;
     note(&mut bench, "original path", result);
     let result = bench.first_call_after_upload().await;

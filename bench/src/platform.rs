@@ -81,7 +81,14 @@ impl Platform {
         .await??;
         // With a fresh artifact key: the shared artifact cache trusts only
         // what was signed with it, so nothing from an earlier run is reused.
-        let env = ServiceEnv::new(&nats, &s3);
+        let mut env = ServiceEnv::new(&nats, &s3);
+        // The api checks tokens, as deployed; its admin token is the
+        // caller's `FAAS_ADMIN_TOKEN`, else a fresh one (as `scripts/up.sh`).
+        if let Ok(token) = std::env::var("FAAS_ADMIN_TOKEN")
+            && !token.trim().is_empty()
+        {
+            env.admin_token = token.trim().to_owned();
+        }
         let api_url = format!("http://127.0.0.1:{}", stack::ports::free_port());
         let control = async_nats::connect(nats.url()).await.context("connect to nats-server")?;
         let http =
@@ -182,6 +189,18 @@ impl Platform {
         Ok(())
     }
 
+    /// `POST /tokens` as the admin: a token holding `scopes`; returns its secret.
+    pub async fn mint_token(&self, name: &str, scopes: &[&str]) -> anyhow::Result<String> {
+        let body = serde_json::json!({ "name": name, "scopes": scopes });
+        let resp = self.http.post(format!("{}/tokens", self.api_url)).json(&body).send().await?;
+        let status = resp.status();
+        let answer: serde_json::Value = resp.json().await.context("read the token")?;
+        if status != StatusCode::CREATED {
+            bail!("POST /tokens: {status} {answer}");
+        }
+        answer["token"].as_str().map(str::to_owned).context("no token in the answer")
+    }
+
     /// `POST /file/{bucket}/{function}` with `component` as multipart field
     /// `file`; returns how long the upload took.
     pub async fn upload(&self, bucket: &str, function: &str, component: Vec<u8>) -> anyhow::Result<Duration> {
@@ -234,6 +253,28 @@ impl Platform {
         Ok(elapsed)
     }
 
+    /// Starts a second api with `FAAS_AUTH=off`, to measure what checking
+    /// tokens costs; returns it (stopped on drop) and its base URL once it
+    /// reports ready.
+    pub async fn start_api_without_auth(&self) -> anyhow::Result<(ChildGuard, String)> {
+        let listen = format!("127.0.0.1:{}", stack::ports::free_port());
+        let mut env = self.env.api(&listen);
+        env.push(("FAAS_AUTH", "off".to_owned()));
+        let spawner = Spawner { bin_dir: &self.bin_dir, log_dir: &self.log_dir };
+        let mut api = spawner.spawn_as("faas-api", "faas-api-auth-off", &env)?;
+        let url = format!("http://{listen}");
+        let log = self.log_dir.join("faas-api-auth-off.log");
+        READY
+            .http_ok(&self.http, &format!("{url}/ready"), |_| {
+                if !api.is_running() {
+                    bail!("the api without auth exited; see {}", log.display());
+                }
+                Ok(())
+            })
+            .await?;
+        Ok((api, url))
+    }
+
     /// Stops the services, then the servers.
     pub fn stop(mut self) {
         self.api.stop();
@@ -266,7 +307,12 @@ impl Spawner<'_> {
     /// `log_dir/name.log` (appending keeps a restarted executor's earlier
     /// lines).
     fn spawn(&self, name: &str, env: &[(&str, String)]) -> anyhow::Result<ChildGuard> {
-        let log_path = self.log_dir.join(format!("{name}.log"));
+        self.spawn_as(name, name, env)
+    }
+
+    /// Starts `bin_dir/name` with `env`, its output in `log_dir/log.log`.
+    fn spawn_as(&self, name: &str, log: &str, env: &[(&str, String)]) -> anyhow::Result<ChildGuard> {
+        let log_path = self.log_dir.join(format!("{log}.log"));
         let log = OpenOptions::new()
             .create(true)
             .append(true)

@@ -201,6 +201,49 @@ pub struct Cold {
     pub first_call_after_restart_no_key: Samples,
 }
 
+/// What checking tokens costs a warm call: the same `hello` over HTTP on
+/// the api that checks tokens and on one with `FAAS_AUTH=off`, in the same
+/// run, at one concurrency.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthCost {
+    /// Concurrent workers.
+    pub concurrency: usize,
+    /// With a token checked: p50 and p99, ms; req/s.
+    pub on_p50_ms: f64,
+    /// 99th percentile with a token checked, ms.
+    pub on_p99_ms: f64,
+    /// Throughput with a token checked, req/s.
+    pub on_rps: f64,
+    /// With `FAAS_AUTH=off`: p50, ms.
+    pub off_p50_ms: f64,
+    /// 99th percentile with `FAAS_AUTH=off`, ms.
+    pub off_p99_ms: f64,
+    /// Throughput with `FAAS_AUTH=off`, req/s.
+    pub off_rps: f64,
+    /// `on_p50_ms / off_p50_ms`.
+    pub p50_ratio: f64,
+    /// `on_p99_ms / off_p99_ms`.
+    pub p99_ratio: f64,
+}
+
+impl AuthCost {
+    /// The comparison of two phases at the same concurrency.
+    pub fn new(concurrency: usize, on: &LoadStats, off: &LoadStats) -> Self {
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        Self {
+            concurrency,
+            on_p50_ms: on.p50_ms,
+            on_p99_ms: on.p99_ms,
+            on_rps: on.throughput_rps,
+            off_p50_ms: off.p50_ms,
+            off_p99_ms: off.p99_ms,
+            off_rps: off.throughput_rps,
+            p50_ratio: ratio(on.p50_ms, off.p50_ms),
+            p99_ratio: ratio(on.p99_ms, off.p99_ms),
+        }
+    }
+}
+
 /// Memory and CPU of the processes.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Resources {
@@ -256,6 +299,10 @@ pub struct Report {
     pub warm_over_original_c64: Option<f64>,
     /// Cold starts.
     pub cold: Cold,
+    /// What checking tokens costs, per concurrency.
+    pub auth_cost: Vec<AuthCost>,
+    /// Why `auth_cost` is missing.
+    pub auth_cost_unavailable: Option<String>,
     /// The runtime's own cost per call.
     pub in_process: Option<InProcess>,
     /// Why `in_process` is missing.
@@ -281,6 +328,8 @@ impl Report {
             load: Vec::new(),
             warm_over_original_c64: None,
             cold: Cold::default(),
+            auth_cost: Vec::new(),
+            auth_cost_unavailable: Some("not run".to_owned()),
             in_process: None,
             in_process_unavailable: Some("not run".to_owned()),
             resources: Resources::default(),
@@ -529,6 +578,38 @@ impl Report {
             "\nWarm HTTP c=64 throughput / original path (`FAAS_EXEC_COMPILE_EVERY_CALL=true`) c=64 throughput: **{}**",
             self.warm_over_original_c64.map_or("-".to_owned(), |r| format!("{}x", num(r)))
         );
+
+        md.push_str(
+            "\n## Cost of authentication\n\nWarm `hello` over HTTP, measured back to back: on the api \
+             that checks tokens, with a minted `invoke:bench` token (parse, map read of the api's live copy \
+             of `faas-tokens`, SHA-256 and constant-time compare, scope check), and on a second api \
+             started with `FAAS_AUTH=off` against the same NATS and executor. A ratio of 1 means \
+             authentication costs nothing measurable.\n\n",
+        );
+        if self.auth_cost.is_empty() {
+            let why = self.auth_cost_unavailable.as_deref().unwrap_or("unknown");
+            let _ = writeln!(md, "Not measured: {}", truncate(why, 500));
+        } else {
+            md.push_str(
+                "| load | auth on p50 / p99 ms | auth off p50 / p99 ms | on / off p50 | on / off p99 | req/s on / off |\n\
+                 |---|---|---|---|---|---|\n",
+            );
+            for a in &self.auth_cost {
+                let _ = writeln!(
+                    md,
+                    "| c={} | {} / {} | {} / {} | {} | {} | {} / {} |",
+                    a.concurrency,
+                    num(a.on_p50_ms),
+                    num(a.on_p99_ms),
+                    num(a.off_p50_ms),
+                    num(a.off_p99_ms),
+                    num(a.p50_ratio),
+                    num(a.p99_ratio),
+                    num(a.on_rps),
+                    num(a.off_rps)
+                );
+            }
+        }
 
         let c = &self.cold;
         md.push_str(

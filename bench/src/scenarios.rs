@@ -16,7 +16,7 @@ use crate::load::{Op, closed_loop, open_loop};
 use crate::ops::{self, HELLO_HTTP_ANSWER, HELLO_INPUT, HELLO_OUTPUT};
 use crate::platform::{ExecutorMode, PREFIX, Platform};
 use crate::procstat;
-use crate::report::{LoadStats, PhaseName, Report, Samples, Settings};
+use crate::report::{AuthCost, LoadStats, PhaseName, Report, Samples, Settings};
 
 /// Bucket every function of the run lives in.
 const BUCKET: &str = "bench";
@@ -29,6 +29,8 @@ const FLOOR_CONCURRENCY: [usize; 2] = [1, 64];
 const ORIGINAL_C1_MAX_REQUESTS: u64 = 20;
 /// How long open-loop stragglers may take after the last send.
 const OPEN_LOOP_DRAIN: Duration = Duration::from_secs(10);
+/// Concurrencies of the authentication cost phases.
+const AUTH_CONCURRENCY: [usize; 2] = [1, 16];
 /// Concurrencies of the trigger and pipeline phases.
 const FLOW_CONCURRENCY: [usize; 2] = [1, 16];
 /// Name of the bench's trigger and pipeline.
@@ -62,12 +64,7 @@ impl Bench {
     /// Connects the load clients.
     pub async fn new(platform: Platform, report: Report, hello: Vec<u8>) -> anyhow::Result<Self> {
         // With auth on, as deployed: the token check is part of what is measured.
-        let http = stack::services::authorized(reqwest::Client::builder(), platform.admin_token())
-            .no_proxy()
-            .tcp_nodelay(true)
-            // Every worker keeps its connection between requests.
-            .pool_max_idle_per_host(1024)
-            .build()?;
+        let http = load_client(Some(platform.admin_token()))?;
         let nats = async_nats::connect(platform.nats_url()).await.context("connect the load client")?;
         let settings = report.settings.clone();
         Ok(Self {
@@ -272,6 +269,50 @@ impl Bench {
         Ok(())
     }
 
+    /// What checking tokens costs a warm call: `hello` over HTTP with a
+    /// minted `invoke:bench` token on the api, then with none on a second
+    /// api started with `FAAS_AUTH=off`, at each concurrency.
+    pub async fn auth_cost(&mut self) -> anyhow::Result<()> {
+        let result = self.measure_auth_cost().await;
+        if let Err(e) = &result {
+            self.report.auth_cost_unavailable = Some(format!("{e:#}"));
+        }
+        result
+    }
+
+    async fn measure_auth_cost(&mut self) -> anyhow::Result<()> {
+        let token = self.platform.mint_token("bench invoker", &[&format!("invoke:{BUCKET}")]).await?;
+        let (_api, off_url) = self.platform.start_api_without_auth().await?;
+        let on = ops::http_post(
+            &load_client(Some(&token))?,
+            self.exec_url("hello"),
+            HELLO_INPUT,
+            HELLO_HTTP_ANSWER,
+        );
+        let off_exec = format!("{off_url}/exec/{BUCKET}/hello");
+        let off = ops::http_post(&load_client(None)?, off_exec, HELLO_INPUT, HELLO_HTTP_ANSWER);
+        let on_name = PhaseName::new("auth-on", "warm hello: HTTP, invoke token checked", "http");
+        let off_name = PhaseName::new("auth-off", "warm hello: HTTP, api with FAAS_AUTH=off", "http");
+        for c in AUTH_CONCURRENCY {
+            let on = self.closed(&on_name, &on, c, self.duration(), None, self.warmup()).await;
+            let off = self.closed(&off_name, &off, c, self.duration(), None, self.warmup()).await;
+            anyhow::ensure!(
+                on.ok > 0 && off.ok > 0,
+                "no successful calls: {:?}",
+                on.first_error.or(off.first_error)
+            );
+            let cost = AuthCost::new(c, &on, &off);
+            println!(
+                "      auth on / off at c={c}: p50 {}x, p99 {}x",
+                crate::report::num(cost.p50_ratio),
+                crate::report::num(cost.p99_ratio)
+            );
+            self.report.auth_cost.push(cost);
+        }
+        self.report.auth_cost_unavailable = None;
+        Ok(())
+    }
+
     /// Warm `hello` at a fixed rate over HTTP and NATS.
     pub async fn open_loop(&mut self) -> anyhow::Result<()> {
         let rate = self.settings.open_loop_rate;
@@ -443,6 +484,20 @@ impl Bench {
             }
         }
     }
+}
+
+/// An HTTP client for load, sending `token` if given.
+fn load_client(token: Option<&str>) -> anyhow::Result<reqwest::Client> {
+    let builder = reqwest::Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        // Every worker keeps its connection between requests.
+        .pool_max_idle_per_host(1024);
+    let builder = match token {
+        Some(token) => stack::services::authorized(builder, token),
+        None => builder,
+    };
+    Ok(builder.build()?)
 }
 
 fn record(samples: &mut Samples, result: anyhow::Result<Duration>) {

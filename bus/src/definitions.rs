@@ -44,7 +44,7 @@ pub enum DefinitionError {
         name: String,
     },
     /// Some followers did not apply a write in time.
-    #[error("dispatchers have not applied {kind} change {revision} yet: {}", followers.join(", "))]
+    #[error("followers have not applied {kind} change {revision} yet: {}", followers.join(", "))]
     FollowersBehind {
         /// `trigger` or `pipeline`.
         kind: &'static str,

@@ -4,21 +4,24 @@
 //! pieces of IO that every role needs in exactly the same way, so they are
 //! written once: connecting (the standard NATS options: servers, credentials,
 //! TLS) with retry, opening JetStream stores and
-//! retrying with jittered back-off, the acked key-value follower, exec calls
-//! and their reply format, reading headers off messages, the transfer object
-//! store that carries components larger than one message, the function
-//! registry, the job queue, the trigger and pipeline definitions, the api
-//! tokens and their last use, the wire code of each of their errors, the stores' byte caps, the
-//! event budgets of trigger chains, audit events and the principal on
-//! messages, and process bootstrap (logging, shutdown on
-//! Ctrl-C or SIGTERM).
+//! retrying with jittered back-off, the acked key-value follower and the
+//! in-memory map it can keep, exec calls and their reply format, reading
+//! headers off messages, the transfer object store that carries components
+//! larger than one message, the function registry, the job queue, the
+//! trigger and pipeline definitions, the api tokens and their last use, the
+//! bucket settings, the wire code of each of their errors, the stores' byte
+//! caps, the event budgets of trigger chains, audit events and the principal
+//! on messages, and process bootstrap (logging, shutdown on Ctrl-C or
+//! SIGTERM).
 
 pub mod audit;
+mod buckets;
 mod budgets;
 mod codes;
 mod connect;
 mod definitions;
 mod exec;
+mod followed_map;
 mod follower;
 mod jobs;
 mod message;
@@ -33,10 +36,12 @@ mod tokens;
 mod transfer;
 mod usage;
 
+pub use buckets::{BucketSettingsStore, BucketSettingsWatch};
 pub use budgets::{BudgetError, EventBudgets};
 pub use connect::{ConnectError, DEFAULT_URL, NatsOptions, connect};
 pub use definitions::{DefinitionError, DefinitionFeed, DefinitionStore};
 pub use exec::{ExecClient, ExecFailure, ExecReply, Responder, encode_reply, request};
+pub use followed_map::{FollowedMap, MapLookup};
 pub use follower::{Applied, Change, FollowedBucket, Follower, FollowerError, FollowerStatus};
 pub use jobs::{JobError, JobQueue, NewJob, QueueLimits, Submitted};
 pub use message::{header, hops, request_id};

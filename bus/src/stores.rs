@@ -13,6 +13,7 @@ use protocol::ErrorCode;
 use protocol::TRANSFER_STORE;
 use protocol::audit::AUDIT_STREAM;
 use protocol::auth::{TOKEN_USAGE_BUCKET, TOKENS_BUCKET};
+use protocol::buckets::BUCKET_SETTINGS;
 use protocol::callbacks::CALLBACKS_STREAM;
 use protocol::jobs::{DEAD_LETTERS_STREAM, JOB_RECORDS, JOBS_STREAM};
 use protocol::pipelines::PIPELINES;
@@ -201,7 +202,7 @@ pub struct StoreQuotas {
     #[arg(long, env = "FAAS_REGISTRY_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.registry)]
     pub registry: i64,
     /// Bytes each definition store (`faas-triggers`, `faas-pipelines`, `faas-tokens`,
-    /// `faas-token-usage`) may hold.
+    /// `faas-token-usage`, `faas-buckets`) may hold.
     #[arg(long, env = "FAAS_DEFINITIONS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.definitions)]
     pub definitions: i64,
     /// Bytes the shared precompiled artifacts (`faas-artifacts`) may hold.
@@ -249,7 +250,7 @@ impl StoreQuotas {
     };
 
     /// Each store's stream and its cap.
-    fn streams(&self) -> [(String, i64); 14] {
+    fn streams(&self) -> [(String, i64); 15] {
         [
             (JOBS_STREAM.to_owned(), self.jobs),
             (DEAD_LETTERS_STREAM.to_owned(), self.dead_letters),
@@ -260,6 +261,7 @@ impl StoreQuotas {
             (format!("KV_{PIPELINES}"), self.definitions),
             (format!("KV_{TOKENS_BUCKET}"), self.definitions),
             (format!("KV_{TOKEN_USAGE_BUCKET}"), self.definitions),
+            (format!("KV_{BUCKET_SETTINGS}"), self.definitions),
             (format!("OBJ_{ARTIFACT_STORE}"), self.artifacts),
             (format!("KV_{EVENT_BUDGETS}"), self.event_budgets),
             (CALLBACKS_STREAM.to_owned(), self.callbacks),

@@ -87,7 +87,7 @@ pub enum Command {
     Get {
         /// `<bucket>/<function>`.
         function: FunctionRef,
-        /// Where to write it (`-`: stdout) [default: ./<function>.wasm].
+        /// Where to write it (`-`: stdout; default: `./<function>.wasm`).
         dest: Option<PathBuf>,
     },
     /// Asynchronous jobs.

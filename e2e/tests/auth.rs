@@ -126,6 +126,10 @@ async fn every_route_answers_each_caller_as_its_scopes_say() {
         route(Method::GET, "/bucket", anyone, StatusCode::OK),
         route(Method::PUT, "/bucket/team-a", &["deploy"], StatusCode::CONFLICT),
         route(Method::GET, "/bucket/team-a", &["read"], StatusCode::OK),
+        Route {
+            body: Some(j!({ "public_invoke": false })),
+            ..route(Method::PATCH, "/bucket/team-a", &["deploy"], StatusCode::OK)
+        },
         route(Method::DELETE, "/bucket/team-a", &["deploy"], StatusCode::CONFLICT),
         route(Method::GET, "/file/team-a/hello", &["read"], StatusCode::OK),
         route(Method::DELETE, "/file/team-a/nothing-here", &["deploy"], StatusCode::NOT_FOUND),
@@ -147,7 +151,7 @@ async fn every_route_answers_each_caller_as_its_scopes_say() {
         route(Method::DELETE, "/tokens/00000000000000000000000000000000", &["admin"], StatusCode::NOT_FOUND),
     ];
     // Definitions exist before the callers that may not write them try.
-    for (path, body) in [("/trigger/t-a", &routes[11]), ("/pipeline/p-a", &routes[14])] {
+    for (path, body) in [("/trigger/t-a", &routes[12]), ("/pipeline/p-a", &routes[15])] {
         let response = send(&platform.http, &base, None, Method::PUT, path, body.body.as_ref()).await;
         assert_eq!(response.status(), StatusCode::OK, "{path}: {:?}", response.text().await);
     }

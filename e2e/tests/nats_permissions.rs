@@ -111,6 +111,19 @@ async fn every_role_works_on_its_own_user_and_the_app_user_calls_its_buckets() {
     assert_eq!(revoked.status(), StatusCode::OK);
     let listed = reader.get(platform.url("/bucket/functions")).bearer_auth(token).send().await.unwrap();
     assert_eq!(listed.status(), StatusCode::UNAUTHORIZED);
+    // A public bucket: the dispatcher writes the setting, the api (on its
+    // own user) follows it and lets callers without a token in.
+    let public = serde_json::json!({ "public_invoke": true });
+    let resp = platform.http.patch(platform.url("/bucket/functions")).json(&public).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = reqwest::Client::new()
+        .post(platform.url("/exec/functions/hello"))
+        .body(r#"{"name":"Anyone"}"#)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!((status, &body["result"]), (StatusCode::OK, &"Hello Anyone, how are you?".into()), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -162,7 +175,8 @@ async fn the_app_user_and_executors_cannot_take_the_platform_over() {
     let _ = tokio::time::timeout(Duration::from_secs(1), purge).await;
     refused(&mut executor_errors, "$JS.API.STREAM.PURGE.KV_faas-functions").await;
 
-    // The api's user may not join the executors' group.
+    // The api's user may not join the executors' group, nor make a bucket
+    // public behind the dispatcher's back.
     let (api, mut api_errors) = connect_as(&platform, "api", "_INBOX").await;
     let _stolen = api.queue_subscribe("faas.exec.>", "faas-executors".into()).await.unwrap();
     refused(&mut api_errors, "faas.exec.>").await;
@@ -179,6 +193,11 @@ async fn the_app_user_and_executors_cannot_take_the_platform_over() {
     let tokens =
         async_nats::jetstream::new(platform.client.clone()).get_key_value("faas-tokens").await.unwrap();
     assert_eq!(tokens.get("00000000000000000000000000000000").await.unwrap(), None);
+    let attack = api_js.publish("$KV.faas-buckets.functions", br#"{"public_invoke":true}"#.as_slice().into());
+    let _ = tokio::time::timeout(Duration::from_secs(1), async { attack.await?.await }).await;
+    refused(&mut api_errors, "$KV.faas-buckets.functions").await;
+    let anonymous = reqwest::Client::new().post(platform.url("/exec/functions/hello")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "the bucket stayed private");
 
     // Nothing changed: the registry, the bucket, and what hello runs.
     assert_eq!(registry.get("functions.hello").await.unwrap(), Some(hello_entry));

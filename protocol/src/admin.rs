@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::TokenRecord;
+use crate::buckets::{BucketSettings, BucketSettingsChange};
 use crate::error::ErrorBody;
 use crate::names::{BucketName, FunctionRef, PipelineName, TriggerName};
 use crate::pipelines::{Pipeline, PipelineSpec};
@@ -98,6 +99,8 @@ admin_commands! {
     CreateToken = "create_token" -> Done,
     /// Revoke an api token; answered once every api applied it.
     RevokeToken = "revoke_token" -> Done,
+    /// Change an existing bucket's settings; answered once every api applied them.
+    ConfigureBucket = "configure_bucket" -> BucketSettings,
 }
 
 /// List every bucket.
@@ -109,6 +112,9 @@ pub struct ListBuckets {}
 pub struct CreateBucket {
     /// Bucket to create.
     pub bucket: BucketName,
+    /// Its settings (replacing any a deleted bucket of that name left).
+    #[serde(default)]
+    pub settings: BucketSettings,
 }
 
 /// List a bucket's functions.
@@ -220,6 +226,15 @@ pub struct RevokeToken {
     pub token: String,
 }
 
+/// Change an existing bucket's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigureBucket {
+    /// The bucket.
+    pub bucket: BucketName,
+    /// What to change.
+    pub change: BucketSettingsChange,
+}
+
 /// An object in the transfer store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StagedObject {
@@ -236,6 +251,9 @@ pub struct BucketInfo {
     pub name: String,
     /// Creation time (RFC 3339), when the store reports it.
     pub created: Option<String>,
+    /// Its settings.
+    #[serde(flatten)]
+    pub settings: BucketSettings,
 }
 
 /// A stored function as listed.
@@ -263,6 +281,9 @@ pub struct BucketList {
 pub struct FunctionList {
     /// The functions.
     pub functions: Vec<FunctionInfo>,
+    /// The bucket's settings.
+    #[serde(flatten)]
+    pub settings: BucketSettings,
 }
 
 /// Answer to [`PutFunction`].
@@ -368,11 +389,15 @@ mod tests {
         assert_eq!(back, error);
         let done = serde_json::to_value(AdminReply::Ok(Done {})).unwrap();
         assert_eq!(done, serde_json::json!({"ok": {}}));
-        let list =
-            AdminReply::Ok(BucketList { buckets: vec![BucketInfo { name: "b1".into(), created: None }] });
+        let info = BucketInfo { name: "b1".into(), created: None, settings: BucketSettings::default() };
+        let list = AdminReply::Ok(BucketList { buckets: vec![info] });
         assert_eq!(
             serde_json::to_value(&list).unwrap(),
-            serde_json::json!({"ok": {"buckets": [{"name": "b1", "created": null}]}})
+            serde_json::json!({"ok": {"buckets": [{"name": "b1", "created": null, "public_invoke": false}]}})
         );
+        // A request from before settings existed still parses.
+        let old = serde_json::json!({"command": "create_bucket", "bucket": "bucket-1"});
+        let AdminRequest::CreateBucket(create) = serde_json::from_value(old).unwrap() else { panic!() };
+        assert_eq!(create.settings, BucketSettings::default());
     }
 }

@@ -45,6 +45,9 @@ pub struct BucketFunctions {
     pub bucket: BucketName,
     /// Its functions.
     pub functions: Vec<FunctionInfo>,
+    /// Whether callers without a token may run its functions.
+    #[serde(default)]
+    pub public_invoke: bool,
 }
 
 /// The answer to a `DELETE` of a bucket, function, trigger or pipeline.

@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod buckets;
 pub mod callbacks;
 pub mod error;
 pub mod headers;

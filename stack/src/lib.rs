@@ -3,11 +3,12 @@
 //! The services talk to each other through NATS and keep functions in S3, so
 //! every integration test, the benchmark and the local `faas-local` binary
 //! need the same pieces: a throwaway nats-server, an in-process S3 server,
-//! built guest components, the services' environment, readiness polling and
-//! supervised child processes. Keeping them here means the service crates
+//! built guest components, the services' environment, readiness polling,
+//! supervised child processes and the check of their `--help`. Keeping them here means the service crates
 //! only dev-depend on one place, and this crate never depends on them.
 
 pub mod guests;
+pub mod help;
 pub mod nats;
 pub mod ports;
 pub mod process;

@@ -163,7 +163,12 @@ impl FunctionStore {
             .buckets()
             .iter()
             .filter_map(|b| {
-                Some(BucketInfo { name: b.name()?.to_owned(), created: rfc3339(b.creation_date()) })
+                // Settings are not S3's business: the dispatcher adds them.
+                Some(BucketInfo {
+                    name: b.name()?.to_owned(),
+                    created: rfc3339(b.creation_date()),
+                    settings: Default::default(),
+                })
             })
             .collect())
     }

@@ -2,7 +2,9 @@
 //!
 //! Every route but the probes passes [`middleware`], which finds the
 //! caller's [`Principal`] from `Authorization: Bearer <token>` and hands it
-//! to the handler, or answers 401 `unauthenticated`. Handlers check the
+//! to the handler, or answers 401 `unauthenticated` (the function call
+//! routes pass [`public::middleware`], which also admits callers without a
+//! token to a public bucket's functions). Handlers check the
 //! scope each bucket they touch needs ([`Principal::require`]), 403
 //! `forbidden` naming the missing scope, before they look at whether the
 //! bucket exists, so a bucket a token cannot see answers the same whether
@@ -14,6 +16,7 @@
 //! bucket read directly. The bootstrap admin token (`FAAS_ADMIN_TOKEN`)
 //! lives only in the api's memory.
 
+pub mod public;
 pub mod secrets;
 
 use std::collections::HashMap;
@@ -124,6 +127,9 @@ pub struct Authenticator {
     last_used: Arc<LastUsed>,
     /// The shared last uses, opened on first use.
     usage: Arc<OnceCell<TokenUsage>>,
+    /// Which buckets callers without a token may call; `None` when
+    /// authentication is off.
+    pub public: Option<public::PublicBuckets>,
 }
 
 /// Token id to the last time this api saw it used (unix ms).
@@ -165,6 +171,7 @@ impl Authenticator {
             );
             Mode::Off
         };
+        let public_buckets = enabled.then(|| public::PublicBuckets::follow(client.clone()));
         let authenticator = Self {
             mode,
             client,
@@ -172,6 +179,7 @@ impl Authenticator {
             store: OnceCell::new(),
             last_used: Arc::default(),
             usage: Arc::default(),
+            public: public_buckets,
         };
         if enabled {
             authenticator.start_watch();
@@ -386,7 +394,7 @@ pub async fn probe_guard(State(state): State<AppState>, request: Request, next: 
 }
 
 /// The error, with `WWW-Authenticate: Bearer` on a 401.
-fn challenge(err: ApiError) -> Response {
+pub(crate) fn challenge(err: ApiError) -> Response {
     let unauthenticated = err.body().code == ErrorCode::Unauthenticated;
     let mut response = err.into_response();
     if unauthenticated {

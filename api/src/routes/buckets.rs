@@ -1,23 +1,29 @@
-//! `/bucket`: list, create, inspect and delete buckets.
+//! `/bucket`: list, create, configure, inspect and delete buckets.
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use protocol::admin::{BucketList, CreateBucket, DeleteBucket, FunctionList, ListBuckets, ListFunctions};
+use protocol::admin::{
+    BucketList, ConfigureBucket, CreateBucket, DeleteBucket, FunctionList, ListBuckets, ListFunctions,
+};
 use protocol::auth::Access;
+use protocol::buckets::{BucketSettings, BucketSettingsChange};
 use protocol::http::{BucketFunctions, Deleted};
 use protocol::{BucketName, ErrorCode};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::body::read_limited;
+use super::triggers::{DEFINITION_LIMIT, parse_definition};
 use crate::auth::Principal;
 use crate::bus_client::admin;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::state::AppState;
 
-/// `GET /bucket`: the buckets the token may read.
+/// `GET /bucket`: the buckets the token may read, with their settings.
 pub async fn list(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -28,20 +34,63 @@ pub async fn list(
     Ok(Json(json!({ "buckets": buckets })))
 }
 
-/// `PUT /bucket/{bucket}`: 201, or 409 when it exists.
+/// `PUT /bucket/{bucket}`, with an optional body of settings
+/// (`{"public_invoke": true}`): 201 with them; for a bucket that exists,
+/// 409 without a body, or 200 once its settings are changed.
 pub async fn create(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
     Extension(principal): Extension<Principal>,
     Path(bucket): Path<String>,
+    body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     let bucket = BucketName::new(bucket)?;
     principal.require(Access::Deploy, &bucket)?;
-    admin(&state, &id, &principal, CreateBucket { bucket: bucket.clone() }).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "bucket": bucket }))))
+    let bytes = read_limited(body, DEFINITION_LIMIT, "the bucket settings").await?;
+    let change: Option<BucketSettingsChange> = if bytes.trim_ascii().is_empty() {
+        None
+    } else {
+        Some(
+            serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("invalid bucket settings: {e}")))?,
+        )
+    };
+    let settings = BucketSettings::default().changed(change.unwrap_or_default());
+    match admin(&state, &id, &principal, CreateBucket { bucket: bucket.clone(), settings }).await {
+        Ok(_) => Ok((StatusCode::CREATED, settings_answer(&bucket, settings))),
+        Err(err) if err.body().code == ErrorCode::BucketExists && change.is_some() => {
+            let change = change.unwrap_or_default();
+            let settings =
+                admin(&state, &id, &principal, ConfigureBucket { bucket: bucket.clone(), change }).await?;
+            Ok((StatusCode::OK, settings_answer(&bucket, settings)))
+        }
+        Err(err) => Err(err),
+    }
 }
 
-/// `GET /bucket/{bucket}`: its functions with size, etag and last-modified.
+/// `PATCH /bucket/{bucket}` with `{"public_invoke": bool}`: changes the
+/// settings named, answered once every api applied them.
+pub async fn configure(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
+    Path(bucket): Path<String>,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let bucket = BucketName::new(bucket)?;
+    principal.require(Access::Deploy, &bucket)?;
+    let change: BucketSettingsChange = parse_definition(body, "bucket settings").await?;
+    let settings = admin(&state, &id, &principal, ConfigureBucket { bucket: bucket.clone(), change }).await?;
+    Ok(settings_answer(&bucket, settings))
+}
+
+/// A bucket and its settings, as answered.
+fn settings_answer(bucket: &BucketName, settings: BucketSettings) -> Json<serde_json::Value> {
+    Json(json!({ "bucket": bucket, "public_invoke": settings.public_invoke }))
+}
+
+/// `GET /bucket/{bucket}`: its functions with size, etag and
+/// last-modified, and its settings.
 pub async fn list_functions(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -50,9 +99,9 @@ pub async fn list_functions(
 ) -> Result<impl IntoResponse, ApiError> {
     let bucket = BucketName::new(bucket)?;
     principal.require(Access::Read, &bucket)?;
-    let FunctionList { functions } =
+    let FunctionList { functions, settings } =
         admin(&state, &id, &principal, ListFunctions { bucket: bucket.clone() }).await?;
-    Ok(Json(BucketFunctions { bucket, functions }))
+    Ok(Json(BucketFunctions { bucket, functions, public_invoke: settings.public_invoke }))
 }
 
 /// Query of `DELETE /bucket/{bucket}`.

@@ -29,10 +29,14 @@ pub fn router(state: AppState) -> Router {
     // Everything but the probes and the metrics goes through NATS.
     let over_nats = Router::new()
         .route("/bucket", get(buckets::list))
-        .route("/bucket/{bucket}", put(buckets::create).get(buckets::list_functions).delete(buckets::delete))
+        .route(
+            "/bucket/{bucket}",
+            put(buckets::create)
+                .get(buckets::list_functions)
+                .patch(buckets::configure)
+                .delete(buckets::delete),
+        )
         .route("/file/{bucket}/{function}", post(files::upload).get(files::download).delete(files::delete))
-        .route("/exec/{bucket}/{function}", post(exec::exec))
-        .route("/async/{bucket}/{function}", post(jobs::submit))
         // `pipeline` is a reserved bucket name, so these never hide a function.
         .route("/exec/pipeline/{name}", post(pipelines::exec))
         .route("/async/pipeline/{name}", post(pipelines::submit))
@@ -50,6 +54,12 @@ pub fn router(state: AppState) -> Router {
         // Outermost: a caller without a valid token learns nothing else,
         // not even whether NATS is up.
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::middleware));
+    // The function calls, which a public bucket answers without a token too.
+    let calls = Router::new()
+        .route("/exec/{bucket}/{function}", post(exec::exec))
+        .route("/async/{bucket}/{function}", post(jobs::submit))
+        .route_layer(middleware::from_fn_with_state(state.clone(), nats_guard::require_nats))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::public::middleware));
     let probes = Router::new()
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
@@ -59,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .merge(probes)
         .merge(over_nats)
+        .merge(calls)
         .route_layer(request_ids.clone())
         .fallback(not_found.layer(request_ids))
         // Handlers enforce their own limits, each with a message that says it.

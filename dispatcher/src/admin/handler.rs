@@ -4,12 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bus::{DefinitionStore, FunctionRegistry, RegistryError, TokenStore, TransferStore};
+use bus::{
+    BucketSettingsStore, DefinitionError, DefinitionStore, FunctionRegistry, RegistryError, TokenStore,
+    TransferStore,
+};
 use engine::ArtifactStore;
 use protocol::admin::{
-    BucketList, CreateBucket, DeleteBucket, DeleteFunction, Done, FunctionList, GetFunction, ListFunctions,
-    PutFunction, Stored,
+    BucketList, ConfigureBucket, CreateBucket, DeleteBucket, DeleteFunction, Done, FunctionList, GetFunction,
+    ListFunctions, PutFunction, Stored,
 };
+use protocol::buckets::BucketSettings;
 use protocol::{
     AdminCommand, AdminRequest, ErrorBody, ErrorCode, FunctionVersion, PipelineSpec, StagedObject, Subjects,
     TriggerSpec, TriggerSubjectPolicy,
@@ -29,6 +33,7 @@ pub struct AdminHandler {
     pub(crate) store: FunctionStore,
     transfer: TransferStore,
     pub(crate) registry: FunctionRegistry,
+    bucket_settings: BucketSettingsStore,
     pub(crate) flows: FlowStores,
     pub(crate) tokens: TokenStore,
     artifacts: Option<ArtifactStore>,
@@ -45,6 +50,8 @@ pub struct Stores {
     pub transfer: TransferStore,
     /// Current digest of each function.
     pub registry: FunctionRegistry,
+    /// Each bucket's settings, followed by every api.
+    pub bucket_settings: BucketSettingsStore,
     /// Shared precompiled artifacts, when a key is configured.
     pub artifacts: Option<ArtifactStore>,
     /// Triggers and pipelines.
@@ -79,11 +86,12 @@ impl AdminHandler {
         compiles: CompilePool,
         max_component_bytes: u64,
     ) -> Self {
-        let Stores { functions, transfer, registry, artifacts, flows, tokens } = stores;
+        let Stores { functions, transfer, registry, bucket_settings, artifacts, flows, tokens } = stores;
         Self {
             store: functions,
             transfer,
             registry,
+            bucket_settings,
             flows,
             tokens,
             artifacts,
@@ -113,15 +121,28 @@ impl AdminHandler {
             AdminRequest::DeletePipeline(command) => answer(command, |c| self.delete_pipeline(c)).await,
             AdminRequest::CreateToken(command) => answer(command, |c| self.create_token(c)).await,
             AdminRequest::RevokeToken(command) => answer(command, |c| self.revoke_token(c)).await,
+            AdminRequest::ConfigureBucket(command) => answer(command, |c| self.configure_bucket(c)).await,
         }
     }
 
     async fn list_buckets(&self) -> Result<BucketList, ErrorBody> {
-        Ok(BucketList { buckets: self.store.list_buckets().await? })
+        let mut buckets = self.store.list_buckets().await?;
+        let settings = self.bucket_settings.list().await?;
+        for bucket in &mut buckets {
+            bucket.settings = settings.get(&bucket.name).copied().unwrap_or_default();
+        }
+        Ok(BucketList { buckets })
     }
 
-    async fn create_bucket(&self, CreateBucket { bucket }: CreateBucket) -> Result<Done, ErrorBody> {
+    async fn create_bucket(
+        &self,
+        CreateBucket { bucket, settings }: CreateBucket,
+    ) -> Result<Done, ErrorBody> {
         self.store.create_bucket(&bucket).await?;
+        // Always written, so a deleted bucket's settings (should removing
+        // them have failed) never pass to a new bucket of the same name.
+        let revision = self.bucket_settings.put(&bucket, &settings).await.map_err(settings_error)?;
+        self.wait_for_settings_followers(revision).await;
         Ok(Done {})
     }
 
@@ -129,14 +150,31 @@ impl AdminHandler {
         &self,
         ListFunctions { bucket }: ListFunctions,
     ) -> Result<FunctionList, ErrorBody> {
-        Ok(FunctionList { functions: self.store.list_functions(&bucket).await? })
+        let functions = self.store.list_functions(&bucket).await?;
+        Ok(FunctionList { functions, settings: self.bucket_settings.get(&bucket).await? })
     }
 
     async fn delete_bucket(&self, DeleteBucket { bucket, force }: DeleteBucket) -> Result<Done, ErrorBody> {
         self.store.delete_bucket(&bucket, force).await?;
         let revision = self.registry.remove_bucket(&bucket).await.map_err(registry_error)?;
         self.wait_for_executors(revision).await;
+        if let Some(revision) = self.bucket_settings.remove(&bucket).await.map_err(settings_error)? {
+            self.wait_for_settings_followers(revision).await;
+        }
         Ok(Done {})
+    }
+
+    async fn configure_bucket(
+        &self,
+        ConfigureBucket { bucket, change }: ConfigureBucket,
+    ) -> Result<BucketSettings, ErrorBody> {
+        if !self.store.bucket_exists(&bucket).await? {
+            return Err(ErrorBody::new(ErrorCode::BucketNotFound, format!("bucket {bucket} does not exist")));
+        }
+        let settings = self.bucket_settings.get(&bucket).await?.changed(change);
+        let revision = self.bucket_settings.put(&bucket, &settings).await?;
+        self.wait_for_settings_followers(revision).await;
+        Ok(settings)
     }
 
     async fn get_function(&self, GetFunction { function }: GetFunction) -> Result<StagedObject, ErrorBody> {
@@ -199,6 +237,16 @@ impl AdminHandler {
             error!(%err, "answering although some executors may still run the previous version");
         }
     }
+
+    /// Answers only once every running api applied a settings write: from
+    /// then on, turning `public_invoke` off holds on every api. A stuck api
+    /// must not block every bucket change, so after [`WATCHER_WAIT`] the
+    /// answer goes out anyway, loudly.
+    async fn wait_for_settings_followers(&self, revision: u64) {
+        if let Err(err) = self.bucket_settings.wait_for_followers(revision, WATCHER_WAIT).await {
+            error!(%err, "answering although some apis may still apply the previous bucket settings");
+        }
+    }
 }
 
 /// Runs `command` through `work` and encodes the answer, which the types
@@ -209,6 +257,15 @@ async fn answer<C: AdminCommand, F: Future<Output = Result<C::Reply, ErrorBody>>
 ) -> Result<serde_json::Value, ErrorBody> {
     let reply = work(command).await?;
     Ok(serde_json::to_value(reply).expect("admin replies always serialise"))
+}
+
+/// The bucket was created or deleted in S3, but its settings were not
+/// written: the caller must hear about it.
+fn settings_error(err: DefinitionError) -> ErrorBody {
+    ErrorBody::new(
+        err.code(),
+        format!("done in S3, but the bucket's settings were not updated ({err}); check them"),
+    )
 }
 
 /// The component is in S3 but executors may still run the previous version:

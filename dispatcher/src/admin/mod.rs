@@ -1,5 +1,5 @@
-//! The admin half of the dispatcher: bucket, function, trigger, pipeline
-//! and token commands, each audited.
+//! The admin half of the dispatcher: bucket (and bucket settings),
+//! function, trigger, pipeline and token commands, each audited.
 //!
 //! It is the only part of the platform that writes to S3 and the only one
 //! besides executors that compiles (to check an upload and precompile it), so
@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use async_nats::{Client, Message, Subscriber};
 use bus::audit::AuditLog;
-use bus::{DefinitionStore, FunctionRegistry, TokenStore, TransferStore};
+use bus::{BucketSettingsStore, DefinitionStore, FunctionRegistry, TokenStore, TransferStore};
 use engine::{ArtifactStore, CompileLimits, CompilePool, ComponentValidator};
 use futures::StreamExt as _;
 use protocol::audit::{AuditEvent, Audited, Outcome};
@@ -82,11 +82,12 @@ impl Admin {
                 DefinitionStore::open_when_ready(client, PIPELINES, "pipeline"),
                 TokenStore::open_when_ready(client),
                 bus::retry("audit log", || AuditLog::setup(client, &subjects, &config.stores)),
+                BucketSettingsStore::open_when_ready(client),
             )
         };
         // The audit trail's stream is set up here; events reach it by
         // being published.
-        let (transfer, registry, triggers, pipelines, tokens, ()) = tokio::select! {
+        let (transfer, registry, triggers, pipelines, tokens, (), bucket_settings) = tokio::select! {
             () = shutdown => return Ok(None),
             opened = opened => opened,
         };
@@ -114,6 +115,7 @@ impl Admin {
             functions: FunctionStore::new(&config.s3).with_read_limit(config.max_component_bytes),
             transfer,
             registry,
+            bucket_settings,
             artifacts,
             flows,
             tokens,

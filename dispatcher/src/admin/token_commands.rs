@@ -25,7 +25,7 @@ impl AdminHandler {
     pub(crate) async fn create_token(&self, CreateToken { token }: CreateToken) -> Result<Done, ErrorBody> {
         check_record(&token)?;
         let revision = self.tokens.put(&token).await?;
-        self.wait_for_apis(revision).await;
+        self.wait_for_token_watches(revision).await;
         Ok(Done {})
     }
 
@@ -34,12 +34,12 @@ impl AdminHandler {
             return Err(ErrorBody::new(ErrorCode::TokenNotFound, format!("no token {token:?}")));
         }
         let revision = self.tokens.remove(&token).await?;
-        self.wait_for_apis(revision).await;
+        self.wait_for_token_watches(revision).await;
         Ok(Done {})
     }
 
     /// The change stands either way; an api that is behind is logged.
-    async fn wait_for_apis(&self, revision: u64) {
+    async fn wait_for_token_watches(&self, revision: u64) {
         if let Err(err) = self.tokens.wait_for_watchers(revision, APIS_WAIT).await {
             warn!(%err, "a token change has not reached every api yet");
         }
