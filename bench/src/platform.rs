@@ -95,7 +95,7 @@ impl Platform {
             stack::services::authorized(reqwest::Client::builder(), &env.admin_token).no_proxy().build()?;
 
         let spawner = Spawner { bin_dir, log_dir };
-        let dispatcher = spawner.spawn("faas-dispatcher", &env.backend())?;
+        let dispatcher = spawner.spawn("faas-dispatcher", &env.dispatcher())?;
         let executor = spawner.spawn("faas-executor", &executor_env(&env, ExecutorMode::Normal))?;
         let api = spawner.spawn("faas-api", &env.api(api_url.trim_start_matches("http://")))?;
 
@@ -290,7 +290,7 @@ fn executor_env(env: &ServiceEnv, mode: ExecutorMode) -> Vec<(&'static str, Stri
     if mode == ExecutorMode::NoArtifactKey {
         env.artifact_key = None;
     }
-    let mut vars = env.backend();
+    let mut vars = env.executor();
     if mode == ExecutorMode::CompileEveryCall {
         vars.push(("FAAS_EXEC_COMPILE_EVERY_CALL", "true".to_owned()));
     }

@@ -316,7 +316,7 @@ impl Platform {
         bin: &std::path::Path,
         concurrency: usize,
     ) -> stack::process::ChildGuard {
-        let mut env = self.env.backend();
+        let mut env = self.env.executor();
         env.push(("FAAS_EXEC_CONCURRENCY", concurrency.to_string()));
         let mut child = stack::process::spawn_service(bin, &env).expect("executor starts");
         // Any executor may answer the ping: start this one while no other

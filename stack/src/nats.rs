@@ -94,6 +94,25 @@ impl NatsServer {
         Ok(server)
     }
 
+    /// Starts a server like [`NatsServer::start_in`] (on `port`, its
+    /// JetStream store kept in `dir`), with the configuration file `config`,
+    /// which reads `env` from its environment: the local stack with the
+    /// per-role users of `deploy/nats/`.
+    pub fn start_in_with_config(
+        dir: &Path,
+        port: u16,
+        config: &Path,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("create nats data directory {}", dir.display()))?;
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let config = Some(ServerConfig { file: config.to_path_buf(), env });
+        let mut server = Self { child: None, port, dir: dir.to_path_buf(), config, _temp: None };
+        server.spawn()?;
+        Ok(server)
+    }
+
     /// The client URL, `nats://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)

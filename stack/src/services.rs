@@ -36,10 +36,73 @@ pub struct S3Access {
     pub region: String,
 }
 
+/// The passwords of the per-role NATS users that `deploy/nats/nats-server.conf`
+/// declares (`api`, `dispatcher`, `executor`, and `app` for outside
+/// publishers): the server reads them from its environment
+/// ([`NatsUsers::server_env`]), each service gets its own as `NATS_USER` and
+/// `NATS_PASSWORD`.
+#[derive(Clone)]
+pub struct NatsUsers {
+    api: String,
+    dispatcher: String,
+    executor: String,
+    app: String,
+}
+
+impl std::fmt::Debug for NatsUsers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NatsUsers { .. }")
+    }
+}
+
+impl NatsUsers {
+    /// Fresh random passwords.
+    pub fn random() -> Self {
+        Self {
+            api: random_secret(),
+            dispatcher: random_secret(),
+            executor: random_secret(),
+            app: random_secret(),
+        }
+    }
+
+    /// The variables the server configuration reads the passwords from.
+    pub fn server_env(&self) -> [(&'static str, &str); 4] {
+        [
+            ("FAAS_NATS_API_PASSWORD", &self.api),
+            ("FAAS_NATS_DISPATCHER_PASSWORD", &self.dispatcher),
+            ("FAAS_NATS_EXECUTOR_PASSWORD", &self.executor),
+            ("FAAS_NATS_APP_PASSWORD", &self.app),
+        ]
+    }
+
+    /// The password of the `app` user, for outside publishers.
+    pub fn app_password(&self) -> &str {
+        &self.app
+    }
+
+    fn login(&self, role: Role) -> [(&'static str, String); 2] {
+        let (user, password) = match role {
+            Role::Api => ("api", &self.api),
+            Role::Dispatcher => ("dispatcher", &self.dispatcher),
+            Role::Executor => ("executor", &self.executor),
+        };
+        [("NATS_USER", user.to_owned()), ("NATS_PASSWORD", password.clone())]
+    }
+}
+
+/// A service of the platform, as it logs in to NATS.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    Api,
+    Dispatcher,
+    Executor,
+}
+
 /// What the services of one stack are configured with: its NATS, its S3 and
 /// the secret they share. In-process services read the fields; child
-/// processes get them as environment variables from [`ServiceEnv::api`] and
-/// [`ServiceEnv::backend`].
+/// processes get them as environment variables from [`ServiceEnv::api`],
+/// [`ServiceEnv::dispatcher`] and [`ServiceEnv::executor`].
 #[derive(Debug, Clone)]
 pub struct ServiceEnv {
     /// The nats-server client URL (`NATS_URL`).
@@ -56,6 +119,9 @@ pub struct ServiceEnv {
     /// The api's bootstrap admin token (`FAAS_ADMIN_TOKEN`), which
     /// [`authorized`] clients send.
     pub admin_token: String,
+    /// The per-role NATS users, when the server checks them; `None`: an
+    /// open server.
+    pub nats_users: Option<NatsUsers>,
 }
 
 impl ServiceEnv {
@@ -75,22 +141,33 @@ impl ServiceEnv {
             artifact_key: Some(random_secret()),
             rust_log: "warn".to_owned(),
             admin_token: random_secret(),
+            nats_users: None,
         }
     }
 
     /// Environment of a `faas-api` process listening on `listen`
     /// (`host:port`): NATS only, the api never touches S3.
     pub fn api(&self, listen: &str) -> Vec<(&'static str, String)> {
-        let mut env = self.common();
+        let mut env = self.common(Role::Api);
         env.push(("API_LISTEN", listen.to_owned()));
         env.push(("FAAS_ADMIN_TOKEN", self.admin_token.clone()));
         env
     }
 
-    /// Environment of a `faas-dispatcher` or `faas-executor` process: NATS,
-    /// S3 and the artifact key.
-    pub fn backend(&self) -> Vec<(&'static str, String)> {
-        let mut env = self.common();
+    /// Environment of a `faas-dispatcher` process: NATS, S3 and the
+    /// artifact key.
+    pub fn dispatcher(&self) -> Vec<(&'static str, String)> {
+        self.backend(Role::Dispatcher)
+    }
+
+    /// Environment of a `faas-executor` process: NATS, S3 and the artifact
+    /// key.
+    pub fn executor(&self) -> Vec<(&'static str, String)> {
+        self.backend(Role::Executor)
+    }
+
+    fn backend(&self, role: Role) -> Vec<(&'static str, String)> {
+        let mut env = self.common(role);
         env.extend([
             ("S3_ENDPOINT", self.s3.endpoint.clone()),
             ("S3_ACCESS_KEY", self.s3.access_key.clone()),
@@ -103,12 +180,14 @@ impl ServiceEnv {
         env
     }
 
-    fn common(&self) -> Vec<(&'static str, String)> {
-        vec![
+    fn common(&self, role: Role) -> Vec<(&'static str, String)> {
+        let mut env = vec![
             ("NATS_URL", self.nats_url.clone()),
             ("FAAS_SUBJECT_PREFIX", self.subject_prefix.clone()),
             ("RUST_LOG", self.rust_log.clone()),
-        ]
+        ];
+        env.extend(self.nats_users.iter().flat_map(|users| users.login(role)));
+        env
     }
 }
 

@@ -8,6 +8,14 @@
 //! The api checks tokens, as a deployed one does: its admin token is
 //! `FAAS_ADMIN_TOKEN` if set, else the one kept in `<data dir>/admin-token`
 //! (made on first run), and is printed as a ready-to-paste `export`.
+//!
+//! nats-server listens on loopback without users, so the walk-through's
+//! `nats` commands work on any subject. With `--secure-nats` it runs with
+//! the repository's per-role configuration instead
+//! (`deploy/nats/nats-server.conf`, as docker-compose does) and passwords
+//! made for this run: each service logs in as its own user with the
+//! standard `NATS_USER`/`NATS_PASSWORD`, and the `app` user's login is
+//! printed for outside publishers.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,7 +24,7 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use faas_stack::guests::guest_path;
 use faas_stack::process::{ChildGuard, spawn_service};
-use faas_stack::services::{Readiness, ServiceEnv, authorized, random_secret};
+use faas_stack::services::{NatsUsers, Readiness, ServiceEnv, authorized, random_secret};
 use faas_stack::{NatsServer, S3Server};
 use serde_json::{Value, json};
 
@@ -43,6 +51,13 @@ struct Args {
     /// Do not deploy and call the example functions.
     #[arg(long, env = "FAAS_NO_DEMO")]
     no_demo: bool,
+    /// Run nats-server with the per-role users and permissions of
+    /// `--nats-config`; each service logs in as its own user.
+    #[arg(long, env = "FAAS_SECURE_NATS")]
+    secure_nats: bool,
+    /// The nats-server configuration with the per-role users.
+    #[arg(long, env = "FAAS_NATS_CONFIG", default_value = "deploy/nats/nats-server.conf")]
+    nats_config: PathBuf,
 }
 
 /// How long the services get to report ready.
@@ -68,9 +83,29 @@ async fn main() -> anyhow::Result<()> {
     let guests = (!args.no_demo)
         .then(|| tokio::task::spawn_blocking(|| (guest_path("hello"), guest_path("fibonacci"))));
 
-    let mut nats =
-        NatsServer::start_in(&args.data_dir.join("nats"), args.nats_port).context("start nats-server")?;
-    println!("nats-server  {} (data in {})", nats.url(), nats.dir().display());
+    let nats_dir = args.data_dir.join("nats");
+    let users = args.secure_nats.then(NatsUsers::random);
+    let mut nats = match &users {
+        None => NatsServer::start_in(&nats_dir, args.nats_port),
+        Some(users) => {
+            if !args.nats_config.is_file() {
+                bail!(
+                    "no nats-server configuration at {} (run from the repository root, or set \
+                     FAAS_NATS_CONFIG)",
+                    args.nats_config.display()
+                );
+            }
+            NatsServer::start_in_with_config(
+                &nats_dir,
+                args.nats_port,
+                &args.nats_config,
+                &users.server_env(),
+            )
+        }
+    }
+    .context("start nats-server")?;
+    let login = if users.is_some() { "users and permissions of the config" } else { "open: no users" };
+    println!("nats-server  {} ({login}; data in {})", nats.url(), nats.dir().display());
     let mut s3 =
         S3Server::start_in(&args.data_dir.join("s3"), args.s3_port).context("start the S3 server")?;
     println!("S3 server    {} (data in {})", s3.endpoint(), s3.root().display());
@@ -84,11 +119,12 @@ async fn main() -> anyhow::Result<()> {
     }
     env.rust_log = rust_log;
     env.admin_token = admin_token(&args.data_dir)?;
-    let backend_env = env.backend();
+    env.nats_users = users.clone();
+    let (dispatcher_env, executor_env) = (env.dispatcher(), env.executor());
     let api_env = env.api(&format!("127.0.0.1:{}", args.api_port));
     let mut services: Vec<(&str, ChildGuard)> = Vec::new();
     for (name, env) in
-        [("faas-dispatcher", &backend_env), ("faas-executor", &backend_env), ("faas-api", &api_env)]
+        [("faas-dispatcher", &dispatcher_env), ("faas-executor", &executor_env), ("faas-api", &api_env)]
     {
         let child = spawn_service(&bin_dir.join(name), env).with_context(|| format!("start {name}"))?;
         println!("{name:<12} pid {}", child.id());
@@ -106,7 +142,7 @@ async fn main() -> anyhow::Result<()> {
             let (hello, fibonacci) = guests.await.context("building the guests")?;
             demo(&http, &api, &hello, &fibonacci).await?;
         }
-        print_try_next(&api, &env.admin_token);
+        print_try_next(&api, &env.admin_token, users.as_ref());
         println!("\nRunning. Press Ctrl-C to stop.");
         wait_for_shutdown_signal().await
     }
@@ -191,7 +227,7 @@ async fn body_text(resp: reqwest::Response) -> String {
     resp.text().await.unwrap_or_else(|e| format!("<unreadable body: {e}>"))
 }
 
-fn print_try_next(api: &str, admin_token: &str) {
+fn print_try_next(api: &str, admin_token: &str, users: Option<&NatsUsers>) {
     let guests = "functions/target/wasm32-wasip2/release";
     let auth = r#"-H "Authorization: Bearer $FAAS_TOKEN""#;
     println!("\n== try next (in another shell)");
@@ -204,6 +240,12 @@ fn print_try_next(api: &str, admin_token: &str) {
     println!(
         "curl {auth} -X POST -H 'content-type: application/json' -d '{{\"n\":10}}' {api}/exec/functions/fibonacci"
     );
+    // Outside publishers log in as the `app` user, which reads replies on
+    // its own inbox prefix only.
+    let app = users.map_or_else(String::new, |users| {
+        format!(" --user app --password {} --inbox-prefix _INBOX.app", users.app_password())
+    });
+    println!("nats req{app} faas.exec.functions.hello '{{\"name\":\"NATS\"}}'");
 }
 
 /// The api's admin token: `FAAS_ADMIN_TOKEN`, or the data directory's own,
