@@ -30,8 +30,7 @@ impl Drop for Background {
 /// Answers every request on [`ECHO_SUBJECT`] with its own payload, on a
 /// client of its own so requester and responder do not share a connection,
 /// as with the api and an executor.
-pub async fn start_echo(nats_url: &str) -> anyhow::Result<Background> {
-    let client = async_nats::connect(nats_url).await.context("connect the echo responder")?;
+pub async fn start_echo(client: async_nats::Client) -> anyhow::Result<Background> {
     let mut requests = client.subscribe(ECHO_SUBJECT).await.context("subscribe the echo responder")?;
     // A subscription is active once the server has it; a round trip to the
     // server guarantees that before the first request is sent.

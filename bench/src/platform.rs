@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use reqwest::StatusCode;
 use stack::process::ChildGuard;
-use stack::services::{Readiness, ServiceEnv};
+use stack::services::{NatsUsers, Readiness, ServiceEnv};
 use stack::{NatsServer, S3Server};
 
 /// How long the services get to report ready.
@@ -74,14 +74,22 @@ impl Platform {
             );
         }
         std::fs::create_dir_all(log_dir).with_context(|| format!("create {}", log_dir.display()))?;
+        // NATS as deployed: the per-role users and permissions of
+        // deploy/nats, each service logged in as its own user.
+        let users = NatsUsers::random();
+        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/nats/nats-server.conf");
         // Both wait for their port with blocking sleeps.
-        let (nats, s3) = tokio::task::spawn_blocking(|| -> anyhow::Result<_> {
-            Ok((NatsServer::start().context("start nats-server")?, S3Server::start().context("start S3")?))
+        let server_users = users.clone();
+        let (nats, s3) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let nats = NatsServer::start_with_config(&config, &server_users.server_env())
+                .context("start nats-server")?;
+            Ok((nats, S3Server::start().context("start S3")?))
         })
         .await??;
         // With a fresh artifact key: the shared artifact cache trusts only
         // what was signed with it, so nothing from an earlier run is reused.
         let mut env = ServiceEnv::new(&nats, &s3);
+        env.nats_users = Some(users);
         // The api checks tokens, as deployed; its admin token is the
         // caller's `FAAS_ADMIN_TOKEN`, else a fresh one (as `scripts/up.sh`).
         if let Ok(token) = std::env::var("FAAS_ADMIN_TOKEN")
@@ -90,7 +98,7 @@ impl Platform {
             env.admin_token = token.trim().to_owned();
         }
         let api_url = format!("http://127.0.0.1:{}", stack::ports::free_port());
-        let control = async_nats::connect(nats.url()).await.context("connect to nats-server")?;
+        let control = env.connect_operator("faas-bench control").await?;
         let http =
             stack::services::authorized(reqwest::Client::builder(), &env.admin_token).no_proxy().build()?;
 
@@ -116,9 +124,9 @@ impl Platform {
         Ok(platform)
     }
 
-    /// The nats-server client URL.
-    pub fn nats_url(&self) -> String {
-        self.nats.url()
+    /// A NATS client of the bench's own, logged in as the operator.
+    pub async fn nats_client(&self, name: &str) -> anyhow::Result<async_nats::Client> {
+        self.env.connect_operator(name).await
     }
 
     /// Process id of the executor now running.

@@ -65,7 +65,7 @@ impl Bench {
     pub async fn new(platform: Platform, report: Report, hello: Vec<u8>) -> anyhow::Result<Self> {
         // With auth on, as deployed: the token check is part of what is measured.
         let http = load_client(Some(platform.admin_token()))?;
-        let nats = async_nats::connect(platform.nats_url()).await.context("connect the load client")?;
+        let nats = platform.nats_client("faas-bench load").await?;
         let settings = report.settings.clone();
         Ok(Self {
             platform,
@@ -201,7 +201,7 @@ impl Bench {
 
     /// A NATS echo and a constant HTTP handler, at each floor concurrency.
     pub async fn floors(&mut self) -> anyhow::Result<()> {
-        let _echo = floors::start_echo(&self.platform.nats_url()).await?;
+        let _echo = floors::start_echo(self.platform.nats_client("faas-bench echo").await?).await?;
         let (url, _server) = floors::start_constant_http().await?;
         let nats =
             ops::nats_request(&self.nats, floors::ECHO_SUBJECT.to_owned(), HELLO_INPUT, HELLO_INPUT, false);

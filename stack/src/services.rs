@@ -11,7 +11,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 
 use crate::{NatsServer, S3Server};
 
@@ -79,6 +79,13 @@ impl NatsUsers {
     /// The password of the `app` user, for outside publishers.
     pub fn app_password(&self) -> &str {
         &self.app
+    }
+
+    /// The login of the platform's operator: the `dispatcher` user, which
+    /// may do anything, for harnesses that drive the platform from outside
+    /// (the benchmark's load and control clients).
+    pub fn operator(&self) -> (&'static str, &str) {
+        ("dispatcher", &self.dispatcher)
     }
 
     fn login(&self, role: Role) -> [(&'static str, String); 2] {
@@ -178,6 +185,23 @@ impl ServiceEnv {
             env.push(("FAAS_ARTIFACT_KEY", key.clone()));
         }
         env
+    }
+
+    /// A NATS client for a harness, named `name`: as the operator when the
+    /// server checks users ([`NatsUsers::operator`]).
+    pub async fn connect_operator(&self, name: &str) -> anyhow::Result<async_nats::Client> {
+        let options = match &self.nats_users {
+            Some(users) => {
+                let (user, password) = users.operator();
+                async_nats::ConnectOptions::with_user_and_password(user.to_owned(), password.to_owned())
+            }
+            None => async_nats::ConnectOptions::new(),
+        };
+        options
+            .name(name)
+            .connect(self.nats_url.as_str())
+            .await
+            .with_context(|| format!("{name}: connect to NATS"))
     }
 
     fn common(&self, role: Role) -> Vec<(&'static str, String)> {
