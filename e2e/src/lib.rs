@@ -9,6 +9,8 @@
 use std::time::Duration;
 
 use executor::{ExecLimits, ExecutorConfig};
+use protocol::Subjects;
+use protocol::subjects::{ROLE_DISPATCHER, ROLE_EXECUTOR};
 use reqwest::StatusCode;
 use serde_json::Value;
 use stack::nats::NatsServer;
@@ -201,12 +203,9 @@ impl Platform {
         };
         tune(&mut dispatcher_config);
         platform.dispatcher_config = Some(dispatcher_config);
+        // Waits until it serves: only the dispatcher's user may create the
+        // registry, which executors open at start.
         platform.add_dispatcher().await;
-        if secure {
-            // Only the dispatcher's user may create the registry, which
-            // executors open at start.
-            platform.wait_for_responder("faas.ping.dispatcher").await;
-        }
         for _ in 0..executors {
             platform.add_executor(4).await;
         }
@@ -219,7 +218,6 @@ impl Platform {
         api_config.admin_token = Some(TEST_ADMIN_TOKEN.to_owned());
         platform.api_config = Some(api_config);
         platform.base = platform.add_api().await;
-        platform.wait_for_responder("faas.ping.dispatcher").await;
         if executors > 0 {
             platform.wait_ready().await;
         } else {
@@ -288,6 +286,7 @@ impl Platform {
             dispatcher::run(config, client, shutdown).await.expect("dispatcher runs");
         });
         self.dispatchers.push((stop, handle));
+        self.wait_for_instances(ROLE_DISPATCHER, self.dispatchers.len()).await;
     }
 
     /// Stops the dispatcher started last and waits until it has finished
@@ -354,7 +353,7 @@ impl Platform {
             executor::run(config, client, shutdown).await.expect("executor runs");
         });
         self.executors.push((stop, handle));
-        self.wait_for_responder("faas.ping.executor").await;
+        self.wait_for_instances(ROLE_EXECUTOR, self.executors.len()).await;
         self.executors.len() - 1
     }
 
@@ -363,6 +362,22 @@ impl Platform {
         for (stop, handle) in self.executors.drain(..) {
             let _ = stop.send(true);
             let _ = handle.await;
+        }
+    }
+
+    /// Waits until at least `count` instances of the service `name` answer
+    /// the service API: a queue-group ping is answered by any one of them,
+    /// so it cannot tell that the one just started serves.
+    async fn wait_for_instances(&self, role: &str, count: usize) {
+        let name = Subjects::new(&self.env.subject_prefix).service_name(role);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let answered = bus::gather_stats(&self.client, &name, Duration::from_secs(2)).await.len();
+            if answered >= count {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{answered} of {count} {name} instances answer");
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

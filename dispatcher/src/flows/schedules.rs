@@ -155,5 +155,7 @@ mod tests {
         assert!(Schedule::parse("every minute", None).unwrap_err().contains("not a cron expression"));
         assert!(Schedule::parse("61 * * * *", None).is_err());
         assert!(Schedule::parse("* * * * *", Some("Mars/Olympus")).unwrap_err().contains("IANA"));
+        // Valid fields, but no such day: refused, not a ticker that never wakes.
+        assert!(Schedule::parse("0 0 30 2 *", None).is_err());
     }
 }
