@@ -72,6 +72,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::TokenNotFound => StatusCode::NOT_FOUND,
         ErrorCode::CommandMismatch => StatusCode::BAD_REQUEST,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
     }
 }
 

@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod nats_guard;
+pub mod openapi;
 pub mod request_id;
 pub mod routes;
 pub mod server;

@@ -246,6 +246,7 @@ pub struct StagedObject {
 
 /// A bucket as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BucketInfo {
     /// Bucket name.
     pub name: String,
@@ -258,6 +259,7 @@ pub struct BucketInfo {
 
 /// A stored function as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FunctionInfo {
     /// Function name (the S3 key).
     pub name: String,
@@ -271,6 +273,7 @@ pub struct FunctionInfo {
 
 /// Answer to [`ListBuckets`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BucketList {
     /// The buckets.
     pub buckets: Vec<BucketInfo>,
@@ -297,6 +300,7 @@ pub struct Stored {
 
 /// Answer to [`ListTriggers`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TriggerList {
     /// Every trigger, by name.
     pub triggers: Vec<Trigger>,
@@ -304,6 +308,7 @@ pub struct TriggerList {
 
 /// Answer to [`ListPipelines`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PipelineList {
     /// Every pipeline, by name.
     pub pipelines: Vec<Pipeline>,
@@ -345,6 +350,7 @@ impl<T> From<AdminReply<T>> for Result<T, ErrorBody> {
 
 /// Exec reply body when [`crate::headers::INCLUDE_LOGS`] was asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExecLogsReply {
     /// The function's output.
     pub result: String,

@@ -31,6 +31,8 @@ pub const FORBIDDEN: &str = "forbidden";
 /// Who acted: the principal the api authenticated (its token's id and
 /// name), or [`Principal::unknown`] for a NATS client that named none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = AuditPrincipal))]
 pub struct Principal {
     /// The token's id (`bootstrap` for the `FAAS_ADMIN_TOKEN` one).
     pub id: String,
@@ -48,6 +50,8 @@ impl Principal {
 
 /// What an action was about; only the fields that apply are set.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = AuditTarget))]
 pub struct Target {
     /// A bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,6 +95,7 @@ impl Target {
 /// How an action ended: `"ok"` or `{"error": "<code>"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Outcome {
     /// It was done.
     Ok,
@@ -110,6 +115,7 @@ impl Outcome {
 
 /// One audited action, as published on `<prefix>.audit.<action>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     /// When it ended, in Unix milliseconds.
     pub at_ms: u64,

@@ -15,6 +15,7 @@ pub const BUCKET_SETTINGS: &str = "faas-buckets";
 
 /// A bucket's settings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BucketSettings {
     /// Anyone may run its functions (`POST /exec/{b}/{f}`, `POST
     /// /async/{b}/{f}`) without a token, as an anonymous caller that may do
@@ -27,6 +28,7 @@ pub struct BucketSettings {
 /// others kept. The body of `PATCH /bucket/{b}` and of `PUT /bucket/{b}`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BucketSettingsChange {
     /// New value of [`BucketSettings::public_invoke`].
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -111,6 +111,8 @@ error_codes! {
     CommandMismatch = "command_mismatch",
     /// A trigger's schedule is not a cron expression, or its time zone is unknown.
     InvalidSchedule = "invalid_schedule",
+    /// The path exists, but not with this HTTP method.
+    MethodNotAllowed = "method_not_allowed",
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -122,6 +124,7 @@ impl std::fmt::Display for ErrorCode {
 /// An error as it travels in JSON: `{"code": "...", "message": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{code}: {message}")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// What went wrong, for machines.
     pub code: ErrorCode,

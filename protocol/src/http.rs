@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::admin::FunctionInfo;
+use crate::audit::AuditEvent;
 use crate::auth::Scope;
 use crate::error::ErrorBody;
 use crate::jobs::{JobRecord, JobStatus};
@@ -31,15 +32,21 @@ pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 /// On an async request: where the job's outcome is POSTed.
 pub const CALLBACK_URL_HEADER: &str = "x-callback-url";
 
-/// `201` to `PUT /bucket/{bucket}`.
+/// `201` to `PUT /bucket/{bucket}` (and `200` when it changed an existing
+/// bucket's settings, or to `PATCH`): the bucket and its settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedBucket {
     /// The bucket created.
     pub bucket: BucketName,
+    /// Whether callers without a token may run its functions.
+    #[serde(default)]
+    pub public_invoke: bool,
 }
 
 /// `GET /bucket/{bucket}`: the bucket's functions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BucketFunctions {
     /// The bucket listed.
     pub bucket: BucketName,
@@ -52,6 +59,7 @@ pub struct BucketFunctions {
 
 /// The answer to a `DELETE` of a bucket, function, trigger or pipeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Deleted {
     /// What was deleted: a bucket, `<bucket>/<function>`, or a trigger's
     /// or pipeline's name.
@@ -60,6 +68,7 @@ pub struct Deleted {
 
 /// `201` to `POST /file/{bucket}/{function}`: the function as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Uploaded {
     /// Its bucket.
     pub bucket: BucketName,
@@ -77,6 +86,7 @@ pub struct Uploaded {
 
 /// `200` to `POST /exec/...` (without logs): the function's output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExecResult {
     /// The output, lossily decoded as UTF-8.
     pub result: String,
@@ -84,6 +94,7 @@ pub struct ExecResult {
 
 /// `202` to `POST /async/...`: the job is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobAccepted {
     /// The job's id.
     pub job_id: String,
@@ -97,6 +108,7 @@ pub struct JobAccepted {
 
 /// `GET /jobs`: records, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobList {
     /// The jobs the token may see.
     pub jobs: Vec<JobRecord>,
@@ -104,6 +116,7 @@ pub struct JobList {
 
 /// A token as `GET /tokens` lists it: never its secret or its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenInfo {
     /// The token's id.
     pub id: String,
@@ -123,6 +136,7 @@ pub struct TokenInfo {
 
 /// `GET /tokens`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenList {
     /// Every stored token, oldest first.
     pub tokens: Vec<TokenInfo>,
@@ -130,6 +144,7 @@ pub struct TokenList {
 
 /// `201` to `POST /tokens`: the only answer that holds the secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedToken {
     /// The token's id.
     pub id: String,
@@ -147,13 +162,52 @@ pub struct CreatedToken {
 
 /// `DELETE /tokens/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Revoked {
     /// The id of the token revoked.
     pub revoked: String,
 }
 
+/// `GET /audit`: audit events, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditList {
+    /// The most recent events.
+    pub events: Vec<AuditEvent>,
+}
+
+/// `GET /health`: the api process answers (nothing else is checked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+}
+
+/// `GET /ready`: `200` when NATS is connected and an executor and a healthy
+/// dispatcher answer, else `503` with the same body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Readiness {
+    /// Whether the platform can serve calls.
+    pub ready: bool,
+    /// `connected` or `disconnected`.
+    pub nats: String,
+    /// `ok`, `none running` or `unknown` (NATS down).
+    pub executor: String,
+    /// Executors that answered.
+    pub executors: usize,
+    /// `ok`, `none running`, `unknown`, or a dispatcher's degraded status.
+    pub dispatcher: String,
+    /// Dispatchers that answered.
+    pub dispatchers: usize,
+    /// `on` when tokens are checked, `off` otherwise.
+    pub auth: String,
+}
+
 /// Every error answer: `{"error": {...}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorResponse {
     /// What went wrong.
     pub error: ErrorDetail,
@@ -162,6 +216,7 @@ pub struct ErrorResponse {
 /// The error in an [`ErrorResponse`]: code and message, and where a
 /// pipeline stopped when one did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// Code and message.
     #[serde(flatten)]

@@ -58,6 +58,7 @@ pub fn status_url(job_id: &str) -> String {
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum JobStatus {
     /// Stored, waiting for a worker (also between retries).
     Queued,
@@ -93,6 +94,7 @@ impl JobStatus {
 
 /// Everything known about one job; what `GET /jobs/{id}` answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobRecord {
     /// The job id (a uuid).
     pub job_id: String,

@@ -18,6 +18,8 @@ pub mod http;
 pub mod jobs;
 pub mod metrics;
 pub mod names;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod pipelines;
 pub mod registry;
 pub mod subjects;

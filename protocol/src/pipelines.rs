@@ -22,9 +22,11 @@ pub const MAX_STEPS: usize = 16;
 /// What `PUT /pipeline/{name}` takes and the pipeline store holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PipelineSpec {
     /// The functions, in order, each `"<bucket>/<function>"`.
     #[serde(with = "function_ref_strings")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>, min_items = 1, max_items = 16))]
     pub steps: Vec<FunctionRef>,
 }
 
@@ -41,6 +43,7 @@ impl PipelineSpec {
 
 /// A pipeline as listed: its name and definition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Pipeline {
     /// The pipeline's name.
     pub name: PipelineName,

@@ -89,6 +89,7 @@ impl TriggerSubjectPolicy {
 /// How a trigger runs its function.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TriggerMode {
     /// Run at once through the executors; the output goes out when it is done.
     #[default]
@@ -101,6 +102,7 @@ pub enum TriggerMode {
 /// or a schedule, exactly one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TriggerSpec {
     /// The subject listened on (wildcards allowed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -118,6 +120,7 @@ pub struct TriggerSpec {
     pub input: Option<String>,
     /// The function run for each message, `"<bucket>/<function>"`.
     #[serde(with = "function_ref_string")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub function: FunctionRef,
     /// Where the output is published, if anywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -166,6 +169,7 @@ impl TriggerSpec {
 
 /// A trigger as listed: its name and definition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Trigger {
     /// The trigger's name.
     pub name: TriggerName,

@@ -6,8 +6,8 @@
 use axum::Json;
 use axum::extract::{Extension, Query, State};
 use axum::response::IntoResponse;
+use protocol::http::AuditList;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -27,6 +27,14 @@ pub struct AuditQuery {
 }
 
 /// `GET /audit?limit=N`: `{"events": [...]}`, oldest first.
+#[utoipa::path(
+    get,
+    path = "/audit",
+    operation_id = "list_audit",
+    tag = "audit",
+    params(("limit" = Option<u64>, Query, description = "At most this many (1 to 1000, default 100).")),
+    responses((status = 200, description = "The most recent audit events, oldest first.", body = protocol::http::AuditList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -36,5 +44,5 @@ pub async fn list(
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let store_error = |err: bus::StoreError| ApiError::new(err.code(), err.to_string());
     let events = state.audit().await.map_err(store_error)?.recent(limit).await.map_err(store_error)?;
-    Ok(Json(json!({ "events": events })))
+    Ok(Json(AuditList { events }))
 }

@@ -10,10 +10,9 @@ use protocol::admin::{
 };
 use protocol::auth::Access;
 use protocol::buckets::{BucketSettings, BucketSettingsChange};
-use protocol::http::{BucketFunctions, Deleted};
+use protocol::http::{BucketFunctions, CreatedBucket, Deleted};
 use protocol::{BucketName, ErrorCode};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::body::read_limited;
 use super::triggers::{DEFINITION_LIMIT, parse_definition};
@@ -24,6 +23,13 @@ use crate::request_id::RequestId;
 use crate::state::AppState;
 
 /// `GET /bucket`: the buckets the token may read, with their settings.
+#[utoipa::path(
+    get,
+    path = "/bucket",
+    operation_id = "list_buckets",
+    tag = "buckets",
+    responses((status = 200, description = "The buckets the token may read.", body = protocol::admin::BucketList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -31,12 +37,20 @@ pub async fn list(
 ) -> Result<impl IntoResponse, ApiError> {
     let BucketList { mut buckets } = admin(&state, &id, &principal, ListBuckets {}).await?;
     buckets.retain(|info| BucketName::new(&info.name).is_ok_and(|name| principal.may(Access::Read, &name)));
-    Ok(Json(json!({ "buckets": buckets })))
+    Ok(Json(BucketList { buckets }))
 }
 
 /// `PUT /bucket/{bucket}`, with an optional body of settings
 /// (`{"public_invoke": true}`): 201 with them; for a bucket that exists,
 /// 409 without a body, or 200 once its settings are changed.
+#[utoipa::path(
+    put,
+    path = "/bucket/{bucket}",
+    operation_id = "create_bucket",
+    tag = "buckets",
+    params(("bucket" = String, Path, description = "The bucket.")),
+    request_body(content = Option<protocol::buckets::BucketSettingsChange>, content_type = "application/json", description = "Settings (optional; at most 64 KiB)."), responses((status = 201, description = "Created, with its settings.", body = protocol::http::CreatedBucket), (status = 200, description = "It existed, and the settings sent are applied.", body = protocol::http::CreatedBucket))
+)]
 pub async fn create(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -70,6 +84,14 @@ pub async fn create(
 
 /// `PATCH /bucket/{bucket}` with `{"public_invoke": bool}`: changes the
 /// settings named, answered once every api applied them.
+#[utoipa::path(
+    patch,
+    path = "/bucket/{bucket}",
+    operation_id = "configure_bucket",
+    tag = "buckets",
+    params(("bucket" = String, Path, description = "The bucket.")),
+    request_body(content = protocol::buckets::BucketSettingsChange, content_type = "application/json", description = "The settings to change (at most 64 KiB)."), responses((status = 200, description = "The bucket's settings now.", body = protocol::http::CreatedBucket))
+)]
 pub async fn configure(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -85,12 +107,20 @@ pub async fn configure(
 }
 
 /// A bucket and its settings, as answered.
-fn settings_answer(bucket: &BucketName, settings: BucketSettings) -> Json<serde_json::Value> {
-    Json(json!({ "bucket": bucket, "public_invoke": settings.public_invoke }))
+fn settings_answer(bucket: &BucketName, settings: BucketSettings) -> Json<CreatedBucket> {
+    Json(CreatedBucket { bucket: bucket.clone(), public_invoke: settings.public_invoke })
 }
 
 /// `GET /bucket/{bucket}`: its functions with size, etag and
 /// last-modified, and its settings.
+#[utoipa::path(
+    get,
+    path = "/bucket/{bucket}",
+    operation_id = "list_functions",
+    tag = "buckets",
+    params(("bucket" = String, Path, description = "The bucket.")),
+    responses((status = 200, description = "Its functions and settings.", body = protocol::http::BucketFunctions))
+)]
 pub async fn list_functions(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -111,6 +141,14 @@ pub struct DeleteQuery {
 }
 
 /// `DELETE /bucket/{bucket}`: 409 while it holds functions, unless `?force=true`.
+#[utoipa::path(
+    delete,
+    path = "/bucket/{bucket}",
+    operation_id = "delete_bucket",
+    tag = "buckets",
+    params(("bucket" = String, Path, description = "The bucket."), ("force" = Option<bool>, Query, description = "`true`: delete its functions too.")),
+    responses((status = 200, description = "Deleted.", body = protocol::http::Deleted))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,

@@ -38,6 +38,14 @@ pub struct ExecQuery {
 }
 
 /// `POST /exec/{bucket}/{function}`.
+#[utoipa::path(
+    post,
+    path = "/exec/{bucket}/{function}",
+    operation_id = "exec_function",
+    tag = "calls",
+    params(("bucket" = String, Path, description = "The bucket."), ("function" = String, Path, description = "The function."), ("logs" = Option<bool>, Query, description = "`true`: answer with stdout and stderr too.")),
+    request_body(content = inline(crate::openapi::RawBytes), content_type = "application/octet-stream", description = "The input: any bytes, handed to the function as a string (lossily UTF-8). At most the NATS server's max_payload less 4 KiB."), responses((status = 200, description = "The output (with `logs`, and stdout and stderr).", body = crate::openapi::ExecAnswer))
+)]
 pub async fn exec(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,

@@ -23,6 +23,14 @@ use crate::request_id::RequestId;
 use crate::state::AppState;
 
 /// `POST /file/{bucket}/{function}`: multipart field `file`, or a raw body.
+#[utoipa::path(
+    post,
+    path = "/file/{bucket}/{function}",
+    operation_id = "upload_function",
+    tag = "functions",
+    params(("bucket" = String, Path, description = "The bucket."), ("function" = String, Path, description = "The function.")),
+    request_body(content((inline(crate::openapi::UploadForm) = "multipart/form-data"), (inline(crate::openapi::RawBytes) = "application/wasm")), description = "The component: a multipart field `file`, or the raw bytes (at most `FAAS_MAX_UPLOAD_BYTES`, 64 MiB by default)."), responses((status = 201, description = "Stored and checked runnable.", body = protocol::http::Uploaded))
+)]
 pub async fn upload(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -71,6 +79,14 @@ async fn read_component(state: &AppState, request: Request, limit: usize) -> Res
 }
 
 /// `GET /file/{bucket}/{function}`: the stored bytes.
+#[utoipa::path(
+    get,
+    path = "/file/{bucket}/{function}",
+    operation_id = "download_function",
+    tag = "functions",
+    params(("bucket" = String, Path, description = "The bucket."), ("function" = String, Path, description = "The function.")),
+    responses((status = 200, description = "The component's bytes.", content_type = "application/wasm", body = inline(crate::openapi::RawBytes)))
+)]
 pub async fn download(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -85,6 +101,14 @@ pub async fn download(
 }
 
 /// `DELETE /file/{bucket}/{function}`.
+#[utoipa::path(
+    delete,
+    path = "/file/{bucket}/{function}",
+    operation_id = "delete_function",
+    tag = "functions",
+    params(("bucket" = String, Path, description = "The bucket."), ("function" = String, Path, description = "The function.")),
+    responses((status = 200, description = "Deleted.", body = protocol::http::Deleted))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,

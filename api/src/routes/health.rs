@@ -7,9 +7,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use protocol::http::{Health, Readiness};
 use protocol::metrics::{DispatcherCounters, DispatcherStatus};
 use protocol::subjects::{PONG, ROLE_DISPATCHER, ROLE_EXECUTOR};
-use serde_json::json;
 
 use crate::nats_guard;
 use crate::state::AppState;
@@ -18,12 +18,26 @@ use crate::state::AppState;
 const FIRST_ANSWER_WAIT: Duration = Duration::from_secs(2);
 
 /// `GET /health`: the process is alive.
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "health",
+    tag = "meta",
+    responses((status = 200, description = "The api process answers.", body = protocol::http::Health))
+)]
 pub async fn health() -> impl IntoResponse {
-    Json(json!({ "status": "ok" }))
+    Json(Health { status: "ok".to_owned() })
 }
 
 /// `GET /ready`: NATS is connected and an executor and a dispatcher answer,
 /// with how many of each did.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    operation_id = "ready",
+    tag = "meta",
+    responses((status = 200, description = "Ready.", body = protocol::http::Readiness), (status = 503, description = "Not ready: what is missing.", body = protocol::http::Readiness))
+)]
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let connected = nats_guard::connected(&state.client);
     let (executors, dispatchers) = if connected {
@@ -52,15 +66,15 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     };
     let ready = connected && executor == "ok" && dispatcher == "ok";
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = json!({
-        "ready": ready,
-        "nats": if connected { "connected" } else { "disconnected" },
-        "executor": executor,
-        "executors": executors.len(),
-        "dispatcher": dispatcher,
-        "dispatchers": dispatchers.len(),
-        "auth": if state.auth.enabled() { "on" } else { "off" },
-    });
+    let body = Readiness {
+        ready,
+        nats: if connected { "connected" } else { "disconnected" }.to_owned(),
+        executor,
+        executors: executors.len(),
+        dispatcher,
+        dispatchers: dispatchers.len(),
+        auth: if state.auth.enabled() { "on" } else { "off" }.to_owned(),
+    };
     (status, Json(body))
 }
 
@@ -71,6 +85,13 @@ async fn instances(state: &AppState, role: &str) -> Vec<Stats> {
 
 /// `GET /metrics`: Prometheus text: this api's HTTP counters, then every
 /// dispatcher's counters (trigger events, pipeline runs, jobs).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "meta",
+    responses((status = 200, description = "Prometheus text format: request counts and times per route and status, and every dispatcher's counters.", content_type = "text/plain", body = String))
+)]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let reports = dispatcher_counters(&state).await;
     let text = state.metrics.render() + &crate::metrics::render_dispatchers(&reports);

@@ -29,6 +29,14 @@ use crate::state::AppState;
 const IDEMPOTENCY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5f6b_1c2e_8d3a_4e7b_9c1d_2a3b_4c5d_6e7f);
 
 /// `POST /async/{bucket}/{function}`.
+#[utoipa::path(
+    post,
+    path = "/async/{bucket}/{function}",
+    operation_id = "submit_job",
+    tag = "calls",
+    params(("bucket" = String, Path, description = "The bucket."), ("function" = String, Path, description = "The function.")),
+    request_body(content = inline(crate::openapi::RawBytes), content_type = "application/octet-stream", description = "The input: any bytes, handed to the function as a string (lossily UTF-8). At most the NATS server's max_payload less 4 KiB."), responses((status = 202, description = "Stored as a job (or, with the same `Idempotency-Key`, the earlier one).", body = protocol::http::JobAccepted))
+)]
 pub async fn submit(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -113,6 +121,14 @@ fn job_id(target: &Target, key: Option<&HeaderValue>) -> Result<String, ApiError
 const SEE_JOBS: &[Access] = &[Access::Read, Access::Invoke];
 
 /// `GET /jobs/{id}`: the job's record.
+#[utoipa::path(
+    get,
+    path = "/jobs/{id}",
+    operation_id = "get_job",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job's id (a uuid).")),
+    responses((status = 200, description = "The job's record.", body = protocol::JobRecord))
+)]
 pub async fn get(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -135,6 +151,14 @@ pub struct ListQuery {
 /// `GET /jobs[?status=failed][&limit=100]`: records, newest first, of
 /// the jobs the token may see. The failed ones are the dead letters an
 /// operator re-drives.
+#[utoipa::path(
+    get,
+    path = "/jobs",
+    operation_id = "list_jobs",
+    tag = "jobs",
+    params(("status" = Option<protocol::JobStatus>, Query, description = "Only jobs in this status."), ("limit" = Option<usize>, Query, description = "At most this many (1 to 1000, default 100).")),
+    responses((status = 200, description = "Records the token may see, newest first.", body = protocol::http::JobList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -179,6 +203,14 @@ pub async fn list(
 /// `POST /jobs/{id}/redrive`: queue a failed job again with its input.
 /// The api does this itself, so it audits it (`redrive_job`) once the
 /// caller was found allowed to.
+#[utoipa::path(
+    post,
+    path = "/jobs/{id}/redrive",
+    operation_id = "redrive_job",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job's id (a uuid).")),
+    responses((status = 202, description = "Queued again with its dead-lettered input; its record now.", body = protocol::JobRecord))
+)]
 pub async fn redrive(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,

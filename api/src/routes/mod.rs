@@ -17,60 +17,87 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::middleware;
-use axum::routing::{delete, get, post, put};
 use protocol::ErrorCode;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{auth, nats_guard, request_id};
+use crate::{auth, nats_guard, openapi, request_id};
+
+/// What a group of routes passes before its handlers: the one thing the
+/// router (its layers) and the OpenAPI document (its security and the
+/// guard's errors) both read off the declaration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// Nothing: anyone may call.
+    Open,
+    /// [`auth::probe_guard`]: public unless `FAAS_PUBLIC_PROBES=false`.
+    Probe,
+    /// A valid bearer token ([`auth::middleware`]), then NATS up.
+    Token,
+    /// A valid token, or none for a `public_invoke` bucket
+    /// ([`auth::public::middleware`]), then NATS up.
+    TokenOrPublic,
+}
+
+/// Every route, once, grouped by guard: the router and the OpenAPI
+/// document are both built from this.
+pub fn declared() -> Vec<(Guard, OpenApiRouter<AppState>)> {
+    let open = OpenApiRouter::new().routes(routes!(health::health)).routes(routes!(openapi::serve));
+    let probes = OpenApiRouter::new().routes(routes!(health::ready)).routes(routes!(health::metrics));
+    // Everything but the probes and the metrics goes through NATS.
+    let over_nats = OpenApiRouter::new()
+        .routes(routes!(buckets::list))
+        .routes(routes!(buckets::create, buckets::list_functions, buckets::configure, buckets::delete))
+        .routes(routes!(files::upload, files::download, files::delete))
+        // `pipeline` is a reserved bucket name, so these never hide a function.
+        .routes(routes!(pipelines::exec))
+        .routes(routes!(pipelines::submit))
+        .routes(routes!(pipelines::list))
+        .routes(routes!(pipelines::put, pipelines::get, pipelines::delete))
+        .routes(routes!(triggers::list))
+        .routes(routes!(triggers::put, triggers::get, triggers::delete))
+        .routes(routes!(jobs::list))
+        .routes(routes!(jobs::get))
+        .routes(routes!(jobs::redrive))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(audit::list));
+    // The function calls, which a public bucket answers without a token too.
+    let calls = OpenApiRouter::new().routes(routes!(exec::exec)).routes(routes!(jobs::submit));
+    vec![
+        (Guard::Open, open),
+        (Guard::Probe, probes),
+        (Guard::Token, over_nats),
+        (Guard::TokenOrPublic, calls),
+    ]
+}
 
 /// The api's router.
 pub fn router(state: AppState) -> Router {
-    // Everything but the probes and the metrics goes through NATS.
-    let over_nats = Router::new()
-        .route("/bucket", get(buckets::list))
-        .route(
-            "/bucket/{bucket}",
-            put(buckets::create)
-                .get(buckets::list_functions)
-                .patch(buckets::configure)
-                .delete(buckets::delete),
-        )
-        .route("/file/{bucket}/{function}", post(files::upload).get(files::download).delete(files::delete))
-        // `pipeline` is a reserved bucket name, so these never hide a function.
-        .route("/exec/pipeline/{name}", post(pipelines::exec))
-        .route("/async/pipeline/{name}", post(pipelines::submit))
-        .route("/pipeline", get(pipelines::list))
-        .route("/pipeline/{name}", put(pipelines::put).get(pipelines::get).delete(pipelines::delete))
-        .route("/trigger", get(triggers::list))
-        .route("/trigger/{name}", put(triggers::put).get(triggers::get).delete(triggers::delete))
-        .route("/jobs", get(jobs::list))
-        .route("/jobs/{id}", get(jobs::get))
-        .route("/jobs/{id}/redrive", post(jobs::redrive))
-        .route("/tokens", get(tokens::list).post(tokens::create))
-        .route("/tokens/{id}", delete(tokens::revoke))
-        .route("/audit", get(audit::list))
-        .route_layer(middleware::from_fn_with_state(state.clone(), nats_guard::require_nats))
-        // Outermost: a caller without a valid token learns nothing else,
-        // not even whether NATS is up.
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::middleware));
-    // The function calls, which a public bucket answers without a token too.
-    let calls = Router::new()
-        .route("/exec/{bucket}/{function}", post(exec::exec))
-        .route("/async/{bucket}/{function}", post(jobs::submit))
-        .route_layer(middleware::from_fn_with_state(state.clone(), nats_guard::require_nats))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::public::middleware));
-    let probes = Router::new()
-        .route("/ready", get(health::ready))
-        .route("/metrics", get(health::metrics))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::probe_guard));
+    let mut app = Router::new();
+    for (guard, group) in declared() {
+        let (group, _) = group.split_for_parts();
+        let group = match guard {
+            Guard::Open => group,
+            Guard::Probe => {
+                group.route_layer(middleware::from_fn_with_state(state.clone(), auth::probe_guard))
+            }
+            Guard::Token => group
+                .route_layer(middleware::from_fn_with_state(state.clone(), nats_guard::require_nats))
+                // Outermost: a caller without a valid token learns nothing
+                // else, not even whether NATS is up.
+                .route_layer(middleware::from_fn_with_state(state.clone(), auth::middleware)),
+            Guard::TokenOrPublic => group
+                .route_layer(middleware::from_fn_with_state(state.clone(), nats_guard::require_nats))
+                .route_layer(middleware::from_fn_with_state(state.clone(), auth::public::middleware)),
+        };
+        app = app.merge(group);
+    }
     let request_ids = middleware::from_fn_with_state(state.clone(), request_id::middleware);
-    Router::new()
-        .route("/health", get(health::health))
-        .merge(probes)
-        .merge(over_nats)
-        .merge(calls)
-        .route_layer(request_ids.clone())
+    app.route_layer(request_ids.clone())
+        .method_not_allowed_fallback(not_allowed.layer(request_ids.clone()))
         .fallback(not_found.layer(request_ids))
         // Handlers enforce their own limits, each with a message that says it.
         .layer(DefaultBodyLimit::disable())
@@ -79,4 +106,8 @@ pub fn router(state: AppState) -> Router {
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::new(ErrorCode::NotFound, format!("no route for {}", uri.path()))
+}
+
+async fn not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(ErrorCode::MethodNotAllowed, format!("{method} is not served at {}", uri.path()))
 }

@@ -12,9 +12,8 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use protocol::admin::{DeletePipeline, GetPipeline, ListPipelines, PipelineList, PutPipeline};
 use protocol::auth::Access;
-use protocol::http::Deleted;
+use protocol::http::{Deleted, ExecResult};
 use protocol::{ErrorCode, PipelineName, PipelineSpec, Target};
-use serde_json::json;
 
 use super::body::read_message_input;
 use super::targets::{self, SEE_DEFINITIONS};
@@ -26,6 +25,14 @@ use crate::request_id::RequestId;
 use crate::state::AppState;
 
 /// `PUT /pipeline/{name}` with `{"steps": ["<bucket>/<function>", ...]}`.
+#[utoipa::path(
+    put,
+    path = "/pipeline/{name}",
+    operation_id = "put_pipeline",
+    tag = "pipelines",
+    params(("name" = String, Path, description = "The pipeline's name.")),
+    request_body(content = protocol::PipelineSpec, content_type = "application/json", description = "Its steps (at most 64 KiB)."), responses((status = 200, description = "Stored.", body = protocol::Pipeline))
+)]
 pub async fn put(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -49,6 +56,13 @@ pub async fn put(
 }
 
 /// `GET /pipeline`.
+#[utoipa::path(
+    get,
+    path = "/pipeline",
+    operation_id = "list_pipelines",
+    tag = "pipelines",
+    responses((status = 200, description = "The pipelines the token may see.", body = protocol::admin::PipelineList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -56,10 +70,18 @@ pub async fn list(
 ) -> Result<impl IntoResponse, ApiError> {
     let PipelineList { mut pipelines } = admin(&state, &id, &principal, ListPipelines {}).await?;
     pipelines.retain(|pipeline| targets::may_all(&principal, SEE_DEFINITIONS, &pipeline.spec.steps));
-    Ok(Json(json!({ "pipelines": pipelines })))
+    Ok(Json(PipelineList { pipelines }))
 }
 
 /// `GET /pipeline/{name}`.
+#[utoipa::path(
+    get,
+    path = "/pipeline/{name}",
+    operation_id = "get_pipeline",
+    tag = "pipelines",
+    params(("name" = String, Path, description = "The pipeline's name.")),
+    responses((status = 200, description = "The pipeline.", body = protocol::Pipeline))
+)]
 pub async fn get(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -73,6 +95,14 @@ pub async fn get(
 }
 
 /// `DELETE /pipeline/{name}`.
+#[utoipa::path(
+    delete,
+    path = "/pipeline/{name}",
+    operation_id = "delete_pipeline",
+    tag = "pipelines",
+    params(("name" = String, Path, description = "The pipeline's name.")),
+    responses((status = 200, description = "Deleted.", body = protocol::http::Deleted))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -90,6 +120,14 @@ pub async fn delete(
 
 /// `POST /exec/pipeline/{name}`: runs it, answers `{"result": "..."}` with
 /// the last step's output.
+#[utoipa::path(
+    post,
+    path = "/exec/pipeline/{name}",
+    operation_id = "exec_pipeline",
+    tag = "calls",
+    params(("name" = String, Path, description = "The pipeline's name.")),
+    request_body(content = inline(crate::openapi::RawBytes), content_type = "application/octet-stream", description = "The input: any bytes, handed to the function as a string (lossily UTF-8). At most the NATS server's max_payload less 4 KiB."), responses((status = 200, description = "The last step's output. A failed step's error names it (`step`, `function`).", body = protocol::http::ExecResult))
+)]
 pub async fn exec(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -106,10 +144,18 @@ pub async fn exec(
     let input = read_message_input(&state, body, "the pipeline input").await?;
     let wait = state.config.pipeline_wait();
     let output = state.exec.run(&target, input, async_nats::HeaderMap::new(), id.as_str(), wait).await?;
-    Ok(Json(json!({ "result": String::from_utf8_lossy(&output) })).into_response())
+    Ok(Json(ExecResult { result: String::from_utf8_lossy(&output).into_owned() }).into_response())
 }
 
 /// `POST /async/pipeline/{name}`: runs it as a job (see `POST /async/...`).
+#[utoipa::path(
+    post,
+    path = "/async/pipeline/{name}",
+    operation_id = "submit_pipeline",
+    tag = "calls",
+    params(("name" = String, Path, description = "The pipeline's name.")),
+    request_body(content = inline(crate::openapi::RawBytes), content_type = "application/octet-stream", description = "The input: any bytes, handed to the function as a string (lossily UTF-8). At most the NATS server's max_payload less 4 KiB."), responses((status = 202, description = "Stored as a job.", body = protocol::http::JobAccepted))
+)]
 pub async fn submit(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,

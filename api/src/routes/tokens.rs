@@ -16,7 +16,7 @@ use axum::response::IntoResponse;
 use protocol::ErrorCode;
 use protocol::admin::{CreateToken, RevokeToken};
 use protocol::auth::{NewToken, TokenRecord, is_token_id};
-use serde_json::json;
+use protocol::http::{CreatedToken, Revoked, TokenInfo, TokenList};
 
 use super::triggers::parse_definition;
 use crate::auth::{BOOTSTRAP_ID, Principal, forbidden, secrets};
@@ -33,6 +33,13 @@ const MAX_SCOPES: usize = 64;
 
 /// `POST /tokens` with `{"name", "scopes": [...], "expires_in_secs"?}`:
 /// 201 with the token's id and, this once, its secret.
+#[utoipa::path(
+    post,
+    path = "/tokens",
+    operation_id = "create_token",
+    tag = "tokens",
+    request_body(content = protocol::auth::NewToken, content_type = "application/json", description = "Name, scopes and lifetime (at most 64 KiB)."), responses((status = 201, description = "Created; the only answer that holds the secret.", body = protocol::http::CreatedToken))
+)]
 pub async fn create(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -68,20 +75,27 @@ pub async fn create(
         secret_sha256: minted.secret_sha256,
     };
     admin(&state, &id, &principal, CreateToken { token: record.clone() }).await?;
-    let body = json!({
-        "id": record.id,
-        "name": record.name,
-        "scopes": record.scopes,
-        "created_at_ms": record.created_at_ms,
-        "expires_at_ms": record.expires_at_ms,
-        "token": minted.token,
-    });
+    let body = CreatedToken {
+        id: record.id,
+        name: record.name,
+        scopes: record.scopes,
+        created_at_ms: record.created_at_ms,
+        expires_at_ms: record.expires_at_ms,
+        token: minted.token,
+    };
     Ok((StatusCode::CREATED, Json(body)))
 }
 
 /// `GET /tokens`: every stored token, without secrets or their hashes;
 /// `last_used_at_ms` is the newest of the last use this api saw and the one
 /// the apis shared (which is up to `FAAS_TOKEN_USAGE_FLUSH_SECS` old).
+#[utoipa::path(
+    get,
+    path = "/tokens",
+    operation_id = "list_tokens",
+    tag = "tokens",
+    responses((status = 200, description = "Every token, oldest first, without secrets.", body = protocol::http::TokenList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -93,22 +107,28 @@ pub async fn list(
     let shared = state.auth.shared_last_uses().await;
     let tokens: Vec<_> = records
         .iter()
-        .map(|record| {
-            json!({
-                "id": record.id,
-                "name": record.name,
-                "scopes": record.scopes,
-                "created_at_ms": record.created_at_ms,
-                "expires_at_ms": record.expires_at_ms,
-                "expired": record.is_expired(now),
-                "last_used_at_ms": state.auth.last_used(&record.id).max(shared.get(&record.id).copied()),
-            })
+        .map(|record| TokenInfo {
+            id: record.id.clone(),
+            name: record.name.clone(),
+            scopes: record.scopes.clone(),
+            created_at_ms: record.created_at_ms,
+            expires_at_ms: record.expires_at_ms,
+            expired: record.is_expired(now),
+            last_used_at_ms: state.auth.last_used(&record.id).max(shared.get(&record.id).copied()),
         })
         .collect();
-    Ok(Json(json!({ "tokens": tokens })))
+    Ok(Json(TokenList { tokens }))
 }
 
 /// `DELETE /tokens/{id}`: revokes it on every api.
+#[utoipa::path(
+    delete,
+    path = "/tokens/{id}",
+    operation_id = "revoke_token",
+    tag = "tokens",
+    params(("id" = String, Path, description = "The token's id (32 hex digits).")),
+    responses((status = 200, description = "Revoked on every api.", body = protocol::http::Revoked))
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -126,7 +146,7 @@ pub async fn revoke(
     }
     admin(&state, &id, &principal, RevokeToken { token: token_id.clone() }).await?;
     state.auth.forget(&token_id).await;
-    Ok(Json(json!({ "revoked": token_id })))
+    Ok(Json(Revoked { revoked: token_id }))
 }
 
 fn bad_request(message: impl Into<String>) -> ApiError {

@@ -12,7 +12,6 @@ use protocol::admin::{DeleteTrigger, GetTrigger, ListTriggers, PutTrigger, Trigg
 use protocol::auth::Access;
 use protocol::http::Deleted;
 use protocol::{ErrorCode, TriggerName, TriggerSpec};
-use serde_json::json;
 
 use super::body::read_limited;
 use super::targets::{self, SEE_DEFINITIONS};
@@ -26,6 +25,14 @@ use crate::state::AppState;
 pub const DEFINITION_LIMIT: usize = 64 << 10;
 
 /// `PUT /trigger/{name}` with `{"subject", "function", "output_subject"?, "mode"?}`.
+#[utoipa::path(
+    put,
+    path = "/trigger/{name}",
+    operation_id = "put_trigger",
+    tag = "triggers",
+    params(("name" = String, Path, description = "The trigger's name.")),
+    request_body(content = protocol::TriggerSpec, content_type = "application/json", description = "Its definition (at most 64 KiB)."), responses((status = 200, description = "Stored, and applied by every dispatcher.", body = protocol::Trigger))
+)]
 pub async fn put(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -49,6 +56,13 @@ pub async fn put(
 }
 
 /// `GET /trigger`.
+#[utoipa::path(
+    get,
+    path = "/trigger",
+    operation_id = "list_triggers",
+    tag = "triggers",
+    responses((status = 200, description = "The triggers the token may see.", body = protocol::admin::TriggerList))
+)]
 pub async fn list(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -56,10 +70,18 @@ pub async fn list(
 ) -> Result<impl IntoResponse, ApiError> {
     let TriggerList { mut triggers } = admin(&state, &id, &principal, ListTriggers {}).await?;
     triggers.retain(|trigger| targets::may_all(&principal, SEE_DEFINITIONS, [&trigger.spec.function]));
-    Ok(Json(json!({ "triggers": triggers })))
+    Ok(Json(TriggerList { triggers }))
 }
 
 /// `GET /trigger/{name}`.
+#[utoipa::path(
+    get,
+    path = "/trigger/{name}",
+    operation_id = "get_trigger",
+    tag = "triggers",
+    params(("name" = String, Path, description = "The trigger's name.")),
+    responses((status = 200, description = "The trigger.", body = protocol::Trigger))
+)]
 pub async fn get(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
@@ -73,6 +95,14 @@ pub async fn get(
 }
 
 /// `DELETE /trigger/{name}`.
+#[utoipa::path(
+    delete,
+    path = "/trigger/{name}",
+    operation_id = "delete_trigger",
+    tag = "triggers",
+    params(("name" = String, Path, description = "The trigger's name.")),
+    responses((status = 200, description = "Deleted.", body = protocol::http::Deleted))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
