@@ -32,15 +32,50 @@ use crate::routes::{self, Guard};
 pub const BEARER: &str = "bearer";
 
 /// The document, built once.
-pub fn document() -> &'static OpenApi {
-    static DOCUMENT: OnceLock<OpenApi> = OnceLock::new();
-    DOCUMENT.get_or_init(build)
+pub fn document() -> &'static serde_json::Value {
+    static DOCUMENT: OnceLock<serde_json::Value> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let mut doc = serde_json::to_value(build()).expect("the OpenAPI document serialises");
+        close_flattened(&mut doc);
+        doc
+    })
 }
 
 /// The document as served: JSON, built once.
 fn document_json() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| document().to_json().expect("the OpenAPI document serialises"))
+    JSON.get_or_init(|| document().to_string())
+}
+
+/// utoipa writes a `#[serde(flatten)]` of a `deny_unknown_fields` struct
+/// (a trigger's or pipeline's definition inside the listed trigger or
+/// pipeline) as an `allOf` part referring to a schema with
+/// `additionalProperties: false`, which would refuse the other parts'
+/// properties. Such a part is inlined without it, and the `allOf` closed
+/// with `unevaluatedProperties: false` (JSON Schema 2020-12, as OpenAPI
+/// 3.1 has it), which is what the serde code accepts.
+fn close_flattened(doc: &mut serde_json::Value) {
+    let schemas = doc["components"]["schemas"].as_object().cloned().unwrap_or_default();
+    let closed = |reference: &str| {
+        let name = reference.strip_prefix("#/components/schemas/")?;
+        schemas.get(name).filter(|schema| schema["additionalProperties"] == false)
+    };
+    let Some(all) = doc["components"]["schemas"].as_object_mut() else { return };
+    for schema in all.values_mut() {
+        let Some(parts) = schema.get_mut("allOf").and_then(serde_json::Value::as_array_mut) else { continue };
+        let mut inlined = false;
+        for part in parts.iter_mut() {
+            if let Some(target) = part.get("$ref").and_then(serde_json::Value::as_str).and_then(closed) {
+                let mut open = target.clone();
+                open.as_object_mut().map(|fields| fields.remove("additionalProperties"));
+                *part = open;
+                inlined = true;
+            }
+        }
+        if inlined {
+            schema["unevaluatedProperties"] = false.into();
+        }
+    }
 }
 
 /// The OpenAPI 3.1 document of this api: every route, its parameters,
