@@ -103,7 +103,7 @@ pub struct Documented {
 
 use ErrorCode::*;
 
-/// Every operation's own errors and access. [`build`] checks this names
+/// Every operation's own errors and access. Building the document checks this names
 /// exactly the declared operations.
 pub const OPERATIONS: &[Documented] = &[
     Documented { id: "health", access: "Public: no token.", errors: &[] },
