@@ -20,6 +20,13 @@ out="$PWD/target/wasm32-wasip2/release"
 COMPONENTIZE_PY_VERSION=0.25.1
 toolchains="${FAAS_TOOLCHAINS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/wasm-faas/toolchains}"
 
+for tool in python3 npm; do
+  command -v "$tool" >/dev/null 2>&1 || {
+    echo "build-functions: $tool is missing: install Python 3 and Node.js (npm) to build hello-py and hello-js" >&2
+    exit 1
+  }
+done
+
 # componentize-py in a venv of its own: toolchains/python/bin/componentize-py.
 py="$toolchains/python"
 if [ "$(cat "$py/.installed" 2>/dev/null)" != "componentize-py==$COMPONENTIZE_PY_VERSION" ]; then
@@ -49,6 +56,7 @@ if stale "$out/hello-py.wasm" hello-py "$wit" "$py/.installed"; then
     componentize app --output "$out/hello-py.wasm" >/dev/null)
 fi
 if stale "$out/hello-js.wasm" hello-js "$wit" "$node/package-lock.json"; then
+  # The sandbox links WASI 0.2 without wasi:http: leave fetch out.
   "$node/node_modules/.bin/componentize-js" --wit "$wit" --world-name faas-exec \
-    --out "$out/hello-js.wasm" hello-js/hello.js >/dev/null
+    --disable http fetch-event --out "$out/hello-js.wasm" hello-js/hello.js >/dev/null
 fi
