@@ -25,10 +25,12 @@ async fn python_and_javascript_guests_answer_like_the_rust_hello() {
     let platform =
         Platform::start_with_dispatcher(|config| config.validate_timeout_secs = COMPILE_SECS).await;
     platform.create_bucket("langs").await;
-    platform.deploy("langs", "hello", "hello").await;
-    for (guest, _) in GUESTS {
-        platform.deploy("langs", guest, guest).await;
-    }
+    // At once: the dispatcher compiles two uploads in parallel.
+    tokio::join!(
+        platform.deploy("langs", "hello", "hello"),
+        platform.deploy("langs", "hello-py", "hello-py"),
+        platform.deploy("langs", "hello-js", "hello-js"),
+    );
 
     let inputs = [r#"{"name":"World"}"#, r#"{"name":"Zoë 🦀"}"#, r#"{"name":"Ada","extra":[1,2]}"#];
     for input in inputs {
