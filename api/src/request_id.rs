@@ -49,6 +49,7 @@ pub async fn middleware(
         .unwrap_or_else(|| "unmatched".into());
     let method = request.method().clone();
     let span = tracing::info_span!("http", request_id = %id.as_str(), %method, path = %request.uri().path());
+    bus::telemetry::adopt_http(&span, request.headers());
     request.extensions_mut().insert(id.clone());
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;

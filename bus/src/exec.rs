@@ -60,6 +60,7 @@ pub async fn request(
     wait: Duration,
 ) -> Result<Message, ErrorBody> {
     headers_out.insert(headers::REQUEST_ID, request_id);
+    crate::telemetry::inject(&mut headers_out);
     let request = async_nats::Request::new().headers(headers_out).payload(payload).timeout(Some(wait));
     client
         .send_request(subject, request)

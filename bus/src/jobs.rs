@@ -196,6 +196,7 @@ impl JobQueue {
         map.insert(headers::NATS_MSG_ID, job_id);
         map.insert(headers::JOB_ID, job_id);
         map.insert(headers::REQUEST_ID, request_id);
+        crate::telemetry::inject(&mut map);
         if let Some(url) = callback_url {
             map.insert(headers::CALLBACK_URL, url);
         }
@@ -324,6 +325,7 @@ impl JobQueue {
         map.insert(headers::NATS_MSG_ID, format!("{job_id}.redrive.{revision}"));
         map.insert(headers::JOB_ID, job_id);
         map.insert(headers::REQUEST_ID, request_id);
+        crate::telemetry::inject(&mut map);
         if let Some(url) = letter.headers.get(headers::CALLBACK_URL) {
             map.insert(headers::CALLBACK_URL, url.as_str());
         }

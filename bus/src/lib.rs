@@ -11,8 +11,8 @@
 //! trigger and pipeline definitions, the api tokens and their last use, the
 //! bucket settings, the wire code of each of their errors, the stores' byte
 //! caps, the event budgets of trigger chains, audit events and the principal
-//! on messages, and process bootstrap (logging, shutdown on Ctrl-C or
-//! SIGTERM).
+//! on messages, W3C trace context on every hop, and process bootstrap
+//! (logging, trace export, shutdown on Ctrl-C or SIGTERM).
 
 pub mod audit;
 mod buckets;
@@ -32,6 +32,7 @@ mod schedules;
 mod services;
 mod snapshot;
 mod stores;
+pub mod telemetry;
 mod tokens;
 mod transfer;
 mod usage;
@@ -45,7 +46,7 @@ pub use followed_map::{FollowedMap, MapLookup};
 pub use follower::{Applied, Change, FollowedBucket, Follower, FollowerError, FollowerStatus};
 pub use jobs::{JobError, JobQueue, NewJob, QueueLimits, Submitted};
 pub use message::{header, hops, request_id};
-pub use process::{init_tracing, shutdown_signal};
+pub use process::{Telemetry, init_tracing, shutdown_signal};
 pub use registry::{FunctionRegistry, Lookup, RegistryError, RegistryWatch};
 pub use retry::{Backoff, retry};
 pub use schedules::ScheduleTicks;

@@ -1,17 +1,72 @@
 //! Process bootstrap for the service binaries.
 
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// The standard OpenTelemetry variable that turns trace export on.
+const OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// The standard per-signal variant, honoured the same way.
+const OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+
+/// Keeps the trace exporter of a process; dropping it sends the spans still
+/// buffered (hold it in `main` until the service has stopped).
+#[must_use = "dropping it at once stops trace export"]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`); JSON lines when
-/// `LOG_FORMAT=json`, for log shippers.
-pub fn init_tracing() {
+/// `LOG_FORMAT=json`, for log shippers. When `OTEL_EXPORTER_OTLP_ENDPOINT`
+/// (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, spans are also
+/// exported as OpenTelemetry traces over OTLP/HTTP (protobuf), under
+/// `service` unless `OTEL_SERVICE_NAME` names it; the other standard
+/// `OTEL_*` variables (headers, timeout, sampler) apply as usual.
+pub fn init_tracing(service: &str) -> Telemetry {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let result = if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().try_init()
+    let format = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let format = if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") {
+        format.json().boxed()
     } else {
-        builder.try_init()
+        format.boxed()
     };
+    let exporting = [OTLP_ENDPOINT, OTLP_TRACES_ENDPOINT].iter().any(|v| std::env::var_os(v).is_some());
+    let (provider, failure) = match exporting.then(|| tracer_provider(service)) {
+        None => (None, None),
+        Some(Ok(provider)) => (Some(provider), None),
+        Some(Err(err)) => (None, Some(err)),
+    };
+    let traces = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("wasm-faas")));
     // A second init (tests) keeps the first subscriber.
-    let _ = result;
+    let _ = tracing_subscriber::registry().with(filter).with(format).with(traces).try_init();
+    if let Some(err) = failure {
+        tracing::error!(error = %err, "trace export is configured but could not start; running without it");
+    }
+    Telemetry { provider }
+}
+
+fn tracer_provider(service: &str) -> Result<SdkTracerProvider, opentelemetry_otlp::ExporterBuildError> {
+    // The exporter's HTTP client is rustls without a built-in provider (the
+    // workspace links ring only): install it, unless the process already has.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let exporter = opentelemetry_otlp::SpanExporter::builder().with_http().build()?;
+    let resource = if std::env::var_os("OTEL_SERVICE_NAME").is_some() {
+        Resource::builder().build()
+    } else {
+        Resource::builder().with_service_name(service.to_owned()).build()
+    };
+    Ok(SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build())
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what `docker stop` sends).

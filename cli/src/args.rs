@@ -273,9 +273,9 @@ pub enum Tokens {
 pub enum Lang {
     /// Rust, built with cargo for wasm32-wasip2.
     Rust,
-    /// Python (componentize-py): not supported yet.
+    /// Python, built with componentize-py.
     Python,
-    /// JavaScript (componentize-js): not supported yet.
+    /// JavaScript, built with componentize-js.
     Js,
 }
 

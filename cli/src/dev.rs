@@ -79,14 +79,16 @@ async fn once(
 }
 
 /// Whether a changed path is a source of the project: not what the build
-/// writes (`target/`, `Cargo.lock`) nor a hidden file or directory.
+/// writes (`target/`, `Cargo.lock`, Python's `__pycache__`), installed
+/// packages (`node_modules`), nor a hidden file or directory.
 fn is_source(root: &Path, path: &Path) -> bool {
     let Ok(relative) = path.strip_prefix(root) else { return false };
     let first = match relative.components().next() {
         Some(Component::Normal(first)) => first.to_string_lossy(),
         _ => return false,
     };
-    let built = first == "target" || first == "Cargo.lock";
+    let built = ["target", "Cargo.lock", "node_modules"].contains(&first.as_ref())
+        || relative.components().any(|part| part.as_os_str() == "__pycache__");
     let hidden = relative.components().any(|part| part.as_os_str().to_string_lossy().starts_with('.'));
     !built && !hidden
 }
@@ -102,6 +104,9 @@ mod tests {
         assert!(is_source(root, Path::new("/p/Cargo.toml")));
         assert!(!is_source(root, Path::new("/p/target/wasm32-wasip2/release/p.wasm")));
         assert!(!is_source(root, Path::new("/p/Cargo.lock")));
+        assert!(is_source(root, Path::new("/p/app.py")));
+        assert!(!is_source(root, Path::new("/p/__pycache__/app.cpython-311.pyc")));
+        assert!(!is_source(root, Path::new("/p/node_modules/x/index.js")));
         assert!(!is_source(root, Path::new("/p/src/.lib.rs.swp")));
         assert!(!is_source(root, Path::new("/elsewhere/src/lib.rs")));
     }

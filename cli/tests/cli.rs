@@ -167,15 +167,18 @@ async fn each_failure_class_has_its_exit_code() {
         &["invoke", "not-a-reference"][..],
         &["nonsense"],
         &["invoke", "a/b", "--wait"],
-        &["new", "fn", "--lang", "python"],
+        &["new", "fn", "--lang", "python", "--world", "http"],
+        &["build", config.to_str().unwrap()],
     ] {
         let output = run(&platform, config, args).await;
         assert_exit(&output, 2);
     }
     let bad_url = faas("localhost:3000", None, config, &["ls"]).output().await.unwrap();
     assert_exit(&bad_url, 2);
-    let python = run(&platform, config, &["new", "fn", "--lang", "js"]).await;
-    assert!(stderr(&python).contains("not supported yet"), "{}", stderr(&python));
+    let http = run(&platform, config, &["new", "fn", "--lang", "js", "--world", "http"]).await;
+    assert!(stderr(&http).contains("not supported yet"), "{}", stderr(&http));
+    let no_project = run(&platform, config, &["build", config.to_str().unwrap()]).await;
+    assert!(stderr(&no_project).contains("not a function project"), "{}", stderr(&no_project));
 
     // 1: the platform's error, code and message; JSON on stderr with -o json.
     let missing = run(&platform, config, &["invoke", "functions/nope", "-o", "json"]).await;
@@ -291,4 +294,76 @@ async fn new_builds_as_is_and_dev_redeploys_on_change() {
     std::fs::write(&source, edited).unwrap();
     assert_eq!(next_line().await.as_deref(), Some("Bye from greeter: you"));
     dev.kill().await.unwrap();
+}
+
+/// Whether `program` is on PATH or in the toolchains cache (under
+/// `relative`) that `scripts/build-functions.sh` installs into, where
+/// `faas build` looks for it.
+fn toolchain_present(program: &str, relative: &[&str]) -> bool {
+    let on_path = std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .any(|dir| dir.join(program).is_file());
+    let cache = std::env::var_os("FAAS_TOOLCHAINS_DIR").map(PathBuf::from).or_else(|| {
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+        Some(base.join("wasm-faas").join("toolchains"))
+    });
+    let in_cache = cache.is_some_and(|cache| {
+        relative.iter().fold(cache, |path, part| path.join(part)).join(program).is_file()
+    });
+    on_path || in_cache
+}
+
+/// new → build → deploy → invoke (with logs) for a language whose
+/// toolchain is installed; a notice, not a failure, where it is not.
+async fn new_build_deploy_invoke(lang: &str, program: &str, relative: &[&str]) {
+    if !toolchain_present(program, relative) {
+        eprintln!("skipped: {program} is not installed (scripts/build-functions.sh installs it)");
+        return;
+    }
+    // Its upload compiles an interpreter: tens of seconds on a busy machine.
+    let platform = Platform::start_with_dispatcher(|config| config.validate_timeout_secs = 300).await;
+    let work = tempfile::tempdir().unwrap();
+    let name = format!("hi-{lang}");
+    let command = |args: &[&str]| {
+        let mut command = faas(&platform.base, Some(TEST_ADMIN_TOKEN), work.path(), args);
+        command.current_dir(work.path());
+        command
+    };
+
+    let created = command(&["new", &name, "--lang", lang]).output().await.unwrap();
+    assert_exit(&created, 0);
+    let built =
+        tokio::time::timeout(Duration::from_secs(300), command(&["build", &name, "-o", "json"]).output())
+            .await
+            .expect("the build ends")
+            .unwrap();
+    assert_exit(&built, 0);
+    assert!(stderr(&built).contains(program), "the toolchain's progress: {}", stderr(&built));
+    let component = PathBuf::from(json(&built)["built"].as_str().unwrap());
+    assert_eq!(
+        component,
+        work.path().join(&name).join("target").join(format!("{name}.wasm")).canonicalize().unwrap()
+    );
+
+    let target = format!("functions/{name}");
+    let deployed =
+        command(&["deploy", &target, component.to_str().unwrap(), "--create-bucket"]).output().await.unwrap();
+    assert_exit(&deployed, 0);
+    let invoked = command(&["invoke", &target, "--data", "you", "--logs"]).output().await.unwrap();
+    assert_exit(&invoked, 0);
+    assert_eq!(stdout(&invoked), format!("Hello from {name}: you\n"));
+    assert!(stderr(&invoked).contains(&format!("{name} got 3 characters")), "{}", stderr(&invoked));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn python_projects_are_created_built_deployed_and_invoked() {
+    new_build_deploy_invoke("python", "componentize-py", &["python", "bin"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn javascript_projects_are_created_built_deployed_and_invoked() {
+    new_build_deploy_invoke("js", "componentize-js", &["node", "node_modules", ".bin"]).await;
 }

@@ -204,6 +204,7 @@ async fn handle(
     let function = executor.subjects.parse_exec(&message.subject);
     let span =
         info_span!("exec", request_id = %request_id, function = ?function.as_ref().map(|f| f.to_string()));
+    bus::telemetry::adopt(&span, &message);
 
     async move {
         let Some(reply_to) = message.reply.clone() else {

@@ -35,6 +35,13 @@ pub fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// W3C trace context (<https://www.w3.org/TR/trace-context/>): the trace and
+/// the caller's span, accepted on HTTP and carried on every NATS hop under
+/// the same name, so one trace spans api, dispatcher and executor.
+pub const TRACEPARENT: &str = "traceparent";
+/// W3C trace context: vendor-specific trace state, carried beside [`TRACEPARENT`].
+pub const TRACESTATE: &str = "tracestate";
+
 /// On replies: `ok` or `error`.
 pub const STATUS: &str = "Faas-Status";
 /// Value of [`STATUS`] for success.

@@ -4,7 +4,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    bus::init_tracing();
+    let _telemetry = bus::init_tracing("faas-api");
     let config = api::ApiConfig::parse();
     let client = bus::connect(&config.nats, "faas-api").await?;
     api::run(config, client, bus::shutdown_signal()).await?;

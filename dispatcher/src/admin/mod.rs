@@ -207,6 +207,7 @@ async fn handle(client: Client, handler: Arc<AdminHandler>, subjects: Arc<Subjec
         principal_id = %principal.id,
         principal_name = %principal.name,
     );
+    bus::telemetry::adopt(&span, &message);
     async move {
         let Some(reply_to) = message.reply.clone() else {
             warn!("admin command without a reply subject; ignored");

@@ -5,7 +5,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    bus::init_tracing();
+    let _telemetry = bus::init_tracing("faas-dispatcher");
     let config = dispatcher::DispatcherConfig::parse();
     let client = bus::connect(&config.nats, "faas-dispatcher").await?;
     dispatcher::run(config, client, bus::shutdown_signal()).await?;

@@ -84,6 +84,7 @@ impl Worker {
         let request_id =
             bus::header(&message, headers::REQUEST_ID).map_or_else(|| job_id.clone(), str::to_owned);
         let span = info_span!("job", request_id = %request_id, job_id = %job_id);
+        bus::telemetry::adopt(&span, &message);
         async {
             let Some(target) = self.subjects.parse_job(message.subject.as_str()) else {
                 return self.reject(&message, "not a job subject".into()).await;

@@ -23,6 +23,7 @@ pub async fn publish_output(
     map.insert(headers::REQUEST_ID, request_id);
     map.insert(headers::TRIGGER, trigger.as_str());
     map.insert(headers::HOPS, hops.saturating_add(1).to_string().as_str());
+    bus::telemetry::inject(&mut map);
     if let Err(err) = client.publish_with_headers(subject.to_owned(), map, output).await {
         warn!(%err, subject, "could not publish the trigger's output");
     }

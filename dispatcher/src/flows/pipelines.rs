@@ -37,6 +37,7 @@ impl PipelineRunner {
     pub async fn serve(self, message: Message) {
         let request_id = bus::request_id(&message);
         let span = info_span!("pipeline", request_id = %request_id, subject = %message.subject);
+        bus::telemetry::adopt(&span, &message);
         async move {
             let Some(reply_to) = message.reply.clone() else {
                 warn!("pipeline request without a reply subject; ignored (use an async job instead)");

@@ -265,6 +265,7 @@ impl Event {
         let request_id = bus::request_id(&message);
         let hops = bus::hops(&message);
         let span = info_span!("trigger", trigger = %self.name, request_id = %request_id, subject = %message.subject, hops);
+        bus::telemetry::adopt(&span, &message);
         async {
             let outcome = match self.admit(&request_id, hops).await {
                 Err(refused) => Err(refused),

@@ -4,7 +4,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    bus::init_tracing();
+    let _telemetry = bus::init_tracing("faas-executor");
     let config = executor::ExecutorConfig::parse();
     let client = bus::connect(&config.nats, "faas-executor").await?;
     executor::run(config, client, bus::shutdown_signal()).await?;
