@@ -11,8 +11,8 @@
 //! trigger and pipeline definitions, the api tokens and their last use, the
 //! bucket settings, the wire code of each of their errors, the stores' byte
 //! caps, the event budgets of trigger chains, audit events and the principal
-//! on messages, and process bootstrap (logging, shutdown on Ctrl-C or
-//! SIGTERM).
+//! on messages, per-call logs, and process bootstrap (logging, shutdown on
+//! Ctrl-C or SIGTERM).
 
 pub mod audit;
 mod buckets;
@@ -24,6 +24,7 @@ mod exec;
 mod followed_map;
 mod follower;
 mod jobs;
+pub mod logs;
 mod message;
 mod process;
 mod registry;

@@ -7,6 +7,7 @@ pub mod exec;
 pub mod files;
 pub mod health;
 pub mod jobs;
+pub mod logs;
 pub mod multipart;
 pub mod pipelines;
 mod targets;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::revoke))
         .route("/audit", get(audit::list))
+        .route("/logs/{bucket}/{function}", get(logs::get))
         .route_layer(middleware::from_fn_with_state(state.clone(), nats_guard::require_nats))
         // Outermost: a caller without a valid token learns nothing else,
         // not even whether NATS is up.
