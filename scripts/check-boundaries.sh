@@ -29,6 +29,6 @@ sources=(api/src bus/src dispatcher/src engine/src executor/src storage/src)
 if grep -rnE '"(Faas|Nats|KV)-[A-Za-z-]+"' "${sources[@]}"; then
   fail "header names belong in protocol/src/headers.rs"
 fi
-if grep -rnE '"[^"]*\.(exec|jobs|results|deadletter|callbacks|admin|ping|metrics|pipeline|errors|audit)\.[^"]*"' "${sources[@]}"; then
+if grep -rnE '"[^"]*\.(exec|jobs|results|deadletter|callbacks|admin|ping|metrics|pipeline|errors|audit|logs)\.[^"]*"' "${sources[@]}"; then
   fail "subjects are spelled in protocol/src/subjects.rs"
 fi

@@ -64,6 +64,11 @@ pub async fn serve(
     let limits = config.server_limits();
     let state = AppState::new(config, client)?;
     tracing::info!(addr = ?listener.local_addr().ok(), "api listening");
-    server::serve(listener, routes::router(state), limits, shutdown).await;
+    let router = routes::router(state.clone());
+    let shutdown = async move {
+        shutdown.await;
+        state.stop();
+    };
+    server::serve(listener, router, limits, shutdown).await;
     Ok(())
 }

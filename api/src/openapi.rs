@@ -265,6 +265,11 @@ pub const OPERATIONS: &[Documented] = &[
     },
     Documented { id: "list_audit", access: "Scope `admin`.", errors: &[Forbidden] },
     Documented {
+        id: "get_logs",
+        access: "Scope `read:<bucket>`.",
+        errors: &[InvalidName, BadRequest, Forbidden],
+    },
+    Documented {
         id: "exec_function",
         access: "Scope `invoke:<bucket>`, or no token at all for a bucket with `public_invoke`.",
         errors: &[

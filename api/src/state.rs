@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use bus::audit::AuditLog;
+use bus::logs::CallLogs;
 use bus::{ExecClient, FunctionRegistry, JobQueue, TransferStore};
 use protocol::Subjects;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, watch};
 
 use crate::auth::Authenticator;
 use crate::config::{ApiConfig, AuthSetting, ConfigError};
@@ -36,6 +37,9 @@ pub struct Inner {
     jobs: OnceCell<JobQueue>,
     registry: OnceCell<FunctionRegistry>,
     audit: OnceCell<AuditLog>,
+    call_logs: OnceCell<CallLogs>,
+    /// Set once the api stops: long-lived answers (a followed log) end.
+    stopping: watch::Sender<bool>,
 }
 
 impl AppState {
@@ -61,6 +65,8 @@ impl AppState {
             jobs: OnceCell::new(),
             registry: OnceCell::new(),
             audit: OnceCell::new(),
+            call_logs: OnceCell::new(),
+            stopping: watch::Sender::new(false),
         })))
     }
 
@@ -90,6 +96,27 @@ impl AppState {
     /// The kept audit trail, opened on first use: a dispatcher creates it.
     pub async fn audit(&self) -> Result<&AuditLog, bus::StoreError> {
         self.0.audit.get_or_try_init(|| AuditLog::open(&self.0.client)).await
+    }
+}
+
+impl AppState {
+    /// The kept call logs, opened on first use: a dispatcher creates them.
+    pub async fn call_logs(&self) -> Result<&CallLogs, bus::StoreError> {
+        self.0.call_logs.get_or_try_init(|| CallLogs::open(&self.0.client, self.0.subjects.clone())).await
+    }
+
+    /// Tells long-lived answers that the api stops, so that the server's
+    /// graceful shutdown does not wait for them forever.
+    pub fn stop(&self) {
+        self.0.stopping.send_replace(true);
+    }
+
+    /// Resolves once the api stops.
+    pub fn stopping(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut stopping = self.0.stopping.subscribe();
+        async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        }
     }
 }
 

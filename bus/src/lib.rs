@@ -11,8 +11,8 @@
 //! trigger and pipeline definitions, the api tokens and their last use, the
 //! bucket settings, the wire code of each of their errors, the stores' byte
 //! caps, the event budgets of trigger chains, audit events and the principal
-//! on messages, W3C trace context on every hop, and process bootstrap
-//! (logging, trace export, shutdown on Ctrl-C or SIGTERM).
+//! on messages, per-call logs, W3C trace context on every hop, and process
+//! bootstrap (logging, trace export, shutdown on Ctrl-C or SIGTERM).
 
 pub mod audit;
 mod buckets;
@@ -24,6 +24,7 @@ mod exec;
 mod followed_map;
 mod follower;
 mod jobs;
+pub mod logs;
 mod message;
 mod process;
 mod registry;

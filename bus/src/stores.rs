@@ -16,6 +16,7 @@ use protocol::auth::{TOKEN_USAGE_BUCKET, TOKENS_BUCKET};
 use protocol::buckets::BUCKET_SETTINGS;
 use protocol::callbacks::CALLBACKS_STREAM;
 use protocol::jobs::{DEAD_LETTERS_STREAM, JOB_RECORDS, JOBS_STREAM};
+use protocol::logs::LOGS_STREAM;
 use protocol::pipelines::PIPELINES;
 use protocol::registry::{ARTIFACT_STORE, ARTIFACTS_DEFAULT_MAX_BYTES, FUNCTION_REGISTRY};
 use protocol::triggers::{EVENT_BUDGETS, SCHEDULE_TICKS, TRIGGERS};
@@ -178,7 +179,7 @@ pub struct StoreQuota {
 /// The byte cap of every store the platform creates: what its creator
 /// sets, and what a dispatcher applies to the existing stores at start
 /// ([`StoreQuotas::apply`]), so the operator's settings win; and how long
-/// the audit trail is kept.
+/// the audit trail and the call logs are kept.
 ///
 /// JetStream reserves each cap against its storage limit (`max_file_store`,
 /// by default 75% of the free disk) when the store is created: the caps
@@ -223,6 +224,12 @@ pub struct StoreQuotas {
     /// Seconds an audit event is kept (stream `FAAS_AUDIT`).
     #[arg(long, env = "FAAS_AUDIT_MAX_AGE_SECS", default_value_t = StoreQuotas::DEFAULT.audit_max_age_secs)]
     pub audit_max_age_secs: u64,
+    /// Bytes the per-call logs (stream `FAAS_LOGS`) may hold; beyond, the oldest logs go.
+    #[arg(long, env = "FAAS_LOGS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.logs)]
+    pub logs: i64,
+    /// Seconds a call log is kept (stream `FAAS_LOGS`).
+    #[arg(long, env = "FAAS_LOGS_MAX_AGE_SECS", default_value_t = StoreQuotas::DEFAULT.logs_max_age_secs)]
+    pub logs_max_age_secs: u64,
 }
 
 impl Default for StoreQuotas {
@@ -247,10 +254,12 @@ impl StoreQuotas {
         schedule_ticks: 4 << 20,
         audit: 64 << 20,
         audit_max_age_secs: 90 * 24 * 3600,
+        logs: 64 << 20,
+        logs_max_age_secs: 24 * 3600,
     };
 
     /// Each store's stream and its cap.
-    fn streams(&self) -> [(String, i64); 15] {
+    fn streams(&self) -> [(String, i64); 16] {
         [
             (JOBS_STREAM.to_owned(), self.jobs),
             (DEAD_LETTERS_STREAM.to_owned(), self.dead_letters),
@@ -267,6 +276,7 @@ impl StoreQuotas {
             (CALLBACKS_STREAM.to_owned(), self.callbacks),
             (format!("KV_{SCHEDULE_TICKS}"), self.schedule_ticks),
             (AUDIT_STREAM.to_owned(), self.audit),
+            (LOGS_STREAM.to_owned(), self.logs),
         ]
     }
 

@@ -93,6 +93,19 @@ pub enum Command {
     /// Asynchronous jobs.
     #[command(subcommand)]
     Jobs(Jobs),
+    /// Print a function's call logs: time, request id, outcome, duration,
+    /// then what the call wrote to stdout and stderr.
+    Logs {
+        /// `<bucket>/<function>`.
+        function: FunctionRef,
+        /// Keep printing new calls' logs as they end (Ctrl-C stops).
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// How many of the newest calls to print first [default: 50, or 10
+        /// with --follow; at most 1000].
+        #[arg(long, short = 'n')]
+        limit: Option<usize>,
+    },
     /// Event triggers.
     #[command(subcommand)]
     Triggers(Triggers),

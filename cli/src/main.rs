@@ -21,7 +21,7 @@ use clap::Parser;
 use client::Client;
 
 use crate::args::{Cli, Command, Output};
-use crate::commands::{Context, functions, jobs, login, resources};
+use crate::commands::{Context, functions, jobs, login, logs, resources};
 use crate::config::ConfigFile;
 use crate::failure::Failure;
 
@@ -81,6 +81,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Rm { what, force } => functions::rm(&ctx, &what, force).await,
         Command::Get { function, dest } => functions::get(&ctx, &function, dest).await,
         Command::Jobs(command) => jobs::run(&ctx, command).await,
+        Command::Logs { function, follow, limit } => logs::run(&ctx, &function, follow, limit).await,
         Command::Triggers(command) => resources::triggers(&ctx, command).await,
         Command::Pipelines(command) => resources::pipelines(&ctx, command).await,
         Command::Tokens(command) => resources::tokens(&ctx, command).await,

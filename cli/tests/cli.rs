@@ -367,3 +367,65 @@ async fn python_projects_are_created_built_deployed_and_invoked() {
 async fn javascript_projects_are_created_built_deployed_and_invoked() {
     new_build_deploy_invoke("js", "componentize-js", &["node", "node_modules", ".bin"]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logs_prints_each_call_and_follows_new_ones() {
+    let platform = Platform::start().await;
+    let config = tempfile::tempdir().unwrap();
+    let config = config.path();
+    let chatty = stack::guests::guest_path("chatty");
+    let deployed =
+        run(&platform, config, &["deploy", "functions/chatty", chatty.to_str().unwrap(), "--create-bucket"])
+            .await;
+    assert_exit(&deployed, 0);
+    assert_exit(&run(&platform, config, &["invoke", "functions/chatty", "--data", "first"]).await, 0);
+
+    // The executor publishes the log after replying: wait until it is kept.
+    let mut printed = String::new();
+    for _ in 0..100 {
+        let logs = run(&platform, config, &["logs", "functions/chatty"]).await;
+        assert_exit(&logs, 0);
+        printed = stdout(&logs);
+        if !printed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 3, "{printed}");
+    assert!(lines[0].contains("  ok  ") && lines[0].ends_with(" ms"), "{printed}");
+    assert_eq!(&lines[1..], ["  [stdout] stdout: first", "  [stderr] stderr: first"]);
+    let as_json = run(&platform, config, &["logs", "functions/chatty", "-o", "json"]).await;
+    assert_exit(&as_json, 0);
+    let log = json(&as_json);
+    assert_eq!((log["outcome"].as_str(), log["stdout"].as_str()), (Some("ok"), Some("stdout: first\n")));
+
+    let mut follow = faas(
+        &platform.base,
+        Some(TEST_ADMIN_TOKEN),
+        config,
+        &["logs", "functions/chatty", "--follow", "--limit", "0", "-o", "json"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    // Until the follower's consumer exists, a call may come before it:
+    // call until one shows, then check it is one of these calls.
+    let mut ids = Vec::new();
+    let shown = loop {
+        let invoked =
+            run(&platform, config, &["invoke", "functions/chatty", "--data", "later", "-o", "json"]).await;
+        assert_exit(&invoked, 0);
+        ids.push(json(&invoked)["request_id"].as_str().unwrap().to_owned());
+        if let Ok(line) = tokio::time::timeout(Duration::from_secs(2), lines.next_line()).await {
+            break line.unwrap().expect("a log line");
+        }
+        assert!(ids.len() < 10, "--follow printed none of {ids:?}");
+    };
+    let log: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(log["stdout"], "stdout: later\n");
+    assert!(ids.iter().any(|id| log["request_id"] == id.as_str()), "{log} not in {ids:?}");
+    follow.kill().await.unwrap();
+}

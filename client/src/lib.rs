@@ -23,6 +23,7 @@ use protocol::http::{
     self as wire, BucketFunctions, CreatedBucket, CreatedToken, Deleted, ErrorResponse, ExecResult,
     JobAccepted, JobList, Revoked, TokenList, Uploaded,
 };
+use protocol::logs::CallLog;
 use protocol::{
     BucketName, ExecLogsReply, FunctionRef, JobRecord, JobStatus, Pipeline, PipelineName, PipelineSpec,
     Target, Trigger, TriggerName, TriggerSpec,
@@ -314,6 +315,32 @@ impl Client {
         self.json(self.request(Method::DELETE, &["tokens", id])).await
     }
 
+    /// `GET /logs/{bucket}/{function}[?limit=N]`: the newest call logs of a
+    /// function (the api's default 50, at most 1000), oldest first.
+    pub async fn logs(&self, function: &FunctionRef, limit: Option<usize>) -> Result<Vec<CallLog>, Error> {
+        let limit = limit.map(|limit| limit.to_string());
+        let query: Vec<(&str, &str)> = limit.as_deref().map(|limit| ("limit", limit)).into_iter().collect();
+        let (bucket, name) = (function.bucket.to_string(), function.function.to_string());
+        self.json(self.request_with(Method::GET, &["logs", &bucket, &name], &query)).await
+    }
+
+    /// `GET /logs/{bucket}/{function}?follow=true[&limit=N]`: the newest
+    /// `limit` call logs (the api's default 10), then each new one as its
+    /// call ends, until the api ends the answer or the [`LogFollow`] is
+    /// dropped.
+    pub async fn follow_logs(
+        &self,
+        function: &FunctionRef,
+        limit: Option<usize>,
+    ) -> Result<LogFollow, Error> {
+        let limit = limit.map(|limit| limit.to_string());
+        let mut query = vec![("follow", "true")];
+        query.extend(limit.as_deref().map(|limit| ("limit", limit)));
+        let (bucket, name) = (function.bucket.to_string(), function.function.to_string());
+        let response = self.send(self.request_with(Method::GET, &["logs", &bucket, &name], &query)).await?;
+        Ok(LogFollow { url: response.url().to_string(), response, buffer: Vec::new() })
+    }
+
     /// A request to the api path made of `segments` (each percent-encoded).
     fn request(&self, method: Method, segments: &[&str]) -> RequestBuilder {
         self.request_with(method, segments, &[])
@@ -349,6 +376,38 @@ impl Client {
     /// Sends a request and reads its JSON answer.
     async fn json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, Error> {
         read_json(self.send(request).await?).await
+    }
+}
+
+/// A followed log: newline-delimited JSON, read one call log at a time
+/// (the api's keep-alive blank lines skipped).
+pub struct LogFollow {
+    response: Response,
+    buffer: Vec<u8>,
+    url: String,
+}
+
+impl LogFollow {
+    /// The next call log, or `None` once the api ended the answer.
+    pub async fn next(&mut self) -> Option<Result<CallLog, Error>> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                return Some(serde_json::from_slice(&line).map_err(|e| Error::UnexpectedAnswer {
+                    url: self.url.clone(),
+                    status: self.response.status().as_u16(),
+                    reason: format!("{e} in {}", snippet(&String::from_utf8_lossy(&line))),
+                }));
+            }
+            match self.response.chunk().await {
+                Ok(Some(chunk)) => self.buffer.extend_from_slice(&chunk),
+                Ok(None) => return None,
+                Err(err) => return Some(Err(Error::connection(&self.url, &err))),
+            }
+        }
     }
 }
 

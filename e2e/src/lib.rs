@@ -43,6 +43,9 @@ pub struct Platform {
     pub env: ServiceEnv,
     /// Whether executors started from now on use the shared artifacts.
     pub share_artifacts: bool,
+    /// Whether (and how much of) each call's log executors started from
+    /// now on publish.
+    pub call_logs: executor::CallLogSettings,
     /// Whether nats-server runs `deploy/nats/nats-server.conf` and every
     /// role connects as its own user ([`NATS_USERS`]).
     secure: bool,
@@ -176,6 +179,7 @@ impl Platform {
             limits: test_limits(),
             env: ServiceEnv::new(&nats, &s3),
             share_artifacts: true,
+            call_logs: executor::CallLogSettings::default(),
             secure,
             nats,
             s3,
@@ -343,6 +347,7 @@ impl Platform {
             compile_every_call: false,
             compile: executor::CompileSettings::default(),
             artifact_key: self.env.artifact_key.clone().filter(|_| self.share_artifacts),
+            call_logs: self.call_logs.clone(),
         };
         let client = self.role_client("executor").await;
         let (stop, mut rx) = watch::channel(false);

@@ -150,6 +150,7 @@ async fn every_route_answers_each_caller_as_its_scopes_say() {
         route(Method::GET, "/tokens", &["admin"], StatusCode::OK),
         route(Method::DELETE, "/tokens/00000000000000000000000000000000", &["admin"], StatusCode::NOT_FOUND),
         route(Method::GET, "/audit", &["admin"], StatusCode::OK),
+        route(Method::GET, "/logs/team-a/hello", &["read"], StatusCode::OK),
     ];
     // Definitions exist before the callers that may not write them try.
     for (path, body) in [("/trigger/t-a", &routes[12]), ("/pipeline/p-a", &routes[15])] {

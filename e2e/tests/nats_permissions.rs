@@ -86,6 +86,31 @@ async fn every_role_works_on_its_own_user_and_the_app_user_calls_its_buckets() {
     }
     assert_eq!(record["status"], "succeeded", "{record}");
 
+    // Call logs: the executor publishes them, the dispatcher's stream
+    // keeps them, the api reads them (a direct get and an ordered consumer
+    // of its own, listing and following).
+    let mut logs = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (status, body) =
+            json(platform.http.get(platform.url("/logs/functions/hello")).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        logs = body;
+        if logs.as_array().is_some_and(|logs| logs.len() >= 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(logs.as_array().map(Vec::len), Some(2), "the sync call and the job: {logs}");
+    assert!(logs.as_array().unwrap().iter().all(|log| log["outcome"] == "ok"), "{logs}");
+    let mut followed =
+        platform.http.get(platform.url("/logs/functions/hello?follow=true&limit=1")).send().await.unwrap();
+    assert_eq!(followed.status(), StatusCode::OK);
+    let first =
+        tokio::time::timeout(Duration::from_secs(5), followed.chunk()).await.unwrap().unwrap().unwrap();
+    let first: serde_json::Value = serde_json::from_slice(&first).unwrap();
+    assert_eq!(first["function"], "hello", "{first}");
+    drop(followed);
+
     // The app user calls its bucket's functions over NATS, on its own inbox.
     let (app, _) = connect_as(&platform, "app", "_INBOX.app").await;
     let reply = app.request("faas.exec.functions.hello", r#"{"name":"App"}"#.into()).await.unwrap();
@@ -174,6 +199,10 @@ async fn the_app_user_and_executors_cannot_take_the_platform_over() {
     let purge = executor.request("$JS.API.STREAM.PURGE.KV_faas-functions", "".into());
     let _ = tokio::time::timeout(Duration::from_secs(1), purge).await;
     refused(&mut executor_errors, "$JS.API.STREAM.PURGE.KV_faas-functions").await;
+    // Nor erase the kept call logs.
+    let purge = executor.request("$JS.API.STREAM.PURGE.FAAS_LOGS", "".into());
+    let _ = tokio::time::timeout(Duration::from_secs(1), purge).await;
+    refused(&mut executor_errors, "$JS.API.STREAM.PURGE.FAAS_LOGS").await;
 
     // The api's user may not join the executors' group, nor make a bucket
     // public behind the dispatcher's back.

@@ -582,6 +582,12 @@ async fn every_documented_route_and_status_answers_as_documented() {
         case(M::GET, "/audit", Admin, none(), 200),
         case(M::GET, "/audit", Stranger, none(), 403),
         case(M::GET, "/audit", Nobody, none(), 401),
+        // Call logs (listed; a follow stays open, which a walk cannot wait for).
+        case(M::GET, "/logs/docs/copy?limit=5", Admin, none(), 200),
+        case(M::GET, "/logs/Bad_Name/copy", Admin, none(), 400),
+        case(M::GET, "/logs/docs/copy?limit=many", Admin, none(), 400),
+        case(M::GET, "/logs/docs/copy", Stranger, none(), 403),
+        case(M::GET, "/logs/docs/copy", Nobody, none(), 401),
     ];
     for case in cases {
         walker.check(case).await;

@@ -45,6 +45,44 @@ pub struct ExecutorConfig {
     /// compiles what it has not compiled before.
     #[arg(long, env = "FAAS_ARTIFACT_KEY", hide_env_values = true)]
     pub artifact_key: Option<String>,
+    /// What is published of each call on its log subject.
+    #[command(flatten)]
+    pub call_logs: CallLogSettings,
+}
+
+/// Whether to publish a log of every call on `<prefix>.logs.<b>.<f>`, and
+/// how much of its output.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CallLogSettings {
+    /// `on`: publish a log of every call (outcome, duration, stdout,
+    /// stderr) for `GET /logs`; `off`: publish nothing.
+    #[arg(long = "call-logs", env = "FAAS_CALL_LOGS", value_enum, default_value_t = CallLogs::On)]
+    pub mode: CallLogs,
+    /// Most bytes of stdout, and of stderr, kept in a call's log (cut from
+    /// the end, and marked `truncated`).
+    #[arg(long = "call-log-max-bytes", env = "FAAS_CALL_LOG_MAX_BYTES", default_value_t = CallLogSettings::DEFAULT.max_bytes)]
+    pub max_bytes: usize,
+}
+
+/// The two settings of `FAAS_CALL_LOGS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CallLogs {
+    /// Publish a log of every call.
+    On,
+    /// Publish none.
+    Off,
+}
+
+impl Default for CallLogSettings {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl CallLogSettings {
+    /// The defaults, written once: the flags' defaults and `Default` both
+    /// read them.
+    pub const DEFAULT: Self = Self { mode: CallLogs::On, max_bytes: 16 << 10 };
 }
 
 /// Limits applied to every call.

@@ -7,9 +7,10 @@
 //! [`cache::ComponentCache`], the shared precompiled artifacts, or S3 and a
 //! compile), runs it in a fresh sandbox with per-call limits
 //! ([`runtime::FunctionRuntime`]) and replies with the raw output or an error
-//! code ([`reply`]).
+//! code ([`reply`]), then publishes the call's log ([`call_log`]).
 
 pub mod cache;
+pub mod call_log;
 pub mod components;
 pub mod config;
 pub mod error;
@@ -18,6 +19,6 @@ pub mod reply;
 pub mod runtime;
 pub mod server;
 
-pub use config::{CompileSettings, ExecLimits, ExecutorConfig};
+pub use config::{CallLogSettings, CallLogs, CompileSettings, ExecLimits, ExecutorConfig};
 pub use error::ExecError;
 pub use server::{ExecutorError, run};

@@ -1,4 +1,5 @@
-//! The executor's NATS loop: take exec requests, run them, reply.
+//! The executor's NATS loop: take exec requests, run them, reply, and
+//! publish each call's log.
 //!
 //! Concurrency is bounded twice: `concurrency` calls run at once and up to
 //! `backlog` more wait for a slot. When both are full the executor drains its
@@ -18,6 +19,8 @@ use async_nats::{Client, Message, Subscriber};
 use bus::FunctionRegistry;
 use engine::{ArtifactStore, CompilePool};
 use futures::{FutureExt as _, StreamExt};
+use protocol::audit::Outcome;
+use protocol::logs::CallLog;
 use protocol::metrics::ExecutorStatus;
 use protocol::subjects::{PONG, ROLE_EXECUTOR};
 use protocol::{FunctionRef, Subjects, headers};
@@ -26,8 +29,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::call_log::Call;
 use crate::components::{CompileEveryCall, Components};
-use crate::config::ExecutorConfig;
+use crate::config::{CallLogSettings, CallLogs, ExecutorConfig};
 use crate::error::ExecError;
 use crate::loader::{ComponentLoader, Source};
 use crate::reply;
@@ -58,6 +62,8 @@ struct Executor {
     subjects: Subjects,
     components: Components,
     runtime: Arc<FunctionRuntime>,
+    /// Whether and how much of each call's log is published.
+    call_logs: CallLogSettings,
 }
 
 /// Serves exec requests until `shutdown` resolves, then lets running calls finish.
@@ -91,7 +97,14 @@ pub async fn run(
         )))
     };
     let id = uuid::Uuid::new_v4().to_string();
-    let executor = Arc::new(Executor { id, client: client.clone(), subjects, components, runtime });
+    let executor = Arc::new(Executor {
+        id,
+        client: client.clone(),
+        subjects,
+        components,
+        runtime,
+        call_logs: config.call_logs.clone(),
+    });
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let room = Arc::new(Semaphore::new(config.concurrency.max(1) + config.backlog));
 
@@ -212,50 +225,88 @@ async fn handle(
             return;
         };
         let started = Instant::now();
-        let (headers, payload) = match function {
-            Some(function) => match execute(&executor, &function, &message.payload).await {
-                Ok((output, version)) => {
-                    info!(
-                        elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
-                        digest = %version.digest, cache = version.source.as_str(),
-                        stdout = %output.stdout, stderr = %output.stderr, "call succeeded"
-                    );
-                    let limit = headers::payload_limit(executor.client.server_info().max_payload);
-                    match reply::success(&request_id, &executor.id, output, include_logs, limit) {
-                        Ok((mut map, payload)) => {
-                            map.insert(headers::DIGEST, version.digest.as_str());
-                            map.insert(headers::CACHE, version.source.as_str());
-                            (map, payload)
-                        }
-                        Err(error) => {
-                            warn!(code = %error.code(), error = %error, "the reply does not fit in a message");
-                            reply::failure(&request_id, &executor.id, &error)
-                        }
+        let limit = headers::payload_limit(executor.client.server_info().max_payload);
+        let Some(function) = function else {
+            let error = ExecError::Internal(format!("not an exec subject: {}", message.subject));
+            let (headers, payload) = reply::failure(&request_id, &executor.id, &error);
+            if let Err(err) = executor.client.publish_with_headers(reply_to, headers, payload).await {
+                warn!(%err, "could not publish the reply");
+            }
+            return;
+        };
+        let make_log = |outcome, digest: Option<&str>, stdout: &str, stderr: &str| {
+            let call = Call {
+                request_id: &request_id,
+                executor: &executor.id,
+                function: &function,
+                digest,
+                outcome,
+                duration: started.elapsed(),
+                stdout,
+                stderr,
+            };
+            let settings = &executor.call_logs;
+            (settings.mode == CallLogs::On).then(|| call.log(settings.max_bytes, limit))
+        };
+        let (headers, payload, log) = match execute(&executor, &function, &message.payload).await {
+            Ok((output, version)) => {
+                info!(
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                    digest = %version.digest, cache = version.source.as_str(),
+                    stdout = %output.stdout, stderr = %output.stderr, "call succeeded"
+                );
+                let log = make_log(Outcome::Ok, Some(&version.digest), &output.stdout, &output.stderr);
+                match reply::success(&request_id, &executor.id, output, include_logs, limit) {
+                    Ok((mut map, payload)) => {
+                        map.insert(headers::DIGEST, version.digest.as_str());
+                        map.insert(headers::CACHE, version.source.as_str());
+                        (map, payload, log)
+                    }
+                    Err(error) => {
+                        warn!(code = %error.code(), error = %error, "the reply does not fit in a message");
+                        let (map, payload) = reply::failure(&request_id, &executor.id, &error);
+                        let log = log.map(|log| CallLog { outcome: Outcome::Error(error.code()), ..log });
+                        (map, payload, log)
                     }
                 }
-                Err((error, stdout, stderr)) => {
-                    warn!(
-                        code = %error.code(), error = %error,
-                        elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
-                        stdout = %stdout, stderr = %stderr, "call failed"
-                    );
-                    reply::failure(&request_id, &executor.id, &error)
-                }
-            },
-            None => {
-                let error = ExecError::Internal(format!("not an exec subject: {}", message.subject));
-                reply::failure(&request_id, &executor.id, &error)
+            }
+            Err(Failure { error, stdout, stderr, digest }) => {
+                warn!(
+                    code = %error.code(), error = %error,
+                    elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                    stdout = %stdout, stderr = %stderr, "call failed"
+                );
+                let log = make_log(Outcome::Error(error.code()), digest.as_deref(), &stdout, &stderr);
+                let (map, payload) = reply::failure(&request_id, &executor.id, &error);
+                (map, payload, log)
             }
         };
         if let Err(err) = executor.client.publish_with_headers(reply_to, headers, payload).await {
             warn!(%err, "could not publish the reply");
+        }
+        // After the reply: the caller never waits for its log.
+        if let Some(log) = log {
+            bus::logs::publish(&executor.client, &executor.subjects, &function, &log).await;
         }
     }
     .instrument(span)
     .await
 }
 
-type Failure = (ExecError, String, String);
+/// A call that failed: why, what it printed until then, and the version
+/// that ran, if one was loaded.
+struct Failure {
+    error: ExecError,
+    stdout: String,
+    stderr: String,
+    digest: Option<String>,
+}
+
+impl Failure {
+    fn before_load(error: ExecError) -> Self {
+        Self { error, stdout: String::new(), stderr: String::new(), digest: None }
+    }
+}
 
 /// Which version of the function ran, and where its compiled form came from.
 struct Version {
@@ -268,20 +319,22 @@ async fn execute(
     function: &FunctionRef,
     payload: &[u8],
 ) -> Result<(crate::runtime::CallOutput, Version), Failure> {
-    let no_logs = |error| (error, String::new(), String::new());
-    let input =
-        String::from_utf8(payload.to_vec()).map_err(|e| no_logs(ExecError::InvalidInput(e.to_string())))?;
-    let loaded = executor.components.load(function).await.map_err(no_logs)?;
-    let mut output = executor
-        .runtime
-        .call(&loaded.component, input)
-        .await
-        .map_err(|failure| (failure.error, failure.stdout, failure.stderr))?;
+    let input = String::from_utf8(payload.to_vec())
+        .map_err(|e| Failure::before_load(ExecError::InvalidInput(e.to_string())))?;
+    let loaded = executor.components.load(function).await.map_err(Failure::before_load)?;
+    let digest = Some(loaded.digest.clone());
+    let mut output = executor.runtime.call(&loaded.component, input).await.map_err(|failure| Failure {
+        error: failure.error,
+        stdout: failure.stdout,
+        stderr: failure.stderr,
+        digest: digest.clone(),
+    })?;
     // The reply must fit in one NATS message, headers included.
     let limit = headers::payload_limit(executor.client.server_info().max_payload);
     if output.result.len() > limit {
         let error = ExecError::OutputTooLarge { size: output.result.len(), limit };
-        return Err((error, std::mem::take(&mut output.stdout), std::mem::take(&mut output.stderr)));
+        let (stdout, stderr) = (std::mem::take(&mut output.stdout), std::mem::take(&mut output.stderr));
+        return Err(Failure { error, stdout, stderr, digest });
     }
     Ok((output, Version { digest: loaded.digest, source: loaded.source }))
 }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod headers;
 pub mod http;
 pub mod jobs;
+pub mod logs;
 pub mod metrics;
 pub mod names;
 #[cfg(feature = "openapi")]

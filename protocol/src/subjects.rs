@@ -225,6 +225,7 @@ impl Subjects {
             self.pipeline_all(),
             format!("{p}.errors.>"),
             self.audit_all(),
+            self.call_logs_all(),
         ]
     }
 
@@ -247,6 +248,17 @@ impl Subjects {
     /// Every audit event.
     pub fn audit_all(&self) -> String {
         self.audit(">")
+    }
+
+    /// `<prefix>.logs.<bucket>.<function>`: a [`crate::logs::CallLog`] for
+    /// each call of the function, published by the executor that ran it.
+    pub fn call_log(&self, function: &FunctionRef) -> String {
+        format!("{}.logs.{}.{}", self.prefix, function.bucket, function.function)
+    }
+
+    /// Every call log: the subjects of [`crate::logs::LOGS_STREAM`].
+    pub fn call_logs_all(&self) -> String {
+        format!("{}.logs.>", self.prefix)
     }
 
     /// Liveness probe answered by any one executor.
@@ -386,6 +398,8 @@ mod tests {
         assert_eq!(subjects.dead_letters_all(), "t1.faas.deadletter.*");
         assert_eq!(subjects.callback("j1"), "t1.faas.callbacks.j1");
         assert_eq!(subjects.callbacks_all(), "t1.faas.callbacks.*");
+        assert_eq!(subjects.call_log(&f), "t1.faas.logs.functions.hello");
+        assert_eq!(subjects.call_logs_all(), "t1.faas.logs.>");
     }
 
     #[test]
@@ -423,7 +437,7 @@ mod tests {
             assert!(subjects.check_trigger_subject(bad).is_err(), "{bad} should be refused");
         }
         assert!(subjects.check_output_subject("orders.enriched").is_ok());
-        for bad in ["orders.*", "orders.>", "faas.results.x.y", "_INBOX.abc"] {
+        for bad in ["orders.*", "orders.>", "faas.results.x.y", "faas.logs.b.f", "_INBOX.abc"] {
             assert!(subjects.check_output_subject(bad).is_err(), "{bad} should be refused");
         }
         for ok in ["team1.exec", "orders.exec.x", "KVX.y", "team1.faas.jobs.a.b"] {

@@ -7,6 +7,7 @@ pub mod exec;
 pub mod files;
 pub mod health;
 pub mod jobs;
+pub mod logs;
 pub mod multipart;
 pub mod pipelines;
 mod targets;
@@ -63,7 +64,8 @@ pub fn declared() -> Vec<(Guard, OpenApiRouter<AppState>)> {
         .routes(routes!(jobs::redrive))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
-        .routes(routes!(audit::list));
+        .routes(routes!(audit::list))
+        .routes(routes!(logs::get));
     // The function calls, which a public bucket answers without a token too.
     let calls = OpenApiRouter::new().routes(routes!(exec::exec)).routes(routes!(jobs::submit));
     vec![

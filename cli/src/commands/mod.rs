@@ -3,6 +3,7 @@
 pub mod functions;
 pub mod jobs;
 pub mod login;
+pub mod logs;
 pub mod resources;
 
 use client::Client;

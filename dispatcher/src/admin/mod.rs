@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use async_nats::{Client, Message, Subscriber};
 use bus::audit::AuditLog;
+use bus::logs::CallLogs;
 use bus::{BucketSettingsStore, DefinitionStore, FunctionRegistry, TokenStore, TransferStore};
 use engine::{ArtifactStore, CompileLimits, CompilePool, ComponentValidator};
 use futures::StreamExt as _;
@@ -82,12 +83,13 @@ impl Admin {
                 DefinitionStore::open_when_ready(client, PIPELINES, "pipeline"),
                 TokenStore::open_when_ready(client),
                 bus::retry("audit log", || AuditLog::setup(client, &subjects, &config.stores)),
+                bus::retry("call logs", || CallLogs::setup(client, &subjects, &config.stores)),
                 BucketSettingsStore::open_when_ready(client),
             )
         };
-        // The audit trail's stream is set up here; events reach it by
-        // being published.
-        let (transfer, registry, triggers, pipelines, tokens, (), bucket_settings) = tokio::select! {
+        // The audit trail's and the call logs' streams are set up here;
+        // events and logs reach them by being published.
+        let (transfer, registry, triggers, pipelines, tokens, (), (), bucket_settings) = tokio::select! {
             () = shutdown => return Ok(None),
             opened = opened => opened,
         };
