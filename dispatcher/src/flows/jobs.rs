@@ -212,7 +212,16 @@ impl Worker {
         match self.queue.update(&record, revision).await {
             Ok(_) => {}
             // Another delivery recorded the outcome first: that one counts.
-            Err(JobError::Conflict(_)) => return Ok(Disposition::Ack),
+            // Only a final record proves it: across a JetStream leader change
+            // the conflict can be this worker's own earlier write, and acking
+            // then would leave the job running forever.
+            Err(JobError::Conflict(_)) => {
+                return match self.queue.record(job_id).await {
+                    Ok((current, _)) if current.status.is_final() => Ok(Disposition::Ack),
+                    Ok(_) => Ok(Disposition::RetryIn(Duration::from_secs(1))),
+                    Err(err) => Err(err),
+                };
+            }
             Err(err) => return Err(err),
         }
         if record.status == JobStatus::Failed
