@@ -33,6 +33,8 @@ pub struct Inner {
     pub auth: Authenticator,
     /// Whether NATS is reachable, for requests in flight.
     pub connection: ConnectionWatch,
+    /// Where the platform's JetStream state is.
+    pub layout: bus::JetStreamLayout,
     transfer: OnceCell<TransferStore>,
     jobs: OnceCell<JobQueue>,
     registry: OnceCell<FunctionRegistry>,
@@ -46,11 +48,13 @@ impl AppState {
     /// State over a NATS connection.
     pub fn new(config: ApiConfig, client: async_nats::Client) -> Result<Self, ConfigError> {
         let subjects = Subjects::new(&config.subject_prefix);
+        let layout = bus::JetStreamLayout::new(&subjects, config.nats.js_replicas);
         let admin_token = config.admin_token()?;
         let auth = Authenticator::new(
             config.auth == AuthSetting::On,
             admin_token.as_deref(),
             client.clone(),
+            layout.clone(),
             config.token_usage_flush(),
         )?;
         Ok(Self(Arc::new(Inner {
@@ -59,6 +63,7 @@ impl AppState {
             connection: ConnectionWatch::new(client.clone()),
             client,
             subjects,
+            layout,
             config,
             metrics: Metrics::default(),
             transfer: OnceCell::new(),
@@ -73,7 +78,7 @@ impl AppState {
     /// The transfer store, opened on first use so the api can start (and
     /// report not-ready) before NATS and JetStream are up.
     pub async fn transfer(&self) -> Result<&TransferStore, bus::TransferError> {
-        self.0.transfer.get_or_try_init(|| TransferStore::open(&self.0.client)).await
+        self.0.transfer.get_or_try_init(|| TransferStore::open(&self.0.client, &self.0.layout)).await
     }
 }
 
@@ -88,21 +93,21 @@ impl AppState {
     /// The function registry (which functions are deployed), opened on
     /// first use: a dispatcher creates it.
     pub async fn registry(&self) -> Result<&FunctionRegistry, bus::RegistryError> {
-        self.0.registry.get_or_try_init(|| FunctionRegistry::open(&self.0.client)).await
+        self.0.registry.get_or_try_init(|| FunctionRegistry::open(&self.0.client, &self.0.layout)).await
     }
 }
 
 impl AppState {
     /// The kept audit trail, opened on first use: a dispatcher creates it.
     pub async fn audit(&self) -> Result<&AuditLog, bus::StoreError> {
-        self.0.audit.get_or_try_init(|| AuditLog::open(&self.0.client)).await
+        self.0.audit.get_or_try_init(|| AuditLog::open(&self.0.client, &self.0.layout)).await
     }
 }
 
 impl AppState {
     /// The kept call logs, opened on first use: a dispatcher creates them.
     pub async fn call_logs(&self) -> Result<&CallLogs, bus::StoreError> {
-        self.0.call_logs.get_or_try_init(|| CallLogs::open(&self.0.client, self.0.subjects.clone())).await
+        self.0.call_logs.get_or_try_init(|| CallLogs::open(&self.0.client, &self.0.layout, self.0.subjects.clone())).await
     }
 
     /// Tells long-lived answers that the api stops, so that the server's

@@ -5,18 +5,19 @@
 //! job message ([`insert_principal`]); whoever executes an action reads it
 //! back ([`principal`]) and, knowing the outcome, [`record`]s the event:
 //! one log line under the `audit` tracing target and one JSON message on
-//! `<prefix>.audit.<action>`, which the stream [`AUDIT_STREAM`] keeps
+//! `<prefix>.audit.<action>`, which the stream
+//! [`audit_stream`](protocol::JetStreamNames::audit_stream) keeps
 //! ([`AuditLog`]).
 
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 use async_nats::{HeaderMap, Message};
-use protocol::audit::{AUDIT_STREAM, AuditEvent, LOG_TARGET, Principal};
+use protocol::audit::{AuditEvent, LOG_TARGET, Principal};
 use protocol::{Subjects, headers};
 
 use crate::message::header;
-use crate::stores::{StoreError, StoreQuotas};
+use crate::stores::{JetStreamLayout, StoreError, StoreQuotas};
 
 /// Sets the principal headers on `map`.
 pub fn insert_principal(map: &mut HeaderMap, id: &str, name: &str) {
@@ -60,11 +61,12 @@ pub async fn record(client: &async_nats::Client, subjects: &Subjects, event: &Au
     }
 }
 
-/// The kept audit trail: the stream [`AUDIT_STREAM`] over every audit
+/// The kept audit trail: the stream `<P>_AUDIT` over every audit
 /// subject, oldest events dropped past its age or byte cap.
 #[derive(Clone)]
 pub struct AuditLog {
     stream: stream::Stream,
+    name: String,
 }
 
 impl AuditLog {
@@ -74,11 +76,14 @@ impl AuditLog {
     pub async fn setup(
         client: &async_nats::Client,
         subjects: &Subjects,
+        layout: &JetStreamLayout,
         quotas: &StoreQuotas,
     ) -> Result<(), StoreError> {
+        let name = layout.names.audit_stream();
         jetstream::new(client.clone())
             .create_or_update_stream(stream::Config {
-                name: AUDIT_STREAM.to_owned(),
+                name: name.clone(),
+                num_replicas: layout.replicas,
                 description: Some("wasm-faas: audit events of admin actions".into()),
                 subjects: vec![subjects.audit_all()],
                 max_bytes: quotas.audit,
@@ -87,22 +92,23 @@ impl AuditLog {
                 ..Default::default()
             })
             .await
-            .map_err(|e| StoreError::from_reason(AUDIT_STREAM, e))?;
+            .map_err(|e| StoreError::from_reason(&name, e))?;
         Ok(())
     }
 
     /// The stream a dispatcher set up: what the api reads.
-    pub async fn open(client: &async_nats::Client) -> Result<Self, StoreError> {
+    pub async fn open(client: &async_nats::Client, layout: &JetStreamLayout) -> Result<Self, StoreError> {
+        let name = layout.names.audit_stream();
         let stream = jetstream::new(client.clone())
-            .get_stream(AUDIT_STREAM)
+            .get_stream(&name)
             .await
-            .map_err(|e| StoreError::from_reason(AUDIT_STREAM, e))?;
-        Ok(Self { stream })
+            .map_err(|e| StoreError::from_reason(&name, e))?;
+        Ok(Self { stream, name })
     }
 
     /// The newest `limit` events kept, oldest first.
     pub async fn recent(&self, limit: u64) -> Result<Vec<AuditEvent>, StoreError> {
-        let state = self.stream.get_info().await.map_err(|e| StoreError::from_reason(AUDIT_STREAM, e))?.state;
+        let state = self.stream.get_info().await.map_err(|e| StoreError::from_reason(&self.name, e))?.state;
         if state.messages == 0 || limit == 0 {
             return Ok(Vec::new());
         }

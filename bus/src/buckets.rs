@@ -1,5 +1,5 @@
 //! Bucket settings on the bus: one [`BucketSettings`] per bucket in the
-//! [`BUCKET_SETTINGS`] key-value bucket, a definition store of its own.
+//! [`bucket_settings`](protocol::JetStreamNames::bucket_settings) key-value bucket, a definition store of its own.
 //!
 //! Dispatchers write them (creating, configuring and deleting buckets) and
 //! wait for every live [`BucketSettingsWatch`] to apply a write before they
@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use protocol::BucketName;
-use protocol::buckets::{BUCKET_SETTINGS, BucketSettings};
+use protocol::buckets::BucketSettings;
 
 use crate::definitions::{DefinitionError, DefinitionStore};
 use crate::followed_map::{FollowedMap, MapLookup};
@@ -24,14 +24,18 @@ pub struct BucketSettingsStore {
 
 impl BucketSettingsStore {
     /// Opens the store, creating it on first use.
-    pub async fn open(client: &async_nats::Client) -> Result<Self, DefinitionError> {
-        let definitions = DefinitionStore::open(client, BUCKET_SETTINGS, "bucket-settings").await?;
+    pub async fn open(
+        client: &async_nats::Client,
+        layout: &crate::JetStreamLayout,
+    ) -> Result<Self, DefinitionError> {
+        let definitions =
+            DefinitionStore::open(client, layout, &layout.names.bucket_settings(), "bucket-settings").await?;
         Ok(Self { definitions })
     }
 
     /// Opens the store, waiting for JetStream.
-    pub async fn open_when_ready(client: &async_nats::Client) -> Self {
-        crate::retry("bucket settings store", || Self::open(client)).await
+    pub async fn open_when_ready(client: &async_nats::Client, layout: &crate::JetStreamLayout) -> Self {
+        crate::retry("bucket settings store", || Self::open(client, layout)).await
     }
 
     /// `bucket`'s settings, read from the store; the defaults if it has none.

@@ -6,7 +6,7 @@
 //! So every trigger event spends one unit of a counter shared by all
 //! dispatchers, keyed by the event's root request id (which every link of a
 //! chain carries on), in the key-value bucket
-//! [`protocol::triggers::EVENT_BUDGETS`]; an event that finds the counter at
+//! [`event_budgets`](protocol::JetStreamNames::event_budgets); an event that finds the counter at
 //! the budget is refused. The counter is incremented with compare-and-set,
 //! so concurrent branches on several dispatchers never overspend, and it
 //! expires a window after its last use (the bucket's max age).
@@ -14,9 +14,8 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
-use protocol::triggers::EVENT_BUDGETS;
 
-use crate::stores::{StoreError, StoreQuota};
+use crate::stores::{JetStreamLayout, StoreError, StoreQuota};
 
 /// Compare-and-set rounds before a spend gives up; only many branches of
 /// one event racing on one counter lose this often.
@@ -48,19 +47,20 @@ impl EventBudgets {
     /// their last use); each root request may run `budget` functions.
     pub async fn open(
         client: &async_nats::Client,
+        layout: &JetStreamLayout,
         budget: u32,
         window: Duration,
         quota: StoreQuota,
     ) -> Result<Self, StoreError> {
         let config = kv::Config {
-            bucket: EVENT_BUDGETS.to_owned(),
+            bucket: layout.names.event_budgets(),
             description: "wasm-faas: functions run per root request id by chains of triggers".into(),
             history: 1,
             max_age: window,
             max_bytes: quota.max_bytes,
             ..Default::default()
         };
-        let kv = crate::open_or_create(&jetstream::new(client.clone()), config).await?;
+        let kv = crate::open_or_create(&jetstream::new(client.clone()), layout.replicas, config).await?;
         Ok(Self { kv, budget })
     }
 
@@ -91,13 +91,13 @@ impl EventBudgets {
             }
         }
         Err(StoreError::Unavailable {
-            store: EVENT_BUDGETS.to_owned(),
+            store: self.kv.name.clone(),
             reason: format!("the counter changed under {SPEND_ROUNDS} attempts to update it"),
         }
         .into())
     }
 
     fn error(&self, err: impl std::fmt::Display) -> StoreError {
-        StoreError::from_reason(EVENT_BUDGETS, err)
+        StoreError::from_reason(&self.kv.name, err)
     }
 }

@@ -41,6 +41,21 @@ pub struct NatsOptions {
     /// PEM private key of `NATS_TLS_CERT`.
     #[arg(long = "nats-tls-key", env = "NATS_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Replicas of every JetStream stream, key-value bucket and object
+    /// store the platform creates: 1 on a single server, 3 on a cluster.
+    /// Existing stores are changed to this count (or refused with an error
+    /// saying why).
+    #[arg(long = "js-replicas", env = "FAAS_JS_REPLICAS", default_value_t = 1,
+          value_parser = parse_replicas)]
+    pub js_replicas: usize,
+}
+
+/// JetStream keeps 1 to 5 replicas of a stream.
+fn parse_replicas(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(replicas @ 1..=5) => Ok(replicas),
+        _ => Err(format!("{value:?} is not a replica count: JetStream keeps 1 to 5 (3 on a cluster)")),
+    }
 }
 
 /// The server a process connects to when told nothing.
@@ -85,6 +100,7 @@ impl NatsOptions {
             tls_ca: None,
             tls_cert: None,
             tls_key: None,
+            js_replicas: 1,
         }
     }
 
@@ -152,6 +168,7 @@ impl std::fmt::Debug for NatsOptions {
             .field("user", &self.user)
             .field("tls_ca", &self.tls_ca)
             .field("tls_cert", &self.tls_cert)
+            .field("js_replicas", &self.js_replicas)
             .finish_non_exhaustive()
     }
 }

@@ -2,8 +2,8 @@
 //! every dispatcher's subscriptions in step with them.
 //!
 //! Definitions are small JSON documents keyed by name in a JetStream
-//! key-value bucket ([`protocol::triggers::TRIGGERS`],
-//! [`protocol::pipelines::PIPELINES`]). Pipelines are read per run. Triggers
+//! key-value bucket ([`triggers`](protocol::JetStreamNames::triggers),
+//! [`pipelines`](protocol::JetStreamNames::pipelines)). Pipelines are read per run. Triggers
 //! are followed: each dispatcher holds a [`DefinitionFeed`], an acked
 //! follower of the bucket ([`crate::follower`]) that replays the current
 //! definitions and then every change, and acks a change only after the
@@ -72,6 +72,7 @@ impl<T: Serialize + DeserializeOwned> DefinitionStore<T> {
     /// Opens the bucket `bucket` holding `kind` definitions, creating it on first use.
     pub async fn open(
         client: &async_nats::Client,
+        layout: &crate::JetStreamLayout,
         bucket: &str,
         kind: &'static str,
     ) -> Result<Self, DefinitionError> {
@@ -82,7 +83,7 @@ impl<T: Serialize + DeserializeOwned> DefinitionStore<T> {
             max_bytes: crate::StoreQuotas::DEFAULT.definitions,
             ..Default::default()
         };
-        let kv = crate::open_or_create(&jetstream::new(client.clone()), config)
+        let kv = crate::open_or_create(&jetstream::new(client.clone()), layout.replicas, config)
             .await
             .map_err(|e| DefinitionError::Unavailable { kind, reason: e.reason })?;
         let bucket = FollowedBucket::new(kv, format!("faas-{kind}-follower-"));
@@ -90,8 +91,13 @@ impl<T: Serialize + DeserializeOwned> DefinitionStore<T> {
     }
 
     /// Opens the store, waiting for JetStream.
-    pub async fn open_when_ready(client: &async_nats::Client, bucket: &str, kind: &'static str) -> Self {
-        crate::retry(&format!("{kind} store"), || Self::open(client, bucket, kind)).await
+    pub async fn open_when_ready(
+        client: &async_nats::Client,
+        layout: &crate::JetStreamLayout,
+        bucket: &str,
+        kind: &'static str,
+    ) -> Self {
+        crate::retry(&format!("{kind} store"), || Self::open(client, layout, bucket, kind)).await
     }
 
     /// Stores `value` under `name`; returns the revision to wait for.

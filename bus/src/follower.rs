@@ -360,6 +360,10 @@ impl<T: DeserializeOwned> Follower<T> {
                 filter_subject: format!("{}>", kv.prefix),
                 inactive_threshold: INACTIVE_THRESHOLD,
                 max_deliver: MAX_DELIVER,
+                // As many copies as the bucket: an ephemeral consumer has one
+                // by default, and would vanish with its node on a cluster
+                // (the follower would then start over, late).
+                num_replicas: kv.stream.cached_info().config.num_replicas,
                 ..Default::default()
             })
             .await

@@ -13,8 +13,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy};
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
-use protocol::callbacks::CALLBACKS_STREAM;
-use protocol::jobs::{DEAD_LETTERS_STREAM, JOB_RECORDS, JOBS_STREAM, now_ms};
+use protocol::jobs::now_ms;
 use protocol::{JobRecord, JobStatus, Subjects, Target, headers};
 
 use crate::stores::{StoreError, StoreQuotas};
@@ -98,7 +97,7 @@ impl JobQueue {
     /// Opens the queue a dispatcher has set up.
     pub async fn open(client: &async_nats::Client, subjects: Subjects) -> Result<Self, JobError> {
         let js = jetstream::new(client.clone());
-        let records = js.get_key_value(JOB_RECORDS).await.map_err(unavailable)?;
+        let records = js.get_key_value(subjects.jetstream().job_records()).await.map_err(unavailable)?;
         Ok(Self { js, records, subjects })
     }
 
@@ -107,11 +106,15 @@ impl JobQueue {
     pub async fn setup(
         client: &async_nats::Client,
         subjects: Subjects,
+        replicas: usize,
         limits: QueueLimits,
     ) -> Result<Self, JobError> {
         let js = jetstream::new(client.clone());
+        let names = subjects.jetstream();
+        refuse_legacy_names(&js, &subjects).await?;
         js.create_or_update_stream(stream::Config {
-            name: JOBS_STREAM.to_owned(),
+            name: names.jobs_stream(),
+            num_replicas: replicas,
             description: Some("wasm-faas: queued jobs, until a worker finished them".into()),
             subjects: vec![subjects.jobs_all()],
             retention: RetentionPolicy::WorkQueue,
@@ -127,7 +130,8 @@ impl JobQueue {
         .await
         .map_err(unavailable)?;
         js.create_or_update_stream(stream::Config {
-            name: DEAD_LETTERS_STREAM.to_owned(),
+            name: names.dead_letters_stream(),
+            num_replicas: replicas,
             description: Some("wasm-faas: inputs of failed jobs, for re-driving".into()),
             subjects: vec![subjects.dead_letters_all()],
             max_age: limits.record_ttl,
@@ -139,7 +143,8 @@ impl JobQueue {
         .await
         .map_err(unavailable)?;
         js.create_or_update_stream(stream::Config {
-            name: CALLBACKS_STREAM.to_owned(),
+            name: names.callbacks_stream(),
+            num_replicas: replicas,
             description: Some("wasm-faas: job callbacks, until delivered or given up".into()),
             subjects: vec![subjects.callbacks_all()],
             retention: RetentionPolicy::WorkQueue,
@@ -155,8 +160,9 @@ impl JobQueue {
         .map_err(unavailable)?;
         let records = crate::open_or_create(
             &js,
+            replicas,
             kv::Config {
-                bucket: JOB_RECORDS.to_owned(),
+                bucket: names.job_records(),
                 description: "wasm-faas: job records by id".into(),
                 history: 1,
                 max_age: limits.record_ttl,
@@ -167,6 +173,22 @@ impl JobQueue {
         .await
         .map_err(|e| JobError::Unavailable(e.reason))?;
         Ok(Self { js, records, subjects })
+    }
+
+    fn publish_error(&self, err: impl std::fmt::Display) -> JobError {
+        let text = err.to_string();
+        // JetStream's words for a stream at its message limit with discard-new;
+        // at its byte cap, the store is full rather than the queue.
+        if text.contains("maximum messages") {
+            JobError::QueueFull(text)
+        } else {
+            store_error(&self.subjects.jetstream().jobs_stream(), text)
+        }
+    }
+
+    /// The JetStream names of the queue's platform, for the consumers.
+    pub fn names(&self) -> protocol::JetStreamNames {
+        self.subjects.jetstream()
     }
 
     /// The JetStream context, for the worker's consumer.
@@ -191,7 +213,7 @@ impl JobQueue {
                 let (record, _) = self.record(job_id).await?;
                 return Ok(Submitted { record, duplicate: true });
             }
-            Err(err) => return Err(store_error(JOB_RECORDS, err)),
+            Err(err) => return Err(store_error(&self.records.name, err)),
         }
         map.insert(headers::NATS_MSG_ID, job_id);
         map.insert(headers::JOB_ID, job_id);
@@ -201,8 +223,8 @@ impl JobQueue {
             map.insert(headers::CALLBACK_URL, url);
         }
         let stored = match self.js.publish_with_headers(self.subjects.job(target), map, input).await {
-            Ok(ack) => ack.await.map(|_| ()).map_err(publish_error),
-            Err(err) => Err(publish_error(err)),
+            Ok(ack) => ack.await.map(|_| ()).map_err(|e| self.publish_error(e)),
+            Err(err) => Err(self.publish_error(err)),
         };
         if let Err(err) = stored {
             let _ = self.records.purge(job_id).await;
@@ -266,8 +288,8 @@ impl JobQueue {
             .js
             .publish_with_headers(self.subjects.dead_letter(job_id), map, input)
             .await
-            .map_err(publish_error)?;
-        ack.await.map_err(publish_error)?;
+            .map_err(|e| self.publish_error(e))?;
+        ack.await.map_err(|e| self.publish_error(e))?;
         Ok(())
     }
 
@@ -285,8 +307,8 @@ impl JobQueue {
             .js
             .publish_with_headers(self.subjects.callback(&record.job_id), map, payload.into())
             .await
-            .map_err(publish_error)?;
-        ack.await.map_err(publish_error)?;
+            .map_err(|e| self.publish_error(e))?;
+        ack.await.map_err(|e| self.publish_error(e))?;
         Ok(())
     }
 
@@ -303,7 +325,8 @@ impl JobQueue {
         if record.status != JobStatus::Failed {
             return Err(JobError::NotFailed { id: job_id.to_owned(), status: record.status });
         }
-        let stream = self.js.get_stream(DEAD_LETTERS_STREAM).await.map_err(unavailable)?;
+        let stream =
+            self.js.get_stream(self.subjects.jetstream().dead_letters_stream()).await.map_err(unavailable)?;
         let subject = self.subjects.dead_letter(job_id);
         let letter = stream
             .get_last_raw_message_by_subject(&subject)
@@ -333,8 +356,8 @@ impl JobQueue {
             .js
             .publish_with_headers(self.subjects.job(&target), map, letter.payload)
             .await
-            .map_err(publish_error)?;
-        ack.await.map_err(publish_error)?;
+            .map_err(|e| self.publish_error(e))?;
+        ack.await.map_err(|e| self.publish_error(e))?;
         // Only the letter just re-driven and older ones: the re-driven job may
         // already have failed again and left a new letter, which must stay.
         let _ = stream.purge().filter(subject).sequence(letter.sequence + 1).await;
@@ -342,11 +365,31 @@ impl JobQueue {
     }
 }
 
-fn publish_error(err: impl std::fmt::Display) -> JobError {
-    let text = err.to_string();
-    // JetStream's words for a stream at its message limit with discard-new;
-    // at its byte cap, the store is full rather than the queue.
-    if text.contains("maximum messages") { JobError::QueueFull(text) } else { store_error(JOBS_STREAM, text) }
+/// Refuses to set up the queue of a platform with a prefix of its own while
+/// the stream that earlier versions shared under the default names
+/// (`FAAS_JOBS`) still carries this prefix's jobs: its state (definitions,
+/// tokens, the registry) is under the old names too, and the new stream
+/// could not take the same subjects anyway. The error says how to migrate.
+async fn refuse_legacy_names(js: &jetstream::Context, subjects: &Subjects) -> Result<(), JobError> {
+    let (legacy, names) = (protocol::JetStreamNames::default(), subjects.jetstream());
+    if names == legacy {
+        return Ok(());
+    }
+    let Ok(mut stream) = js.get_stream(legacy.jobs_stream()).await else { return Ok(()) };
+    let Ok(info) = stream.info().await else { return Ok(()) };
+    if !info.config.subjects.contains(&subjects.jobs_all()) {
+        return Ok(());
+    }
+    Err(JobError::Unavailable(format!(
+        "the stream {} holds the jobs of prefix {:?} (subjects {}): this platform's state was kept under the \
+         names every prefix shared before they followed FAAS_SUBJECT_PREFIX; it now lives in {} and {}-*. \
+         Migrate it as the README says (\"Moving a platform with its own prefix to its own names\"), then start again",
+        legacy.jobs_stream(),
+        subjects.prefix(),
+        subjects.jobs_all(),
+        names.jobs_stream(),
+        names.store_prefix(),
+    )))
 }
 
 /// A failed write to `store`: full, or unavailable.

@@ -53,7 +53,8 @@ pub use retry::{Backoff, retry};
 pub use schedules::ScheduleTicks;
 pub use services::{RoleService, ServiceError, ServiceSpec, gather_stats, ping_data, register};
 pub use stores::{
-    StoreConfig, StoreError, StoreQuota, StoreQuotas, StoreUnavailable, is_full, open_or_create,
+    JetStreamLayout, StoreConfig, StoreError, StoreQuota, StoreQuotas, StoreUnavailable, is_full,
+    open_or_create,
 };
 pub use tokens::{TokenLookup, TokenStore, TokenStoreError, TokenWatch};
 pub use transfer::{TransferError, TransferStore};

@@ -1,5 +1,5 @@
 //! Per-call logs on the bus: publishing each call's [`CallLog`], and the
-//! stream [`LOGS_STREAM`] that keeps them for reading back.
+//! stream ([`protocol::JetStreamNames::logs_stream`]) that keeps them for reading back.
 //!
 //! An executor publishes a log after every call with a plain core publish
 //! ([`publish`]): it never waits for JetStream, so a full or missing stream
@@ -17,10 +17,10 @@ use async_nats::jetstream;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use async_nats::jetstream::stream::{self, LastRawMessageErrorKind};
 use futures::{Stream, StreamExt};
-use protocol::logs::{CallLog, LOGS_STREAM};
+use protocol::logs::CallLog;
 use protocol::{FunctionRef, Subjects, headers};
 
-use crate::stores::{StoreError, StoreQuotas};
+use crate::stores::{JetStreamLayout, StoreError, StoreQuotas};
 
 /// How long reading the history may wait for its next message before the
 /// stream is reported unavailable (a message expired under the reader).
@@ -53,11 +53,12 @@ pub struct RecentLogs {
     pub next_sequence: u64,
 }
 
-/// The kept call logs: the stream [`LOGS_STREAM`] over every log subject,
+/// The kept call logs: the stream `<P>_LOGS` over every log subject,
 /// oldest logs dropped past its age or byte cap.
 #[derive(Clone)]
 pub struct CallLogs {
     stream: stream::Stream,
+    name: String,
     subjects: Subjects,
 }
 
@@ -68,11 +69,14 @@ impl CallLogs {
     pub async fn setup(
         client: &async_nats::Client,
         subjects: &Subjects,
+        layout: &JetStreamLayout,
         quotas: &StoreQuotas,
     ) -> Result<(), StoreError> {
+        let name = layout.names.logs_stream();
         jetstream::new(client.clone())
             .create_or_update_stream(stream::Config {
-                name: LOGS_STREAM.to_owned(),
+                name: name.clone(),
+                num_replicas: layout.replicas,
                 description: Some("wasm-faas: per-call logs (stdout, stderr, outcome)".into()),
                 subjects: vec![subjects.call_logs_all()],
                 max_bytes: quotas.logs,
@@ -81,17 +85,22 @@ impl CallLogs {
                 ..Default::default()
             })
             .await
-            .map_err(|e| StoreError::from_reason(LOGS_STREAM, e))?;
+            .map_err(|e| StoreError::from_reason(&name, e))?;
         Ok(())
     }
 
     /// The stream a dispatcher set up: what the api reads.
-    pub async fn open(client: &async_nats::Client, subjects: Subjects) -> Result<Self, StoreError> {
+    pub async fn open(
+        client: &async_nats::Client,
+        layout: &JetStreamLayout,
+        subjects: Subjects,
+    ) -> Result<Self, StoreError> {
+        let name = layout.names.logs_stream();
         let stream = jetstream::new(client.clone())
-            .get_stream(LOGS_STREAM)
+            .get_stream(&name)
             .await
-            .map_err(|e| StoreError::from_reason(LOGS_STREAM, e))?;
-        Ok(Self { stream, subjects })
+            .map_err(|e| StoreError::from_reason(&name, e))?;
+        Ok(Self { stream, name, subjects })
     }
 
     /// The newest `limit` logs of `function`, oldest first.
@@ -101,7 +110,7 @@ impl CallLogs {
     /// batched) and the last `limit` kept: the cost grows with the
     /// function's kept logs, which the stream's caps bound.
     pub async fn recent(&self, function: &FunctionRef, limit: usize) -> Result<RecentLogs, StoreError> {
-        let unavailable = |e: &dyn std::fmt::Display| StoreError::from_reason(LOGS_STREAM, e);
+        let unavailable = |e: &dyn std::fmt::Display| StoreError::from_reason(&self.name, e);
         let subject = self.subjects.call_log(function);
         // Taken before the last log is looked up: a log with a sequence up
         // to here is either found below or already gone.
@@ -154,10 +163,14 @@ impl CallLogs {
         let subject = self.subjects.call_log(function);
         let messages =
             self.consumer(&subject, DeliverPolicy::ByStartSequence { start_sequence: from.max(1) }).await?;
-        Ok(messages.filter_map(|message| async move {
-            match message {
-                Ok(message) => serde_json::from_slice::<CallLog>(&message.payload).ok().map(Ok),
-                Err(err) => Some(Err(StoreError::from_reason(LOGS_STREAM, err))),
+        let name = self.name.clone();
+        Ok(messages.filter_map(move |message| {
+            let name = name.clone();
+            async move {
+                match message {
+                    Ok(message) => serde_json::from_slice::<CallLog>(&message.payload).ok().map(Ok),
+                    Err(err) => Some(Err(StoreError::from_reason(&name, err))),
+                }
             }
         }))
     }
@@ -172,7 +185,7 @@ impl CallLogs {
         let config =
             pull::OrderedConfig { filter_subject: subject.to_owned(), deliver_policy, ..Default::default() };
         let consumer =
-            self.stream.create_consumer(config).await.map_err(|e| StoreError::from_reason(LOGS_STREAM, e))?;
-        consumer.messages().await.map_err(|e| StoreError::from_reason(LOGS_STREAM, e))
+            self.stream.create_consumer(config).await.map_err(|e| StoreError::from_reason(&self.name, e))?;
+        consumer.messages().await.map_err(|e| StoreError::from_reason(&self.name, e))
     }
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 use futures::StreamExt as _;
-use protocol::registry::{FUNCTION_REGISTRY, registry_bucket_filter, registry_key};
+use protocol::registry::{registry_bucket_filter, registry_key};
 use protocol::{BucketName, FunctionRef, FunctionVersion};
 
 use crate::follower::{Change, FollowedBucket, Follower, FollowerError, FollowerStatus};
@@ -60,15 +60,18 @@ pub struct FunctionRegistry {
 
 impl FunctionRegistry {
     /// Opens the registry, creating it on first use.
-    pub async fn open(client: &async_nats::Client) -> Result<Self, RegistryError> {
+    pub async fn open(
+        client: &async_nats::Client,
+        layout: &crate::JetStreamLayout,
+    ) -> Result<Self, RegistryError> {
         let config = kv::Config {
-            bucket: FUNCTION_REGISTRY.to_owned(),
+            bucket: layout.names.function_registry(),
             description: "wasm-faas: current component digest of each function".into(),
             history: 1,
             max_bytes: crate::StoreQuotas::DEFAULT.registry,
             ..Default::default()
         };
-        let kv = crate::open_or_create(&jetstream::new(client.clone()), config)
+        let kv = crate::open_or_create(&jetstream::new(client.clone()), layout.replicas, config)
             .await
             .map_err(|e| RegistryError::Unavailable(e.reason))?;
         Ok(Self { bucket: FollowedBucket::new(kv, WATCH_PREFIX) })
@@ -76,8 +79,8 @@ impl FunctionRegistry {
 
     /// Opens the registry, waiting for JetStream: when every service starts
     /// at once, NATS may not be up yet.
-    pub async fn open_when_ready(client: &async_nats::Client) -> Self {
-        crate::retry("function registry", || Self::open(client)).await
+    pub async fn open_when_ready(client: &async_nats::Client, layout: &crate::JetStreamLayout) -> Self {
+        crate::retry("function registry", || Self::open(client, layout)).await
     }
 
     /// The current version of `function`, if the registry has one.
@@ -96,7 +99,7 @@ impl FunctionRegistry {
     pub async fn set(&self, function: &FunctionRef, version: &FunctionVersion) -> Result<u64, RegistryError> {
         let value = serde_json::to_vec(version).expect("versions always serialise");
         self.kv().put(registry_key(function), value.into()).await.map_err(|e| {
-            match crate::StoreError::from_reason(FUNCTION_REGISTRY, e) {
+            match crate::StoreError::from_reason(&self.kv().name, e) {
                 full @ crate::StoreError::Full { .. } => RegistryError::Full(full),
                 crate::StoreError::Unavailable { reason, .. } => RegistryError::Unavailable(reason),
             }

@@ -3,7 +3,7 @@
 //!
 //! Every dispatcher follows every scheduled trigger and wakes at each of its
 //! ticks; the first to create the key `<trigger>.<tick in ms>` in
-//! [`protocol::triggers::SCHEDULE_TICKS`] publishes the tick, the others see
+//! [`schedule_ticks`](protocol::JetStreamNames::schedule_ticks) publishes the tick, the others see
 //! the key exists and stand down. Creation is atomic on the server, so no
 //! start, stop or crash of a dispatcher makes a tick run twice; keys expire
 //! after [`CLAIM_TTL`], well past any clock skew between dispatchers.
@@ -12,9 +12,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 use protocol::TriggerName;
-use protocol::triggers::SCHEDULE_TICKS;
 
-use crate::stores::{StoreError, StoreQuota};
+use crate::stores::{JetStreamLayout, StoreError, StoreQuota};
 
 /// How long a claim is kept: longer than dispatchers' clocks may differ.
 pub const CLAIM_TTL: Duration = Duration::from_secs(600);
@@ -27,16 +26,20 @@ pub struct ScheduleTicks {
 
 impl ScheduleTicks {
     /// Opens the claims (created on first use).
-    pub async fn open(client: &async_nats::Client, quota: StoreQuota) -> Result<Self, StoreError> {
+    pub async fn open(
+        client: &async_nats::Client,
+        layout: &JetStreamLayout,
+        quota: StoreQuota,
+    ) -> Result<Self, StoreError> {
         let config = kv::Config {
-            bucket: SCHEDULE_TICKS.to_owned(),
+            bucket: layout.names.schedule_ticks(),
             description: "wasm-faas: which dispatcher runs each tick of a scheduled trigger".into(),
             history: 1,
             max_age: CLAIM_TTL,
             max_bytes: quota.max_bytes,
             ..Default::default()
         };
-        let kv = crate::open_or_create(&jetstream::new(client.clone()), config).await?;
+        let kv = crate::open_or_create(&jetstream::new(client.clone()), layout.replicas, config).await?;
         Ok(Self { kv })
     }
 
@@ -52,7 +55,7 @@ impl ScheduleTicks {
         match self.kv.create(key.as_str(), claimant.to_owned().into()).await {
             Ok(_) => Ok(true),
             Err(err) if err.kind() == kv::CreateErrorKind::AlreadyExists => Ok(false),
-            Err(err) => Err(StoreError::from_reason(SCHEDULE_TICKS, err)),
+            Err(err) => Err(StoreError::from_reason(&self.kv.name, err)),
         }
     }
 }

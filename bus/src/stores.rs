@@ -6,20 +6,39 @@
 //! and creates it with the platform's settings when it is missing. Two
 //! processes starting together may both find it missing: the loser's
 //! create fails (or succeeds, when the settings match), and it gets the
-//! winner's store.
+//! winner's store. Names and replicas come from [`JetStreamLayout`]; the
+//! dispatcher changes existing stores to the configured replicas at start
+//! (a clustered JetStream copies the data), or says clearly why it cannot.
 
 use async_nats::jetstream::{self, kv, object_store, stream};
-use protocol::ErrorCode;
-use protocol::TRANSFER_STORE;
-use protocol::audit::AUDIT_STREAM;
-use protocol::auth::{TOKEN_USAGE_BUCKET, TOKENS_BUCKET};
-use protocol::buckets::BUCKET_SETTINGS;
-use protocol::callbacks::CALLBACKS_STREAM;
-use protocol::jobs::{DEAD_LETTERS_STREAM, JOB_RECORDS, JOBS_STREAM};
-use protocol::logs::LOGS_STREAM;
-use protocol::pipelines::PIPELINES;
-use protocol::registry::{ARTIFACT_STORE, ARTIFACTS_DEFAULT_MAX_BYTES, FUNCTION_REGISTRY};
-use protocol::triggers::{EVENT_BUDGETS, SCHEDULE_TICKS, TRIGGERS};
+use protocol::registry::ARTIFACTS_DEFAULT_MAX_BYTES;
+use protocol::{ErrorCode, JetStreamNames, Subjects};
+
+/// Where the platform's JetStream state lives and how it is kept: the
+/// names (from the subject prefix, [`JetStreamNames`]) and the replicas of
+/// every stream, key-value bucket and object store it creates
+/// (`FAAS_JS_REPLICAS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JetStreamLayout {
+    /// The names of every store.
+    pub names: JetStreamNames,
+    /// Replicas of every store (1 on a single server, 3 on a cluster).
+    pub replicas: usize,
+}
+
+impl Default for JetStreamLayout {
+    fn default() -> Self {
+        Self { names: JetStreamNames::default(), replicas: 1 }
+    }
+}
+
+impl JetStreamLayout {
+    /// The layout of the platform under `subjects`, with `replicas` copies
+    /// of each store.
+    pub fn new(subjects: &Subjects, replicas: usize) -> Self {
+        Self { names: subjects.jetstream(), replicas: replicas.max(1) }
+    }
+}
 
 /// A JetStream store could not be opened or created.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +64,9 @@ pub trait StoreConfig: Send {
 
     /// Creates the store with these settings.
     fn create(self, js: &jetstream::Context) -> impl Future<Output = Result<Self::Store, String>> + Send;
+
+    /// These settings with `replicas` copies.
+    fn with_replicas(self, replicas: usize) -> Self;
 }
 
 impl StoreConfig for kv::Config {
@@ -60,6 +82,10 @@ impl StoreConfig for kv::Config {
 
     async fn create(self, js: &jetstream::Context) -> Result<kv::Store, String> {
         js.create_key_value(self).await.map_err(|e| e.to_string())
+    }
+
+    fn with_replicas(self, num_replicas: usize) -> Self {
+        Self { num_replicas, ..self }
     }
 }
 
@@ -77,6 +103,10 @@ impl StoreConfig for object_store::Config {
     async fn create(self, js: &jetstream::Context) -> Result<object_store::ObjectStore, String> {
         js.create_object_store(self).await.map_err(|e| e.to_string())
     }
+
+    fn with_replicas(self, num_replicas: usize) -> Self {
+        Self { num_replicas, ..self }
+    }
 }
 
 impl StoreConfig for stream::Config {
@@ -93,23 +123,41 @@ impl StoreConfig for stream::Config {
     async fn create(self, js: &jetstream::Context) -> Result<stream::Stream, String> {
         js.create_stream(self).await.map_err(|e| e.to_string())
     }
+
+    fn with_replicas(self, num_replicas: usize) -> Self {
+        Self { num_replicas, ..self }
+    }
 }
 
-/// The store `config` names, created with `config` if it does not exist
-/// yet. An existing store is taken as it is: its settings are not updated.
+/// The store `config` names, created with `config` and `replicas` copies
+/// if it does not exist yet. An existing store is taken as it is: the
+/// dispatcher sets caps and replicas at start ([`StoreQuotas::apply`]), so
+/// two roles configured differently never fight over a store.
 pub async fn open_or_create<C: StoreConfig>(
     js: &jetstream::Context,
+    replicas: usize,
     config: C,
 ) -> Result<C::Store, StoreUnavailable> {
     let name = config.name().to_owned();
     if let Ok(store) = C::get(js, &name).await {
         return Ok(store);
     }
-    match config.create(js).await {
+    match config.with_replicas(replicas).create(js).await {
         Ok(store) => Ok(store),
         // Another process created it meanwhile, with other settings.
-        Err(reason) => C::get(js, &name).await.map_err(|_| StoreUnavailable { name, reason }),
+        Err(reason) => C::get(js, &name).await.map_err(|_| StoreUnavailable {
+            reason: if replicas > 1 { replicas_hint(&reason, replicas) } else { reason },
+            name,
+        }),
     }
+}
+
+/// JetStream's refusal of `replicas` copies, with what the operator can do.
+fn replicas_hint(reason: &str, replicas: usize) -> String {
+    format!(
+        "{reason} (FAAS_JS_REPLICAS is {replicas}: that needs a JetStream cluster of at least {replicas} nodes; \
+         on a single server set FAAS_JS_REPLICAS=1)"
+    )
 }
 
 impl From<StoreUnavailable> for StoreError {
@@ -259,42 +307,56 @@ impl StoreQuotas {
     };
 
     /// Each store's stream and its cap.
-    fn streams(&self) -> [(String, i64); 16] {
+    fn streams(&self, names: &JetStreamNames) -> [(String, i64); 16] {
+        let kv = |bucket: String| JetStreamNames::kv_stream(&bucket);
+        let obj = |store: String| JetStreamNames::object_stream(&store);
         [
-            (JOBS_STREAM.to_owned(), self.jobs),
-            (DEAD_LETTERS_STREAM.to_owned(), self.dead_letters),
-            (format!("KV_{JOB_RECORDS}"), self.job_records),
-            (format!("OBJ_{TRANSFER_STORE}"), self.transfer),
-            (format!("KV_{FUNCTION_REGISTRY}"), self.registry),
-            (format!("KV_{TRIGGERS}"), self.definitions),
-            (format!("KV_{PIPELINES}"), self.definitions),
-            (format!("KV_{TOKENS_BUCKET}"), self.definitions),
-            (format!("KV_{TOKEN_USAGE_BUCKET}"), self.definitions),
-            (format!("KV_{BUCKET_SETTINGS}"), self.definitions),
-            (format!("OBJ_{ARTIFACT_STORE}"), self.artifacts),
-            (format!("KV_{EVENT_BUDGETS}"), self.event_budgets),
-            (CALLBACKS_STREAM.to_owned(), self.callbacks),
-            (format!("KV_{SCHEDULE_TICKS}"), self.schedule_ticks),
-            (AUDIT_STREAM.to_owned(), self.audit),
-            (LOGS_STREAM.to_owned(), self.logs),
+            (names.jobs_stream(), self.jobs),
+            (names.dead_letters_stream(), self.dead_letters),
+            (kv(names.job_records()), self.job_records),
+            (obj(names.transfer_store()), self.transfer),
+            (kv(names.function_registry()), self.registry),
+            (kv(names.triggers()), self.definitions),
+            (kv(names.pipelines()), self.definitions),
+            (kv(names.tokens()), self.definitions),
+            (kv(names.token_usage()), self.definitions),
+            (kv(names.bucket_settings()), self.definitions),
+            (obj(names.artifact_store()), self.artifacts),
+            (kv(names.event_budgets()), self.event_budgets),
+            (names.callbacks_stream(), self.callbacks),
+            (kv(names.schedule_ticks()), self.schedule_ticks),
+            (names.audit_stream(), self.audit),
+            (names.logs_stream(), self.logs),
         ]
     }
 
-    /// Sets each existing store's cap to this one (stores are created by
-    /// whichever process needs them first, with the defaults). A store that
-    /// does not exist yet is skipped; one the server refuses to change is
-    /// reported and left as it is.
-    pub async fn apply(&self, client: &async_nats::Client) {
+    /// Sets each existing store's cap to this one and its replicas to the
+    /// layout's (stores are created by whichever process needs them first,
+    /// with the defaults; a store made with 1 replica before the platform
+    /// moved to a cluster gets 3 here, a clustered JetStream copying its
+    /// data). A store that does not exist yet is skipped; one the server
+    /// refuses to change is reported (an error naming both replica counts)
+    /// and left as it is.
+    pub async fn apply(&self, client: &async_nats::Client, layout: &JetStreamLayout) {
         let js = jetstream::new(client.clone());
-        for (name, max_bytes) in self.streams() {
+        for (name, max_bytes) in self.streams(&layout.names) {
             let Ok(mut stream) = js.get_stream(&name).await else { continue };
             let Ok(info) = stream.info().await else { continue };
-            if info.config.max_bytes == max_bytes {
+            if info.config.max_bytes == max_bytes && info.config.num_replicas.max(1) == layout.replicas {
                 continue;
             }
-            let config = stream::Config { max_bytes, ..info.config.clone() };
+            let config = stream::Config { max_bytes, num_replicas: layout.replicas, ..info.config.clone() };
+            let from = info.config.num_replicas.max(1);
             match js.update_stream(config).await {
-                Ok(_) => tracing::info!(store = %name, max_bytes, "store cap set"),
+                Ok(_) => {
+                    tracing::info!(store = %name, max_bytes, from, replicas = layout.replicas, "store cap and replicas set")
+                }
+                Err(err) if from != layout.replicas => tracing::error!(
+                    store = %name, from, replicas = layout.replicas, %err,
+                    "the store has {from} replica(s) but FAAS_JS_REPLICAS is {}, and JetStream refused to change it: \
+                     it stays at {from} (set FAAS_JS_REPLICAS={from}, or run a JetStream cluster of at least {} nodes)",
+                    layout.replicas, layout.replicas
+                ),
                 Err(err) => tracing::warn!(store = %name, max_bytes, %err, "could not set the store's cap"),
             }
         }
@@ -307,17 +369,24 @@ mod tests {
 
     #[test]
     fn a_full_store_is_told_from_an_unreachable_one_by_jetstream_s_words() {
-        let full = StoreError::from_reason(JOB_RECORDS, "publish failed: maximum bytes exceeded");
+        let names = JetStreamNames::default();
+        let full = StoreError::from_reason(&names.job_records(), "publish failed: maximum bytes exceeded");
         assert_eq!(full.code(), ErrorCode::StorageFull);
         assert!(full.to_string().contains("faas-jobs is full"), "{full}");
-        let account = StoreError::from_reason(JOBS_STREAM, "insufficient resources (code 503)");
+        let account = StoreError::from_reason(&names.jobs_stream(), "insufficient resources (code 503)");
         assert_eq!(account.code(), ErrorCode::StorageFull);
-        assert_eq!(StoreError::from_reason(JOBS_STREAM, "timed out").code(), ErrorCode::Unavailable);
+        assert_eq!(StoreError::from_reason(&names.jobs_stream(), "timed out").code(), ErrorCode::Unavailable);
     }
 
     #[test]
     fn every_store_has_a_cap() {
-        let streams = StoreQuotas::DEFAULT.streams();
+        let names = JetStreamNames::default();
+        let streams = StoreQuotas::DEFAULT.streams(&names);
+        let mut all = names.all_streams();
+        let mut capped: Vec<String> = streams.iter().map(|(name, _)| name.clone()).collect();
+        all.sort();
+        capped.sort();
+        assert_eq!(all, capped, "every store the platform keeps has a cap");
         assert!(streams.iter().all(|(_, max_bytes)| *max_bytes > 0), "{streams:?}");
         let total: i64 = streams.iter().map(|(_, max_bytes)| max_bytes).sum();
         assert!(total < 3 << 30, "JetStream reserves every cap: keep the sum small ({total})");

@@ -1,5 +1,5 @@
 //! The api tokens on the bus: one [`TokenRecord`] per token id in the
-//! [`TOKENS_BUCKET`] key-value bucket.
+//! [`tokens`](protocol::JetStreamNames::tokens) key-value bucket.
 //!
 //! Every api follows the bucket with a [`TokenWatch`] (an acked follower,
 //! [`crate::follower`]) and checks tokens against its in-memory copy, so
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 use futures::StreamExt as _;
-use protocol::auth::{TOKENS_BUCKET, TokenRecord};
+use protocol::auth::TokenRecord;
 
 use crate::follower::{Change, FollowedBucket, Follower, FollowerError, FollowerStatus};
 
@@ -50,29 +50,36 @@ pub struct TokenStore {
 impl TokenStore {
     /// Opens the bucket, creating it on first use: what its writer, a
     /// dispatcher, does.
-    pub async fn open(client: &async_nats::Client) -> Result<Self, TokenStoreError> {
+    pub async fn open(
+        client: &async_nats::Client,
+        layout: &crate::JetStreamLayout,
+    ) -> Result<Self, TokenStoreError> {
         let config = kv::Config {
-            bucket: TOKENS_BUCKET.to_owned(),
+            bucket: layout.names.tokens(),
             description: "wasm-faas: api tokens (secrets only as SHA-256)".into(),
             history: 1,
             max_bytes: crate::StoreQuotas::DEFAULT.definitions,
             ..Default::default()
         };
-        let kv = crate::open_or_create(&jetstream::new(client.clone()), config)
+        let kv = crate::open_or_create(&jetstream::new(client.clone()), layout.replicas, config)
             .await
             .map_err(|e| TokenStoreError::Unavailable(e.reason))?;
         Ok(Self { bucket: FollowedBucket::new(kv, WATCH_PREFIX) })
     }
 
     /// Opens the bucket, waiting for JetStream.
-    pub async fn open_when_ready(client: &async_nats::Client) -> Self {
-        crate::retry("token store", || Self::open(client)).await
+    pub async fn open_when_ready(client: &async_nats::Client, layout: &crate::JetStreamLayout) -> Self {
+        crate::retry("token store", || Self::open(client, layout)).await
     }
 
     /// Opens the bucket a dispatcher created; unavailable until one did.
     /// What the api does: its NATS user may not create the bucket.
-    pub async fn open_existing(client: &async_nats::Client) -> Result<Self, TokenStoreError> {
-        let kv = jetstream::new(client.clone()).get_key_value(TOKENS_BUCKET).await.map_err(unavailable)?;
+    pub async fn open_existing(
+        client: &async_nats::Client,
+        layout: &crate::JetStreamLayout,
+    ) -> Result<Self, TokenStoreError> {
+        let kv =
+            jetstream::new(client.clone()).get_key_value(layout.names.tokens()).await.map_err(unavailable)?;
         Ok(Self { bucket: FollowedBucket::new(kv, WATCH_PREFIX) })
     }
 
@@ -102,7 +109,7 @@ impl TokenStore {
     pub async fn put(&self, record: &TokenRecord) -> Result<u64, TokenStoreError> {
         let value = serde_json::to_vec(record).expect("records always serialise");
         self.kv().put(&record.id, value.into()).await.map_err(|e| {
-            match crate::StoreError::from_reason(TOKENS_BUCKET, e) {
+            match crate::StoreError::from_reason(&self.kv().name, e) {
                 full @ crate::StoreError::Full { .. } => TokenStoreError::Full(full),
                 crate::StoreError::Unavailable { reason, .. } => TokenStoreError::Unavailable(reason),
             }

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, object_store};
 use bytes::Bytes;
-use protocol::{StagedObject, TRANSFER_STORE};
+use protocol::StagedObject;
+
+use crate::stores::JetStreamLayout;
 use tokio::io::AsyncReadExt;
 
 /// How long a staged object may wait for its receiver.
@@ -42,28 +44,29 @@ pub enum TransferError {
 #[derive(Clone)]
 pub struct TransferStore {
     store: object_store::ObjectStore,
+    name: String,
 }
 
 impl TransferStore {
     /// Opens the store, creating it on first use.
-    pub async fn open(client: &async_nats::Client) -> Result<Self, TransferError> {
+    pub async fn open(client: &async_nats::Client, layout: &JetStreamLayout) -> Result<Self, TransferError> {
         let config = object_store::Config {
-            bucket: TRANSFER_STORE.to_owned(),
+            bucket: layout.names.transfer_store(),
             description: Some("wasm-faas: components in transit between api and dispatcher".into()),
             max_age: TRANSFER_TTL,
             max_bytes: crate::StoreQuotas::DEFAULT.transfer,
             ..Default::default()
         };
-        let store = crate::open_or_create(&jetstream::new(client.clone()), config)
+        let store = crate::open_or_create(&jetstream::new(client.clone()), layout.replicas, config)
             .await
             .map_err(|e| TransferError::Unavailable(e.reason))?;
-        Ok(Self { store })
+        Ok(Self { store, name: layout.names.transfer_store() })
     }
 
     /// Opens the store, waiting for JetStream: when every service starts at
     /// once, NATS may not be up yet.
-    pub async fn open_when_ready(client: &async_nats::Client) -> Self {
-        crate::retry("transfer store", || Self::open(client)).await
+    pub async fn open_when_ready(client: &async_nats::Client, layout: &JetStreamLayout) -> Self {
+        crate::retry("transfer store", || Self::open(client, layout)).await
     }
 
     /// Stages `bytes` under a fresh name.
@@ -73,7 +76,7 @@ impl TransferStore {
         if let Err(err) = self.store.put(name.as_str(), &mut bytes.as_ref()).await {
             // Chunks stored before the refusal would wait for the TTL.
             let _ = self.store.delete(name.as_str()).await;
-            return Err(match crate::StoreError::from_reason(TRANSFER_STORE, err) {
+            return Err(match crate::StoreError::from_reason(&self.name, err) {
                 full @ crate::StoreError::Full { .. } => TransferError::Full(full),
                 crate::StoreError::Unavailable { reason, .. } => TransferError::Unavailable(reason),
             });

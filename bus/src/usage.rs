@@ -1,5 +1,5 @@
 //! When each api token was last used, shared by every api: one entry per
-//! token id in the [`TOKEN_USAGE_BUCKET`] key-value bucket, holding Unix
+//! token id in the [`token_usage`](protocol::JetStreamNames::token_usage) key-value bucket, holding Unix
 //! milliseconds.
 //!
 //! Not a security record (nothing is decided from it), so each api writes
@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 
 use async_nats::jetstream::{self, kv};
-use protocol::auth::TOKEN_USAGE_BUCKET;
 
 use crate::tokens::TokenStoreError;
 
@@ -22,15 +21,18 @@ pub struct TokenUsage {
 
 impl TokenUsage {
     /// Opens the bucket, creating it on first use.
-    pub async fn open(client: &async_nats::Client) -> Result<Self, TokenStoreError> {
+    pub async fn open(
+        client: &async_nats::Client,
+        layout: &crate::JetStreamLayout,
+    ) -> Result<Self, TokenStoreError> {
         let config = kv::Config {
-            bucket: TOKEN_USAGE_BUCKET.to_owned(),
+            bucket: layout.names.token_usage(),
             description: "wasm-faas: when each api token was last used (unix ms)".into(),
             history: 1,
             max_bytes: crate::StoreQuotas::DEFAULT.definitions,
             ..Default::default()
         };
-        let kv = crate::open_or_create(&jetstream::new(client.clone()), config)
+        let kv = crate::open_or_create(&jetstream::new(client.clone()), layout.replicas, config)
             .await
             .map_err(|e| TokenStoreError::Unavailable(e.reason))?;
         Ok(Self { kv })

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use faas_bus::{Change, DefinitionError, DefinitionFeed, DefinitionStore};
+use faas_bus::{Change, DefinitionError, DefinitionFeed, DefinitionStore, JetStreamLayout};
 use stack::NatsServer;
 
 type Applied = Arc<Mutex<HashMap<String, String>>>;
@@ -38,7 +38,9 @@ fn apply_forever(mut feed: DefinitionFeed<String>) -> Applied {
 async fn a_write_is_applied_in_every_feed_once_the_writer_waited() {
     let nats = NatsServer::start().unwrap();
     let client = nats.connect().await;
-    let store = DefinitionStore::<String>::open(&client, "faas-test", "trigger").await.unwrap();
+    let store = DefinitionStore::<String>::open(&client, &JetStreamLayout::default(), "faas-test", "trigger")
+        .await
+        .unwrap();
     store.put("old", &"v0".to_owned()).await.unwrap();
 
     let (c1, c2) = (nats.connect().await, nats.connect().await);
@@ -78,7 +80,9 @@ async fn a_write_is_applied_in_every_feed_once_the_writer_waited() {
 async fn a_feed_whose_consumer_vanished_during_an_outage_starts_over() {
     let mut nats = NatsServer::start().unwrap();
     let client = nats.connect().await;
-    let store = DefinitionStore::<String>::open(&client, "faas-test", "trigger").await.unwrap();
+    let store = DefinitionStore::<String>::open(&client, &JetStreamLayout::default(), "faas-test", "trigger")
+        .await
+        .unwrap();
     store.put("gone", &"x".to_owned()).await.unwrap();
     let applied = apply_forever(store.follow(&client).await.unwrap());
     let revision = store.put("kept", &"y".to_owned()).await.unwrap();
@@ -94,8 +98,14 @@ async fn a_feed_whose_consumer_vanished_during_an_outage_starts_over() {
     drop(admin);
     nats.restart().unwrap();
 
-    let writer =
-        DefinitionStore::<String>::open(&nats.connect().await, "faas-test", "trigger").await.unwrap();
+    let writer = DefinitionStore::<String>::open(
+        &nats.connect().await,
+        &JetStreamLayout::default(),
+        "faas-test",
+        "trigger",
+    )
+    .await
+    .unwrap();
     writer.delete("gone").await.unwrap();
     writer.put("new", &"z".to_owned()).await.unwrap();
     let started = std::time::Instant::now();

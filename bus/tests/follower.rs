@@ -21,7 +21,7 @@ const PREFIX: &str = "faas-token-follower-";
 
 async fn tokens(client: &async_nats::Client) -> FollowedBucket {
     let config = kv::Config { bucket: "faas-test-tokens".into(), history: 1, ..Default::default() };
-    let kv = open_or_create(&jetstream::new(client.clone()), config).await.unwrap();
+    let kv = open_or_create(&jetstream::new(client.clone()), 1, config).await.unwrap();
     FollowedBucket::new(kv, PREFIX)
 }
 
@@ -165,15 +165,15 @@ async fn open_or_create_creates_once_then_opens_what_exists() {
     let js = jetstream::new(nats.connect().await);
 
     let config = || kv::Config { bucket: "faas-test-kv".into(), history: 1, ..Default::default() };
-    let created = open_or_create(&js, config()).await.unwrap();
+    let created = open_or_create(&js, 1, config()).await.unwrap();
     created.put("k", "v".into()).await.unwrap();
-    let opened = open_or_create(&js, kv::Config { history: 5, ..config() }).await.unwrap();
+    let opened = open_or_create(&js, 1, kv::Config { history: 5, ..config() }).await.unwrap();
     assert_eq!(opened.get("k").await.unwrap().as_deref(), Some(&b"v"[..]), "the same bucket");
     assert_eq!(opened.status().await.unwrap().history(), 1, "an existing bucket keeps its settings");
 
     let objects = || object_store::Config { bucket: "faas-test-objects".into(), ..Default::default() };
-    open_or_create(&js, objects()).await.unwrap().put("o", &mut &b"bytes"[..]).await.unwrap();
-    let store = open_or_create(&js, objects()).await.unwrap();
+    open_or_create(&js, 1, objects()).await.unwrap().put("o", &mut &b"bytes"[..]).await.unwrap();
+    let store = open_or_create(&js, 1, objects()).await.unwrap();
     assert!(store.get("o").await.is_ok(), "the same object store");
 
     let events = || stream::Config {
@@ -181,8 +181,8 @@ async fn open_or_create_creates_once_then_opens_what_exists() {
         subjects: vec!["faas-test.>".into()],
         ..Default::default()
     };
-    open_or_create(&js, events()).await.unwrap();
+    open_or_create(&js, 1, events()).await.unwrap();
     js.publish("faas-test.x", "event".into()).await.unwrap().await.unwrap();
-    let mut stream = open_or_create(&js, events()).await.unwrap();
+    let mut stream = open_or_create(&js, 1, events()).await.unwrap();
     assert_eq!(stream.info().await.unwrap().state.messages, 1, "the same stream");
 }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use faas_bus::{FunctionRegistry, Lookup};
+use faas_bus::{FunctionRegistry, JetStreamLayout, Lookup};
 use protocol::{FunctionRef, FunctionVersion};
 use stack::NatsServer;
 
@@ -23,14 +23,16 @@ async fn until_current(watch: &faas_bus::RegistryWatch) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acknowledged_write_is_already_in_every_watch() {
     let nats = NatsServer::start().unwrap();
-    let writer = FunctionRegistry::open(&nats.connect().await).await.unwrap();
+    let writer = FunctionRegistry::open(&nats.connect().await, &JetStreamLayout::default()).await.unwrap();
     let hello = FunctionRef::new("functions", "hello").unwrap();
     writer.set(&hello, &version("d0")).await.unwrap();
 
     // Two executors' watches, each on its own connection.
     let (c1, c2) = (nats.connect().await, nats.connect().await);
-    let w1 = FunctionRegistry::open(&c1).await.unwrap().watch(&c1).await.unwrap();
-    let w2 = FunctionRegistry::open(&c2).await.unwrap().watch(&c2).await.unwrap();
+    let w1 =
+        FunctionRegistry::open(&c1, &JetStreamLayout::default()).await.unwrap().watch(&c1).await.unwrap();
+    let w2 =
+        FunctionRegistry::open(&c2, &JetStreamLayout::default()).await.unwrap().watch(&c2).await.unwrap();
     until_current(&w1).await;
     until_current(&w2).await;
     assert_eq!(w1.lookup(&hello), Lookup::Digest("d0".into()), "existing entries are loaded");
@@ -69,7 +71,7 @@ async fn every_acknowledged_write_is_already_in_every_watch() {
 async fn a_reconnected_watch_is_not_trusted_until_it_has_caught_up() {
     let mut nats = NatsServer::start().unwrap();
     let client = nats.connect().await;
-    let registry = FunctionRegistry::open(&client).await.unwrap();
+    let registry = FunctionRegistry::open(&client, &JetStreamLayout::default()).await.unwrap();
     let watch = registry.watch(&client).await.unwrap();
     until_current(&watch).await;
 
@@ -92,7 +94,7 @@ async fn a_reconnected_watch_is_not_trusted_until_it_has_caught_up() {
 async fn a_watch_whose_consumer_vanished_during_an_outage_starts_over() {
     let mut nats = NatsServer::start().unwrap();
     let client = nats.connect().await;
-    let registry = FunctionRegistry::open(&client).await.unwrap();
+    let registry = FunctionRegistry::open(&client, &JetStreamLayout::default()).await.unwrap();
     let watch = registry.watch(&client).await.unwrap();
     until_current(&watch).await;
 
@@ -107,7 +109,7 @@ async fn a_watch_whose_consumer_vanished_during_an_outage_starts_over() {
     nats.restart().unwrap();
 
     let hello = FunctionRef::new("functions", "hello").unwrap();
-    let writer = FunctionRegistry::open(&nats.connect().await).await.unwrap();
+    let writer = FunctionRegistry::open(&nats.connect().await, &JetStreamLayout::default()).await.unwrap();
     writer.set(&hello, &version("after-outage")).await.unwrap();
     let started = Instant::now();
     while watch.lookup(&hello) != Lookup::Digest("after-outage".into()) {

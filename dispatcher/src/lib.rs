@@ -69,7 +69,9 @@ pub async fn run(
     };
     // Every store exists by now (created by whoever came first, with the
     // default caps): the operator's caps win.
-    config.stores.apply(&client).await;
+    let layout =
+        bus::JetStreamLayout::new(&protocol::Subjects::new(&config.subject_prefix), config.nats.js_replicas);
+    config.stores.apply(&client, &layout).await;
     futures::join!(admin.serve(shutdown.clone()), flows.serve(shutdown));
     Ok(())
 }

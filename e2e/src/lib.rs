@@ -14,6 +14,7 @@ use protocol::subjects::{ROLE_DISPATCHER, ROLE_EXECUTOR};
 use reqwest::StatusCode;
 use serde_json::Value;
 use stack::nats::NatsServer;
+use stack::nats_cluster::NatsCluster;
 use stack::s3::S3Server;
 use stack::services::{Readiness, S3Access, ServiceEnv};
 use storage::S3Config;
@@ -26,8 +27,11 @@ const READINESS: Readiness =
 
 /// Running services and the servers under them.
 pub struct Platform {
-    /// The nats-server; tests stop and restart it for outages.
-    pub nats: NatsServer,
+    /// The nats-server of a platform on one server ([`Platform::nats_server`]).
+    nats: Option<NatsServer>,
+    /// The nats-server cluster of a platform started on one
+    /// ([`Platform::start_on_cluster`]); tests kill and restart its nodes.
+    pub cluster: Option<NatsCluster>,
     /// The S3 server; tests stop and restart it for outages.
     pub s3: S3Server,
     /// A client of the platform's NATS, for tests that speak NATS.
@@ -114,6 +118,14 @@ pub fn test_flow_settings() -> dispatcher::FlowSettings {
     dispatcher::FlowSettings { call_wait_secs: 10, ..Default::default() }
 }
 
+/// The NATS a platform runs on.
+enum Servers {
+    /// One nats-server, open or (`secure`) with `deploy/nats/`'s users.
+    Single { secure: bool },
+    /// A cluster, every store replicated.
+    Cluster(NatsCluster),
+}
+
 impl Platform {
     /// nats, S3, one dispatcher, one executor, the api.
     pub async fn start() -> Self {
@@ -147,6 +159,19 @@ impl Platform {
         Self::start_full(1, 64 << 20, test_job_settings(), move |config| config.flows = flows, false).await
     }
 
+    /// On `cluster` (every role connected to every node, every store with
+    /// three replicas): `dispatchers` dispatchers, `executors` executors
+    /// and the api. The test's own client is connected to every node too.
+    pub async fn start_on_cluster(cluster: NatsCluster, dispatchers: usize, executors: usize) -> Self {
+        let tune = |config: &mut dispatcher::DispatcherConfig| config.flows = test_flow_settings();
+        let mut platform =
+            Self::start_on(Servers::Cluster(cluster), executors, 64 << 20, test_job_settings(), tune).await;
+        for _ in 1..dispatchers {
+            platform.add_dispatcher().await;
+        }
+        platform
+    }
+
     async fn start_full(
         executors: usize,
         max_upload_bytes: usize,
@@ -154,22 +179,33 @@ impl Platform {
         tune: impl FnOnce(&mut dispatcher::DispatcherConfig),
         secure: bool,
     ) -> Self {
+        Self::start_on(Servers::Single { secure }, executors, max_upload_bytes, jobs, tune).await
+    }
+
+    async fn start_on(
+        servers: Servers,
+        executors: usize,
+        max_upload_bytes: usize,
+        jobs: dispatcher::JobSettings,
+        tune: impl FnOnce(&mut dispatcher::DispatcherConfig),
+    ) -> Self {
         stack::tracing::init_test_tracing();
-        let nats = if secure {
-            let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/nats/nats-server.conf");
-            let env: Vec<(&str, &str)> =
-                NATS_USERS.iter().map(|(_, var, password)| (*var, *password)).collect();
-            NatsServer::start_with_config(std::path::Path::new(config), &env).expect("nats-server starts")
-        } else {
-            NatsServer::start().expect("nats-server starts")
-        };
         let s3 = S3Server::start().expect("S3 server starts");
-        let client = if secure {
-            bus::connect(&nats_login(&nats.url(), "dispatcher"), "e2e-test")
+        let (nats, cluster, secure) = match servers {
+            Servers::Single { secure } => (Some(Self::start_nats(secure)), None, secure),
+            Servers::Cluster(cluster) => (None, Some(cluster), false),
+        };
+        let env = match (&nats, &cluster) {
+            (Some(nats), _) => ServiceEnv::new(nats, &s3),
+            (None, Some(cluster)) => ServiceEnv::on_cluster(cluster, &s3),
+            (None, None) => unreachable!("a platform has a NATS"),
+        };
+        let client = match &nats {
+            Some(nats) if secure => bus::connect(&nats_login(&nats.url(), "dispatcher"), "e2e-test")
                 .await
-                .expect("connect as dispatcher")
-        } else {
-            nats.connect().await
+                .expect("connect as dispatcher"),
+            Some(nats) => nats.connect().await,
+            None => env.connect_operator("e2e-test").await.expect("connect to the cluster"),
         };
         let (stop, _) = watch::channel(false);
         let mut platform = Self {
@@ -177,11 +213,12 @@ impl Platform {
             http: admin_http().build().expect("an HTTP client"),
             client: client.clone(),
             limits: test_limits(),
-            env: ServiceEnv::new(&nats, &s3),
+            env,
             share_artifacts: true,
             call_logs: executor::CallLogSettings::default(),
             secure,
             nats,
+            cluster,
             s3,
             stop,
             dispatcher_config: None,
@@ -190,7 +227,29 @@ impl Platform {
             executors: Vec::new(),
             tasks: Vec::new(),
         };
+        platform.start_services(executors, max_upload_bytes, jobs, tune).await;
+        platform
+    }
 
+    fn start_nats(secure: bool) -> NatsServer {
+        if secure {
+            let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/nats/nats-server.conf");
+            let env: Vec<(&str, &str)> =
+                NATS_USERS.iter().map(|(_, var, password)| (*var, *password)).collect();
+            NatsServer::start_with_config(std::path::Path::new(config), &env).expect("nats-server starts")
+        } else {
+            NatsServer::start().expect("nats-server starts")
+        }
+    }
+
+    async fn start_services(
+        &mut self,
+        executors: usize,
+        max_upload_bytes: usize,
+        jobs: dispatcher::JobSettings,
+        tune: impl FnOnce(&mut dispatcher::DispatcherConfig),
+    ) {
+        let platform = self;
         let mut dispatcher_config = dispatcher::DispatcherConfig {
             nats: platform.nats_options("dispatcher"),
             subject_prefix: platform.env.subject_prefix.clone(),
@@ -227,22 +286,33 @@ impl Platform {
         } else {
             platform.wait_healthy().await;
         }
-        platform
     }
 
-    /// How `role` reaches NATS: as its own user on a secure platform.
+    /// The nats-server of a platform on one server; tests stop and restart
+    /// it for outages.
+    ///
+    /// # Panics
+    ///
+    /// On a platform started on a cluster.
+    pub fn nats_server(&mut self) -> &mut NatsServer {
+        self.nats.as_mut().expect("a platform on one nats-server, not a cluster")
+    }
+
+    /// How `role` reaches NATS: as its own user on a secure platform, with
+    /// the platform's replica count.
     fn nats_options(&self, role: &str) -> bus::NatsOptions {
-        if self.secure {
+        let options = if self.secure {
             nats_login(&self.env.nats_url, role)
         } else {
             bus::NatsOptions::url(&self.env.nats_url)
-        }
+        };
+        bus::NatsOptions { js_replicas: self.env.js_replicas, ..options }
     }
 
     /// A client for a service of `role`, connected as it would connect.
     async fn role_client(&self, role: &str) -> async_nats::Client {
-        if !self.secure {
-            return self.nats.connect().await;
+        if let (Some(nats), false) = (&self.nats, self.secure) {
+            return nats.connect().await;
         }
         bus::connect(&self.nats_options(role), role).await.unwrap_or_else(|e| panic!("{role} connects: {e}"))
     }

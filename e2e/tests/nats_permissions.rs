@@ -30,7 +30,7 @@ async fn connect_as(
                 }
             }
         });
-    (platform.nats.connect_with(options).await.unwrap(), received)
+    (options.connect(platform.env.nats_url.as_str()).await.unwrap(), received)
 }
 
 /// Waits for the server's permission violation naming `subject`.

@@ -44,14 +44,14 @@ async fn a_nats_outage_makes_the_api_unready_until_it_is_back() {
     platform.create_bucket("functions").await;
     platform.deploy("functions", "hello", "hello").await;
 
-    platform.nats.stop();
+    platform.nats_server().stop();
     let resp = platform.http.get(platform.url("/ready")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     let (status, body) = platform.exec("functions", "hello", r#"{"name":"x"}"#).await;
     assert!(status.is_server_error(), "{status} {body}");
     assert!(["unavailable", "timeout"].contains(&error_code(&body).0), "{body}");
 
-    platform.nats.restart().expect("nats-server restarts");
+    platform.nats_server().restart().expect("nats-server restarts");
     // Every service reconnects by itself.
     let mut last = None;
     for _ in 0..100 {
@@ -121,9 +121,9 @@ async fn nats_killed_under_load_answers_fast_recovers_in_5s_and_loses_no_accepte
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     let killed = Instant::now();
-    platform.nats.stop();
+    platform.nats_server().stop();
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    platform.nats.restart().expect("nats-server restarts");
+    platform.nats_server().restart().expect("nats-server restarts");
     let back = Instant::now();
     // Run until a call succeeds again, then a little longer.
     let first_success = loop {

@@ -4,7 +4,7 @@
 
 use async_nats::jetstream;
 use e2e::Platform;
-use protocol::registry::{ARTIFACT_STORE, artifact_name};
+use protocol::registry::artifact_name;
 use reqwest::StatusCode;
 use stack::guests::{guest_bytes, with_custom_section};
 
@@ -82,7 +82,10 @@ async fn an_artifact_not_signed_by_the_platform_is_refused_and_replaced() {
     let engine = wasmtime::Engine::new(&engine::config()).unwrap();
     let fingerprint = engine::fingerprint(&engine);
     let name = artifact_name(&fingerprint, &digest);
-    let store = jetstream::new(platform.client.clone()).get_object_store(ARTIFACT_STORE).await.unwrap();
+    let store = jetstream::new(platform.client.clone())
+        .get_object_store(protocol::JetStreamNames::default().artifact_store())
+        .await
+        .unwrap();
     let forged = engine::ArtifactKey::new("an attacker's own key").unwrap().seal(
         &fingerprint,
         &digest,

@@ -9,7 +9,8 @@
 //! [`crate::ArtifactKey`]) because loading one runs its code unchecked.
 
 use async_nats::jetstream::{self, object_store};
-use protocol::registry::{ARTIFACT_STORE, ARTIFACTS_DEFAULT_MAX_BYTES, artifact_name};
+use protocol::JetStreamNames;
+use protocol::registry::{ARTIFACTS_DEFAULT_MAX_BYTES, artifact_name};
 use tokio::io::AsyncReadExt;
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -53,18 +54,24 @@ pub struct ArtifactStore {
 }
 
 impl ArtifactStore {
-    /// Opens the store (creating it on first use) for artifacts of `engine`.
+    /// Opens the store named by `names` (creating it on first use, with
+    /// `replicas` copies: an existing store's replicas are the dispatcher's
+    /// to change, with every other store's) for artifacts of `engine`.
     pub async fn open(
         client: &async_nats::Client,
+        names: &JetStreamNames,
+        replicas: usize,
         engine: &Engine,
         key: ArtifactKey,
     ) -> Result<Self, ArtifactError> {
         let js = jetstream::new(client.clone());
-        let store = match js.get_object_store(ARTIFACT_STORE).await {
+        let name = names.artifact_store();
+        let store = match js.get_object_store(&name).await {
             Ok(store) => store,
             Err(_) => js
                 .create_object_store(object_store::Config {
-                    bucket: ARTIFACT_STORE.to_owned(),
+                    bucket: name,
+                    num_replicas: replicas,
                     description: Some("wasm-faas: signed precompiled components, by digest".into()),
                     // The dispatcher sets the configured cap at start.
                     max_bytes: ARTIFACTS_DEFAULT_MAX_BYTES,
@@ -81,6 +88,8 @@ impl ArtifactStore {
     /// the platform works without shared artifacts, only slower to warm.
     pub async fn open_configured(
         client: &async_nats::Client,
+        names: &JetStreamNames,
+        replicas: usize,
         engine: &Engine,
         secret: Option<&str>,
     ) -> Option<Self> {
@@ -97,7 +106,7 @@ impl ArtifactStore {
             }
             Some(Some(key)) => key,
         };
-        match Self::open(client, engine, key).await {
+        match Self::open(client, names, replicas, engine, key).await {
             Ok(store) => Some(store),
             Err(err) => {
                 tracing::warn!(%err, "artifact store unavailable: precompiled artifacts are not shared");

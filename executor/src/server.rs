@@ -73,16 +73,23 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ExecutorError> {
     let subjects = Subjects::new(&config.subject_prefix);
+    let layout = bus::JetStreamLayout::new(&subjects, config.nats.js_replicas);
     let runtime = Arc::new(FunctionRuntime::new(config.limits.clone(), config.concurrency)?);
     let shutdown = shutdown.fuse();
     tokio::pin!(shutdown);
     let registry = tokio::select! {
         () = &mut shutdown => return Ok(()),
-        registry = FunctionRegistry::open_when_ready(&client) => registry,
+        registry = FunctionRegistry::open_when_ready(&client, &layout) => registry,
     };
     let watch = registry.watch(&client).await?;
-    let artifacts =
-        ArtifactStore::open_configured(&client, runtime.engine(), config.artifact_key.as_deref()).await;
+    let artifacts = ArtifactStore::open_configured(
+        &client,
+        &layout.names,
+        layout.replicas,
+        runtime.engine(),
+        config.artifact_key.as_deref(),
+    )
+    .await;
     let store = FunctionStore::new(&config.s3).with_read_limit(config.compile.max_component_bytes);
     let compiles = CompilePool::new(config.compile.limits());
     let components = if config.compile_every_call {

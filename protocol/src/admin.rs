@@ -3,7 +3,7 @@
 //! Each command travels as JSON on `<prefix>.admin.<command>` so that logs,
 //! permissions and metrics can tell commands apart by subject alone. Component
 //! bytes never ride in these messages: they are staged in the
-//! [`crate::TRANSFER_STORE`] object store and referred to by [`StagedObject`].
+//! [`transfer_store`](crate::jetstream::JetStreamNames::transfer_store) object store and referred to by [`StagedObject`].
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -238,7 +238,7 @@ pub struct ConfigureBucket {
 /// An object in the transfer store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StagedObject {
-    /// Object name in [`crate::TRANSFER_STORE`] (a uuid).
+    /// Object name in [`transfer_store`](crate::jetstream::JetStreamNames::transfer_store) (a uuid).
     pub name: String,
     /// Size in bytes.
     pub size: u64,

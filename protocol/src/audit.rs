@@ -14,10 +14,6 @@ use serde::{Deserialize, Serialize};
 use crate::admin::AdminRequest;
 use crate::error::ErrorCode;
 
-/// JetStream stream keeping the audit events (every `<prefix>.audit.>`
-/// message), capped by age and bytes; `GET /audit` reads its newest.
-pub const AUDIT_STREAM: &str = "FAAS_AUDIT";
-
 /// The tracing target audit lines are logged under.
 pub const LOG_TARGET: &str = "audit";
 

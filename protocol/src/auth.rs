@@ -2,7 +2,7 @@
 //!
 //! Buckets are the platform's tenancy unit, so every scope but `admin`
 //! names one bucket (or `*`, every bucket) and one kind of access. Token
-//! records live in the [`TOKENS_BUCKET`] key-value bucket, keyed by token
+//! records live in the [`tokens`](crate::jetstream::JetStreamNames::tokens) key-value bucket, keyed by token
 //! id, holding only a hash of each secret; every api follows it live, so a
 //! token is checked with a map read and a revocation reaches every api
 //! without a restart.
@@ -13,14 +13,6 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::names::BucketName;
-
-/// JetStream key-value bucket: token id → [`TokenRecord`].
-pub const TOKENS_BUCKET: &str = "faas-tokens";
-
-/// JetStream key-value bucket: token id → when it was last used (Unix
-/// milliseconds, in decimal), written by the apis at most once per token
-/// per flush interval.
-pub const TOKEN_USAGE_BUCKET: &str = "faas-token-usage";
 
 /// What a scope lets its holder do in a bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -163,7 +155,7 @@ impl<'de> Deserialize<'de> for Scope {
 }
 
 /// Whether `id` has the shape of a minted token id (32 hex digits): what
-/// a key in [`TOKENS_BUCKET`] may be.
+/// a key in [`tokens`](crate::jetstream::JetStreamNames::tokens) may be.
 pub fn is_token_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -172,7 +164,7 @@ pub fn is_token_id(id: &str) -> bool {
 /// SHA-256 is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRecord {
-    /// The token's id (the key in [`TOKENS_BUCKET`], and the first part of
+    /// The token's id (the key in [`tokens`](crate::jetstream::JetStreamNames::tokens), and the first part of
     /// the token a client sends).
     pub id: String,
     /// A name for people.

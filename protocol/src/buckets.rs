@@ -1,5 +1,5 @@
 //! What the platform keeps about a bucket besides its functions: its
-//! settings, one [`BucketSettings`] per bucket in the [`BUCKET_SETTINGS`]
+//! settings, one [`BucketSettings`] per bucket in the [`bucket_settings`](crate::jetstream::JetStreamNames::bucket_settings)
 //! key-value bucket.
 //!
 //! Only the dispatcher writes them (admin commands), with the bucket's
@@ -8,10 +8,6 @@
 //! runs its functions for callers without a token.
 
 use serde::{Deserialize, Serialize};
-
-/// JetStream key-value bucket: bucket name → [`BucketSettings`]. A bucket
-/// without an entry has the defaults.
-pub const BUCKET_SETTINGS: &str = "faas-buckets";
 
 /// A bucket's settings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

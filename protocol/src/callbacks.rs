@@ -2,8 +2,8 @@
 //! shown, and where deliveries wait.
 //!
 //! A finished job's callback is not POSTed by the worker that finished it:
-//! the worker stores a delivery in the [`CALLBACKS_STREAM`] stream, and the
-//! dispatchers' durable consumer [`CALLBACK_SENDERS`] sends it, retried with
+//! the worker stores a delivery in the [`callbacks_stream`](crate::jetstream::JetStreamNames::callbacks_stream) stream, and the
+//! dispatchers' durable consumer [`callback_senders`](crate::jetstream::JetStreamNames::callback_senders) sends it, retried with
 //! back-off, so a dispatcher restart does not lose it. A callback URL can
 //! carry a receiver's token in its path or query, so the full URL travels
 //! only in message headers ([`crate::headers::CALLBACK_URL`]) on the job, its
@@ -11,14 +11,6 @@
 //! show it [`redact`]ed.
 
 use crate::jobs::JobRecord;
-
-/// JetStream stream of callback deliveries waiting to be sent, on
-/// [`crate::Subjects::callback`] (work queue: a delivery lives until sent
-/// or given up).
-pub const CALLBACKS_STREAM: &str = "FAAS_CALLBACKS";
-
-/// Durable pull consumer shared by every dispatcher's callback sender.
-pub const CALLBACK_SENDERS: &str = "faas-callback-senders";
 
 /// The longest callback URL accepted.
 pub const MAX_URL_LEN: usize = 2048;

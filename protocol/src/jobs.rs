@@ -1,11 +1,11 @@
 //! Asynchronous jobs: what is stored, where, and what a job's record says.
 //!
 //! A job is a function call that outlives the request that asked for it. The
-//! api stores the input durably in the [`JOBS_STREAM`] JetStream stream
+//! api stores the input durably in the [`jobs_stream`](crate::jetstream::JetStreamNames::jobs_stream) JetStream stream
 //! (work-queue retention: a message lives until a worker acks it) and
 //! answers at once with a job id; dispatchers take jobs with the durable
-//! consumer [`JOB_WORKERS`], run them through the executors' queue group,
-//! and keep the outcome in the [`JOB_RECORDS`] key-value bucket, one record
+//! consumer [`job_workers`](crate::jetstream::JetStreamNames::job_workers), run them through the executors' queue group,
+//! and keep the outcome in the [`job_records`](crate::jetstream::JetStreamNames::job_records) key-value bucket, one record
 //! per job id. Delivery is at least once; the record makes the outcome
 //! exactly once (a redelivered job whose record is final is not run again).
 
@@ -13,19 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorBody;
 use crate::names::Target;
-
-/// JetStream stream holding queued jobs, on subjects `<prefix>.jobs.*.*`.
-pub const JOBS_STREAM: &str = "FAAS_JOBS";
-
-/// Durable pull consumer shared by every dispatcher's job worker.
-pub const JOB_WORKERS: &str = "faas-job-workers";
-
-/// JetStream key-value bucket: job id → [`JobRecord`].
-pub const JOB_RECORDS: &str = "faas-jobs";
-
-/// JetStream stream of the dead letters: the input of every job that failed
-/// for good, on [`crate::Subjects::dead_letter`], kept as long as records.
-pub const DEAD_LETTERS_STREAM: &str = "FAAS_JOBS_DEAD";
 
 /// Deliveries of one job message beyond its attempts (which the record
 /// counts) that the job consumer allows: room for bookkeeping retries and

@@ -15,6 +15,7 @@ pub mod callbacks;
 pub mod error;
 pub mod headers;
 pub mod http;
+pub mod jetstream;
 pub mod jobs;
 pub mod logs;
 pub mod metrics;
@@ -30,14 +31,10 @@ pub use admin::{
     AdminCommand, AdminReply, AdminRequest, BucketInfo, ExecLogsReply, FunctionInfo, StagedObject,
 };
 pub use error::{ErrorBody, ErrorCode};
+pub use jetstream::JetStreamNames;
 pub use jobs::{JobRecord, JobStatus};
 pub use names::{BucketName, FunctionName, FunctionRef, NameError, PipelineName, Target, TriggerName};
 pub use pipelines::{Pipeline, PipelineSpec};
 pub use registry::FunctionVersion;
 pub use subjects::Subjects;
 pub use triggers::{Trigger, TriggerFailure, TriggerMode, TriggerSpec, TriggerSubjectPolicy};
-
-/// JetStream object store through which components travel between the api and
-/// the dispatcher, so that uploads and downloads larger than the server's
-/// `max_payload` never have to fit in one message.
-pub const TRANSFER_STORE: &str = "faas-transfer";

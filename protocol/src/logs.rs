@@ -4,16 +4,12 @@
 //! `<prefix>.logs.<bucket>.<function>` ([`crate::Subjects::call_log`]):
 //! the platform's record of a call that a user can read back
 //! (`GET /logs/{bucket}/{function}`, `faas logs`) without having asked for
-//! the logs in the call itself. The stream [`LOGS_STREAM`] keeps them,
+//! the logs in the call itself. The stream [`crate::JetStreamNames::logs_stream`] keeps them,
 //! capped by age and bytes.
 
 use serde::{Deserialize, Serialize};
 
 use crate::audit::Outcome;
-
-/// JetStream stream keeping the call logs (every `<prefix>.logs.>`
-/// message), capped by age and bytes, the oldest dropped first.
-pub const LOGS_STREAM: &str = "FAAS_LOGS";
 
 /// One call, as published on `<prefix>.logs.<bucket>.<function>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,16 +5,13 @@
 //! dispatcher serves `<prefix>.pipeline.<name>`, runs the steps through the
 //! executors' queue group and answers with the last output, or with the
 //! first failure, which names the step ([`crate::headers::PIPELINE_STEP`],
-//! numbered from 1) and its function. Definitions live in the [`PIPELINES`]
+//! numbered from 1) and its function. Definitions live in the [`pipelines`](crate::jetstream::JetStreamNames::pipelines)
 //! key-value bucket and are read per run, so a changed pipeline applies to
 //! the next run.
 
 use serde::{Deserialize, Serialize};
 
 use crate::names::{FunctionRef, PipelineName, function_ref_string, function_ref_strings};
-
-/// JetStream key-value bucket: pipeline name → [`PipelineSpec`].
-pub const PIPELINES: &str = "faas-pipelines";
 
 /// Most steps a pipeline may have.
 pub const MAX_STEPS: usize = 16;

@@ -7,19 +7,12 @@
 //! watch, so a deploy answers only once all of them applied it): a call
 //! looks the digest up locally, the digest names the compiled component in
 //! the executor's cache, and a changed digest is a new version. Component
-//! artifacts compiled once are shared through the [`ARTIFACT_STORE`] object
+//! artifacts compiled once are shared through the [`crate::jetstream::JetStreamNames::artifact_store`] object
 //! store under the same digest.
 
 use serde::{Deserialize, Serialize};
 
 use crate::names::{BucketName, FunctionRef};
-
-/// JetStream key-value bucket mapping `<bucket>.<function>` to a [`FunctionVersion`].
-pub const FUNCTION_REGISTRY: &str = "faas-functions";
-
-/// JetStream object store of precompiled, signed component artifacts, named
-/// by [`artifact_name`]. Only the platform's roles write it.
-pub const ARTIFACT_STORE: &str = "faas-artifacts";
 
 /// The artifact store's byte cap unless configured otherwise
 /// (`FAAS_ARTIFACTS_MAX_BYTES`, applied by dispatchers).

@@ -44,6 +44,11 @@ impl Subjects {
         &self.prefix
     }
 
+    /// The JetStream names of the platform under this prefix.
+    pub fn jetstream(&self) -> crate::jetstream::JetStreamNames {
+        crate::jetstream::JetStreamNames::new(&self.prefix)
+    }
+
     /// `<prefix>.exec.<bucket>.<function>`: a request here runs the function.
     pub fn exec(&self, function: &FunctionRef) -> String {
         format!("{}.exec.{}.{}", self.prefix, function.bucket, function.function)
@@ -62,7 +67,7 @@ impl Subjects {
     }
 
     /// `<prefix>.jobs.<bucket>.<function>` or `<prefix>.jobs.pipeline.<name>`:
-    /// asynchronous jobs, stored in the [`crate::jobs::JOBS_STREAM`] stream
+    /// asynchronous jobs, stored in the [`jobs_stream`](crate::jetstream::JetStreamNames::jobs_stream) stream
     /// until a worker finished them.
     pub fn job(&self, target: &Target) -> String {
         format!("{}.jobs.{}", self.prefix, target_tokens(target))
@@ -90,7 +95,7 @@ impl Subjects {
     }
 
     /// `<prefix>.deadletter.<job id>`: the input of a job that failed for
-    /// good, kept in [`crate::jobs::DEAD_LETTERS_STREAM`] for re-driving.
+    /// good, kept in [`dead_letters_stream`](crate::jetstream::JetStreamNames::dead_letters_stream) for re-driving.
     pub fn dead_letter(&self, job_id: &str) -> String {
         format!("{}.deadletter.{job_id}", self.prefix)
     }
@@ -101,7 +106,7 @@ impl Subjects {
     }
 
     /// `<prefix>.callbacks.<job id>`: a finished job's callback delivery,
-    /// kept in [`crate::callbacks::CALLBACKS_STREAM`] until it is sent.
+    /// kept in [`callbacks_stream`](crate::jetstream::JetStreamNames::callbacks_stream) until it is sent.
     pub fn callback(&self, job_id: &str) -> String {
         format!("{}.callbacks.{job_id}", self.prefix)
     }
@@ -256,7 +261,7 @@ impl Subjects {
         format!("{}.logs.{}.{}", self.prefix, function.bucket, function.function)
     }
 
-    /// Every call log: the subjects of [`crate::logs::LOGS_STREAM`].
+    /// Every call log: the subjects of [`crate::JetStreamNames::logs_stream`].
     pub fn call_logs_all(&self) -> String {
         format!("{}.logs.>", self.prefix)
     }

@@ -7,7 +7,7 @@
 //! and publish the output. A scheduled trigger listens on a subject of the
 //! platform's own ([`Subjects::schedule`]) where, at each tick, the one
 //! dispatcher that claimed the tick publishes it, so a tick is an event like
-//! any other. Definitions live in the [`TRIGGERS`] key-value
+//! any other. Definitions live in the [`triggers`](crate::jetstream::JetStreamNames::triggers) key-value
 //! bucket, which every dispatcher watches, so adding or removing a trigger
 //! needs no restart. Output subjects chain triggers; the [`crate::headers::HOPS`]
 //! header counts the links so that a cycle is cut after [`DEFAULT_MAX_HOPS`].
@@ -18,22 +18,10 @@ use crate::error::ErrorCode;
 use crate::names::{FunctionRef, Target, TriggerName, function_ref_string};
 use crate::subjects::{Subjects, check_syntax, subject_within, subjects_intersect};
 
-/// JetStream key-value bucket: trigger name → [`TriggerSpec`].
-pub const TRIGGERS: &str = "faas-triggers";
-
 /// Trigger links an event may pass through before it is dropped (with a
 /// `hop_limit_exceeded` failure): long enough for real chains, short enough
 /// to stop a cycle quickly.
 pub const DEFAULT_MAX_HOPS: u32 = 8;
-
-/// JetStream key-value bucket: root request id → functions its chain of
-/// trigger events has run so far (see [`DEFAULT_EVENT_BUDGET`]).
-pub const EVENT_BUDGETS: &str = "faas-event-budgets";
-
-/// JetStream key-value bucket: `<trigger>.<tick in ms>` → the dispatcher
-/// that claimed that tick of a scheduled trigger (created once, so one
-/// dispatcher runs each tick; entries expire).
-pub const SCHEDULE_TICKS: &str = "faas-schedule-ticks";
 
 /// Functions one event may run across its whole chain of triggers, every
 /// branch of a fan-out counted; past it, events are refused with

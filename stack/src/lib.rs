@@ -2,7 +2,7 @@
 //!
 //! The services talk to each other through NATS and keep functions in S3, so
 //! every integration test, the benchmark and the local `faas-local` binary
-//! need the same pieces: a throwaway nats-server, an in-process S3 server,
+//! need the same pieces: a throwaway nats-server (or a cluster of three), an in-process S3 server,
 //! built guest components, the services' environment, readiness polling,
 //! supervised child processes and the check of their `--help`. Keeping them here means the service crates
 //! only dev-depend on one place, and this crate never depends on them.
@@ -10,6 +10,7 @@
 pub mod guests;
 pub mod help;
 pub mod nats;
+pub mod nats_cluster;
 pub mod ports;
 pub mod process;
 pub mod s3;
@@ -17,6 +18,7 @@ pub mod services;
 pub mod tracing;
 
 pub use nats::NatsServer;
+pub use nats_cluster::NatsCluster;
 
 /// Makes ring the process's TLS crypto provider, which every `reqwest`
 /// client of the workspace needs before it is built (reqwest is built with

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
-use crate::{NatsServer, S3Server};
+use crate::{NatsCluster, NatsServer, S3Server};
 
 /// The subject prefix (`FAAS_SUBJECT_PREFIX`) services of a stack run under.
 pub const SUBJECT_PREFIX: &str = "faas";
@@ -112,8 +112,12 @@ enum Role {
 /// [`ServiceEnv::dispatcher`] and [`ServiceEnv::executor`].
 #[derive(Debug, Clone)]
 pub struct ServiceEnv {
-    /// The nats-server client URL (`NATS_URL`).
+    /// The nats-server client URL (`NATS_URL`); several, comma-separated,
+    /// for a cluster.
     pub nats_url: String,
+    /// Replicas of every JetStream store the services create
+    /// (`FAAS_JS_REPLICAS`): 1, or 3 on a cluster.
+    pub js_replicas: usize,
     /// The subject prefix (`FAAS_SUBJECT_PREFIX`).
     pub subject_prefix: String,
     /// The S3 store, which only the dispatcher and executors use.
@@ -136,8 +140,19 @@ impl ServiceEnv {
     /// fresh artifact key and `warn` logging (at `info` every call logs a
     /// line, which costs more than some calls).
     pub fn new(nats: &NatsServer, s3: &S3Server) -> Self {
+        Self { nats_url: nats.url(), ..Self::from_parts(s3) }
+    }
+
+    /// Services like [`ServiceEnv::new`] against the NATS servers `urls`
+    /// (comma-separated), started by someone else.
+    pub fn on_urls(urls: String, s3: &S3Server) -> Self {
+        Self { nats_url: urls, ..Self::from_parts(s3) }
+    }
+
+    fn from_parts(s3: &S3Server) -> Self {
         Self {
-            nats_url: nats.url(),
+            nats_url: String::new(),
+            js_replicas: 1,
             subject_prefix: SUBJECT_PREFIX.to_owned(),
             s3: S3Access {
                 endpoint: s3.endpoint(),
@@ -150,6 +165,12 @@ impl ServiceEnv {
             admin_token: random_secret(),
             nats_users: None,
         }
+    }
+
+    /// Services like [`ServiceEnv::new`] against every node of `cluster`,
+    /// with every store replicated on three nodes.
+    pub fn on_cluster(cluster: &NatsCluster, s3: &S3Server) -> Self {
+        Self { nats_url: cluster.url_list(), js_replicas: 3.min(cluster.len()), ..Self::from_parts(s3) }
     }
 
     /// Environment of a `faas-api` process listening on `listen`
@@ -197,17 +218,20 @@ impl ServiceEnv {
             }
             None => async_nats::ConnectOptions::new(),
         };
-        options
-            .name(name)
-            .connect(self.nats_url.as_str())
-            .await
-            .with_context(|| format!("{name}: connect to NATS"))
+        let servers = self
+            .nats_url
+            .split(',')
+            .map(|url| url.trim().parse::<async_nats::ServerAddr>())
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("{name}: NATS_URL {}", self.nats_url))?;
+        options.name(name).connect(servers).await.with_context(|| format!("{name}: connect to NATS"))
     }
 
     fn common(&self, role: Role) -> Vec<(&'static str, String)> {
         let mut env = vec![
             ("NATS_URL", self.nats_url.clone()),
             ("FAAS_SUBJECT_PREFIX", self.subject_prefix.clone()),
+            ("FAAS_JS_REPLICAS", self.js_replicas.to_string()),
             ("RUST_LOG", self.rust_log.clone()),
         ];
         env.extend(self.nats_users.iter().flat_map(|users| users.login(role)));

@@ -118,6 +118,8 @@ pub fn forbidden(missing: &Scope) -> ApiError {
 pub struct Authenticator {
     mode: Mode,
     client: async_nats::Client,
+    /// Where the platform's JetStream state is.
+    layout: bus::JetStreamLayout,
     /// The live copy of the tokens bucket, set by a task once JetStream
     /// answers.
     watch: Arc<OnceCell<TokenWatch>>,
@@ -153,6 +155,7 @@ impl Authenticator {
         enabled: bool,
         admin_token: Option<&str>,
         client: async_nats::Client,
+        layout: bus::JetStreamLayout,
         usage_flush: Duration,
     ) -> Result<Self, WeakAdminToken> {
         let mode = if enabled {
@@ -171,10 +174,11 @@ impl Authenticator {
             );
             Mode::Off
         };
-        let public_buckets = enabled.then(|| public::PublicBuckets::follow(client.clone()));
+        let public_buckets = enabled.then(|| public::PublicBuckets::follow(client.clone(), layout.clone()));
         let authenticator = Self {
             mode,
             client,
+            layout,
             watch: Arc::default(),
             store: OnceCell::new(),
             last_used: Arc::default(),
@@ -197,11 +201,11 @@ impl Authenticator {
     /// exists (a dispatcher creates it): the api starts (and reports not
     /// ready) without it.
     fn start_watch(&self) {
-        let client = self.client.clone();
+        let (client, layout) = (self.client.clone(), self.layout.clone());
         let cell = Arc::downgrade(&self.watch);
         tokio::spawn(async move {
             let watch = bus::retry("token watch", || async {
-                TokenStore::open_existing(&client).await?.watch(&client).await
+                TokenStore::open_existing(&client, &layout).await?.watch(&client).await
             })
             .await;
             if let Some(cell) = cell.upgrade() {
@@ -215,7 +219,7 @@ impl Authenticator {
     /// authenticator): never on the request path, and at most one write
     /// per token per interval.
     fn start_usage_flush(&self, every: Duration) {
-        let client = self.client.clone();
+        let (client, layout) = (self.client.clone(), self.layout.clone());
         let last_used = Arc::downgrade(&self.last_used);
         let usage = self.usage.clone();
         tokio::spawn(async move {
@@ -236,7 +240,9 @@ impl Authenticator {
                 if due.is_empty() {
                     continue;
                 }
-                let Ok(usage) = usage.get_or_try_init(|| TokenUsage::open(&client)).await else { continue };
+                let Ok(usage) = usage.get_or_try_init(|| TokenUsage::open(&client, &layout)).await else {
+                    continue;
+                };
                 for (id, at) in due {
                     match usage.record(&id, at).await {
                         Ok(()) => {
@@ -251,7 +257,7 @@ impl Authenticator {
 
     /// The tokens bucket, opened on first use once a dispatcher created it.
     pub async fn store(&self) -> Result<&TokenStore, ApiError> {
-        Ok(self.store.get_or_try_init(|| TokenStore::open_existing(&self.client)).await?)
+        Ok(self.store.get_or_try_init(|| TokenStore::open_existing(&self.client, &self.layout)).await?)
     }
 
     /// The caller presenting `authorization`, or 401.
@@ -313,7 +319,8 @@ impl Authenticator {
     /// The last use of every token as the apis shared it (up to one flush
     /// interval old); empty when the bucket cannot be read.
     pub async fn shared_last_uses(&self) -> HashMap<String, u64> {
-        let Ok(usage) = self.usage.get_or_try_init(|| TokenUsage::open(&self.client)).await else {
+        let Ok(usage) = self.usage.get_or_try_init(|| TokenUsage::open(&self.client, &self.layout)).await
+        else {
             return HashMap::new();
         };
         usage.all().await.unwrap_or_default()
@@ -322,7 +329,7 @@ impl Authenticator {
     /// Forgets what this api and the shared bucket know about a revoked token.
     pub async fn forget(&self, id: &str) {
         self.last_used.write().expect("last-used lock").remove(id);
-        if let Ok(usage) = self.usage.get_or_try_init(|| TokenUsage::open(&self.client)).await {
+        if let Ok(usage) = self.usage.get_or_try_init(|| TokenUsage::open(&self.client, &self.layout)).await {
             let _ = usage.forget(id).await;
         }
     }

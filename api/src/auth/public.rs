@@ -32,6 +32,7 @@ pub const ANONYMOUS_ID: &str = "anonymous";
 /// Which buckets are public, as far as this api knows.
 pub struct PublicBuckets {
     client: async_nats::Client,
+    layout: bus::JetStreamLayout,
     /// The live copy of the settings, set by a task once JetStream answers.
     watch: Arc<OnceCell<BucketSettingsWatch>>,
     store: OnceCell<BucketSettingsStore>,
@@ -40,20 +41,20 @@ pub struct PublicBuckets {
 impl PublicBuckets {
     /// Follows the bucket settings from a task of its own, as soon as
     /// JetStream answers (a dispatcher creates the store).
-    pub fn follow(client: async_nats::Client) -> Self {
+    pub fn follow(client: async_nats::Client, layout: bus::JetStreamLayout) -> Self {
         let watch = Arc::<OnceCell<BucketSettingsWatch>>::default();
         let cell = Arc::downgrade(&watch);
-        let follower = client.clone();
+        let (follower, follower_layout) = (client.clone(), layout.clone());
         tokio::spawn(async move {
             let watch = bus::retry("bucket settings watch", || async {
-                BucketSettingsStore::open(&follower).await?.watch(&follower).await
+                BucketSettingsStore::open(&follower, &follower_layout).await?.watch(&follower).await
             })
             .await;
             if let Some(cell) = cell.upgrade() {
                 let _ = cell.set(watch);
             }
         });
-        Self { client, watch, store: OnceCell::new() }
+        Self { client, layout, watch, store: OnceCell::new() }
     }
 
     /// Whether `bucket` is marked `public_invoke`: from memory when the
@@ -62,7 +63,8 @@ impl PublicBuckets {
         if let Some(settings) = self.watch.get().and_then(|watch| watch.settings(bucket)) {
             return Ok(settings.public_invoke);
         }
-        let store = self.store.get_or_try_init(|| BucketSettingsStore::open(&self.client)).await;
+        let store =
+            self.store.get_or_try_init(|| BucketSettingsStore::open(&self.client, &self.layout)).await;
         let settings = async { store?.get(bucket).await }.await;
         Ok(settings.map_err(|err| ApiError::from(ErrorBody::from(err)))?.public_invoke)
     }

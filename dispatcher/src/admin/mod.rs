@@ -27,9 +27,7 @@ use engine::{ArtifactStore, CompileLimits, CompilePool, ComponentValidator};
 use futures::StreamExt as _;
 use protocol::audit::{AuditEvent, Audited, Outcome};
 use protocol::metrics::DispatcherStatus;
-use protocol::pipelines::PIPELINES;
 use protocol::subjects::ROLE_DISPATCHER;
-use protocol::triggers::TRIGGERS;
 use protocol::{AdminReply, AdminRequest, ErrorBody, ErrorCode, Subjects, TriggerSubjectPolicy, headers};
 use storage::FunctionStore;
 use tokio::task::JoinSet;
@@ -74,17 +72,20 @@ impl Admin {
         shutdown: impl Future<Output = ()>,
     ) -> Result<Option<Self>, DispatcherError> {
         let subjects = Subjects::new(&config.subject_prefix);
+        let layout = bus::JetStreamLayout::new(&subjects, config.nats.js_replicas);
+        let names = &layout.names;
+        let (trigger_bucket, pipeline_bucket) = (names.triggers(), names.pipelines());
         let Reporting { instance, health, metrics } = reporting;
         let opened = async {
             futures::join!(
-                TransferStore::open_when_ready(client),
-                FunctionRegistry::open_when_ready(client),
-                DefinitionStore::open_when_ready(client, TRIGGERS, "trigger"),
-                DefinitionStore::open_when_ready(client, PIPELINES, "pipeline"),
-                TokenStore::open_when_ready(client),
-                bus::retry("audit log", || AuditLog::setup(client, &subjects, &config.stores)),
-                bus::retry("call logs", || CallLogs::setup(client, &subjects, &config.stores)),
-                BucketSettingsStore::open_when_ready(client),
+                TransferStore::open_when_ready(client, &layout),
+                FunctionRegistry::open_when_ready(client, &layout),
+                DefinitionStore::open_when_ready(client, &layout, &trigger_bucket, "trigger"),
+                DefinitionStore::open_when_ready(client, &layout, &pipeline_bucket, "pipeline"),
+                TokenStore::open_when_ready(client, &layout),
+                bus::retry("audit log", || AuditLog::setup(client, &subjects, &layout, &config.stores)),
+                bus::retry("call logs", || CallLogs::setup(client, &subjects, &layout, &config.stores)),
+                BucketSettingsStore::open_when_ready(client, &layout),
             )
         };
         // The audit trail's and the call logs' streams are set up here;
@@ -94,8 +95,14 @@ impl Admin {
             opened = opened => opened,
         };
         let validator = ComponentValidator::new();
-        let artifacts =
-            ArtifactStore::open_configured(client, validator.engine(), config.artifact_key.as_deref()).await;
+        let artifacts = ArtifactStore::open_configured(
+            client,
+            names,
+            layout.replicas,
+            validator.engine(),
+            config.artifact_key.as_deref(),
+        )
+        .await;
         let policy = TriggerSubjectPolicy::new(config.flows.trigger_subjects.iter().cloned())
             .map_err(DispatcherError::Config)?;
         let sweep =

@@ -2,7 +2,7 @@
 //! the outcome.
 //!
 //! Every dispatcher runs one, and all share the durable pull consumer
-//! [`protocol::jobs::JOB_WORKERS`], so each job goes to one worker at a time.
+//! [`job_workers`](protocol::JetStreamNames::job_workers), so each job goes to one worker at a time.
 //! A job is acked only after its outcome is recorded; a worker that dies
 //! mid-job leaves it unacked and JetStream redelivers it after the ack wait.
 //! Failures that are the platform's (no executor, a timeout on the bus,
@@ -20,7 +20,7 @@ use async_nats::jetstream::consumer::{AckPolicy, pull};
 use async_nats::jetstream::{self, AckKind};
 use async_nats::{Client, HeaderMap};
 use bus::{ExecClient, JobError, JobQueue};
-use protocol::jobs::{EXTRA_DELIVERIES, JOB_WORKERS, JOBS_STREAM, RejectedJob, now_ms};
+use protocol::jobs::{EXTRA_DELIVERIES, RejectedJob, now_ms};
 use protocol::{ErrorBody, JobRecord, JobStatus, Subjects, Target, TriggerFailure, TriggerName, headers};
 use tracing::{Instrument, info, info_span, warn};
 
@@ -48,13 +48,17 @@ pub async fn run(
     metrics: Arc<FlowMetrics>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), JobError> {
-    let stream =
-        queue.context().get_stream(JOBS_STREAM).await.map_err(|e| JobError::Unavailable(e.to_string()))?;
+    let names = queue.names();
+    let stream = queue
+        .context()
+        .get_stream(names.jobs_stream())
+        .await
+        .map_err(|e| JobError::Unavailable(e.to_string()))?;
     let concurrency = settings.job_concurrency.max(1);
     // Created or updated: the settings of this start hold, max deliveries too.
     let consumer: jetstream::consumer::PullConsumer = stream
         .create_consumer(pull::Config {
-            durable_name: Some(JOB_WORKERS.to_owned()),
+            durable_name: Some(names.job_workers()),
             description: Some("wasm-faas: dispatchers' job workers".into()),
             ack_policy: AckPolicy::Explicit,
             ack_wait: Duration::from_secs(settings.job_ack_wait_secs),
@@ -153,7 +157,15 @@ impl Worker {
         let (mut record, revision) = match self.queue.record(job_id).await {
             Ok(found) => found,
             Err(JobError::NotFound(_)) => {
-                warn!("job has no record (expired?); dropped");
+                // A submission whose store answer was lost (a NATS node died
+                // between storing and acking) had its record removed, and its
+                // caller retries with the same id: that retry's record finds
+                // this message (the stream keeps one per id). So a young
+                // message without a record waits a little before it is dropped.
+                if message.info().is_ok_and(|info| info.delivered <= ORPHAN_RETRIES) {
+                    return Ok(Disposition::RetryIn(ORPHAN_RETRY_DELAY));
+                }
+                warn!("job has no record (expired, or its submission failed); dropped");
                 return Ok(Disposition::Ack);
             }
             Err(err) => return Err(err),
@@ -201,7 +213,16 @@ impl Worker {
         match self.queue.update(&record, revision).await {
             Ok(_) => {}
             // Another delivery recorded the outcome first: that one counts.
-            Err(JobError::Conflict(_)) => return Ok(Disposition::Ack),
+            // Only a final record proves it: across a JetStream leader change
+            // the conflict can be this worker's own earlier write, and acking
+            // then would leave the job running forever.
+            Err(JobError::Conflict(_)) => {
+                return match self.queue.record(job_id).await {
+                    Ok((current, _)) if current.status.is_final() => Ok(Disposition::Ack),
+                    Ok(_) => Ok(Disposition::RetryIn(Duration::from_secs(1))),
+                    Err(err) => Err(err),
+                };
+            }
             Err(err) => return Err(err),
         }
         if record.status == JobStatus::Failed
@@ -303,6 +324,12 @@ impl Worker {
 }
 
 /// What to do with the job's message.
+/// Deliveries of a job message without a record before it is dropped, and
+/// the wait between them: room for a caller to retry a submission that was
+/// stored but answered with an error.
+const ORPHAN_RETRIES: i64 = 3;
+const ORPHAN_RETRY_DELAY: Duration = Duration::from_secs(5);
+
 enum Disposition {
     /// Done (outcome recorded, or nothing to do).
     Ack,

@@ -26,8 +26,6 @@ use bus::{
     StoreQuota,
 };
 use futures::StreamExt as _;
-use protocol::pipelines::PIPELINES;
-use protocol::triggers::TRIGGERS;
 use protocol::{Subjects, TriggerSpec, TriggerSubjectPolicy};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
@@ -66,6 +64,8 @@ impl Flows {
         shutdown: impl Future<Output = ()>,
     ) -> Result<Option<Self>, DispatcherError> {
         let subjects = Subjects::new(&config.subject_prefix);
+        let layout = bus::JetStreamLayout::new(&subjects, config.nats.js_replicas);
+        let (trigger_bucket, pipeline_bucket) = (layout.names.triggers(), layout.names.pipelines());
         let callback_sender = callbacks::Sender::new(&config.jobs)?;
         let limits = QueueLimits {
             max_jobs: config.jobs.max_jobs,
@@ -75,17 +75,29 @@ impl Flows {
         };
         let opened = async {
             futures::join!(
-                bus::retry("job queue", || JobQueue::setup(client, subjects.clone(), limits)),
-                DefinitionStore::open_when_ready(client, TRIGGERS, "trigger"),
-                DefinitionStore::<protocol::PipelineSpec>::open_when_ready(client, PIPELINES, "pipeline"),
+                bus::retry("job queue", || JobQueue::setup(
+                    client,
+                    subjects.clone(),
+                    layout.replicas,
+                    limits
+                )),
+                DefinitionStore::open_when_ready(client, &layout, &trigger_bucket, "trigger"),
+                DefinitionStore::<protocol::PipelineSpec>::open_when_ready(
+                    client,
+                    &layout,
+                    &pipeline_bucket,
+                    "pipeline"
+                ),
                 bus::retry("event budgets", || EventBudgets::open(
                     client,
+                    &layout,
                     config.flows.event_budget,
                     Duration::from_secs(config.flows.event_budget_window_secs),
                     StoreQuota { max_bytes: config.stores.event_budgets },
                 )),
                 bus::retry("schedule ticks", || ScheduleTicks::open(
                     client,
+                    &layout,
                     StoreQuota { max_bytes: config.stores.schedule_ticks },
                 )),
             )

@@ -58,6 +58,14 @@ struct Args {
     /// The nats-server configuration with the per-role users.
     #[arg(long, env = "FAAS_NATS_CONFIG", default_value = "deploy/nats/nats-server.conf")]
     nats_config: PathBuf,
+    /// Use this NATS instead of starting one: one or more servers,
+    /// comma-separated, e.g. the three nodes of `scripts/nats-cluster.sh`.
+    #[arg(long, env = "FAAS_LOCAL_NATS_URL", conflicts_with = "secure_nats")]
+    nats_url: Option<String>,
+    /// Replicas of every JetStream store the services create: 3 on a
+    /// cluster.
+    #[arg(long, env = "FAAS_JS_REPLICAS", default_value_t = 1)]
+    js_replicas: usize,
 }
 
 /// How long the services get to report ready.
@@ -85,9 +93,10 @@ async fn main() -> anyhow::Result<()> {
 
     let nats_dir = args.data_dir.join("nats");
     let users = args.secure_nats.then(NatsUsers::random);
-    let mut nats = match &users {
-        None => NatsServer::start_in(&nats_dir, args.nats_port),
-        Some(users) => {
+    let mut nats = match (&users, &args.nats_url) {
+        (_, Some(_)) => None,
+        (None, None) => Some(NatsServer::start_in(&nats_dir, args.nats_port)),
+        (Some(users), None) => {
             if !args.nats_config.is_file() {
                 bail!(
                     "no nats-server configuration at {} (run from the repository root, or set \
@@ -95,17 +104,26 @@ async fn main() -> anyhow::Result<()> {
                     args.nats_config.display()
                 );
             }
-            NatsServer::start_in_with_config(
+            Some(NatsServer::start_in_with_config(
                 &nats_dir,
                 args.nats_port,
                 &args.nats_config,
                 &users.server_env(),
-            )
+            ))
         }
     }
+    .transpose()
     .context("start nats-server")?;
     let login = if users.is_some() { "users and permissions of the config" } else { "open: no users" };
-    println!("nats-server  {} ({login}; data in {})", nats.url(), nats.dir().display());
+    match (&nats, &args.nats_url) {
+        (Some(nats), _) => {
+            println!("nats-server  {} ({login}; data in {})", nats.url(), nats.dir().display())
+        }
+        (None, Some(url)) => {
+            println!("NATS         {url} (not started here; {} replica(s))", args.js_replicas)
+        }
+        (None, None) => unreachable!("either started here or given"),
+    }
     let mut s3 =
         S3Server::start_in(&args.data_dir.join("s3"), args.s3_port).context("start the S3 server")?;
     println!("S3 server    {} (data in {})", s3.endpoint(), s3.root().display());
@@ -113,7 +131,11 @@ async fn main() -> anyhow::Result<()> {
     // Unless the caller set one, a fresh artifact key per run: the
     // dispatcher and executor it starts share precompiled artifacts, and
     // nothing else can sign one.
-    let mut env = ServiceEnv::new(&nats, &s3);
+    let mut env = match (&nats, &args.nats_url) {
+        (Some(nats), _) => ServiceEnv::new(nats, &s3),
+        (None, url) => ServiceEnv::on_urls(url.clone().unwrap_or_default(), &s3),
+    };
+    env.js_replicas = args.js_replicas.max(1);
     if let Ok(key) = std::env::var("FAAS_ARTIFACT_KEY") {
         env.artifact_key = Some(key);
     }
@@ -154,8 +176,10 @@ async fn main() -> anyhow::Result<()> {
     }
     s3.stop();
     println!("stopped S3 server");
-    nats.stop();
-    println!("stopped nats-server");
+    if let Some(nats) = nats.as_mut() {
+        nats.stop();
+        println!("stopped nats-server");
+    }
     outcome
 }
 

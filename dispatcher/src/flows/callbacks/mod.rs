@@ -3,7 +3,7 @@
 //!
 //! The job worker only stores a delivery ([`bus::JobQueue::enqueue_callback`])
 //! before it acks the job; every dispatcher takes deliveries from the durable
-//! consumer [`CALLBACK_SENDERS`], at most `FAAS_CALLBACK_CONCURRENCY` at once,
+//! consumer [`callback_senders`](protocol::JetStreamNames::callback_senders), at most `FAAS_CALLBACK_CONCURRENCY` at once,
 //! and acks one only once the receiver answered 2xx. A refusal or a network
 //! failure is retried with the jobs' back-off (a NAK with delay, so the
 //! attempt count is JetStream's and survives a restart) up to
@@ -22,7 +22,6 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{AckPolicy, pull};
 use async_nats::jetstream::{self, AckKind};
 use bus::{JobError, JobQueue};
-use protocol::callbacks::{CALLBACK_SENDERS, CALLBACKS_STREAM};
 use protocol::{JobRecord, headers};
 use tracing::{Instrument as _, info, info_span, warn};
 
@@ -90,14 +89,17 @@ impl Sender {
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), JobError> {
         let unavailable = |e: &dyn std::fmt::Display| JobError::Unavailable(e.to_string());
-        let stream = queue.context().get_stream(CALLBACKS_STREAM).await.map_err(|e| unavailable(&e))?;
+        let names = queue.names();
+        let senders = names.callback_senders();
+        let stream =
+            queue.context().get_stream(names.callbacks_stream()).await.map_err(|e| unavailable(&e))?;
         let concurrency = self.settings.callbacks.callback_concurrency.max(1);
         let max_attempts = self.settings.callbacks.callback_max_attempts.max(1);
         let consumer: jetstream::consumer::PullConsumer = stream
             .get_or_create_consumer(
-                CALLBACK_SENDERS,
+                &senders,
                 pull::Config {
-                    durable_name: Some(CALLBACK_SENDERS.to_owned()),
+                    durable_name: Some(senders.clone()),
                     description: Some("wasm-faas: dispatchers' callback senders".into()),
                     ack_policy: AckPolicy::Explicit,
                     ack_wait: ACK_WAIT,
