@@ -51,7 +51,9 @@ pub async fn middleware(
     let span = tracing::info_span!("http", request_id = %id.as_str(), %method, path = %request.uri().path());
     request.extensions_mut().insert(id.clone());
     let started = Instant::now();
+    let in_flight = state.metrics.start();
     let mut response = next.run(request).instrument(span.clone()).await;
+    drop(in_flight);
     let elapsed = started.elapsed();
     span.in_scope(|| {
         tracing::info!(

@@ -86,6 +86,17 @@ pub struct NewJob<'a> {
     pub headers: HeaderMap,
 }
 
+/// How many messages the job stores hold now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepths {
+    /// Jobs queued or running (`FAAS_JOBS`).
+    pub jobs: u64,
+    /// Dead letters (`FAAS_JOBS_DEAD`).
+    pub dead_letters: u64,
+    /// Callback deliveries waiting (`FAAS_CALLBACKS`).
+    pub callbacks: u64,
+}
+
 /// Handle on the job queue.
 #[derive(Clone)]
 pub struct JobQueue {
@@ -167,6 +178,17 @@ impl JobQueue {
         .await
         .map_err(|e| JobError::Unavailable(e.reason))?;
         Ok(Self { js, records, subjects })
+    }
+
+    /// How many messages the job stores hold: one stream info request each.
+    pub async fn depths(&self) -> Result<QueueDepths, JobError> {
+        let messages = |name: &'static str| async move {
+            let stream = self.js.get_stream(name).await.map_err(unavailable)?;
+            Ok::<_, JobError>(stream.cached_info().state.messages)
+        };
+        let (jobs, dead_letters, callbacks) =
+            futures::try_join!(messages(JOBS_STREAM), messages(DEAD_LETTERS_STREAM), messages(CALLBACKS_STREAM))?;
+        Ok(QueueDepths { jobs, dead_letters, callbacks })
     }
 
     /// The JetStream context, for the worker's consumer.

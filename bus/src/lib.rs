@@ -11,7 +11,8 @@
 //! trigger and pipeline definitions, the api tokens and their last use, the
 //! bucket settings, the wire code of each of their errors, the stores' byte
 //! caps, the event budgets of trigger chains, audit events and the principal
-//! on messages, and process bootstrap (logging, shutdown on Ctrl-C or
+//! on messages, the metrics endpoint of the roles without an HTTP server
+//! ([`metrics`]), and process bootstrap (logging, shutdown on Ctrl-C or
 //! SIGTERM).
 
 pub mod audit;
@@ -25,6 +26,7 @@ mod followed_map;
 mod follower;
 mod jobs;
 mod message;
+pub mod metrics;
 mod process;
 mod registry;
 mod retry;
@@ -43,7 +45,7 @@ pub use definitions::{DefinitionError, DefinitionFeed, DefinitionStore};
 pub use exec::{ExecClient, ExecFailure, ExecReply, Responder, encode_reply, request};
 pub use followed_map::{FollowedMap, MapLookup};
 pub use follower::{Applied, Change, FollowedBucket, Follower, FollowerError, FollowerStatus};
-pub use jobs::{JobError, JobQueue, NewJob, QueueLimits, Submitted};
+pub use jobs::{JobError, JobQueue, NewJob, QueueDepths, QueueLimits, Submitted};
 pub use message::{header, hops, request_id};
 pub use process::{init_tracing, shutdown_signal};
 pub use registry::{FunctionRegistry, Lookup, RegistryError, RegistryWatch};

@@ -7,13 +7,15 @@
 //! [`cache::ComponentCache`], the shared precompiled artifacts, or S3 and a
 //! compile), runs it in a fresh sandbox with per-call limits
 //! ([`runtime::FunctionRuntime`]) and replies with the raw output or an error
-//! code ([`reply`]).
+//! code ([`reply`]). It counts what it does ([`metrics`]) for Prometheus,
+//! served on `--metrics-listen`.
 
 pub mod cache;
 pub mod components;
 pub mod config;
 pub mod error;
 pub mod loader;
+pub mod metrics;
 pub mod reply;
 pub mod runtime;
 pub mod server;

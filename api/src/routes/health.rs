@@ -7,14 +7,14 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use protocol::metrics::{DispatcherCounters, DispatcherStatus};
+use protocol::metrics::DispatcherStatus;
 use protocol::subjects::{PONG, ROLE_DISPATCHER, ROLE_EXECUTOR};
 use serde_json::json;
 
 use crate::nats_guard;
 use crate::state::AppState;
 
-/// How long readiness and metrics wait for a role's first answer.
+/// How long readiness waits for a role's first answer.
 const FIRST_ANSWER_WAIT: Duration = Duration::from_secs(2);
 
 /// `GET /health`: the process is alive.
@@ -69,20 +69,8 @@ async fn instances(state: &AppState, role: &str) -> Vec<Stats> {
     bus::gather_stats(&state.client, &state.subjects.service_name(role), FIRST_ANSWER_WAIT).await
 }
 
-/// `GET /metrics`: Prometheus text: this api's HTTP counters, then every
-/// dispatcher's counters (trigger events, pipeline runs, jobs).
+/// `GET /metrics`: this api's metrics in the Prometheus text format.
+/// Executors and dispatchers serve their own (`--metrics-listen`).
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let reports = dispatcher_counters(&state).await;
-    let text = state.metrics.render() + &crate::metrics::render_dispatchers(&reports);
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
-}
-
-/// Every dispatcher's counters, from their service stats.
-async fn dispatcher_counters(state: &AppState) -> Vec<DispatcherCounters> {
-    // Without NATS no dispatcher can answer: the api's own counters at once.
-    if !nats_guard::connected(&state.client) {
-        return Vec::new();
-    }
-    let dispatchers = instances(state, ROLE_DISPATCHER).await;
-    dispatchers.iter().filter_map(bus::ping_data::<DispatcherStatus>).map(|status| status.counters).collect()
+    ([(axum::http::header::CONTENT_TYPE, bus::metrics::CONTENT_TYPE)], state.metrics.render())
 }
