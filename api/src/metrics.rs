@@ -47,7 +47,11 @@ impl Default for Metrics {
             durations.clone(),
         );
         let in_flight = Gauge::default();
-        registry.register("faas_http_requests_in_flight", "HTTP requests being answered now", in_flight.clone());
+        registry.register(
+            "faas_http_requests_in_flight",
+            "HTTP requests being answered now",
+            in_flight.clone(),
+        );
         let jobs_submitted = Family::default();
         registry.register(
             "faas_jobs_submitted",
@@ -119,7 +123,8 @@ mod tests {
         ));
         assert!(text.contains("status=\"504\"} 1"));
         assert!(text.contains("# TYPE faas_http_request_duration_seconds histogram"), "{text}");
-        let series = "faas_http_request_duration_seconds_count{method=\"POST\",route=\"/exec/{bucket}/{function}\"} 3";
+        let series =
+            "faas_http_request_duration_seconds_count{method=\"POST\",route=\"/exec/{bucket}/{function}\"} 3";
         assert!(text.contains(series), "{text}");
         let bucket = "faas_http_request_duration_seconds_bucket{method=\"POST\",route=\"/exec/{bucket}/{function}\",le=\"0.0025\"} 1";
         assert!(text.contains(bucket), "{text}");

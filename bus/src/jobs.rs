@@ -186,8 +186,11 @@ impl JobQueue {
             let stream = self.js.get_stream(name).await.map_err(unavailable)?;
             Ok::<_, JobError>(stream.cached_info().state.messages)
         };
-        let (jobs, dead_letters, callbacks) =
-            futures::try_join!(messages(JOBS_STREAM), messages(DEAD_LETTERS_STREAM), messages(CALLBACKS_STREAM))?;
+        let (jobs, dead_letters, callbacks) = futures::try_join!(
+            messages(JOBS_STREAM),
+            messages(DEAD_LETTERS_STREAM),
+            messages(CALLBACKS_STREAM)
+        )?;
         Ok(QueueDepths { jobs, dead_letters, callbacks })
     }
 

@@ -101,7 +101,8 @@ impl LabelCap {
 /// versions apart during a rolling upgrade.
 pub fn register_build_info(registry: &mut Registry, role: &str) {
     let info = prometheus_client::metrics::family::Family::<[(&'static str, String); 2], Gauge>::default();
-    info.get_or_create(&[("role", role.to_owned()), ("version", env!("CARGO_PKG_VERSION").to_owned())]).set(1);
+    info.get_or_create(&[("role", role.to_owned()), ("version", env!("CARGO_PKG_VERSION").to_owned())])
+        .set(1);
     registry.register("faas_build_info", "The running role and its version; always 1", info);
 }
 

@@ -60,7 +60,10 @@ fn parse(text: &str) -> BTreeMap<String, f64> {
         });
         let (_, kind) = family.unwrap_or_else(|| panic!("sample before its TYPE: {line}"));
         if kind == "histogram" {
-            assert!(name.ends_with("_bucket") || name.ends_with("_sum") || name.ends_with("_count"), "{line}");
+            assert!(
+                name.ends_with("_bucket") || name.ends_with("_sum") || name.ends_with("_count"),
+                "{line}"
+            );
             assert_eq!(name.ends_with("_bucket"), series.contains("le=\""), "le on buckets only: {line}");
         }
         samples.insert(series.to_owned(), value);
@@ -114,7 +117,11 @@ fn check_histograms(samples: &BTreeMap<String, f64>) {
         let labels = labels.trim_end_matches('}');
         let count_series =
             if labels.is_empty() { format!("{name}_count") } else { format!("{name}_count{{{labels}}}") };
-        assert_eq!(samples.get(&count_series), Some(&infinite), "{series}: +Inf bucket is not {count_series}");
+        assert_eq!(
+            samples.get(&count_series),
+            Some(&infinite),
+            "{series}: +Inf bucket is not {count_series}"
+        );
     }
 }
 
@@ -135,7 +142,8 @@ async fn the_apis_metrics_parse_and_count_requests() {
         let response = platform.http.get(platform.url("/bucket/functions")).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
     }
-    let _ = platform.http.request(reqwest::Method::from_bytes(b"BREW").unwrap(), platform.url("/x")).send().await;
+    let _ =
+        platform.http.request(reqwest::Method::from_bytes(b"BREW").unwrap(), platform.url("/x")).send().await;
     let text = api_metrics(&platform).await;
     let after = parse(&text);
 
@@ -145,7 +153,8 @@ async fn the_apis_metrics_parse_and_count_requests() {
         let grew = after[series] - before.get(series).copied().unwrap_or(0.0);
         assert_eq!(grew, 3.0, "{series}\n{text}");
     }
-    let bucket = r#"faas_http_request_duration_seconds_bucket{method="GET",route="/bucket/{bucket}",le="+Inf"}"#;
+    let bucket =
+        r#"faas_http_request_duration_seconds_bucket{method="GET",route="/bucket/{bucket}",le="+Inf"}"#;
     assert_eq!(after[bucket], after[count]);
     assert_eq!(after[r#"faas_http_requests_total{method="other",route="unmatched",status="404"}"#], 1.0);
     assert!(text.contains("# TYPE faas_http_requests_in_flight gauge"), "{text}");
@@ -171,9 +180,14 @@ async fn an_executor_counts_calls_by_function_outcome_and_cache_source() {
     let hello = r#"function="functions/hello",outcome="ok""#;
     assert_eq!(calls(&format!(r#"{hello},cache="memory""#)), 1.0, "{text}");
     // The first call found the artifact the upload stored (or compiled).
-    let cold = calls(&format!(r#"{hello},cache="artifact""#)) + calls(&format!(r#"{hello},cache="compiled""#));
+    let cold =
+        calls(&format!(r#"{hello},cache="artifact""#)) + calls(&format!(r#"{hello},cache="compiled""#));
     assert_eq!(cold, 1.0, "{text}");
-    assert_eq!(calls(r#"function="functions/nope",outcome="function_not_found",cache="none""#), 1.0, "{text}");
+    assert_eq!(
+        calls(r#"function="functions/nope",outcome="function_not_found",cache="none""#),
+        1.0,
+        "{text}"
+    );
     let durations = r#"faas_exec_call_duration_seconds_count{function="functions/hello",cache="memory"}"#;
     assert_eq!(samples[durations], 1.0, "{text}");
     assert_eq!(metric_sum(&text, "faas_exec_cold_starts_total", r#"function="functions/hello""#), 1.0);
@@ -205,7 +219,8 @@ async fn functions_beyond_the_label_cap_are_counted_as_other() {
     }
     let text = platform.executor_metrics().await;
     parse(&text);
-    let calls = |function: &str| metric_sum(&text, "faas_exec_calls_total", &format!(r#"function="{function}""#));
+    let calls =
+        |function: &str| metric_sum(&text, "faas_exec_calls_total", &format!(r#"function="{function}""#));
     assert_eq!(calls("functions/one"), 2.0, "{text}");
     assert_eq!(calls("functions/two"), 1.0, "{text}");
     assert_eq!(calls("(other)"), 1.0, "{text}");
@@ -223,8 +238,13 @@ async fn a_dispatcher_counts_jobs_and_trigger_events() {
     platform.deploy("functions", "hello", "hello").await;
 
     // A job, submitted over HTTP and finished by the dispatcher.
-    let response =
-        platform.http.post(platform.url("/async/functions/hello")).body(r#"{"name":"Job"}"#).send().await.unwrap();
+    let response = platform
+        .http
+        .post(platform.url("/async/functions/hello"))
+        .body(r#"{"name":"Job"}"#)
+        .send()
+        .await
+        .unwrap();
     let (status, body) = e2e::json(response).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let job_id = body["job_id"].as_str().unwrap().to_owned();
@@ -242,7 +262,8 @@ async fn a_dispatcher_counts_jobs_and_trigger_events() {
     // A trigger event.
     let mut out = platform.client.subscribe("greetings.out").await.unwrap();
     platform.client.flush().await.unwrap();
-    let spec = json!({"subject": "greetings.in", "function": "functions/hello", "output_subject": "greetings.out"});
+    let spec =
+        json!({"subject": "greetings.in", "function": "functions/hello", "output_subject": "greetings.out"});
     let response = platform.http.put(platform.url("/trigger/greet")).json(&spec).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     platform.client.publish("greetings.in", r#"{"name":"Event"}"#.into()).await.unwrap();

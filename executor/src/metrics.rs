@@ -72,7 +72,11 @@ impl ExecutorMetrics {
         let in_flight = Gauge::default();
         registry.register("faas_exec_calls_in_flight", "Calls running now", in_flight.clone());
         let waiting = Gauge::default();
-        registry.register("faas_exec_calls_waiting", "Calls accepted and waiting for a slot", waiting.clone());
+        registry.register(
+            "faas_exec_calls_waiting",
+            "Calls accepted and waiting for a slot",
+            waiting.clone(),
+        );
         let slot_gauge = Gauge::<i64>::default();
         slot_gauge.set(i64::try_from(slots).unwrap_or(i64::MAX));
         registry.register("faas_exec_slots", "Calls this executor runs at once at most", slot_gauge);
@@ -157,7 +161,8 @@ mod tests {
             metrics.call(function, "ok", "memory", Duration::from_millis(1));
         }
         let text = bus::metrics::encode(&registry);
-        let series = |f: &str| format!("faas_exec_calls_total{{function=\"{f}\",outcome=\"ok\",cache=\"memory\"}}");
+        let series =
+            |f: &str| format!("faas_exec_calls_total{{function=\"{f}\",outcome=\"ok\",cache=\"memory\"}}");
         assert!(text.contains(&format!("{} 2", series("b/one"))), "{text}");
         assert!(text.contains(&format!("{} 1", series("b/two"))), "{text}");
         assert!(text.contains(&format!("{} 2", series("(other)"))), "{text}");

@@ -170,7 +170,9 @@ impl FlowMetrics {
     /// One pipeline run finished, `ok` or with an error code, in `elapsed`.
     pub fn pipeline_run(&self, pipeline: &str, outcome: &str, elapsed: Duration) {
         let pipeline = self.pipelines.label(pipeline);
-        self.pipeline_durations.get_or_create(&[("pipeline", pipeline.clone())]).observe(elapsed.as_secs_f64());
+        self.pipeline_durations
+            .get_or_create(&[("pipeline", pipeline.clone())])
+            .observe(elapsed.as_secs_f64());
         self.pipeline_runs.get_or_create(&[("pipeline", pipeline), ("outcome", outcome.to_owned())]).inc();
     }
 
