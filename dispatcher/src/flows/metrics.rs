@@ -101,7 +101,7 @@ impl FlowMetrics {
         let jobs_rejected = Counter::default();
         registry.register(
             "faas_jobs_rejected",
-            "Messages on the jobs stream terminated instead of run (reported on <p>.errors.jobs)",
+            "Messages on the jobs stream terminated instead of run (and reported on the jobs errors subject)",
             jobs_rejected.clone(),
         );
         let pipeline_durations: Family<Labels<1>, Histogram> =
