@@ -1,129 +1,109 @@
-//! Request counters and latencies, exposed at `/metrics` in the Prometheus
-//! text format so any scraper can watch the platform's front door.
+//! The api's Prometheus metrics (`prometheus-client`), served at `/metrics`:
+//! requests by route, method and status, their durations, requests in
+//! flight, and job submissions.
+//!
+//! Executors and dispatchers are scraped on their own (`--metrics-listen`):
+//! the api does not gather their counters, so each series belongs to the
+//! process that counted it and a restart is an ordinary counter reset.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use protocol::metrics::{Count, DispatcherCounters};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 /// The methods counted under their own name.
 const KNOWN_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
 
-/// Per route and status: how many requests and how long they took.
-#[derive(Debug, Default)]
+type Labels<const N: usize> = [(&'static str, String); N];
+
+/// The api's metric families and the registry that encodes them.
+#[derive(Debug)]
 pub struct Metrics {
-    series: Mutex<BTreeMap<(String, String, u16), Series>>,
+    registry: Registry,
+    requests: Family<Labels<3>, Counter>,
+    durations: Family<Labels<2>, Histogram>,
+    in_flight: Gauge,
+    jobs_submitted: Family<Labels<1>, Counter>,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
-struct Series {
-    count: u64,
-    seconds: f64,
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        bus::metrics::register_build_info(&mut registry, "api");
+        let requests = Family::default();
+        registry.register(
+            "faas_http_requests",
+            "HTTP requests answered, by method, route template and status",
+            requests.clone(),
+        );
+        let durations: Family<Labels<2>, Histogram> =
+            Family::new_with_constructor(|| Histogram::new(bus::metrics::CALL_BUCKETS));
+        registry.register(
+            "faas_http_request_duration_seconds",
+            "Time from a request's arrival to its response headers, by method and route template",
+            durations.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "faas_http_requests_in_flight",
+            "HTTP requests being answered now",
+            in_flight.clone(),
+        );
+        let jobs_submitted = Family::default();
+        registry.register(
+            "faas_jobs_submitted",
+            "Asynchronous jobs submitted over HTTP: accepted, duplicate (an idempotent retry) or the error code",
+            jobs_submitted.clone(),
+        );
+        Self { registry, requests, durations, in_flight, jobs_submitted }
+    }
 }
 
 impl Metrics {
+    /// A request started; the returned guard counts it in flight until dropped.
+    pub fn start(&self) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.in_flight.clone())
+    }
+
     /// Records one finished request. `route` is a route template (or
     /// `unmatched`), never a raw path, and a method the api does not know is
     /// counted as `other`, so no client can grow the label sets.
     pub fn record(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let method = KNOWN_METHODS.into_iter().find(|known| *known == method).unwrap_or("other");
-        let mut series = self.series.lock().expect("metrics lock is never poisoned");
-        let entry = series.entry((method.to_owned(), route.to_owned(), status)).or_default();
-        entry.count += 1;
-        entry.seconds += elapsed.as_secs_f64();
+        self.requests
+            .get_or_create(&[
+                ("method", method.to_owned()),
+                ("route", route.to_owned()),
+                ("status", status.to_string()),
+            ])
+            .inc();
+        self.durations
+            .get_or_create(&[("method", method.to_owned()), ("route", route.to_owned())])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// One job submission ended: `accepted`, `duplicate` or an error code.
+    pub fn job_submitted(&self, outcome: &str) {
+        self.jobs_submitted.get_or_create(&[("outcome", outcome.to_owned())]).inc();
     }
 
     /// The Prometheus exposition text.
     pub fn render(&self) -> String {
-        let series = self.series.lock().expect("metrics lock is never poisoned");
-        let mut out = String::new();
-        out.push_str("# HELP faas_http_requests_total HTTP requests by route and status.\n");
-        out.push_str("# TYPE faas_http_requests_total counter\n");
-        for ((method, route, status), s) in series.iter() {
-            let _ = writeln!(
-                out,
-                "faas_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {}",
-                s.count
-            );
-        }
-        out.push_str("# HELP faas_http_request_seconds_sum Time spent answering, by route and status.\n");
-        out.push_str("# TYPE faas_http_request_seconds_sum counter\n");
-        for ((method, route, status), s) in series.iter() {
-            let _ = writeln!(
-                out,
-                "faas_http_request_seconds_sum{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {:.6}",
-                s.seconds
-            );
-        }
-        out
+        bus::metrics::encode(&self.registry)
     }
 }
 
-/// One counter family of the dispatchers' reports.
-struct Family {
-    name: &'static str,
-    help: &'static str,
-    name_label: &'static str,
-    outcome_label: &'static str,
-    counts: fn(&DispatcherCounters) -> &[Count],
-}
+/// A request in flight; see [`Metrics::start`].
+pub struct InFlight(Gauge);
 
-const DISPATCHER_FAMILIES: [Family; 4] = [
-    Family {
-        name: "faas_trigger_events_total",
-        help: "Trigger events handled.",
-        name_label: "trigger",
-        outcome_label: "outcome",
-        counts: |r| &r.trigger_events,
-    },
-    Family {
-        name: "faas_pipeline_runs_total",
-        help: "Pipeline runs.",
-        name_label: "pipeline",
-        outcome_label: "outcome",
-        counts: |r| &r.pipeline_runs,
-    },
-    Family {
-        name: "faas_jobs_finished_total",
-        help: "Jobs finished for good.",
-        name_label: "target",
-        outcome_label: "status",
-        counts: |r| &r.jobs_finished,
-    },
-    Family {
-        name: "faas_callbacks_total",
-        help: "Job callback deliveries ended: delivered, or failed for good.",
-        name_label: "target",
-        outcome_label: "outcome",
-        counts: |r| &r.callbacks,
-    },
-];
-
-/// The dispatchers' counters in the Prometheus text format, one series per
-/// dispatcher (label `dispatcher`), so work that never passed through HTTP
-/// (trigger events, pipeline runs over NATS, jobs) shows up too.
-pub fn render_dispatchers(reports: &[DispatcherCounters]) -> String {
-    let mut out = String::new();
-    out.push_str("# HELP faas_dispatchers_reporting Dispatchers that answered this scrape.\n");
-    out.push_str("# TYPE faas_dispatchers_reporting gauge\n");
-    let _ = writeln!(out, "faas_dispatchers_reporting {}", reports.len());
-    for family in DISPATCHER_FAMILIES {
-        let Family { name, help, name_label, outcome_label, counts } = family;
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} counter");
-        for report in reports {
-            for count in counts(report) {
-                let _ = writeln!(
-                    out,
-                    "{name}{{dispatcher=\"{}\",{name_label}=\"{}\",{outcome_label}=\"{}\"}} {}",
-                    report.dispatcher, count.name, count.outcome, count.count
-                );
-            }
-        }
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
     }
-    out
 }
 
 #[cfg(test)]
@@ -131,17 +111,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_counts_per_route_and_status() {
+    fn renders_counts_per_route_and_status_and_a_histogram() {
         let metrics = Metrics::default();
         metrics.record("POST", "/exec/{bucket}/{function}", 200, Duration::from_millis(2));
         metrics.record("POST", "/exec/{bucket}/{function}", 200, Duration::from_millis(3));
         metrics.record("POST", "/exec/{bucket}/{function}", 504, Duration::from_secs(1));
         let text = metrics.render();
+        assert!(text.contains("# TYPE faas_http_requests_total counter"), "{text}");
         assert!(text.contains(
             "faas_http_requests_total{method=\"POST\",route=\"/exec/{bucket}/{function}\",status=\"200\"} 2"
         ));
         assert!(text.contains("status=\"504\"} 1"));
-        assert!(text.contains("faas_http_request_seconds_sum{method=\"POST\",route=\"/exec/{bucket}/{function}\",status=\"200\"} 0.005000"));
+        assert!(text.contains("# TYPE faas_http_request_duration_seconds histogram"), "{text}");
+        let series =
+            "faas_http_request_duration_seconds_count{method=\"POST\",route=\"/exec/{bucket}/{function}\"} 3";
+        assert!(text.contains(series), "{text}");
+        let bucket = "faas_http_request_duration_seconds_bucket{method=\"POST\",route=\"/exec/{bucket}/{function}\",le=\"0.0025\"} 1";
+        assert!(text.contains(bucket), "{text}");
     }
 
     #[test]
@@ -158,37 +144,12 @@ mod tests {
     }
 
     #[test]
-    fn renders_each_dispatchers_counters_with_its_id() {
-        let count =
-            |name: &str, outcome: &str, count| Count { name: name.into(), outcome: outcome.into(), count };
-        let reports = [
-            DispatcherCounters {
-                dispatcher: "d1".into(),
-                trigger_events: vec![count("greet", "ok", 3)],
-                jobs_finished: vec![count("pipeline/p", "failed", 1)],
-                callbacks: vec![count("functions/hello", "delivered", 2)],
-                ..Default::default()
-            },
-            DispatcherCounters {
-                dispatcher: "d2".into(),
-                trigger_events: vec![count("greet", "ok", 4)],
-                ..Default::default()
-            },
-        ];
-        let text = render_dispatchers(&reports);
-        assert!(text.contains("faas_dispatchers_reporting 2"));
-        assert!(
-            text.contains("faas_trigger_events_total{dispatcher=\"d1\",trigger=\"greet\",outcome=\"ok\"} 3")
-        );
-        assert!(
-            text.contains("faas_trigger_events_total{dispatcher=\"d2\",trigger=\"greet\",outcome=\"ok\"} 4")
-        );
-        assert!(text.contains(
-            "faas_jobs_finished_total{dispatcher=\"d1\",target=\"pipeline/p\",status=\"failed\"} 1"
-        ));
-        assert!(text.contains(
-            "faas_callbacks_total{dispatcher=\"d1\",target=\"functions/hello\",outcome=\"delivered\"} 2"
-        ));
-        assert_eq!(text.matches("# TYPE faas_trigger_events_total counter").count(), 1);
+    fn requests_in_flight_go_up_and_down() {
+        let metrics = Metrics::default();
+        let first = metrics.start();
+        let _second = metrics.start();
+        assert!(metrics.render().contains("faas_http_requests_in_flight 2"));
+        drop(first);
+        assert!(metrics.render().contains("faas_http_requests_in_flight 1"));
     }
 }

@@ -52,7 +52,9 @@ pub async fn middleware(
     bus::telemetry::adopt_http(&span, request.headers());
     request.extensions_mut().insert(id.clone());
     let started = Instant::now();
+    let in_flight = state.metrics.start();
     let mut response = next.run(request).instrument(span.clone()).await;
+    drop(in_flight);
     let elapsed = started.elapsed();
     span.in_scope(|| {
         tracing::info!(

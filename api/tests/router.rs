@@ -129,4 +129,10 @@ async fn with_nats_unreachable_every_route_that_needs_it_is_a_prompt_503() {
         router.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(started.elapsed() < std::time::Duration::from_millis(100), "{:?}", started.elapsed());
+    // The refusals above are counted, by route template and status.
+    let text = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(text.to_vec()).unwrap();
+    let refused = r#"faas_http_requests_total{method="GET",route="/bucket",status="503"} 1"#;
+    assert!(text.contains(refused), "{text}");
+    assert!(text.contains("# TYPE faas_http_request_duration_seconds histogram"), "{text}");
 }

@@ -85,6 +85,17 @@ pub struct NewJob<'a> {
     pub headers: HeaderMap,
 }
 
+/// How many messages the job stores hold now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepths {
+    /// Jobs queued or running (`FAAS_JOBS`).
+    pub jobs: u64,
+    /// Dead letters (`FAAS_JOBS_DEAD`).
+    pub dead_letters: u64,
+    /// Callback deliveries waiting (`FAAS_CALLBACKS`).
+    pub callbacks: u64,
+}
+
 /// Handle on the job queue.
 #[derive(Clone)]
 pub struct JobQueue {
@@ -189,6 +200,21 @@ impl JobQueue {
     /// The JetStream names of the queue's platform, for the consumers.
     pub fn names(&self) -> protocol::JetStreamNames {
         self.subjects.jetstream()
+    }
+
+    /// How many messages the job stores hold: one stream info request each.
+    pub async fn depths(&self) -> Result<QueueDepths, JobError> {
+        let names = self.subjects.jetstream();
+        let messages = |name: String| async move {
+            let stream = self.js.get_stream(&name).await.map_err(unavailable)?;
+            Ok::<_, JobError>(stream.cached_info().state.messages)
+        };
+        let (jobs, dead_letters, callbacks) = futures::try_join!(
+            messages(names.jobs_stream()),
+            messages(names.dead_letters_stream()),
+            messages(names.callbacks_stream())
+        )?;
+        Ok(QueueDepths { jobs, dead_letters, callbacks })
     }
 
     /// The JetStream context, for the worker's consumer.

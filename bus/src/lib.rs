@@ -11,7 +11,8 @@
 //! trigger and pipeline definitions, the api tokens and their last use, the
 //! bucket settings, the wire code of each of their errors, the stores' byte
 //! caps, the event budgets of trigger chains, audit events and the principal
-//! on messages, per-call logs, W3C trace context on every hop, and process
+//! on messages, per-call logs, W3C trace context on every hop, the metrics
+//! endpoint of the roles without an HTTP server ([`metrics`]), and process
 //! bootstrap (logging, trace export, shutdown on Ctrl-C or SIGTERM).
 
 pub mod audit;
@@ -26,6 +27,7 @@ mod follower;
 mod jobs;
 pub mod logs;
 mod message;
+pub mod metrics;
 mod process;
 mod registry;
 mod retry;
@@ -45,7 +47,7 @@ pub use definitions::{DefinitionError, DefinitionFeed, DefinitionStore};
 pub use exec::{ExecClient, ExecFailure, ExecReply, Responder, encode_reply, request};
 pub use followed_map::{FollowedMap, MapLookup};
 pub use follower::{Applied, Change, FollowedBucket, Follower, FollowerError, FollowerStatus};
-pub use jobs::{JobError, JobQueue, NewJob, QueueLimits, Submitted};
+pub use jobs::{JobError, JobQueue, NewJob, QueueDepths, QueueLimits, Submitted};
 pub use message::{header, hops, request_id};
 pub use process::{Telemetry, init_tracing, shutdown_signal};
 pub use registry::{FunctionRegistry, Lookup, RegistryError, RegistryWatch};

@@ -6,12 +6,12 @@
 //! one endpoint, `ping`, on the role's ping subject in the role's queue
 //! group (so any one instance answers a liveness ping, as before). The
 //! endpoint's stats carry the instance's own status as `data`, which is how
-//! the api's `/ready` and `/metrics` learn about every instance: one
+//! the api's `/ready` learns about every instance: one
 //! `$SRV.STATS.<name>` request, answered by all ([`gather_stats`]).
 //!
 //! The executors' exec subscription stays a plain queue subscription: an
 //! executor leaves the queue group while it is full, which an endpoint
-//! cannot do; its calls are counted in its status instead.
+//! cannot do; its calls are counted in its Prometheus metrics instead.
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -49,6 +49,9 @@ pub struct DispatcherConfig {
     /// Byte caps of the JetStream stores.
     #[command(flatten)]
     pub stores: bus::StoreQuotas,
+    /// Prometheus metrics.
+    #[command(flatten)]
+    pub metrics: bus::metrics::MetricsOptions,
 }
 
 /// How trigger events and pipeline steps are run.

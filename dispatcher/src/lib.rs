@@ -8,7 +8,8 @@
 //! - [`flows`]: work that is more than one call: asynchronous jobs, event
 //!   triggers and pipelines, all run by calling executors over the bus.
 //!
-//! [`run`] starts both and stops both.
+//! [`run`] starts both and stops both, and serves the dispatcher's
+//! Prometheus metrics ([`flows::metrics`]) on `--metrics-listen`.
 
 pub mod admin;
 pub mod config;
@@ -16,9 +17,14 @@ pub mod flows;
 pub mod health;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use async_nats::Client;
+use bus::JobQueue;
+use flows::metrics::FlowMetrics;
 use futures::FutureExt as _;
+use protocol::Subjects;
+use tokio::sync::OnceCell;
 
 pub use config::{CallbackSettings, DispatcherConfig, FlowSettings, JobSettings};
 
@@ -40,6 +46,14 @@ pub enum DispatcherError {
     /// The NATS micro service could not be registered.
     #[error(transparent)]
     Service(#[from] bus::ServiceError),
+    /// The metrics address could not be bound.
+    #[error("cannot serve metrics on {address}: {source}")]
+    Metrics {
+        /// `--metrics-listen`.
+        address: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// Serves admin commands, jobs, triggers and pipelines until `shutdown`
@@ -54,13 +68,25 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DispatcherError> {
     let shutdown = shutdown.shared();
-    let health = std::sync::Arc::new(health::Health::default());
-    let metrics = std::sync::Arc::new(flows::metrics::FlowMetrics::default());
-    let reporting = admin::Reporting {
-        instance: uuid::Uuid::new_v4().simple().to_string(),
-        health: health.clone(),
-        metrics: metrics.clone(),
-    };
+    let health = Arc::new(health::Health::default());
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = Arc::new(FlowMetrics::new(&mut registry, config.metrics.metrics_max_functions));
+    // Dropped when `run` returns, which stops the metrics server.
+    let (_stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(address) = config.metrics.metrics_listen {
+        let exposition = bus::metrics::Exposition {
+            registry: Arc::new(registry),
+            refresh: Some(refresh(&config, &client, health.clone(), metrics.clone())),
+        };
+        let stopped = async move {
+            let _ = metrics_stopped.await;
+        };
+        bus::metrics::spawn_server(address, exposition, stopped)
+            .await
+            .map_err(|source| DispatcherError::Metrics { address, source })?;
+    }
+    let reporting =
+        admin::Reporting { instance: uuid::Uuid::new_v4().simple().to_string(), health: health.clone() };
     let Some(admin) = admin::Admin::start(&config, &client, reporting, shutdown.clone()).await? else {
         return Ok(());
     };
@@ -74,4 +100,30 @@ pub async fn run(
     config.stores.apply(&client, &layout).await;
     futures::join!(admin.serve(shutdown.clone()), flows.serve(shutdown));
     Ok(())
+}
+
+/// What a scrape reads first: the job stores' depths from JetStream (the
+/// queue is opened on the first scrape that finds it set up) and whether a
+/// part of this dispatcher stopped.
+fn refresh(
+    config: &DispatcherConfig,
+    client: &Client,
+    health: Arc<health::Health>,
+    metrics: Arc<FlowMetrics>,
+) -> bus::metrics::Refresh {
+    let queue = Arc::new(OnceCell::<JobQueue>::new());
+    let (client, subjects) = (client.clone(), Subjects::new(&config.subject_prefix));
+    Arc::new(move || {
+        let (queue, client, subjects) = (queue.clone(), client.clone(), subjects.clone());
+        let (health, metrics) = (health.clone(), metrics.clone());
+        async move {
+            metrics.degraded.set(i64::from(health.ping_answer() != protocol::subjects::PONG));
+            let Ok(queue) = queue.get_or_try_init(|| JobQueue::open(&client, subjects)).await else { return };
+            match queue.depths().await {
+                Ok(depths) => metrics.set_depths(&depths),
+                Err(err) => tracing::debug!(%err, "job store depths unreadable for this scrape"),
+            }
+        }
+        .boxed()
+    })
 }

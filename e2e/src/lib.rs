@@ -50,6 +50,8 @@ pub struct Platform {
     /// Whether (and how much of) each call's log executors started from
     /// now on publish.
     pub call_logs: executor::CallLogSettings,
+    /// `--metrics-max-functions` of executors started from now on.
+    pub metrics_max_functions: usize,
     /// Whether nats-server runs `deploy/nats/nats-server.conf` and every
     /// role connects as its own user ([`NATS_USERS`]).
     secure: bool,
@@ -58,6 +60,10 @@ pub struct Platform {
     api_config: Option<api::ApiConfig>,
     dispatchers: Vec<(watch::Sender<bool>, JoinHandle<()>)>,
     executors: Vec<(watch::Sender<bool>, JoinHandle<()>)>,
+    /// The metrics URL of each running dispatcher, in start order.
+    dispatcher_metrics: Vec<String>,
+    /// The metrics URL of each running executor, in start order.
+    executor_metrics: Vec<String>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -216,6 +222,7 @@ impl Platform {
             env,
             share_artifacts: true,
             call_logs: executor::CallLogSettings::default(),
+            metrics_max_functions: bus::metrics::DEFAULT_MAX_FUNCTIONS,
             secure,
             nats,
             cluster,
@@ -225,6 +232,8 @@ impl Platform {
             api_config: None,
             dispatchers: Vec::new(),
             executors: Vec::new(),
+            dispatcher_metrics: Vec::new(),
+            executor_metrics: Vec::new(),
             tasks: Vec::new(),
         };
         platform.start_services(executors, max_upload_bytes, jobs, tune).await;
@@ -263,6 +272,7 @@ impl Platform {
             jobs,
             flows: test_flow_settings(),
             stores: bus::StoreQuotas::default(),
+            metrics: bus::metrics::MetricsOptions::default(),
         };
         tune(&mut dispatcher_config);
         platform.dispatcher_config = Some(dispatcher_config);
@@ -348,9 +358,13 @@ impl Platform {
         base
     }
 
-    /// Starts one more dispatcher (the first is started by `start`).
+    /// Starts one more dispatcher (the first is started by `start`), serving
+    /// its metrics on a free port ([`Self::dispatcher_metrics`]).
     pub async fn add_dispatcher(&mut self) {
-        let config = self.dispatcher_config.clone().expect("set by start");
+        let mut config = self.dispatcher_config.clone().expect("set by start");
+        let (address, url) = metrics_address();
+        config.metrics.metrics_listen = Some(address);
+        self.dispatcher_metrics.push(url);
         let client = self.role_client("dispatcher").await;
         let (stop, mut stopped) = watch::channel(false);
         let handle = tokio::spawn(async move {
@@ -367,6 +381,7 @@ impl Platform {
     /// what it was running.
     pub async fn stop_dispatcher(&mut self) {
         if let Some((stop, handle)) = self.dispatchers.pop() {
+            self.dispatcher_metrics.pop();
             let _ = stop.send(true);
             let _ = handle.await;
         }
@@ -375,6 +390,7 @@ impl Platform {
     /// Stops every dispatcher and waits until they have finished what they
     /// were running.
     pub async fn stop_dispatchers(&mut self) {
+        self.dispatcher_metrics.clear();
         for (stop, handle) in self.dispatchers.drain(..) {
             let _ = stop.send(true);
             let _ = handle.await;
@@ -389,8 +405,19 @@ impl Platform {
         bin: &std::path::Path,
         concurrency: usize,
     ) -> stack::process::ChildGuard {
+        self.spawn_executor_process_with(bin, concurrency, &[]).await
+    }
+
+    /// [`Self::spawn_executor_process`] with more environment variables.
+    pub async fn spawn_executor_process_with(
+        &self,
+        bin: &std::path::Path,
+        concurrency: usize,
+        more: &[(&'static str, String)],
+    ) -> stack::process::ChildGuard {
         let mut env = self.env.executor();
         env.push(("FAAS_EXEC_CONCURRENCY", concurrency.to_string()));
+        env.extend(more.iter().cloned());
         let mut child = stack::process::spawn_service(bin, &env).expect("executor starts");
         // Any executor may answer the ping: start this one while no other
         // runs to know it is the one serving.
@@ -404,8 +431,12 @@ impl Platform {
         self.add_executor_with(concurrency, 64).await
     }
 
-    /// Starts one more executor with `concurrency` slots and `backlog` waiting room.
+    /// Starts one more executor with `concurrency` slots and `backlog`
+    /// waiting room, serving its metrics on a free port
+    /// ([`Self::executor_metrics`]).
     pub async fn add_executor_with(&mut self, concurrency: usize, backlog: usize) -> usize {
+        let (address, url) = metrics_address();
+        self.executor_metrics.push(url);
         let config = ExecutorConfig {
             nats: self.nats_options("executor"),
             subject_prefix: self.env.subject_prefix.clone(),
@@ -418,6 +449,10 @@ impl Platform {
             compile: executor::CompileSettings::default(),
             artifact_key: self.env.artifact_key.clone().filter(|_| self.share_artifacts),
             call_logs: self.call_logs.clone(),
+            metrics: bus::metrics::MetricsOptions {
+                metrics_listen: Some(address),
+                metrics_max_functions: self.metrics_max_functions,
+            },
         };
         let client = self.role_client("executor").await;
         let (stop, mut rx) = watch::channel(false);
@@ -434,6 +469,7 @@ impl Platform {
 
     /// Stops every executor and waits until they are gone.
     pub async fn stop_executors(&mut self) {
+        self.executor_metrics.clear();
         for (stop, handle) in self.executors.drain(..) {
             let _ = stop.send(true);
             let _ = handle.await;
@@ -472,6 +508,33 @@ impl Platform {
     async fn wait_ready(&self) {
         let waited = READINESS.http_ok(&self.http, &self.url("/ready"), |_| Ok(())).await;
         waited.unwrap_or_else(|e| panic!("platform never became ready: {e:#}"));
+    }
+
+    /// Every running dispatcher's Prometheus metrics (`--metrics-listen`),
+    /// one scrape after the other.
+    pub async fn dispatcher_metrics(&self) -> String {
+        self.scrape(&self.dispatcher_metrics).await
+    }
+
+    /// Every running in-process executor's Prometheus metrics, one scrape
+    /// after the other.
+    pub async fn executor_metrics(&self) -> String {
+        self.scrape(&self.executor_metrics).await
+    }
+
+    /// The metrics URL of each running in-process executor.
+    pub fn executor_metrics_urls(&self) -> &[String] {
+        &self.executor_metrics
+    }
+
+    async fn scrape(&self, urls: &[String]) -> String {
+        let mut text = String::new();
+        for url in urls {
+            let response = self.http.get(url).send().await.unwrap_or_else(|e| panic!("scraping {url}: {e}"));
+            assert_eq!(response.status(), StatusCode::OK, "scraping {url}");
+            text.push_str(&response.text().await.unwrap());
+        }
+        text
     }
 
     /// Absolute URL of an api path.
@@ -542,6 +605,21 @@ fn s3_config(access: &S3Access) -> S3Config {
         secret_key: access.secret_key.clone(),
         region: access.region.clone(),
     }
+}
+
+/// A free loopback address for a service's metrics, and its `/metrics` URL.
+fn metrics_address() -> (std::net::SocketAddr, String) {
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], stack::ports::free_port()));
+    (address, format!("http://{address}/metrics"))
+}
+
+/// The sum of the samples of `series` (a metric name, `_total` included)
+/// whose labels contain `labels`, in Prometheus text.
+pub fn metric_sum(text: &str, series: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{series}{{")) && line.contains(labels))
+        .map(|line| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
 }
 
 /// Status and JSON body of a response, asserting the body is JSON.

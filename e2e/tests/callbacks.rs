@@ -164,8 +164,9 @@ async fn callbacks_to_internal_addresses_are_refused_and_bad_urls_never_accepted
         assert!(shown.ends_with("/…") && !record.to_string().contains("s3cret"), "{record}");
     }
     assert!(received.lock().unwrap().is_empty(), "a refused destination got a POST");
-    let metrics = platform.http.get(platform.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("target=\"functions/hello\",outcome=\"failed\"} 2"), "{metrics}");
+    let metrics = platform.dispatcher_metrics().await;
+    let failed = "faas_callbacks_total{target=\"functions/hello\",outcome=\"failed\"} 2";
+    assert!(metrics.contains(failed), "{metrics}");
 
     for bad in [
         "ftp://example/x",

@@ -264,22 +264,20 @@ async fn two_dispatchers_run_each_event_once() {
     assert_eq!(seen.len(), 50, "every event ran: {seen:?}");
     assert!(seen.values().all(|&n| n == 1), "some event ran twice: {seen:?}");
 
-    // Both dispatchers report, and their counts add up to the events.
+    // Both dispatchers serve their metrics, and their counts add up to the events.
     let metrics = metrics(&platform).await;
-    assert!(metrics.contains("faas_dispatchers_reporting 2"), "{metrics}");
+    assert_eq!(metrics.matches("faas_build_info{role=\"dispatcher\"").count(), 2, "{metrics}");
     assert_eq!(metric_sum(&metrics, "faas_trigger_events_total", "trigger=\"echo\",outcome=\"ok\""), 50);
 }
 
+/// Every dispatcher's metrics: each serves its own.
 async fn metrics(platform: &Platform) -> String {
-    platform.http.get(platform.url("/metrics")).send().await.unwrap().text().await.unwrap()
+    platform.dispatcher_metrics().await
 }
 
 /// The sum of a counter's series whose labels contain `labels`.
 fn metric_sum(text: &str, family: &str, labels: &str) -> u64 {
-    text.lines()
-        .filter(|line| line.starts_with(&format!("{family}{{")) && line.contains(labels))
-        .map(|line| line.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
-        .sum()
+    e2e::metric_sum(text, family, labels) as u64
 }
 
 /// Waits until `n` dispatchers follow the trigger store.
@@ -520,4 +518,6 @@ async fn events_beyond_a_full_dispatcher_are_refused_and_reported() {
     assert!(ran >= 2 && refused >= 4, "{ran} ran, {refused} refused");
     let text = metrics(&platform).await;
     assert_eq!(metric_sum(&text, "faas_trigger_events_total", "outcome=\"unavailable\""), refused, "{text}");
+    let dropped = "trigger=\"nap\",reason=\"unavailable\"";
+    assert_eq!(metric_sum(&text, "faas_trigger_events_dropped_total", dropped), refused, "{text}");
 }

@@ -52,7 +52,9 @@ impl CompileEveryCall {
         let runtime = self.runtime.clone();
         // CPU-bound for up to seconds: off the async workers, bounded.
         let size = bytes.len() as u64;
+        let compiling = std::time::Instant::now();
         let component = self.compiles.run(size, move || runtime.prepare(&runtime.compile(&bytes)?)).await??;
-        Ok(Loaded { component: Arc::new(component), digest, source: Source::Compiled })
+        let compile = Some(compiling.elapsed());
+        Ok(Loaded { component: Arc::new(component), digest, source: Source::Compiled, compile })
     }
 }

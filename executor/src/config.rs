@@ -45,6 +45,9 @@ pub struct ExecutorConfig {
     /// compiles what it has not compiled before.
     #[arg(long, env = "FAAS_ARTIFACT_KEY", hide_env_values = true)]
     pub artifact_key: Option<String>,
+    /// Prometheus metrics.
+    #[command(flatten)]
+    pub metrics: bus::metrics::MetricsOptions,
     /// What is published of each call on its log subject.
     #[command(flatten)]
     pub call_logs: CallLogSettings,

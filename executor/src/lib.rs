@@ -7,7 +7,8 @@
 //! [`cache::ComponentCache`], the shared precompiled artifacts, or S3 and a
 //! compile), runs it in a fresh sandbox with per-call limits
 //! ([`runtime::FunctionRuntime`]) and replies with the raw output or an error
-//! code ([`reply`]), then publishes the call's log ([`call_log`]).
+//! code ([`reply`]), then publishes the call's log ([`call_log`]). It counts
+//! what it does ([`metrics`]) for Prometheus, served on `--metrics-listen`.
 
 pub mod cache;
 pub mod call_log;
@@ -15,6 +16,7 @@ pub mod components;
 pub mod config;
 pub mod error;
 pub mod loader;
+pub mod metrics;
 pub mod reply;
 pub mod runtime;
 pub mod server;

@@ -12,6 +12,7 @@
 //! unreachable) is read from S3, which stays the source of truth.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bus::{FunctionRegistry, Lookup, RegistryWatch};
 use engine::{ArtifactStore, CompilePool};
@@ -53,6 +54,8 @@ pub struct Loaded {
     pub digest: String,
     /// Where it came from.
     pub source: Source,
+    /// How long compiling it took, if this call compiled it.
+    pub compile: Option<Duration>,
 }
 
 /// Loads functions' components, ready to instantiate.
@@ -104,8 +107,8 @@ impl ComponentLoader {
         };
         let (component, how) =
             self.cache.get_or_load(&digest, || self.load_uncached(function, &digest, bytes)).await?;
-        let source = how.unwrap_or(Source::Memory);
-        Ok(Loaded { component, digest, source })
+        let (source, compile) = how.unwrap_or((Source::Memory, None));
+        Ok(Loaded { component, digest, source, compile })
     }
 
     /// Artifact store first, else S3 and compile. Returns the digest of what
@@ -116,12 +119,13 @@ impl ComponentLoader {
         function: &FunctionRef,
         digest: &str,
         bytes: Option<bytes::Bytes>,
-    ) -> Result<(String, PreparedComponent, Source), ExecError> {
+    ) -> Result<(String, PreparedComponent, (Source, Option<Duration>)), ExecError> {
         if let Some(artifacts) = &self.artifacts {
             match artifacts.load(self.runtime.engine(), digest).await {
                 Ok(Some(component)) => {
                     debug!(digest, "loaded the precompiled artifact");
-                    return Ok((digest.to_owned(), self.runtime.prepare(&component)?, Source::Artifact));
+                    let prepared = self.runtime.prepare(&component)?;
+                    return Ok((digest.to_owned(), prepared, (Source::Artifact, None)));
                 }
                 Ok(None) => debug!(digest, "no precompiled artifact; compiling"),
                 Err(err) => warn!(%err, digest, "precompiled artifact unusable; compiling"),
@@ -133,6 +137,7 @@ impl ComponentLoader {
         };
         let loaded_digest = engine::digest(&bytes);
         let runtime = self.runtime.clone();
+        let compiling = Instant::now();
         let (component, serialized) = self
             .compiles
             .run(bytes.len() as u64, move || {
@@ -141,6 +146,7 @@ impl ComponentLoader {
                 Ok::<_, ExecError>((component, serialized))
             })
             .await??;
+        let compile_time = compiling.elapsed();
         if let (Some(artifacts), Some(serialized)) = (self.artifacts.clone(), serialized) {
             // Sharing is an optimisation for the next executor: not on the
             // caller's time.
@@ -151,6 +157,6 @@ impl ComponentLoader {
                 }
             });
         }
-        Ok((loaded_digest, self.runtime.prepare(&component)?, Source::Compiled))
+        Ok((loaded_digest, self.runtime.prepare(&component)?, (Source::Compiled, Some(compile_time))))
     }
 }

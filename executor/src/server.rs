@@ -10,10 +10,13 @@
 //! The executor is also a NATS micro service ([`bus::register`]): its
 //! liveness ping is the service's `ping` endpoint, and its stats carry an
 //! [`ExecutorStatus`] (concurrency, calls in flight).
+//!
+//! With `--metrics-listen` it serves its Prometheus metrics
+//! ([`crate::metrics`]) there.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_nats::{Client, Message, Subscriber};
 use bus::FunctionRegistry;
@@ -33,6 +36,7 @@ use crate::call_log::Call;
 use crate::components::{CompileEveryCall, Components};
 use crate::config::{CallLogSettings, CallLogs, ExecutorConfig};
 use crate::error::ExecError;
+use crate::metrics::{ExecutorMetrics, NOT_LOADED};
 use crate::loader::{ComponentLoader, Source};
 use crate::reply;
 use crate::runtime::FunctionRuntime;
@@ -52,6 +56,14 @@ pub enum ExecutorError {
     /// The micro service could not be registered.
     #[error(transparent)]
     Service(#[from] bus::ServiceError),
+    /// The metrics address could not be bound.
+    #[error("cannot serve metrics on {address}: {source}")]
+    Metrics {
+        /// `--metrics-listen`.
+        address: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// Shared by every request task.
@@ -64,6 +76,7 @@ struct Executor {
     runtime: Arc<FunctionRuntime>,
     /// Whether and how much of each call's log is published.
     call_logs: CallLogSettings,
+    metrics: Arc<ExecutorMetrics>,
 }
 
 /// Serves exec requests until `shutdown` resolves, then lets running calls finish.
@@ -103,6 +116,24 @@ pub async fn run(
             config.cache_entries,
         )))
     };
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = Arc::new(ExecutorMetrics::new(
+        &mut registry,
+        config.metrics.metrics_max_functions,
+        config.concurrency.max(1),
+        config.backlog,
+    ));
+    // Dropped when `run` returns, which stops the metrics server.
+    let (_stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(address) = config.metrics.metrics_listen {
+        let exposition = bus::metrics::Exposition { registry: Arc::new(registry), refresh: None };
+        let stopped = async move {
+            let _ = metrics_stopped.await;
+        };
+        bus::metrics::spawn_server(address, exposition, stopped)
+            .await
+            .map_err(|source| ExecutorError::Metrics { address, source })?;
+    }
     let id = uuid::Uuid::new_v4().to_string();
     let executor = Arc::new(Executor {
         id,
@@ -111,6 +142,7 @@ pub async fn run(
         components,
         runtime,
         call_logs: config.call_logs.clone(),
+        metrics,
     });
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let room = Arc::new(Semaphore::new(config.concurrency.max(1) + config.backlog));
@@ -176,6 +208,7 @@ pub async fn run(
                         // Full: leave the queue group until there is room again.
                         let _ = sub.drain().await;
                         draining = true;
+                        executor.metrics.left_queue_group();
                     }
                 }
                 None if stopping => break,
@@ -185,6 +218,7 @@ pub async fn run(
                 drop(permit);
                 execs = Some(subscribe_execs(&executor).await?);
                 draining = false;
+                executor.metrics.rejoined_queue_group();
             }
         }
     }
@@ -218,7 +252,10 @@ async fn handle(
     slots: Arc<Semaphore>,
     _accepted: OwnedSemaphorePermit,
 ) {
+    let waiting = Counted::new(&executor.metrics.waiting);
     let Ok(_slot) = slots.acquire_owned().await else { return };
+    drop(waiting);
+    let _running = Counted::new(&executor.metrics.in_flight);
     let request_id = bus::request_id(&message);
     let include_logs = bus::header(&message, headers::INCLUDE_LOGS) == Some("true");
     let function = executor.subjects.parse_exec(&message.subject);
@@ -255,7 +292,7 @@ async fn handle(
             let settings = &executor.call_logs;
             (settings.mode == CallLogs::On).then(|| call.log(settings.max_bytes, limit))
         };
-        let (headers, payload, log) = match execute(&executor, &function, &message.payload).await {
+        let (headers, payload, log) = match measured(&executor, &function, &message.payload, started).await {
             Ok((output, version)) => {
                 info!(
                     elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
@@ -300,6 +337,46 @@ async fn handle(
     .await
 }
 
+/// A gauge counted up while this lives.
+struct Counted(prometheus_client::metrics::gauge::Gauge);
+
+impl Counted {
+    fn new(gauge: &prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// [`execute`], counted: outcome, cache source, duration, cold start.
+async fn measured(
+    executor: &Executor,
+    function: &FunctionRef,
+    payload: &[u8],
+    started: Instant,
+) -> Result<(crate::runtime::CallOutput, Version), Failure> {
+    let mut loaded = None;
+    let result = execute(executor, function, payload, &mut loaded).await;
+    let name = function.to_string();
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(failure) => failure.error.code().as_str(),
+    };
+    let cache = loaded.map_or(NOT_LOADED, |(source, _): (Source, Option<Duration>)| source.as_str());
+    executor.metrics.call(&name, outcome, cache, started.elapsed());
+    if let Some((source, compile)) = loaded
+        && source != Source::Memory
+    {
+        executor.metrics.cold_start(&name, source.as_str(), compile);
+    }
+    result
+}
+
 /// A call that failed: why, what it printed until then, and the version
 /// that ran, if one was loaded.
 struct Failure {
@@ -325,10 +402,12 @@ async fn execute(
     executor: &Executor,
     function: &FunctionRef,
     payload: &[u8],
+    loaded_from: &mut Option<(Source, Option<Duration>)>,
 ) -> Result<(crate::runtime::CallOutput, Version), Failure> {
     let input = String::from_utf8(payload.to_vec())
         .map_err(|e| Failure::before_load(ExecError::InvalidInput(e.to_string())))?;
     let loaded = executor.components.load(function).await.map_err(Failure::before_load)?;
+    *loaded_from = Some((loaded.source, loaded.compile));
     let digest = Some(loaded.digest.clone());
     let mut output = executor.runtime.call(&loaded.component, input).await.map_err(|failure| Failure {
         error: failure.error,

@@ -1,6 +1,7 @@
-//! What executors and dispatchers report about themselves, so the api's
-//! `/ready` and `/metrics` can show every instance and the work that never
-//! passes through HTTP: trigger events, pipeline runs and finished jobs.
+//! What executors and dispatchers report about themselves in their service
+//! stats, so the api's `/ready` (and `nats micro stats`) can show every
+//! instance and its health. Their counters are Prometheus metrics, served
+//! by each process on its own `--metrics-listen`.
 //!
 //! Both roles are NATS micro services; the `data` of their `ping`
 //! endpoint's stats (`$SRV.STATS.<service name>`, which every instance
@@ -23,36 +24,10 @@ pub struct ExecutorStatus {
 /// What a dispatcher adds to its service stats.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DispatcherStatus {
+    /// The dispatcher's instance id.
+    #[serde(default)]
+    pub dispatcher: String,
     /// [`crate::subjects::PONG`] while every part runs, else
     /// [`crate::subjects::DEGRADED`] and what stopped.
     pub health: String,
-    /// Its counters since it started.
-    pub counters: DispatcherCounters,
-}
-
-/// One dispatcher's counters since it started.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DispatcherCounters {
-    /// The dispatcher's instance id.
-    pub dispatcher: String,
-    /// Trigger events handled, by trigger and outcome.
-    pub trigger_events: Vec<Count>,
-    /// Pipeline runs, by pipeline and outcome.
-    pub pipeline_runs: Vec<Count>,
-    /// Jobs finished for good, by target and final status.
-    pub jobs_finished: Vec<Count>,
-    /// Callback deliveries ended, by job target and `delivered` or `failed`.
-    #[serde(default)]
-    pub callbacks: Vec<Count>,
-}
-
-/// A counter value for one name and outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Count {
-    /// The trigger, pipeline or job target.
-    pub name: String,
-    /// `ok` or an error code (triggers, pipelines), `succeeded` or `failed` (jobs).
-    pub outcome: String,
-    /// How many.
-    pub count: u64,
 }

@@ -8,13 +8,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use protocol::http::{Health, Readiness};
-use protocol::metrics::{DispatcherCounters, DispatcherStatus};
+use protocol::metrics::DispatcherStatus;
 use protocol::subjects::{PONG, ROLE_DISPATCHER, ROLE_EXECUTOR};
 
 use crate::nats_guard;
 use crate::state::AppState;
 
-/// How long readiness and metrics wait for a role's first answer.
+/// How long readiness waits for a role's first answer.
 const FIRST_ANSWER_WAIT: Duration = Duration::from_secs(2);
 
 /// `GET /health`: the process is alive.
@@ -83,27 +83,15 @@ async fn instances(state: &AppState, role: &str) -> Vec<Stats> {
     bus::gather_stats(&state.client, &state.subjects.service_name(role), FIRST_ANSWER_WAIT).await
 }
 
-/// `GET /metrics`: Prometheus text: this api's HTTP counters, then every
-/// dispatcher's counters (trigger events, pipeline runs, jobs).
+/// `GET /metrics`: this api's metrics in the Prometheus text format.
+/// Executors and dispatchers serve their own (`--metrics-listen`).
 #[utoipa::path(
     get,
     path = "/metrics",
     operation_id = "metrics",
     tag = "meta",
-    responses((status = 200, description = "Prometheus text format: request counts and times per route and status, and every dispatcher's counters.", content_type = "text/plain", body = String))
+    responses((status = 200, description = "Prometheus text format: this api's requests by route, method and status, their durations, requests in flight and jobs submitted. Executors and dispatchers serve their own metrics on `--metrics-listen`.", content_type = "text/plain", body = String))
 )]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let reports = dispatcher_counters(&state).await;
-    let text = state.metrics.render() + &crate::metrics::render_dispatchers(&reports);
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
-}
-
-/// Every dispatcher's counters, from their service stats.
-async fn dispatcher_counters(state: &AppState) -> Vec<DispatcherCounters> {
-    // Without NATS no dispatcher can answer: the api's own counters at once.
-    if !nats_guard::connected(&state.client) {
-        return Vec::new();
-    }
-    let dispatchers = instances(state, ROLE_DISPATCHER).await;
-    dispatchers.iter().filter_map(bus::ping_data::<DispatcherStatus>).map(|status| status.counters).collect()
+    ([(axum::http::header::CONTENT_TYPE, bus::metrics::CONTENT_TYPE)], state.metrics.render())
 }

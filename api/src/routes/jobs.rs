@@ -87,7 +87,14 @@ pub async fn submit_target(
         callback_url,
         headers: principal.headers(),
     };
-    let submitted = state.jobs().await?.submit(job).await?;
+    let submitted = match state.jobs().await?.submit(job).await {
+        Ok(submitted) => submitted,
+        Err(err) => {
+            state.metrics.job_submitted(err.code().as_str());
+            return Err(err.into());
+        }
+    };
+    state.metrics.job_submitted(if submitted.duplicate { "duplicate" } else { "accepted" });
     let status_url = protocol::jobs::status_url(&job_id);
     let body = JobAccepted {
         job_id,

@@ -8,7 +8,7 @@
 //! group and are answered in JSON; this half also registers the dispatcher
 //! as a NATS micro service ([`bus::register`]), whose `ping` endpoint
 //! answers with what [`Health`] says and whose stats carry a
-//! [`DispatcherStatus`] (health and counters).
+//! [`DispatcherStatus`] (instance id and health).
 
 mod flow_commands;
 mod handler;
@@ -37,7 +37,6 @@ pub use handler::{AdminHandler, FlowStores, Stores};
 
 use crate::DispatcherError;
 use crate::config::DispatcherConfig;
-use crate::flows::metrics::FlowMetrics;
 use crate::health::Health;
 
 /// The admin half, subscribed and ready to [`Admin::serve`].
@@ -58,8 +57,6 @@ pub struct Reporting {
     pub instance: String,
     /// Whether its background parts run.
     pub health: Arc<Health>,
-    /// Its counters.
-    pub metrics: Arc<FlowMetrics>,
 }
 
 impl Admin {
@@ -75,7 +72,7 @@ impl Admin {
         let layout = bus::JetStreamLayout::new(&subjects, config.nats.js_replicas);
         let names = &layout.names;
         let (trigger_bucket, pipeline_bucket) = (names.triggers(), names.pipelines());
-        let Reporting { instance, health, metrics } = reporting;
+        let Reporting { instance, health } = reporting;
         let opened = async {
             futures::join!(
                 TransferStore::open_when_ready(client, &layout),
@@ -140,7 +137,7 @@ impl Admin {
         let commands = client.queue_subscribe(subjects.admin_all(), group.clone()).await?;
         let status = {
             let (instance, health) = (instance.clone(), health.clone());
-            move || DispatcherStatus { health: health.ping_answer(), counters: metrics.snapshot(&instance) }
+            move || DispatcherStatus { dispatcher: instance.clone(), health: health.ping_answer() }
         };
         let spec = bus::ServiceSpec {
             name: subjects.service_name(ROLE_DISPATCHER),

@@ -136,7 +136,7 @@ impl Worker {
             reason,
         };
         warn!(subject = %rejected.subject, sequence = rejected.stream_sequence, reason = %rejected.reason, "job message terminated");
-        self.metrics.job_finished("(rejected)", "rejected");
+        self.metrics.job_rejected();
         let mut map = HeaderMap::new();
         map.insert(headers::CONTENT_TYPE, headers::CONTENT_TYPE_JSON);
         let payload = serde_json::to_vec(&rejected).expect("rejections always serialise");
@@ -196,6 +196,7 @@ impl Worker {
             }
             AfterAttempt::RetryIn(error, delay) => {
                 warn!(code = %error.code, error = %error.message, attempts, ?delay, "job attempt failed; will retry");
+                self.metrics.job_retried(&target.to_string(), error.code.as_str());
                 record.status = JobStatus::Queued;
                 record.error = Some(error);
                 return match self.queue.update(&record, revision).await {
@@ -225,13 +226,12 @@ impl Worker {
             }
             Err(err) => return Err(err),
         }
-        if record.status == JobStatus::Failed
-            && let Err(err) = self
-                .queue
-                .bury(job_id, message.payload.clone(), target, bus::header(message, headers::CALLBACK_URL))
-                .await
-        {
-            warn!(%err, "could not keep the failed job's input; it cannot be re-driven");
+        if record.status == JobStatus::Failed {
+            let callback_url = bus::header(message, headers::CALLBACK_URL);
+            match self.queue.bury(job_id, message.payload.clone(), target, callback_url).await {
+                Ok(()) => self.metrics.job_dead_lettered(&target.to_string()),
+                Err(err) => warn!(%err, "could not keep the failed job's input; it cannot be re-driven"),
+            }
         }
         self.announce(target, &record).await;
         self.pass_on(message, &record, request_id).await;

@@ -3,8 +3,7 @@
 //! Asynchronous jobs ([`jobs`]) and their callbacks ([`callbacks`]), event triggers ([`triggers`]) and pipelines
 //! ([`pipelines`]) all run functions by calling executors over the bus
 //! ([`bus::ExecClient`]), like any NATS client; this half touches neither S3 nor
-//! Wasmtime. It counts what it does ([`metrics`]); the dispatcher's service
-//! stats report the counts.
+//! Wasmtime. It counts what it does ([`metrics`]) for Prometheus.
 
 mod attempts;
 pub mod callbacks;

@@ -45,9 +45,10 @@ impl PipelineRunner {
             };
             let outcome = match self.caller.subjects().parse_pipeline(message.subject.as_str()) {
                 Some(name) => {
+                    let started = std::time::Instant::now();
                     let outcome = self.run(name.as_str(), message.payload.clone(), &request_id).await;
                     let code = outcome.as_ref().err().map_or("ok", |f| f.error.code.as_str());
-                    self.metrics.pipeline_run(name.as_str(), code);
+                    self.metrics.pipeline_run(name.as_str(), code, started.elapsed());
                     outcome
                 }
                 None => Err(ExecFailure::from(ErrorBody::new(

@@ -92,16 +92,21 @@ impl Ticker {
             let late = (Utc::now() - tick).to_std().unwrap_or_default();
             if late > MAX_LATENESS {
                 warn!(trigger = %self.name, tick = %rfc3339(tick), ?late, "tick skipped: reached too late");
+                context.metrics.schedule_tick(self.name.as_str(), "skipped");
                 after = Utc::now();
                 continue;
             }
             match context.ticks.claim(&self.name, tick.timestamp_millis(), &context.instance).await {
-                Ok(true) => self.publish(&context, tick).await,
+                Ok(true) => {
+                    self.publish(&context, tick).await;
+                    context.metrics.schedule_tick(self.name.as_str(), "published");
+                }
                 Ok(false) => {
                     debug!(trigger = %self.name, tick = %rfc3339(tick), "tick claimed by another dispatcher")
                 }
                 Err(err) => {
-                    warn!(trigger = %self.name, tick = %rfc3339(tick), %err, "tick skipped: could not claim it")
+                    warn!(trigger = %self.name, tick = %rfc3339(tick), %err, "tick skipped: could not claim it");
+                    context.metrics.schedule_tick(self.name.as_str(), "skipped");
                 }
             }
         }

@@ -268,7 +268,10 @@ impl Event {
         bus::telemetry::adopt(&span, &message);
         async {
             let outcome = match self.admit(&request_id, hops).await {
-                Err(refused) => Err(refused),
+                Err(refused) => {
+                    self.context.metrics.trigger_dropped(self.name.as_str(), refused.code.as_str());
+                    Err(refused)
+                }
                 Ok(()) => match self.spec.mode {
                     TriggerMode::Sync => self.run(&message, &request_id, hops).await,
                     TriggerMode::Async => self.enqueue(&message, &request_id, hops).await,
@@ -294,6 +297,7 @@ impl Event {
                 self.context.admitted_limit
             ),
         );
+        self.context.metrics.trigger_dropped(self.name.as_str(), busy.code.as_str());
         self.finish(&message, &request_id, Err(busy)).instrument(span).await
     }
 
@@ -401,8 +405,10 @@ impl Event {
             headers: map,
         };
         let submitted = self.context.jobs.submit(job).await.map_err(|err| {
+            self.context.metrics.job_submitted(err.code().as_str());
             ErrorBody::new(err.code(), format!("could not queue the event as a job: {err}"))
         })?;
+        self.context.metrics.job_submitted(if submitted.duplicate { "duplicate" } else { "accepted" });
         info!(job_id, duplicate = submitted.duplicate, "event queued as a job");
         let body = serde_json::json!({
             "job_id": job_id,

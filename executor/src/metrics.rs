@@ -1,0 +1,173 @@
+//! The executor's Prometheus metrics (`prometheus-client`), served on
+//! `--metrics-listen`: calls by function, outcome and cache source and
+//! their durations, cold starts and compile times, calls in flight against
+//! the slots, and how often the executor left its queue group because it
+//! was full.
+//!
+//! Function names come from the bus, so they pass a [`LabelCap`]
+//! (`--metrics-max-functions`): later functions are counted as `(other)`.
+
+use std::time::Duration;
+
+use bus::metrics::{CALL_BUCKETS, COMPILE_BUCKETS, LabelCap};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+type Labels<const N: usize> = [(&'static str, String); N];
+
+/// The `cache` label of a call that failed before a component was loaded
+/// (no such function, bad input, S3 unreachable).
+pub const NOT_LOADED: &str = "none";
+
+/// The executor's metric families.
+#[derive(Debug)]
+pub struct ExecutorMetrics {
+    functions: LabelCap,
+    calls: Family<Labels<3>, Counter>,
+    durations: Family<Labels<2>, Histogram>,
+    cold_starts: Family<Labels<2>, Counter>,
+    compiles: Histogram,
+    /// Calls running now.
+    pub in_flight: Gauge,
+    /// Calls accepted and waiting for a slot.
+    pub waiting: Gauge,
+    queue_group_leaves: Counter,
+    queue_group_joins: Counter,
+}
+
+impl ExecutorMetrics {
+    /// The families, registered in `registry`; `slots` and `backlog` are
+    /// the configured limits, exported as gauges beside what uses them.
+    pub fn new(registry: &mut Registry, max_functions: usize, slots: usize, backlog: usize) -> Self {
+        bus::metrics::register_build_info(registry, "executor");
+        let calls = Family::default();
+        registry.register(
+            "faas_exec_calls",
+            "Calls run, by function, outcome (ok or the error code) and cache source \
+             (memory, artifact, compiled; none when it failed before loading)",
+            calls.clone(),
+        );
+        let durations: Family<Labels<2>, Histogram> =
+            Family::new_with_constructor(|| Histogram::new(CALL_BUCKETS));
+        registry.register(
+            "faas_exec_call_duration_seconds",
+            "Time from a call's start (a slot taken) to its reply, loading included, by function and cache source",
+            durations.clone(),
+        );
+        let cold_starts = Family::default();
+        registry.register(
+            "faas_exec_cold_starts",
+            "Calls whose component was not in memory, by function and where it came from (artifact or compiled)",
+            cold_starts.clone(),
+        );
+        let compiles = Histogram::new(COMPILE_BUCKETS);
+        registry.register(
+            "faas_exec_compile_duration_seconds",
+            "Time compiling a component after a cache miss without a usable artifact",
+            compiles.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register("faas_exec_calls_in_flight", "Calls running now", in_flight.clone());
+        let waiting = Gauge::default();
+        registry.register(
+            "faas_exec_calls_waiting",
+            "Calls accepted and waiting for a slot",
+            waiting.clone(),
+        );
+        let slot_gauge = Gauge::<i64>::default();
+        slot_gauge.set(i64::try_from(slots).unwrap_or(i64::MAX));
+        registry.register("faas_exec_slots", "Calls this executor runs at once at most", slot_gauge);
+        let backlog_gauge = Gauge::<i64>::default();
+        backlog_gauge.set(i64::try_from(backlog).unwrap_or(i64::MAX));
+        registry.register(
+            "faas_exec_backlog_slots",
+            "Calls accepted beyond the slots before the executor leaves its queue group",
+            backlog_gauge,
+        );
+        let queue_group_leaves = Counter::default();
+        registry.register(
+            "faas_exec_queue_group_leaves",
+            "Times the executor left the executors' queue group because it was full",
+            queue_group_leaves.clone(),
+        );
+        let queue_group_joins = Counter::default();
+        registry.register(
+            "faas_exec_queue_group_rejoins",
+            "Times the executor joined the queue group again once a place freed",
+            queue_group_joins.clone(),
+        );
+        Self {
+            functions: LabelCap::new(max_functions),
+            calls,
+            durations,
+            cold_starts,
+            compiles,
+            in_flight,
+            waiting,
+            queue_group_leaves,
+            queue_group_joins,
+        }
+    }
+
+    /// One call ended. `function` is `<bucket>/<function>`, `outcome` `ok`
+    /// or an error code, `cache` the cache source or [`NOT_LOADED`].
+    pub fn call(&self, function: &str, outcome: &str, cache: &str, elapsed: Duration) {
+        let function = self.functions.label(function);
+        self.calls
+            .get_or_create(&[
+                ("function", function.clone()),
+                ("outcome", outcome.to_owned()),
+                ("cache", cache.to_owned()),
+            ])
+            .inc();
+        self.durations
+            .get_or_create(&[("function", function), ("cache", cache.to_owned())])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// A component was loaded from `source` (artifact or compiled), compiled
+    /// in `compile` if it was.
+    pub fn cold_start(&self, function: &str, source: &str, compile: Option<Duration>) {
+        let function = self.functions.label(function);
+        self.cold_starts.get_or_create(&[("function", function), ("source", source.to_owned())]).inc();
+        if let Some(compile) = compile {
+            self.compiles.observe(compile.as_secs_f64());
+        }
+    }
+
+    /// The executor left its queue group.
+    pub fn left_queue_group(&self) {
+        self.queue_group_leaves.inc();
+    }
+
+    /// The executor joined its queue group again.
+    pub fn rejoined_queue_group(&self) {
+        self.queue_group_joins.inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn functions_beyond_the_cap_are_counted_as_other() {
+        let mut registry = Registry::default();
+        let metrics = ExecutorMetrics::new(&mut registry, 2, 4, 8);
+        for function in ["b/one", "b/two", "b/three", "b/four", "b/one"] {
+            metrics.call(function, "ok", "memory", Duration::from_millis(1));
+        }
+        let text = bus::metrics::encode(&registry);
+        let series =
+            |f: &str| format!("faas_exec_calls_total{{function=\"{f}\",outcome=\"ok\",cache=\"memory\"}}");
+        assert!(text.contains(&format!("{} 2", series("b/one"))), "{text}");
+        assert!(text.contains(&format!("{} 1", series("b/two"))), "{text}");
+        assert!(text.contains(&format!("{} 2", series("(other)"))), "{text}");
+        assert!(!text.contains("b/three") && !text.contains("b/four"), "{text}");
+        assert!(text.contains("faas_exec_slots 4"), "{text}");
+        assert!(text.contains("faas_exec_backlog_slots 8"), "{text}");
+    }
+}
