@@ -627,7 +627,7 @@ async fn every_documented_route_and_status_answers_as_documented() {
     }
 
     // NATS down: every route that needs it answers 503 at once, /ready too.
-    platform.nats.stop();
+    platform.nats_server().stop();
     let stopped = Instant::now();
     while platform.http.get(platform.url("/bucket")).send().await.unwrap().status()
         != StatusCode::SERVICE_UNAVAILABLE
