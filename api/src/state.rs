@@ -107,7 +107,10 @@ impl AppState {
 impl AppState {
     /// The kept call logs, opened on first use: a dispatcher creates them.
     pub async fn call_logs(&self) -> Result<&CallLogs, bus::StoreError> {
-        self.0.call_logs.get_or_try_init(|| CallLogs::open(&self.0.client, &self.0.layout, self.0.subjects.clone())).await
+        self.0
+            .call_logs
+            .get_or_try_init(|| CallLogs::open(&self.0.client, &self.0.layout, self.0.subjects.clone()))
+            .await
     }
 
     /// Tells long-lived answers that the api stops, so that the server's

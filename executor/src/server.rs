@@ -36,8 +36,8 @@ use crate::call_log::Call;
 use crate::components::{CompileEveryCall, Components};
 use crate::config::{CallLogSettings, CallLogs, ExecutorConfig};
 use crate::error::ExecError;
-use crate::metrics::{ExecutorMetrics, NOT_LOADED};
 use crate::loader::{ComponentLoader, Source};
+use crate::metrics::{ExecutorMetrics, NOT_LOADED};
 use crate::reply;
 use crate::runtime::FunctionRuntime;
 
