@@ -9,15 +9,13 @@
 //! [`audit_stream`](protocol::JetStreamNames::audit_stream) keeps
 //! ([`AuditLog`]).
 
-use std::time::Duration;
-
 use async_nats::jetstream::{self, stream};
 use async_nats::{HeaderMap, Message};
 use protocol::audit::{AuditEvent, LOG_TARGET, Principal};
 use protocol::{Subjects, headers};
 
 use crate::message::header;
-use crate::stores::{JetStreamLayout, StoreError, StoreQuotas};
+use crate::stores::{JetStreamLayout, KeptStream, StoreError, StoreQuotas};
 
 /// Sets the principal headers on `map`.
 pub fn insert_principal(map: &mut HeaderMap, id: &str, name: &str) {
@@ -71,29 +69,22 @@ pub struct AuditLog {
 
 impl AuditLog {
     /// Creates the stream, or sets its caps: what a dispatcher does at
-    /// start. Events reach it by being published (core NATS), so nobody
-    /// needs a handle to write.
+    /// start.
     pub async fn setup(
         client: &async_nats::Client,
         subjects: &Subjects,
         layout: &JetStreamLayout,
         quotas: &StoreQuotas,
     ) -> Result<(), StoreError> {
-        let name = layout.names.audit_stream();
-        jetstream::new(client.clone())
-            .create_or_update_stream(stream::Config {
-                name: name.clone(),
-                num_replicas: layout.replicas,
-                description: Some("wasm-faas: audit events of admin actions".into()),
-                subjects: vec![subjects.audit_all()],
-                max_bytes: quotas.audit,
-                max_age: Duration::from_secs(quotas.audit_max_age_secs),
-                discard: stream::DiscardPolicy::Old,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| StoreError::from_reason(&name, e))?;
-        Ok(())
+        KeptStream {
+            name: &layout.names.audit_stream(),
+            description: "wasm-faas: audit events of admin actions",
+            subjects: subjects.audit_all(),
+            max_bytes: quotas.audit,
+            max_age_secs: quotas.audit_max_age_secs,
+        }
+        .set_up(client, layout.replicas)
+        .await
     }
 
     /// The stream a dispatcher set up: what the api reads.

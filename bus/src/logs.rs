@@ -20,7 +20,7 @@ use futures::{Stream, StreamExt};
 use protocol::logs::CallLog;
 use protocol::{FunctionRef, Subjects, headers};
 
-use crate::stores::{JetStreamLayout, StoreError, StoreQuotas};
+use crate::stores::{JetStreamLayout, KeptStream, StoreError, StoreQuotas};
 
 /// How long reading the history may wait for its next message before the
 /// stream is reported unavailable (a message expired under the reader).
@@ -64,29 +64,22 @@ pub struct CallLogs {
 
 impl CallLogs {
     /// Creates the stream, or sets its caps: what a dispatcher does at
-    /// start. Logs reach it by being published (core NATS), so nobody
-    /// needs a handle to write.
+    /// start.
     pub async fn setup(
         client: &async_nats::Client,
         subjects: &Subjects,
         layout: &JetStreamLayout,
         quotas: &StoreQuotas,
     ) -> Result<(), StoreError> {
-        let name = layout.names.logs_stream();
-        jetstream::new(client.clone())
-            .create_or_update_stream(stream::Config {
-                name: name.clone(),
-                num_replicas: layout.replicas,
-                description: Some("wasm-faas: per-call logs (stdout, stderr, outcome)".into()),
-                subjects: vec![subjects.call_logs_all()],
-                max_bytes: quotas.logs,
-                max_age: Duration::from_secs(quotas.logs_max_age_secs),
-                discard: stream::DiscardPolicy::Old,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| StoreError::from_reason(&name, e))?;
-        Ok(())
+        KeptStream {
+            name: &layout.names.logs_stream(),
+            description: "wasm-faas: per-call logs (stdout, stderr, outcome)",
+            subjects: subjects.call_logs_all(),
+            max_bytes: quotas.logs,
+            max_age_secs: quotas.logs_max_age_secs,
+        }
+        .set_up(client, layout.replicas)
+        .await
     }
 
     /// The stream a dispatcher set up: what the api reads.

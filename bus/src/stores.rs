@@ -129,6 +129,44 @@ impl StoreConfig for stream::Config {
     }
 }
 
+/// A stream that keeps what is published under one subject tree for a
+/// while (audit events, call logs), the oldest dropped past its age or
+/// byte cap.
+pub(crate) struct KeptStream<'a> {
+    /// The stream's name.
+    pub name: &'a str,
+    /// What it keeps, for `nats stream info`.
+    pub description: &'a str,
+    /// The subject tree it keeps (`<prefix>.audit.>`, `<prefix>.logs.>`).
+    pub subjects: String,
+    /// Byte cap.
+    pub max_bytes: i64,
+    /// Age cap, in seconds.
+    pub max_age_secs: u64,
+}
+
+impl KeptStream<'_> {
+    /// Creates the stream, or sets its caps and replicas: what a dispatcher
+    /// does at start. What it keeps reaches it by being published (core
+    /// NATS), so nobody needs a handle to write.
+    pub(crate) async fn set_up(self, client: &async_nats::Client, replicas: usize) -> Result<(), StoreError> {
+        jetstream::new(client.clone())
+            .create_or_update_stream(stream::Config {
+                name: self.name.to_owned(),
+                num_replicas: replicas,
+                description: Some(self.description.to_owned()),
+                subjects: vec![self.subjects],
+                max_bytes: self.max_bytes,
+                max_age: std::time::Duration::from_secs(self.max_age_secs),
+                discard: stream::DiscardPolicy::Old,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| StoreError::from_reason(self.name, e))?;
+        Ok(())
+    }
+}
+
 /// The store `config` names, created with `config` and `replicas` copies
 /// if it does not exist yet. An existing store is taken as it is: the
 /// dispatcher sets caps and replicas at start ([`StoreQuotas::apply`]), so
