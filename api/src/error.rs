@@ -73,6 +73,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::TokenNotFound => StatusCode::NOT_FOUND,
         ErrorCode::CommandMismatch => StatusCode::BAD_REQUEST,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::WrongWorld => StatusCode::BAD_REQUEST,
+        ErrorCode::FunctionHttpError => StatusCode::BAD_GATEWAY,
+        ErrorCode::ConcurrencyLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::HttpOutgoingDenied => StatusCode::FORBIDDEN,
     }
 }
 

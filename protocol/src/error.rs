@@ -113,6 +113,19 @@ error_codes! {
     InvalidSchedule = "invalid_schedule",
     /// The path exists, but not with this HTTP method.
     MethodNotAllowed = "method_not_allowed",
+    /// The function exists but is of the other world: an HTTP handler called
+    /// through `/exec` or an exec function through `/run` (the message names
+    /// the right route).
+    WrongWorld = "wrong_world",
+    /// An HTTP function answered a trigger, job or pipeline step with a
+    /// non-2xx status (the message carries the status).
+    FunctionHttpError = "function_http_error",
+    /// The function's `max_concurrency` calls are running across all
+    /// executors: retry later.
+    ConcurrencyLimited = "concurrency_limited",
+    /// A guest's outgoing HTTP request went to a host its configuration does
+    /// not allow, or to an address the SSRF rules refuse.
+    HttpOutgoingDenied = "http_outgoing_denied",
 }
 
 impl std::fmt::Display for ErrorCode {

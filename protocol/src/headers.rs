@@ -130,6 +130,34 @@ pub const PRINCIPAL_ID: &str = "Faas-Principal-Id";
 /// With [`PRINCIPAL_ID`]: the token's name.
 pub const PRINCIPAL_NAME: &str = "Faas-Principal-Name";
 
+/// On HTTP-function requests (`<p>.http.<b>.<f>`): the HTTP method.
+pub const HTTP_METHOD: &str = "Faas-Http-Method";
+
+/// On HTTP-function requests: the path after `/run/<b>/<f>`, always
+/// starting with `/` (percent-encoding kept as sent).
+pub const HTTP_PATH: &str = "Faas-Http-Path";
+
+/// On HTTP-function requests: the query string without `?` (absent: none).
+pub const HTTP_QUERY: &str = "Faas-Http-Query";
+
+/// On HTTP-function replies: the handler's status code (three digits).
+pub const HTTP_STATUS: &str = "Faas-Http-Status";
+
+/// On HTTP-function requests and replies whose body does not fit in one
+/// message: the name of the object in the transfer store that holds it
+/// (the payload is then empty; the receiver reads and deletes the object).
+pub const HTTP_BODY_STAGED: &str = "Faas-Http-Body-Staged";
+
+/// On exec requests: the world the caller requires. The api's `/exec` sends
+/// `exec`, so an HTTP function answers `wrong_world` naming `/run`; without
+/// it (triggers, jobs, pipelines, NATS clients) an HTTP function is run with
+/// the input as a `POST /` body, and a non-2xx status is
+/// `function_http_error`.
+pub const EXPECT_WORLD: &str = "Faas-Expect-World";
+
+/// On exec and HTTP-function replies: the world of the function that ran.
+pub const WORLD: &str = "Faas-World";
+
 /// `value` as a header value: control characters (which would end a NATS
 /// or HTTP header line) become spaces. For values people choose, such as
 /// a token's name.

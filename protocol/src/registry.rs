@@ -43,6 +43,53 @@ pub struct FunctionVersion {
     pub digest: String,
     /// Component size in bytes.
     pub size: u64,
+    /// Which world the component exports; entries written before HTTP
+    /// functions existed are exec functions.
+    #[serde(default, skip_serializing_if = "World::is_exec")]
+    pub world: World,
+}
+
+/// The two shapes of function the platform runs, detected at upload.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum World {
+    /// `wasm-faas:function/faas-exec`: `exec(string) -> string`, called
+    /// through `/exec` and `<p>.exec.<b>.<f>`.
+    #[default]
+    Exec,
+    /// `wasi:http/proxy`: exports `wasi:http/incoming-handler`, called
+    /// through `/run` and `<p>.http.<b>.<f>`.
+    Http,
+}
+
+impl World {
+    /// The world as it appears in JSON and headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exec => "exec",
+            Self::Http => "http",
+        }
+    }
+
+    /// Parses a world from a header value.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "exec" => Some(Self::Exec),
+            "http" => Some(Self::Http),
+            _ => None,
+        }
+    }
+
+    fn is_exec(&self) -> bool {
+        *self == Self::Exec
+    }
+}
+
+impl std::fmt::Display for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[cfg(test)]
@@ -59,9 +106,14 @@ mod tests {
 
     #[test]
     fn versions_round_trip_as_json() {
-        let v = FunctionVersion { digest: "ab".into(), size: 3 };
+        let v = FunctionVersion { digest: "ab".into(), size: 3, world: World::Exec };
         let json = serde_json::to_string(&v).unwrap();
+        // Exec entries keep the shape executors before HTTP functions read.
         assert_eq!(json, r#"{"digest":"ab","size":3}"#);
         assert_eq!(serde_json::from_str::<FunctionVersion>(&json).unwrap(), v);
+        let http = FunctionVersion { world: World::Http, ..v };
+        let json = serde_json::to_string(&http).unwrap();
+        assert_eq!(json, r#"{"digest":"ab","size":3,"world":"http"}"#);
+        assert_eq!(serde_json::from_str::<FunctionVersion>(&json).unwrap(), http);
     }
 }

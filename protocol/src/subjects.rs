@@ -66,6 +66,25 @@ impl Subjects {
         FunctionRef::new(bucket, function).ok()
     }
 
+    /// `<prefix>.http.<bucket>.<function>`: a request here runs an HTTP
+    /// function (world `wasi:http/proxy`); the request line and headers
+    /// travel in NATS headers ([`crate::http_call`]), the body as payload.
+    pub fn http(&self, function: &FunctionRef) -> String {
+        format!("{}.http.{}.{}", self.prefix, function.bucket, function.function)
+    }
+
+    /// What executors subscribe to for HTTP functions.
+    pub fn http_all(&self) -> String {
+        format!("{}.http.*.*", self.prefix)
+    }
+
+    /// Splits an HTTP-call subject back into its function, if it is one.
+    pub fn parse_http(&self, subject: &str) -> Option<FunctionRef> {
+        let rest = subject.strip_prefix(&self.prefix)?.strip_prefix(".http.")?;
+        let (bucket, function) = rest.split_once('.')?;
+        FunctionRef::new(bucket, function).ok()
+    }
+
     /// `<prefix>.jobs.<bucket>.<function>` or `<prefix>.jobs.pipeline.<name>`:
     /// asynchronous jobs, stored in the [`jobs_stream`](crate::jetstream::JetStreamNames::jobs_stream) stream
     /// until a worker finished them.
@@ -220,6 +239,7 @@ impl Subjects {
         let p = &self.prefix;
         vec![
             self.exec_all(),
+            self.http_all(),
             self.jobs_all(),
             format!("{p}.results.*.*"),
             self.dead_letters_all(),
@@ -317,6 +337,7 @@ const SYSTEM_PREFIXES: &[&str] = &["KV", "OBJ"];
 /// `<anything>.exec.<b>.<f>` is another platform's exec subject.
 const SERVICE_TOKENS: &[(&str, &str, &str)] = &[
     ("exec", "*.*", "<bucket>.<function>"),
+    ("http", "*.*", "<bucket>.<function>"),
     ("admin", ">", "<command>"),
     ("pipeline", "*", "<name>"),
     ("ping", "*", "<role>"),

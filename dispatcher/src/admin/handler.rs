@@ -222,7 +222,7 @@ impl AdminHandler {
             warn!(%err, %digest, "could not share the precompiled artifact; executors will compile");
         }
         // Last: from here on every call runs the new version.
-        let version = FunctionVersion { digest: digest.clone(), size };
+        let version = FunctionVersion { digest: digest.clone(), size, world: Default::default() };
         let revision = self.registry.set(&function, &version).await.map_err(registry_error)?;
         self.wait_for_executors(revision).await;
         Ok(Stored { function: function_info, digest })
