@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the example and test functions in functions/ as wasm32-wasip2
 # components, into functions/target/wasm32-wasip2/release/<name>.wasm:
-# the Rust guests with cargo, hello-py with componentize-py and hello-js with
-# componentize-js. The Python and JavaScript toolchains are installed from
+# the Rust guests with cargo, hello-py and echo-http-py with componentize-py,
+# hello-js and echo-http-js with componentize-js. The Python and JavaScript toolchains are installed from
 # PyPI and npm at pinned versions when missing, into a cache outside the
 # clone ($FAAS_TOOLCHAINS_DIR, default ~/.cache/wasm-faas/toolchains, or
 # $XDG_CACHE_HOME/wasm-faas/toolchains), where
@@ -22,7 +22,7 @@ toolchains="${FAAS_TOOLCHAINS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/wasm-faas/too
 
 for tool in python3 npm; do
   command -v "$tool" >/dev/null 2>&1 || {
-    echo "build-functions: $tool is missing: install Python 3 and Node.js (npm) to build hello-py and hello-js" >&2
+    echo "build-functions: $tool is missing: install Python 3 and Node.js (npm) to build the Python and JavaScript guests" >&2
     exit 1
   }
 done
@@ -59,4 +59,28 @@ if stale "$out/hello-js.wasm" hello-js "$wit" "$node/package-lock.json"; then
   # The sandbox links WASI 0.2 without wasi:http: leave fetch out.
   "$node/node_modules/.bin/componentize-js" --wit "$wit" --world-name faas-exec \
     --disable http fetch-event --out "$out/hello-js.wasm" hello-js/hello.js >/dev/null
+fi
+
+# The HTTP handlers (world wasi:http/proxy, WIT in functions/wit-http: the
+# WASI 0.2.12 files of the wasmtime-wasi-http the executor links).
+http_wit="$PWD/wit-http"
+if stale "$out/echo-http-py.wasm" echo-http-py "$http_wit" "$py/.installed"; then
+  (cd echo-http-py && "$py/bin/componentize-py" --wit-path "$http_wit" --world echo-http \
+    componentize app --output "$out/echo-http-py.wasm" >/dev/null)
+fi
+if stale "$out/echo-http-js.wasm" echo-http-js "$http_wit" "$node/package-lock.json"; then
+  # componentize-js 0.23's engine (StarlingMonkey) answers the fetch event
+  # as wasi:http/incoming-handler@0.2.10 exactly, so its world names
+  # wasi:http at 0.2.10: the same WIT under that version (0.2 minor versions
+  # only add), made here rather than kept twice. The executor links any 0.2.x.
+  js_wit="$(mktemp -d)"
+  trap 'rm -rf "$js_wit"' EXIT
+  mkdir "$js_wit/deps"
+  cp "$http_wit"/deps/*.wit "$js_wit/deps/"
+  sed -i 's/\(wasi:http[^;@]*\)@0\.2\.12/\1@0.2.10/g' "$js_wit/deps/http.wit"
+  sed 's/@0\.2\.12/@0.2.10/' "$http_wit/world.wit" >"$js_wit/world.wit"
+  # http and fetch-event on (hello-js leaves them out): the handler is
+  # `addEventListener("fetch", ...)`.
+  "$node/node_modules/.bin/componentize-js" --wit "$js_wit" --world-name echo-http \
+    --out "$out/echo-http-js.wasm" echo-http-js/echo.js >/dev/null
 fi
