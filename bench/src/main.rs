@@ -4,10 +4,13 @@
 //! the example functions through the HTTP api, and measures in one run:
 //! transport floors, warm calls over HTTP and NATS, the original
 //! compile-every-call path, cold starts, async job throughput, the runtime's
-//! in-process cost and the services' memory and CPU. Results are printed as
-//! phases finish and written to `bench/results/` (Markdown and JSON).
-//! `scripts/bench.sh` builds everything and runs it.
+//! in-process cost and the services' memory and CPU, then the per-language
+//! figures (`hello` in Rust, Python and JavaScript; `--only languages` runs
+//! just those). Results are printed as phases finish and written to
+//! `bench/results/` (Markdown and JSON). `scripts/bench.sh` builds
+//! everything and runs it.
 
+mod call_memory;
 mod floors;
 mod inprocess;
 mod jobs;
@@ -67,6 +70,21 @@ struct Args {
     /// Keep the services' log files even after a clean run.
     #[arg(long)]
     keep_logs: bool,
+    /// Run only this part (a few minutes instead of the whole run).
+    #[arg(long, value_enum)]
+    only: Option<Only>,
+    /// Also measure the HTTP handlers (echo-http in Rust, Python and
+    /// JavaScript) through `/run`, which needs a platform that serves it.
+    #[arg(long)]
+    http_guests: bool,
+}
+
+/// The parts `--only` can run alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Only {
+    /// Size, upload, first calls, warm calls and memory per language:
+    /// results/<date>-<commit>-languages.md, .json and latest-languages.md.
+    Languages,
 }
 
 #[tokio::main]
@@ -124,6 +142,17 @@ async fn main() -> anyhow::Result<()> {
     bench.deploy(fibonacci).await.context("deploying the example functions")?;
     println!("platform up and functions deployed in {} ms\n", started.elapsed().as_millis());
     bench.idle_memory().await;
+    let guests: Vec<_> = scenarios::EXEC_GUESTS
+        .into_iter()
+        .chain(args.http_guests.then_some(scenarios::HTTP_GUESTS).into_iter().flatten())
+        .collect();
+    if args.only == Some(Only::Languages) {
+        let languages = bench.languages(&guests).await;
+        let alive = bench.platform.check_alive();
+        bench.platform.stop();
+        alive?;
+        return finish_languages(&args, &languages, &log_dir, started);
+    }
     report::print_header();
 
     let result = bench.floors().await;
@@ -145,6 +174,7 @@ async fn main() -> anyhow::Result<()> {
     let result = bench.flows().await;
     note(&mut bench, "triggers and pipelines", result);
     bench.in_process().await;
+    let languages = bench.languages(&guests).await;
 
     let alive = bench.platform.check_alive();
     let Bench { platform, mut report, .. } = bench;
@@ -167,12 +197,38 @@ async fn main() -> anyhow::Result<()> {
     } else {
         let path = report.write(&args.out_dir)?;
         println!("\nwrote {} (and .json, latest.md)", path.display());
+        let path = languages.write(&args.out_dir)?;
+        println!("wrote {} (and .json, latest-languages.md)", path.display());
     }
     if report.failures.is_empty() && !args.keep_logs {
         // Kept when something failed: the services' warnings say why.
         let _ = std::fs::remove_dir_all(&log_dir);
     } else {
         println!("service logs kept in {}", log_dir.display());
+    }
+    println!("total time {} s", started.elapsed().as_secs());
+    Ok(())
+}
+
+/// Prints and writes the per-language figures of an `--only languages` run.
+fn finish_languages(
+    args: &Args,
+    languages: &scenarios::LanguagesReport,
+    log_dir: &Path,
+    started: Instant,
+) -> anyhow::Result<()> {
+    println!("\n{}", languages.markdown());
+    if args.no_write {
+        println!("--no-write: no result files written");
+    } else {
+        let path = languages.write(&args.out_dir)?;
+        println!("wrote {} (and .json, latest-languages.md)", path.display());
+    }
+    let failed = languages.guests.iter().any(|g| !g.errors.is_empty());
+    if failed || args.keep_logs {
+        println!("service logs kept in {}", log_dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(log_dir);
     }
     println!("total time {} s", started.elapsed().as_secs());
     Ok(())

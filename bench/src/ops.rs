@@ -91,3 +91,29 @@ pub fn nats_request(
         })
     })
 }
+
+/// `method url` with `body`, expecting 200 and exactly `expected`: a call of
+/// an HTTP function through `/run`, whose answer is the handler's own body.
+pub fn http_request(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: &'static [u8],
+    expected: &'static [u8],
+) -> Op {
+    let http = http.clone();
+    let url: Arc<str> = url.into();
+    Arc::new(move || {
+        let (http, url, method) = (http.clone(), url.clone(), method.clone());
+        Box::pin(async move {
+            let resp = http.request(method, &*url).body(body).timeout(REQUEST_TIMEOUT).send().await?;
+            let status = resp.status();
+            let answer = resp.bytes().await.context("read the answer")?;
+            if status != StatusCode::OK {
+                bail!("HTTP {status}: {}", String::from_utf8_lossy(&answer));
+            }
+            ensure!(answer == expected, "unexpected answer {:?}", String::from_utf8_lossy(&answer));
+            Ok(())
+        })
+    })
+}

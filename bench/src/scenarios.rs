@@ -5,6 +5,8 @@
 //! on at idle, then the scenarios that restart the executor, then async jobs
 //! (whose queue and records stay behind in JetStream).
 
+mod languages;
+
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -17,6 +19,8 @@ use crate::ops::{self, HELLO_HTTP_ANSWER, HELLO_INPUT, HELLO_OUTPUT};
 use crate::platform::{ExecutorMode, PREFIX, Platform};
 use crate::procstat;
 use crate::report::{AuthCost, LoadStats, PhaseName, Report, Samples, Settings};
+
+pub use languages::{EXEC_GUESTS, HTTP_GUESTS, LanguagesReport};
 
 /// Bucket every function of the run lives in.
 const BUCKET: &str = "bench";
