@@ -32,7 +32,7 @@ pub struct CallMemory {
     pub instantiated_kib: u64,
     /// The most they held during the call, in KiB.
     pub peak_kib: u64,
-    /// Compiling the component in this process, in ms (no other load).
+    /// Compiling the component in this process, in ms.
     pub compile_ms: f64,
 }
 
@@ -89,12 +89,14 @@ pub async fn measure(component: Vec<u8>, input: &str, expected: &[u8]) -> anyhow
     let engine = runtime.engine();
     let mut linker = Linker::<State>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| wasm_error("link WASI", e))?;
-    let state = State { wasi: WasiCtx::builder().build(), table: ResourceTable::new(), peak: Peak::default() };
+    let state =
+        State { wasi: WasiCtx::builder().build(), table: ResourceTable::new(), peak: Peak::default() };
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.peak);
     store.set_epoch_deadline(DEADLINE_TICKS);
 
-    let instance = linker.instantiate_async(&mut store, &compiled).await.map_err(|e| wasm_error("instantiate", e))?;
+    let instance =
+        linker.instantiate_async(&mut store, &compiled).await.map_err(|e| wasm_error("instantiate", e))?;
     let instantiated = store.data().peak.peak;
     let exec = instance
         .get_typed_func::<(&str,), (String,)>(&mut store, "exec")
@@ -103,7 +105,8 @@ pub async fn measure(component: Vec<u8>, input: &str, expected: &[u8]) -> anyhow
         let (result,) = exec.call_async(&mut store, (input,)).await.map_err(|e| wasm_error("call", e))?;
         anyhow::Ok(result)
     };
-    let result = tokio::time::timeout(Duration::from_secs(60), call).await.context("the call timed out")??;
+    let result =
+        tokio::time::timeout(Duration::from_secs(60), call).await.context("the call timed out")??;
     anyhow::ensure!(result.as_bytes() == expected, "unexpected result {result:?}");
     let kib = |bytes: usize| u64::try_from(bytes / 1024).unwrap_or(u64::MAX);
     Ok(CallMemory { instantiated_kib: kib(instantiated), peak_kib: kib(store.data().peak.peak), compile_ms })

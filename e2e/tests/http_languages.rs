@@ -68,7 +68,8 @@ async fn python_and_javascript_http_handlers_echo_the_request() {
         assert_eq!(resp.bytes().await.unwrap(), every_byte, "{guest}: the body, byte for byte");
 
         // `?status=N` on any method.
-        for (method, status) in [(reqwest::Method::GET, 201), (reqwest::Method::PUT, 404), (reqwest::Method::POST, 500)]
+        for (method, status) in
+            [(reqwest::Method::GET, 201), (reqwest::Method::PUT, 404), (reqwest::Method::POST, 500)]
         {
             let resp = platform
                 .http

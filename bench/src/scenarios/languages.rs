@@ -242,11 +242,17 @@ impl Bench {
             record(&mut f.first_call_after_upload, time(&self.guest_op(guest, &variant)).await);
             function = Some(variant);
         }
-        println!("  upload to 201 {}; first call after {}", brief(&f.upload), brief(&f.first_call_after_upload));
-        let function = function.with_context(|| format!("no upload of {name} succeeded: {:?}", f.upload.errors))?;
+        println!(
+            "  upload to 201 {}; first call after {}",
+            brief(&f.upload),
+            brief(&f.first_call_after_upload)
+        );
+        let function =
+            function.with_context(|| format!("no upload of {name} succeeded: {:?}", f.upload.errors))?;
         let op = self.guest_op(guest, &function);
 
-        let phase = PhaseName::new(&format!("lang-{name}"), &format!("warm {name} ({})", guest.language), "http");
+        let phase =
+            PhaseName::new(&format!("lang-{name}"), &format!("warm {name} ({})", guest.language), "http");
         let warm = self.closed(&phase, &op, 1, self.duration(), None, self.warmup()).await;
         f.warm_http_c1 = Some(warm);
         f.under_load = Some(self.memory_under_load(&op).await?);
@@ -303,7 +309,13 @@ impl Bench {
             "  executor VmRSS {before} KiB before, {peak} KiB at most with {LOAD_CONCURRENCY} calls at once \
              ({per_call_kib} KiB per call)"
         );
-        Ok(UnderLoad { concurrency: LOAD_CONCURRENCY, before_kib: before, peak_kib: peak, per_call_kib, calls: out.ok })
+        Ok(UnderLoad {
+            concurrency: LOAD_CONCURRENCY,
+            before_kib: before,
+            peak_kib: peak,
+            per_call_kib,
+            calls: out.ok,
+        })
     }
 }
 
@@ -371,7 +383,9 @@ impl LanguagesReport {
             samples(&g.first_call_fresh_executor)
         });
         row(&mut md, "warm call over HTTP, c=1, p50 / p99 ms", &|g| {
-            g.warm_http_c1.as_ref().map_or("-".to_owned(), |w| format!("{} / {}", num(w.p50_ms), num(w.p99_ms)))
+            g.warm_http_c1
+                .as_ref()
+                .map_or("-".to_owned(), |w| format!("{} / {}", num(w.p50_ms), num(w.p99_ms)))
         });
         row(&mut md, "warm calls/s, c=1", &|g| {
             g.warm_http_c1.as_ref().map_or("-".to_owned(), |w| num(w.throughput_rps))
@@ -381,11 +395,13 @@ impl LanguagesReport {
                 .as_ref()
                 .map_or("-".to_owned(), |m| format!("{} ({})", mib(m.peak_kib), mib(m.instantiated_kib)))
         });
-        row(&mut md, "compile in-process, idle machine, ms", &|g| {
+        row(&mut md, "compile in the bench's process (services idle), ms", &|g| {
             g.call_memory.as_ref().map_or("-".to_owned(), |m| num(m.compile_ms))
         });
         row(&mut md, &format!("executor VmRSS before / peak at c={LOAD_CONCURRENCY}"), &|g| {
-            g.under_load.as_ref().map_or("-".to_owned(), |u| format!("{} / {}", mib(u.before_kib), mib(u.peak_kib)))
+            g.under_load
+                .as_ref()
+                .map_or("-".to_owned(), |u| format!("{} / {}", mib(u.before_kib), mib(u.peak_kib)))
         });
         row(&mut md, "(peak - before) / concurrency", &|g| {
             g.under_load.as_ref().map_or("-".to_owned(), |u| mib(u.per_call_kib))
