@@ -1,8 +1,12 @@
 """`echo-http-py`: an HTTP handler (`wasi:http/proxy`) in Python.
 
-GET (or any method without a body) answers the request as JSON; POST and
-PUT echo the body with its content type; `?status=N` sets the status;
-every answer carries `x-echo: 1`. The Python twin of the Rust `echo-http`.
+GET (and every method but POST and PUT) answers the request as JSON:
+`{"method", "path", "query", "headers", "lang"}`, the query `null` when
+there is none, headers by lower-case name with repeated values joined by
+`, `. POST and PUT echo the body with its content type
+(`application/octet-stream` when it has none); `?status=N` sets the
+status; every answer carries `x-echo: 1`. The Python twin of the Rust
+`echo-http`.
 Built with componentize-py (see scripts/build-functions.sh).
 """
 
@@ -27,19 +31,21 @@ class IncomingHandler(exports.IncomingHandler):
         method = request.method()
         method = method.value if isinstance(method, Method_Other) else type(method).__name__[7:].upper()
         url = urlsplit(request.path_with_query() or "/")
-        headers = {name: value.decode() for name, value in request.headers().entries()}
-        status = int(parse_qs(url.query).get("status", ["200"])[0])
+        headers = {}  # by lower-case name, repeated values joined
+        for name, value in request.headers().entries():
+            name, value = name.lower(), value.decode()
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        status = parse_qs(url.query).get("status", [""])[0]
+        status = int(status) if status.isdigit() else 200
 
-        reply = [("x-echo", b"1")]
         if method in ("POST", "PUT"):
+            content_type = headers.get("content-type", "application/octet-stream")
             body = read_body(request)
-            if "content-type" in headers:
-                reply.append(("content-type", headers["content-type"].encode()))
         else:
-            doc = {"method": method, "path": url.path, "query": url.query, "headers": headers, "lang": "python"}
-            body = json.dumps(doc).encode()
-            reply.append(("content-type", b"application/json"))
-        respond(response_out, status, reply, body)
+            content_type = "application/json"
+            doc = {"method": method, "path": url.path, "query": url.query or None, "headers": headers}
+            body = json.dumps(doc | {"lang": "python"}).encode()
+        respond(response_out, status, [("content-type", content_type.encode()), ("x-echo", b"1")], body)
 
 
 def read_body(request: IncomingRequest) -> bytes:
