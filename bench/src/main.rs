@@ -83,7 +83,7 @@ struct Args {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Only {
     /// Size, upload, first calls, warm calls and memory per language:
-    /// results/<date>-<commit>-languages.md, .json and latest-languages.md.
+    /// `results/<date>-<commit>-languages.md`, `.json` and `latest-languages.md`.
     Languages,
 }
 
