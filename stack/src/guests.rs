@@ -20,10 +20,14 @@ pub fn functions_dir() -> PathBuf {
         .join("functions")
 }
 
-/// Path of the compiled guest `name` (e.g. `hello`, `fibonacci`).
+/// Path of the compiled guest `name` (e.g. `hello`, `fibonacci`, `hello-py`,
+/// `echo-http-js`).
 ///
 /// With `FAAS_GUESTS_DIR` set this is `<dir>/<name>.wasm`. Otherwise the guest
-/// workspace is built in release mode, once per process.
+/// workspace is built in release mode, once per process; the Python and
+/// JavaScript guests (`hello-py`, `hello-js`, `echo-http-py`,
+/// `echo-http-js`) are not cargo's but `scripts/build-functions.sh`'s, which
+/// writes them to the same folder (the test command runs it first).
 ///
 /// # Panics
 ///
