@@ -67,13 +67,13 @@ async fn python_and_javascript_http_handlers_echo_the_request() {
         assert_eq!(header(&resp, CONTENT_TYPE.as_str()), Some("application/x-every-byte"), "{guest}");
         assert_eq!(resp.bytes().await.unwrap(), every_byte, "{guest}: the body, byte for byte");
 
-        // `?status=N` on any method.
+        // `?status=N` on any method (on `/run/{b}/{f}` itself: path `/`).
         for (method, status) in
             [(reqwest::Method::GET, 201), (reqwest::Method::PUT, 404), (reqwest::Method::POST, 500)]
         {
             let resp = platform
                 .http
-                .request(method.clone(), platform.url(&format!("/run/webs/{guest}/?status={status}")))
+                .request(method.clone(), platform.url(&format!("/run/webs/{guest}?status={status}")))
                 .body("status")
                 .send()
                 .await
