@@ -375,7 +375,10 @@ impl LanguagesReport {
         };
         let mib = |kib: u64| format!("{} MiB", num(kib as f64 / 1024.0));
         row(&mut md, "world", &|g| g.world.clone());
-        row(&mut md, "component size", &|g| format!("{} MB", num(g.size_bytes as f64 / 1e6)));
+        row(&mut md, "component size", &|g| {
+            // 0: the guest could not be read (its error is listed below).
+            if g.size_bytes == 0 { "-".to_owned() } else { format!("{} MB", num(g.size_bytes as f64 / 1e6)) }
+        });
         row(&mut md, "upload to 201 (compile included), ms", &|g| samples(&g.upload));
         row(&mut md, "first call after upload, ms", &|g| samples(&g.first_call_after_upload));
         row(&mut md, "executor start to first pong, ms", &|g| samples(&g.executor_start));
