@@ -289,12 +289,14 @@ mod tests {
 
     #[test]
     fn a_refusal_says_what_and_how_to_allow_it() {
-        let err = AddressPolicy::strict(CALLBACKS).check_ip("localhost", "127.0.0.1".parse().unwrap()).unwrap_err();
+        let err =
+            AddressPolicy::strict(CALLBACKS).check_ip("localhost", "127.0.0.1".parse().unwrap()).unwrap_err();
         let text = err.to_string();
         assert!(
             text.contains("localhost") && text.contains("loopback") && text.contains("FAAS_CALLBACK_ALLOW")
         );
-        let err = AddressPolicy::strict(HTTP_OUTGOING).check_ip("x", "10.0.0.1".parse().unwrap()).unwrap_err();
+        let err =
+            AddressPolicy::strict(HTTP_OUTGOING).check_ip("x", "10.0.0.1".parse().unwrap()).unwrap_err();
         assert!(err.to_string().contains("FAAS_HTTP_OUTGOING_ADDRESS_ALLOW"), "{err}");
     }
 }

@@ -72,7 +72,13 @@ pub struct Platform {
 
 /// Limits small enough that hostile guests fail fast in tests.
 pub fn test_limits() -> ExecLimits {
-    ExecLimits { timeout_ms: 1_500, memory_mib: 64, max_output: 1 << 20, max_log: 64 << 10, ..ExecLimits::DEFAULT }
+    ExecLimits {
+        timeout_ms: 1_500,
+        memory_mib: 64,
+        max_output: 1 << 20,
+        max_log: 64 << 10,
+        ..ExecLimits::DEFAULT
+    }
 }
 
 /// The bootstrap admin token of every test platform's api (which checks

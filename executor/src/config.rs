@@ -68,7 +68,11 @@ pub struct HttpOutgoingSettings {
     /// (loopback, private, link-local...): CIDRs, addresses or host names,
     /// comma-separated, as `FAAS_CALLBACK_ALLOW` for callbacks. Empty: only
     /// public addresses.
-    #[arg(long = "http-outgoing-address-allow", env = "FAAS_HTTP_OUTGOING_ADDRESS_ALLOW", value_delimiter = ',')]
+    #[arg(
+        long = "http-outgoing-address-allow",
+        env = "FAAS_HTTP_OUTGOING_ADDRESS_ALLOW",
+        value_delimiter = ','
+    )]
     pub address_allow: Vec<String>,
 }
 

@@ -28,8 +28,9 @@ pub async fn request(
     max_body: usize,
 ) -> Result<HttpRequest, ExecError> {
     let method = bus::header(message, headers::HTTP_METHOD).unwrap_or("GET");
-    let method = http::Method::from_bytes(method.as_bytes())
-        .map_err(|_| ExecError::InvalidInput(format!("{} is not an HTTP method: {method:?}", headers::HTTP_METHOD)))?;
+    let method = http::Method::from_bytes(method.as_bytes()).map_err(|_| {
+        ExecError::InvalidInput(format!("{} is not an HTTP method: {method:?}", headers::HTTP_METHOD))
+    })?;
     let path = bus::header(message, headers::HTTP_PATH).unwrap_or("/");
     if !path.starts_with('/') {
         return Err(ExecError::InvalidInput(format!("{} must start with /: {path:?}", headers::HTTP_PATH)));
@@ -47,7 +48,9 @@ pub async fn request(
             if !is_forwarded(name) {
                 continue;
             }
-            let Ok(name) = http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()) else { continue };
+            let Ok(name) = http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()) else {
+                continue;
+            };
             for value in values {
                 if let Ok(value) = http::HeaderValue::from_str(value.as_str()) {
                     map.append(name.clone(), value);
@@ -100,7 +103,8 @@ pub async fn reply(
     transfer: &TransferStore,
     limit: usize,
 ) -> Result<(HeaderMap, Bytes), ExecError> {
-    let staged = if output.body.len() > limit { Some(transfer.stage(output.body.clone()).await?) } else { None };
+    let staged =
+        if output.body.len() > limit { Some(transfer.stage(output.body.clone()).await?) } else { None };
     let payload = if staged.is_some() { Bytes::new() } else { output.body.clone() };
     let (mut map, payload) = bus::encode_reply(request_id, Ok(payload));
     map.insert(headers::EXECUTOR, executor_id);
@@ -126,10 +130,9 @@ pub fn wrong_world(function: &FunctionRef, world: World) -> ExecError {
             "{function} is an HTTP function (wasi:http/proxy): call /run/{}/{}/",
             function.bucket, function.function
         ),
-        World::Exec => format!(
-            "{function} is an exec function: call /exec/{}/{}",
-            function.bucket, function.function
-        ),
+        World::Exec => {
+            format!("{function} is an exec function: call /exec/{}/{}", function.bucket, function.function)
+        }
     })
 }
 

@@ -25,6 +25,8 @@ pub mod reply;
 pub mod runtime;
 pub mod server;
 
-pub use config::{CallLogSettings, CallLogs, CompileSettings, ExecLimits, ExecutorConfig, HttpOutgoingSettings};
+pub use config::{
+    CallLogSettings, CallLogs, CompileSettings, ExecLimits, ExecutorConfig, HttpOutgoingSettings,
+};
 pub use error::ExecError;
 pub use server::{ExecutorError, run};

@@ -75,7 +75,8 @@ impl WasiHttpHooks for OutgoingHooks {
         let (hosts, policy) = (self.hosts.clone(), self.policy.clone());
         Box::new(async move {
             let uri = request.uri().clone();
-            let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
+            let host =
+                uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_owned();
             let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
             let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
             if !hosts.allows(&host) {
@@ -98,10 +99,10 @@ impl WasiHttpHooks for OutgoingHooks {
             if !https {
                 // Connect to the address checked, not to a second lookup.
                 let mut parts = uri.into_parts();
-                parts.authority = Some(
-                    checked.to_string().parse().map_err(|_| HttpError::HttpRequestUriInvalid)?,
-                );
-                *request.uri_mut() = http::Uri::from_parts(parts).map_err(|_| HttpError::HttpRequestUriInvalid)?;
+                parts.authority =
+                    Some(checked.to_string().parse().map_err(|_| HttpError::HttpRequestUriInvalid)?);
+                *request.uri_mut() =
+                    http::Uri::from_parts(parts).map_err(|_| HttpError::HttpRequestUriInvalid)?;
             }
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((response.map(|body| body.boxed_unsync()), Box::new(io) as Sent))

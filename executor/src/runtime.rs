@@ -283,6 +283,11 @@ impl FunctionRuntime {
         self
     }
 
+    /// The limits every call runs under.
+    pub fn limits(&self) -> &ExecLimits {
+        &self.limits
+    }
+
     /// The engine, for compiling components.
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -296,8 +301,8 @@ impl FunctionRuntime {
     /// Resolves a component's imports against the sandbox once, so calls
     /// only instantiate.
     pub fn prepare(&self, component: &Component) -> Result<PreparedComponent, ExecError> {
-        let world =
-            engine::world_of(&self.engine, component).map_err(|e| ExecError::InvalidComponent(e.to_string()))?;
+        let world = engine::world_of(&self.engine, component)
+            .map_err(|e| ExecError::InvalidComponent(e.to_string()))?;
         let pre = self.linker.instantiate_pre(component);
         let prepared = match world {
             World::Exec => pre.and_then(FaasExecPre::new).map(Prepared::Exec),
@@ -403,13 +408,15 @@ impl FunctionRuntime {
         let fail = |error| CallFailure { error, stdout: text(&stdout), stderr: text(&stderr) };
 
         let HttpRequest { method, path_with_query, headers, body } = request;
-        let mut builder = http::Request::builder().method(method).uri(format!("http://localhost{path_with_query}"));
+        let mut builder =
+            http::Request::builder().method(method).uri(format!("http://localhost{path_with_query}"));
         if let Some(map) = builder.headers_mut() {
             *map = headers;
         }
         let body = http_body_util::Full::new(body)
             .map_err(|never: std::convert::Infallible| -> wasmtime_wasi_http::Error { match never {} });
-        let request = builder.body(body).map_err(|e| fail(ExecError::InvalidInput(format!("bad request: {e}"))))?;
+        let request =
+            builder.body(body).map_err(|e| fail(ExecError::InvalidInput(format!("bad request: {e}"))))?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let prepared = (|| -> wasmtime::Result<_> {
             let mut view = store.data_mut().http();
@@ -426,7 +433,11 @@ impl FunctionRuntime {
         let pre = pre.clone();
         let guest = wasmtime_wasi::runtime::spawn(async move {
             let proxy = pre.instantiate_async(&mut store).await.map_err(|e| (Stage::Instantiate, e))?;
-            proxy.wasi_http_incoming_handler().call_handle(&mut store, request, out).await.map_err(|e| (Stage::Call, e))
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, request, out)
+                .await
+                .map_err(|e| (Stage::Call, e))
         });
         let max_body = limits.max_http_body;
         let run = async {
@@ -439,7 +450,9 @@ impl FunctionRuntime {
                 }
                 Err(_) => {
                     guest.await?;
-                    return Ok(Err(ExecError::Trapped("the handler returned without setting a response".into())));
+                    return Ok(Err(ExecError::Trapped(
+                        "the handler returned without setting a response".into(),
+                    )));
                 }
             };
             let (parts, mut body) = response.into_parts();
@@ -448,7 +461,9 @@ impl FunctionRuntime {
                 let Ok(frame) = frame else {
                     // The guest stopped writing: its own error says why.
                     guest.await?;
-                    return Ok(Err(ExecError::Trapped("the handler did not finish its response body".into())));
+                    return Ok(Err(ExecError::Trapped(
+                        "the handler did not finish its response body".into(),
+                    )));
                 };
                 if let Ok(data) = frame.into_data() {
                     bytes.extend_from_slice(&data);

@@ -15,8 +15,8 @@ use protocol::admin::{
 };
 use protocol::buckets::BucketSettings;
 use protocol::{
-    AdminCommand, AdminRequest, ErrorBody, ErrorCode, FunctionRef, FunctionVersion, PipelineSpec, StagedObject, Subjects,
-    TriggerSpec, TriggerSubjectPolicy,
+    AdminCommand, AdminRequest, ErrorBody, ErrorCode, FunctionRef, FunctionVersion, PipelineSpec,
+    StagedObject, Subjects, TriggerSpec, TriggerSubjectPolicy,
 };
 use storage::FunctionStore;
 use tracing::{error, warn};

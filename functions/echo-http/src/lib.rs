@@ -4,7 +4,9 @@
 //! - `GET` (and every method but `POST`/`PUT`): JSON
 //!   `{"method", "path", "query", "headers"}` (headers by lower-case name,
 //!   repeated values joined with `, `);
-//! - `POST`/`PUT`: the request body bytes, unchanged, with its `content-type`;
+//! - `POST`/`PUT`: the request body bytes, unchanged, with its `content-type`
+//!   (a body `echo-status:NNN...` also sets status `NNN`, so a caller that
+//!   can only send a body, such as a job running `POST /`, can ask for one);
 //! - `?status=N`: answer with status `N`;
 //! - every answer carries `x-echo: 1`;
 //! - `/trap` panics, `/spin` loops forever (the platform's trap and time
@@ -42,7 +44,9 @@ impl wasip2::exports::http::incoming_handler::Guest for Echo {
             "/spin" => spin(),
             "/fetch" => match params.iter().find(|(k, _)| k == "url") {
                 Some((_, url)) => match fetch(url) {
-                    Ok((code, body)) => (200, "text/plain".to_owned(), [format!("{code}\n").into_bytes(), body].concat()),
+                    Ok((code, body)) => {
+                        (200, "text/plain".to_owned(), [format!("{code}\n").into_bytes(), body].concat())
+                    }
                     Err(err) => (502, "text/plain".to_owned(), format!("fetch failed: {err}").into_bytes()),
                 },
                 None => (400, "text/plain".to_owned(), b"missing ?url=".to_vec()),
@@ -53,7 +57,12 @@ impl wasip2::exports::http::incoming_handler::Guest for Echo {
                     .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
                     .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
                     .unwrap_or_else(|| "application/octet-stream".to_owned());
-                (status, content_type, read_body(request.consume().ok()))
+                let body = read_body(request.consume().ok());
+                let status = body
+                    .strip_prefix(b"echo-status:")
+                    .and_then(|rest| std::str::from_utf8(rest.get(..3)?).ok()?.parse::<u16>().ok())
+                    .unwrap_or(status);
+                (status, content_type, body)
             }
             _ => {
                 let mut map = serde_json::Map::new();
@@ -110,7 +119,9 @@ fn read_body(body: Option<IncomingBody>) -> Vec<u8> {
             match stream.blocking_read(64 << 10) {
                 Ok(chunk) => bytes.extend_from_slice(&chunk),
                 Err(StreamError::Closed) => break,
-                Err(StreamError::LastOperationFailed(err)) => panic!("reading the body: {}", err.to_debug_string()),
+                Err(StreamError::LastOperationFailed(err)) => {
+                    panic!("reading the body: {}", err.to_debug_string())
+                }
             }
         }
     }
