@@ -267,3 +267,36 @@ async fn outgoing_http_is_refused_unless_host_and_address_are_both_allowed() {
     assert_eq!(header(&other, "Faas-Http-Status").as_deref(), Some("502"));
     assert!(String::from_utf8_lossy(&other.payload).contains("HttpRequestDenied"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_the_shipped_nats_permissions_executors_serve_http_and_app_users_call_it() {
+    let platform = Platform::start_secure().await;
+    platform.create_bucket(BUCKET).await;
+    platform.deploy(BUCKET, "echo-http", "echo-http").await;
+
+    // The executor's user takes a staged request body and stages the answer
+    // (the test's own client is the dispatcher's user).
+    let store = transfer(&platform).await;
+    let big: Bytes = vec![7u8; 2 << 20].into();
+    let staged = store.stage(big.clone()).await.unwrap();
+    let extra = [("Faas-Http-Body-Staged", staged.name.as_str())];
+    let reply = http_call(&platform, "echo-http", "POST", "/", None, &extra, Bytes::new()).await;
+    assert_eq!(header(&reply, "Faas-Http-Status").as_deref(), Some("200"), "{reply:?}");
+    let name = header(&reply, "Faas-Http-Body-Staged").expect("the answer is staged");
+    assert!(store.take(&StagedObject { name, size: 0 }, 64 << 20).await.unwrap() == big);
+
+    // An outside publisher calls the HTTP functions of its buckets.
+    let (_, _, password) = e2e::NATS_USERS.iter().find(|(name, ..)| *name == "app").unwrap();
+    let app = async_nats::ConnectOptions::with_user_and_password("app".into(), (*password).into())
+        .custom_inbox_prefix("_INBOX.app")
+        .connect(platform.env.nats_url.as_str())
+        .await
+        .unwrap();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Faas-Http-Path", "/from-app");
+    let reply =
+        app.request_with_headers("faas.http.functions.echo-http", headers, Bytes::new()).await.unwrap();
+    assert_eq!(header(&reply, "Faas-Http-Status").as_deref(), Some("200"), "{reply:?}");
+    let seen: Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(seen["path"], "/from-app");
+}
