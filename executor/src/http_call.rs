@@ -163,9 +163,9 @@ mod tests {
 
     #[test]
     fn wrong_world_names_the_right_route() {
-        let function = FunctionRef::new("b", "f").unwrap();
-        assert!(wrong_world(&function, World::Http).to_string().contains("/run/b/f/"));
-        assert!(wrong_world(&function, World::Exec).to_string().contains("/exec/b/f"));
+        let function = FunctionRef::new("shop", "checkout").unwrap();
+        assert!(wrong_world(&function, World::Http).to_string().contains("/run/shop/checkout/"));
+        assert!(wrong_world(&function, World::Exec).to_string().contains("/exec/shop/checkout"));
         assert_eq!(wrong_world(&function, World::Exec).code(), protocol::ErrorCode::WrongWorld);
     }
 }
