@@ -94,17 +94,34 @@ pub fn exec_output(output: &HttpOutput) -> Result<Bytes, ExecError> {
     Err(ExecError::HttpStatus { status: output.status, body: String::from_utf8_lossy(shown).into_owned() })
 }
 
+/// Bytes kept for the platform's own reply headers (status, ids, digest,
+/// trace context) when the handler's headers share the message.
+const PLATFORM_HEADERS: usize = 1024;
+
 /// The reply to a successful HTTP call: status, forwarded headers and the
-/// body, staged when it does not fit in `limit` bytes.
+/// body, staged when it does not fit in one message of `max_payload` bytes
+/// beside the headers. Headers that alone do not fit are `output_too_large`.
 pub async fn reply(
     request_id: &str,
     executor_id: &str,
     output: &HttpOutput,
     transfer: &TransferStore,
-    limit: usize,
+    max_payload: usize,
 ) -> Result<(HeaderMap, Bytes), ExecError> {
+    let forwarded: Vec<(&str, &str)> = output
+        .headers
+        .iter()
+        .filter(|(name, _)| is_forwarded(name.as_str()))
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        .collect();
+    // `name: value\r\n` each.
+    let header_bytes = PLATFORM_HEADERS + forwarded.iter().map(|(n, v)| n.len() + v.len() + 4).sum::<usize>();
+    let room = max_payload.checked_sub(header_bytes).ok_or(ExecError::OutputTooLarge {
+        size: header_bytes,
+        limit: max_payload.saturating_sub(PLATFORM_HEADERS),
+    })?;
     let staged =
-        if output.body.len() > limit { Some(transfer.stage(output.body.clone()).await?) } else { None };
+        if output.body.len() > room { Some(transfer.stage(output.body.clone()).await?) } else { None };
     let payload = if staged.is_some() { Bytes::new() } else { output.body.clone() };
     let (mut map, payload) = bus::encode_reply(request_id, Ok(payload));
     map.insert(headers::EXECUTOR, executor_id);
@@ -113,12 +130,8 @@ pub async fn reply(
     if let Some(staged) = staged {
         map.insert(headers::HTTP_BODY_STAGED, staged.name);
     }
-    for (name, value) in &output.headers {
-        if is_forwarded(name.as_str())
-            && let Ok(value) = value.to_str()
-        {
-            map.append(name.as_str(), value);
-        }
+    for (name, value) in forwarded {
+        map.append(name, value);
     }
     Ok((map, payload))
 }

@@ -383,7 +383,9 @@ async fn handle(
                         )
                     }
                     Answer::Http(output) => {
-                        http_call::reply(&request_id, &executor.id, output, &executor.transfer, limit).await
+                        let max_payload = executor.client.server_info().max_payload;
+                        http_call::reply(&request_id, &executor.id, output, &executor.transfer, max_payload)
+                            .await
                     }
                 };
                 match encoded {
