@@ -141,10 +141,16 @@ pub fn world_of(engine: &Engine, component: &Component) -> Result<World, Invalid
         }
         return Ok(World::Exec);
     }
+    // `handle: func(request: incoming-request, response-out: response-outparam)`;
+    // the resources' identity is checked when an executor links it.
+    let is_handle = |item: Option<wasmtime::component::types::ComponentExtern>| {
+        matches!(item.map(|item| item.ty), Some(ComponentItem::ComponentFunc(func))
+            if func.params().len() == 2 && func.results().len() == 0)
+    };
     let handler = ty.exports(engine).any(|(name, item)| {
         name.starts_with(INCOMING_HANDLER)
             && matches!(&item.ty, ComponentItem::ComponentInstance(instance)
-                if instance.get_export(engine, "handle").is_some())
+                if is_handle(instance.get_export(engine, "handle")))
     });
     if handler {
         return Ok(World::Http);
@@ -168,5 +174,33 @@ mod tests {
         // Right header, garbage body.
         let broken = [0, b'a', b's', b'm', 0x0d, 0, 1, 0, 0xff, 0xff];
         assert!(matches!(validator.validate(&broken), Err(InvalidComponent::Compile(_))));
+    }
+
+    /// A component exporting `wasi:http/incoming-handler@0.2.<patch>` whose
+    /// `handle` takes `params` i32s.
+    fn handler(patch: u32, params: usize) -> Vec<u8> {
+        let core = " i32".repeat(params);
+        let lifted = (0..params).map(|i| format!(" (param \"p{i}\" u32)")).collect::<String>();
+        wat::parse_str(format!(
+            r#"(component
+                (core module $m (func (export "h") (param{core})))
+                (core instance $i (instantiate $m))
+                (func $h{lifted} (canon lift (core func $i "h")))
+                (instance $handler (export "handle" (func $h)))
+                (export "wasi:http/incoming-handler@0.2.{patch}" (instance $handler)))"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_incoming_handler_export_is_the_http_world() {
+        let validator = ComponentValidator::new();
+        for patch in [0, 6, 12] {
+            let valid = validator.validate(&handler(patch, 2)).unwrap_or_else(|e| panic!("0.2.{patch}: {e}"));
+            assert_eq!(valid.world, World::Http);
+        }
+        let refused = validator.validate(&handler(0, 1)).err().expect("handle must take two arguments");
+        let text = refused.to_string();
+        assert!(text.contains("exports neither") && text.contains("wasi:http/incoming-handler"), "{text}");
     }
 }
