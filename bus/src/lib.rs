@@ -10,11 +10,12 @@
 //! larger than one message, the function registry, the job queue, the
 //! trigger and pipeline definitions, the api tokens and their last use, the
 //! bucket settings, the wire code of each of their errors, the stores' byte
-//! caps, the event budgets of trigger chains, audit events and the principal
+//! caps, the address rules of connections made for users ([`address_policy`]), the event budgets of trigger chains, audit events and the principal
 //! on messages, per-call logs, W3C trace context on every hop, the metrics
 //! endpoint of the roles without an HTTP server ([`metrics`]), and process
 //! bootstrap (logging, trace export, shutdown on Ctrl-C or SIGTERM).
 
+pub mod address_policy;
 pub mod audit;
 mod buckets;
 mod budgets;

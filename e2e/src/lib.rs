@@ -52,6 +52,9 @@ pub struct Platform {
     pub call_logs: executor::CallLogSettings,
     /// `--metrics-max-functions` of executors started from now on.
     pub metrics_max_functions: usize,
+    /// Where HTTP functions' outgoing requests may go, on executors
+    /// started from now on (default: nowhere).
+    pub http_outgoing: executor::HttpOutgoingSettings,
     /// Whether nats-server runs `deploy/nats/nats-server.conf` and every
     /// role connects as its own user ([`NATS_USERS`]).
     secure: bool,
@@ -69,7 +72,13 @@ pub struct Platform {
 
 /// Limits small enough that hostile guests fail fast in tests.
 pub fn test_limits() -> ExecLimits {
-    ExecLimits { timeout_ms: 1_500, memory_mib: 64, max_output: 1 << 20, max_log: 64 << 10 }
+    ExecLimits {
+        timeout_ms: 1_500,
+        memory_mib: 64,
+        max_output: 1 << 20,
+        max_log: 64 << 10,
+        ..ExecLimits::DEFAULT
+    }
 }
 
 /// The bootstrap admin token of every test platform's api (which checks
@@ -223,6 +232,7 @@ impl Platform {
             share_artifacts: true,
             call_logs: executor::CallLogSettings::default(),
             metrics_max_functions: bus::metrics::DEFAULT_MAX_FUNCTIONS,
+            http_outgoing: executor::HttpOutgoingSettings::default(),
             secure,
             nats,
             cluster,
@@ -453,6 +463,7 @@ impl Platform {
                 metrics_listen: Some(address),
                 metrics_max_functions: self.metrics_max_functions,
             },
+            http_outgoing: self.http_outgoing.clone(),
         };
         let client = self.role_client("executor").await;
         let (stop, mut rx) = watch::channel(false);

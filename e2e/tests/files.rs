@@ -26,7 +26,7 @@ async fn uploads_are_checked_to_be_faas_components() {
     let cases: [(&str, Vec<u8>, &str); 4] = [
         ("random", b"these are not the bytes you are looking for".to_vec(), "not a WebAssembly binary"),
         ("core", wat::parse_str("(module (func (export \"exec\")))").unwrap(), "core WebAssembly module"),
-        ("noexport", wat::parse_str(NO_EXPORT).unwrap(), "does not export `exec"),
+        ("noexport", wat::parse_str(NO_EXPORT).unwrap(), "exports neither `exec"),
         ("wrongsig", wat::parse_str(WRONG_SIGNATURE).unwrap(), "must be `func(input: string) -> string`"),
     ];
     for (name, bytes, expected) in cases {

@@ -51,6 +51,29 @@ pub struct ExecutorConfig {
     /// What is published of each call on its log subject.
     #[command(flatten)]
     pub call_logs: CallLogSettings,
+    /// Where HTTP functions' outgoing requests may go.
+    #[command(flatten)]
+    pub http_outgoing: HttpOutgoingSettings,
+}
+
+/// Outgoing HTTP from HTTP functions: off unless a host is allowed.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct HttpOutgoingSettings {
+    /// Hosts every HTTP function may send requests to (`api.example.com`,
+    /// or `*.example.com` for the names under it), comma-separated. Empty
+    /// (the default): none; outgoing requests are refused.
+    #[arg(long = "http-outgoing-hosts", env = "FAAS_HTTP_OUTGOING_HOSTS", value_delimiter = ',')]
+    pub hosts: Vec<String>,
+    /// Addresses outgoing requests may reach although they are not public
+    /// (loopback, private, link-local...): CIDRs, addresses or host names,
+    /// comma-separated, as `FAAS_CALLBACK_ALLOW` for callbacks. Empty: only
+    /// public addresses.
+    #[arg(
+        long = "http-outgoing-address-allow",
+        env = "FAAS_HTTP_OUTGOING_ADDRESS_ALLOW",
+        value_delimiter = ','
+    )]
+    pub address_allow: Vec<String>,
 }
 
 /// Whether to publish a log of every call on `<prefix>.logs.<b>.<f>`, and
@@ -104,6 +127,11 @@ pub struct ExecLimits {
     /// Most bytes of stdout, and of stderr, captured per call.
     #[arg(long = "exec-max-log", env = "FAAS_EXEC_MAX_LOG", default_value_t = ExecLimits::DEFAULT.max_log)]
     pub max_log: usize,
+    /// Largest request or response body of an HTTP function, in bytes
+    /// (bodies larger than one NATS message travel through the transfer
+    /// store).
+    #[arg(long = "http-max-body-bytes", env = "FAAS_HTTP_MAX_BODY_BYTES", default_value_t = ExecLimits::DEFAULT.max_http_body)]
+    pub max_http_body: usize,
 }
 
 impl Default for ExecLimits {
@@ -115,8 +143,13 @@ impl Default for ExecLimits {
 impl ExecLimits {
     /// The defaults, written once: the flags' defaults and `Default` both
     /// read them.
-    pub const DEFAULT: Self =
-        Self { timeout_ms: 10_000, memory_mib: 128, max_output: 1 << 20, max_log: 256 << 10 };
+    pub const DEFAULT: Self = Self {
+        timeout_ms: 10_000,
+        memory_mib: 128,
+        max_output: 1 << 20,
+        max_log: 256 << 10,
+        max_http_body: 32 << 20,
+    };
 
     /// The wall-clock limit.
     pub fn timeout(&self) -> Duration {

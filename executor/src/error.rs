@@ -52,6 +52,21 @@ pub enum ExecError {
     /// retryable, and no fault of the component.
     #[error("executor busy: no free instance slot ({0}); retry")]
     PoolExhausted(String),
+    /// An HTTP body could not be taken from or staged in the transfer store.
+    #[error(transparent)]
+    Transfer(#[from] bus::TransferError),
+    /// The function is of the other world than the route called (the
+    /// message names the right one).
+    #[error("{0}")]
+    WrongWorld(String),
+    /// An HTTP function called as an exec function answered a non-2xx status.
+    #[error("HTTP {status}: {body}")]
+    HttpStatus {
+        /// The status.
+        status: u16,
+        /// The start of the body.
+        body: String,
+    },
     /// Anything else; a bug.
     #[error("internal executor error: {0}")]
     Internal(String),
@@ -71,6 +86,9 @@ impl ExecError {
             Self::OutputTooLarge { .. } => ErrorCode::OutputTooLarge,
             Self::InvalidInput(_) => ErrorCode::BadRequest,
             Self::PoolExhausted(_) => ErrorCode::Unavailable,
+            Self::Transfer(err) => err.code(),
+            Self::WrongWorld(_) => ErrorCode::WrongWorld,
+            Self::HttpStatus { .. } => ErrorCode::FunctionHttpError,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -1,8 +1,10 @@
 //! The executor: runs functions.
 //!
-//! Executors serve `<prefix>.exec.*.*` in one queue group, so each exec
-//! request runs on exactly one of them and scaling out is starting more
-//! processes. For each request an executor loads the component
+//! Executors serve `<prefix>.exec.*.*` and `<prefix>.http.*.*` in one queue
+//! group, so each request runs on exactly one of them and scaling out is
+//! starting more processes. Exec functions and `wasi:http/proxy` functions
+//! ([`http_call`]) run in the same sandbox; an HTTP function's outgoing
+//! requests pass [`outgoing`]. For each request an executor loads the component
 //! ([`loader::ComponentLoader`]: registry digest, then its
 //! [`cache::ComponentCache`], the shared precompiled artifacts, or S3 and a
 //! compile), runs it in a fresh sandbox with per-call limits
@@ -15,12 +17,16 @@ pub mod call_log;
 pub mod components;
 pub mod config;
 pub mod error;
+pub mod http_call;
 pub mod loader;
 pub mod metrics;
+pub mod outgoing;
 pub mod reply;
 pub mod runtime;
 pub mod server;
 
-pub use config::{CallLogSettings, CallLogs, CompileSettings, ExecLimits, ExecutorConfig};
+pub use config::{
+    CallLogSettings, CallLogs, CompileSettings, ExecLimits, ExecutorConfig, HttpOutgoingSettings,
+};
 pub use error::ExecError;
 pub use server::{ExecutorError, run};

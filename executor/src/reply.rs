@@ -14,17 +14,34 @@ use protocol::{ErrorBody, ExecLogsReply, headers};
 use crate::error::ExecError;
 use crate::runtime::CallOutput;
 
+/// What an exec call answers: the output bytes (an exec function's string,
+/// or an HTTP function's body when called as an exec function) and its logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The output.
+    pub result: Bytes,
+    /// Captured stdout.
+    pub stdout: String,
+    /// Captured stderr.
+    pub stderr: String,
+}
+
+impl From<CallOutput> for Output {
+    fn from(CallOutput { result, stdout, stderr }: CallOutput) -> Self {
+        Self { result: Bytes::from(result), stdout, stderr }
+    }
+}
+
 /// Headers and payload of a successful call, the payload at most `limit`
 /// bytes; an error when the result alone does not fit.
 pub fn success(
     request_id: &str,
     executor_id: &str,
-    output: CallOutput,
+    output: Output,
     include_logs: bool,
     limit: usize,
 ) -> Result<(HeaderMap, Bytes), ExecError> {
-    let payload =
-        if include_logs { Bytes::from(logs_body(output, limit)?) } else { Bytes::from(output.result) };
+    let payload = if include_logs { Bytes::from(logs_body(output, limit)?) } else { output.result };
     let (mut map, payload) = bus::encode_reply(request_id, Ok(payload));
     if include_logs {
         map.insert(headers::CONTENT_TYPE, headers::CONTENT_TYPE_JSON);
@@ -42,9 +59,11 @@ pub fn failure(request_id: &str, executor_id: &str, error: &ExecError) -> (Heade
 }
 
 /// The JSON reply with logs, cut to fit in `limit` bytes.
-fn logs_body(output: CallOutput, limit: usize) -> Result<Vec<u8>, ExecError> {
+fn logs_body(output: Output, limit: usize) -> Result<Vec<u8>, ExecError> {
     let encode = |body: &ExecLogsReply| serde_json::to_vec(body).expect("strings always serialise");
-    let CallOutput { result, stdout, stderr } = output;
+    let Output { result, stdout, stderr } = output;
+    // JSON carries text: an HTTP function's binary body is shown lossily.
+    let result = String::from_utf8_lossy(&result).into_owned();
     let whole = ExecLogsReply { result, stdout, stderr, logs_truncated: false };
     let encoded = encode(&whole);
     if encoded.len() <= limit {
@@ -94,8 +113,12 @@ fn cut_to_json_len(text: &str, max: usize) -> &str {
 mod tests {
     use super::*;
 
-    fn output(result: &str, stdout: &str, stderr: &str) -> CallOutput {
-        CallOutput { result: result.into(), stdout: stdout.into(), stderr: stderr.into() }
+    fn output(result: &str, stdout: &str, stderr: &str) -> Output {
+        Output {
+            result: Bytes::copy_from_slice(result.as_bytes()),
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+        }
     }
 
     fn decode(body: &[u8]) -> ExecLogsReply {

@@ -4,9 +4,16 @@
 //! instead of mapping memory per call), the linker and the epoch ticker are
 //! built once per process; a component is linked once into a
 //! [`PreparedComponent`]; each call gets a fresh `Store` with its own WASI
-//! context (stdout and stderr captured in memory; no filesystem, network,
+//! context (stdout and stderr captured in memory; no filesystem, sockets,
 //! environment or arguments) and its own limits. A guest that loops, traps or
 //! grows memory past its cap fails only its own call.
+//!
+//! One linker serves both worlds: WASI 0.2 plus `wasi:http`. An exec
+//! function is called with [`FunctionRuntime::call`]; a `wasi:http/proxy`
+//! function with [`FunctionRuntime::call_http`], under the same limits, its
+//! response body read while the guest writes it. Its outgoing requests go
+//! through [`crate::outgoing`]: refused unless the call's allow-list and the
+//! address policy allow them.
 //!
 //! The memory cap is the call's, not each memory's: every linear memory and
 //! table of every core instance of the component draws on one budget
@@ -20,6 +27,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use bus::address_policy::{self, AddressPolicy};
+use bytes::Bytes;
+use http_body_util::BodyExt as _;
+use protocol::World;
 use tracing::warn;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{
@@ -28,9 +39,13 @@ use wasmtime::{
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::config::ExecLimits;
 use crate::error::ExecError;
+use crate::outgoing::{HostAllowList, OutgoingHooks};
 
 /// Host bindings generated from `wit/faas.wit`, the same file guests use.
 mod bindings {
@@ -53,6 +68,8 @@ const KEEP_RESIDENT: usize = 4 << 20;
 /// Per-call host state.
 struct CallState {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: OutgoingHooks,
     table: ResourceTable,
     budget: CallBudget,
 }
@@ -130,6 +147,12 @@ impl WasiView for CallState {
     }
 }
 
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
 /// What a successful call produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallOutput {
@@ -154,13 +177,61 @@ pub struct CallFailure {
 
 /// A component linked against the sandbox's imports, ready to instantiate:
 /// everything about a call that can be done once per component version.
-pub struct PreparedComponent(FaasExecPre<CallState>);
+pub struct PreparedComponent(Prepared);
+
+/// The two worlds' pre-instances.
+enum Prepared {
+    /// `exec: func(string) -> string`.
+    Exec(FaasExecPre<CallState>),
+    /// A `wasi:http/proxy` handler.
+    Http(ProxyPre<CallState>),
+}
+
+impl PreparedComponent {
+    /// Which world the component exports.
+    pub fn world(&self) -> World {
+        match self.0 {
+            Prepared::Exec(_) => World::Exec,
+            Prepared::Http(_) => World::Http,
+        }
+    }
+}
+
+/// An HTTP request for a `wasi:http/proxy` function.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    /// The method.
+    pub method: http::Method,
+    /// Path and query, starting with `/`.
+    pub path_with_query: String,
+    /// The headers the function sees.
+    pub headers: http::HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+/// What an HTTP function answered.
+#[derive(Debug, Clone)]
+pub struct HttpOutput {
+    /// The status code.
+    pub status: u16,
+    /// The response headers.
+    pub headers: http::HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+    /// Captured stdout.
+    pub stdout: String,
+    /// Captured stderr.
+    pub stderr: String,
+}
 
 /// The engine and linker shared by all calls.
 pub struct FunctionRuntime {
     engine: Engine,
     linker: Linker<CallState>,
     limits: ExecLimits,
+    /// What outgoing HTTP may reach (the operator's private ranges).
+    address_policy: Arc<AddressPolicy>,
     ticker_stop: Arc<AtomicBool>,
     pool_exhausted: AtomicU64,
 }
@@ -181,6 +252,8 @@ impl FunctionRuntime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| ExecError::Internal(format!("linking WASI: {e:#}")))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| ExecError::Internal(format!("linking wasi:http: {e:#}")))?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (ticker_engine, stop) = (engine.clone(), ticker_stop.clone());
@@ -193,7 +266,26 @@ impl FunctionRuntime {
                 }
             })
             .map_err(|e| ExecError::Internal(format!("epoch ticker: {e}")))?;
-        Ok(Self { engine, linker, limits, ticker_stop, pool_exhausted: AtomicU64::new(0) })
+        Ok(Self {
+            engine,
+            linker,
+            limits,
+            address_policy: Arc::new(AddressPolicy::strict(address_policy::HTTP_OUTGOING)),
+            ticker_stop,
+            pool_exhausted: AtomicU64::new(0),
+        })
+    }
+
+    /// The runtime with `policy` deciding which addresses HTTP functions'
+    /// outgoing requests may reach (default: public addresses only).
+    pub fn with_address_policy(mut self, policy: AddressPolicy) -> Self {
+        self.address_policy = Arc::new(policy);
+        self
+    }
+
+    /// The limits every call runs under.
+    pub fn limits(&self) -> &ExecLimits {
+        &self.limits
     }
 
     /// The engine, for compiling components.
@@ -209,26 +301,32 @@ impl FunctionRuntime {
     /// Resolves a component's imports against the sandbox once, so calls
     /// only instantiate.
     pub fn prepare(&self, component: &Component) -> Result<PreparedComponent, ExecError> {
-        let pre = self
-            .linker
-            .instantiate_pre(component)
-            .and_then(FaasExecPre::new)
-            .map_err(|e| ExecError::InvalidComponent(format!("{e:#}")))?;
-        Ok(PreparedComponent(pre))
+        let world = engine::world_of(&self.engine, component)
+            .map_err(|e| ExecError::InvalidComponent(e.to_string()))?;
+        let pre = self.linker.instantiate_pre(component);
+        let prepared = match world {
+            World::Exec => pre.and_then(FaasExecPre::new).map(Prepared::Exec),
+            World::Http => pre.and_then(ProxyPre::new).map(Prepared::Http),
+        };
+        prepared.map(PreparedComponent).map_err(|e| ExecError::InvalidComponent(format!("{e:#}")))
     }
 
-    /// Runs `exec(input)` in a fresh sandbox.
-    pub async fn call(
-        &self,
-        component: &PreparedComponent,
-        input: String,
-    ) -> Result<CallOutput, CallFailure> {
+    /// A fresh store for one call: captured output, no outgoing HTTP but
+    /// to `hosts`, the memory budget and the epoch deadline.
+    fn store(&self, hosts: HostAllowList) -> (Store<CallState>, MemoryOutputPipe, MemoryOutputPipe) {
         let limits = &self.limits;
         let stdout = MemoryOutputPipe::new(limits.max_log);
         let stderr = MemoryOutputPipe::new(limits.max_log);
         let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
         let budget = CallBudget::new(limits.memory_bytes());
-        let mut store = Store::new(&self.engine, CallState { wasi, table: ResourceTable::new(), budget });
+        let state = CallState {
+            wasi,
+            http: WasiHttpCtx::new(),
+            hooks: OutgoingHooks::new(hosts, self.address_policy.clone()),
+            table: ResourceTable::new(),
+            budget,
+        };
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.budget);
 
         // Yield to the async runtime on every tick, so a spinning guest never
@@ -242,10 +340,25 @@ impl FunctionRuntime {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
+        (store, stdout, stderr)
+    }
+
+    /// Runs `exec(input)` in a fresh sandbox.
+    pub async fn call(
+        &self,
+        component: &PreparedComponent,
+        input: String,
+    ) -> Result<CallOutput, CallFailure> {
+        let PreparedComponent(Prepared::Exec(component)) = component else {
+            let error = ExecError::Internal("an HTTP function called as an exec function".into());
+            return Err(CallFailure { error, stdout: String::new(), stderr: String::new() });
+        };
+        let limits = &self.limits;
+        let (mut store, stdout, stderr) = self.store(HostAllowList::default());
 
         let run = async {
             let instance =
-                component.0.instantiate_async(&mut store).await.map_err(|e| (Stage::Instantiate, e))?;
+                component.instantiate_async(&mut store).await.map_err(|e| (Stage::Instantiate, e))?;
             instance.call_exec(&mut store, &input).await.map_err(|e| (Stage::Call, e))
         };
         // The epoch only interrupts wasm code; a guest waiting in a host call
@@ -271,6 +384,115 @@ impl FunctionRuntime {
             Err((stage, err)) => {
                 let error = self.classify(stage, &err, &stderr);
                 Err(CallFailure { error, stdout, stderr })
+            }
+        }
+    }
+
+    /// Runs a `wasi:http/proxy` function's handler on `request` in a fresh
+    /// sandbox, under the same limits as [`Self::call`]; its outgoing
+    /// requests may reach `hosts` only. The response body is read while the
+    /// guest writes it, up to the limit on HTTP bodies.
+    pub async fn call_http(
+        &self,
+        component: &PreparedComponent,
+        request: HttpRequest,
+        hosts: HostAllowList,
+    ) -> Result<HttpOutput, CallFailure> {
+        let PreparedComponent(Prepared::Http(pre)) = component else {
+            let error = ExecError::Internal("an exec function called as an HTTP function".into());
+            return Err(CallFailure { error, stdout: String::new(), stderr: String::new() });
+        };
+        let limits = &self.limits;
+        let (mut store, stdout, stderr) = self.store(hosts);
+        let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();
+        let fail = |error| CallFailure { error, stdout: text(&stdout), stderr: text(&stderr) };
+
+        let HttpRequest { method, path_with_query, headers, body } = request;
+        let mut builder =
+            http::Request::builder().method(method).uri(format!("http://localhost{path_with_query}"));
+        if let Some(map) = builder.headers_mut() {
+            *map = headers;
+        }
+        let body = http_body_util::Full::new(body)
+            .map_err(|never: std::convert::Infallible| -> wasmtime_wasi_http::Error { match never {} });
+        let request =
+            builder.body(body).map_err(|e| fail(ExecError::InvalidInput(format!("bad request: {e}"))))?;
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let prepared = (|| -> wasmtime::Result<_> {
+            let mut view = store.data_mut().http();
+            let request = view.new_incoming_request(Scheme::Http, request)?;
+            let out = view.new_response_outparam(sender)?;
+            Ok((request, out))
+        })();
+        let (request, out) = prepared.map_err(|e| fail(ExecError::InvalidInput(format!("{e:#}"))))?;
+
+        // The guest runs in a task of its own: it writes the body after
+        // handing over the response, while this call reads it. The handle
+        // aborts the task when dropped (the timeout below), which drops the
+        // store and frees its pool slots.
+        let pre = pre.clone();
+        let guest = wasmtime_wasi::runtime::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await.map_err(|e| (Stage::Instantiate, e))?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, request, out)
+                .await
+                .map_err(|e| (Stage::Call, e))
+        });
+        let max_body = limits.max_http_body;
+        let run = async {
+            let response = match receiver.await {
+                Ok(Ok(response)) => response,
+                Ok(Err(code)) => {
+                    // The guest answered with an error instead of a response.
+                    guest.await?;
+                    return Ok(Err(ExecError::Trapped(format!("the handler answered the error {code:?}"))));
+                }
+                Err(_) => {
+                    guest.await?;
+                    return Ok(Err(ExecError::Trapped(
+                        "the handler returned without setting a response".into(),
+                    )));
+                }
+            };
+            let (parts, mut body) = response.into_parts();
+            let mut bytes = Vec::new();
+            while let Some(frame) = body.frame().await {
+                let Ok(frame) = frame else {
+                    // The guest stopped writing: its own error says why.
+                    guest.await?;
+                    return Ok(Err(ExecError::Trapped(
+                        "the handler did not finish its response body".into(),
+                    )));
+                };
+                if let Ok(data) = frame.into_data() {
+                    bytes.extend_from_slice(&data);
+                    if bytes.len() > max_body {
+                        return Ok(Err(ExecError::OutputTooLarge { size: bytes.len(), limit: max_body }));
+                    }
+                }
+            }
+            guest.await?;
+            Ok(Ok((parts, Bytes::from(bytes))))
+        };
+        let outcome: Result<Result<_, ExecError>, (Stage, wasmtime::Error)> =
+            match tokio::time::timeout(limits.timeout(), run).await {
+                Ok(outcome) => outcome,
+                Err(_) => return Err(fail(ExecError::Timeout { limit_ms: limits.timeout_ms })),
+            };
+        match outcome {
+            Ok(Ok((parts, body))) => Ok(HttpOutput {
+                status: parts.status.as_u16(),
+                headers: parts.headers,
+                body,
+                stdout: text(&stdout),
+                stderr: text(&stderr),
+            }),
+            Ok(Err(error)) => Err(fail(error)),
+            Err((stage, err)) => {
+                let stderr = text(&stderr);
+                let error = self.classify(stage, &err, &stderr);
+                Err(CallFailure { error, stdout: text(&stdout), stderr })
             }
         }
     }

@@ -1,11 +1,19 @@
-//! The executor's NATS loop: take exec requests, run them, reply, and
-//! publish each call's log.
+//! The executor's NATS loop: take exec and HTTP-function requests, run
+//! them, reply, and publish each call's log.
 //!
-//! Concurrency is bounded twice: `concurrency` calls run at once and up to
-//! `backlog` more wait for a slot. When both are full the executor drains its
-//! exec subscription, which takes it out of the queue group so the server
-//! hands new requests to other executors; messages already delivered to it
-//! still run. When room frees up it subscribes again.
+//! Concurrency is bounded twice, for both kinds of request together:
+//! `concurrency` calls run at once and up to `backlog` more wait for a
+//! slot. When both are full the executor drains its subscriptions, which
+//! takes it out of the queue group so the server hands new requests to other
+//! executors; messages already delivered to it still run. When room frees up
+//! it subscribes again.
+//!
+//! A request names a function and, by its subject, a world: the exec
+//! subject runs an exec function, the http subject an HTTP function. An
+//! HTTP function on the exec subject runs as `POST /` (triggers, jobs and
+//! pipelines name it like any function) unless the caller insists on the
+//! exec world (`Faas-Expect-World: exec`, the api's `/exec`); an exec
+//! function on the http subject is refused, naming `/exec`.
 //!
 //! The executor is also a NATS micro service ([`bus::register`]): its
 //! liveness ping is the service's `ping` endpoint, and its stats carry an
@@ -19,14 +27,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::{Client, Message, Subscriber};
-use bus::FunctionRegistry;
+use bus::{FunctionRegistry, TransferStore};
 use engine::{ArtifactStore, CompilePool};
 use futures::{FutureExt as _, StreamExt};
 use protocol::audit::Outcome;
 use protocol::logs::CallLog;
 use protocol::metrics::ExecutorStatus;
 use protocol::subjects::{PONG, ROLE_EXECUTOR};
-use protocol::{FunctionRef, Subjects, headers};
+use protocol::{FunctionRef, Subjects, World, headers};
 use storage::FunctionStore;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -36,10 +44,12 @@ use crate::call_log::Call;
 use crate::components::{CompileEveryCall, Components};
 use crate::config::{CallLogSettings, CallLogs, ExecutorConfig};
 use crate::error::ExecError;
+use crate::http_call;
 use crate::loader::{ComponentLoader, Source};
 use crate::metrics::{ExecutorMetrics, NOT_LOADED};
-use crate::reply;
-use crate::runtime::FunctionRuntime;
+use crate::outgoing::HostAllowList;
+use crate::reply::{self, Output};
+use crate::runtime::{FunctionRuntime, HttpOutput};
 
 /// Why the executor could not start or keep serving.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +66,10 @@ pub enum ExecutorError {
     /// The micro service could not be registered.
     #[error(transparent)]
     Service(#[from] bus::ServiceError),
+    /// `FAAS_HTTP_OUTGOING_ADDRESS_ALLOW` has an entry that is neither an
+    /// address range nor a host name.
+    #[error(transparent)]
+    OutgoingAllow(#[from] bus::address_policy::BadAllowEntry),
     /// The metrics address could not be bound.
     #[error("cannot serve metrics on {address}: {source}")]
     Metrics {
@@ -77,6 +91,10 @@ struct Executor {
     /// Whether and how much of each call's log is published.
     call_logs: CallLogSettings,
     metrics: Arc<ExecutorMetrics>,
+    /// Where HTTP bodies too large for one message are taken and staged.
+    transfer: TransferStore,
+    /// The hosts HTTP functions' outgoing requests may go to.
+    outgoing_hosts: HostAllowList,
 }
 
 /// Serves exec requests until `shutdown` resolves, then lets running calls finish.
@@ -87,7 +105,13 @@ pub async fn run(
 ) -> Result<(), ExecutorError> {
     let subjects = Subjects::new(&config.subject_prefix);
     let layout = bus::JetStreamLayout::new(&subjects, config.nats.js_replicas);
-    let runtime = Arc::new(FunctionRuntime::new(config.limits.clone(), config.concurrency)?);
+    let address_policy = bus::address_policy::AddressPolicy::new(
+        bus::address_policy::HTTP_OUTGOING,
+        &config.http_outgoing.address_allow,
+    )?;
+    let runtime = Arc::new(
+        FunctionRuntime::new(config.limits.clone(), config.concurrency)?.with_address_policy(address_policy),
+    );
     let shutdown = shutdown.fuse();
     tokio::pin!(shutdown);
     let registry = tokio::select! {
@@ -95,6 +119,7 @@ pub async fn run(
         registry = FunctionRegistry::open_when_ready(&client, &layout) => registry,
     };
     let watch = registry.watch(&client).await?;
+    let transfer = TransferStore::open_when_ready(&client, &layout).await;
     let artifacts = ArtifactStore::open_configured(
         &client,
         &layout.names,
@@ -143,6 +168,8 @@ pub async fn run(
         runtime,
         call_logs: config.call_logs.clone(),
         metrics,
+        transfer,
+        outgoing_hosts: HostAllowList::new(&config.http_outgoing.hosts),
     });
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let room = Arc::new(Semaphore::new(config.concurrency.max(1) + config.backlog));
@@ -163,6 +190,7 @@ pub async fn run(
         metadata: [
             ("instance".to_owned(), executor.id.clone()),
             ("exec_subject".to_owned(), executor.subjects.exec_all()),
+            ("http_subject".to_owned(), executor.subjects.http_all()),
             ("concurrency".to_owned(), config.concurrency.to_string()),
         ]
         .into(),
@@ -184,8 +212,8 @@ pub async fn run(
                 stopping = true;
                 let _ = pings.stop().await;
                 match execs.as_mut() {
-                    Some(sub) if !draining => {
-                        let _ = sub.drain().await;
+                    Some(subs) if !draining => {
+                        subs.drain().await;
                         draining = true;
                     }
                     Some(_) => {}
@@ -203,10 +231,10 @@ pub async fn run(
                     calls.spawn(handle(executor.clone(), message, slots.clone(), accepted));
                     if room.available_permits() == 0
                         && !draining
-                        && let Some(sub) = execs.as_mut()
+                        && let Some(subs) = execs.as_mut()
                     {
                         // Full: leave the queue group until there is room again.
-                        let _ = sub.drain().await;
+                        subs.drain().await;
                         draining = true;
                         executor.metrics.left_queue_group();
                     }
@@ -230,17 +258,56 @@ pub async fn run(
     Ok(())
 }
 
-async fn subscribe_execs(executor: &Executor) -> Result<Subscriber, ExecutorError> {
-    let sub = executor
-        .client
-        .queue_subscribe(executor.subjects.exec_all(), executor.subjects.executor_group())
-        .await?;
-    Ok(sub)
+/// The executor's two queue subscriptions, exec and http, taken and left
+/// together.
+struct Subscriptions {
+    exec: Option<Subscriber>,
+    http: Option<Subscriber>,
 }
 
-async fn next_message(sub: &mut Option<Subscriber>) -> Option<Message> {
+impl Subscriptions {
+    /// The next request on either; `None` once both ended (drained).
+    async fn next(&mut self) -> Option<Message> {
+        loop {
+            tokio::select! {
+                message = next_of(&mut self.exec), if self.exec.is_some() => match message {
+                    Some(message) => return Some(message),
+                    None => self.exec = None,
+                },
+                message = next_of(&mut self.http), if self.http.is_some() => match message {
+                    Some(message) => return Some(message),
+                    None => self.http = None,
+                },
+                else => return None,
+            }
+        }
+    }
+
+    /// Leaves the queue group on both subjects (see `Subscriber::drain`).
+    async fn drain(&mut self) {
+        for sub in [&mut self.exec, &mut self.http].into_iter().flatten() {
+            let _ = sub.drain().await;
+        }
+    }
+}
+
+async fn next_of(sub: &mut Option<Subscriber>) -> Option<Message> {
     match sub {
         Some(sub) => sub.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn subscribe_execs(executor: &Executor) -> Result<Subscriptions, ExecutorError> {
+    let group = executor.subjects.executor_group();
+    let exec = executor.client.queue_subscribe(executor.subjects.exec_all(), group.clone()).await?;
+    let http = executor.client.queue_subscribe(executor.subjects.http_all(), group).await?;
+    Ok(Subscriptions { exec: Some(exec), http: Some(http) })
+}
+
+async fn next_message(subs: &mut Option<Subscriptions>) -> Option<Message> {
+    match subs {
+        Some(subs) => subs.next().await,
         None => std::future::pending().await,
     }
 }
@@ -258,9 +325,14 @@ async fn handle(
     let _running = Counted::new(&executor.metrics.in_flight);
     let request_id = bus::request_id(&message);
     let include_logs = bus::header(&message, headers::INCLUDE_LOGS) == Some("true");
-    let function = executor.subjects.parse_exec(&message.subject);
-    let span =
-        info_span!("exec", request_id = %request_id, function = ?function.as_ref().map(|f| f.to_string()));
+    let (function, route) = match executor.subjects.parse_exec(&message.subject) {
+        Some(function) => (Some(function), World::Exec),
+        None => (executor.subjects.parse_http(&message.subject), World::Http),
+    };
+    let span = info_span!(
+        "exec", request_id = %request_id, function = ?function.as_ref().map(|f| f.to_string()),
+        route = route.as_str()
+    );
     bus::telemetry::adopt(&span, &message);
 
     async move {
@@ -271,7 +343,7 @@ async fn handle(
         let started = Instant::now();
         let limit = headers::payload_limit(executor.client.server_info().max_payload);
         let Some(function) = function else {
-            let error = ExecError::Internal(format!("not an exec subject: {}", message.subject));
+            let error = ExecError::Internal(format!("not an exec or http subject: {}", message.subject));
             let (headers, payload) = reply::failure(&request_id, &executor.id, &error);
             if let Err(err) = executor.client.publish_with_headers(reply_to, headers, payload).await {
                 warn!(%err, "could not publish the reply");
@@ -292,22 +364,38 @@ async fn handle(
             let settings = &executor.call_logs;
             (settings.mode == CallLogs::On).then(|| call.log(settings.max_bytes, limit))
         };
-        let (headers, payload, log) = match measured(&executor, &function, &message.payload, started).await {
-            Ok((output, version)) => {
+        let (headers, payload, log) = match measured(&executor, &function, route, &message, started).await {
+            Ok((answer, version)) => {
+                let (stdout, stderr) = answer.logs();
                 info!(
                     elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
                     digest = %version.digest, cache = version.source.as_str(),
-                    stdout = %output.stdout, stderr = %output.stderr, "call succeeded"
+                    stdout = %stdout, stderr = %stderr, "call succeeded"
                 );
-                let log = make_log(Outcome::Ok, Some(&version.digest), &output.stdout, &output.stderr);
-                match reply::success(&request_id, &executor.id, output, include_logs, limit) {
+                let log = make_log(Outcome::Ok, Some(&version.digest), stdout, stderr);
+                let encoded = match &answer {
+                    Answer::Exec(output, world) => {
+                        reply::success(&request_id, &executor.id, output.clone(), include_logs, limit).map(
+                            |(mut map, payload)| {
+                                map.insert(headers::WORLD, world.as_str());
+                                (map, payload)
+                            },
+                        )
+                    }
+                    Answer::Http(output) => {
+                        let max_payload = executor.client.server_info().max_payload;
+                        http_call::reply(&request_id, &executor.id, output, &executor.transfer, max_payload)
+                            .await
+                    }
+                };
+                match encoded {
                     Ok((mut map, payload)) => {
                         map.insert(headers::DIGEST, version.digest.as_str());
                         map.insert(headers::CACHE, version.source.as_str());
                         (map, payload, log)
                     }
                     Err(error) => {
-                        warn!(code = %error.code(), error = %error, "the reply does not fit in a message");
+                        warn!(code = %error.code(), error = %error, "the reply could not be sent as it is");
                         let (map, payload) = reply::failure(&request_id, &executor.id, &error);
                         let log = log.map(|log| CallLog { outcome: Outcome::Error(error.code()), ..log });
                         (map, payload, log)
@@ -353,15 +441,33 @@ impl Drop for Counted {
     }
 }
 
+/// What a call answered.
+enum Answer {
+    /// An exec call's output, and the world of the function that made it.
+    Exec(Output, World),
+    /// An HTTP function's response.
+    Http(HttpOutput),
+}
+
+impl Answer {
+    fn logs(&self) -> (&str, &str) {
+        match self {
+            Self::Exec(output, _) => (&output.stdout, &output.stderr),
+            Self::Http(output) => (&output.stdout, &output.stderr),
+        }
+    }
+}
+
 /// [`execute`], counted: outcome, cache source, duration, cold start.
 async fn measured(
     executor: &Executor,
     function: &FunctionRef,
-    payload: &[u8],
+    route: World,
+    message: &Message,
     started: Instant,
-) -> Result<(crate::runtime::CallOutput, Version), Failure> {
+) -> Result<(Answer, Version), Failure> {
     let mut loaded = None;
-    let result = execute(executor, function, payload, &mut loaded).await;
+    let result = execute(executor, function, route, message, &mut loaded).await;
     let name = function.to_string();
     let outcome = match &result {
         Ok(_) => "ok",
@@ -401,26 +507,69 @@ struct Version {
 async fn execute(
     executor: &Executor,
     function: &FunctionRef,
-    payload: &[u8],
+    route: World,
+    message: &Message,
     loaded_from: &mut Option<(Source, Option<Duration>)>,
-) -> Result<(crate::runtime::CallOutput, Version), Failure> {
-    let input = String::from_utf8(payload.to_vec())
-        .map_err(|e| Failure::before_load(ExecError::InvalidInput(e.to_string())))?;
+) -> Result<(Answer, Version), Failure> {
+    // A staged body is taken first, so that it never outlives a refusal.
+    let request = match route {
+        World::Http => Some(
+            http_call::request(message, &executor.transfer, executor.runtime.limits().max_http_body)
+                .await
+                .map_err(Failure::before_load)?,
+        ),
+        World::Exec => None,
+    };
     let loaded = executor.components.load(function).await.map_err(Failure::before_load)?;
     *loaded_from = Some((loaded.source, loaded.compile));
     let digest = Some(loaded.digest.clone());
-    let mut output = executor.runtime.call(&loaded.component, input).await.map_err(|failure| Failure {
+    let failed = |error: ExecError| Failure {
+        error,
+        stdout: String::new(),
+        stderr: String::new(),
+        digest: digest.clone(),
+    };
+    let ran = |failure: crate::runtime::CallFailure| Failure {
         error: failure.error,
         stdout: failure.stdout,
         stderr: failure.stderr,
         digest: digest.clone(),
-    })?;
-    // The reply must fit in one NATS message, headers included.
+    };
+    let world = loaded.component.world();
+    let hosts = executor.outgoing_hosts.clone();
+    let answer = match (request, world) {
+        (None, World::Exec) => {
+            let input = String::from_utf8(message.payload.to_vec())
+                .map_err(|e| failed(ExecError::InvalidInput(e.to_string())))?;
+            let output = executor.runtime.call(&loaded.component, input).await.map_err(ran)?;
+            Answer::Exec(output.into(), World::Exec)
+        }
+        (None, World::Http) => {
+            if bus::header(message, headers::EXPECT_WORLD) == Some(World::Exec.as_str()) {
+                return Err(failed(http_call::wrong_world(function, World::Http)));
+            }
+            let request = http_call::post(message.payload.clone());
+            let output = executor.runtime.call_http(&loaded.component, request, hosts).await.map_err(ran)?;
+            let result = http_call::exec_output(&output).map_err(|error| Failure {
+                error,
+                stdout: output.stdout.clone(),
+                stderr: output.stderr.clone(),
+                digest: digest.clone(),
+            })?;
+            Answer::Exec(Output { result, stdout: output.stdout, stderr: output.stderr }, World::Http)
+        }
+        (Some(_), World::Exec) => return Err(failed(http_call::wrong_world(function, World::Exec))),
+        (Some(request), World::Http) => {
+            Answer::Http(executor.runtime.call_http(&loaded.component, request, hosts).await.map_err(ran)?)
+        }
+    };
+    // An exec reply must fit in one NATS message, headers included.
     let limit = headers::payload_limit(executor.client.server_info().max_payload);
-    if output.result.len() > limit {
+    if let Answer::Exec(output, _) = &answer
+        && output.result.len() > limit
+    {
         let error = ExecError::OutputTooLarge { size: output.result.len(), limit };
-        let (stdout, stderr) = (std::mem::take(&mut output.stdout), std::mem::take(&mut output.stderr));
-        return Err(Failure { error, stdout, stderr, digest });
+        return Err(Failure { error, stdout: output.stdout.clone(), stderr: output.stderr.clone(), digest });
     }
-    Ok((output, Version { digest: loaded.digest, source: loaded.source }))
+    Ok((answer, Version { digest: loaded.digest, source: loaded.source }))
 }

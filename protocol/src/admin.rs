@@ -269,6 +269,10 @@ pub struct FunctionInfo {
     pub etag: Option<String>,
     /// Last modification (RFC 3339).
     pub last_modified: Option<String>,
+    /// Which world the function exports (`exec` or `http`), as the
+    /// registry records it: how it is called (`/exec` or `/run`).
+    #[serde(default)]
+    pub world: crate::World,
 }
 
 /// Answer to [`ListBuckets`].

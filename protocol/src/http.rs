@@ -82,6 +82,11 @@ pub struct Uploaded {
     pub last_modified: Option<String>,
     /// sha256 of the component, hex.
     pub digest: String,
+    /// Which world the component exports, detected at upload: `exec`
+    /// (call it with `/exec`) or `http` (a `wasi:http/proxy` handler, call
+    /// it with `/run`).
+    #[serde(default)]
+    pub world: crate::World,
 }
 
 /// `200` to `POST /exec/...` (without logs): the function's output.

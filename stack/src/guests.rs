@@ -21,22 +21,27 @@ pub fn functions_dir() -> PathBuf {
 }
 
 /// Path of the compiled guest `name` (e.g. `hello`, `fibonacci`, `hello-py`,
-/// `echo-http-js`).
+/// `echo-http`, `echo-http-js`).
 ///
 /// With `FAAS_GUESTS_DIR` set this is `<dir>/<name>.wasm`. Otherwise the guest
 /// workspace is built in release mode, once per process; the Python and
 /// JavaScript guests (`hello-py`, `hello-js`, `echo-http-py`,
 /// `echo-http-js`) are not cargo's but `scripts/build-functions.sh`'s, which
-/// writes them to the same folder (the test command runs it first).
+/// writes them to the same folder (the test command runs it first). Cargo
+/// names a library crate's file with underscores (`echo-http` builds
+/// `echo_http.wasm`), so that spelling is found too.
 ///
 /// # Panics
 ///
 /// If the build fails (with cargo's output) or the file does not exist.
 pub fn guest_path(name: &str) -> PathBuf {
-    let path = match std::env::var_os("FAAS_GUESTS_DIR") {
-        Some(dir) => PathBuf::from(dir).join(format!("{name}.wasm")),
-        None => built_guests_dir().join(format!("{name}.wasm")),
+    let dir = match std::env::var_os("FAAS_GUESTS_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => built_guests_dir().to_owned(),
     };
+    let path = dir.join(format!("{name}.wasm"));
+    let underscored = dir.join(format!("{}.wasm", name.replace('-', "_")));
+    let path = if path.is_file() || !underscored.is_file() { path } else { underscored };
     assert!(path.is_file(), "guest component {} does not exist", path.display());
     path
 }

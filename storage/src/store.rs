@@ -242,6 +242,8 @@ impl FunctionStore {
                     size: o.size().unwrap_or(0).max(0) as u64,
                     etag: o.e_tag().map(|e| e.trim_matches('"').to_owned()),
                     last_modified: rfc3339(o.last_modified()),
+                    // S3 does not know; the dispatcher reads it from the registry.
+                    world: protocol::World::default(),
                 })
             }));
             match page.next_continuation_token() {
@@ -310,6 +312,7 @@ impl FunctionStore {
             size,
             etag: out.e_tag().map(|e| e.trim_matches('"').to_owned()),
             last_modified: head.ok().and_then(|h| rfc3339(h.last_modified())),
+            world: protocol::World::default(),
         })
     }
 

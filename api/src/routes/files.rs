@@ -60,6 +60,7 @@ pub async fn upload(
                 etag: info.etag,
                 last_modified: info.last_modified,
                 digest,
+                world: info.world,
             }),
         )),
         Err(err) => {

@@ -15,8 +15,8 @@ use protocol::admin::{
 };
 use protocol::buckets::BucketSettings;
 use protocol::{
-    AdminCommand, AdminRequest, ErrorBody, ErrorCode, FunctionVersion, PipelineSpec, StagedObject, Subjects,
-    TriggerSpec, TriggerSubjectPolicy,
+    AdminCommand, AdminRequest, ErrorBody, ErrorCode, FunctionRef, FunctionVersion, PipelineSpec,
+    StagedObject, Subjects, TriggerSpec, TriggerSubjectPolicy,
 };
 use storage::FunctionStore;
 use tracing::{error, warn};
@@ -150,7 +150,16 @@ impl AdminHandler {
         &self,
         ListFunctions { bucket }: ListFunctions,
     ) -> Result<FunctionList, ErrorBody> {
-        let functions = self.store.list_functions(&bucket).await?;
+        let mut functions = self.store.list_functions(&bucket).await?;
+        // The world is the registry's: S3 holds only the bytes.
+        let worlds = futures::future::join_all(functions.iter().map(|info| async {
+            let function = FunctionRef::new(bucket.as_str(), &info.name).ok()?;
+            self.registry.get(&function).await.ok().flatten().map(|version| version.world)
+        }))
+        .await;
+        for (info, world) in functions.iter_mut().zip(worlds) {
+            info.world = world.unwrap_or_default();
+        }
         Ok(FunctionList { functions, settings: self.bucket_settings.get(&bucket).await? })
     }
 
@@ -206,14 +215,15 @@ impl AdminHandler {
         // bounded compile pool, so a pathological upload gets an answer
         // (422 `compile_limit_exceeded`) and many cannot take every core.
         let validation = self.compiles.run(bytes.len() as u64, move || {
-            validator.validate(&checked).map(|ValidComponent { digest, component }| {
+            validator.validate(&checked).map(|ValidComponent { digest, world, component }| {
                 let artifact = share.then(|| component.serialize().ok()).flatten();
-                (digest, artifact)
+                (digest, world, artifact)
             })
         });
-        let (digest, artifact) = validation.await??;
+        let (digest, world, artifact) = validation.await??;
         let size = bytes.len() as u64;
-        let function_info = self.store.put_function(&function, bytes, &digest).await?;
+        let mut function_info = self.store.put_function(&function, bytes, &digest).await?;
+        function_info.world = world;
         // Before the registry names the new digest, so that the first call
         // on any executor finds the artifact instead of compiling.
         if let (Some(artifacts), Some(artifact)) = (&self.artifacts, artifact)
@@ -222,7 +232,7 @@ impl AdminHandler {
             warn!(%err, %digest, "could not share the precompiled artifact; executors will compile");
         }
         // Last: from here on every call runs the new version.
-        let version = FunctionVersion { digest: digest.clone(), size, world: Default::default() };
+        let version = FunctionVersion { digest: digest.clone(), size, world };
         let revision = self.registry.set(&function, &version).await.map_err(registry_error)?;
         self.wait_for_executors(revision).await;
         Ok(Stored { function: function_info, digest })

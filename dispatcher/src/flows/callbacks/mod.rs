@@ -66,7 +66,7 @@ impl Sender {
     /// Checks the settings and builds the HTTP client.
     pub fn new(settings: &JobSettings) -> Result<Self, CallbackSetupError> {
         let callbacks = &settings.callbacks;
-        let policy = Arc::new(CallbackPolicy::new(&callbacks.callback_allow)?);
+        let policy = Arc::new(policy::callback_policy(&callbacks.callback_allow)?);
         let secret = match callbacks.webhook_secret.as_deref().filter(|s| !s.trim().is_empty()) {
             Some(text) => WebhookSecret::parse(text)?,
             None => {
