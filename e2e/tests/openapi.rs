@@ -644,7 +644,7 @@ async fn every_documented_route_and_status_answers_as_documented() {
                 run.push(case(m.clone(), format!("/run/docs/nosuch{rest}"), Admin, none(), 404));
             }
             if http_guest && !rest.is_empty() {
-                run.push(case(m.clone(), "/run/docs/web/trap".into(), Admin, none(), 500));
+                run.push(case(m.clone(), "/run/docs/web/trap", Admin, none(), 500));
             }
             for case in run {
                 walker.check(case).await;
