@@ -31,7 +31,7 @@ const PASSED_ON: [(&str, &str); 3] = [
     (headers::CACHE, http::CACHE_HEADER),
 ];
 
-/// The HTTP headers [`PASSED_ON`] makes of an executor's reply headers,
+/// The HTTP headers `PASSED_ON` makes of an executor's reply headers,
 /// read with `header`.
 pub fn passed_on<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Vec<(&'static str, HeaderValue)> {
     PASSED_ON
