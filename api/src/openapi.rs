@@ -289,6 +289,7 @@ pub const OPERATIONS: &[Documented] = &[
     },
     Documented { id: "run_function", access: RUN, errors: RUN_ERRORS },
     Documented { id: "run_function_path", access: RUN, errors: RUN_ERRORS },
+    Documented { id: "run_function_slash", access: RUN, errors: RUN_ERRORS },
     Documented {
         id: "submit_job",
         access: "Scope `invoke:<bucket>`, or no token at all for a bucket with `public_invoke`.",
@@ -356,7 +357,7 @@ impl Guard {
 /// Operations declared once for several methods (`/run` serves any): the
 /// document gives each method its own operation id, `<id>_<method>`, as
 /// OpenAPI wants operation ids unique.
-pub const PER_METHOD: &[&str] = &["run_function", "run_function_path"];
+pub const PER_METHOD: &[&str] = &["run_function", "run_function_slash", "run_function_path"];
 
 /// The operation id of `method`'s operation of a [`PER_METHOD`] route.
 pub fn per_method_id(id: &str, method: &str) -> String {

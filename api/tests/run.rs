@@ -188,6 +188,10 @@ async fn the_request_crosses_as_sent_and_the_answer_comes_back_as_the_function_g
     assert_eq!(values(&seen, headers::HTTP_METHOD), ["GET"]);
     assert_eq!(values(&seen, headers::HTTP_PATH), ["/"]);
     assert!(values(&seen, headers::HTTP_QUERY).is_empty());
+    // A trailing slash: `/` too.
+    let (status, _, _) = send(&s.router, Request::get("/run/web/echo/").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(values(&s.seen.recv().await.unwrap(), headers::HTTP_PATH), ["/"]);
     // Every method the route serves reaches the function.
     for method in ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"] {
         let request = Request::builder().method(method).uri("/run/web/echo/m").body(Body::empty()).unwrap();

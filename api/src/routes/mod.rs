@@ -71,6 +71,7 @@ pub fn declared() -> Vec<(Guard, OpenApiRouter<AppState>)> {
     let calls = OpenApiRouter::new()
         .routes(routes!(exec::exec))
         .routes(routes!(run::run))
+        .routes(routes!(run::run_slash))
         .routes(routes!(run::run_path))
         .routes(routes!(jobs::submit));
     vec![

@@ -46,6 +46,27 @@ pub async fn run(
     call(&state, &id, &principal, &bucket, &function, request).await
 }
 
+/// `/run/{bucket}/{function}/`: the handler sees path `/`, as without the
+/// slash (axum's `{*path}` does not match an empty rest).
+#[utoipa::path(
+    method(get, post, put, patch, delete, head, options),
+    path = "/run/{bucket}/{function}/",
+    operation_id = "run_function_slash",
+    tag = "calls",
+    params(("bucket" = String, Path, description = "The bucket."), ("function" = String, Path, description = "The HTTP function.")),
+    request_body(content = inline(crate::openapi::RawBytes), content_type = "application/octet-stream", description = "Any body, of any content type, passed to the function as sent (at most `FAAS_RUN_MAX_BODY_BYTES`, 16 MiB by default)."),
+    responses((status = 200, description = "Whatever the function answers: its status (any, not only 200), headers and body, as it sent them."))
+)]
+pub async fn run_slash(
+    State(state): State<AppState>,
+    Extension(id): Extension<RequestId>,
+    Extension(principal): Extension<Principal>,
+    Path((bucket, function)): Path<(String, String)>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    call(&state, &id, &principal, &bucket, &function, request).await
+}
+
 /// `/run/{bucket}/{function}/{*path}`: the handler sees `/` + the path.
 #[utoipa::path(
     method(get, post, put, patch, delete, head, options),
