@@ -201,8 +201,11 @@ impl Client {
     /// function with `headers` and `body`. Any status the function answers
     /// is its answer, not an error; a failure of the platform (no such
     /// function, a trap, a timeout, the wrong world, ...) is
-    /// [`Error::Api`], as for [`Client::exec`]. `path` is sent as given
-    /// (percent-encoding kept; `""` is `/`), `query` without its `?`.
+    /// [`Error::Api`], as for [`Client::exec`]: a non-2xx JSON answer in
+    /// the platform's error shape with one of its codes (a function that
+    /// answers exactly that shape is taken for the platform). `path` is
+    /// sent as given (percent-encoding kept; `""` is `/`), `query` without
+    /// its `?`.
     #[allow(clippy::too_many_arguments)]
     pub async fn run(
         &self,
