@@ -22,6 +22,12 @@ pub struct ApiConfig {
     /// Largest component upload, in bytes.
     #[arg(long, env = "FAAS_MAX_UPLOAD_BYTES", default_value_t = 64 << 20)]
     pub max_upload_bytes: usize,
+    /// Largest request body of an HTTP function call (`/run`), in bytes
+    /// (413 `payload_too_large` beyond, counted while it arrives). A body
+    /// that does not fit in one NATS message is staged in the transfer
+    /// store.
+    #[arg(long, env = "FAAS_RUN_MAX_BODY_BYTES", default_value_t = 16 << 20)]
+    pub run_max_body_bytes: usize,
     /// How long to wait for an executor's reply, in seconds; keep it above
     /// the executors' per-call timeout so theirs fires first.
     #[arg(long, env = "FAAS_EXEC_WAIT_SECS", default_value_t = 30)]
@@ -111,6 +117,7 @@ impl ApiConfig {
             subject_prefix: protocol::subjects::DEFAULT_PREFIX.into(),
             listen: "127.0.0.1:0".into(),
             max_upload_bytes: 64 << 20,
+            run_max_body_bytes: 16 << 20,
             exec_wait_secs: 30,
             pipeline_wait_secs: 120,
             admin_wait_secs: 120,

@@ -287,6 +287,9 @@ pub const OPERATIONS: &[Documented] = &[
             FunctionTimeout,
         ],
     },
+    Documented { id: "run_function", access: RUN, errors: RUN_ERRORS },
+    Documented { id: "run_function_path", access: RUN, errors: RUN_ERRORS },
+    Documented { id: "run_function_slash", access: RUN, errors: RUN_ERRORS },
     Documented {
         id: "submit_job",
         access: "Scope `invoke:<bucket>`, or no token at all for a bucket with `public_invoke`.",
@@ -301,6 +304,29 @@ pub const OPERATIONS: &[Documented] = &[
             StorageFull,
         ],
     },
+];
+
+/// Who may call an HTTP function: as `/exec`.
+const RUN: &str = "Scope `invoke:<bucket>`, or no token at all for a bucket with `public_invoke`.";
+
+/// What `/run` answers itself: a function's own statuses are its answer
+/// (the 200 stands for them all), so these are the platform's failures.
+const RUN_ERRORS: &[ErrorCode] = &[
+    InvalidName,
+    BadRequest,
+    WrongWorld,
+    Forbidden,
+    BucketNotFound,
+    FunctionNotFound,
+    PayloadTooLarge,
+    OutputTooLarge,
+    RequestTimeout,
+    ConcurrencyLimited,
+    FunctionTrapped,
+    MemoryLimitExceeded,
+    LogLimitExceeded,
+    FunctionTimeout,
+    StorageFull,
 ];
 
 /// The probes' access.
@@ -326,6 +352,33 @@ impl Guard {
             Guard::Token | Guard::TokenOrPublic => &[Unauthenticated, Unavailable, StorageError, Timeout],
         }
     }
+}
+
+/// Operations declared once for several methods (`/run` serves any): the
+/// document gives each method its own operation id, `<id>_<method>`, as
+/// OpenAPI wants operation ids unique.
+pub const PER_METHOD: &[&str] = &["run_function", "run_function_slash", "run_function_path"];
+
+/// The operation id of `method`'s operation of a [`PER_METHOD`] route.
+pub fn per_method_id(id: &str, method: &str) -> String {
+    format!("{id}_{}", method.to_ascii_lowercase())
+}
+
+/// The methods of a path item's operations, in [`operations_mut`]'s order.
+fn methods_of(item: &utoipa::openapi::PathItem) -> Vec<&'static str> {
+    [
+        (item.get.is_some(), "get"),
+        (item.put.is_some(), "put"),
+        (item.post.is_some(), "post"),
+        (item.delete.is_some(), "delete"),
+        (item.patch.is_some(), "patch"),
+        (item.head.is_some(), "head"),
+        (item.options.is_some(), "options"),
+        (item.trace.is_some(), "trace"),
+    ]
+    .into_iter()
+    .filter_map(|(present, method)| present.then_some(method))
+    .collect()
 }
 
 /// The operations of a path item, with their methods.
@@ -380,12 +433,16 @@ fn build() -> OpenApi {
     for (guard, group) in routes::declared() {
         let mut part = group.into_openapi();
         for item in part.paths.paths.values_mut() {
-            for operation in operations_mut(item) {
+            let methods = methods_of(item);
+            for (operation, method) in operations_mut(item).zip(methods) {
                 let id = operation.operation_id.clone().expect("every route has an operation_id");
                 let documented =
                     operations.get(id.as_str()).unwrap_or_else(|| panic!("{id} not in OPERATIONS"));
                 seen.push(documented.id);
                 complete(operation, guard, documented);
+                if PER_METHOD.contains(&documented.id) {
+                    operation.operation_id = Some(per_method_id(documented.id, method));
+                }
             }
         }
         doc.merge(part);
@@ -446,6 +503,10 @@ fn complete(operation: &mut Operation, guard: Guard, documented: &Documented) {
     let id = documented.id;
     if id == "exec_function" {
         call_headers(operation);
+        logs_header(operation);
+    }
+    if PER_METHOD.contains(&id) {
+        call_headers(operation);
     }
     if id == "submit_job" || id == "submit_pipeline" {
         job_headers(operation);
@@ -460,8 +521,7 @@ fn error_schema(codes: &[&str]) -> RefOr<Schema> {
     AllOfBuilder::new().item(Ref::from_schema_name(ErrorResponse::name())).item(narrowed).into()
 }
 
-/// The exec answer's headers (success and function failure alike), and
-/// the logs request header.
+/// A call's answer headers (success and function failure alike).
 fn call_headers(operation: &mut Operation) {
     let passed_on = [
         (wire::EXECUTOR_HEADER, "The executor that ran the call."),
@@ -480,6 +540,10 @@ fn call_headers(operation: &mut Operation) {
             }
         }
     }
+}
+
+/// The exec call's logs request header.
+fn logs_header(operation: &mut Operation) {
     operation.parameters.get_or_insert_with(Vec::new).push(
         ParameterBuilder::new()
             .name(wire::INCLUDE_LOGS_HEADER)

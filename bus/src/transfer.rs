@@ -109,4 +109,35 @@ impl TransferStore {
     pub async fn discard(&self, staged: &StagedObject) {
         let _ = self.store.delete(&staged.name).await;
     }
+
+    /// Reads the staged object `name` as a stream of chunks, without
+    /// holding it all in memory, and deletes it once read to its end (a
+    /// reader that stops early, such as a client that went away, leaves
+    /// it to expire). For bodies whose size the sender already bounded.
+    pub async fn take_stream(
+        &self,
+        name: &str,
+    ) -> Result<impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static, TransferError> {
+        let object = self.store.get(name).await.map_err(|_| TransferError::Missing(name.to_owned()))?;
+        let store = self.clone();
+        let staged = StagedObject { name: name.to_owned(), size: 0 };
+        Ok(futures::stream::unfold(Some(object), move |object| {
+            let (store, staged) = (store.clone(), staged.clone());
+            async move {
+                let mut object = object?;
+                let mut chunk = bytes::BytesMut::with_capacity(STREAM_CHUNK);
+                match object.read_buf(&mut chunk).await {
+                    Ok(0) => {
+                        store.discard(&staged).await;
+                        None
+                    }
+                    Ok(_) => Some((Ok(chunk.freeze()), Some(object))),
+                    Err(err) => Some((Err(err), None)),
+                }
+            }
+        }))
+    }
 }
+
+/// How much of a staged object [`TransferStore::take_stream`] reads at once.
+const STREAM_CHUNK: usize = 128 << 10;

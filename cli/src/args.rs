@@ -70,6 +70,25 @@ pub enum Command {
         #[arg(long, requires = "run_async")]
         wait: bool,
     },
+    /// Call an HTTP function: print the body it answers (`-i`: its status
+    /// and headers first).
+    Run {
+        /// `<bucket>/<function>[/<path>][?<query>]`: the path and query the
+        /// function sees.
+        target: String,
+        /// The HTTP method [default: GET, or POST with --data].
+        #[arg(long, short = 'X')]
+        method: Option<String>,
+        /// A request header, `'name: value'` (repeatable).
+        #[arg(long = "header", short = 'H')]
+        headers: Vec<String>,
+        /// The body: text, `@<file>`, or `-` (stdin).
+        #[arg(long, short = 'd')]
+        data: Option<String>,
+        /// Print the status line and headers before the body.
+        #[arg(long, short = 'i')]
+        include: bool,
+    },
     /// List buckets, or the functions of one.
     Ls {
         /// The bucket to list.

@@ -21,7 +21,7 @@ use clap::Parser;
 use client::Client;
 
 use crate::args::{Cli, Command, Output};
-use crate::commands::{Context, functions, jobs, login, logs, resources};
+use crate::commands::{Context, functions, http, jobs, login, logs, resources};
 use crate::config::ConfigFile;
 use crate::failure::Failure;
 
@@ -76,6 +76,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Invoke { target, input, logs, run_async, wait } => {
             functions::invoke(&ctx, &target, &input, logs, run_async, wait).await
+        }
+        Command::Run { target, method, headers, data, include } => {
+            http::run(&ctx, &target, method.as_deref(), &headers, data.as_deref(), include).await
         }
         Command::Ls { bucket } => functions::ls(&ctx, bucket.as_ref()).await,
         Command::Rm { what, force } => functions::rm(&ctx, &what, force).await,

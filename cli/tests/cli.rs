@@ -429,3 +429,60 @@ async fn logs_prints_each_call_and_follows_new_ones() {
     assert!(ids.iter().any(|id| log["request_id"] == id.as_str()), "{log} not in {ids:?}");
     follow.kill().await.unwrap();
 }
+
+/// `faas run`: the request the function gets (method, path, query, header,
+/// body) and the answer printed, with `-i` its status and headers; usage
+/// errors exit 2. A stand-in answers the HTTP-function subject as an
+/// executor would (the platform's executors stopped, so it alone does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn run_calls_an_http_function_and_prints_its_answer() {
+    use futures::StreamExt;
+    use protocol::headers;
+
+    let mut platform = Platform::start().await;
+    platform.stop_executors().await;
+    let config = tempfile::tempdir().unwrap();
+    let config = config.path();
+    let nats = platform.nats_server().connect().await;
+    let mut requests =
+        nats.subscribe(protocol::Subjects::default().http(&"web/echo".parse().unwrap())).await.unwrap();
+    nats.flush().await.unwrap();
+    let responder = nats.clone();
+    let seen = tokio::spawn(async move {
+        let request = requests.next().await.unwrap();
+        let mut reply = async_nats::HeaderMap::new();
+        reply.insert(headers::STATUS, headers::STATUS_OK);
+        reply.insert(headers::HTTP_STATUS, "202");
+        reply.insert("x-echo", "1");
+        responder
+            .publish_with_headers(request.reply.clone().unwrap(), reply, "answered".into())
+            .await
+            .unwrap();
+        responder.flush().await.unwrap();
+        request
+    });
+
+    let output = run(
+        &platform,
+        config,
+        &["run", "web/echo/items?id=42", "-X", "put", "-H", "x-k: v", "--data", "hi", "-i"],
+    )
+    .await;
+    assert_exit(&output, 0);
+    let printed = stdout(&output);
+    assert!(printed.starts_with("HTTP 202\r\n"), "{printed}");
+    assert!(printed.contains("x-echo: 1\r\n") && printed.ends_with("\r\n\r\nanswered"), "{printed}");
+    let request = seen.await.unwrap();
+    let header = |name: &str| request.headers.as_ref().unwrap().get(name).map(|v| v.as_str().to_owned());
+    assert_eq!(header(headers::HTTP_METHOD).as_deref(), Some("PUT"));
+    assert_eq!(header(headers::HTTP_PATH).as_deref(), Some("/items"));
+    assert_eq!(header(headers::HTTP_QUERY).as_deref(), Some("id=42"));
+    assert_eq!(header("x-k").as_deref(), Some("v"));
+    assert_eq!(request.payload.as_ref(), b"hi");
+
+    for args in
+        [&["run", "web"][..], &["run", "web/echo", "-H", "no colon"], &["run", "web/echo", "-X", "B@D"]]
+    {
+        assert_exit(&run(&platform, config, args).await, 2);
+    }
+}

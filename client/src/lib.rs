@@ -28,7 +28,8 @@ use protocol::{
     BucketName, ExecLogsReply, FunctionRef, JobRecord, JobStatus, Pipeline, PipelineName, PipelineSpec,
     Target, Trigger, TriggerName, TriggerSpec,
 };
-use reqwest::{Method, RequestBuilder, Response, Url};
+pub use reqwest::Method;
+use reqwest::{RequestBuilder, Response, Url};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -80,6 +81,18 @@ pub struct Invocation {
     /// The request id (`x-request-id`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+}
+
+/// An HTTP function's answer, as it gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAnswer {
+    /// Its status, whatever it is.
+    pub status: u16,
+    /// Its headers (and the platform's `x-request-id`, `x-faas-*`), in
+    /// order, repeated names repeated.
+    pub headers: Vec<(String, String)>,
+    /// Its body.
+    pub body: Bytes,
 }
 
 impl Client {
@@ -182,6 +195,68 @@ impl Client {
             self.request(Method::DELETE, &["file", function.bucket.as_str(), function.function.as_str()]),
         )
         .await
+    }
+
+    /// `<METHOD> /run/{bucket}/{function}{path}[?query]`: calls an HTTP
+    /// function with `headers` and `body`. Any status the function answers
+    /// is its answer, not an error; a failure of the platform (no such
+    /// function, a trap, a timeout, the wrong world, ...) is
+    /// [`Error::Api`], as for [`Client::exec`]: a non-2xx JSON answer in
+    /// the platform's error shape with one of its codes (a function that
+    /// answers exactly that shape is taken for the platform). `path` is
+    /// sent as given (percent-encoding kept; `""` is `/`), `query` without
+    /// its `?`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run(
+        &self,
+        function: &FunctionRef,
+        method: Method,
+        path: &str,
+        query: Option<&str>,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+    ) -> Result<HttpAnswer, Error> {
+        let mut url = self.base.clone();
+        url.path_segments_mut().expect("checked in new").extend([
+            "run",
+            function.bucket.as_str(),
+            function.function.as_str(),
+        ]);
+        let path = path.strip_prefix('/').unwrap_or(path);
+        if !path.is_empty() {
+            let joined = format!("{}/{path}", url.path());
+            url.set_path(&joined);
+        }
+        url.set_query(query.filter(|q| !q.is_empty()));
+        let mut request = self.http.request(method, url);
+        for (name, value) in headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let response =
+            request.body(body).send().await.map_err(|e| Error::connection(self.base.as_str(), &e))?;
+        let url = response.url().to_string();
+        let status = response.status().as_u16();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned())
+            })
+            .collect();
+        let body = response.bytes().await.map_err(|e| Error::connection(&url, &e))?;
+        // The platform's own failures carry its error body, with a code it
+        // knows (which the deserialiser checks); a function's non-2xx
+        // answer is passed through as it is.
+        let json = headers.iter().any(|(n, v)| n == "content-type" && v.starts_with("application/json"));
+        if !(200..300).contains(&status)
+            && json
+            && let Ok(ErrorResponse { error: detail }) = serde_json::from_slice::<ErrorResponse>(&body)
+        {
+            let request_id =
+                headers.iter().find(|(n, _)| n == wire::REQUEST_ID_HEADER).map(|(_, v)| v.clone());
+            return Err(Error::Api { status, detail, request_id });
+        }
+        Ok(HttpAnswer { status, headers, body })
     }
 
     /// `POST /exec/{bucket}/{function}` or `/exec/pipeline/{name}`: runs it

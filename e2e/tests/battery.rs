@@ -85,7 +85,7 @@ fn name(rng: &mut Rng) -> String {
 fn path(rng: &mut Rng) -> String {
     let (a, b) = (name(rng), name(rng));
     let job = if rng.chance(50) { "5f6b1c2e-8d3a-4e7b-9c1d-2a3b4c5d6e7f".to_owned() } else { name(rng) };
-    match rng.below(19) {
+    match rng.below(21) {
         0 => "/bucket".into(),
         1 => format!("/bucket/{a}"),
         2 | 3 => format!("/file/{a}/{b}"),
@@ -102,6 +102,8 @@ fn path(rng: &mut Rng) -> String {
         15 => format!("/jobs/{job}/redrive"),
         16 => rng.pick(&["/health", "/ready", "/metrics", "/bucket/functions?force=maybe"]).to_string(),
         17 => format!("/exec/functions/hello?logs={a}"),
+        18 => format!("/run/{a}/{b}/{}", name(rng)),
+        19 => format!("/run/functions/hello/{a}?{b}"),
         _ => format!("/{a}/{b}/{}", name(rng)),
     }
 }
@@ -115,7 +117,9 @@ fn method(rng: &mut Rng) -> &'static str {
 /// A method that `path`'s route serves.
 fn route_method(rng: &mut Rng, path: &str) -> &'static str {
     let starts = |prefix: &str| path.starts_with(prefix);
-    if starts("/exec/") || starts("/async/") || path.ends_with("/redrive") {
+    if starts("/run/") {
+        rng.pick(&["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"])
+    } else if starts("/exec/") || starts("/async/") || path.ends_with("/redrive") {
         "POST"
     } else if starts("/file/") {
         rng.pick(&["POST", "POST", "GET", "DELETE"])

@@ -25,6 +25,33 @@ use serde_json::{Value, json as j};
 const UNPROVOKED: &[(&str, u16)] = &[("*", 408), ("*", 429), ("*", 507), ("*", 504)];
 /// 504s that this test does cause: a guest spinning past its time limit.
 const PROVOKED_504: &[&str] = &["exec_function"];
+/// The HTTP guest the `/run` walk calls; `http_functions.rs` tests it fully.
+const HTTP_GUEST: &str = "echo-http";
+/// `/run` answers that need an HTTP function behind the route: the
+/// function's own answer (200 stands for any), a function not found, a
+/// trap. Provoked when the repository has the guest [`HTTP_GUEST`].
+const RUN_NEEDS_GUEST: &[u16] = &[200, 404, 500];
+/// The methods `/run` serves, each its own documented operation.
+const RUN_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// Whether the walk may leave `(op, status)` unprovoked: see
+/// [`UNPROVOKED`] and [`RUN_NEEDS_GUEST`]; a trap needs a path the guest
+/// traps on, which `/run/{bucket}/{function}` (path `/`) cannot name.
+fn excused(op: &Operation, status: u16, has_http_guest: bool) -> bool {
+    if UNPROVOKED.iter().any(|(id, s)| (*id == "*" || *id == op.id) && *s == status)
+        && !(status == 504 && PROVOKED_504.contains(&op.id.as_str()))
+    {
+        return true;
+    }
+    let run = op.path.starts_with("/run/");
+    (run && !has_http_guest && RUN_NEEDS_GUEST.contains(&status))
+        || (run && !op.path.ends_with("{*path}") && status == 500)
+}
+
+/// The repository has the HTTP guest (its sources in `functions/`).
+fn has_http_guest() -> bool {
+    stack::guests::functions_dir().join(HTTP_GUEST).is_dir()
+}
 
 /// A documented (method, path template) and what it answers.
 #[derive(Debug, Clone)]
@@ -301,6 +328,12 @@ impl Walker<'_> {
                 case.path
             );
         }
+        // A HEAD answer has headers only.
+        if case.method == Method::HEAD {
+            assert!(text.is_empty(), "{} {}: a HEAD answer with a body", case.method, case.path);
+            self.covered.insert((op.id, status));
+            return;
+        }
         let content = documented["content"].as_object().cloned().unwrap_or_default();
         let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
         let media = content_type.split(';').next().unwrap().trim();
@@ -405,6 +438,7 @@ async fn every_documented_route_and_status_answers_as_documented() {
 
     // A second api: small uploads, probes closed.
     platform.api_config_mut().max_upload_bytes = 256 << 10;
+    platform.api_config_mut().run_max_body_bytes = 1 << 10;
     platform.api_config_mut().public_probes = false;
     let strict = platform.add_api().await;
     let ready = Instant::now();
@@ -592,6 +626,33 @@ async fn every_documented_route_and_status_answers_as_documented() {
     for case in cases {
         walker.check(case).await;
     }
+    // `/run`, each method and both paths (`x` is the function's path).
+    let http_guest = has_http_guest();
+    if http_guest {
+        platform.deploy("docs", "web", HTTP_GUEST).await;
+    }
+    for method in RUN_METHODS {
+        let m: Method = method.parse().unwrap();
+        for rest in ["", "/", "/x"] {
+            let mut run = vec![
+                case(m.clone(), format!("/run/docs/Bad.Name{rest}"), Admin, none(), 400),
+                case(m.clone(), format!("/run/docs/web{rest}"), Stranger, none(), 403),
+                case(m.clone(), format!("/run/docs/web{rest}"), Nobody, none(), 401),
+            ];
+            if http_guest {
+                run.push(case(m.clone(), format!("/run/docs/web{rest}?status=200"), Admin, none(), 200));
+                run.push(case(m.clone(), format!("/run/docs/nosuch{rest}"), Admin, none(), 404));
+            }
+            if http_guest && rest == "/x" {
+                run.push(case(m.clone(), "/run/docs/web/trap", Admin, none(), 500));
+            }
+            for case in run {
+                walker.check(case).await;
+            }
+            let over = case(m.clone(), format!("/run/docs/web{rest}"), Admin, Body::Raw(big(2 << 10)), 413);
+            walker.check_at(&strict, over).await;
+        }
+    }
     // The second api: an upload over its limit, and closed probes.
     for case in [
         case(M::POST, "/file/docs/large", Admin, Body::Raw(big(300 << 10)), 413),
@@ -664,9 +725,7 @@ async fn every_documented_route_and_status_answers_as_documented() {
     let mut missing = Vec::new();
     for op in &walker.ops {
         for status in op.responses.keys().filter_map(|s| s.parse::<u16>().ok()) {
-            let excused = UNPROVOKED.iter().any(|(id, s)| (*id == "*" || *id == op.id) && *s == status)
-                && !(status == 504 && PROVOKED_504.contains(&op.id.as_str()));
-            if !excused && !walker.covered.contains(&(op.id.clone(), status)) {
+            if !excused(op, status, http_guest) && !walker.covered.contains(&(op.id.clone(), status)) {
                 missing.push(format!("{} {} {status} ({})", op.method, op.path, op.id));
             }
         }
@@ -681,6 +740,7 @@ fn fill(template: &str) -> String {
         .replace("{function}", "hello")
         .replace("{name}", "p1")
         .replace("{id}", "00000000-0000-4000-8000-000000000000")
+        .replace("{*path}", "x")
 }
 
 async fn assert_undocumented(walker: &Walker<'_>, method: Method, path: &str, status: u16, code: &str) {
@@ -726,7 +786,14 @@ fn the_router_is_declared_only_through_the_document() {
     assert_eq!(ids.len(), ops.len(), "operation ids are unique");
     let paths: BTreeSet<_> = ops.iter().map(|op| op.path.clone()).collect();
     assert_eq!(paths.len(), declared, "one routes!() per documented path");
-    let documented: BTreeSet<_> = api::openapi::OPERATIONS.iter().map(|op| op.id.to_owned()).collect();
+    // A route declared for several methods has an operation per method.
+    let documented: BTreeSet<_> = api::openapi::OPERATIONS
+        .iter()
+        .flat_map(|op| match api::openapi::PER_METHOD.contains(&op.id) {
+            true => RUN_METHODS.iter().map(|m| api::openapi::per_method_id(op.id, m)).collect(),
+            false => vec![op.id.to_owned()],
+        })
+        .collect();
     assert_eq!(ids, documented, "every route has its errors listed, and nothing else");
     for op in &ops {
         let op_doc = &doc["paths"][&op.path][op.method.as_str().to_lowercase()];

@@ -2,7 +2,8 @@
 //! callers without a token (webhooks), and nothing else.
 //!
 //! Only the function call routes (`POST /exec/{bucket}/{function}`, `POST
-//! /async/{bucket}/{function}`) pass [`middleware`]: there, a request with
+//! /async/{bucket}/{function}`, `/run/{bucket}/{function}[/{*path}]`) pass
+//! [`middleware`]: there, a request with
 //! no `Authorization` header to a public bucket runs as an anonymous
 //! [`Principal`] holding `invoke:<bucket>` alone. A request that presents a
 //! token is checked like any other, so a bad one is still 401, never

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use protocol::auth::Access;
 use protocol::http::{self, ExecResult};
-use protocol::{ErrorCode, ExecLogsReply, FunctionRef, Target, headers};
+use protocol::{ErrorCode, ExecLogsReply, FunctionRef, Target, World, headers};
 use serde::Deserialize;
 
 use super::body::read_message_input;
@@ -30,6 +30,17 @@ const PASSED_ON: [(&str, &str); 3] = [
     (headers::DIGEST, http::DIGEST_HEADER),
     (headers::CACHE, http::CACHE_HEADER),
 ];
+
+/// The HTTP headers `PASSED_ON` makes of an executor's reply headers,
+/// read with `header`.
+pub fn passed_on<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Vec<(&'static str, HeaderValue)> {
+    PASSED_ON
+        .into_iter()
+        .filter_map(|(nats_name, http_name)| {
+            Some((http_name, HeaderValue::from_str(header(nats_name)?).ok()?))
+        })
+        .collect()
+}
 
 /// Query of an exec call.
 #[derive(Debug, Deserialize)]
@@ -63,16 +74,14 @@ pub async fn exec(
     let input = read_message_input(&state, body, "the function input").await?;
 
     let mut nats_headers = async_nats::HeaderMap::new();
+    // An HTTP function answers `wrong_world` naming its `/run` route, rather
+    // than being run as a `POST /` as it is for triggers, jobs and pipelines.
+    nats_headers.insert(headers::EXPECT_WORLD, World::Exec.as_str());
     if include_logs {
         nats_headers.insert(headers::INCLUDE_LOGS, "true");
     }
     let reply = state.exec.call(&target, input, nats_headers, id.as_str(), state.config.exec_wait()).await?;
-    let passed_on: Vec<(&str, HeaderValue)> = PASSED_ON
-        .into_iter()
-        .filter_map(|(nats_name, http_name)| {
-            Some((http_name, HeaderValue::from_str(reply.header(nats_name)?).ok()?))
-        })
-        .collect();
+    let passed_on = passed_on(|name| reply.header(name));
 
     let mut response = match reply.into_result() {
         Err(failure) => ApiError::from(failure).into_response(),

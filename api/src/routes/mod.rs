@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod logs;
 pub mod multipart;
 pub mod pipelines;
+pub mod run;
 mod targets;
 pub mod tokens;
 pub mod triggers;
@@ -67,7 +68,12 @@ pub fn declared() -> Vec<(Guard, OpenApiRouter<AppState>)> {
         .routes(routes!(audit::list))
         .routes(routes!(logs::get));
     // The function calls, which a public bucket answers without a token too.
-    let calls = OpenApiRouter::new().routes(routes!(exec::exec)).routes(routes!(jobs::submit));
+    let calls = OpenApiRouter::new()
+        .routes(routes!(exec::exec))
+        .routes(routes!(run::run))
+        .routes(routes!(run::run_slash))
+        .routes(routes!(run::run_path))
+        .routes(routes!(jobs::submit));
     vec![
         (Guard::Open, open),
         (Guard::Probe, probes),

@@ -1,6 +1,7 @@
 //! The commands that talk to the platform, one module per area.
 
 pub mod functions;
+pub mod http;
 pub mod jobs;
 pub mod login;
 pub mod logs;
