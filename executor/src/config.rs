@@ -45,6 +45,11 @@ pub struct ExecutorConfig {
     /// compiles what it has not compiled before.
     #[arg(long, env = "FAAS_ARTIFACT_KEY", hide_env_values = true)]
     pub artifact_key: Option<String>,
+    /// The platform key function secrets are sealed with (32 bytes as 64
+    /// hex digits or base64), the same as the apis'. Unset: calls of
+    /// functions that have secrets fail (`unavailable`).
+    #[arg(long, env = "FAAS_SECRETS_KEY", hide_env_values = true)]
+    pub secrets_key: Option<bus::SecretsKey>,
     /// Prometheus metrics.
     #[command(flatten)]
     pub metrics: bus::metrics::MetricsOptions,

@@ -20,7 +20,9 @@ pub mod metrics;
 pub mod reply;
 pub mod runtime;
 pub mod server;
+pub mod settings;
 
 pub use config::{CallLogSettings, CallLogs, CompileSettings, ExecLimits, ExecutorConfig};
 pub use error::ExecError;
 pub use server::{ExecutorError, run};
+pub use settings::CallSettings;

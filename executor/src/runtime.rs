@@ -4,8 +4,10 @@
 //! instead of mapping memory per call), the linker and the epoch ticker are
 //! built once per process; a component is linked once into a
 //! [`PreparedComponent`]; each call gets a fresh `Store` with its own WASI
-//! context (stdout and stderr captured in memory; no filesystem, network,
-//! environment or arguments) and its own limits. A guest that loops, traps or
+//! context (stdout and stderr captured in memory; no filesystem, network
+//! or arguments, and no environment but the function's configured
+//! variables, which `wasi:config/store` serves too) and its own limits
+//! ([`CallSettings`]: the function's, never above the executor's). A guest that loops, traps or
 //! grows memory past its cap fails only its own call.
 //!
 //! The memory cap is the call's, not each memory's: every linear memory and
@@ -28,9 +30,11 @@ use wasmtime::{
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 
 use crate::config::ExecLimits;
 use crate::error::ExecError;
+use crate::settings::CallSettings;
 
 /// Host bindings generated from `wit/faas.wit`, the same file guests use.
 mod bindings {
@@ -55,6 +59,8 @@ struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
     budget: CallBudget,
+    /// What `wasi:config/store` answers: the same variables as the environment.
+    config_vars: WasiConfigVariables,
 }
 
 /// One call's memory budget, shared by every memory and table of every
@@ -181,6 +187,12 @@ impl FunctionRuntime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| ExecError::Internal(format!("linking WASI: {e:#}")))?;
+        // Components written for other hosts (Spin, wasmCloud) read their
+        // configuration through `wasi:config/store`.
+        wasmtime_wasi_config::add_to_linker(&mut linker, |state: &mut CallState| {
+            WasiConfig::from(&state.config_vars)
+        })
+        .map_err(|e| ExecError::Internal(format!("linking wasi:config: {e:#}")))?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (ticker_engine, stop) = (engine.clone(), ticker_stop.clone());
@@ -217,23 +229,34 @@ impl FunctionRuntime {
         Ok(PreparedComponent(pre))
     }
 
-    /// Runs `exec(input)` in a fresh sandbox.
+    /// The executor's own limits, which a function's may only lower.
+    pub fn limits(&self) -> &ExecLimits {
+        &self.limits
+    }
+
+    /// Runs `exec(input)` in a fresh sandbox with `settings`.
     pub async fn call(
         &self,
         component: &PreparedComponent,
         input: String,
+        settings: &CallSettings,
     ) -> Result<CallOutput, CallFailure> {
         let limits = &self.limits;
         let stdout = MemoryOutputPipe::new(limits.max_log);
         let stderr = MemoryOutputPipe::new(limits.max_log);
-        let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
-        let budget = CallBudget::new(limits.memory_bytes());
-        let mut store = Store::new(&self.engine, CallState { wasi, table: ResourceTable::new(), budget });
+        let wasi =
+            WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).envs(&settings.vars).build();
+        let config_vars = WasiConfigVariables::from_iter(settings.vars.iter().cloned());
+        // Never above the pool's slot size, which the executor's limit sets.
+        let budget = CallBudget::new(settings.memory_bytes().min(limits.memory_bytes()));
+        let state = CallState { wasi, table: ResourceTable::new(), budget, config_vars };
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.budget);
 
         // Yield to the async runtime on every tick, so a spinning guest never
         // holds a worker thread, and trap once the wall-clock budget is spent.
-        let deadline = Instant::now() + limits.timeout();
+        let timeout = settings.timeout();
+        let deadline = Instant::now() + timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
@@ -252,13 +275,13 @@ impl FunctionRuntime {
         // (a sleep, a poll) is stopped here instead: dropping the future at
         // the deadline abandons the call wherever it is, instantiation
         // included, and dropping the store frees its pool slots at once.
-        let outcome = tokio::time::timeout(limits.timeout(), run).await;
+        let outcome = tokio::time::timeout(timeout, run).await;
         drop(store);
 
         let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();
         let (stdout, stderr) = (text(&stdout), text(&stderr));
         let Ok(outcome) = outcome else {
-            let error = ExecError::Timeout { limit_ms: limits.timeout_ms };
+            let error = ExecError::Timeout { limit_ms: settings.timeout_ms };
             return Err(CallFailure { error, stdout, stderr });
         };
         match outcome {
@@ -269,7 +292,7 @@ impl FunctionRuntime {
             }),
             Ok(result) => Ok(CallOutput { result, stdout, stderr }),
             Err((stage, err)) => {
-                let error = self.classify(stage, &err, &stderr);
+                let error = self.classify(stage, &err, &stderr, settings);
                 Err(CallFailure { error, stdout, stderr })
             }
         }
@@ -280,10 +303,16 @@ impl FunctionRuntime {
         self.pool_exhausted.load(Ordering::Relaxed)
     }
 
-    fn classify(&self, stage: Stage, err: &wasmtime::Error, stderr: &str) -> ExecError {
+    fn classify(
+        &self,
+        stage: Stage,
+        err: &wasmtime::Error,
+        stderr: &str,
+        settings: &CallSettings,
+    ) -> ExecError {
         let chain = format!("{err:#}");
         if err.is::<BudgetSpent>() {
-            return ExecError::MemoryLimit { limit_mib: self.limits.memory_mib };
+            return ExecError::MemoryLimit { limit_mib: settings.memory_mib.min(self.limits.memory_mib) };
         }
         if err.is::<PoolConcurrencyLimitError>() {
             let count = self.pool_exhausted.fetch_add(1, Ordering::Relaxed) + 1;
@@ -294,7 +323,7 @@ impl FunctionRuntime {
             return ExecError::LogLimit { limit: self.limits.max_log };
         }
         match err.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => ExecError::Timeout { limit_ms: self.limits.timeout_ms },
+            Some(Trap::Interrupt) => ExecError::Timeout { limit_ms: settings.timeout_ms },
             Some(trap) => ExecError::Trapped(with_guest_message(&trap.to_string(), stderr)),
             None if stage == Stage::Instantiate => ExecError::InvalidComponent(chain),
             None => ExecError::Trapped(with_guest_message(&chain, stderr)),

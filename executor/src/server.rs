@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::{Client, Message, Subscriber};
-use bus::FunctionRegistry;
+use bus::{ConcurrencyLeases, FunctionConfigStore, FunctionConfigWatch, FunctionRegistry, SecretsKey};
 use engine::{ArtifactStore, CompilePool};
 use futures::{FutureExt as _, StreamExt};
 use protocol::audit::Outcome;
@@ -40,6 +40,7 @@ use crate::loader::{ComponentLoader, Source};
 use crate::metrics::{ExecutorMetrics, NOT_LOADED};
 use crate::reply;
 use crate::runtime::FunctionRuntime;
+use crate::settings::CallSettings;
 
 /// Why the executor could not start or keep serving.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +57,9 @@ pub enum ExecutorError {
     /// The micro service could not be registered.
     #[error(transparent)]
     Service(#[from] bus::ServiceError),
+    /// The function configurations could not be followed.
+    #[error("function configuration: {0}")]
+    FunctionConfig(#[from] bus::DefinitionError),
     /// The metrics address could not be bound.
     #[error("cannot serve metrics on {address}: {source}")]
     Metrics {
@@ -77,6 +81,12 @@ struct Executor {
     /// Whether and how much of each call's log is published.
     call_logs: CallLogSettings,
     metrics: Arc<ExecutorMetrics>,
+    /// Every function's configuration, followed.
+    configs: FunctionConfigWatch,
+    /// Opens the functions' secrets.
+    secrets_key: Option<SecretsKey>,
+    /// `max_concurrency` slots across executors.
+    leases: ConcurrencyLeases,
 }
 
 /// Serves exec requests until `shutdown` resolves, then lets running calls finish.
@@ -95,6 +105,20 @@ pub async fn run(
         registry = FunctionRegistry::open_when_ready(&client, &layout) => registry,
     };
     let watch = registry.watch(&client).await?;
+    let id = uuid::Uuid::new_v4().to_string();
+    // A slot outlives no call: the longest a call may run, and a margin
+    // for an executor that died holding it.
+    let lease_age = config.limits.timeout() + Duration::from_secs(30);
+    let (config_store, leases) = tokio::select! {
+        () = &mut shutdown => return Ok(()),
+        opened = async {
+            futures::join!(
+                FunctionConfigStore::open_when_ready(&client, &layout),
+                ConcurrencyLeases::open_when_ready(&client, &layout, lease_age, id.clone()),
+            )
+        } => opened,
+    };
+    let configs = config_store.watch(&client).await?;
     let artifacts = ArtifactStore::open_configured(
         &client,
         &layout.names,
@@ -134,7 +158,6 @@ pub async fn run(
             .await
             .map_err(|source| ExecutorError::Metrics { address, source })?;
     }
-    let id = uuid::Uuid::new_v4().to_string();
     let executor = Arc::new(Executor {
         id,
         client: client.clone(),
@@ -143,6 +166,9 @@ pub async fn run(
         runtime,
         call_logs: config.call_logs.clone(),
         metrics,
+        configs,
+        secrets_key: config.secrets_key.clone(),
+        leases,
     });
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let room = Arc::new(Semaphore::new(config.concurrency.max(1) + config.backlog));
@@ -409,7 +435,36 @@ async fn execute(
     let loaded = executor.components.load(function).await.map_err(Failure::before_load)?;
     *loaded_from = Some((loaded.source, loaded.compile));
     let digest = Some(loaded.digest.clone());
-    let mut output = executor.runtime.call(&loaded.component, input).await.map_err(|failure| Failure {
+    let config = executor
+        .configs
+        .config(function)
+        .await
+        .map_err(|e| Failure::before_load(ExecError::ConfigUnavailable(e.to_string())))?;
+    let settings = CallSettings::for_function(
+        executor.runtime.limits(),
+        function,
+        config.as_deref(),
+        executor.secrets_key.as_ref(),
+    )
+    .map_err(Failure::before_load)?;
+    let lease = match config.as_ref().and_then(|c| c.limits.max_concurrency) {
+        None => None,
+        Some(max) => match executor.leases.acquire(function, max).await {
+            Ok(Some(lease)) => Some(lease),
+            Ok(None) => {
+                let error = ExecError::ConcurrencyLimited { function: function.to_string(), max };
+                return Err(Failure::before_load(error));
+            }
+            Err(err) => return Err(Failure::before_load(ExecError::ConfigUnavailable(err.to_string()))),
+        },
+    };
+    let result = executor.runtime.call(&loaded.component, input, &settings).await;
+    // Given back before the reply, so a call after this one's answer finds
+    // the slot free; a cancelled call gives it back on drop.
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
+    let mut output = result.map_err(|failure| Failure {
         error: failure.error,
         stdout: failure.stdout,
         stderr: failure.stderr,
