@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn a_sealed_secret_opens_only_with_its_key_function_and_name() {
         let key: SecretsKey = KEY.parse().unwrap();
-        let function = FunctionRef::new("b1", "f1").unwrap();
+        let function = FunctionRef::new("bk1", "f1").unwrap();
         let value = SecretValue("hunter2".into());
         let sealed = key.seal(&function, "TOKEN", &value).unwrap();
         assert!(!sealed.0.contains("hunter2"));
@@ -133,7 +133,7 @@ mod tests {
         let other_key: SecretsKey = STANDARD.encode([7u8; 32]).parse().unwrap();
         assert!(matches!(other_key.open(&function, "TOKEN", &sealed), Err(SecretsError::CannotOpen { .. })));
         assert!(key.open(&function, "OTHER", &sealed).is_err(), "another name");
-        let elsewhere = FunctionRef::new("b1", "f2").unwrap();
+        let elsewhere = FunctionRef::new("bk1", "f2").unwrap();
         assert!(key.open(&elsewhere, "TOKEN", &sealed).is_err(), "another function");
         assert!(key.open(&function, "TOKEN", &SealedSecret("not base64!".into())).is_err());
         let mut tampered = STANDARD.decode(&sealed.0).unwrap();

@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn a_function_s_limits_only_lower_the_executor_s_and_secrets_open() {
         let limits = ExecLimits::default();
-        let function = FunctionRef::new("b1", "f1").unwrap();
+        let function = FunctionRef::new("bk1", "f1").unwrap();
         let key: SecretsKey = "11".repeat(32).parse().unwrap();
         let sealed = key.seal(&function, "TOKEN", &SecretValue("hunter2".into())).unwrap();
         let config = StoredFunctionConfig {

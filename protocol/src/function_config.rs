@@ -359,10 +359,10 @@ mod tests {
         assert_eq!(resolved.secrets["TOKEN"], SealedSecret("sealed".into()));
         assert_eq!(resolved.updated_at_ms, 7);
         assert!(keep.resolve(None, 7).unwrap_err().to_string().contains("no stored value"));
-        let function = FunctionRef::new("b1", "f1").unwrap();
+        let function = FunctionRef::new("bk1", "f1").unwrap();
         let view = resolved.view(&function);
         assert_eq!(view.secrets, vec!["TOKEN".to_owned()]);
         assert!(!serde_json::to_string(&view).unwrap().contains("sealed"));
-        assert_eq!(secret_aad(&function, "TOKEN"), "b1/f1/TOKEN");
+        assert_eq!(secret_aad(&function, "TOKEN"), "bk1/f1/TOKEN");
     }
 }
