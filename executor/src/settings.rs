@@ -27,6 +27,9 @@ pub struct CallSettings {
     pub timeout_ms: u64,
     /// Memory cap, in MiB.
     pub memory_mib: usize,
+    /// Hosts the call's outgoing HTTP may reach (HTTP functions; the
+    /// `exec` world has no outgoing HTTP). Empty: none.
+    pub http_outgoing_allow: Vec<String>,
 }
 
 impl fmt::Debug for CallSettings {
@@ -36,6 +39,7 @@ impl fmt::Debug for CallSettings {
             .field("vars", &self.vars.iter().map(|(name, _)| name).collect::<Vec<_>>())
             .field("timeout_ms", &self.timeout_ms)
             .field("memory_mib", &self.memory_mib)
+            .field("http_outgoing_allow", &self.http_outgoing_allow)
             .finish()
     }
 }
@@ -43,7 +47,12 @@ impl fmt::Debug for CallSettings {
 impl CallSettings {
     /// A function without a configuration: the executor's limits, no variables.
     pub fn defaults(limits: &ExecLimits) -> Self {
-        Self { vars: Vec::new(), timeout_ms: limits.timeout_ms, memory_mib: limits.memory_mib }
+        Self {
+            vars: Vec::new(),
+            timeout_ms: limits.timeout_ms,
+            memory_mib: limits.memory_mib,
+            http_outgoing_allow: Vec::new(),
+        }
     }
 
     /// `function`'s settings under `config`, its secrets opened with `key`.
@@ -62,6 +71,7 @@ impl CallSettings {
             let memory_mib = usize::try_from(memory_mib).unwrap_or(usize::MAX).max(1);
             settings.memory_mib = settings.memory_mib.min(memory_mib);
         }
+        settings.http_outgoing_allow = config.limits.http_outgoing_allow.clone();
         settings.vars = config.env.iter().map(|(name, value)| (name.clone(), value.clone())).collect();
         if !config.secrets.is_empty() {
             let key = key.ok_or_else(|| {
