@@ -7,8 +7,8 @@
 //! context (stdout and stderr captured in memory; no filesystem, network
 //! or arguments, and no environment but the function's configured
 //! variables, which `wasi:config/store` serves too) and its own limits
-//! ([`CallSettings`]: the function's, never above the executor's). A guest that loops, traps or
-//! grows memory past its cap fails only its own call.
+//! ([`CallSettings`]: the function's, never above the executor's). A guest
+//! that loops, traps or grows memory past its cap fails only its own call.
 //!
 //! The memory cap is the call's, not each memory's: every linear memory and
 //! table of every core instance of the component draws on one budget
