@@ -82,6 +82,11 @@ pub struct ApiConfig {
     /// how old a use seen by another api may be in `GET /tokens`.
     #[arg(long, env = "FAAS_TOKEN_USAGE_FLUSH_SECS", default_value_t = 60)]
     pub token_usage_flush_secs: u64,
+    /// The platform key function secrets are sealed with: 32 bytes as 64
+    /// hex digits or base64, the same on every api and executor. Unset: a
+    /// configuration with secrets is refused (503 `unavailable`).
+    #[arg(long, env = "FAAS_SECRETS_KEY", hide_env_values = true)]
+    pub secrets_key: Option<bus::SecretsKey>,
 }
 
 /// Whether the api checks tokens.
@@ -132,6 +137,7 @@ impl ApiConfig {
             admin_token_file: None,
             public_probes: true,
             token_usage_flush_secs: 60,
+            secrets_key: None,
         }
     }
 

@@ -129,6 +129,14 @@ impl IntoResponse for ApiError {
             error["step"] = step.into();
             error["function"] = function.to_string().into();
         }
-        (self.status, Json(serde_json::json!({ "error": error }))).into_response()
+        let mut response = (self.status, Json(serde_json::json!({ "error": error }))).into_response();
+        // A function at its max_concurrency is refused, not queued: tell
+        // the client when a slot may be free again.
+        if self.body.code == ErrorCode::ConcurrencyLimited {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        }
+        response
     }
 }

@@ -157,6 +157,21 @@ pub const OPERATIONS: &[Documented] = &[
         errors: &[InvalidName, Forbidden, BucketNotFound, FunctionNotFound],
     },
     Documented {
+        id: "put_function_config",
+        access: "Scope `deploy:<bucket>`.",
+        errors: &[InvalidName, BadRequest, Forbidden, FunctionNotFound, PayloadTooLarge, StorageFull],
+    },
+    Documented {
+        id: "get_function_config",
+        access: "Scope `read:<bucket>`.",
+        errors: &[InvalidName, Forbidden, FunctionNotFound],
+    },
+    Documented {
+        id: "delete_function_config",
+        access: "Scope `deploy:<bucket>`.",
+        errors: &[InvalidName, Forbidden, FunctionNotFound],
+    },
+    Documented {
         id: "exec_pipeline",
         access: "Scope `invoke:<bucket>` for every step's bucket.",
         errors: &[

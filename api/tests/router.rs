@@ -136,3 +136,32 @@ async fn with_nats_unreachable_every_route_that_needs_it_is_a_prompt_503() {
     assert!(text.contains(refused), "{text}");
     assert!(text.contains("# TYPE faas_http_request_duration_seconds histogram"), "{text}");
 }
+
+#[tokio::test]
+async fn function_configs_are_checked_before_a_dispatcher_sees_them() {
+    let (_nats, router) = router().await;
+    let put = |body: String| Request::put("/config/functions/hello").body(Body::from(body)).unwrap();
+    for (body, words) in [
+        (r#"{"env": {"1BAD": "x"}}"#.to_owned(), "[A-Za-z_][A-Za-z0-9_]*"),
+        (r#"{"env": {"K": "x"}, "secrets": {"K": null}}"#.to_owned(), "both in env and in secrets"),
+        (r#"{"timeout_ms": 0}"#.to_owned(), "timeout_ms must be at least 1"),
+        (r#"{"max_concurrency": 0}"#.to_owned(), "max_concurrency must be at least 1"),
+        (r#"{"http_outgoing_allow": ["https://example.com"]}"#.to_owned(), "not a DNS name"),
+        (r#"{"environment": {}}"#.to_owned(), "unknown field"),
+        (format!(r#"{{"env": {{"K": "{}"}}}}"#, "v".repeat(70 << 10)), "bytes of names and values"),
+    ] {
+        let (status, _, answer) = call(&router, put(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{words}: {answer}");
+        assert_eq!(answer["error"]["code"], "bad_request");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(words), "{message} should say {words}");
+    }
+    let (status, _, _) =
+        call(&router, put(format!(r#"{{"env": {{"K": "{}"}}}}"#, "v".repeat(200 << 10)))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // No FAAS_SECRETS_KEY on this api: a secret is refused, never sent on in clear.
+    let (status, _, answer) = call(&router, put(r#"{"secrets": {"TOKEN": "hunter2"}}"#.to_owned())).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("FAAS_SECRETS_KEY"), "{answer}");
+    assert!(!answer.to_string().contains("hunter2"));
+}

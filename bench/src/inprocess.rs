@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use executor::ExecLimits;
 use executor::runtime::FunctionRuntime;
+use executor::{CallSettings, ExecLimits};
 use serde::Serialize;
 
 use crate::load::histogram;
@@ -58,15 +58,20 @@ pub async fn measure(component: Vec<u8>, duration: Duration) -> anyhow::Result<I
     let input = std::str::from_utf8(HELLO_INPUT).expect("the input is UTF-8");
     // One call outside the measurement: first-touch page faults are a
     // cold-start cost, measured elsewhere.
-    runtime.call(&prepared, input.to_owned()).await.map_err(|f| anyhow::anyhow!("{}", f.error))?;
+    runtime
+        .call(&prepared, input.to_owned(), &CallSettings::defaults(runtime.limits()))
+        .await
+        .map_err(|f| anyhow::anyhow!("{}", f.error))?;
 
     let mut latency = histogram();
     let mut calls = 0;
     let started = Instant::now();
     while started.elapsed() < duration && calls < MAX_CALLS {
         let t = Instant::now();
-        let out =
-            runtime.call(&prepared, input.to_owned()).await.map_err(|f| anyhow::anyhow!("{}", f.error))?;
+        let out = runtime
+            .call(&prepared, input.to_owned(), &CallSettings::defaults(runtime.limits()))
+            .await
+            .map_err(|f| anyhow::anyhow!("{}", f.error))?;
         latency.saturating_record(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX).max(1));
         anyhow::ensure!(out.result.as_bytes() == HELLO_OUTPUT, "unexpected result {:?}", out.result);
         calls += 1;

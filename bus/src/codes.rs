@@ -58,6 +58,7 @@ impl DefinitionError {
         match self {
             Self::NotFound { kind: "trigger", .. } => ErrorCode::TriggerNotFound,
             Self::NotFound { kind: "pipeline", .. } => ErrorCode::PipelineNotFound,
+            Self::NotFound { kind: "function-config", .. } => ErrorCode::FunctionNotFound,
             // A store of another kind needs its own not-found code.
             Self::NotFound { .. } => ErrorCode::Internal,
             Self::Unavailable { .. } | Self::FollowersBehind { .. } => ErrorCode::Unavailable,

@@ -9,8 +9,11 @@
 //! headers off messages, the transfer object store that carries components
 //! larger than one message, the function registry, the job queue, the
 //! trigger and pipeline definitions, the api tokens and their last use, the
-//! bucket settings, the wire code of each of their errors, the stores' byte
-//! caps, the address rules of connections made for users ([`address_policy`]), the event budgets of trigger chains, audit events and the principal
+//! bucket settings, per-function configuration and the sealing of its
+//! secrets, the `max_concurrency` leases, the wire code of each of their
+//! errors, the stores' byte caps, the address rules of connections made for
+//! users ([`address_policy`]), the event budgets of trigger chains, audit
+//! events and the principal
 //! on messages, per-call logs, W3C trace context on every hop, the metrics
 //! endpoint of the roles without an HTTP server ([`metrics`]), and process
 //! bootstrap (logging, trace export, shutdown on Ctrl-C or SIGTERM).
@@ -20,11 +23,13 @@ pub mod audit;
 mod buckets;
 mod budgets;
 mod codes;
+mod concurrency;
 mod connect;
 mod definitions;
 mod exec;
 mod followed_map;
 mod follower;
+mod function_config;
 mod jobs;
 pub mod logs;
 mod message;
@@ -33,6 +38,7 @@ mod process;
 mod registry;
 mod retry;
 mod schedules;
+mod secrets;
 mod services;
 mod snapshot;
 mod stores;
@@ -43,17 +49,20 @@ mod usage;
 
 pub use buckets::{BucketSettingsStore, BucketSettingsWatch};
 pub use budgets::{BudgetError, EventBudgets};
+pub use concurrency::{ConcurrencyLeases, Lease};
 pub use connect::{ConnectError, DEFAULT_URL, NatsOptions, connect};
 pub use definitions::{DefinitionError, DefinitionFeed, DefinitionStore};
 pub use exec::{ExecClient, ExecFailure, ExecReply, Responder, encode_reply, request};
 pub use followed_map::{FollowedMap, MapLookup};
 pub use follower::{Applied, Change, FollowedBucket, Follower, FollowerError, FollowerStatus};
+pub use function_config::{FunctionConfigStore, FunctionConfigWatch};
 pub use jobs::{JobError, JobQueue, NewJob, QueueDepths, QueueLimits, Submitted};
 pub use message::{header, hops, request_id};
 pub use process::{Telemetry, init_tracing, shutdown_signal};
 pub use registry::{FunctionRegistry, Lookup, RegistryError, RegistryWatch};
 pub use retry::{Backoff, retry};
 pub use schedules::ScheduleTicks;
+pub use secrets::{SecretsError, SecretsKey};
 pub use services::{RoleService, ServiceError, ServiceSpec, gather_stats, ping_data, register};
 pub use stores::{
     JetStreamLayout, StoreConfig, StoreError, StoreQuota, StoreQuotas, StoreUnavailable, is_full,

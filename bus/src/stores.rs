@@ -289,7 +289,7 @@ pub struct StoreQuotas {
     #[arg(long, env = "FAAS_REGISTRY_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.registry)]
     pub registry: i64,
     /// Bytes each definition store (`faas-triggers`, `faas-pipelines`, `faas-tokens`,
-    /// `faas-token-usage`, `faas-buckets`) may hold.
+    /// `faas-token-usage`, `faas-buckets`, `faas-function-config`) may hold.
     #[arg(long, env = "FAAS_DEFINITIONS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.definitions)]
     pub definitions: i64,
     /// Bytes the shared precompiled artifacts (`faas-artifacts`) may hold.
@@ -304,6 +304,10 @@ pub struct StoreQuotas {
     /// Bytes the claims on scheduled triggers' ticks (`faas-schedule-ticks`) may hold.
     #[arg(long, env = "FAAS_SCHEDULE_TICKS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.schedule_ticks)]
     pub schedule_ticks: i64,
+    /// Bytes the leases of running calls of functions with a
+    /// `max_concurrency` (`faas-concurrency`) may hold.
+    #[arg(long, env = "FAAS_CONCURRENCY_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.concurrency)]
+    pub concurrency: i64,
     /// Bytes the audit trail (stream `FAAS_AUDIT`) may hold; beyond, the oldest events go.
     #[arg(long, env = "FAAS_AUDIT_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.audit)]
     pub audit: i64,
@@ -338,6 +342,7 @@ impl StoreQuotas {
         event_budgets: 16 << 20,
         callbacks: 128 << 20,
         schedule_ticks: 4 << 20,
+        concurrency: 4 << 20,
         audit: 64 << 20,
         audit_max_age_secs: 90 * 24 * 3600,
         logs: 64 << 20,
@@ -345,7 +350,7 @@ impl StoreQuotas {
     };
 
     /// Each store's stream and its cap.
-    fn streams(&self, names: &JetStreamNames) -> [(String, i64); 16] {
+    fn streams(&self, names: &JetStreamNames) -> [(String, i64); 18] {
         let kv = |bucket: String| JetStreamNames::kv_stream(&bucket);
         let obj = |store: String| JetStreamNames::object_stream(&store);
         [
@@ -359,6 +364,8 @@ impl StoreQuotas {
             (kv(names.tokens()), self.definitions),
             (kv(names.token_usage()), self.definitions),
             (kv(names.bucket_settings()), self.definitions),
+            (kv(names.function_config()), self.definitions),
+            (kv(names.concurrency()), self.concurrency),
             (obj(names.artifact_store()), self.artifacts),
             (kv(names.event_budgets()), self.event_budgets),
             (names.callbacks_stream(), self.callbacks),

@@ -131,6 +131,9 @@ pub enum Command {
     /// Pipelines.
     #[command(subcommand)]
     Pipelines(Pipelines),
+    /// A function's configuration: environment, secrets, limits.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Api tokens (admin).
     #[command(subcommand)]
     Tokens(Tokens),
@@ -274,6 +277,52 @@ pub enum Pipelines {
         name: PipelineName,
         #[command(flatten)]
         input: Input,
+    },
+}
+
+/// `faas config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Show a function's configuration (secrets by name only).
+    Get {
+        /// `<bucket>/<function>`.
+        function: FunctionRef,
+    },
+    /// Change a function's configuration: what is named is set, the rest
+    /// (secrets included) kept. The next call on every executor uses it.
+    Set {
+        /// `<bucket>/<function>`.
+        function: FunctionRef,
+        /// An environment variable, `NAME=value` (repeat for more).
+        #[arg(long = "env", value_name = "NAME=VALUE")]
+        env: Vec<String>,
+        /// A secret, `NAME=value` (repeat for more); stored encrypted, never shown again.
+        #[arg(long = "secret", value_name = "NAME=VALUE")]
+        secrets: Vec<String>,
+        /// Wall-clock limit per call, in ms (only lowers the executors').
+        #[arg(long)]
+        timeout_ms: Option<u64>,
+        /// Memory cap per call, in MiB (only lowers the executors').
+        #[arg(long)]
+        memory_mib: Option<u64>,
+        /// Calls at once across all executors (more get 429).
+        #[arg(long)]
+        max_concurrency: Option<u32>,
+        /// A host its outgoing HTTP may reach (repeat for more; replaces the list).
+        #[arg(long = "allow-host", value_name = "HOST")]
+        allow_hosts: Vec<String>,
+    },
+    /// Remove variables or secrets by name; with `--all`, every setting
+    /// (back to the defaults).
+    Unset {
+        /// `<bucket>/<function>`.
+        function: FunctionRef,
+        /// Names of variables or secrets to remove.
+        #[arg(required_unless_present = "all")]
+        names: Vec<String>,
+        /// Remove the whole configuration.
+        #[arg(long, conflicts_with = "names")]
+        all: bool,
     },
 }
 

@@ -21,7 +21,7 @@ use clap::Parser;
 use client::Client;
 
 use crate::args::{Cli, Command, Output};
-use crate::commands::{Context, functions, http, jobs, login, logs, resources};
+use crate::commands::{Context, function_config, functions, http, jobs, login, logs, resources};
 use crate::config::ConfigFile;
 use crate::failure::Failure;
 
@@ -87,6 +87,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Logs { function, follow, limit } => logs::run(&ctx, &function, follow, limit).await,
         Command::Triggers(command) => resources::triggers(&ctx, command).await,
         Command::Pipelines(command) => resources::pipelines(&ctx, command).await,
+        Command::Config(command) => function_config::run(&ctx, command).await,
         Command::Tokens(command) => resources::tokens(&ctx, command).await,
         Command::Dev { function, dir, input, logs, create_bucket } => {
             dev::dev(&ctx, &function, dir, &input, logs, create_bucket).await

@@ -27,6 +27,9 @@ const RUST_TEMPLATE: &[(&str, &str)] = &[
     (".gitignore", include_str!("../templates/rust/gitignore")),
     // The function contract, as the platform checks it.
     ("wit/faas.wit", include_str!("../../wit/faas.wit")),
+    // `faas.wit`'s `faas-exec-config` world imports `wasi:config/store`.
+    ("wit/deps/config/store.wit", include_str!("../../wit/deps/config/store.wit")),
+    ("wit/deps/config/world.wit", include_str!("../../wit/deps/config/world.wit")),
 ];
 
 /// The Python template: `exec` is a method of the generated `WitWorld`.
@@ -34,6 +37,9 @@ const PYTHON_TEMPLATE: &[(&str, &str)] = &[
     ("app.py", include_str!("../templates/python/app.py")),
     (".gitignore", include_str!("../templates/python/gitignore")),
     ("wit/faas.wit", include_str!("../../wit/faas.wit")),
+    // `faas.wit`'s `faas-exec-config` world imports `wasi:config/store`.
+    ("wit/deps/config/store.wit", include_str!("../../wit/deps/config/store.wit")),
+    ("wit/deps/config/world.wit", include_str!("../../wit/deps/config/world.wit")),
 ];
 
 /// The JavaScript template: `exec` is an exported function of the module.
@@ -42,6 +48,9 @@ const JS_TEMPLATE: &[(&str, &str)] = &[
     ("package.json", include_str!("../templates/js/package.json")),
     (".gitignore", include_str!("../templates/js/gitignore")),
     ("wit/faas.wit", include_str!("../../wit/faas.wit")),
+    // `faas.wit`'s `faas-exec-config` world imports `wasi:config/store`.
+    ("wit/deps/config/store.wit", include_str!("../../wit/deps/config/store.wit")),
+    ("wit/deps/config/world.wit", include_str!("../../wit/deps/config/world.wit")),
 ];
 
 /// The Python module a Python project's component is built from.

@@ -485,4 +485,53 @@ async fn run_calls_an_http_function_and_prints_its_answer() {
     {
         assert_exit(&run(&platform, config, args).await, 2);
     }
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn config_set_keeps_what_it_does_not_name_and_unset_removes() {
+    let platform = Platform::start().await;
+    let config = tempfile::tempdir().unwrap();
+    let config = config.path();
+    let probe = stack::guests::guest_path("config_probe");
+    let deployed =
+        run(&platform, config, &["deploy", "cfg/probe", probe.to_str().unwrap(), "--create-bucket"]).await;
+    assert_exit(&deployed, 0);
+
+    let set = run(
+        &platform,
+        config,
+        &[
+            "config",
+            "set",
+            "cfg/probe",
+            "--env",
+            "GREETING=hi",
+            "--secret",
+            "TOKEN=hunter2",
+            "--timeout-ms",
+            "900",
+        ],
+    )
+    .await;
+    assert_exit(&set, 0);
+    assert!(stdout(&set).contains("secret TOKEN") && !stdout(&set).contains("hunter2"), "{}", stdout(&set));
+    // Another set keeps the secret and the limit it does not name.
+    let more = run(&platform, config, &["config", "set", "cfg/probe", "--env", "MORE=1", "-o", "json"]).await;
+    assert_exit(&more, 0);
+    let view = json(&more);
+    assert_eq!(view["env"], serde_json::json!({"GREETING": "hi", "MORE": "1"}));
+    assert_eq!(
+        (view["secrets"].clone(), view["timeout_ms"].clone()),
+        (serde_json::json!(["TOKEN"]), 900.into())
+    );
+    let ran = run(&platform, config, &["invoke", "cfg/probe", "-d", "plain"]).await;
+    assert_exit(&ran, 0);
+    let seen: Value = serde_json::from_str(stdout(&ran).trim()).unwrap();
+    assert_eq!(seen["env"], serde_json::json!({"GREETING": "hi", "MORE": "1", "TOKEN": "hunter2"}));
+
+    let unset = run(&platform, config, &["config", "unset", "cfg/probe", "TOKEN", "-o", "json"]).await;
+    assert_exit(&unset, 0);
+    assert_eq!(json(&unset)["secrets"], serde_json::json!([]));
+    assert_exit(&run(&platform, config, &["config", "unset", "cfg/probe", "NOPE"]).await, 2);
+    let reset = run(&platform, config, &["config", "unset", "cfg/probe", "--all", "-o", "json"]).await;
+    assert_exit(&reset, 0);
+    assert_eq!(json(&reset), serde_json::json!({"function": "cfg/probe", "env": {}, "secrets": []}));
 }

@@ -19,6 +19,7 @@ mod error;
 use bytes::Bytes;
 use protocol::admin::{BucketList, PipelineList, TriggerList};
 use protocol::auth::NewToken;
+use protocol::function_config::{FunctionConfig, FunctionConfigView};
 use protocol::http::{
     self as wire, BucketFunctions, CreatedBucket, CreatedToken, Deleted, ErrorResponse, ExecResult,
     JobAccepted, JobList, Revoked, TokenList, Uploaded,
@@ -257,6 +258,29 @@ impl Client {
             return Err(Error::Api { status, detail, request_id });
         }
         Ok(HttpAnswer { status, headers, body })
+    /// `GET /config/{bucket}/{function}`: its configuration, secrets by name.
+    pub async fn function_config(&self, function: &FunctionRef) -> Result<FunctionConfigView, Error> {
+        self.json(
+            self.request(Method::GET, &["config", function.bucket.as_str(), function.function.as_str()]),
+        )
+        .await
+    }
+
+    /// `PUT /config/{bucket}/{function}`: replaces its configuration (a
+    /// `None` secret keeps its stored value).
+    pub async fn put_function_config(
+        &self,
+        function: &FunctionRef,
+        config: &FunctionConfig,
+    ) -> Result<FunctionConfigView, Error> {
+        let path = ["config", function.bucket.as_str(), function.function.as_str()];
+        self.json(self.request(Method::PUT, &path).json(config)).await
+    }
+
+    /// `DELETE /config/{bucket}/{function}`: back to the defaults.
+    pub async fn delete_function_config(&self, function: &FunctionRef) -> Result<FunctionConfigView, Error> {
+        let path = ["config", function.bucket.as_str(), function.function.as_str()];
+        self.json(self.request(Method::DELETE, &path)).await
     }
 
     /// `POST /exec/{bucket}/{function}` or `/exec/pipeline/{name}`: runs it

@@ -299,6 +299,8 @@ impl Platform {
         api_config.exec_wait_secs = 20;
         api_config.auth = api::config::AuthSetting::On;
         api_config.admin_token = Some(TEST_ADMIN_TOKEN.to_owned());
+        api_config.secrets_key =
+            platform.env.secrets_key.as_deref().map(|key| key.parse().expect("a 32-byte hex key"));
         platform.api_config = Some(api_config);
         platform.base = platform.add_api().await;
         if executors > 0 {
@@ -458,6 +460,7 @@ impl Platform {
             compile_every_call: false,
             compile: executor::CompileSettings::default(),
             artifact_key: self.env.artifact_key.clone().filter(|_| self.share_artifacts),
+            secrets_key: self.env.secrets_key.as_deref().map(|key| key.parse().expect("a 32-byte hex key")),
             call_logs: self.call_logs.clone(),
             metrics: bus::metrics::MetricsOptions {
                 metrics_listen: Some(address),

@@ -246,10 +246,12 @@ async fn outgoing_http_is_refused_unless_host_and_address_are_both_allowed() {
     let body = String::from_utf8_lossy(&reply.payload).into_owned();
     assert!(body.contains("HttpRequestDenied"), "{body}");
 
-    // The host allowed, but loopback is not public: still denied.
-    platform.http_outgoing.hosts = vec![server.ip().to_string()];
-    platform.stop_executors().await;
-    platform.add_executor(2).await;
+    // The host allowed in the function's configuration (applied on every
+    // executor before the answer), but loopback is not public: still denied.
+    let url = platform.url(&format!("/config/{BUCKET}/echo-http"));
+    let allow = j!({"http_outgoing_allow": [server.ip().to_string()]});
+    let resp = platform.http.put(url).json(&allow).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
     let reply = get(&platform, "echo-http", "/fetch", Some(&query)).await;
     assert_eq!(header(&reply, "Faas-Http-Status").as_deref(), Some("502"));
     assert!(String::from_utf8_lossy(&reply.payload).contains("HttpRequestDenied"));

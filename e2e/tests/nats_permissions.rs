@@ -63,6 +63,19 @@ async fn every_role_works_on_its_own_user_and_the_app_user_calls_its_buckets() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["result"], "Hello Secure, how are you?");
 
+    // A function configuration: the dispatcher writes it, executors follow
+    // it and take and give back concurrency slots on their own user.
+    platform.deploy("functions", "limited", "hello").await;
+    let config = serde_json::json!({"env": {"GREETING": "x"}, "secrets": {"K": "v"}, "max_concurrency": 1});
+    let resp =
+        platform.http.put(platform.url("/config/functions/limited")).json(&config).send().await.unwrap();
+    let (status, body) = json(resp).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for _ in 0..2 {
+        let (status, body) = platform.exec("functions", "limited", r#"{"name":"Limited"}"#).await;
+        assert_eq!((status, body["result"].as_str()), (StatusCode::OK, Some("Hello Limited, how are you?")));
+    }
+
     // An async job: the api queues it, a dispatcher runs it.
     let resp = platform
         .http
@@ -203,6 +216,12 @@ async fn the_app_user_and_executors_cannot_take_the_platform_over() {
     let purge = executor.request("$JS.API.STREAM.PURGE.FAAS_LOGS", "".into());
     let _ = tokio::time::timeout(Duration::from_secs(1), purge).await;
     refused(&mut executor_errors, "$JS.API.STREAM.PURGE.FAAS_LOGS").await;
+    // Nor give a function variables (or lift its limits) behind the
+    // dispatcher's back.
+    let config = br#"{"env":{"INJECTED":"1"}}"#;
+    let attack = executor_js.publish("$KV.faas-function-config.functions.hello", config.as_slice().into());
+    let _ = tokio::time::timeout(Duration::from_secs(1), async { attack.await?.await }).await;
+    refused(&mut executor_errors, "$KV.faas-function-config.functions.hello").await;
 
     // The api's user may not join the executors' group, nor make a bucket
     // public behind the dispatcher's back.

@@ -45,6 +45,11 @@ pub struct ExecutorConfig {
     /// compiles what it has not compiled before.
     #[arg(long, env = "FAAS_ARTIFACT_KEY", hide_env_values = true)]
     pub artifact_key: Option<String>,
+    /// The platform key function secrets are sealed with (32 bytes as 64
+    /// hex digits or base64), the same as the apis'. Unset: calls of
+    /// functions that have secrets fail (`unavailable`).
+    #[arg(long, env = "FAAS_SECRETS_KEY", hide_env_values = true)]
+    pub secrets_key: Option<bus::SecretsKey>,
     /// Prometheus metrics.
     #[command(flatten)]
     pub metrics: bus::metrics::MetricsOptions,
@@ -56,14 +61,11 @@ pub struct ExecutorConfig {
     pub http_outgoing: HttpOutgoingSettings,
 }
 
-/// Outgoing HTTP from HTTP functions: off unless a host is allowed.
+/// Outgoing HTTP from HTTP functions: off unless the function's
+/// configuration allows a host (`http_outgoing_allow`); these are the
+/// operator's address rules every allowed request still passes.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct HttpOutgoingSettings {
-    /// Hosts every HTTP function may send requests to (`api.example.com`,
-    /// or `*.example.com` for the names under it), comma-separated. Empty
-    /// (the default): none; outgoing requests are refused.
-    #[arg(long = "http-outgoing-hosts", env = "FAAS_HTTP_OUTGOING_HOSTS", value_delimiter = ',')]
-    pub hosts: Vec<String>,
     /// Addresses outgoing requests may reach although they are not public
     /// (loopback, private, link-local...): CIDRs, addresses or host names,
     /// comma-separated, as `FAAS_CALLBACK_ALLOW` for callbacks. Empty: only

@@ -67,6 +67,22 @@ pub enum ExecError {
         /// The start of the body.
         body: String,
     },
+    /// The function's secrets cannot be opened here (no or another
+    /// `FAAS_SECRETS_KEY`): retryable, another executor may have the key.
+    #[error("function secrets unavailable: {0}")]
+    Secrets(String),
+    /// The function's `max_concurrency` calls are running across all
+    /// executors: refused, not queued.
+    #[error("{function} already runs its max_concurrency of {max} calls; retry later")]
+    ConcurrencyLimited {
+        /// The function.
+        function: String,
+        /// Its limit.
+        max: u32,
+    },
+    /// The function's configuration or concurrency slots could not be read.
+    #[error("function configuration unavailable: {0}")]
+    ConfigUnavailable(String),
     /// Anything else; a bug.
     #[error("internal executor error: {0}")]
     Internal(String),
@@ -89,6 +105,8 @@ impl ExecError {
             Self::Transfer(err) => err.code(),
             Self::WrongWorld(_) => ErrorCode::WrongWorld,
             Self::HttpStatus { .. } => ErrorCode::FunctionHttpError,
+            Self::Secrets(_) | Self::ConfigUnavailable(_) => ErrorCode::Unavailable,
+            Self::ConcurrencyLimited { .. } => ErrorCode::ConcurrencyLimited,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

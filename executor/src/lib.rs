@@ -24,9 +24,11 @@ pub mod outgoing;
 pub mod reply;
 pub mod runtime;
 pub mod server;
+pub mod settings;
 
 pub use config::{
     CallLogSettings, CallLogs, CompileSettings, ExecLimits, ExecutorConfig, HttpOutgoingSettings,
 };
 pub use error::ExecError;
 pub use server::{ExecutorError, run};
+pub use settings::CallSettings;

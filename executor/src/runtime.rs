@@ -4,9 +4,11 @@
 //! instead of mapping memory per call), the linker and the epoch ticker are
 //! built once per process; a component is linked once into a
 //! [`PreparedComponent`]; each call gets a fresh `Store` with its own WASI
-//! context (stdout and stderr captured in memory; no filesystem, sockets,
-//! environment or arguments) and its own limits. A guest that loops, traps or
-//! grows memory past its cap fails only its own call.
+//! context (stdout and stderr captured in memory; no filesystem, sockets
+//! or arguments, and no environment but the function's configured
+//! variables, which `wasi:config/store` serves too) and its own limits
+//! ([`CallSettings`]: the function's, never above the executor's). A guest
+//! that loops, traps or grows memory past its cap fails only its own call.
 //!
 //! One linker serves both worlds: WASI 0.2 plus `wasi:http`. An exec
 //! function is called with [`FunctionRuntime::call`]; a `wasi:http/proxy`
@@ -39,6 +41,7 @@ use wasmtime::{
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -46,6 +49,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::config::ExecLimits;
 use crate::error::ExecError;
 use crate::outgoing::{HostAllowList, OutgoingHooks};
+use crate::settings::CallSettings;
 
 /// Host bindings generated from `wit/faas.wit`, the same file guests use.
 mod bindings {
@@ -72,6 +76,8 @@ struct CallState {
     hooks: OutgoingHooks,
     table: ResourceTable,
     budget: CallBudget,
+    /// What `wasi:config/store` answers: the same variables as the environment.
+    config_vars: WasiConfigVariables,
 }
 
 /// One call's memory budget, shared by every memory and table of every
@@ -254,6 +260,12 @@ impl FunctionRuntime {
             .map_err(|e| ExecError::Internal(format!("linking WASI: {e:#}")))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| ExecError::Internal(format!("linking wasi:http: {e:#}")))?;
+        // Components written for other hosts (Spin, wasmCloud) read their
+        // configuration through `wasi:config/store`.
+        wasmtime_wasi_config::add_to_linker(&mut linker, |state: &mut CallState| {
+            WasiConfig::from(&state.config_vars)
+        })
+        .map_err(|e| ExecError::Internal(format!("linking wasi:config: {e:#}")))?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (ticker_engine, stop) = (engine.clone(), ticker_stop.clone());
@@ -311,27 +323,35 @@ impl FunctionRuntime {
         prepared.map(PreparedComponent).map_err(|e| ExecError::InvalidComponent(format!("{e:#}")))
     }
 
-    /// A fresh store for one call: captured output, no outgoing HTTP but
-    /// to `hosts`, the memory budget and the epoch deadline.
-    fn store(&self, hosts: HostAllowList) -> (Store<CallState>, MemoryOutputPipe, MemoryOutputPipe) {
+    /// A fresh store for one call under `settings`: captured output, the
+    /// function's variables (environment and `wasi:config/store`), no
+    /// outgoing HTTP but to its allowed hosts, the memory budget and the
+    /// epoch deadline.
+    fn store(&self, settings: &CallSettings) -> (Store<CallState>, MemoryOutputPipe, MemoryOutputPipe) {
         let limits = &self.limits;
         let stdout = MemoryOutputPipe::new(limits.max_log);
         let stderr = MemoryOutputPipe::new(limits.max_log);
-        let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
-        let budget = CallBudget::new(limits.memory_bytes());
+        let wasi =
+            WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).envs(&settings.vars).build();
+        let config_vars = WasiConfigVariables::from_iter(settings.vars.iter().cloned());
+        // Never above the pool's slot size, which the executor's limit sets.
+        let budget = CallBudget::new(settings.memory_bytes().min(limits.memory_bytes()));
+        let hosts = HostAllowList::new(&settings.http_outgoing_allow);
         let state = CallState {
             wasi,
             http: WasiHttpCtx::new(),
             hooks: OutgoingHooks::new(hosts, self.address_policy.clone()),
             table: ResourceTable::new(),
             budget,
+            config_vars,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.budget);
 
         // Yield to the async runtime on every tick, so a spinning guest never
         // holds a worker thread, and trap once the wall-clock budget is spent.
-        let deadline = Instant::now() + limits.timeout();
+        let timeout = settings.timeout();
+        let deadline = Instant::now() + timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
@@ -343,18 +363,19 @@ impl FunctionRuntime {
         (store, stdout, stderr)
     }
 
-    /// Runs `exec(input)` in a fresh sandbox.
+    /// Runs `exec(input)` in a fresh sandbox with `settings`.
     pub async fn call(
         &self,
         component: &PreparedComponent,
         input: String,
+        settings: &CallSettings,
     ) -> Result<CallOutput, CallFailure> {
         let PreparedComponent(Prepared::Exec(component)) = component else {
             let error = ExecError::Internal("an HTTP function called as an exec function".into());
             return Err(CallFailure { error, stdout: String::new(), stderr: String::new() });
         };
         let limits = &self.limits;
-        let (mut store, stdout, stderr) = self.store(HostAllowList::default());
+        let (mut store, stdout, stderr) = self.store(settings);
 
         let run = async {
             let instance =
@@ -365,13 +386,13 @@ impl FunctionRuntime {
         // (a sleep, a poll) is stopped here instead: dropping the future at
         // the deadline abandons the call wherever it is, instantiation
         // included, and dropping the store frees its pool slots at once.
-        let outcome = tokio::time::timeout(limits.timeout(), run).await;
+        let outcome = tokio::time::timeout(timeout, run).await;
         drop(store);
 
         let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();
         let (stdout, stderr) = (text(&stdout), text(&stderr));
         let Ok(outcome) = outcome else {
-            let error = ExecError::Timeout { limit_ms: limits.timeout_ms };
+            let error = ExecError::Timeout { limit_ms: settings.timeout_ms };
             return Err(CallFailure { error, stdout, stderr });
         };
         match outcome {
@@ -382,28 +403,28 @@ impl FunctionRuntime {
             }),
             Ok(result) => Ok(CallOutput { result, stdout, stderr }),
             Err((stage, err)) => {
-                let error = self.classify(stage, &err, &stderr);
+                let error = self.classify(stage, &err, &stderr, settings);
                 Err(CallFailure { error, stdout, stderr })
             }
         }
     }
 
     /// Runs a `wasi:http/proxy` function's handler on `request` in a fresh
-    /// sandbox, under the same limits as [`Self::call`]; its outgoing
-    /// requests may reach `hosts` only. The response body is read while the
-    /// guest writes it, up to the limit on HTTP bodies.
+    /// sandbox, under the same `settings` as [`Self::call`]; its outgoing
+    /// requests may reach the settings' allowed hosts only. The response
+    /// body is read while the guest writes it, up to the limit on HTTP bodies.
     pub async fn call_http(
         &self,
         component: &PreparedComponent,
         request: HttpRequest,
-        hosts: HostAllowList,
+        settings: &CallSettings,
     ) -> Result<HttpOutput, CallFailure> {
         let PreparedComponent(Prepared::Http(pre)) = component else {
             let error = ExecError::Internal("an exec function called as an HTTP function".into());
             return Err(CallFailure { error, stdout: String::new(), stderr: String::new() });
         };
         let limits = &self.limits;
-        let (mut store, stdout, stderr) = self.store(hosts);
+        let (mut store, stdout, stderr) = self.store(settings);
         let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();
         let fail = |error| CallFailure { error, stdout: text(&stdout), stderr: text(&stderr) };
 
@@ -476,9 +497,9 @@ impl FunctionRuntime {
             Ok(Ok((parts, Bytes::from(bytes))))
         };
         let outcome: Result<Result<_, ExecError>, (Stage, wasmtime::Error)> =
-            match tokio::time::timeout(limits.timeout(), run).await {
+            match tokio::time::timeout(settings.timeout(), run).await {
                 Ok(outcome) => outcome,
-                Err(_) => return Err(fail(ExecError::Timeout { limit_ms: limits.timeout_ms })),
+                Err(_) => return Err(fail(ExecError::Timeout { limit_ms: settings.timeout_ms })),
             };
         match outcome {
             Ok(Ok((parts, body))) => Ok(HttpOutput {
@@ -491,7 +512,7 @@ impl FunctionRuntime {
             Ok(Err(error)) => Err(fail(error)),
             Err((stage, err)) => {
                 let stderr = text(&stderr);
-                let error = self.classify(stage, &err, &stderr);
+                let error = self.classify(stage, &err, &stderr, settings);
                 Err(CallFailure { error, stdout: text(&stdout), stderr })
             }
         }
@@ -502,10 +523,16 @@ impl FunctionRuntime {
         self.pool_exhausted.load(Ordering::Relaxed)
     }
 
-    fn classify(&self, stage: Stage, err: &wasmtime::Error, stderr: &str) -> ExecError {
+    fn classify(
+        &self,
+        stage: Stage,
+        err: &wasmtime::Error,
+        stderr: &str,
+        settings: &CallSettings,
+    ) -> ExecError {
         let chain = format!("{err:#}");
         if err.is::<BudgetSpent>() {
-            return ExecError::MemoryLimit { limit_mib: self.limits.memory_mib };
+            return ExecError::MemoryLimit { limit_mib: settings.memory_mib.min(self.limits.memory_mib) };
         }
         if err.is::<PoolConcurrencyLimitError>() {
             let count = self.pool_exhausted.fetch_add(1, Ordering::Relaxed) + 1;
@@ -516,7 +543,7 @@ impl FunctionRuntime {
             return ExecError::LogLimit { limit: self.limits.max_log };
         }
         match err.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => ExecError::Timeout { limit_ms: self.limits.timeout_ms },
+            Some(Trap::Interrupt) => ExecError::Timeout { limit_ms: settings.timeout_ms },
             Some(trap) => ExecError::Trapped(with_guest_message(&trap.to_string(), stderr)),
             None if stage == Stage::Instantiate => ExecError::InvalidComponent(chain),
             None => ExecError::Trapped(with_guest_message(&chain, stderr)),

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::{Client, Message, Subscriber};
-use bus::{FunctionRegistry, TransferStore};
+use bus::{ConcurrencyLeases, FunctionConfigStore, FunctionConfigWatch, FunctionRegistry, SecretsKey, TransferStore};
 use engine::{ArtifactStore, CompilePool};
 use futures::{FutureExt as _, StreamExt};
 use protocol::audit::Outcome;
@@ -47,9 +47,9 @@ use crate::error::ExecError;
 use crate::http_call;
 use crate::loader::{ComponentLoader, Source};
 use crate::metrics::{ExecutorMetrics, NOT_LOADED};
-use crate::outgoing::HostAllowList;
 use crate::reply::{self, Output};
 use crate::runtime::{FunctionRuntime, HttpOutput};
+use crate::settings::CallSettings;
 
 /// Why the executor could not start or keep serving.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +70,9 @@ pub enum ExecutorError {
     /// address range nor a host name.
     #[error(transparent)]
     OutgoingAllow(#[from] bus::address_policy::BadAllowEntry),
+    /// The function configurations could not be followed.
+    #[error("function configuration: {0}")]
+    FunctionConfig(#[from] bus::DefinitionError),
     /// The metrics address could not be bound.
     #[error("cannot serve metrics on {address}: {source}")]
     Metrics {
@@ -93,8 +96,12 @@ struct Executor {
     metrics: Arc<ExecutorMetrics>,
     /// Where HTTP bodies too large for one message are taken and staged.
     transfer: TransferStore,
-    /// The hosts HTTP functions' outgoing requests may go to.
-    outgoing_hosts: HostAllowList,
+    /// Every function's configuration, followed.
+    configs: FunctionConfigWatch,
+    /// Opens the functions' secrets.
+    secrets_key: Option<SecretsKey>,
+    /// `max_concurrency` slots across executors.
+    leases: ConcurrencyLeases,
 }
 
 /// Serves exec requests until `shutdown` resolves, then lets running calls finish.
@@ -120,6 +127,20 @@ pub async fn run(
     };
     let watch = registry.watch(&client).await?;
     let transfer = TransferStore::open_when_ready(&client, &layout).await;
+    let id = uuid::Uuid::new_v4().to_string();
+    // A slot outlives no call: the longest a call may run, and a margin
+    // for an executor that died holding it.
+    let lease_age = config.limits.timeout() + Duration::from_secs(30);
+    let (config_store, leases) = tokio::select! {
+        () = &mut shutdown => return Ok(()),
+        opened = async {
+            futures::join!(
+                FunctionConfigStore::open_when_ready(&client, &layout),
+                ConcurrencyLeases::open_when_ready(&client, &layout, lease_age, id.clone()),
+            )
+        } => opened,
+    };
+    let configs = config_store.watch(&client).await?;
     let artifacts = ArtifactStore::open_configured(
         &client,
         &layout.names,
@@ -159,7 +180,6 @@ pub async fn run(
             .await
             .map_err(|source| ExecutorError::Metrics { address, source })?;
     }
-    let id = uuid::Uuid::new_v4().to_string();
     let executor = Arc::new(Executor {
         id,
         client: client.clone(),
@@ -169,7 +189,9 @@ pub async fn run(
         call_logs: config.call_logs.clone(),
         metrics,
         transfer,
-        outgoing_hosts: HostAllowList::new(&config.http_outgoing.hosts),
+        configs,
+        secrets_key: config.secrets_key.clone(),
+        leases,
     });
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let room = Arc::new(Semaphore::new(config.concurrency.max(1) + config.backlog));
@@ -523,6 +545,18 @@ async fn execute(
     let loaded = executor.components.load(function).await.map_err(Failure::before_load)?;
     *loaded_from = Some((loaded.source, loaded.compile));
     let digest = Some(loaded.digest.clone());
+    let config = executor
+        .configs
+        .config(function)
+        .await
+        .map_err(|e| Failure::before_load(ExecError::ConfigUnavailable(e.to_string())))?;
+    let settings = CallSettings::for_function(
+        executor.runtime.limits(),
+        function,
+        config.as_deref(),
+        executor.secrets_key.as_ref(),
+    )
+    .map_err(Failure::before_load)?;
     let failed = |error: ExecError| Failure {
         error,
         stdout: String::new(),
@@ -536,33 +570,36 @@ async fn execute(
         digest: digest.clone(),
     };
     let world = loaded.component.world();
-    let hosts = executor.outgoing_hosts.clone();
-    let answer = match (request, world) {
-        (None, World::Exec) => {
-            let input = String::from_utf8(message.payload.to_vec())
-                .map_err(|e| failed(ExecError::InvalidInput(e.to_string())))?;
-            let output = executor.runtime.call(&loaded.component, input).await.map_err(ran)?;
-            Answer::Exec(output.into(), World::Exec)
-        }
-        (None, World::Http) => {
-            if bus::header(message, headers::EXPECT_WORLD) == Some(World::Exec.as_str()) {
-                return Err(failed(http_call::wrong_world(function, World::Http)));
-            }
-            let request = http_call::post(message.payload.clone());
-            let output = executor.runtime.call_http(&loaded.component, request, hosts).await.map_err(ran)?;
-            let result = http_call::exec_output(&output).map_err(|error| Failure {
-                error,
-                stdout: output.stdout.clone(),
-                stderr: output.stderr.clone(),
-                digest: digest.clone(),
-            })?;
-            Answer::Exec(Output { result, stdout: output.stdout, stderr: output.stderr }, World::Http)
-        }
+    // The world is checked before a concurrency slot is taken: a call that
+    // cannot run holds none.
+    let expects_exec = bus::header(message, headers::EXPECT_WORLD) == Some(World::Exec.as_str());
+    match (&request, world) {
+        (None, World::Http) if expects_exec => return Err(failed(http_call::wrong_world(function, World::Http))),
         (Some(_), World::Exec) => return Err(failed(http_call::wrong_world(function, World::Exec))),
-        (Some(request), World::Http) => {
-            Answer::Http(executor.runtime.call_http(&loaded.component, request, hosts).await.map_err(ran)?)
-        }
+        _ => {}
+    }
+    let lease = match config.as_ref().and_then(|c| c.limits.max_concurrency) {
+        None => None,
+        Some(max) => match executor.leases.acquire(function, max).await {
+            Ok(Some(lease)) => Some(lease),
+            Ok(None) => {
+                let error = ExecError::ConcurrencyLimited { function: function.to_string(), max };
+                return Err(Failure::before_load(error));
+            }
+            Err(err) => return Err(Failure::before_load(ExecError::ConfigUnavailable(err.to_string()))),
+        },
     };
+    let answer = run_in_world(executor, &loaded.component, message, request, &settings).await;
+    // Given back before the reply, so a call after this one's answer finds
+    // the slot free; a cancelled call gives it back on drop.
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
+    let answer = answer.map_err(|outcome| match outcome {
+        RunFailure::Before(error) => failed(error),
+        RunFailure::Ran(failure) => ran(failure),
+        RunFailure::After { error, stdout, stderr } => Failure { error, stdout, stderr, digest: digest.clone() },
+    })?;
     // An exec reply must fit in one NATS message, headers included.
     let limit = headers::payload_limit(executor.client.server_info().max_payload);
     if let Answer::Exec(output, _) = &answer
@@ -572,4 +609,49 @@ async fn execute(
         return Err(Failure { error, stdout: output.stdout.clone(), stderr: output.stderr.clone(), digest });
     }
     Ok((answer, Version { digest: loaded.digest, source: loaded.source }))
+}
+
+/// How running a call failed: before the guest ran, in the guest (with
+/// what it printed), or after it, turning its answer into an exec output.
+enum RunFailure {
+    Before(ExecError),
+    Ran(crate::runtime::CallFailure),
+    After { error: ExecError, stdout: String, stderr: String },
+}
+
+/// Runs the loaded function the way its world and the subject ask: an exec
+/// call, an HTTP call, or an HTTP function run as `POST /` for an exec
+/// request (triggers, jobs, pipelines, NATS clients).
+async fn run_in_world(
+    executor: &Executor,
+    component: &crate::runtime::PreparedComponent,
+    message: &Message,
+    request: Option<crate::runtime::HttpRequest>,
+    settings: &CallSettings,
+) -> Result<Answer, RunFailure> {
+    let runtime = &executor.runtime;
+    match (request, component.world()) {
+        (None, World::Exec) => {
+            let input = String::from_utf8(message.payload.to_vec())
+                .map_err(|e| RunFailure::Before(ExecError::InvalidInput(e.to_string())))?;
+            let output = runtime.call(component, input, settings).await.map_err(RunFailure::Ran)?;
+            Ok(Answer::Exec(output.into(), World::Exec))
+        }
+        (None, World::Http) => {
+            let request = http_call::post(message.payload.clone());
+            let output = runtime.call_http(component, request, settings).await.map_err(RunFailure::Ran)?;
+            let result = http_call::exec_output(&output).map_err(|error| RunFailure::After {
+                error,
+                stdout: output.stdout.clone(),
+                stderr: output.stderr.clone(),
+            })?;
+            Ok(Answer::Exec(Output { result, stdout: output.stdout, stderr: output.stderr }, World::Http))
+        }
+        (Some(request), World::Http) => {
+            Ok(Answer::Http(runtime.call_http(component, request, settings).await.map_err(RunFailure::Ran)?))
+        }
+        (Some(_), World::Exec) => Err(RunFailure::Before(ExecError::Internal(
+            "an exec function reached the HTTP path after the world check".into(),
+        ))),
+    }
 }

@@ -10,6 +10,10 @@ fn help_never_shows_a_secret() {
         &[
             Secret::listed("S3_SECRET_KEY", "s3-secret-from-env"),
             Secret::listed("FAAS_ARTIFACT_KEY", "artifact-key-from-env"),
+            Secret::listed(
+                "FAAS_SECRETS_KEY",
+                "abababababababababababababababababababababababababababababababab",
+            ),
         ],
     );
     assert!(!help.contains("faas-local-secret"), "the default S3 secret is shown:\n{help}");

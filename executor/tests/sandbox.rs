@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use executor::runtime::FunctionRuntime;
-use executor::{ExecError, ExecLimits};
+use executor::{CallSettings, ExecError, ExecLimits};
 
 fn limits(timeout_ms: u64) -> ExecLimits {
     ExecLimits { timeout_ms, memory_mib: 64, ..ExecLimits::default() }
@@ -22,15 +22,20 @@ async fn a_guest_sleeping_in_a_host_call_is_stopped_at_the_deadline() {
     let sleepy = runtime.prepare(&runtime.compile(&stack::guests::guest_bytes("sleepy")).unwrap()).unwrap();
 
     let started = Instant::now();
-    let failure =
-        runtime.call(&sleepy, r#"{"ms":20000}"#.into()).await.expect_err("the sleep outlasts the limit");
+    let failure = runtime
+        .call(&sleepy, r#"{"ms":20000}"#.into(), &CallSettings::defaults(runtime.limits()))
+        .await
+        .expect_err("the sleep outlasts the limit");
     let took = started.elapsed();
     assert!(matches!(failure.error, ExecError::Timeout { limit_ms: 1_000 }), "{:?}", failure.error);
     assert!(took < Duration::from_millis(1_100), "answered {took:?} after the start, limit 1 s");
 
     // Nothing of the abandoned call is left holding the pool.
     let started = Instant::now();
-    let output = runtime.call(&sleepy, r#"{"ms":10}"#.into()).await.expect("a short sleep fits");
+    let output = runtime
+        .call(&sleepy, r#"{"ms":10}"#.into(), &CallSettings::defaults(runtime.limits()))
+        .await
+        .expect("a short sleep fits");
     assert_eq!(output.result, "slept 10 ms");
     assert!(started.elapsed() < Duration::from_millis(500));
 }
@@ -70,7 +75,7 @@ async fn memories_of_all_instances_share_one_budget() {
         let runtime = runtime.clone();
         async move {
             let component = runtime.prepare(&runtime.compile(&bytes).unwrap()).unwrap();
-            runtime.call(&component, String::new()).await
+            runtime.call(&component, String::new(), &CallSettings::defaults(runtime.limits())).await
         }
     };
 
@@ -98,13 +103,18 @@ async fn an_exhausted_pool_is_unavailable_not_invalid() {
     let spinners: Vec<_> = (0..4)
         .map(|_| {
             let (runtime, spinner) = (runtime.clone(), spinner.clone());
-            tokio::spawn(async move { runtime.call(&spinner, String::new()).await })
+            tokio::spawn(async move {
+                runtime.call(&spinner, String::new(), &CallSettings::defaults(runtime.limits())).await
+            })
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let started = Instant::now();
-    let failure = runtime.call(&hello, r#"{"name":"Ada"}"#.into()).await.expect_err("every slot is taken");
+    let failure = runtime
+        .call(&hello, r#"{"name":"Ada"}"#.into(), &CallSettings::defaults(runtime.limits()))
+        .await
+        .expect_err("every slot is taken");
     assert!(started.elapsed() < Duration::from_millis(200), "refused at once");
     assert!(matches!(failure.error, ExecError::PoolExhausted(_)), "{:?}", failure.error);
     assert_eq!(failure.error.code(), protocol::ErrorCode::Unavailable);
@@ -114,6 +124,9 @@ async fn an_exhausted_pool_is_unavailable_not_invalid() {
         let failure = spinner.await.unwrap().expect_err("spins past the limit");
         assert!(matches!(failure.error, ExecError::Timeout { .. }), "{:?}", failure.error);
     }
-    let output = runtime.call(&hello, r#"{"name":"Ada"}"#.into()).await.expect("slots are back");
+    let output = runtime
+        .call(&hello, r#"{"name":"Ada"}"#.into(), &CallSettings::defaults(runtime.limits()))
+        .await
+        .expect("slots are back");
     assert_eq!(output.result, "Hello Ada, how are you?");
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::TokenRecord;
 use crate::buckets::{BucketSettings, BucketSettingsChange};
 use crate::error::ErrorBody;
+use crate::function_config::{FunctionConfigUpdate, FunctionConfigView};
 use crate::names::{BucketName, FunctionRef, PipelineName, TriggerName};
 use crate::pipelines::{Pipeline, PipelineSpec};
 use crate::triggers::{Trigger, TriggerSpec};
@@ -101,6 +102,14 @@ admin_commands! {
     RevokeToken = "revoke_token" -> Done,
     /// Change an existing bucket's settings; answered once every api applied them.
     ConfigureBucket = "configure_bucket" -> BucketSettings,
+    /// Replace a function's configuration (secrets sealed); answered once
+    /// every executor applied it.
+    PutFunctionConfig = "put_function_config" -> FunctionConfigView,
+    /// Show a function's configuration (secrets by name only).
+    GetFunctionConfig = "get_function_config" -> FunctionConfigView,
+    /// Reset a function's configuration to the defaults; answered once every
+    /// executor applied it.
+    DeleteFunctionConfig = "delete_function_config" -> FunctionConfigView,
 }
 
 /// List every bucket.
@@ -233,6 +242,29 @@ pub struct ConfigureBucket {
     pub bucket: BucketName,
     /// What to change.
     pub change: BucketSettingsChange,
+}
+
+/// Replace a function's configuration. The function must exist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutFunctionConfig {
+    /// The function.
+    pub function: FunctionRef,
+    /// Its new configuration, secrets sealed (`null`: keep the stored one).
+    pub config: FunctionConfigUpdate,
+}
+
+/// Show a function's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetFunctionConfig {
+    /// The function.
+    pub function: FunctionRef,
+}
+
+/// Reset a function's configuration to the defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteFunctionConfig {
+    /// The function.
+    pub function: FunctionRef,
 }
 
 /// An object in the transfer store.

@@ -103,6 +103,21 @@ impl JetStreamNames {
         self.bucket("buckets")
     }
 
+    /// Key-value bucket `<p>-function-config`: `<bucket>.<function>` →
+    /// [`crate::function_config::StoredFunctionConfig`] (secrets sealed).
+    /// Only the dispatcher writes it; every executor follows it.
+    pub fn function_config(&self) -> String {
+        self.bucket("function-config")
+    }
+
+    /// Key-value bucket `<p>-concurrency`: the leases of the running calls
+    /// of functions with a `max_concurrency`, `<bucket>.<function>.<slot>`
+    /// → the executor holding it (created to take a slot, deleted to give
+    /// it back, expired if its executor died).
+    pub fn concurrency(&self) -> String {
+        self.bucket("concurrency")
+    }
+
     /// Key-value bucket `<p>-event-budgets`: root request id → functions its
     /// chain of trigger events has run so far (see
     /// [`crate::triggers::DEFAULT_EVENT_BUDGET`]).
@@ -197,6 +212,8 @@ impl JetStreamNames {
                 self.tokens(),
                 self.token_usage(),
                 self.bucket_settings(),
+                self.function_config(),
+                self.concurrency(),
                 self.event_budgets(),
                 self.schedule_ticks(),
             ]
@@ -225,6 +242,8 @@ mod tests {
         assert_eq!(names.tokens(), "faas-tokens");
         assert_eq!(names.token_usage(), "faas-token-usage");
         assert_eq!(names.bucket_settings(), "faas-buckets");
+        assert_eq!(names.function_config(), "faas-function-config");
+        assert_eq!(names.concurrency(), "faas-concurrency");
         assert_eq!(names.event_budgets(), "faas-event-budgets");
         assert_eq!(names.schedule_ticks(), "faas-schedule-ticks");
         assert_eq!(names.job_records(), "faas-jobs");

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod buckets;
 pub mod callbacks;
 pub mod error;
+pub mod function_config;
 pub mod headers;
 pub mod http;
 pub mod http_call;

@@ -125,6 +125,10 @@ pub struct ServiceEnv {
     /// The secret the dispatcher and executors sign and check precompiled
     /// artifacts with (`FAAS_ARTIFACT_KEY`); `None`: nothing is shared.
     pub artifact_key: Option<String>,
+    /// The platform key the api seals function secrets with and executors
+    /// open them with (`FAAS_SECRETS_KEY`, 64 hex digits); `None`: secrets
+    /// are refused.
+    pub secrets_key: Option<String>,
     /// The log filter of child processes (`RUST_LOG`).
     pub rust_log: String,
     /// The api's bootstrap admin token (`FAAS_ADMIN_TOKEN`), which
@@ -161,6 +165,7 @@ impl ServiceEnv {
                 region: s3.region().to_owned(),
             },
             artifact_key: Some(random_secret()),
+            secrets_key: Some(random_secret()),
             rust_log: "warn".to_owned(),
             admin_token: random_secret(),
             nats_users: None,
@@ -179,6 +184,7 @@ impl ServiceEnv {
         let mut env = self.common(Role::Api);
         env.push(("API_LISTEN", listen.to_owned()));
         env.push(("FAAS_ADMIN_TOKEN", self.admin_token.clone()));
+        env.extend(self.secrets_key.iter().map(|key| ("FAAS_SECRETS_KEY", key.clone())));
         env
     }
 
@@ -188,10 +194,12 @@ impl ServiceEnv {
         self.backend(Role::Dispatcher)
     }
 
-    /// Environment of a `faas-executor` process: NATS, S3 and the artifact
-    /// key.
+    /// Environment of a `faas-executor` process: NATS, S3, the artifact
+    /// key and the secrets key.
     pub fn executor(&self) -> Vec<(&'static str, String)> {
-        self.backend(Role::Executor)
+        let mut env = self.backend(Role::Executor);
+        env.extend(self.secrets_key.iter().map(|key| ("FAAS_SECRETS_KEY", key.clone())));
+        env
     }
 
     fn backend(&self, role: Role) -> Vec<(&'static str, String)> {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bus::{
-    BucketSettingsStore, DefinitionError, DefinitionStore, FunctionRegistry, RegistryError, TokenStore,
-    TransferStore,
+    BucketSettingsStore, DefinitionError, DefinitionStore, FunctionConfigStore, FunctionRegistry,
+    RegistryError, TokenStore, TransferStore,
 };
 use engine::ArtifactStore;
 use protocol::admin::{
@@ -22,7 +22,7 @@ use storage::FunctionStore;
 use tracing::{error, warn};
 
 /// How long a registry write waits for the executors to apply it.
-const WATCHER_WAIT: Duration = Duration::from_secs(5);
+pub(crate) const WATCHER_WAIT: Duration = Duration::from_secs(5);
 
 use engine::{CompilePool, ComponentValidator, ValidComponent};
 
@@ -34,6 +34,7 @@ pub struct AdminHandler {
     transfer: TransferStore,
     pub(crate) registry: FunctionRegistry,
     bucket_settings: BucketSettingsStore,
+    pub(crate) function_config: FunctionConfigStore,
     pub(crate) flows: FlowStores,
     pub(crate) tokens: TokenStore,
     artifacts: Option<ArtifactStore>,
@@ -52,6 +53,8 @@ pub struct Stores {
     pub registry: FunctionRegistry,
     /// Each bucket's settings, followed by every api.
     pub bucket_settings: BucketSettingsStore,
+    /// Each function's configuration, followed by every executor.
+    pub function_config: FunctionConfigStore,
     /// Shared precompiled artifacts, when a key is configured.
     pub artifacts: Option<ArtifactStore>,
     /// Triggers and pipelines.
@@ -86,12 +89,22 @@ impl AdminHandler {
         compiles: CompilePool,
         max_component_bytes: u64,
     ) -> Self {
-        let Stores { functions, transfer, registry, bucket_settings, artifacts, flows, tokens } = stores;
+        let Stores {
+            functions,
+            transfer,
+            registry,
+            bucket_settings,
+            function_config,
+            artifacts,
+            flows,
+            tokens,
+        } = stores;
         Self {
             store: functions,
             transfer,
             registry,
             bucket_settings,
+            function_config,
             flows,
             tokens,
             artifacts,
@@ -122,6 +135,15 @@ impl AdminHandler {
             AdminRequest::CreateToken(command) => answer(command, |c| self.create_token(c)).await,
             AdminRequest::RevokeToken(command) => answer(command, |c| self.revoke_token(c)).await,
             AdminRequest::ConfigureBucket(command) => answer(command, |c| self.configure_bucket(c)).await,
+            AdminRequest::PutFunctionConfig(command) => {
+                answer(command, |c| self.put_function_config(c)).await
+            }
+            AdminRequest::GetFunctionConfig(command) => {
+                answer(command, |c| self.get_function_config(c)).await
+            }
+            AdminRequest::DeleteFunctionConfig(command) => {
+                answer(command, |c| self.delete_function_config(c)).await
+            }
         }
     }
 
@@ -167,6 +189,9 @@ impl AdminHandler {
         self.store.delete_bucket(&bucket, force).await?;
         let revision = self.registry.remove_bucket(&bucket).await.map_err(registry_error)?;
         self.wait_for_executors(revision).await;
+        if let Some(revision) = self.function_config.remove_bucket(&bucket).await? {
+            self.wait_for_config_followers(revision).await;
+        }
         if let Some(revision) = self.bucket_settings.remove(&bucket).await.map_err(settings_error)? {
             self.wait_for_settings_followers(revision).await;
         }
@@ -195,6 +220,7 @@ impl AdminHandler {
         self.store.delete_function(&function).await?;
         let revision = self.registry.remove(&function).await.map_err(registry_error)?;
         self.wait_for_executors(revision).await;
+        self.forget_function_config(&function).await?;
         Ok(Done {})
     }
 

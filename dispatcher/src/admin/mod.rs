@@ -1,5 +1,6 @@
 //! The admin half of the dispatcher: bucket (and bucket settings),
-//! function, trigger, pipeline and token commands, each audited.
+//! function (and function configuration), trigger, pipeline and token
+//! commands, each audited.
 //!
 //! It is the only part of the platform that writes to S3 and the only one
 //! besides executors that compiles (to check an upload and precompile it), so
@@ -10,6 +11,7 @@
 //! answers with what [`Health`] says and whose stats carry a
 //! [`DispatcherStatus`] (instance id and health).
 
+mod config_commands;
 mod flow_commands;
 mod handler;
 mod sweep;
@@ -22,7 +24,9 @@ use std::time::Duration;
 use async_nats::{Client, Message, Subscriber};
 use bus::audit::AuditLog;
 use bus::logs::CallLogs;
-use bus::{BucketSettingsStore, DefinitionStore, FunctionRegistry, TokenStore, TransferStore};
+use bus::{
+    BucketSettingsStore, DefinitionStore, FunctionConfigStore, FunctionRegistry, TokenStore, TransferStore,
+};
 use engine::{ArtifactStore, CompileLimits, CompilePool, ComponentValidator};
 use futures::StreamExt as _;
 use protocol::audit::{AuditEvent, Audited, Outcome};
@@ -83,11 +87,12 @@ impl Admin {
                 bus::retry("audit log", || AuditLog::setup(client, &subjects, &layout, &config.stores)),
                 bus::retry("call logs", || CallLogs::setup(client, &subjects, &layout, &config.stores)),
                 BucketSettingsStore::open_when_ready(client, &layout),
+                FunctionConfigStore::open_when_ready(client, &layout),
             )
         };
         // The audit trail's and the call logs' streams are set up here;
         // events and logs reach them by being published.
-        let (transfer, registry, triggers, pipelines, tokens, (), (), bucket_settings) = tokio::select! {
+        let (transfer, registry, triggers, pipelines, tokens, (), (), bucket_settings, function_config) = tokio::select! {
             () = shutdown => return Ok(None),
             opened = opened => opened,
         };
@@ -122,6 +127,7 @@ impl Admin {
             transfer,
             registry,
             bucket_settings,
+            function_config,
             artifacts,
             flows,
             tokens,

@@ -141,6 +141,8 @@ async fn main() -> anyhow::Result<()> {
     }
     env.rust_log = rust_log;
     env.admin_token = admin_token(&args.data_dir)?;
+    // Kept with the data: secrets sealed in an earlier run still open.
+    env.secrets_key = Some(kept_secret(&args.data_dir, "FAAS_SECRETS_KEY", "secrets-key")?);
     env.nats_users = users.clone();
     let (dispatcher_env, executor_env) = (env.dispatcher(), env.executor());
     let api_env = env.api(&format!("127.0.0.1:{}", args.api_port));
@@ -275,12 +277,19 @@ fn print_try_next(api: &str, admin_token: &str, users: Option<&NatsUsers>) {
 /// The api's admin token: `FAAS_ADMIN_TOKEN`, or the data directory's own,
 /// made (readable by this user only) on its first run.
 fn admin_token(data_dir: &Path) -> anyhow::Result<String> {
-    if let Ok(token) = std::env::var("FAAS_ADMIN_TOKEN")
+    kept_secret(data_dir, "FAAS_ADMIN_TOKEN", "admin-token")
+}
+
+/// `var` if set, else the secret kept in `data_dir/file` (made on first
+/// use): the same across runs, as stored data needs (tokens, sealed
+/// function secrets).
+fn kept_secret(data_dir: &Path, var: &str, file: &str) -> anyhow::Result<String> {
+    if let Ok(token) = std::env::var(var)
         && !token.trim().is_empty()
     {
         return Ok(token.trim().to_owned());
     }
-    let path = data_dir.join("admin-token");
+    let path = data_dir.join(file);
     if let Ok(token) = std::fs::read_to_string(&path) {
         return Ok(token.trim().to_owned());
     }
