@@ -485,6 +485,8 @@ async fn run_calls_an_http_function_and_prints_its_answer() {
     {
         assert_exit(&run(&platform, config, args).await, 2);
     }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn config_set_keeps_what_it_does_not_name_and_unset_removes() {
     let platform = Platform::start().await;

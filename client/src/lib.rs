@@ -258,6 +258,8 @@ impl Client {
             return Err(Error::Api { status, detail, request_id });
         }
         Ok(HttpAnswer { status, headers, body })
+    }
+
     /// `GET /config/{bucket}/{function}`: its configuration, secrets by name.
     pub async fn function_config(&self, function: &FunctionRef) -> Result<FunctionConfigView, Error> {
         self.json(

@@ -386,7 +386,7 @@ impl FunctionRuntime {
         // (a sleep, a poll) is stopped here instead: dropping the future at
         // the deadline abandons the call wherever it is, instantiation
         // included, and dropping the store frees its pool slots at once.
-        let outcome = tokio::time::timeout(timeout, run).await;
+        let outcome = tokio::time::timeout(settings.timeout(), run).await;
         drop(store);
 
         let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();

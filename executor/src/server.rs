@@ -27,7 +27,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::{Client, Message, Subscriber};
-use bus::{ConcurrencyLeases, FunctionConfigStore, FunctionConfigWatch, FunctionRegistry, SecretsKey, TransferStore};
+use bus::{
+    ConcurrencyLeases, FunctionConfigStore, FunctionConfigWatch, FunctionRegistry, SecretsKey, TransferStore,
+};
 use engine::{ArtifactStore, CompilePool};
 use futures::{FutureExt as _, StreamExt};
 use protocol::audit::Outcome;
@@ -574,7 +576,9 @@ async fn execute(
     // cannot run holds none.
     let expects_exec = bus::header(message, headers::EXPECT_WORLD) == Some(World::Exec.as_str());
     match (&request, world) {
-        (None, World::Http) if expects_exec => return Err(failed(http_call::wrong_world(function, World::Http))),
+        (None, World::Http) if expects_exec => {
+            return Err(failed(http_call::wrong_world(function, World::Http)));
+        }
         (Some(_), World::Exec) => return Err(failed(http_call::wrong_world(function, World::Exec))),
         _ => {}
     }
@@ -598,7 +602,9 @@ async fn execute(
     let answer = answer.map_err(|outcome| match outcome {
         RunFailure::Before(error) => failed(error),
         RunFailure::Ran(failure) => ran(failure),
-        RunFailure::After { error, stdout, stderr } => Failure { error, stdout, stderr, digest: digest.clone() },
+        RunFailure::After { error, stdout, stderr } => {
+            Failure { error, stdout, stderr, digest: digest.clone() }
+        }
     })?;
     // An exec reply must fit in one NATS message, headers included.
     let limit = headers::payload_limit(executor.client.server_info().max_payload);
