@@ -219,6 +219,17 @@ async fn a_5_mb_body_is_staged_both_ways_and_the_staged_objects_are_gone_after()
     // Both objects were deleted: the request's by the stand-in (and the
     // api), the answer's by the api once it was read to the end.
     assert!(matches!(s.transfer.take_stream(&staged).await, Err(bus::TransferError::Missing(_))));
+    // A body that fits one message alone, but not beside its headers.
+    let fits_alone = protocol::headers::payload_limit(s.client.server_info().max_payload) - 100;
+    let request = Request::post("/run/web/big/x")
+        .header("x-big", "v".repeat(8 << 10))
+        .body(Body::from(vec![3u8; fits_alone]))
+        .unwrap();
+    let (status, _, body) = send(&s.router, request).await;
+    assert_eq!((status, body.len()), (StatusCode::CREATED, fits_alone));
+    let seen = s.seen.recv().await.unwrap();
+    assert!(seen.payload.is_empty() && !values(&seen, headers::HTTP_BODY_STAGED).is_empty());
+
     let left: Vec<_> = s.objects.list().await.unwrap().collect().await;
     assert!(left.is_empty(), "nothing is left in the transfer store: {left:?}");
 }

@@ -115,8 +115,19 @@ async fn call(
 
     let limit = state.config.run_max_body_bytes;
     let body = read_limited(body, limit, "the request body (FAAS_RUN_MAX_BODY_BYTES)").await?;
+    // The forwarded headers share the message with the body (the platform's
+    // own have their room in `payload_limit`): what does not fit beside
+    // them is staged.
+    let forwarded_bytes: usize = nats_headers
+        .iter()
+        .map(|(name, values)| {
+            let name: &str = name.as_ref();
+            values.iter().map(|value| name.len() + value.as_str().len() + 4).sum::<usize>()
+        })
+        .sum();
+    let room = headers::payload_limit(state.client.server_info().max_payload).saturating_sub(forwarded_bytes);
     let mut staged = None;
-    let payload = if body.len() > headers::payload_limit(state.client.server_info().max_payload) {
+    let payload = if body.len() > room {
         let transfer = state.transfer().await?;
         let object = transfer.stage(body).await?;
         nats_headers.insert(headers::HTTP_BODY_STAGED, object.name.as_str());
@@ -142,10 +153,10 @@ async fn call(
     let mut response = if bus::header(&reply, headers::STATUS) == Some(headers::STATUS_OK) {
         answer(state, reply).await?
     } else {
-        match ExecReply::from(reply).into_result() {
-            Err(failure) => ApiError::from(failure).into_response(),
-            Ok(_) => unreachable!("a reply without Faas-Status: ok is a failure"),
-        }
+        let failure = ExecReply::from(reply).into_result().err();
+        let failure = failure
+            .map_or_else(|| ApiError::new(ErrorCode::Internal, "malformed executor reply"), ApiError::from);
+        failure.into_response()
     };
     for (http_name, value) in passed_on {
         response.headers_mut().insert(http_name, value);
