@@ -56,7 +56,8 @@ if stale "$out/hello-py.wasm" hello-py "$wit" "$py/.installed"; then
     componentize app --output "$out/hello-py.wasm" >/dev/null)
 fi
 if stale "$out/hello-js.wasm" hello-js "$wit" "$node/package-lock.json"; then
-  # The sandbox links WASI 0.2 without wasi:http: leave fetch out.
+  # An exec function has no use for the fetch event or fetch (outgoing
+  # HTTP is off unless its configuration grants hosts): leave them out.
   "$node/node_modules/.bin/componentize-js" --wit "$wit" --world-name faas-exec \
     --disable http fetch-event --out "$out/hello-js.wasm" hello-js/hello.js >/dev/null
 fi
