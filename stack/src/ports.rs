@@ -7,9 +7,10 @@ use std::net::TcpListener;
 
 /// Returns a TCP port on 127.0.0.1 that was free a moment ago.
 ///
-/// The port is released before returning, so another process could grab it in
-/// between; in practice the kernel hands out ephemeral ports round-robin and
-/// that race does not happen in tests.
+/// The port is released before returning, so another socket can take it in
+/// between (an outgoing connection's ephemeral port did, once, in a full
+/// test run): for child processes that must be told a port up front. A
+/// server in this process binds port 0 instead (`S3Server::start`).
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port on 127.0.0.1");
     listener.local_addr().expect("read the ephemeral port").port()

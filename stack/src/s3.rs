@@ -86,7 +86,9 @@ impl S3Server {
             .tempdir()
             .context("create a temporary directory for the S3 server")?;
         let mut server = match std::env::var_os(RUSTFS_BIN_ENV).filter(|bin| !bin.is_empty()) {
-            None => Self::s3s_fs(temp.path().to_path_buf(), free_port(), Some(temp)),
+            // Port 0: the listener takes the kernel's ephemeral port when it
+            // binds, so no other socket can take it in between.
+            None => Self::s3s_fs(temp.path().to_path_buf(), 0, Some(temp)),
             Some(bin) => Self::rustfs(bin.into(), temp)?,
         };
         server.spawn()?;
@@ -211,6 +213,9 @@ impl S3Server {
         // from this moment on.
         let listener = TcpListener::bind(("127.0.0.1", self.port))
             .with_context(|| format!("bind the S3 server to 127.0.0.1:{}", self.port))?;
+        // A server started on port 0 keeps the port it got, so a restart
+        // (after `stop`) comes back on the same endpoint.
+        self.port = listener.local_addr().context("read the S3 server's port")?.port();
         listener.set_nonblocking(true)?;
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
