@@ -200,8 +200,20 @@ async fn a_node_killed_under_load_costs_a_short_reconnect_window_and_no_job() {
     let put_trigger = || http.put(platform.url("/trigger/greet")).json(&spec).send();
     let (status, body) = until_status(StatusCode::OK, put_trigger).await;
     assert_eq!(status, StatusCode::OK, "trigger change while a node is down: {body}");
-    let reply =
-        observer.request("cluster.greet", r#"{"name":"trigger"}"#.into()).await.expect("the trigger answers");
+    // The answer means the subscription exists on the dispatcher's node;
+    // the observer's node learns of it over the cluster route a moment
+    // later, and until then NATS answers "no responders".
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let reply = loop {
+        match observer.request("cluster.greet", r#"{"name":"trigger"}"#.into()).await {
+            Ok(reply) => break reply,
+            Err(err) if Instant::now() < deadline => {
+                println!("trigger not reachable yet from the observer's node: {err}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(err) => panic!("the trigger answers: {err:?}"),
+        }
+    };
     assert_eq!(&reply.payload[..], b"Hello trigger, how are you?");
     let changes_done = killed.elapsed();
 
