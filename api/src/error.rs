@@ -76,7 +76,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::WrongWorld => StatusCode::BAD_REQUEST,
         ErrorCode::FunctionHttpError => StatusCode::BAD_GATEWAY,
         ErrorCode::ConcurrencyLimited => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::HttpOutgoingDenied => StatusCode::FORBIDDEN,
+        ErrorCode::HttpOutgoingDenied | ErrorCode::CapabilityNotGranted => StatusCode::FORBIDDEN,
     }
 }
 

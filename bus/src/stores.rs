@@ -308,6 +308,10 @@ pub struct StoreQuotas {
     /// `max_concurrency` (`faas-concurrency`) may hold.
     #[arg(long, env = "FAAS_CONCURRENCY_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.concurrency)]
     pub concurrency: i64,
+    /// Bytes the functions' key-value data (`faas-kv`, every bucket's keys
+    /// together) may hold; beyond, writes fail and the guest is told so.
+    #[arg(long, env = "FAAS_KV_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.keyvalue)]
+    pub keyvalue: i64,
     /// Bytes the audit trail (stream `FAAS_AUDIT`) may hold; beyond, the oldest events go.
     #[arg(long, env = "FAAS_AUDIT_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.audit)]
     pub audit: i64,
@@ -343,6 +347,7 @@ impl StoreQuotas {
         callbacks: 128 << 20,
         schedule_ticks: 4 << 20,
         concurrency: 4 << 20,
+        keyvalue: 128 << 20,
         audit: 64 << 20,
         audit_max_age_secs: 90 * 24 * 3600,
         logs: 64 << 20,
@@ -350,7 +355,7 @@ impl StoreQuotas {
     };
 
     /// Each store's stream and its cap.
-    fn streams(&self, names: &JetStreamNames) -> [(String, i64); 18] {
+    fn streams(&self, names: &JetStreamNames) -> [(String, i64); 19] {
         let kv = |bucket: String| JetStreamNames::kv_stream(&bucket);
         let obj = |store: String| JetStreamNames::object_stream(&store);
         [
@@ -366,6 +371,7 @@ impl StoreQuotas {
             (kv(names.bucket_settings()), self.definitions),
             (kv(names.function_config()), self.definitions),
             (kv(names.concurrency()), self.concurrency),
+            (kv(names.keyvalue()), self.keyvalue),
             (obj(names.artifact_store()), self.artifacts),
             (kv(names.event_budgets()), self.event_budgets),
             (names.callbacks_stream(), self.callbacks),

@@ -55,6 +55,8 @@ pub struct Platform {
     /// Where HTTP functions' outgoing requests may go, on executors
     /// started from now on (default: nowhere).
     pub http_outgoing: executor::HttpOutgoingSettings,
+    /// Per-call capability limits of executors started after it is set.
+    pub capability_limits: executor::capabilities::CapabilityLimits,
     /// Whether nats-server runs `deploy/nats/nats-server.conf` and every
     /// role connects as its own user ([`NATS_USERS`]).
     secure: bool,
@@ -233,6 +235,7 @@ impl Platform {
             call_logs: executor::CallLogSettings::default(),
             metrics_max_functions: bus::metrics::DEFAULT_MAX_FUNCTIONS,
             http_outgoing: executor::HttpOutgoingSettings::default(),
+            capability_limits: executor::capabilities::CapabilityLimits::default(),
             secure,
             nats,
             cluster,
@@ -467,6 +470,7 @@ impl Platform {
                 metrics_max_functions: self.metrics_max_functions,
             },
             http_outgoing: self.http_outgoing.clone(),
+            capabilities: self.capability_limits.clone(),
         };
         let client = self.role_client("executor").await;
         let (stop, mut rx) = watch::channel(false);

@@ -19,7 +19,9 @@ use sha2::{Digest as _, Sha256};
 pub use artifact::{ArtifactError, ArtifactStore};
 pub use compile::{CompileLimits, CompilePool, CompileRefused};
 pub use signature::{ArtifactKey, SignatureError};
-pub use validate::{ComponentValidator, InvalidComponent, ValidComponent, compile_checked, world_of};
+pub use validate::{
+    ComponentValidator, InvalidComponent, ValidComponent, capabilities_of, compile_checked, world_of,
+};
 
 /// The compile settings every role uses.
 ///

@@ -159,6 +159,20 @@ pub fn world_of(engine: &Engine, component: &Component) -> Result<World, Invalid
     Err(InvalidComponent::MissingExport(if names.is_empty() { "none".into() } else { names.join(", ") }))
 }
 
+/// The host capabilities (`wasi:keyvalue`, `wasi:blobstore`,
+/// `wasmcloud:messaging`) a component imports: what its configuration must
+/// grant before it may run.
+pub fn capabilities_of(
+    engine: &Engine,
+    component: &Component,
+) -> std::collections::BTreeSet<protocol::Capability> {
+    component
+        .component_type()
+        .imports(engine)
+        .filter_map(|(name, _)| protocol::Capability::of_import(name))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,6 +59,10 @@ pub struct ExecutorConfig {
     /// Where HTTP functions' outgoing requests may go.
     #[command(flatten)]
     pub http_outgoing: HttpOutgoingSettings,
+
+    /// Per-call limits of key-value, blobs and messaging.
+    #[command(flatten)]
+    pub capabilities: crate::capabilities::CapabilityLimits,
 }
 
 /// Outgoing HTTP from HTTP functions: off unless the function's

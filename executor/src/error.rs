@@ -80,6 +80,15 @@ pub enum ExecError {
         /// Its limit.
         max: u32,
     },
+    /// The component imports a host capability its configuration does not
+    /// grant: refused before it starts.
+    #[error("{message}")]
+    CapabilityNotGranted {
+        /// The first capability missing.
+        capability: protocol::Capability,
+        /// What is missing and how to grant it.
+        message: String,
+    },
     /// The function's configuration or concurrency slots could not be read.
     #[error("function configuration unavailable: {0}")]
     ConfigUnavailable(String),
@@ -107,6 +116,7 @@ impl ExecError {
             Self::HttpStatus { .. } => ErrorCode::FunctionHttpError,
             Self::Secrets(_) | Self::ConfigUnavailable(_) => ErrorCode::Unavailable,
             Self::ConcurrencyLimited { .. } => ErrorCode::ConcurrencyLimited,
+            Self::CapabilityNotGranted { .. } => ErrorCode::CapabilityNotGranted,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

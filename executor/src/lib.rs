@@ -4,7 +4,8 @@
 //! group, so each request runs on exactly one of them and scaling out is
 //! starting more processes. Exec functions and `wasi:http/proxy` functions
 //! ([`http_call`]) run in the same sandbox; an HTTP function's outgoing
-//! requests pass [`outgoing`]. For each request an executor loads the component
+//! requests pass [`outgoing`]; key-value, blobs and messaging
+//! are offered to functions granted them ([`capabilities`]). For each request an executor loads the component
 //! ([`loader::ComponentLoader`]: registry digest, then its
 //! [`cache::ComponentCache`], the shared precompiled artifacts, or S3 and a
 //! compile), runs it in a fresh sandbox with per-call limits
@@ -14,6 +15,7 @@
 
 pub mod cache;
 pub mod call_log;
+pub mod capabilities;
 pub mod components;
 pub mod config;
 pub mod error;

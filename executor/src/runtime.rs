@@ -32,7 +32,9 @@ use std::time::{Duration, Instant};
 use bus::address_policy::{self, AddressPolicy};
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
-use protocol::World;
+use std::collections::BTreeSet;
+
+use protocol::{Capability, World};
 use tracing::warn;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{
@@ -46,6 +48,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::capabilities::{self, CallCapabilities, CapabilityHosts, CapabilityView};
 use crate::config::ExecLimits;
 use crate::error::ExecError;
 use crate::outgoing::{HostAllowList, OutgoingHooks};
@@ -78,6 +81,14 @@ struct CallState {
     budget: CallBudget,
     /// What `wasi:config/store` answers: the same variables as the environment.
     config_vars: WasiConfigVariables,
+    /// Key-value, blobs and messaging: what the call is granted and has used.
+    capabilities: CallCapabilities,
+}
+
+impl CallState {
+    fn capabilities(&mut self) -> CapabilityView<'_> {
+        CapabilityView { call: &mut self.capabilities, table: &mut self.table }
+    }
 }
 
 /// One call's memory budget, shared by every memory and table of every
@@ -183,7 +194,11 @@ pub struct CallFailure {
 
 /// A component linked against the sandbox's imports, ready to instantiate:
 /// everything about a call that can be done once per component version.
-pub struct PreparedComponent(Prepared);
+pub struct PreparedComponent {
+    prepared: Prepared,
+    /// The host capabilities it imports: each must be granted before a call.
+    capabilities: BTreeSet<Capability>,
+}
 
 /// The two worlds' pre-instances.
 enum Prepared {
@@ -196,10 +211,15 @@ enum Prepared {
 impl PreparedComponent {
     /// Which world the component exports.
     pub fn world(&self) -> World {
-        match self.0 {
+        match self.prepared {
             Prepared::Exec(_) => World::Exec,
             Prepared::Http(_) => World::Http,
         }
+    }
+
+    /// The host capabilities it imports.
+    pub fn capabilities(&self) -> &BTreeSet<Capability> {
+        &self.capabilities
     }
 }
 
@@ -240,6 +260,8 @@ pub struct FunctionRuntime {
     address_policy: Arc<AddressPolicy>,
     ticker_stop: Arc<AtomicBool>,
     pool_exhausted: AtomicU64,
+    /// The capability backends; `None`: capability calls fail.
+    capabilities: Option<Arc<CapabilityHosts>>,
 }
 
 impl FunctionRuntime {
@@ -266,6 +288,7 @@ impl FunctionRuntime {
             WasiConfig::from(&state.config_vars)
         })
         .map_err(|e| ExecError::Internal(format!("linking wasi:config: {e:#}")))?;
+        capabilities::add_to_linker(&mut linker, CallState::capabilities)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (ticker_engine, stop) = (engine.clone(), ticker_stop.clone());
@@ -285,6 +308,7 @@ impl FunctionRuntime {
             address_policy: Arc::new(AddressPolicy::strict(address_policy::HTTP_OUTGOING)),
             ticker_stop,
             pool_exhausted: AtomicU64::new(0),
+            capabilities: None,
         })
     }
 
@@ -292,6 +316,13 @@ impl FunctionRuntime {
     /// outgoing requests may reach (default: public addresses only).
     pub fn with_address_policy(mut self, policy: AddressPolicy) -> Self {
         self.address_policy = Arc::new(policy);
+        self
+    }
+
+    /// The runtime with `hosts` answering guests' key-value, blob and
+    /// messaging calls (default: none, every such call fails).
+    pub fn with_capabilities(mut self, hosts: Arc<CapabilityHosts>) -> Self {
+        self.capabilities = Some(hosts);
         self
     }
 
@@ -315,12 +346,14 @@ impl FunctionRuntime {
     pub fn prepare(&self, component: &Component) -> Result<PreparedComponent, ExecError> {
         let world = engine::world_of(&self.engine, component)
             .map_err(|e| ExecError::InvalidComponent(e.to_string()))?;
+        let capabilities = engine::capabilities_of(&self.engine, component);
         let pre = self.linker.instantiate_pre(component);
         let prepared = match world {
             World::Exec => pre.and_then(FaasExecPre::new).map(Prepared::Exec),
             World::Http => pre.and_then(ProxyPre::new).map(Prepared::Http),
         };
-        prepared.map(PreparedComponent).map_err(|e| ExecError::InvalidComponent(format!("{e:#}")))
+        let prepared = prepared.map_err(|e| ExecError::InvalidComponent(format!("{e:#}")))?;
+        Ok(PreparedComponent { prepared, capabilities })
     }
 
     /// A fresh store for one call under `settings`: captured output, the
@@ -344,6 +377,12 @@ impl FunctionRuntime {
             table: ResourceTable::new(),
             budget,
             config_vars,
+            capabilities: CallCapabilities {
+                hosts: self.capabilities.clone(),
+                identity: settings.identity.clone(),
+                grants: settings.grants.clone(),
+                usage: Default::default(),
+            },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.budget);
@@ -363,6 +402,17 @@ impl FunctionRuntime {
         (store, stdout, stderr)
     }
 
+    /// Refuses a call whose component imports a capability `settings` do
+    /// not grant, before anything of it runs.
+    fn check_grants(imports: &BTreeSet<Capability>, settings: &CallSettings) -> Result<(), CallFailure> {
+        let function = settings.identity.as_ref().map(|identity| &identity.function);
+        capabilities::check_grants(imports, &settings.grants, function).map_err(|error| CallFailure {
+            error,
+            stdout: String::new(),
+            stderr: String::new(),
+        })
+    }
+
     /// Runs `exec(input)` in a fresh sandbox with `settings`.
     pub async fn call(
         &self,
@@ -370,10 +420,11 @@ impl FunctionRuntime {
         input: String,
         settings: &CallSettings,
     ) -> Result<CallOutput, CallFailure> {
-        let PreparedComponent(Prepared::Exec(component)) = component else {
+        let PreparedComponent { prepared: Prepared::Exec(component), capabilities } = component else {
             let error = ExecError::Internal("an HTTP function called as an exec function".into());
             return Err(CallFailure { error, stdout: String::new(), stderr: String::new() });
         };
+        Self::check_grants(capabilities, settings)?;
         let limits = &self.limits;
         let (mut store, stdout, stderr) = self.store(settings);
 
@@ -419,10 +470,11 @@ impl FunctionRuntime {
         request: HttpRequest,
         settings: &CallSettings,
     ) -> Result<HttpOutput, CallFailure> {
-        let PreparedComponent(Prepared::Http(pre)) = component else {
+        let PreparedComponent { prepared: Prepared::Http(pre), capabilities } = component else {
             let error = ExecError::Internal("an exec function called as an HTTP function".into());
             return Err(CallFailure { error, stdout: String::new(), stderr: String::new() });
         };
+        Self::check_grants(capabilities, settings)?;
         let limits = &self.limits;
         let (mut store, stdout, stderr) = self.store(settings);
         let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();

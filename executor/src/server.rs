@@ -43,6 +43,10 @@ use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::call_log::Call;
+use crate::capabilities::blobstore::BlobBackend;
+use crate::capabilities::keyvalue::KeyValueBackend;
+use crate::capabilities::messaging::MessagingBackend;
+use crate::capabilities::{CallIdentity, CapabilityHosts, CapabilityMetrics};
 use crate::components::{CompileEveryCall, Components};
 use crate::config::{CallLogSettings, CallLogs, ExecutorConfig};
 use crate::error::ExecError;
@@ -118,16 +122,32 @@ pub async fn run(
         bus::address_policy::HTTP_OUTGOING,
         &config.http_outgoing.address_allow,
     )?;
-    let runtime = Arc::new(
-        FunctionRuntime::new(config.limits.clone(), config.concurrency)?.with_address_policy(address_policy),
-    );
     let shutdown = shutdown.fuse();
     tokio::pin!(shutdown);
-    let registry = tokio::select! {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let capability_metrics = Arc::new(CapabilityMetrics::new(&mut registry));
+    let keyvalue = tokio::select! {
         () = &mut shutdown => return Ok(()),
-        registry = FunctionRegistry::open_when_ready(&client, &layout) => registry,
+        keyvalue = KeyValueBackend::open_when_ready(&client, &layout) => keyvalue,
     };
-    let watch = registry.watch(&client).await?;
+    let hosts = Arc::new(CapabilityHosts {
+        subjects: subjects.clone(),
+        limits: config.capabilities.clone(),
+        metrics: capability_metrics,
+        keyvalue,
+        blobs: BlobBackend::new(&config.s3),
+        messaging: MessagingBackend::new(client.clone()),
+    });
+    let runtime = Arc::new(
+        FunctionRuntime::new(config.limits.clone(), config.concurrency)?
+            .with_address_policy(address_policy)
+            .with_capabilities(hosts),
+    );
+    let functions = tokio::select! {
+        () = &mut shutdown => return Ok(()),
+        functions = FunctionRegistry::open_when_ready(&client, &layout) => functions,
+    };
+    let watch = functions.watch(&client).await?;
     let transfer = TransferStore::open_when_ready(&client, &layout).await;
     let id = uuid::Uuid::new_v4().to_string();
     // A slot outlives no call: the longest a call may run, and a margin
@@ -158,13 +178,12 @@ pub async fn run(
     } else {
         Components::Loader(Box::new(ComponentLoader::new(
             store,
-            (registry, watch),
+            (functions, watch),
             artifacts,
             (runtime.clone(), compiles),
             config.cache_entries,
         )))
     };
-    let mut registry = prometheus_client::registry::Registry::default();
     let metrics = Arc::new(ExecutorMetrics::new(
         &mut registry,
         config.metrics.metrics_max_functions,
@@ -388,7 +407,16 @@ async fn handle(
             let settings = &executor.call_logs;
             (settings.mode == CallLogs::On).then(|| call.log(settings.max_bytes, limit))
         };
-        let (headers, payload, log) = match measured(&executor, &function, route, &message, started).await {
+        let (headers, payload, log) = match measured(
+            &executor,
+            &function,
+            route,
+            &message,
+            &request_id,
+            started,
+        )
+        .await
+        {
             Ok((answer, version)) => {
                 let (stdout, stderr) = answer.logs();
                 info!(
@@ -488,10 +516,11 @@ async fn measured(
     function: &FunctionRef,
     route: World,
     message: &Message,
+    request_id: &str,
     started: Instant,
 ) -> Result<(Answer, Version), Failure> {
     let mut loaded = None;
-    let result = execute(executor, function, route, message, &mut loaded).await;
+    let result = execute(executor, function, route, message, request_id, &mut loaded).await;
     let name = function.to_string();
     let outcome = match &result {
         Ok(_) => "ok",
@@ -533,6 +562,7 @@ async fn execute(
     function: &FunctionRef,
     route: World,
     message: &Message,
+    request_id: &str,
     loaded_from: &mut Option<(Source, Option<Duration>)>,
 ) -> Result<(Answer, Version), Failure> {
     // A staged body is taken first, so that it never outlives a refusal.
@@ -552,13 +582,20 @@ async fn execute(
         .config(function)
         .await
         .map_err(|e| Failure::before_load(ExecError::ConfigUnavailable(e.to_string())))?;
-    let settings = CallSettings::for_function(
+    // TODO(messaging helper): the bucket's default grants (bucket settings).
+    let mut settings = CallSettings::for_function(
         executor.runtime.limits(),
         function,
         config.as_deref(),
+        None,
         executor.secrets_key.as_ref(),
     )
     .map_err(Failure::before_load)?;
+    settings.identity = Some(CallIdentity {
+        function: function.clone(),
+        request_id: request_id.to_owned(),
+        hops: bus::hops(message),
+    });
     let failed = |error: ExecError| Failure {
         error,
         stdout: String::new(),

@@ -11,9 +11,10 @@
 use std::fmt;
 
 use bus::SecretsKey;
-use protocol::FunctionRef;
 use protocol::function_config::StoredFunctionConfig;
+use protocol::{CapabilityGrants, FunctionRef};
 
+use crate::capabilities::CallIdentity;
 use crate::config::ExecLimits;
 use crate::error::ExecError;
 
@@ -30,6 +31,11 @@ pub struct CallSettings {
     /// Hosts the call's outgoing HTTP may reach (HTTP functions; the
     /// `exec` world has no outgoing HTTP). Empty: none.
     pub http_outgoing_allow: Vec<String>,
+    /// Host capabilities granted: the function's, else its bucket's default.
+    pub grants: CapabilityGrants,
+    /// Who calls, for the capabilities (`None`: the runtime alone, as in
+    /// unit tests; capability calls then fail).
+    pub identity: Option<CallIdentity>,
 }
 
 impl fmt::Debug for CallSettings {
@@ -40,6 +46,8 @@ impl fmt::Debug for CallSettings {
             .field("timeout_ms", &self.timeout_ms)
             .field("memory_mib", &self.memory_mib)
             .field("http_outgoing_allow", &self.http_outgoing_allow)
+            .field("grants", &self.grants)
+            .field("identity", &self.identity)
             .finish()
     }
 }
@@ -52,17 +60,24 @@ impl CallSettings {
             timeout_ms: limits.timeout_ms,
             memory_mib: limits.memory_mib,
             http_outgoing_allow: Vec::new(),
+            grants: CapabilityGrants::default(),
+            identity: None,
         }
     }
 
-    /// `function`'s settings under `config`, its secrets opened with `key`.
+    /// `function`'s settings under `config`, its secrets opened with `key`;
+    /// `bucket_grants` are its bucket's default capability grants, used when
+    /// `config` sets none.
     pub fn for_function(
         limits: &ExecLimits,
         function: &FunctionRef,
         config: Option<&StoredFunctionConfig>,
+        bucket_grants: Option<&CapabilityGrants>,
         key: Option<&SecretsKey>,
     ) -> Result<Self, ExecError> {
         let mut settings = Self::defaults(limits);
+        let own_grants = config.and_then(|c| c.limits.capabilities.as_ref());
+        settings.grants = own_grants.or(bucket_grants).cloned().unwrap_or_default();
         let Some(config) = config else { return Ok(settings) };
         if let Some(timeout_ms) = config.limits.timeout_ms {
             settings.timeout_ms = settings.timeout_ms.min(timeout_ms.max(1));
@@ -101,6 +116,7 @@ impl CallSettings {
 
 #[cfg(test)]
 mod tests {
+    use protocol::Access;
     use protocol::function_config::{FunctionLimits, SecretValue};
 
     use super::*;
@@ -117,19 +133,41 @@ mod tests {
             limits: FunctionLimits { timeout_ms: Some(200), memory_mib: Some(1 << 20), ..Default::default() },
             updated_at_ms: 1,
         };
-        let settings = CallSettings::for_function(&limits, &function, Some(&config), Some(&key)).unwrap();
+        let settings =
+            CallSettings::for_function(&limits, &function, Some(&config), None, Some(&key)).unwrap();
         assert_eq!(settings.timeout_ms, 200);
         assert_eq!(settings.memory_mib, limits.memory_mib, "a higher memory_mib raises nothing");
         assert_eq!(settings.vars, vec![("A".into(), "1".into()), ("TOKEN".into(), "hunter2".into())]);
         assert!(!format!("{settings:?}").contains("hunter2"));
 
-        let err = CallSettings::for_function(&limits, &function, Some(&config), None).unwrap_err();
+        let err = CallSettings::for_function(&limits, &function, Some(&config), None, None).unwrap_err();
         assert!(err.to_string().contains("FAAS_SECRETS_KEY"), "{err}");
         let other: SecretsKey = "22".repeat(32).parse().unwrap();
-        assert!(CallSettings::for_function(&limits, &function, Some(&config), Some(&other)).is_err());
+        assert!(CallSettings::for_function(&limits, &function, Some(&config), None, Some(&other)).is_err());
         assert_eq!(
-            CallSettings::for_function(&limits, &function, None, None).unwrap(),
+            CallSettings::for_function(&limits, &function, None, None, None).unwrap(),
             CallSettings::defaults(&limits)
         );
+    }
+
+    #[test]
+    fn a_function_s_own_grants_replace_its_bucket_s_default() {
+        let limits = ExecLimits::default();
+        let function = FunctionRef::new("bk1", "f1").unwrap();
+        let bucket = CapabilityGrants { keyvalue: Access::Write, ..Default::default() };
+        let inherited = CallSettings::for_function(&limits, &function, None, Some(&bucket), None).unwrap();
+        assert_eq!(inherited.grants, bucket);
+        let own = CapabilityGrants { blobstore: Access::Read, ..Default::default() };
+        let config = StoredFunctionConfig {
+            limits: FunctionLimits { capabilities: Some(own.clone()), ..Default::default() },
+            ..Default::default()
+        };
+        let settings =
+            CallSettings::for_function(&limits, &function, Some(&config), Some(&bucket), None).unwrap();
+        assert_eq!(settings.grants, own, "a function's grants are not merged with its bucket's");
+        let unset = StoredFunctionConfig::default();
+        let settings =
+            CallSettings::for_function(&limits, &function, Some(&unset), Some(&bucket), None).unwrap();
+        assert_eq!(settings.grants, bucket);
     }
 }

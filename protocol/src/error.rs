@@ -126,6 +126,10 @@ error_codes! {
     /// A guest's outgoing HTTP request went to a host its configuration does
     /// not allow, or to an address the SSRF rules refuse.
     HttpOutgoingDenied = "http_outgoing_denied",
+    /// The component imports a host capability (`wasi:keyvalue`,
+    /// `wasi:blobstore`, `wasmcloud:messaging`) its configuration does not
+    /// grant; the message names the interface and how to grant it.
+    CapabilityNotGranted = "capability_not_granted",
 }
 
 impl std::fmt::Display for ErrorCode {

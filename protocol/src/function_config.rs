@@ -16,6 +16,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::capabilities::CapabilityGrants;
 use crate::names::FunctionRef;
 
 /// Most bytes of names and values (env, secrets in clear, hosts) one
@@ -76,6 +77,10 @@ pub struct FunctionLimits {
     /// `*.` prefix allows every subdomain). Empty: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub http_outgoing_allow: Vec<String>,
+    /// Host capabilities (key-value, blobs, messaging) granted to the
+    /// function. Absent: its bucket's default grants, else none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<CapabilityGrants>,
 }
 
 /// The body of `PUT /config/{bucket}/{function}`: replaces the whole
@@ -105,6 +110,9 @@ pub struct FunctionConfig {
     /// See [`FunctionLimits::http_outgoing_allow`].
     #[serde(default)]
     pub http_outgoing_allow: Vec<String>,
+    /// See [`FunctionLimits::capabilities`].
+    #[serde(default)]
+    pub capabilities: Option<CapabilityGrants>,
 }
 
 impl FunctionConfig {
@@ -115,6 +123,7 @@ impl FunctionConfig {
             memory_mib: self.memory_mib,
             max_concurrency: self.max_concurrency,
             http_outgoing_allow: self.http_outgoing_allow.clone(),
+            capabilities: self.capabilities.clone(),
         }
     }
 
@@ -270,6 +279,9 @@ fn validate_parts<'a>(
     }
     if limits.max_concurrency == Some(0) {
         return fail("max_concurrency must be at least 1".into());
+    }
+    if let Some(capabilities) = &limits.capabilities {
+        capabilities.validate().map_err(ConfigError)?;
     }
     for host in &limits.http_outgoing_allow {
         if !valid_host(host) {

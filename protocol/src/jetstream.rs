@@ -118,6 +118,15 @@ impl JetStreamNames {
         self.bucket("concurrency")
     }
 
+    /// Key-value bucket `<p>-kv`: the data of functions granted
+    /// `wasi:keyvalue` ([`crate::capabilities`]), every platform bucket's
+    /// keys under `<bucket>.` (the guest's store and key encoded into
+    /// NATS key tokens below that), so a bucket's data is one subject
+    /// filter: listed, counted and purged with its bucket.
+    pub fn keyvalue(&self) -> String {
+        self.bucket("kv")
+    }
+
     /// Key-value bucket `<p>-event-budgets`: root request id → functions its
     /// chain of trigger events has run so far (see
     /// [`crate::triggers::DEFAULT_EVENT_BUDGET`]).
@@ -214,6 +223,7 @@ impl JetStreamNames {
                 self.bucket_settings(),
                 self.function_config(),
                 self.concurrency(),
+                self.keyvalue(),
                 self.event_budgets(),
                 self.schedule_ticks(),
             ]

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod auth;
 pub mod buckets;
 pub mod callbacks;
+pub mod capabilities;
 pub mod error;
 pub mod function_config;
 pub mod headers;
@@ -32,6 +33,7 @@ pub mod triggers;
 pub use admin::{
     AdminCommand, AdminReply, AdminRequest, BucketInfo, ExecLogsReply, FunctionInfo, StagedObject,
 };
+pub use capabilities::{Access, Capability, CapabilityGrants};
 pub use error::{ErrorBody, ErrorCode};
 pub use jetstream::JetStreamNames;
 pub use jobs::{JobRecord, JobStatus};

@@ -71,6 +71,7 @@ async fn current(ctx: &Context, function: &FunctionRef) -> Result<FunctionConfig
         memory_mib: view.limits.memory_mib,
         max_concurrency: view.limits.max_concurrency,
         http_outgoing_allow: view.limits.http_outgoing_allow,
+        capabilities: view.limits.capabilities,
     })
 }
 
