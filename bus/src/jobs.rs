@@ -271,12 +271,17 @@ impl JobQueue {
     }
 
     /// Replaces a record if it is still at `revision`; returns the new one.
+    ///
+    /// Only a revision that moved on is a [`JobError::Conflict`]: a store
+    /// without a leader for a moment (a node restarting) is
+    /// [`JobError::Unavailable`], so the caller retries soon instead of
+    /// leaving the job to a redelivery a whole ack wait later.
     pub async fn update(&self, record: &JobRecord, revision: u64) -> Result<u64, JobError> {
         let value = serde_json::to_vec(record).expect("records always serialise");
-        self.records
-            .update(&record.job_id, value.into(), revision)
-            .await
-            .map_err(|_| JobError::Conflict(record.job_id.clone()))
+        self.records.update(&record.job_id, value.into(), revision).await.map_err(|err| match err.kind() {
+            kv::UpdateErrorKind::WrongLastRevision => JobError::Conflict(record.job_id.clone()),
+            _ => unavailable(format!("updating the record of job {}: {err}", record.job_id)),
+        })
     }
 
     /// Records, newest first, optionally only those with `status`; at most `limit`.

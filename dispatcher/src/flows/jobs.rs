@@ -182,7 +182,16 @@ impl Worker {
         record.started_at_ms = Some(now_ms());
         let revision = match self.queue.update(&record, revision).await {
             Ok(revision) => revision,
-            Err(JobError::Conflict(_)) => return Ok(Disposition::Leave),
+            // Another delivery of this job is running it: leave the message
+            // to that one. A record that is not running was read stale (a
+            // replica catching up): try again soon, not after an ack wait.
+            Err(JobError::Conflict(_)) => {
+                return match self.queue.record(job_id).await {
+                    Ok((current, _)) if current.status == JobStatus::Running => Ok(Disposition::Leave),
+                    Ok(_) => Ok(Disposition::RetryIn(Duration::from_secs(1))),
+                    Err(err) => Err(err),
+                };
+            }
             Err(err) => return Err(err),
         };
 
