@@ -57,7 +57,7 @@ impl NatsServer {
             config: None,
             _temp: Some(temp),
         };
-        server.spawn()?;
+        server.spawn_on_a_free_port()?;
         Ok(server)
     }
 
@@ -78,7 +78,7 @@ impl NatsServer {
             config: Some(ServerConfig { file: config.to_path_buf(), env }),
             _temp: Some(temp),
         };
-        server.spawn()?;
+        server.spawn_on_a_free_port()?;
         Ok(server)
     }
 
@@ -169,6 +169,24 @@ impl NatsServer {
         self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
+    /// Spawns a fresh server, on another free port if the one picked was
+    /// taken in between (`free_port` releases the port it found, and any
+    /// process may bind it before nats-server does). Restarts keep their
+    /// port: clients reconnect to it.
+    fn spawn_on_a_free_port(&mut self) -> anyhow::Result<()> {
+        const ATTEMPTS: usize = 3;
+        for attempt in 1.. {
+            match self.spawn() {
+                Ok(()) => return Ok(()),
+                Err(err) if attempt < ATTEMPTS && err.to_string().contains("address already in use") => {
+                    self.port = free_port();
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
     fn spawn(&mut self) -> anyhow::Result<()> {
         let bin = std::env::var_os("NATS_SERVER_BIN").unwrap_or_else(|| "nats-server".into());
         let log_path = self.dir.join("nats-server.log");
@@ -179,6 +197,9 @@ impl NatsServer {
             .append(true)
             .open(&log_path)
             .with_context(|| format!("open {}", log_path.display()))?;
+        // The log is appended to across restarts: this start is ready once
+        // it holds one more "ready" line than now.
+        let ready_before = ready_lines(&log_path);
         let mut command = Command::new(&bin);
         command.args(["-a", "127.0.0.1", "-p", &self.port.to_string()]);
         if let Some(config) = &self.config {
@@ -209,8 +230,14 @@ impl NatsServer {
             })?;
         self.child = Some(child);
 
-        if wait_for_port(self.port, START_TIMEOUT) && self.is_running() {
-            return Ok(());
+        // An open port alone could be another process's (the port was only
+        // free when it was picked): the server's own log must say it is ready.
+        let deadline = std::time::Instant::now() + START_TIMEOUT;
+        while self.is_running() && std::time::Instant::now() < deadline {
+            if ready_lines(&log_path) > ready_before && wait_for_port(self.port, Duration::from_secs(1)) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
         // Either it exited (port taken, bad flags) or never got ready; the
         // log says which.
@@ -226,6 +253,11 @@ impl NatsServer {
             tail.join("\n")
         )
     }
+}
+
+/// How many times the server's log at `path` says it is ready.
+fn ready_lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |log| log.matches("Server is ready").count())
 }
 
 impl Drop for NatsServer {
