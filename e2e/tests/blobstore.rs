@@ -158,11 +158,31 @@ async fn grants_names_isolation_and_bucket_deletion() {
         call(&platform, "blob-a", "probe", j!({"op":"get","container":"c","object":"dir/note.txt"})).await;
     assert_eq!(got["text"], "hello blobs", "{got}");
 
+    // Copy and move stay in the bucket; a move onto itself keeps the object.
+    let copy =
+        j!({"op":"copy","container":"c","object":"dir/note.txt","to_container":"docs","to_object":"copied"});
+    assert_eq!(call(&platform, "blob-a", "probe", copy).await["ok"], true);
+    let moved =
+        j!({"op":"move","container":"docs","object":"copied","to_container":"docs","to_object":"moved"});
+    assert_eq!(call(&platform, "blob-a", "probe", moved).await["ok"], true);
+    let onto_itself =
+        j!({"op":"move","container":"docs","object":"moved","to_container":"docs","to_object":"moved"});
+    assert_eq!(call(&platform, "blob-a", "probe", onto_itself).await["ok"], true);
+    let has = call(&platform, "blob-a", "probe", j!({"op":"has","container":"docs","object":"copied"})).await;
+    assert_eq!(has["has"], false, "{has}");
+    let got = call(&platform, "blob-a", "probe", j!({"op":"get","container":"docs","object":"moved"})).await;
+    assert_eq!(got["text"], "hello blobs", "{got}");
+    let nowhere = j!({"op":"copy","container":"docs","object":"moved","to_container":"nope","to_object":"x"});
+    let error = refused(&platform, "blob-a", "probe", nowhere).await;
+    assert!(error.contains("container nope does not exist"), "{error}");
+
     // Hostile names: each a clean error, none reaching anything.
     let long = "x".repeat(1025);
     for object in [
         "../victim",
         "../../victim",
+        "../../../victim",
+        "../../../../blob-b/probe",
         "/victim",
         "c/../../victim",
         "..",
