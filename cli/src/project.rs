@@ -30,6 +30,9 @@ const RUST_TEMPLATE: &[(&str, &str)] = &[
     // `faas.wit`'s `faas-exec-config` world imports `wasi:config/store`.
     ("wit/deps/config/store.wit", include_str!("../../wit/deps/config/store.wit")),
     ("wit/deps/config/world.wit", include_str!("../../wit/deps/config/world.wit")),
+    // `faas-exec-blobstore` imports `wasi:blobstore`, which uses `wasi:io`.
+    ("wit/deps/blobstore/blobstore.wit", include_str!("../../wit/deps/blobstore/blobstore.wit")),
+    ("wit/deps/io/io.wit", include_str!("../../wit/deps/io/io.wit")),
 ];
 
 /// The Python template: `exec` is a method of the generated `WitWorld`.
@@ -40,6 +43,9 @@ const PYTHON_TEMPLATE: &[(&str, &str)] = &[
     // `faas.wit`'s `faas-exec-config` world imports `wasi:config/store`.
     ("wit/deps/config/store.wit", include_str!("../../wit/deps/config/store.wit")),
     ("wit/deps/config/world.wit", include_str!("../../wit/deps/config/world.wit")),
+    // `faas-exec-blobstore` imports `wasi:blobstore`, which uses `wasi:io`.
+    ("wit/deps/blobstore/blobstore.wit", include_str!("../../wit/deps/blobstore/blobstore.wit")),
+    ("wit/deps/io/io.wit", include_str!("../../wit/deps/io/io.wit")),
 ];
 
 /// The JavaScript template: `exec` is an exported function of the module.
@@ -51,6 +57,9 @@ const JS_TEMPLATE: &[(&str, &str)] = &[
     // `faas.wit`'s `faas-exec-config` world imports `wasi:config/store`.
     ("wit/deps/config/store.wit", include_str!("../../wit/deps/config/store.wit")),
     ("wit/deps/config/world.wit", include_str!("../../wit/deps/config/world.wit")),
+    // `faas-exec-blobstore` imports `wasi:blobstore`, which uses `wasi:io`.
+    ("wit/deps/blobstore/blobstore.wit", include_str!("../../wit/deps/blobstore/blobstore.wit")),
+    ("wit/deps/io/io.wit", include_str!("../../wit/deps/io/io.wit")),
 ];
 
 /// The Python module a Python project's component is built from.

@@ -11,11 +11,15 @@
 //! function name can start with: today the creation claim, later the
 //! content-addressed version history. S3 object versions of a function's key
 //! are not that history: they live only as long as the function.
+//! One part of `.faas/` is the functions' data, not the platform's:
+//! `.faas/blobs/` (`wasi:blobstore` objects), which keeps a bucket from a
+//! delete without force just as a function does.
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use bytes::Bytes;
+use protocol::capabilities::BLOB_PREFIX;
 use protocol::{BucketInfo, BucketName, ErrorBody, ErrorCode, FunctionInfo, FunctionRef};
 
 use crate::S3Config;
@@ -50,6 +54,12 @@ pub enum StorageError {
     /// The bucket still holds functions.
     #[error("bucket {0} is not empty: delete its functions first or pass force=true")]
     BucketNotEmpty(String),
+    /// The bucket holds its functions' blob data (`wasi:blobstore` objects).
+    #[error(
+        "bucket {0} is not empty: it holds blob data its functions wrote through wasi:blobstore; \
+         delete it with force=true (which deletes the blobs too) or delete the blobs first"
+    )]
+    HoldsBlobs(String),
     /// S3 could not be reached or answered with an unexpected error.
     #[error("object storage failed: {0}")]
     Unavailable(String),
@@ -70,7 +80,7 @@ impl StorageError {
             Self::BucketNotFound(_) => ErrorCode::BucketNotFound,
             Self::FunctionNotFound(_) => ErrorCode::FunctionNotFound,
             Self::BucketExists(_) => ErrorCode::BucketExists,
-            Self::BucketNotEmpty(_) => ErrorCode::BucketNotEmpty,
+            Self::BucketNotEmpty(_) | Self::HoldsBlobs(_) => ErrorCode::BucketNotEmpty,
             Self::Unavailable(_) => ErrorCode::StorageError,
             Self::TooLarge { .. } => ErrorCode::PayloadTooLarge,
         }
@@ -259,15 +269,20 @@ impl FunctionStore {
         Ok(functions)
     }
 
-    /// Deletes `bucket`. Without `force` it must hold no function; with
-    /// `force`, every object version and delete marker in it goes first, so
-    /// a versioned bucket goes too.
+    /// Deletes `bucket`. Without `force` it must hold no function and no
+    /// blob data; with `force`, every object version and delete marker in
+    /// it goes first (blobs included), so a versioned bucket goes too.
     pub async fn delete_bucket(&self, bucket: &BucketName, force: bool) -> Result<(), StorageError> {
         if force {
             self.delete_versions(bucket, Keys::Prefix("")).await?;
         } else {
             if !self.list_functions(bucket).await?.is_empty() {
                 return Err(StorageError::BucketNotEmpty(bucket.to_string()));
+            }
+            // Blob data is the functions' data, not the platform's
+            // bookkeeping: it keeps the bucket like a function does.
+            if self.holds_blobs(bucket).await? {
+                return Err(StorageError::HoldsBlobs(bucket.to_string()));
             }
             // The platform's own objects do not make a bucket "not empty".
             self.delete_versions(bucket, Keys::Prefix(PLATFORM_PREFIX)).await?;
@@ -279,6 +294,20 @@ impl FunctionStore {
                 failure => self.bucket_failure(bucket, failure),
             }),
         }
+    }
+
+    /// Whether any object is under the bucket's blob prefix.
+    async fn holds_blobs(&self, bucket: &BucketName) -> Result<bool, StorageError> {
+        let page = self
+            .s3
+            .list_objects_v2()
+            .bucket(bucket.as_str())
+            .prefix(BLOB_PREFIX)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| self.bucket_failure(bucket, classify(e)))?;
+        Ok(!page.contents().is_empty())
     }
 
     /// Stores `component` as `function`, recording its sha256 `digest`.

@@ -404,6 +404,32 @@ async fn objects_the_platform_did_not_write_keep_a_bucket_until_a_forced_delete(
 }
 
 #[tokio::test]
+async fn blob_data_keeps_a_bucket_until_a_forced_delete() {
+    let mut target = Target::start();
+    let bucket = target.created_bucket("blobs").await;
+    let key = format!("{}photos/cat.jpg", protocol::capabilities::BLOB_PREFIX);
+    target
+        .s3()
+        .put_object()
+        .bucket(bucket.as_str())
+        .key(&key)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+
+    let err = target.store.delete_bucket(&bucket, false).await.expect_err("not without force");
+    assert!(matches!(err, StorageError::HoldsBlobs(_)), "{err:?}");
+    assert_eq!(err.code(), ErrorCode::BucketNotEmpty);
+    assert!(err.to_string().contains("blob data"), "{err}");
+    let kept = target.s3().head_object().bucket(bucket.as_str()).key(&key).send().await;
+    assert!(kept.is_ok(), "the refused delete removed nothing");
+
+    target.store.delete_bucket(&bucket, true).await.expect("force deletes the blobs too");
+    assert!(!target.store.bucket_exists(&bucket).await.unwrap());
+}
+
+#[tokio::test]
 async fn force_deletes_a_versioned_bucket_with_old_versions_and_delete_markers() {
     let mut target = Target::start();
     let bucket = target.created_bucket("versioned").await;

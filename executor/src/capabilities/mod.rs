@@ -24,6 +24,7 @@ mod metrics;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use protocol::{Capability, CapabilityGrants, FunctionRef, Subjects};
 use wasmtime::component::{Linker, ResourceTable};
@@ -105,8 +106,10 @@ pub struct CallUsage {
     pub keys: BTreeSet<String>,
     /// Blob bytes read.
     pub blob_read: u64,
-    /// Blob bytes written.
-    pub blob_written: u64,
+    /// Blob bytes written: charged by the output streams of the call's
+    /// outgoing values as the guest writes (they live outside the store),
+    /// hence shared.
+    pub blob_written: Arc<AtomicU64>,
     /// Messages published or requested.
     pub publishes: usize,
 }
