@@ -1,29 +1,397 @@
 //! `wasi:keyvalue@0.2.0-draft` (`store`, `atomics`, `batch`) over the
 //! JetStream key-value bucket `<p>-kv`, every key under the calling
-//! function's bucket.
+//! function's bucket ([`bus::keyvalue`] has the layout and the backend
+//! calls; this module is the guest's side: grants, per-call limits,
+//! metrics, and every failure turned into the interface's `error`).
 //!
-//! TODO(kv helper): the bindings, the backend and the host functions.
+//! A guest never names a bucket: `open` takes a store identifier inside
+//! the function's own bucket, and keys are encoded into one NATS token, so
+//! no identifier or key reaches another bucket's data. A read-only grant
+//! answers writes `access-denied`; everything else the guest did wrong
+//! (bad store name, key too long, value or keys-per-call over the limit,
+//! a non-number under `increment`) and a failing backend are
+//! `error::other` with a message, never a trap.
+
+use std::sync::Arc;
 
 use async_nats::Client;
-use bus::JetStreamLayout;
-use wasmtime::component::Linker;
+use bus::{JetStreamLayout, KeySpace, KeyValueData, KeyValueError};
+use protocol::Capability;
+use wasmtime::component::{Linker, Resource};
 
-use super::CapabilityView;
+use self::bindings::wasi::keyvalue::{atomics, batch, store};
+use super::{CapabilityData, CapabilityHosts, CapabilityView};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit/deps/keyvalue",
+        world: "wasi:keyvalue/imports",
+        imports: { default: async | trappable },
+        with: {
+            "wasi:keyvalue/store.bucket": super::OpenStore,
+        },
+    });
+}
+
+use store::Error;
 
 /// The `<p>-kv` bucket, opened once per executor.
-pub struct KeyValueBackend {}
+pub struct KeyValueBackend {
+    data: KeyValueData,
+}
 
 impl KeyValueBackend {
-    /// Opens (or creates) `<p>-kv`.
-    pub async fn open_when_ready(_client: &Client, _layout: &JetStreamLayout) -> Self {
-        Self {}
+    /// Opens (or creates) `<p>-kv`, waiting for JetStream.
+    pub async fn open_when_ready(client: &Client, layout: &JetStreamLayout) -> Self {
+        Self { data: KeyValueData::open_when_ready(client, layout).await }
     }
 }
 
-/// Links `wasi:keyvalue`.
+/// A guest's `bucket` resource: one store of the function's bucket.
+#[derive(Debug, Clone)]
+pub struct OpenStore {
+    space: KeySpace,
+    /// The store's name, for the keys-per-call count.
+    name: String,
+}
+
+/// Links `wasi:keyvalue` (`store`, `atomics`, `batch`).
 pub fn add_to_linker<T: Send + 'static>(
-    _linker: &mut Linker<T>,
-    _view: fn(&mut T) -> CapabilityView<'_>,
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> CapabilityView<'_>,
 ) -> wasmtime::Result<()> {
+    store::add_to_linker::<T, CapabilityData>(linker, view)?;
+    atomics::add_to_linker::<T, CapabilityData>(linker, view)?;
+    batch::add_to_linker::<T, CapabilityData>(linker, view)?;
     Ok(())
+}
+
+/// A guest's request: its metric name and whether it writes.
+#[derive(Clone, Copy)]
+enum Op {
+    Open,
+    Get,
+    Set,
+    Delete,
+    Exists,
+    ListKeys,
+    Increment,
+    GetMany,
+    SetMany,
+    DeleteMany,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Get => "get",
+            Self::Set => "set",
+            Self::Delete => "delete",
+            Self::Exists => "exists",
+            Self::ListKeys => "list_keys",
+            Self::Increment => "increment",
+            Self::GetMany => "get_many",
+            Self::SetMany => "set_many",
+            Self::DeleteMany => "delete_many",
+        }
+    }
+
+    fn writes(self) -> bool {
+        matches!(self, Self::Set | Self::Delete | Self::Increment | Self::SetMany | Self::DeleteMany)
+    }
+}
+
+fn other(message: impl Into<String>) -> Error {
+    Error::Other(message.into())
+}
+
+fn guest_error(err: KeyValueError) -> Error {
+    match err {
+        KeyValueError::NoSuchStore(_) => Error::NoSuchStore,
+        err => other(err.to_string()),
+    }
+}
+
+impl CapabilityView<'_> {
+    /// Counts one `op` and checks the grant: the shared backends to use.
+    fn begin(&mut self, op: Op) -> Result<Arc<CapabilityHosts>, Error> {
+        let Some(hosts) = self.call.hosts.clone() else {
+            return Err(other("wasi:keyvalue is not available in this runtime"));
+        };
+        hosts.metrics.call(Capability::KeyValue, op.name());
+        let access = self.call.grants.keyvalue;
+        if !access.granted() || (op.writes() && !access.writes()) {
+            return Err(Error::AccessDenied);
+        }
+        Ok(hosts)
+    }
+
+    /// Counts an error answer of `op`.
+    fn finish<R>(&self, op: Op, outcome: Result<R, Error>) -> Result<R, Error> {
+        if outcome.is_err()
+            && let Some(hosts) = &self.call.hosts
+        {
+            hosts.metrics.error(Capability::KeyValue, op.name());
+        }
+        outcome
+    }
+
+    /// Records `keys` of `store` as touched by this call, refusing them
+    /// all if that passes the call's limit of distinct keys.
+    fn touch<'k>(
+        &mut self,
+        hosts: &CapabilityHosts,
+        store: &OpenStore,
+        keys: impl IntoIterator<Item = &'k str>,
+    ) -> Result<(), Error> {
+        let mut new = std::collections::BTreeSet::new();
+        for key in keys {
+            store.space.key(key).map_err(guest_error)?;
+            let touched = format!("{}/{key}", store.name);
+            if !self.call.usage.keys.contains(&touched) {
+                new.insert(touched);
+            }
+        }
+        let limit = hosts.limits.kv_max_keys_per_call;
+        if self.call.usage.keys.len() + new.len() > limit {
+            return Err(other(format!(
+                "this call may touch at most {limit} distinct keys (FAAS_KV_MAX_KEYS_PER_CALL); \
+                 it has touched {} and asks for {} more",
+                self.call.usage.keys.len(),
+                new.len()
+            )));
+        }
+        self.call.usage.keys.extend(new);
+        Ok(())
+    }
+
+    /// Refuses a value over the per-key limit.
+    fn check_value(hosts: &CapabilityHosts, key: &str, value: &[u8]) -> Result<(), Error> {
+        let limit = hosts.limits.kv_max_value_bytes;
+        if value.len() > limit {
+            let key: String = key.chars().take(64).collect();
+            return Err(other(format!(
+                "the value of {key:?} is {} bytes; at most {limit} are allowed (FAAS_KV_MAX_VALUE_BYTES)",
+                value.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn store(&self, bucket: &Resource<OpenStore>) -> wasmtime::Result<OpenStore> {
+        Ok(self.table.get(bucket)?.clone())
+    }
+
+    async fn get_value(&mut self, bucket: &OpenStore, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        let hosts = self.begin(Op::Get)?;
+        self.touch(&hosts, bucket, [key])?;
+        let value = hosts.keyvalue.data.get(&bucket.space, key).await.map_err(guest_error)?;
+        if let Some(value) = &value {
+            hosts.metrics.bytes(Capability::KeyValue, "read", value.len() as u64);
+        }
+        Ok(value.map(|value| value.to_vec()))
+    }
+
+    async fn set_value(
+        &mut self,
+        op: Op,
+        bucket: &OpenStore,
+        key: &str,
+        value: Vec<u8>,
+    ) -> Result<(), Error> {
+        let hosts = self.begin(op)?;
+        Self::check_value(&hosts, key, &value)?;
+        self.touch(&hosts, bucket, [key])?;
+        let size = value.len() as u64;
+        hosts.keyvalue.data.put(&bucket.space, key, value.into()).await.map_err(guest_error)?;
+        hosts.metrics.bytes(Capability::KeyValue, "written", size);
+        Ok(())
+    }
+}
+
+impl store::Host for CapabilityView<'_> {
+    async fn open(&mut self, identifier: String) -> wasmtime::Result<Result<Resource<OpenStore>, Error>> {
+        let opened = (|| {
+            self.begin(Op::Open)?;
+            let bucket = match &self.call.identity {
+                Some(identity) => identity.function.bucket.clone(),
+                None => return Err(other("wasi:keyvalue is not available in this runtime")),
+            };
+            let space = KeySpace::new(&bucket, &identifier).map_err(guest_error)?;
+            let name =
+                if identifier.is_empty() { bus::keyvalue::DEFAULT_STORE.to_owned() } else { identifier };
+            Ok(OpenStore { space, name })
+        })();
+        match self.finish(Op::Open, opened) {
+            Ok(store) => Ok(Ok(self.table.push(store)?)),
+            Err(err) => Ok(Err(err)),
+        }
+    }
+}
+
+impl store::HostBucket for CapabilityView<'_> {
+    async fn get(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+        let bucket = self.store(&bucket)?;
+        let outcome = self.get_value(&bucket, &key).await;
+        Ok(self.finish(Op::Get, outcome))
+    }
+
+    async fn set(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let bucket = self.store(&bucket)?;
+        let outcome = self.set_value(Op::Set, &bucket, &key, value).await;
+        Ok(self.finish(Op::Set, outcome))
+    }
+
+    async fn delete(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let bucket = self.store(&bucket)?;
+        let outcome = async {
+            let hosts = self.begin(Op::Delete)?;
+            self.touch(&hosts, &bucket, [key.as_str()])?;
+            hosts.keyvalue.data.delete(&bucket.space, &key).await.map_err(guest_error)
+        }
+        .await;
+        Ok(self.finish(Op::Delete, outcome))
+    }
+
+    async fn exists(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, Error>> {
+        let bucket = self.store(&bucket)?;
+        let outcome = async {
+            let hosts = self.begin(Op::Exists)?;
+            self.touch(&hosts, &bucket, [key.as_str()])?;
+            let value = hosts.keyvalue.data.get(&bucket.space, &key).await.map_err(guest_error)?;
+            Ok(value.is_some())
+        }
+        .await;
+        Ok(self.finish(Op::Exists, outcome))
+    }
+
+    async fn list_keys(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        cursor: Option<u64>,
+    ) -> wasmtime::Result<Result<store::KeyResponse, Error>> {
+        let bucket = self.store(&bucket)?;
+        let outcome = async {
+            let hosts = self.begin(Op::ListKeys)?;
+            let page = hosts.keyvalue.data.list(&bucket.space, cursor).await.map_err(guest_error)?;
+            Ok(store::KeyResponse { keys: page.keys, cursor: page.cursor })
+        }
+        .await;
+        Ok(self.finish(Op::ListKeys, outcome))
+    }
+
+    async fn drop(&mut self, bucket: Resource<OpenStore>) -> wasmtime::Result<()> {
+        self.table.delete(bucket)?;
+        Ok(())
+    }
+}
+
+impl atomics::Host for CapabilityView<'_> {
+    async fn increment(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        key: String,
+        delta: u64,
+    ) -> wasmtime::Result<Result<u64, Error>> {
+        let bucket = self.store(&bucket)?;
+        let outcome = async {
+            let hosts = self.begin(Op::Increment)?;
+            self.touch(&hosts, &bucket, [key.as_str()])?;
+            hosts.keyvalue.data.increment(&bucket.space, &key, delta).await.map_err(guest_error)
+        }
+        .await;
+        Ok(self.finish(Op::Increment, outcome))
+    }
+}
+
+impl batch::Host for CapabilityView<'_> {
+    async fn get_many(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        keys: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<Option<(String, Vec<u8>)>>, Error>> {
+        let bucket = self.store(&bucket)?;
+        let outcome = async {
+            let hosts = self.begin(Op::GetMany)?;
+            self.touch(&hosts, &bucket, keys.iter().map(String::as_str))?;
+            let data = &hosts.keyvalue.data;
+            let values = futures::future::try_join_all(keys.iter().map(|key| data.get(&bucket.space, key)))
+                .await
+                .map_err(guest_error)?;
+            let read: usize = values.iter().flatten().map(|value| value.len()).sum();
+            hosts.metrics.bytes(Capability::KeyValue, "read", read as u64);
+            Ok(keys
+                .into_iter()
+                .zip(values)
+                .map(|(key, value)| value.map(|value| (key, value.to_vec())))
+                .collect())
+        }
+        .await;
+        Ok(self.finish(Op::GetMany, outcome))
+    }
+
+    async fn set_many(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        key_values: Vec<(String, Vec<u8>)>,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let bucket = self.store(&bucket)?;
+        let outcome = async {
+            let hosts = self.begin(Op::SetMany)?;
+            for (key, value) in &key_values {
+                Self::check_value(&hosts, key, value)?;
+            }
+            self.touch(&hosts, &bucket, key_values.iter().map(|(key, _)| key.as_str()))?;
+            let (data, space) = (&hosts.keyvalue.data, &bucket.space);
+            let written: usize = key_values.iter().map(|(_, value)| value.len()).sum();
+            futures::future::try_join_all(
+                key_values
+                    .into_iter()
+                    .map(|(key, value)| async move { data.put(space, &key, value.into()).await }),
+            )
+            .await
+            .map_err(guest_error)?;
+            hosts.metrics.bytes(Capability::KeyValue, "written", written as u64);
+            Ok(())
+        }
+        .await;
+        Ok(self.finish(Op::SetMany, outcome))
+    }
+
+    async fn delete_many(
+        &mut self,
+        bucket: Resource<OpenStore>,
+        keys: Vec<String>,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let bucket = self.store(&bucket)?;
+        let outcome = async {
+            let hosts = self.begin(Op::DeleteMany)?;
+            self.touch(&hosts, &bucket, keys.iter().map(String::as_str))?;
+            let data = &hosts.keyvalue.data;
+            futures::future::try_join_all(keys.iter().map(|key| data.delete(&bucket.space, key)))
+                .await
+                .map_err(guest_error)?;
+            Ok(())
+        }
+        .await;
+        Ok(self.finish(Op::DeleteMany, outcome))
+    }
 }
