@@ -176,6 +176,15 @@ async fn deleting_a_bucket_with_force_deletes_its_data() {
         grant(&platform, &format!("{bucket}/counter"), "write").await;
         assert_eq!(call(&platform, bucket, "counter", "").await, "1");
     }
+    // The Python twin shares the bucket's count, and answers errors alike.
+    platform.deploy("kvd-other", "counter-py", "counter-py").await;
+    let (status, body) = platform.exec("kvd-other", "counter-py", "").await;
+    assert_eq!((status, error_code(&body).0), (StatusCode::FORBIDDEN, "capability_not_granted"));
+    grant(&platform, "kvd-other/counter-py", "write").await;
+    assert_eq!(call(&platform, "kvd-other", "counter-py", "").await, "2");
+    grant(&platform, "kvd-other/counter-py", "read").await;
+    assert_eq!(call(&platform, "kvd-other", "counter-py", "").await, "error: Error::AccessDenied");
+
     let gone = platform.http.delete(platform.url("/file/kvd/counter")).send().await.unwrap();
     assert_eq!(gone.status(), StatusCode::OK);
 
@@ -193,5 +202,5 @@ async fn deleting_a_bucket_with_force_deletes_its_data() {
     platform.deploy("kvd", "counter", "counter").await;
     grant(&platform, "kvd/counter", "write").await;
     assert_eq!(call(&platform, "kvd", "counter", "").await, "1");
-    assert_eq!(call(&platform, "kvd-other", "counter", "").await, "2");
+    assert_eq!(call(&platform, "kvd-other", "counter", "").await, "3");
 }
