@@ -204,3 +204,21 @@ async fn deleting_a_bucket_with_force_deletes_its_data() {
     assert_eq!(call(&platform, "kvd", "counter", "").await, "1");
     assert_eq!(call(&platform, "kvd-other", "counter", "").await, "3");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_counter_counts_under_the_shipped_nats_permissions() {
+    // Every role on its own user (deploy/nats/): the executor's may write
+    // faas-kv, which it creates if it starts first.
+    let platform = Platform::start_secure().await;
+    platform.create_bucket("kvs").await;
+    platform.deploy("kvs", "counter", "counter").await;
+    grant(&platform, "kvs/counter", "write").await;
+    assert_eq!(call(&platform, "kvs", "counter", "").await, "1");
+    assert_eq!(call(&platform, "kvs", "counter", "").await, "2");
+    platform.deploy("kvs", "probe", "kv_probe").await;
+    grant(&platform, "kvs/probe", "write").await;
+    let answer = probe(&platform, "kvs", j!([{"op": "set", "key": "k", "value": "v"}, {"op": "list"}])).await;
+    assert_eq!(answer, j!([{"ok": null}, {"ok": {"keys": ["k", "visits"], "pages": 1}}]));
+    let deleted = platform.http.delete(platform.url("/bucket/kvs?force=true")).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::OK);
+}
