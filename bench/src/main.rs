@@ -85,6 +85,8 @@ enum Only {
     /// Size, upload, first calls, warm calls and memory per language:
     /// `results/<date>-<commit>-languages.md`, `.json` and `latest-languages.md`.
     Languages,
+    /// Warm `hello` and the key-value `counter` over HTTP, printed only.
+    Keyvalue,
 }
 
 #[tokio::main]
@@ -154,11 +156,20 @@ async fn main() -> anyhow::Result<()> {
         return finish_languages(&args, &languages, &log_dir, started);
     }
     report::print_header();
+    if args.only == Some(Only::Keyvalue) {
+        let result = bench.keyvalue().await;
+        let alive = bench.platform.check_alive();
+        bench.platform.stop();
+        alive?;
+        return result.map(|()| println!("total time {} s", started.elapsed().as_secs()));
+    }
 
     let result = bench.floors().await;
     note(&mut bench, "floors", result);
     let result = bench.warm().await;
     note(&mut bench, "warm calls", result);
+    let result = bench.keyvalue().await;
+    note(&mut bench, "key-value counter", result);
     let result = bench.open_loop().await;
     note(&mut bench, "fixed-rate calls", result);
     let result = bench.auth_cost().await;
