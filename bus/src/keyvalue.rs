@@ -121,14 +121,19 @@ pub struct KeyValueData {
 }
 
 impl KeyValueData {
-    /// Opens the bucket, creating it (history 1, capped by the default of
-    /// `FAAS_KV_MAX_BYTES`; each dispatcher applies the configured cap).
-    pub async fn open(client: &async_nats::Client, layout: &JetStreamLayout) -> Result<Self, StoreError> {
+    /// Opens the bucket, creating it with history 1 and `max_bytes` (the
+    /// dispatcher's `FAAS_KV_MAX_BYTES`; other roles pass the default, and
+    /// each dispatcher applies the configured cap at start).
+    pub async fn open(
+        client: &async_nats::Client,
+        layout: &JetStreamLayout,
+        max_bytes: i64,
+    ) -> Result<Self, StoreError> {
         let config = kv::Config {
             bucket: layout.names.keyvalue(),
             description: "wasm-faas: functions' wasi:keyvalue data, <bucket>.<store>.<key>".into(),
             history: 1,
-            max_bytes: crate::StoreQuotas::DEFAULT.keyvalue,
+            max_bytes,
             ..Default::default()
         };
         let kv = crate::open_or_create(&jetstream::new(client.clone()), layout.replicas, config).await?;
@@ -136,8 +141,12 @@ impl KeyValueData {
     }
 
     /// Opens the bucket, waiting for JetStream.
-    pub async fn open_when_ready(client: &async_nats::Client, layout: &JetStreamLayout) -> Self {
-        crate::retry("key-value data", || Self::open(client, layout)).await
+    pub async fn open_when_ready(
+        client: &async_nats::Client,
+        layout: &JetStreamLayout,
+        max_bytes: i64,
+    ) -> Self {
+        crate::retry("key-value data", || Self::open(client, layout, max_bytes)).await
     }
 
     fn failed(&self, err: impl std::fmt::Display) -> KeyValueError {

@@ -89,7 +89,7 @@ impl Admin {
                 bus::retry("call logs", || CallLogs::setup(client, &subjects, &layout, &config.stores)),
                 BucketSettingsStore::open_when_ready(client, &layout),
                 FunctionConfigStore::open_when_ready(client, &layout),
-                KeyValueData::open_when_ready(client, &layout),
+                KeyValueData::open_when_ready(client, &layout, config.stores.keyvalue),
             )
         };
         // The audit trail's and the call logs' streams are set up here;
