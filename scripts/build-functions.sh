@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the example and test functions in functions/ as wasm32-wasip2
 # components, into functions/target/wasm32-wasip2/release/<name>.wasm:
-# the Rust guests with cargo, hello-py and echo-http-py with componentize-py,
+# the Rust guests with cargo, hello-py, counter-py and echo-http-py with componentize-py,
 # hello-js and echo-http-js with componentize-js. The Python and JavaScript toolchains are installed from
 # PyPI and npm at pinned versions when missing, into a cache outside the
 # clone ($FAAS_TOOLCHAINS_DIR, default ~/.cache/wasm-faas/toolchains, or
@@ -54,6 +54,10 @@ wit="$root/wit"
 if stale "$out/hello-py.wasm" hello-py "$wit" "$py/.installed"; then
   (cd hello-py && "$py/bin/componentize-py" --wit-path "$wit" --world faas-exec \
     componentize app --output "$out/hello-py.wasm" >/dev/null)
+fi
+if stale "$out/counter-py.wasm" counter-py "$wit" "$py/.installed"; then
+  (cd counter-py && "$py/bin/componentize-py" --wit-path "$wit" --world faas-exec-keyvalue \
+    componentize app --output "$out/counter-py.wasm" >/dev/null)
 fi
 if stale "$out/hello-js.wasm" hello-js "$wit" "$node/package-lock.json"; then
   # An exec function has no use for the fetch event or fetch (outgoing

@@ -6,8 +6,7 @@
 //! compile-every-call path, cold starts, async job throughput, the runtime's
 //! in-process cost and the services' memory and CPU, then the per-language
 //! figures (`hello` in Rust, Python and JavaScript; `--only languages` runs
-//! just those), and what a key-value capability call adds to a warm call
-//! (`--only capabilities`). Results are printed as phases finish and written to
+//! just those). Results are printed as phases finish and written to
 //! `bench/results/` (Markdown and JSON). `scripts/bench.sh` builds
 //! everything and runs it.
 
@@ -86,10 +85,8 @@ enum Only {
     /// Size, upload, first calls, warm calls and memory per language:
     /// `results/<date>-<commit>-languages.md`, `.json` and `latest-languages.md`.
     Languages,
-    /// A warm key-value increment beside hello, over HTTP at c=1 and c=16:
-    /// `results/<date>-<commit>-capabilities.md`, `.json` and
-    /// `latest-capabilities.md`.
-    Capabilities,
+    /// Warm `hello` and the key-value `counter` over HTTP, printed only.
+    Keyvalue,
 }
 
 #[tokio::main]
@@ -158,29 +155,21 @@ async fn main() -> anyhow::Result<()> {
         alive?;
         return finish_languages(&args, &languages, &log_dir, started);
     }
-    if args.only == Some(Only::Capabilities) {
-        let capabilities = bench.capabilities().await;
+    report::print_header();
+    if args.only == Some(Only::Keyvalue) {
+        let result = bench.keyvalue().await;
         let alive = bench.platform.check_alive();
         bench.platform.stop();
         alive?;
-        println!("\n{}", capabilities.markdown());
-        if !args.no_write {
-            let path = capabilities.write(&args.out_dir)?;
-            println!("wrote {} (and .json, latest-capabilities.md)", path.display());
-        }
-        if capabilities.failures.is_empty() && !args.keep_logs {
-            let _ = std::fs::remove_dir_all(&log_dir);
-        } else {
-            println!("service logs kept in {}", log_dir.display());
-        }
-        return Ok(());
+        return result.map(|()| println!("total time {} s", started.elapsed().as_secs()));
     }
-    report::print_header();
 
     let result = bench.floors().await;
     note(&mut bench, "floors", result);
     let result = bench.warm().await;
     note(&mut bench, "warm calls", result);
+    let result = bench.keyvalue().await;
+    note(&mut bench, "key-value counter", result);
     let result = bench.open_loop().await;
     note(&mut bench, "fixed-rate calls", result);
     let result = bench.auth_cost().await;
@@ -197,8 +186,6 @@ async fn main() -> anyhow::Result<()> {
     note(&mut bench, "triggers and pipelines", result);
     bench.in_process().await;
     let languages = bench.languages(&guests).await;
-    let capabilities = bench.capabilities().await;
-    report_failures_of(&mut bench, "capabilities", &capabilities.failures);
 
     let alive = bench.platform.check_alive();
     let Bench { platform, mut report, .. } = bench;
@@ -223,8 +210,6 @@ async fn main() -> anyhow::Result<()> {
         println!("\nwrote {} (and .json, latest.md)", path.display());
         let path = languages.write(&args.out_dir)?;
         println!("wrote {} (and .json, latest-languages.md)", path.display());
-        let path = capabilities.write(&args.out_dir)?;
-        println!("wrote {} (and .json, latest-capabilities.md)", path.display());
     }
     if report.failures.is_empty() && !args.keep_logs {
         // Kept when something failed: the services' warnings say why.
@@ -258,13 +243,6 @@ fn finish_languages(
     }
     println!("total time {} s", started.elapsed().as_secs());
     Ok(())
-}
-
-/// Records what a scenario with its own report could not measure.
-fn report_failures_of(bench: &mut Bench, name: &str, failures: &[String]) {
-    for failure in failures {
-        bench.report.failures.push(format!("{name}: {failure}"));
-    }
 }
 
 /// Records a scenario's failure; the run goes on, since the other

@@ -52,6 +52,39 @@ pub fn http_post(http: &reqwest::Client, url: String, body: &'static [u8], expec
     })
 }
 
+/// `POST url` with `body`, expecting 200 and an answer `accept` takes
+/// (for functions whose answer changes per call, such as a counter).
+pub fn http_post_checked(
+    http: &reqwest::Client,
+    url: String,
+    body: &'static [u8],
+    accept: fn(&[u8]) -> bool,
+) -> Op {
+    let http = http.clone();
+    let url: Arc<str> = url.into();
+    Arc::new(move || {
+        let (http, url) = (http.clone(), url.clone());
+        Box::pin(async move {
+            let resp = http.post(&*url).body(body).timeout(REQUEST_TIMEOUT).send().await?;
+            let status = resp.status();
+            let answer = resp.bytes().await.context("read the answer")?;
+            if status != StatusCode::OK {
+                bail!("HTTP {status}: {}", String::from_utf8_lossy(&answer));
+            }
+            ensure!(accept(&answer), "unexpected answer {:?}", String::from_utf8_lossy(&answer));
+            Ok(())
+        })
+    })
+}
+
+/// Whether `answer` is the api's answer of `counter`: `{"result":"<n>"}`.
+pub fn is_count(answer: &[u8]) -> bool {
+    answer
+        .strip_prefix(br#"{"result":""#)
+        .and_then(|rest| rest.strip_suffix(br#""}"#))
+        .is_some_and(|digits| !digits.is_empty() && digits.iter().all(u8::is_ascii_digit))
+}
+
 /// A NATS request on `subject`, expecting `expected` as the reply payload.
 ///
 /// With `faas_status`, the reply must also carry `Faas-Status: ok`, as exec

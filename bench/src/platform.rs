@@ -197,6 +197,26 @@ impl Platform {
         Ok(())
     }
 
+    /// `PUT /config/{bucket}/{function}` with `config`.
+    pub async fn put_config(
+        &self,
+        bucket: &str,
+        function: &str,
+        config: serde_json::Value,
+    ) -> anyhow::Result<()> {
+        let resp = self
+            .http
+            .put(format!("{}/config/{bucket}/{function}", self.api_url))
+            .json(&config)
+            .send()
+            .await?;
+        let status = resp.status();
+        if status != StatusCode::OK {
+            bail!("PUT /config/{bucket}/{function}: {status} {}", resp.text().await.unwrap_or_default());
+        }
+        Ok(())
+    }
+
     /// `POST /tokens` as the admin: a token holding `scopes`; returns its secret.
     pub async fn mint_token(&self, name: &str, scopes: &[&str]) -> anyhow::Result<String> {
         let body = serde_json::json!({ "name": name, "scopes": scopes });

@@ -5,7 +5,6 @@
 //! on at idle, then the scenarios that restart the executor, then async jobs
 //! (whose queue and records stay behind in JetStream).
 
-mod capabilities;
 mod languages;
 
 use std::time::Duration;
@@ -269,6 +268,40 @@ impl Bench {
                 us(res.api_cpu_us_per_call),
                 us(res.bench_cpu_us_per_call),
                 res.executor_after_load.map_or("-".to_owned(), |m| m.rss_kib.to_string())
+            );
+        }
+        Ok(())
+    }
+
+    /// What a host capability costs a warm call: `counter` (one
+    /// `wasi:keyvalue` increment, a read and a revision-checked write on
+    /// JetStream) over HTTP at c=1 and c=16 on one key, beside warm
+    /// `hello` at c=1 (measured here when the run has no such phase yet).
+    pub async fn keyvalue(&mut self) -> anyhow::Result<()> {
+        let counter = tokio::task::spawn_blocking(|| std::fs::read(stack::guests::guest_path("counter")))
+            .await?
+            .context("reading the counter guest (scripts/build-functions.sh builds it)")?;
+        self.platform.upload(BUCKET, "counter", counter).await?;
+        let grant = serde_json::json!({"capabilities": {"keyvalue": "write"}});
+        self.platform.put_config(BUCKET, "counter", grant).await?;
+        let http = ops::http_post_checked(&self.http, self.exec_url("counter"), b"", ops::is_count);
+        http().await.context("first counter call")?;
+        if self.report.phase("warm-http-c1").is_none() {
+            let hello = self.http_hello();
+            let name = PhaseName::new("warm", "warm hello: HTTP api", "http");
+            self.closed(&name, &hello, 1, self.duration(), None, self.warmup()).await;
+        }
+        let name = PhaseName::new("keyvalue", "warm counter (kv increment): HTTP api", "http");
+        for c in FLOW_CONCURRENCY {
+            self.closed(&name, &http, c, self.duration(), None, self.warmup()).await;
+        }
+        let p50 = |id: &str| self.report.phase(id).map(|s| s.p50_ms);
+        if let (Some(counter), Some(hello)) = (p50("keyvalue-http-c1"), p50("warm-http-c1")) {
+            println!(
+                "      counter / hello at c=1: p50 {} / {} ms, an increment adds {} ms",
+                crate::report::num(counter),
+                crate::report::num(hello),
+                crate::report::num(counter - hello)
             );
         }
         Ok(())

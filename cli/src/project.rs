@@ -19,33 +19,36 @@ use crate::failure::Failure;
 /// The Rust target every guest is built for.
 const TARGET: &str = "wasm32-wasip2";
 
-/// The Rust template: (path in the project, contents).
+/// The function contract, as the platform checks it, which every template
+/// carries: `wit/faas.wit` and the packages its worlds import.
+const CONTRACT_WIT: &[(&str, &str)] = &[
+    ("wit/faas.wit", include_str!("../../wit/faas.wit")),
+    // `faas-exec-config` imports `wasi:config/store`.
+    ("wit/deps/config/store.wit", include_str!("../../wit/deps/config/store.wit")),
+    ("wit/deps/config/world.wit", include_str!("../../wit/deps/config/world.wit")),
+    // `faas-exec-keyvalue` imports `wasi:keyvalue`.
+    ("wit/deps/keyvalue/atomic.wit", include_str!("../../wit/deps/keyvalue/atomic.wit")),
+    ("wit/deps/keyvalue/batch.wit", include_str!("../../wit/deps/keyvalue/batch.wit")),
+    ("wit/deps/keyvalue/store.wit", include_str!("../../wit/deps/keyvalue/store.wit")),
+    ("wit/deps/keyvalue/watch.wit", include_str!("../../wit/deps/keyvalue/watch.wit")),
+    ("wit/deps/keyvalue/world.wit", include_str!("../../wit/deps/keyvalue/world.wit")),
+    // `faas-exec-blobstore` imports `wasi:blobstore`, which uses `wasi:io`.
+    ("wit/deps/blobstore/blobstore.wit", include_str!("../../wit/deps/blobstore/blobstore.wit")),
+    ("wit/deps/io/io.wit", include_str!("../../wit/deps/io/io.wit")),
+];
+
+/// The Rust template: (path in the project, contents), beside [`CONTRACT_WIT`].
 const RUST_TEMPLATE: &[(&str, &str)] = &[
     ("Cargo.toml", include_str!("../templates/rust/Cargo.toml.tmpl")),
     ("src/lib.rs", include_str!("../templates/rust/lib.rs")),
     (".cargo/config.toml", include_str!("../templates/rust/config.toml")),
     (".gitignore", include_str!("../templates/rust/gitignore")),
-    // The function contract, as the platform checks it.
-    ("wit/faas.wit", include_str!("../../wit/faas.wit")),
-    // `faas.wit`'s `faas-exec-config` world imports `wasi:config/store`.
-    ("wit/deps/config/store.wit", include_str!("../../wit/deps/config/store.wit")),
-    ("wit/deps/config/world.wit", include_str!("../../wit/deps/config/world.wit")),
-    // `faas-exec-blobstore` imports `wasi:blobstore`, which uses `wasi:io`.
-    ("wit/deps/blobstore/blobstore.wit", include_str!("../../wit/deps/blobstore/blobstore.wit")),
-    ("wit/deps/io/io.wit", include_str!("../../wit/deps/io/io.wit")),
 ];
 
 /// The Python template: `exec` is a method of the generated `WitWorld`.
 const PYTHON_TEMPLATE: &[(&str, &str)] = &[
     ("app.py", include_str!("../templates/python/app.py")),
     (".gitignore", include_str!("../templates/python/gitignore")),
-    ("wit/faas.wit", include_str!("../../wit/faas.wit")),
-    // `faas.wit`'s `faas-exec-config` world imports `wasi:config/store`.
-    ("wit/deps/config/store.wit", include_str!("../../wit/deps/config/store.wit")),
-    ("wit/deps/config/world.wit", include_str!("../../wit/deps/config/world.wit")),
-    // `faas-exec-blobstore` imports `wasi:blobstore`, which uses `wasi:io`.
-    ("wit/deps/blobstore/blobstore.wit", include_str!("../../wit/deps/blobstore/blobstore.wit")),
-    ("wit/deps/io/io.wit", include_str!("../../wit/deps/io/io.wit")),
 ];
 
 /// The JavaScript template: `exec` is an exported function of the module.
@@ -53,13 +56,6 @@ const JS_TEMPLATE: &[(&str, &str)] = &[
     ("index.js", include_str!("../templates/js/index.js")),
     ("package.json", include_str!("../templates/js/package.json")),
     (".gitignore", include_str!("../templates/js/gitignore")),
-    ("wit/faas.wit", include_str!("../../wit/faas.wit")),
-    // `faas.wit`'s `faas-exec-config` world imports `wasi:config/store`.
-    ("wit/deps/config/store.wit", include_str!("../../wit/deps/config/store.wit")),
-    ("wit/deps/config/world.wit", include_str!("../../wit/deps/config/world.wit")),
-    // `faas-exec-blobstore` imports `wasi:blobstore`, which uses `wasi:io`.
-    ("wit/deps/blobstore/blobstore.wit", include_str!("../../wit/deps/blobstore/blobstore.wit")),
-    ("wit/deps/io/io.wit", include_str!("../../wit/deps/io/io.wit")),
 ];
 
 /// The Python module a Python project's component is built from.
@@ -91,7 +87,7 @@ pub fn scaffold(parent: &Path, name: &str, lang: Lang, world: World) -> Result<P
         return Err(Failure::usage(format!("{} exists already", dir.display())));
     }
     let crate_name = name.as_str().replace('-', "_");
-    for (path, contents) in template {
+    for (path, contents) in template.iter().chain(CONTRACT_WIT) {
         let path = dir.join(path);
         let contents = contents.replace("{{name}}", name.as_str()).replace("{{crate}}", &crate_name);
         std::fs::create_dir_all(path.parent().expect("template paths have a parent"))

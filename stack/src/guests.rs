@@ -25,7 +25,7 @@ pub fn functions_dir() -> PathBuf {
 ///
 /// With `FAAS_GUESTS_DIR` set this is `<dir>/<name>.wasm`. Otherwise the guest
 /// workspace is built in release mode, once per process; the Python and
-/// JavaScript guests (`hello-py`, `hello-js`, `echo-http-py`,
+/// JavaScript guests (`hello-py`, `counter-py`, `hello-js`, `echo-http-py`,
 /// `echo-http-js`) are not cargo's but `scripts/build-functions.sh`'s, which
 /// writes them to the same folder (the test command runs it first). Cargo
 /// names a library crate's file with underscores (`echo-http` builds

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bus::{
     BucketSettingsStore, DefinitionError, DefinitionStore, FunctionConfigStore, FunctionRegistry,
-    RegistryError, TokenStore, TransferStore,
+    KeyValueData, KeyValueError, RegistryError, TokenStore, TransferStore,
 };
 use engine::ArtifactStore;
 use protocol::admin::{
@@ -37,6 +37,7 @@ pub struct AdminHandler {
     pub(crate) function_config: FunctionConfigStore,
     pub(crate) flows: FlowStores,
     pub(crate) tokens: TokenStore,
+    keyvalue: KeyValueData,
     artifacts: Option<ArtifactStore>,
     validator: ComponentValidator,
     compiles: CompilePool,
@@ -61,6 +62,8 @@ pub struct Stores {
     pub flows: FlowStores,
     /// The api tokens.
     pub tokens: TokenStore,
+    /// Functions' `wasi:keyvalue` data, deleted with their bucket.
+    pub keyvalue: KeyValueData,
 }
 
 /// Where triggers and pipelines are defined, and the subject rules they follow.
@@ -98,6 +101,7 @@ impl AdminHandler {
             artifacts,
             flows,
             tokens,
+            keyvalue,
         } = stores;
         Self {
             store: functions,
@@ -107,6 +111,7 @@ impl AdminHandler {
             function_config,
             flows,
             tokens,
+            keyvalue,
             artifacts,
             validator,
             compiles,
@@ -186,9 +191,27 @@ impl AdminHandler {
     }
 
     async fn delete_bucket(&self, DeleteBucket { bucket, force }: DeleteBucket) -> Result<Done, ErrorBody> {
+        // Key-value data makes a bucket "not empty" like functions do; with
+        // force it goes first, so a failure leaves the bucket there to retry.
+        if force {
+            self.keyvalue.purge_bucket(&bucket).await.map_err(keyvalue_error)?;
+        } else if self.keyvalue.holds_data(&bucket).await.map_err(keyvalue_error)? {
+            return Err(ErrorBody::new(
+                ErrorCode::BucketNotEmpty,
+                format!(
+                    "bucket {bucket} is not empty: it holds key-value data (wasi:keyvalue); \
+                     pass force=true to delete it with its data"
+                ),
+            ));
+        }
         self.store.delete_bucket(&bucket, force).await?;
         let revision = self.registry.remove_bucket(&bucket).await.map_err(registry_error)?;
         self.wait_for_executors(revision).await;
+        // Again once no executor starts its calls: what a call still
+        // running wrote meanwhile must not pass to a new bucket of the name.
+        if force && let Err(err) = self.keyvalue.purge_bucket(&bucket).await {
+            warn!(%err, %bucket, "could not purge the deleted bucket's key-value data a second time");
+        }
         if let Some(revision) = self.function_config.remove_bucket(&bucket).await? {
             self.wait_for_config_followers(revision).await;
         }
@@ -302,6 +325,15 @@ fn settings_error(err: DefinitionError) -> ErrorBody {
         err.code(),
         format!("done in S3, but the bucket's settings were not updated ({err}); check them"),
     )
+}
+
+/// Reading or purging functions' key-value data failed.
+fn keyvalue_error(err: KeyValueError) -> ErrorBody {
+    let code = match &err {
+        KeyValueError::Store(store) => store.code(),
+        _ => ErrorCode::Internal,
+    };
+    ErrorBody::new(code, format!("the bucket's key-value data: {err}"))
 }
 
 /// The component is in S3 but executors may still run the previous version:

@@ -25,7 +25,8 @@ use async_nats::{Client, Message, Subscriber};
 use bus::audit::AuditLog;
 use bus::logs::CallLogs;
 use bus::{
-    BucketSettingsStore, DefinitionStore, FunctionConfigStore, FunctionRegistry, TokenStore, TransferStore,
+    BucketSettingsStore, DefinitionStore, FunctionConfigStore, FunctionRegistry, KeyValueData, TokenStore,
+    TransferStore,
 };
 use engine::{ArtifactStore, CompileLimits, CompilePool, ComponentValidator};
 use futures::StreamExt as _;
@@ -88,11 +89,23 @@ impl Admin {
                 bus::retry("call logs", || CallLogs::setup(client, &subjects, &layout, &config.stores)),
                 BucketSettingsStore::open_when_ready(client, &layout),
                 FunctionConfigStore::open_when_ready(client, &layout),
+                KeyValueData::open_when_ready(client, &layout, config.stores.keyvalue),
             )
         };
         // The audit trail's and the call logs' streams are set up here;
         // events and logs reach them by being published.
-        let (transfer, registry, triggers, pipelines, tokens, (), (), bucket_settings, function_config) = tokio::select! {
+        let (
+            transfer,
+            registry,
+            triggers,
+            pipelines,
+            tokens,
+            (),
+            (),
+            bucket_settings,
+            function_config,
+            keyvalue,
+        ) = tokio::select! {
             () = shutdown => return Ok(None),
             opened = opened => opened,
         };
@@ -131,6 +144,7 @@ impl Admin {
             artifacts,
             flows,
             tokens,
+            keyvalue,
         };
         let compiles = CompilePool::new(CompileLimits {
             concurrency: config.compile_concurrency,
