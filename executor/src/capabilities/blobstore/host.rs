@@ -73,7 +73,7 @@ fn describe(failure: BlobFailure, what: &str, read_cap: u64) -> String {
 impl CapabilityView<'_> {
     /// Starts host call `name`, refused unless the grant covers it
     /// (`writes`: needs `write`).
-    fn begin(&mut self, name: &'static str, writes: bool) -> Result<Op, String> {
+    fn begin_blob(&mut self, name: &'static str, writes: bool) -> Result<Op, String> {
         let (Some(hosts), Some(identity)) = (&self.call.hosts, &self.call.identity) else {
             return Err("wasi:blobstore is not available in this runtime".to_owned());
         };
@@ -176,7 +176,7 @@ impl Op {
 
 macro_rules! begin {
     ($view:expr, $name:literal, $writes:expr) => {
-        match $view.begin($name, $writes) {
+        match $view.begin_blob($name, $writes) {
             Ok(op) => op,
             Err(refused) => return Ok(Err(refused)),
         }

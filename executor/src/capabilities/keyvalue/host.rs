@@ -16,7 +16,7 @@ use store::Error;
 impl store::Host for CapabilityView<'_> {
     async fn open(&mut self, identifier: String) -> wasmtime::Result<Result<Resource<OpenStore>, Error>> {
         let opened = (|| {
-            self.begin(Op::Open)?;
+            self.begin_kv(Op::Open)?;
             let bucket = match &self.call.identity {
                 Some(identity) => identity.function.bucket.clone(),
                 None => return Err(other("wasi:keyvalue is not available in this runtime")),
@@ -62,7 +62,7 @@ impl store::HostBucket for CapabilityView<'_> {
     ) -> wasmtime::Result<Result<(), Error>> {
         let bucket = self.store(&bucket)?;
         let outcome = async {
-            let hosts = self.begin(Op::Delete)?;
+            let hosts = self.begin_kv(Op::Delete)?;
             self.touch(&hosts, &bucket, [key.as_str()])?;
             hosts.keyvalue.data.delete(&bucket.space, &key).await.map_err(guest_error)
         }
@@ -77,7 +77,7 @@ impl store::HostBucket for CapabilityView<'_> {
     ) -> wasmtime::Result<Result<bool, Error>> {
         let bucket = self.store(&bucket)?;
         let outcome = async {
-            let hosts = self.begin(Op::Exists)?;
+            let hosts = self.begin_kv(Op::Exists)?;
             self.touch(&hosts, &bucket, [key.as_str()])?;
             let value = hosts.keyvalue.data.get(&bucket.space, &key).await.map_err(guest_error)?;
             Ok(value.is_some())
@@ -93,7 +93,7 @@ impl store::HostBucket for CapabilityView<'_> {
     ) -> wasmtime::Result<Result<store::KeyResponse, Error>> {
         let bucket = self.store(&bucket)?;
         let outcome = async {
-            let hosts = self.begin(Op::ListKeys)?;
+            let hosts = self.begin_kv(Op::ListKeys)?;
             let page = hosts.keyvalue.data.list(&bucket.space, cursor).await.map_err(guest_error)?;
             Ok(store::KeyResponse { keys: page.keys, cursor: page.cursor })
         }
@@ -116,7 +116,7 @@ impl atomics::Host for CapabilityView<'_> {
     ) -> wasmtime::Result<Result<u64, Error>> {
         let bucket = self.store(&bucket)?;
         let outcome = async {
-            let hosts = self.begin(Op::Increment)?;
+            let hosts = self.begin_kv(Op::Increment)?;
             self.touch(&hosts, &bucket, [key.as_str()])?;
             hosts.keyvalue.data.increment(&bucket.space, &key, delta).await.map_err(guest_error)
         }
@@ -133,7 +133,7 @@ impl batch::Host for CapabilityView<'_> {
     ) -> wasmtime::Result<Result<Vec<Option<(String, Vec<u8>)>>, Error>> {
         let bucket = self.store(&bucket)?;
         let outcome = async {
-            let hosts = self.begin(Op::GetMany)?;
+            let hosts = self.begin_kv(Op::GetMany)?;
             self.touch(&hosts, &bucket, keys.iter().map(String::as_str))?;
             let data = &hosts.keyvalue.data;
             let values = futures::future::try_join_all(keys.iter().map(|key| data.get(&bucket.space, key)))
@@ -158,7 +158,7 @@ impl batch::Host for CapabilityView<'_> {
     ) -> wasmtime::Result<Result<(), Error>> {
         let bucket = self.store(&bucket)?;
         let outcome = async {
-            let hosts = self.begin(Op::SetMany)?;
+            let hosts = self.begin_kv(Op::SetMany)?;
             for (key, value) in &key_values {
                 Self::check_value(&hosts, key, value)?;
             }
@@ -186,7 +186,7 @@ impl batch::Host for CapabilityView<'_> {
     ) -> wasmtime::Result<Result<(), Error>> {
         let bucket = self.store(&bucket)?;
         let outcome = async {
-            let hosts = self.begin(Op::DeleteMany)?;
+            let hosts = self.begin_kv(Op::DeleteMany)?;
             self.touch(&hosts, &bucket, keys.iter().map(String::as_str))?;
             let data = &hosts.keyvalue.data;
             futures::future::try_join_all(keys.iter().map(|key| data.delete(&bucket.space, key)))

@@ -117,7 +117,7 @@ fn guest_error(err: KeyValueError) -> Error {
 
 impl CapabilityView<'_> {
     /// Counts one `op` and checks the grant: the shared backends to use.
-    fn begin(&mut self, op: Op) -> Result<Arc<CapabilityHosts>, Error> {
+    fn begin_kv(&mut self, op: Op) -> Result<Arc<CapabilityHosts>, Error> {
         let Some(hosts) = self.call.hosts.clone() else {
             return Err(other("wasi:keyvalue is not available in this runtime"));
         };
@@ -186,7 +186,7 @@ impl CapabilityView<'_> {
     }
 
     async fn get_value(&mut self, bucket: &OpenStore, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        let hosts = self.begin(Op::Get)?;
+        let hosts = self.begin_kv(Op::Get)?;
         self.touch(&hosts, bucket, [key])?;
         let value = hosts.keyvalue.data.get(&bucket.space, key).await.map_err(guest_error)?;
         if let Some(value) = &value {
@@ -202,7 +202,7 @@ impl CapabilityView<'_> {
         key: &str,
         value: Vec<u8>,
     ) -> Result<(), Error> {
-        let hosts = self.begin(op)?;
+        let hosts = self.begin_kv(op)?;
         Self::check_value(&hosts, key, &value)?;
         self.touch(&hosts, bucket, [key])?;
         let size = value.len() as u64;
