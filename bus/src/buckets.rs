@@ -87,7 +87,7 @@ impl BucketSettingsWatch {
     /// (then read the store).
     pub fn settings(&self, bucket: &BucketName) -> Option<BucketSettings> {
         match self.map.lookup(bucket.as_str()) {
-            MapLookup::Found(settings) => Some(*settings),
+            MapLookup::Found(settings) => Some((*settings).clone()),
             MapLookup::Absent => Some(BucketSettings::default()),
             MapLookup::Unknown => None,
         }

@@ -370,6 +370,8 @@ impl FunctionRuntime {
         // Never above the pool's slot size, which the executor's limit sets.
         let budget = CallBudget::new(settings.memory_bytes().min(limits.memory_bytes()));
         let hosts = HostAllowList::new(&settings.http_outgoing_allow);
+        let timeout = settings.timeout();
+        let deadline = Instant::now() + timeout;
         let state = CallState {
             wasi,
             http: WasiHttpCtx::new(),
@@ -382,6 +384,7 @@ impl FunctionRuntime {
                 identity: settings.identity.clone(),
                 grants: settings.grants.clone(),
                 usage: Default::default(),
+                deadline: Some(deadline),
             },
         };
         let mut store = Store::new(&self.engine, state);
@@ -389,8 +392,6 @@ impl FunctionRuntime {
 
         // Yield to the async runtime on every tick, so a spinning guest never
         // holds a worker thread, and trap once the wall-clock budget is spent.
-        let timeout = settings.timeout();
-        let deadline = Instant::now() + timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {

@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 
 use async_nats::{Client, Message, Subscriber};
 use bus::{
-    ConcurrencyLeases, FunctionConfigStore, FunctionConfigWatch, FunctionRegistry, SecretsKey, TransferStore,
+    BucketSettingsStore, BucketSettingsWatch, ConcurrencyLeases, FunctionConfigStore, FunctionConfigWatch,
+    FunctionRegistry, SecretsKey, TransferStore,
 };
 use engine::{ArtifactStore, CompilePool};
 use futures::{FutureExt as _, StreamExt};
@@ -79,6 +80,9 @@ pub enum ExecutorError {
     /// The function configurations could not be followed.
     #[error("function configuration: {0}")]
     FunctionConfig(#[from] bus::DefinitionError),
+    /// The bucket settings (default capability grants) could not be followed.
+    #[error("bucket settings: {0}")]
+    BucketSettings(bus::DefinitionError),
     /// The metrics address could not be bound.
     #[error("cannot serve metrics on {address}: {source}")]
     Metrics {
@@ -104,6 +108,9 @@ struct Executor {
     transfer: TransferStore,
     /// Every function's configuration, followed.
     configs: FunctionConfigWatch,
+    /// Every bucket's settings (its default capability grants), followed;
+    /// the store answers while the copy is not known current.
+    buckets: (BucketSettingsWatch, BucketSettingsStore),
     /// Opens the functions' secrets.
     secrets_key: Option<SecretsKey>,
     /// `max_concurrency` slots across executors.
@@ -153,16 +160,20 @@ pub async fn run(
     // A slot outlives no call: the longest a call may run, and a margin
     // for an executor that died holding it.
     let lease_age = config.limits.timeout() + Duration::from_secs(30);
-    let (config_store, leases) = tokio::select! {
+    let (config_store, leases, bucket_settings) = tokio::select! {
         () = &mut shutdown => return Ok(()),
         opened = async {
             futures::join!(
                 FunctionConfigStore::open_when_ready(&client, &layout),
                 ConcurrencyLeases::open_when_ready(&client, &layout, lease_age, id.clone()),
+                BucketSettingsStore::open_when_ready(&client, &layout),
             )
         } => opened,
     };
     let configs = config_store.watch(&client).await?;
+    // An acked follower: a dispatcher answers a bucket settings change only
+    // once every executor applied it, so a call after the answer has it.
+    let buckets = bucket_settings.watch(&client).await.map_err(ExecutorError::BucketSettings)?;
     let artifacts = ArtifactStore::open_configured(
         &client,
         &layout.names,
@@ -211,6 +222,7 @@ pub async fn run(
         metrics,
         transfer,
         configs,
+        buckets: (buckets, bucket_settings),
         secrets_key: config.secrets_key.clone(),
         leases,
     });
@@ -582,12 +594,17 @@ async fn execute(
         .config(function)
         .await
         .map_err(|e| Failure::before_load(ExecError::ConfigUnavailable(e.to_string())))?;
-    // TODO(messaging helper): the bucket's default grants (bucket settings).
+    let bucket = match executor.buckets.0.settings(&function.bucket) {
+        Some(settings) => settings,
+        None => executor.buckets.1.get(&function.bucket).await.map_err(|e| {
+            Failure::before_load(ExecError::ConfigUnavailable(format!("bucket settings: {e}")))
+        })?,
+    };
     let mut settings = CallSettings::for_function(
         executor.runtime.limits(),
         function,
         config.as_deref(),
-        None,
+        bucket.capabilities.as_ref(),
         executor.secrets_key.as_ref(),
     )
     .map_err(Failure::before_load)?;

@@ -170,9 +170,20 @@ impl CapabilityGrants {
                      (dot-separated tokens, `*` for one token, `>` last for the rest)"
                 ));
             }
-            if pattern.starts_with('$') || pattern.starts_with("_INBOX") || pattern == ">" {
+            let first = pattern.split('.').next().unwrap_or_default();
+            if pattern.starts_with('$') || pattern.starts_with("_INBOX") || first == "*" || first == ">" {
                 return Err(format!(
-                    "capabilities.messaging.publish: {pattern:?} reaches system subjects; name your own"
+                    "capabilities.messaging.publish: {pattern:?} reaches system subjects; name your own \
+                     (start with a literal token)"
+                ));
+            }
+            // Publishes under the executor's prefix are refused whatever the
+            // prefix; a grant naming the default one is a mistake to say now.
+            if first == crate::subjects::DEFAULT_PREFIX {
+                return Err(format!(
+                    "capabilities.messaging.publish: {pattern:?} is under the platform's own subjects \
+                     ({:?}); functions may not publish there",
+                    crate::subjects::DEFAULT_PREFIX
                 ));
             }
         }
@@ -249,7 +260,19 @@ mod tests {
             ..Default::default()
         };
         grant(&["orders.created", "events.*.done", "audit.>"]).validate().unwrap();
-        for bad in ["", "a..b", "a.>.b", "a b", "a*.b", ">", "$JS.API.>", "_INBOX.x"] {
+        for bad in [
+            "",
+            "a..b",
+            "a.>.b",
+            "a b",
+            "a*.b",
+            ">",
+            "$JS.API.>",
+            "_INBOX.x",
+            "*.x",
+            "faas.>",
+            "faas.exec.*.*",
+        ] {
             assert!(grant(&[bad]).validate().is_err(), "{bad:?} should be refused");
         }
         assert!(subject_matches("orders.*", "orders.created"));

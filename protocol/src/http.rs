@@ -42,6 +42,10 @@ pub struct CreatedBucket {
     /// Whether callers without a token may run its functions.
     #[serde(default)]
     pub public_invoke: bool,
+    /// The capabilities its functions get when their configuration sets
+    /// none (`PATCH /bucket/{bucket}` `{"capabilities": ...}`); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<crate::CapabilityGrants>,
 }
 
 /// `GET /bucket/{bucket}`: the bucket's functions.
@@ -55,6 +59,10 @@ pub struct BucketFunctions {
     /// Whether callers without a token may run its functions.
     #[serde(default)]
     pub public_invoke: bool,
+    /// The capabilities its functions get when their configuration sets
+    /// none (`PATCH /bucket/{bucket}` `{"capabilities": ...}`); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<crate::CapabilityGrants>,
 }
 
 /// The answer to a `DELETE` of a bucket, function, trigger or pipeline.

@@ -69,8 +69,12 @@ pub async fn create(
                 .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("invalid bucket settings: {e}")))?,
         )
     };
-    let settings = BucketSettings::default().changed(change.unwrap_or_default());
-    match admin(&state, &id, &principal, CreateBucket { bucket: bucket.clone(), settings }).await {
+    if let Some(change) = &change {
+        change.validate().map_err(|e| ApiError::new(ErrorCode::BadRequest, e))?;
+    }
+    let settings = BucketSettings::default().changed(change.clone().unwrap_or_default());
+    let create = CreateBucket { bucket: bucket.clone(), settings: settings.clone() };
+    match admin(&state, &id, &principal, create).await {
         Ok(_) => Ok((StatusCode::CREATED, settings_answer(&bucket, settings))),
         Err(err) if err.body().code == ErrorCode::BucketExists && change.is_some() => {
             let change = change.unwrap_or_default();
@@ -82,8 +86,10 @@ pub async fn create(
     }
 }
 
-/// `PATCH /bucket/{bucket}` with `{"public_invoke": bool}`: changes the
-/// settings named, answered once every api applied them.
+/// `PATCH /bucket/{bucket}` with `{"public_invoke": bool}` and/or
+/// `{"capabilities": {...}}` (the default grants of its functions that set
+/// none): changes the settings named, answered once every api and executor
+/// applied them.
 #[utoipa::path(
     patch,
     path = "/bucket/{bucket}",
@@ -102,13 +108,18 @@ pub async fn configure(
     let bucket = BucketName::new(bucket)?;
     principal.require(Access::Deploy, &bucket)?;
     let change: BucketSettingsChange = parse_definition(body, "bucket settings").await?;
+    change.validate().map_err(|e| ApiError::new(ErrorCode::BadRequest, e))?;
     let settings = admin(&state, &id, &principal, ConfigureBucket { bucket: bucket.clone(), change }).await?;
     Ok(settings_answer(&bucket, settings))
 }
 
 /// A bucket and its settings, as answered.
 fn settings_answer(bucket: &BucketName, settings: BucketSettings) -> Json<CreatedBucket> {
-    Json(CreatedBucket { bucket: bucket.clone(), public_invoke: settings.public_invoke })
+    Json(CreatedBucket {
+        bucket: bucket.clone(),
+        public_invoke: settings.public_invoke,
+        capabilities: settings.capabilities,
+    })
 }
 
 /// `GET /bucket/{bucket}`: its functions with size, etag and
@@ -131,7 +142,12 @@ pub async fn list_functions(
     principal.require(Access::Read, &bucket)?;
     let FunctionList { functions, settings } =
         admin(&state, &id, &principal, ListFunctions { bucket: bucket.clone() }).await?;
-    Ok(Json(BucketFunctions { bucket, functions, public_invoke: settings.public_invoke }))
+    Ok(Json(BucketFunctions {
+        bucket,
+        functions,
+        public_invoke: settings.public_invoke,
+        capabilities: settings.capabilities,
+    }))
 }
 
 /// Query of `DELETE /bucket/{bucket}`.

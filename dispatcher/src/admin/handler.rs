@@ -156,7 +156,7 @@ impl AdminHandler {
         let mut buckets = self.store.list_buckets().await?;
         let settings = self.bucket_settings.list().await?;
         for bucket in &mut buckets {
-            bucket.settings = settings.get(&bucket.name).copied().unwrap_or_default();
+            bucket.settings = settings.get(&bucket.name).cloned().unwrap_or_default();
         }
         Ok(BucketList { buckets })
     }
@@ -165,6 +165,9 @@ impl AdminHandler {
         &self,
         CreateBucket { bucket, settings }: CreateBucket,
     ) -> Result<Done, ErrorBody> {
+        if let Some(grants) = &settings.capabilities {
+            grants.validate().map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e))?;
+        }
         self.store.create_bucket(&bucket).await?;
         // Always written, so a deleted bucket's settings (should removing
         // them have failed) never pass to a new bucket of the same name.
@@ -225,6 +228,8 @@ impl AdminHandler {
         &self,
         ConfigureBucket { bucket, change }: ConfigureBucket,
     ) -> Result<BucketSettings, ErrorBody> {
+        // The api checks too; a command sent on NATS directly is checked here.
+        change.validate().map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e))?;
         if !self.store.bucket_exists(&bucket).await? {
             return Err(ErrorBody::new(ErrorCode::BucketNotFound, format!("bucket {bucket} does not exist")));
         }
@@ -297,8 +302,9 @@ impl AdminHandler {
         }
     }
 
-    /// Answers only once every running api applied a settings write: from
-    /// then on, turning `public_invoke` off holds on every api. A stuck api
+    /// Answers only once every running api and executor applied a settings
+    /// write: from then on, turning `public_invoke` off holds on every api
+    /// and a bucket's default grants on every executor. A stuck follower
     /// must not block every bucket change, so after [`WATCHER_WAIT`] the
     /// answer goes out anyway, loudly.
     async fn wait_for_settings_followers(&self, revision: u64) {

@@ -195,7 +195,8 @@ impl Worker {
             Err(err) => return Err(err),
         };
 
-        let outcome = self.exec(target, message.payload.clone(), request_id, job_id).await;
+        let hops = bus::hops(message);
+        let outcome = self.exec(target, message.payload.clone(), request_id, job_id, hops).await;
         let attempts = record.attempts;
         match after_attempt(outcome, attempts, &self.settings) {
             AfterAttempt::Succeeded(result) => {
@@ -268,9 +269,14 @@ impl Worker {
         input: bytes::Bytes,
         request_id: &str,
         job_id: &str,
+        hops: u32,
     ) -> Result<String, ErrorBody> {
         let mut map = HeaderMap::new();
         map.insert(headers::JOB_ID, job_id);
+        // A trigger's job: the function's own publishes are one link further.
+        if hops > 0 {
+            map.insert(headers::HOPS, hops.to_string().as_str());
+        }
         let wait = Duration::from_secs(self.settings.job_exec_wait_secs);
         match self.caller.run(target, input, map, request_id, wait).await {
             Ok(output) => Ok(String::from_utf8_lossy(&output).into_owned()),

@@ -361,7 +361,7 @@ impl Event {
         let output = self
             .context
             .caller
-            .run(&target, message.payload.clone(), HeaderMap::new(), request_id, self.context.call_wait)
+            .run(&target, message.payload.clone(), hops_header(hops), request_id, self.context.call_wait)
             .await
             .map_err(|failure| failure.error)?;
         if let Some(subject) = &self.spec.output_subject {
@@ -421,3 +421,14 @@ impl Event {
 
 /// Namespace of job ids derived from an event's `Nats-Msg-Id`.
 const EVENT_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x3c1e_9a47_5b2d_4f60_8e19_7d4c_2b6a_0f53);
+
+/// The headers a trigger's call carries to the executor: the event's hop
+/// count, so what the function publishes itself (`wasmcloud:messaging`) is
+/// one link further, as its output is.
+fn hops_header(hops: u32) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    if hops > 0 {
+        map.insert(headers::HOPS, hops.to_string().as_str());
+    }
+    map
+}

@@ -126,6 +126,9 @@ pub struct CallCapabilities {
     pub grants: CapabilityGrants,
     /// What it has used.
     pub usage: CallUsage,
+    /// When the call's wall-clock limit ends: a host call that waits (a
+    /// messaging request) waits no longer. `None`: no limit known.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// What a capability's host functions see of the call's store: its
