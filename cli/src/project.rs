@@ -35,6 +35,8 @@ const CONTRACT_WIT: &[(&str, &str)] = &[
     // `faas-exec-blobstore` imports `wasi:blobstore`, which uses `wasi:io`.
     ("wit/deps/blobstore/blobstore.wit", include_str!("../../wit/deps/blobstore/blobstore.wit")),
     ("wit/deps/io/io.wit", include_str!("../../wit/deps/io/io.wit")),
+    // `faas-exec-messaging` imports `wasmcloud:messaging/consumer`.
+    ("wit/deps/messaging/package.wit", include_str!("../../wit/deps/messaging/package.wit")),
 ];
 
 /// The Rust template: (path in the project, contents), beside [`CONTRACT_WIT`].
