@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use async_nats::{Client, Message, Subscriber};
 use bus::{
     ConcurrencyLeases, FunctionConfigStore, FunctionConfigWatch, FunctionRegistry, SecretsKey, TransferStore,
+    VersionStore, VersionWatch,
 };
 use engine::{ArtifactStore, CompilePool};
 use futures::{FutureExt as _, StreamExt};
@@ -79,6 +80,9 @@ pub enum ExecutorError {
     /// The function configurations could not be followed.
     #[error("function configuration: {0}")]
     FunctionConfig(#[from] bus::DefinitionError),
+    /// The function versions could not be followed.
+    #[error("function versions: {0}")]
+    Versions(bus::DefinitionError),
     /// The metrics address could not be bound.
     #[error("cannot serve metrics on {address}: {source}")]
     Metrics {
@@ -104,6 +108,8 @@ struct Executor {
     transfer: TransferStore,
     /// Every function's configuration, followed.
     configs: FunctionConfigWatch,
+    /// Every kept version of every function, followed: `Faas-Version`.
+    versions: VersionWatch,
     /// Opens the functions' secrets.
     secrets_key: Option<SecretsKey>,
     /// `max_concurrency` slots across executors.
@@ -153,16 +159,18 @@ pub async fn run(
     // A slot outlives no call: the longest a call may run, and a margin
     // for an executor that died holding it.
     let lease_age = config.limits.timeout() + Duration::from_secs(30);
-    let (config_store, leases) = tokio::select! {
+    let (config_store, leases, version_store) = tokio::select! {
         () = &mut shutdown => return Ok(()),
         opened = async {
             futures::join!(
                 FunctionConfigStore::open_when_ready(&client, &layout),
                 ConcurrencyLeases::open_when_ready(&client, &layout, lease_age, id.clone()),
+                VersionStore::open_when_ready(&client, &layout),
             )
         } => opened,
     };
     let configs = config_store.watch(&client).await?;
+    let versions = version_store.watch(&client).await.map_err(ExecutorError::Versions)?;
     let artifacts = ArtifactStore::open_configured(
         &client,
         &layout.names,
@@ -211,6 +219,7 @@ pub async fn run(
         metrics,
         transfer,
         configs,
+        versions,
         secrets_key: config.secrets_key.clone(),
         leases,
     });
@@ -574,7 +583,14 @@ async fn execute(
         ),
         World::Exec => None,
     };
-    let loaded = executor.components.load(function).await.map_err(Failure::before_load)?;
+    let loaded = match bus::header(message, headers::VERSION) {
+        None => executor.components.load(function).await,
+        Some(selector) => match executor.versions.resolve(function, selector).await {
+            Ok(digest) => executor.components.load_version(function, &digest).await,
+            Err(body) => Err(ExecError::Version(body)),
+        },
+    };
+    let loaded = loaded.map_err(Failure::before_load)?;
     *loaded_from = Some((loaded.source, loaded.compile));
     let digest = Some(loaded.digest.clone());
     let config = executor

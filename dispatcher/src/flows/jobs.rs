@@ -195,7 +195,8 @@ impl Worker {
             Err(err) => return Err(err),
         };
 
-        let outcome = self.exec(target, message.payload.clone(), request_id, job_id).await;
+        let version = bus::header(message, headers::VERSION);
+        let outcome = self.exec(target, message.payload.clone(), request_id, job_id, version).await;
         let attempts = record.attempts;
         match after_attempt(outcome, attempts, &self.settings) {
             AfterAttempt::Succeeded(result) => {
@@ -268,9 +269,14 @@ impl Worker {
         input: bytes::Bytes,
         request_id: &str,
         job_id: &str,
+        version: Option<&str>,
     ) -> Result<String, ErrorBody> {
         let mut map = HeaderMap::new();
         map.insert(headers::JOB_ID, job_id);
+        // A job submitted for `<function>@<version>` runs that version.
+        if let Some(version) = version {
+            map.insert(headers::VERSION, version);
+        }
         let wait = Duration::from_secs(self.settings.job_exec_wait_secs);
         match self.caller.run(target, input, map, request_id, wait).await {
             Ok(output) => Ok(String::from_utf8_lossy(&output).into_owned()),
