@@ -364,3 +364,30 @@ async fn only_the_newest_keep_versions_are_kept() {
         assert_eq!(ran.as_deref(), Some(kept.as_str()));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_http_function_s_version_runs_through_run_with_its_path() {
+    let platform = Platform::start().await;
+    platform.create_bucket("web").await;
+    let echo = guest_bytes("echo-http");
+    let old = upload_version_of(&platform, "echo", echo.clone()).await;
+    let new = upload_version_of(&platform, "echo", with_custom_section(&echo, echo.len() + 64)).await;
+    assert_ne!(old, new);
+    for (version, digest) in [(&old[..8], &old), (new.as_str(), &new)] {
+        let url = platform.url(&format!("/run/web/echo@{version}/a/b?x=1"));
+        let response = platform.http.get(url).send().await.unwrap();
+        assert_eq!(response.headers()["x-faas-digest"], digest.as_str());
+        let (status, body) = e2e::json(response).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!((body["path"].as_str(), body["query"].as_str()), (Some("/a/b"), Some("x=1")));
+    }
+    let response = platform.http.get(platform.url("/run/web/echo@00000000/a")).send().await.unwrap();
+    let (status, body) = e2e::json(response).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "version_not_found"), "{body}");
+}
+
+async fn upload_version_of(platform: &Platform, function: &str, bytes: Vec<u8>) -> String {
+    let (status, body) = platform.upload("web", function, bytes).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["digest"].as_str().unwrap().to_owned()
+}
