@@ -47,13 +47,14 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::FunctionNotFound
         | ErrorCode::JobNotFound
         | ErrorCode::TriggerNotFound
-        | ErrorCode::PipelineNotFound => StatusCode::NOT_FOUND,
+        | ErrorCode::PipelineNotFound
+        | ErrorCode::VersionNotFound => StatusCode::NOT_FOUND,
         ErrorCode::InvalidSubject => StatusCode::BAD_REQUEST,
         ErrorCode::InvalidSchedule => StatusCode::BAD_REQUEST,
         ErrorCode::UnknownFunction => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::HopLimitExceeded => StatusCode::LOOP_DETECTED,
         ErrorCode::QueueFull => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::BucketExists | ErrorCode::BucketNotEmpty => StatusCode::CONFLICT,
+        ErrorCode::BucketExists | ErrorCode::BucketNotEmpty | ErrorCode::VersionInUse => StatusCode::CONFLICT,
         ErrorCode::PayloadTooLarge | ErrorCode::OutputTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::InvalidComponent => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::FunctionTrapped

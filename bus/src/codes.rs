@@ -59,6 +59,7 @@ impl DefinitionError {
             Self::NotFound { kind: "trigger", .. } => ErrorCode::TriggerNotFound,
             Self::NotFound { kind: "pipeline", .. } => ErrorCode::PipelineNotFound,
             Self::NotFound { kind: "function-config", .. } => ErrorCode::FunctionNotFound,
+            Self::NotFound { kind: "version", .. } => ErrorCode::VersionNotFound,
             // A store of another kind needs its own not-found code.
             Self::NotFound { .. } => ErrorCode::Internal,
             Self::Unavailable { .. } | Self::FollowersBehind { .. } => ErrorCode::Unavailable,

@@ -76,11 +76,22 @@ impl<T: Serialize + DeserializeOwned> DefinitionStore<T> {
         bucket: &str,
         kind: &'static str,
     ) -> Result<Self, DefinitionError> {
+        Self::open_capped(client, layout, bucket, kind, crate::StoreQuotas::DEFAULT.definitions).await
+    }
+
+    /// [`Self::open`], creating the bucket with a byte cap of its own.
+    pub async fn open_capped(
+        client: &async_nats::Client,
+        layout: &crate::JetStreamLayout,
+        bucket: &str,
+        kind: &'static str,
+        max_bytes: i64,
+    ) -> Result<Self, DefinitionError> {
         let config = kv::Config {
             bucket: bucket.to_owned(),
             description: format!("wasm-faas: {kind} definitions by name"),
             history: 1,
-            max_bytes: crate::StoreQuotas::DEFAULT.definitions,
+            max_bytes,
             ..Default::default()
         };
         let kv = crate::open_or_create(&jetstream::new(client.clone()), layout.replicas, config)
@@ -124,6 +135,26 @@ impl<T: Serialize + DeserializeOwned> DefinitionStore<T> {
     /// warning.
     pub async fn list(&self) -> Result<Vec<(String, T)>, DefinitionError> {
         let values = crate::snapshot::current_values(self.kv()).await.map_err(|e| self.unavailable(e))?;
+        let mut found: Vec<(String, T)> = values
+            .into_iter()
+            .filter_map(|(name, value)| match serde_json::from_slice(&value) {
+                Ok(definition) => Some((name, definition)),
+                Err(err) => {
+                    tracing::warn!(%err, name, "malformed {} skipped while listing", self.kind);
+                    None
+                }
+            })
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(found)
+    }
+
+    /// Every definition whose name starts with `prefix` (ending with `.`),
+    /// sorted by name; malformed ones skipped with a warning.
+    pub async fn list_under(&self, prefix: &str) -> Result<Vec<(String, T)>, DefinitionError> {
+        let values = crate::snapshot::current_values_under(self.kv(), prefix)
+            .await
+            .map_err(|e| self.unavailable(e))?;
         let mut found: Vec<(String, T)> = values
             .into_iter()
             .filter_map(|(name, value)| match serde_json::from_slice(&value) {

@@ -3,7 +3,7 @@
 //! so a read on a request path is a map read, and a writer's wait for the
 //! followers means the copy has the write.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use serde::de::DeserializeOwned;
@@ -44,7 +44,8 @@ struct MapState<T> {
 }
 
 /// Key to value, shared with the follower task.
-type Entries<T> = Arc<RwLock<HashMap<String, Arc<T>>>>;
+/// Ordered, so the keys under a prefix are one range.
+type Entries<T> = Arc<RwLock<BTreeMap<String, Arc<T>>>>;
 
 impl<T: DeserializeOwned + Send + Sync + 'static> FollowedMap<T> {
     /// Applies `follower`'s changes from now on.
@@ -65,6 +66,21 @@ impl<T: DeserializeOwned + Send + Sync + 'static> FollowedMap<T> {
             Some(value) => MapLookup::Found(value.clone()),
             None => MapLookup::Absent,
         }
+    }
+
+    /// Every key starting with `prefix` and its value, in key order; `None`
+    /// while the copy is not known current.
+    pub fn under(&self, prefix: &str) -> Option<Vec<(String, Arc<T>)>> {
+        if !self.state.status.is_current() {
+            return None;
+        }
+        let entries = self.state.entries.read().expect("followed map lock");
+        let found = entries
+            .range(prefix.to_owned()..)
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        Some(found)
     }
 }
 

@@ -10,7 +10,7 @@
 //! larger than one message, the function registry, the job queue, the
 //! trigger and pipeline definitions, the api tokens and their last use, the
 //! bucket settings, per-function configuration and the sealing of its
-//! secrets, the `max_concurrency` leases, the wire code of each of their
+//! secrets, the function versions and their watch, the `max_concurrency` leases, the wire code of each of their
 //! errors, the stores' byte caps, the address rules of connections made for
 //! users ([`address_policy`]), the event budgets of trigger chains, audit
 //! events and the principal
@@ -47,6 +47,7 @@ pub mod telemetry;
 mod tokens;
 mod transfer;
 mod usage;
+mod versions;
 
 pub use buckets::{BucketSettingsStore, BucketSettingsWatch};
 pub use budgets::{BudgetError, EventBudgets};
@@ -73,3 +74,4 @@ pub use stores::{
 pub use tokens::{TokenLookup, TokenStore, TokenStoreError, TokenWatch};
 pub use transfer::{TransferError, TransferStore};
 pub use usage::TokenUsage;
+pub use versions::{VersionStore, VersionWatch};

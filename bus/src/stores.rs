@@ -12,6 +12,7 @@
 
 use async_nats::jetstream::{self, kv, object_store, stream};
 use protocol::registry::ARTIFACTS_DEFAULT_MAX_BYTES;
+use protocol::versions::VERSIONS_DEFAULT_MAX_BYTES;
 use protocol::{ErrorCode, JetStreamNames, Subjects};
 
 /// Where the platform's JetStream state lives and how it is kept: the
@@ -292,6 +293,9 @@ pub struct StoreQuotas {
     /// `faas-token-usage`, `faas-buckets`, `faas-function-config`) may hold.
     #[arg(long, env = "FAAS_DEFINITIONS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.definitions)]
     pub definitions: i64,
+    /// Bytes the version records (`faas-versions`) may hold; beyond, uploads get 507.
+    #[arg(long, env = "FAAS_VERSIONS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.versions)]
+    pub versions: i64,
     /// Bytes the shared precompiled artifacts (`faas-artifacts`) may hold.
     #[arg(long, env = "FAAS_ARTIFACTS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.artifacts)]
     pub artifacts: i64,
@@ -342,6 +346,7 @@ impl StoreQuotas {
         transfer: 512 << 20,
         registry: 16 << 20,
         definitions: 16 << 20,
+        versions: VERSIONS_DEFAULT_MAX_BYTES,
         artifacts: ARTIFACTS_DEFAULT_MAX_BYTES,
         event_budgets: 16 << 20,
         callbacks: 128 << 20,
@@ -355,7 +360,7 @@ impl StoreQuotas {
     };
 
     /// Each store's stream and its cap.
-    fn streams(&self, names: &JetStreamNames) -> [(String, i64); 19] {
+    fn streams(&self, names: &JetStreamNames) -> [(String, i64); 20] {
         let kv = |bucket: String| JetStreamNames::kv_stream(&bucket);
         let obj = |store: String| JetStreamNames::object_stream(&store);
         [
@@ -370,6 +375,7 @@ impl StoreQuotas {
             (kv(names.token_usage()), self.definitions),
             (kv(names.bucket_settings()), self.definitions),
             (kv(names.function_config()), self.definitions),
+            (kv(names.versions()), self.versions),
             (kv(names.concurrency()), self.concurrency),
             (kv(names.keyvalue()), self.keyvalue),
             (obj(names.artifact_store()), self.artifacts),

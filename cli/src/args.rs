@@ -109,6 +109,11 @@ pub enum Command {
         /// Where to write it (`-`: stdout; default: `./<function>.wasm`).
         dest: Option<PathBuf>,
     },
+    /// List a function's kept versions, newest first (`*` marks the current one).
+    Versions {
+        /// `<bucket>/<function>`.
+        function: FunctionRef,
+    },
     /// Asynchronous jobs.
     #[command(subcommand)]
     Jobs(Jobs),

@@ -83,6 +83,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Ls { bucket } => functions::ls(&ctx, bucket.as_ref()).await,
         Command::Rm { what, force } => functions::rm(&ctx, &what, force).await,
         Command::Get { function, dest } => functions::get(&ctx, &function, dest).await,
+        Command::Versions { function } => functions::versions(&ctx, &function).await,
         Command::Jobs(command) => jobs::run(&ctx, command).await,
         Command::Logs { function, follow, limit } => logs::run(&ctx, &function, follow, limit).await,
         Command::Triggers(command) => resources::triggers(&ctx, command).await,

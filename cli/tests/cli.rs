@@ -141,6 +141,28 @@ async fn deploy_invoke_list_and_remove() {
     assert_eq!(stdout(&ran), "Hello Pipe, how are you?\n");
     assert_exit(&run(&platform, config, &["pipelines", "rm", "greet"]).await, 0);
 
+    // Each upload is a version: hello twice (the second with chatty's
+    // bytes), newest first, the current one marked.
+    let redeployed =
+        run(&platform, config, &["deploy", "functions/hello", chatty.to_str().unwrap(), "-o", "json"]).await;
+    assert_exit(&redeployed, 0);
+    let newest = json(&redeployed)["digest"].as_str().unwrap().to_owned();
+    let versions = run(&platform, config, &["versions", "functions/hello", "-o", "json"]).await;
+    assert_exit(&versions, 0);
+    let listed = json(&versions)["versions"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(
+        (listed[0]["digest"].as_str(), &listed[0]["current"]),
+        (Some(newest.as_str()), &Value::Bool(true))
+    );
+    assert_eq!(listed[1]["current"], false);
+    let table = run(&platform, config, &["versions", "functions/hello"]).await;
+    assert_exit(&table, 0);
+    let printed = stdout(&table);
+    let rows: Vec<&str> = printed.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{printed}");
+    assert!(rows[0].starts_with(&format!("*  {newest}")), "{printed}");
+
     let removed = run(&platform, config, &["rm", "functions/hello"]).await;
     assert_exit(&removed, 0);
     let gone = run(&platform, config, &["invoke", "functions/hello", "-d", "{}"]).await;

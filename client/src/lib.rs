@@ -198,6 +198,29 @@ impl Client {
         .await
     }
 
+    /// `GET /file/{bucket}/{function}/versions`: the kept versions, newest first.
+    pub async fn versions(&self, function: &FunctionRef) -> Result<protocol::versions::VersionList, Error> {
+        let path = ["file", function.bucket.as_str(), function.function.as_str(), "versions"];
+        self.json(self.request(Method::GET, &path)).await
+    }
+
+    /// `GET /file/{bucket}/{function}?version=<version>`: one kept version's
+    /// bytes (`version`: a digest or a unique prefix of 8+ hex characters).
+    pub async fn download_version(&self, function: &FunctionRef, version: &str) -> Result<Bytes, Error> {
+        let path = ["file", function.bucket.as_str(), function.function.as_str()];
+        let request = self.request_with(Method::GET, &path, &[("version", version)]);
+        let url = self.base.to_string();
+        self.send(request).await?.bytes().await.map_err(|e| Error::connection(&url, &e))
+    }
+
+    /// `DELETE /file/{bucket}/{function}?version=<version>`: one kept
+    /// version (never the current one: `version_in_use`).
+    pub async fn delete_version(&self, function: &FunctionRef, version: &str) -> Result<Deleted, Error> {
+        let path = ["file", function.bucket.as_str(), function.function.as_str()];
+        let request = self.request_with(Method::DELETE, &path, &[("version", version)]);
+        self.json(request).await
+    }
+
     /// `<METHOD> /run/{bucket}/{function}{path}[?query]`: calls an HTTP
     /// function with `headers` and `body`. Any status the function answers
     /// is its answer, not an error; a failure of the platform (no such
@@ -295,9 +318,32 @@ impl Client {
         logs: bool,
     ) -> Result<Invocation, Error> {
         let target = target.as_target();
+        self.exec_at(&target_bucket(&target), &target_name(&target), input, logs).await
+    }
+
+    /// `POST /exec/{bucket}/{function}@{version}`: runs a kept version of
+    /// the function (`version`: a digest or a unique prefix of 8+ hex
+    /// characters); the invocation's `digest` says which ran.
+    pub async fn exec_version(
+        &self,
+        function: &FunctionRef,
+        version: &str,
+        input: Vec<u8>,
+        logs: bool,
+    ) -> Result<Invocation, Error> {
+        let name = format!("{}@{version}", function.function);
+        self.exec_at(function.bucket.as_str(), &name, input, logs).await
+    }
+
+    async fn exec_at(
+        &self,
+        bucket: &str,
+        name: &str,
+        input: Vec<u8>,
+        logs: bool,
+    ) -> Result<Invocation, Error> {
         let query: &[(&str, &str)] = if logs { &[("logs", "true")] } else { &[] };
-        let request =
-            self.request_with(Method::POST, &["exec", &target_bucket(&target), &target_name(&target)], query);
+        let request = self.request_with(Method::POST, &["exec", bucket, name], query);
         let response = self.send(request.body(input)).await?;
         let header =
             |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);

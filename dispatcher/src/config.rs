@@ -40,6 +40,10 @@ pub struct DispatcherConfig {
     /// in seconds.
     #[arg(long, env = "FAAS_ARTIFACT_GRACE_SECS", default_value_t = 3600)]
     pub artifact_grace_secs: u64,
+    /// Versions kept per function (the newest uploads); older ones are
+    /// deleted at upload, the current one never.
+    #[arg(long, env = "FAAS_KEEP_VERSIONS", default_value_t = protocol::versions::DEFAULT_KEEP_VERSIONS)]
+    pub keep_versions: usize,
     /// Asynchronous jobs.
     #[command(flatten)]
     pub jobs: JobSettings,

@@ -282,6 +282,7 @@ impl Platform {
             artifact_key: platform.env.artifact_key.clone(),
             artifact_sweep_secs: 3600,
             artifact_grace_secs: 3600,
+            keep_versions: protocol::versions::DEFAULT_KEEP_VERSIONS,
             jobs,
             flows: test_flow_settings(),
             stores: bus::StoreQuotas::default(),
@@ -553,6 +554,12 @@ impl Platform {
             text.push_str(&response.text().await.unwrap());
         }
         text
+    }
+
+    /// The platform's S3 store as the roles see it, for tests that look
+    /// at what is kept there.
+    pub fn function_store(&self) -> storage::FunctionStore {
+        storage::FunctionStore::new(&s3_config(&self.env.s3))
     }
 
     /// Absolute URL of an api path.

@@ -222,6 +222,12 @@ async fn the_app_user_and_executors_cannot_take_the_platform_over() {
     let attack = executor_js.publish("$KV.faas-function-config.functions.hello", config.as_slice().into());
     let _ = tokio::time::timeout(Duration::from_secs(1), async { attack.await?.await }).await;
     refused(&mut executor_errors, "$KV.faas-function-config.functions.hello").await;
+    // Nor name a version of its own making.
+    let forged_version = br#"{"digest":"00000000","size":1,"uploaded_at_ms":0}"#;
+    let attack =
+        executor_js.publish("$KV.faas-versions.functions.hello.00000000", forged_version.as_slice().into());
+    let _ = tokio::time::timeout(Duration::from_secs(1), async { attack.await?.await }).await;
+    refused(&mut executor_errors, "$KV.faas-versions.functions.hello.00000000").await;
 
     // The api's user may not join the executors' group, nor make a bucket
     // public behind the dispatcher's back.

@@ -437,6 +437,9 @@ async fn every_documented_route_and_status_answers_as_documented() {
     let failed_job = body["job_id"].as_str().unwrap().to_owned();
     wait_failed(&platform, &failed_job).await;
     let nosuch_job = "00000000-0000-4000-8000-000000000000";
+    let (_, listed) =
+        json(platform.http.get(platform.url("/file/docs/hello/versions")).send().await.unwrap()).await;
+    let hello_digest = listed["versions"][0]["digest"].as_str().unwrap().to_owned();
 
     // A second api: small uploads, probes closed.
     platform.api_config_mut().max_upload_bytes = 256 << 10;
@@ -510,6 +513,12 @@ async fn every_documented_route_and_status_answers_as_documented() {
         case(M::DELETE, "/file/docs/hello", Stranger, none(), 403),
         case(M::DELETE, "/file/docs/nosuch", Admin, none(), 404),
         case(M::DELETE, "/file/docs/hello", Nobody, none(), 401),
+        case(M::DELETE, format!("/file/docs/hello?version={hello_digest}"), Admin, none(), 409),
+        case(M::GET, "/file/docs/hello/versions", Admin, none(), 200),
+        case(M::GET, "/file/docs/Bad.Name/versions", Admin, none(), 400),
+        case(M::GET, "/file/docs/hello/versions", Stranger, none(), 403),
+        case(M::GET, "/file/docs/nosuch/versions", Admin, none(), 404),
+        case(M::GET, "/file/docs/hello/versions", Nobody, none(), 401),
         // Function configuration.
         case(
             M::PUT,

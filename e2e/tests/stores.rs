@@ -95,6 +95,11 @@ async fn artifacts_no_function_uses_are_swept() {
     assert_eq!(status, StatusCode::CREATED, "{kept}");
     let (old, new, kept) = (digest(&old), digest(&new), digest(&kept));
     assert_eq!(artifact_digests(&platform).await.len(), 3);
+    // A kept version keeps its artifact: the old one is unreferenced once
+    // its version is deleted too.
+    let url = platform.url(&format!("/file/functions/greet?version={old}"));
+    let resp = platform.http.delete(url).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
 
     // A dispatcher that sweeps at start, with no grace.
     let config = platform.dispatcher_config_mut();

@@ -33,6 +33,14 @@ impl Components {
             Self::CompileEveryCall(original) => original.load(function).await,
         }
     }
+
+    /// `function`'s kept version `digest`, prepared.
+    pub async fn load_version(&self, function: &FunctionRef, digest: &str) -> Result<Loaded, ExecError> {
+        match self {
+            Self::Loader(loader) => loader.load_version(function, digest).await,
+            Self::CompileEveryCall(original) => original.load_version(function, digest).await,
+        }
+    }
 }
 
 /// The original platform's path: no registry, no cache, no artifacts.
@@ -48,6 +56,15 @@ pub struct CompileEveryCall {
 impl CompileEveryCall {
     async fn load(&self, function: &FunctionRef) -> Result<Loaded, ExecError> {
         let bytes = self.store.get_function(function).await?;
+        self.compile(bytes).await
+    }
+
+    async fn load_version(&self, function: &FunctionRef, digest: &str) -> Result<Loaded, ExecError> {
+        let bytes = self.store.get_version(function, digest).await?;
+        self.compile(bytes).await
+    }
+
+    async fn compile(&self, bytes: bytes::Bytes) -> Result<Loaded, ExecError> {
         let digest = engine::digest(&bytes);
         let runtime = self.runtime.clone();
         // CPU-bound for up to seconds: off the async workers, bounded.

@@ -89,6 +89,11 @@ pub enum ExecError {
         /// What is missing and how to grant it.
         message: String,
     },
+    /// The request's `Faas-Version` is malformed or ambiguous
+    /// (`bad_request`), names no kept version (`version_not_found`), or the
+    /// versions could not be read (`unavailable`).
+    #[error("{}", .0.message)]
+    Version(protocol::ErrorBody),
     /// The function's configuration or concurrency slots could not be read.
     #[error("function configuration unavailable: {0}")]
     ConfigUnavailable(String),
@@ -117,6 +122,7 @@ impl ExecError {
             Self::Secrets(_) | Self::ConfigUnavailable(_) => ErrorCode::Unavailable,
             Self::ConcurrencyLimited { .. } => ErrorCode::ConcurrencyLimited,
             Self::CapabilityNotGranted { .. } => ErrorCode::CapabilityNotGranted,
+            Self::Version(body) => body.code,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

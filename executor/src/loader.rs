@@ -106,19 +106,31 @@ impl ComponentLoader {
             }
         };
         let (component, how) =
-            self.cache.get_or_load(&digest, || self.load_uncached(function, &digest, bytes)).await?;
+            self.cache.get_or_load(&digest, || self.load_uncached(function, &digest, bytes, false)).await?;
         let (source, compile) = how.unwrap_or((Source::Memory, None));
         Ok(Loaded { component, digest, source, compile })
     }
 
-    /// Artifact store first, else S3 and compile. Returns the digest of what
-    /// it loaded, which differs from `digest` only when an upload replaced
-    /// the bytes since the registry was read.
+    /// `function`'s kept version `digest` (resolved from the request's
+    /// `Faas-Version`), prepared: the same cache and artifacts as the
+    /// current one, else its bytes kept under `.faas/versions/` in S3.
+    pub async fn load_version(&self, function: &FunctionRef, digest: &str) -> Result<Loaded, ExecError> {
+        let (component, how) =
+            self.cache.get_or_load(digest, || self.load_uncached(function, digest, None, true)).await?;
+        let (source, compile) = how.unwrap_or((Source::Memory, None));
+        Ok(Loaded { component, digest: digest.to_owned(), source, compile })
+    }
+
+    /// Artifact store first, else S3 (the function's object, or with
+    /// `version` the kept version's) and compile. Returns the digest of
+    /// what it loaded, which differs from `digest` only when an upload
+    /// replaced the bytes since the registry was read.
     async fn load_uncached(
         &self,
         function: &FunctionRef,
         digest: &str,
         bytes: Option<bytes::Bytes>,
+        version: bool,
     ) -> Result<(String, PreparedComponent, (Source, Option<Duration>)), ExecError> {
         if let Some(artifacts) = &self.artifacts {
             match artifacts.load(self.runtime.engine(), digest).await {
@@ -133,6 +145,15 @@ impl ComponentLoader {
         }
         let bytes = match bytes {
             Some(bytes) => bytes,
+            None if version => self.store.get_version(function, digest).await.map_err(|err| {
+                match err {
+                    // The record outlived its bytes (deleted meanwhile).
+                    storage::StorageError::FunctionNotFound(_) => {
+                        ExecError::Version(protocol::versions::not_found(function, digest))
+                    }
+                    err => ExecError::Storage(err),
+                }
+            })?,
             None => self.store.get_function(function).await?,
         };
         let loaded_digest = engine::digest(&bytes);

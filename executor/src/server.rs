@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use async_nats::{Client, Message, Subscriber};
 use bus::{
     BucketSettingsStore, BucketSettingsWatch, ConcurrencyLeases, FunctionConfigStore, FunctionConfigWatch,
-    FunctionRegistry, SecretsKey, TransferStore,
+    FunctionRegistry, SecretsKey, TransferStore, VersionStore, VersionWatch,
 };
 use engine::{ArtifactStore, CompilePool};
 use futures::{FutureExt as _, StreamExt};
@@ -83,6 +83,9 @@ pub enum ExecutorError {
     /// The bucket settings (default capability grants) could not be followed.
     #[error("bucket settings: {0}")]
     BucketSettings(bus::DefinitionError),
+    /// The function versions could not be followed.
+    #[error("function versions: {0}")]
+    Versions(bus::DefinitionError),
     /// The metrics address could not be bound.
     #[error("cannot serve metrics on {address}: {source}")]
     Metrics {
@@ -111,6 +114,8 @@ struct Executor {
     /// Every bucket's settings (its default capability grants), followed;
     /// the store answers while the copy is not known current.
     buckets: (BucketSettingsWatch, BucketSettingsStore),
+    /// Every kept version of every function, followed: `Faas-Version`.
+    versions: VersionWatch,
     /// Opens the functions' secrets.
     secrets_key: Option<SecretsKey>,
     /// `max_concurrency` slots across executors.
@@ -160,13 +165,14 @@ pub async fn run(
     // A slot outlives no call: the longest a call may run, and a margin
     // for an executor that died holding it.
     let lease_age = config.limits.timeout() + Duration::from_secs(30);
-    let (config_store, leases, bucket_settings) = tokio::select! {
+    let (config_store, leases, bucket_settings, version_store) = tokio::select! {
         () = &mut shutdown => return Ok(()),
         opened = async {
             futures::join!(
                 FunctionConfigStore::open_when_ready(&client, &layout),
                 ConcurrencyLeases::open_when_ready(&client, &layout, lease_age, id.clone()),
                 BucketSettingsStore::open_when_ready(&client, &layout),
+                VersionStore::open_when_ready(&client, &layout),
             )
         } => opened,
     };
@@ -174,6 +180,7 @@ pub async fn run(
     // An acked follower: a dispatcher answers a bucket settings change only
     // once every executor applied it, so a call after the answer has it.
     let buckets = bucket_settings.watch(&client).await.map_err(ExecutorError::BucketSettings)?;
+    let versions = version_store.watch(&client).await.map_err(ExecutorError::Versions)?;
     let artifacts = ArtifactStore::open_configured(
         &client,
         &layout.names,
@@ -223,6 +230,7 @@ pub async fn run(
         transfer,
         configs,
         buckets: (buckets, bucket_settings),
+        versions,
         secrets_key: config.secrets_key.clone(),
         leases,
     });
@@ -586,7 +594,14 @@ async fn execute(
         ),
         World::Exec => None,
     };
-    let loaded = executor.components.load(function).await.map_err(Failure::before_load)?;
+    let loaded = match bus::header(message, headers::VERSION) {
+        None => executor.components.load(function).await,
+        Some(selector) => match executor.versions.resolve(function, selector).await {
+            Ok(digest) => executor.components.load_version(function, &digest).await,
+            Err(body) => Err(ExecError::Version(body)),
+        },
+    };
+    let loaded = loaded.map_err(Failure::before_load)?;
     *loaded_from = Some((loaded.source, loaded.compile));
     let digest = Some(loaded.digest.clone());
     let config = executor

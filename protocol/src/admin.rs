@@ -15,6 +15,7 @@ use crate::function_config::{FunctionConfigUpdate, FunctionConfigView};
 use crate::names::{BucketName, FunctionRef, PipelineName, TriggerName};
 use crate::pipelines::{Pipeline, PipelineSpec};
 use crate::triggers::{Trigger, TriggerSpec};
+use crate::versions::VersionList;
 
 /// An admin command: what it carries, the subject token it travels on, and
 /// the type of its successful answer.
@@ -78,8 +79,12 @@ admin_commands! {
     PutFunction = "put_function" -> Stored,
     /// Stage a function's bytes in the transfer store for download.
     GetFunction = "get_function" -> StagedObject,
-    /// Delete a function.
+    /// Delete a function, with every version of it.
     DeleteFunction = "delete_function" -> Done,
+    /// List a function's versions, newest first.
+    ListVersions = "list_versions" -> VersionList,
+    /// Delete one version of a function (never its current one).
+    DeleteVersion = "delete_version" -> Done,
     /// Create or replace a trigger; answered once every dispatcher applied it.
     PutTrigger = "put_trigger" -> Trigger,
     /// Show a trigger.
@@ -149,6 +154,9 @@ pub struct PutFunction {
     pub function: FunctionRef,
     /// The uploaded bytes, staged in the transfer store.
     pub staged: StagedObject,
+    /// What the uploader says about this version (at most 1 KiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// Stage a function's bytes in the transfer store for download; the caller
@@ -157,6 +165,9 @@ pub struct PutFunction {
 pub struct GetFunction {
     /// Function to fetch.
     pub function: FunctionRef,
+    /// A version of it (digest or unique prefix) instead of the current one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// Delete a function.
@@ -164,6 +175,22 @@ pub struct GetFunction {
 pub struct DeleteFunction {
     /// Function to delete.
     pub function: FunctionRef,
+}
+
+/// List a function's versions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListVersions {
+    /// The function.
+    pub function: FunctionRef,
+}
+
+/// Delete one version of a function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteVersion {
+    /// The function.
+    pub function: FunctionRef,
+    /// The version: a digest or a unique prefix of one.
+    pub version: String,
 }
 
 /// Create or replace a trigger.

@@ -200,6 +200,7 @@ mod tests {
         let put = AdminRequest::from(PutFunction {
             function: FunctionRef::new("bk1", "f1").unwrap(),
             staged: StagedObject { name: "x".into(), size: 1 },
+            description: None,
         });
         let target = put.audit().unwrap().target;
         assert_eq!((target.bucket.as_deref(), target.function.as_deref()), (Some("bk1"), Some("bk1/f1")));

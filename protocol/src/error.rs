@@ -130,6 +130,10 @@ error_codes! {
     /// `wasi:blobstore`, `wasmcloud:messaging`) its configuration does not
     /// grant; the message names the interface and how to grant it.
     CapabilityNotGranted = "capability_not_granted",
+    /// The function has no version with that digest (or digest prefix).
+    VersionNotFound = "version_not_found",
+    /// The version is the function's current one and cannot be deleted.
+    VersionInUse = "version_in_use",
 }
 
 impl std::fmt::Display for ErrorCode {

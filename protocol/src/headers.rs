@@ -158,6 +158,12 @@ pub const EXPECT_WORLD: &str = "Faas-Expect-World";
 /// On exec and HTTP-function replies: the world of the function that ran.
 pub const WORLD: &str = "Faas-World";
 
+/// On exec and HTTP-function requests (and the job messages of
+/// `/async/{b}/{f}@{v}`): run this version of the function, a digest or a
+/// unique prefix of one (at least 8 hex characters), instead of the
+/// current one ([`crate::versions`]).
+pub const VERSION: &str = "Faas-Version";
+
 /// `value` as a header value: control characters (which would end a NATS
 /// or HTTP header line) become spaces. For values people choose, such as
 /// a token's name.

@@ -25,6 +25,9 @@ pub const EXECUTOR_HEADER: &str = "x-faas-executor";
 pub const DIGEST_HEADER: &str = "x-faas-digest";
 /// On an exec answer: `memory`, `artifact` or `compiled`.
 pub const CACHE_HEADER: &str = "x-faas-cache";
+/// Request header of an upload: the new version's description (as the
+/// multipart field `description`), at most 1 KiB.
+pub const DESCRIPTION_HEADER: &str = "x-faas-description";
 /// On an exec request: `true` asks for stdout and stderr, as `?logs=true`.
 pub const INCLUDE_LOGS_HEADER: &str = "x-faas-include-logs";
 /// On an async request: the job id is derived from it and the target.

@@ -110,6 +110,13 @@ impl JetStreamNames {
         self.bucket("function-config")
     }
 
+    /// Key-value bucket `<p>-versions`: `<bucket>.<function>.<digest>` →
+    /// [`crate::versions::VersionRecord`], one per version kept. Only the
+    /// dispatcher writes it; every executor follows it.
+    pub fn versions(&self) -> String {
+        self.bucket("versions")
+    }
+
     /// Key-value bucket `<p>-concurrency`: the leases of the running calls
     /// of functions with a `max_concurrency`, `<bucket>.<function>.<slot>`
     /// → the executor holding it (created to take a slot, deleted to give
@@ -222,6 +229,7 @@ impl JetStreamNames {
                 self.token_usage(),
                 self.bucket_settings(),
                 self.function_config(),
+                self.versions(),
                 self.concurrency(),
                 self.keyvalue(),
                 self.event_budgets(),
@@ -254,6 +262,7 @@ mod tests {
         assert_eq!(names.bucket_settings(), "faas-buckets");
         assert_eq!(names.function_config(), "faas-function-config");
         assert_eq!(names.concurrency(), "faas-concurrency");
+        assert_eq!(names.versions(), "faas-versions");
         assert_eq!(names.event_budgets(), "faas-event-budgets");
         assert_eq!(names.schedule_ticks(), "faas-schedule-ticks");
         assert_eq!(names.job_records(), "faas-jobs");

@@ -29,6 +29,7 @@ pub mod pipelines;
 pub mod registry;
 pub mod subjects;
 pub mod triggers;
+pub mod versions;
 
 pub use admin::{
     AdminCommand, AdminReply, AdminRequest, BucketInfo, ExecLogsReply, FunctionInfo, StagedObject,

@@ -8,9 +8,11 @@
 //! or a bucket removes every version of what it deletes.
 //!
 //! The platform's own objects in a bucket live under `.faas/`, which no
-//! function name can start with: today the creation claim, later the
-//! content-addressed version history. S3 object versions of a function's key
-//! are not that history: they live only as long as the function.
+//! function name can start with: the creation claim, and the
+//! content-addressed version history (`.faas/versions/<function>/<digest>`,
+//! each written only if absent, so identical uploads share one object). S3
+//! object versions of a function's key are not that history: they live
+//! only as long as the function, and no bucket versioning is needed.
 //! One part of `.faas/` is the functions' data, not the platform's:
 //! `.faas/blobs/` (`wasi:blobstore` objects), which keeps a bucket from a
 //! delete without force just as a function does.
@@ -35,6 +37,10 @@ const PLATFORM_PREFIX: &str = ".faas/";
 /// The object whose conditional create decides which of two racing bucket
 /// creates made the bucket (see [`FunctionStore::create_bucket`]).
 const CREATION_CLAIM: &str = ".faas/bucket";
+
+/// Where the bytes of every version of a function are kept, content
+/// addressed: `.faas/versions/<function>/<digest>`.
+const VERSIONS_PREFIX: &str = ".faas/versions/";
 
 /// DeleteObjects takes at most this many keys per request.
 const DELETE_BATCH: usize = 1000;
@@ -347,13 +353,86 @@ impl FunctionStore {
 
     /// The component bytes of `function`.
     pub async fn get_function(&self, function: &FunctionRef) -> Result<Bytes, StorageError> {
-        let out = self
+        self.read(function, function.function.as_str()).await
+    }
+
+    /// Keeps `component`, `function`'s version `digest`, content-addressed
+    /// beside it. Written only if absent: an identical upload adds no bytes
+    /// (and, on a versioned bucket, no S3 version).
+    pub async fn put_version(
+        &self,
+        function: &FunctionRef,
+        component: Bytes,
+        digest: &str,
+    ) -> Result<(), StorageError> {
+        let key = version_object(function, digest);
+        let head = self.s3.head_object().bucket(function.bucket.as_str()).key(&key).send().await;
+        if head.is_ok() {
+            return Ok(());
+        }
+        let put = self
             .s3
-            .get_object()
+            .put_object()
             .bucket(function.bucket.as_str())
-            .key(function.function.as_str())
+            .key(&key)
+            .if_none_match("*")
+            .content_type("application/wasm")
+            .metadata(DIGEST_METADATA, digest)
+            .body(ByteStream::from(component))
             .send()
             .await;
+        match put {
+            Ok(_) => Ok(()),
+            // Another upload of the same bytes wrote it first.
+            Err(err) => match classify(err) {
+                S3Failure::PreconditionFailed => Ok(()),
+                failure => Err(self.bucket_failure(&function.bucket, failure)),
+            },
+        }
+    }
+
+    /// The bytes of `function`'s version `digest`
+    /// ([`StorageError::FunctionNotFound`] when they are not kept).
+    pub async fn get_version(&self, function: &FunctionRef, digest: &str) -> Result<Bytes, StorageError> {
+        self.read(function, &version_object(function, digest)).await
+    }
+
+    /// Deletes the bytes of `function`'s version `digest` (every S3 version
+    /// of them); a missing one is no error.
+    pub async fn delete_version(&self, function: &FunctionRef, digest: &str) -> Result<(), StorageError> {
+        self.delete_versions(&function.bucket, Keys::Exact(&version_object(function, digest))).await
+    }
+
+    /// The digests whose bytes are kept for `function`.
+    pub async fn version_digests(&self, function: &FunctionRef) -> Result<Vec<String>, StorageError> {
+        let prefix = version_prefix(function);
+        let mut digests = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .s3
+                .list_objects_v2()
+                .bucket(function.bucket.as_str())
+                .prefix(&prefix)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| self.bucket_failure(&function.bucket, classify(e)))?;
+            digests.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key()?.strip_prefix(prefix.as_str()).map(str::to_owned)),
+            );
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                _ => return Ok(digests),
+            }
+        }
+    }
+
+    /// The object `key` of `function`'s bucket, read up to the read limit.
+    async fn read(&self, function: &FunctionRef, key: &str) -> Result<Bytes, StorageError> {
+        let out = self.s3.get_object().bucket(function.bucket.as_str()).key(key).send().await;
         let out = match out {
             Ok(out) => out,
             Err(err) => return Err(self.function_failure(function, classify(err)).await),
@@ -376,9 +455,9 @@ impl FunctionStore {
         Ok(bytes.freeze())
     }
 
-    /// Deletes `function`, every S3 version of its object included (the
-    /// platform's history will not be kept in them); a missing function is
-    /// an error, not a silent success.
+    /// Deletes `function`, every S3 version of its object included, and
+    /// the bytes of every version of it the platform kept; a missing
+    /// function is an error, not a silent success.
     pub async fn delete_function(&self, function: &FunctionRef) -> Result<(), StorageError> {
         let head = self
             .s3
@@ -390,7 +469,8 @@ impl FunctionStore {
         if let Err(err) = head {
             return Err(self.function_failure(function, classify(err)).await);
         }
-        self.delete_versions(&function.bucket, Keys::Exact(function.function.as_str())).await
+        self.delete_versions(&function.bucket, Keys::Exact(function.function.as_str())).await?;
+        self.delete_versions(&function.bucket, Keys::Prefix(&version_prefix(function))).await
     }
 
     /// Deletes every version and delete marker of `keys` in `bucket`.
@@ -540,6 +620,16 @@ impl<'a> Keys<'a> {
             Self::Exact(exact) => key == exact,
         }
     }
+}
+
+/// The key prefix of `function`'s kept versions.
+fn version_prefix(function: &FunctionRef) -> String {
+    format!("{VERSIONS_PREFIX}{}/", function.function)
+}
+
+/// The key of `function`'s kept version `digest`.
+fn version_object(function: &FunctionRef, digest: &str) -> String {
+    format!("{}{digest}", version_prefix(function))
 }
 
 fn other(failure: S3Failure) -> StorageError {

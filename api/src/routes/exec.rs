@@ -1,4 +1,6 @@
 //! `POST /exec/{bucket}/{function}`: run a function, answer `{"result": "..."}`.
+//! `POST /exec/{bucket}/{function}@{version}` runs a kept version of it
+//! (`Faas-Version` on the bus; the answer's `x-faas-digest` says which).
 //!
 //! The body is the input string. `?logs=true` (or header
 //! `x-faas-include-logs: true`) adds the function's stdout and stderr to the
@@ -42,6 +44,15 @@ pub fn passed_on<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Vec<(&'static 
         .collect()
 }
 
+/// The function a call route's `{function}` segment names, and the
+/// version after its `@` (a digest or a prefix of 8+ hex characters), if any.
+pub fn addressed(bucket: &str, segment: &str) -> Result<(FunctionRef, Option<String>), ApiError> {
+    let (name, version) = protocol::versions::split_at_version(segment);
+    let function = FunctionRef::new(bucket, name)?;
+    let version = version.map(protocol::versions::check_selector).transpose()?;
+    Ok((function, version))
+}
+
 /// Query of an exec call.
 #[derive(Debug, Deserialize)]
 pub struct ExecQuery {
@@ -54,7 +65,7 @@ pub struct ExecQuery {
     path = "/exec/{bucket}/{function}",
     operation_id = "exec_function",
     tag = "calls",
-    params(("bucket" = String, Path, description = "The bucket."), ("function" = String, Path, description = "The function."), ("logs" = Option<bool>, Query, description = "`true`: answer with stdout and stderr too.")),
+    params(("bucket" = String, Path, description = "The bucket."), ("function" = String, Path, description = "The function, or `<function>@<version>` to run a kept version (its digest or a unique prefix of 8+ hex characters)."), ("logs" = Option<bool>, Query, description = "`true`: answer with stdout and stderr too.")),
     request_body(content = inline(crate::openapi::RawBytes), content_type = "application/octet-stream", description = "The input: any bytes, handed to the function as a string (lossily UTF-8). At most the NATS server's max_payload less 4 KiB."), responses((status = 200, description = "The output (with `logs`, and stdout and stderr).", body = crate::openapi::ExecAnswer))
 )]
 pub async fn exec(
@@ -66,7 +77,7 @@ pub async fn exec(
     http_headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let function = FunctionRef::new(&bucket, &function)?;
+    let (function, version) = addressed(&bucket, &function)?;
     principal.require(Access::Invoke, &function.bucket)?;
     let target = Target::Function(function);
     let include_logs = flag("logs", query.logs.as_deref())?
@@ -79,6 +90,9 @@ pub async fn exec(
     nats_headers.insert(headers::EXPECT_WORLD, World::Exec.as_str());
     if include_logs {
         nats_headers.insert(headers::INCLUDE_LOGS, "true");
+    }
+    if let Some(version) = &version {
+        nats_headers.insert(headers::VERSION, version.as_str());
     }
     let reply = state.exec.call(&target, input, nats_headers, id.as_str(), state.config.exec_wait()).await?;
     let passed_on = passed_on(|name| reply.header(name));

@@ -12,10 +12,11 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bus::NewJob;
+use protocol::admin::ListVersions;
 use protocol::audit::{self, AuditEvent, Outcome};
 use protocol::auth::Access;
 use protocol::http::{self, JobAccepted, JobList};
-use protocol::{ErrorCode, FunctionRef, JobRecord, JobStatus, Target};
+use protocol::{ErrorCode, JobRecord, JobStatus, Target};
 use serde::Deserialize;
 
 use super::body::read_message_input;
@@ -34,7 +35,7 @@ const IDEMPOTENCY_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5f6b_1c2e_8d3a
     path = "/async/{bucket}/{function}",
     operation_id = "submit_job",
     tag = "calls",
-    params(("bucket" = String, Path, description = "The bucket."), ("function" = String, Path, description = "The function.")),
+    params(("bucket" = String, Path, description = "The bucket."), ("function" = String, Path, description = "The function, or `<function>@<version>` to run a kept version (resolved to its full digest now).")),
     request_body(content = inline(crate::openapi::RawBytes), content_type = "application/octet-stream", description = "The input: any bytes, handed to the function as a string (lossily UTF-8). At most the NATS server's max_payload less 4 KiB."), responses((status = 202, description = "Stored as a job (or, with the same `Idempotency-Key`, the earlier one).", body = protocol::http::JobAccepted))
 )]
 pub async fn submit(
@@ -45,7 +46,7 @@ pub async fn submit(
     http_headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let function = FunctionRef::new(&bucket, &function)?;
+    let (function, version) = super::exec::addressed(&bucket, &function)?;
     principal.require(Access::Invoke, &function.bucket)?;
     // A job for a function that is not deployed could only fail later: 404
     // now, before anything is stored. The registry has an entry for every
@@ -56,7 +57,21 @@ pub async fn submit(
             format!("no function {function} is deployed"),
         ));
     }
-    submit_target(&state, &id, &principal, &Target::Function(function), &http_headers, body).await
+    // The same for a version, which is pinned by its full digest: a job
+    // runs what was named when it was accepted.
+    let mut pinned = None;
+    if let Some(selector) = version {
+        let listed =
+            crate::bus_client::admin(&state, &id, &principal, ListVersions { function: function.clone() })
+                .await?;
+        let digest = protocol::versions::resolve(
+            &function,
+            &selector,
+            listed.versions.iter().map(|version| version.digest.as_str()),
+        )?;
+        pinned = Some(digest);
+    }
+    submit_with(&state, &id, &principal, &Target::Function(function), &http_headers, pinned, body).await
 }
 
 /// Stores a job for `target` from an HTTP request: idempotency key,
@@ -69,6 +84,20 @@ pub async fn submit_target(
     http_headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    submit_with(state, id, principal, target, http_headers, None, body).await
+}
+
+/// [`submit_target`], the job pinned to the function's version `version`
+/// (a full digest) when one is given.
+async fn submit_with(
+    state: &AppState,
+    id: &RequestId,
+    principal: &Principal,
+    target: &Target,
+    http_headers: &HeaderMap,
+    version: Option<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
     let job_id = job_id(target, http_headers.get(http::IDEMPOTENCY_KEY_HEADER))?;
     let callback_url = match http_headers.get(http::CALLBACK_URL_HEADER) {
         None => None,
@@ -79,13 +108,17 @@ pub async fn submit_target(
         }
     };
     let input = read_message_input(state, body, "the job input").await?;
+    let mut job_headers = principal.headers();
+    if let Some(version) = &version {
+        job_headers.insert(protocol::headers::VERSION, version.as_str());
+    }
     let job = NewJob {
         target,
         job_id: &job_id,
         input,
         request_id: id.as_str(),
         callback_url,
-        headers: principal.headers(),
+        headers: job_headers,
     };
     let submitted = match state.jobs().await?.submit(job).await {
         Ok(submitted) => submitted,
@@ -248,6 +281,8 @@ fn parse_id(text: &str) -> Result<String, ApiError> {
 
 #[cfg(test)]
 mod tests {
+    use protocol::FunctionRef;
+
     use super::*;
 
     #[test]

@@ -54,6 +54,7 @@ pub fn declared() -> Vec<(Guard, OpenApiRouter<AppState>)> {
         .routes(routes!(buckets::list))
         .routes(routes!(buckets::create, buckets::list_functions, buckets::configure, buckets::delete))
         .routes(routes!(files::upload, files::download, files::delete))
+        .routes(routes!(files::versions))
         .routes(routes!(config::put, config::get, config::delete))
         // `pipeline` is a reserved bucket name, so these never hide a function.
         .routes(routes!(pipelines::exec))

@@ -32,6 +32,9 @@ pub const FRAMING_ROOM: usize = 64 << 10;
 /// The field that carries the component.
 const FILE_FIELD: &str = "file";
 
+/// The field that carries the new version's description.
+const DESCRIPTION_FIELD: &str = "description";
+
 /// Whether the request carries a multipart body.
 pub fn is_multipart(request: &Request) -> bool {
     request
@@ -41,9 +44,14 @@ pub fn is_multipart(request: &Request) -> bool {
         .is_some_and(|v| v.starts_with("multipart/form-data"))
 }
 
-/// The bytes of the one `file` part, at most `limit` of them; other fields
-/// are read past and dropped, a second `file` part is a 400.
-pub async fn read_file_part(state: &AppState, request: Request, limit: usize) -> Result<Bytes, ApiError> {
+/// The bytes of the one `file` part, at most `limit` of them, and the
+/// `description` part (the version's, at most 1 KiB of UTF-8); other fields
+/// are read past and dropped, a second `file` or `description` part is a 400.
+pub async fn read_file_part(
+    state: &AppState,
+    request: Request,
+    limit: usize,
+) -> Result<(Bytes, Option<String>), ApiError> {
     let Some(boundary) = request.headers().get(header::CONTENT_TYPE).and_then(|v| boundary(v.to_str().ok()?))
     else {
         return Err(malformed("the Content-Type has no boundary"));
@@ -66,7 +74,25 @@ pub async fn read_file_part(state: &AppState, request: Request, limit: usize) ->
         }
     };
     let mut file = None;
+    let mut description = None;
     while let Some(mut field) = multipart.next_field().await.map_err(upload_error)? {
+        if field.name() == Some(DESCRIPTION_FIELD) {
+            if description.is_some() {
+                return Err(malformed("only one part named \"description\" is accepted"));
+            }
+            let mut bytes = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(upload_error)? {
+                if bytes.len() + chunk.len() > protocol::versions::DESCRIPTION_MAX_BYTES {
+                    let limit = protocol::versions::DESCRIPTION_MAX_BYTES;
+                    let why = format!("the description is longer than {limit} bytes");
+                    return Err(ApiError::new(ErrorCode::BadRequest, why));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            let text = String::from_utf8(bytes).map_err(|_| malformed("the description is not UTF-8"))?;
+            description = Some(text);
+            continue;
+        }
         if field.name() != Some(FILE_FIELD) {
             continue;
         }
@@ -82,7 +108,8 @@ pub async fn read_file_part(state: &AppState, request: Request, limit: usize) ->
         }
         file = Some(Bytes::from(bytes));
     }
-    file.ok_or_else(|| malformed("no part named \"file\""))
+    let file = file.ok_or_else(|| malformed("no part named \"file\""))?;
+    Ok((file, description))
 }
 
 fn malformed(why: &str) -> ApiError {

@@ -1,5 +1,6 @@
 //! `/run/{bucket}/{function}[/{*path}]`: call an HTTP function (world
-//! `wasi:http/proxy`) as the web server it is.
+//! `wasi:http/proxy`) as the web server it is (`{function}@{version}`: a
+//! kept version of it).
 //!
 //! The request crosses the bus as [`protocol::http_call`] describes: method,
 //! path (after the function, percent-encoding as sent) and query in the
@@ -17,10 +18,10 @@ use axum::response::{IntoResponse, Response};
 use bus::{ExecReply, Responder, TransferStore};
 use protocol::auth::Access;
 use protocol::http_call::is_forwarded;
-use protocol::{ErrorCode, FunctionRef, headers};
+use protocol::{ErrorCode, headers};
 
 use super::body::read_limited;
-use super::exec::passed_on;
+use super::exec::{addressed, passed_on};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
@@ -32,7 +33,7 @@ use crate::state::AppState;
     path = "/run/{bucket}/{function}",
     operation_id = "run_function",
     tag = "calls",
-    params(("bucket" = String, Path, description = "The bucket."), ("function" = String, Path, description = "The HTTP function.")),
+    params(("bucket" = String, Path, description = "The bucket."), ("function" = String, Path, description = "The HTTP function, or `<function>@<version>` for a kept version.")),
     request_body(content = inline(crate::openapi::RawBytes), content_type = "application/octet-stream", description = "Any body, of any content type, passed to the function as sent (at most `FAAS_RUN_MAX_BODY_BYTES`, 16 MiB by default)."),
     responses((status = 200, description = "Whatever the function answers: its status (any, not only 200), headers and body, as it sent them."))
 )]
@@ -53,7 +54,7 @@ pub async fn run(
     path = "/run/{bucket}/{function}/",
     operation_id = "run_function_slash",
     tag = "calls",
-    params(("bucket" = String, Path, description = "The bucket."), ("function" = String, Path, description = "The HTTP function.")),
+    params(("bucket" = String, Path, description = "The bucket."), ("function" = String, Path, description = "The HTTP function, or `<function>@<version>` for a kept version.")),
     request_body(content = inline(crate::openapi::RawBytes), content_type = "application/octet-stream", description = "Any body, of any content type, passed to the function as sent (at most `FAAS_RUN_MAX_BODY_BYTES`, 16 MiB by default)."),
     responses((status = 200, description = "Whatever the function answers: its status (any, not only 200), headers and body, as it sent them."))
 )]
@@ -73,7 +74,7 @@ pub async fn run_slash(
     path = "/run/{bucket}/{function}/{*path}",
     operation_id = "run_function_path",
     tag = "calls",
-    params(("bucket" = String, Path, description = "The bucket."), ("function" = String, Path, description = "The HTTP function."), ("*path" = String, Path, description = "The path the function sees (after a `/`), percent-encoding kept as sent.")),
+    params(("bucket" = String, Path, description = "The bucket."), ("function" = String, Path, description = "The HTTP function, or `<function>@<version>` for a kept version."), ("*path" = String, Path, description = "The path the function sees (after a `/`), percent-encoding kept as sent.")),
     request_body(content = inline(crate::openapi::RawBytes), content_type = "application/octet-stream", description = "Any body, of any content type, passed to the function as sent (at most `FAAS_RUN_MAX_BODY_BYTES`, 16 MiB by default)."),
     responses((status = 200, description = "Whatever the function answers: its status (any, not only 200), headers and body, as it sent them."))
 )]
@@ -95,11 +96,14 @@ async fn call(
     function: &str,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let function = FunctionRef::new(bucket, function)?;
+    let (function, version) = addressed(bucket, function)?;
     principal.require(Access::Invoke, &function.bucket)?;
     let (parts, body) = request.into_parts();
 
     let mut nats_headers = async_nats::HeaderMap::new();
+    if let Some(version) = &version {
+        nats_headers.insert(headers::VERSION, version.as_str());
+    }
     nats_headers.insert(headers::HTTP_METHOD, parts.method.as_str());
     nats_headers.insert(headers::HTTP_PATH, function_path(parts.uri.path()));
     if let Some(query) = parts.uri.query().filter(|q| !q.is_empty()) {

@@ -1,4 +1,4 @@
-//! Functions and buckets: deploy, invoke, ls, rm, get.
+//! Functions and buckets: deploy, invoke, ls, rm, get, versions.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -234,5 +234,27 @@ pub async fn get(ctx: &Context, function: &FunctionRef, dest: Option<PathBuf>) -
         Output::Json => output::json(&answer),
         Output::Table => println!("wrote {} ({})", dest.display(), output::size(bytes.len() as u64)),
     }
+    Ok(())
+}
+
+/// `faas versions <bucket>/<function>`: the kept versions, newest first.
+pub async fn versions(ctx: &Context, function: &FunctionRef) -> Result<(), Failure> {
+    let listed = ctx.client.versions(function).await?;
+    let rows = listed
+        .versions
+        .iter()
+        .map(|version| {
+            vec![
+                if version.current { "*".to_owned() } else { String::new() },
+                version.digest.clone(),
+                output::size(version.size),
+                version.world.to_string(),
+                output::time_ms(Some(version.uploaded_at_ms)),
+                version.uploader.clone().unwrap_or_else(|| "-".to_owned()),
+                version.description.clone().unwrap_or_default().replace('\n', " "),
+            ]
+        })
+        .collect();
+    print(ctx.output, &listed, &["", "DIGEST", "SIZE", "WORLD", "UPLOADED", "BY", "DESCRIPTION"], rows);
     Ok(())
 }

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use bus::{
     BucketSettingsStore, DefinitionError, DefinitionStore, FunctionConfigStore, FunctionRegistry,
-    KeyValueData, KeyValueError, RegistryError, TokenStore, TransferStore,
+    KeyValueData, KeyValueError, RegistryError, TokenStore, TransferStore, VersionStore,
 };
 use engine::ArtifactStore;
 use protocol::admin::{
     BucketList, ConfigureBucket, CreateBucket, DeleteBucket, DeleteFunction, Done, FunctionList, GetFunction,
     ListFunctions, PutFunction, Stored,
 };
+use protocol::audit::Principal;
 use protocol::buckets::BucketSettings;
 use protocol::{
     AdminCommand, AdminRequest, ErrorBody, ErrorCode, FunctionRef, FunctionVersion, PipelineSpec,
@@ -38,6 +39,9 @@ pub struct AdminHandler {
     pub(crate) flows: FlowStores,
     pub(crate) tokens: TokenStore,
     keyvalue: KeyValueData,
+    pub(crate) versions: VersionStore,
+    /// Versions kept per function (`FAAS_KEEP_VERSIONS`), the current one always.
+    pub(crate) keep_versions: usize,
     artifacts: Option<ArtifactStore>,
     validator: ComponentValidator,
     compiles: CompilePool,
@@ -64,6 +68,8 @@ pub struct Stores {
     pub tokens: TokenStore,
     /// Functions' `wasi:keyvalue` data, deleted with their bucket.
     pub keyvalue: KeyValueData,
+    /// Every kept version of every function, followed by every executor.
+    pub versions: VersionStore,
 }
 
 /// Where triggers and pipelines are defined, and the subject rules they follow.
@@ -102,8 +108,11 @@ impl AdminHandler {
             flows,
             tokens,
             keyvalue,
+            versions,
         } = stores;
         Self {
+            versions,
+            keep_versions: protocol::versions::DEFAULT_KEEP_VERSIONS,
             store: functions,
             transfer,
             registry,
@@ -119,16 +128,29 @@ impl AdminHandler {
         }
     }
 
-    /// Runs one command; the answer is the command's own reply type, as JSON.
-    pub async fn handle(&self, request: AdminRequest) -> Result<serde_json::Value, ErrorBody> {
+    /// The same handler, keeping `keep` versions per function.
+    pub fn with_keep_versions(mut self, keep: usize) -> Self {
+        self.keep_versions = keep.max(1);
+        self
+    }
+
+    /// Runs one command sent by `principal`; the answer is the command's
+    /// own reply type, as JSON.
+    pub async fn handle(
+        &self,
+        request: AdminRequest,
+        principal: &Principal,
+    ) -> Result<serde_json::Value, ErrorBody> {
         match request {
             AdminRequest::ListBuckets(command) => answer(command, |_| self.list_buckets()).await,
             AdminRequest::CreateBucket(command) => answer(command, |c| self.create_bucket(c)).await,
             AdminRequest::ListFunctions(command) => answer(command, |c| self.list_functions(c)).await,
             AdminRequest::DeleteBucket(command) => answer(command, |c| self.delete_bucket(c)).await,
-            AdminRequest::PutFunction(command) => answer(command, |c| self.put_function(c)).await,
+            AdminRequest::PutFunction(command) => answer(command, |c| self.put_function(c, principal)).await,
             AdminRequest::GetFunction(command) => answer(command, |c| self.get_function(c)).await,
             AdminRequest::DeleteFunction(command) => answer(command, |c| self.delete_function(c)).await,
+            AdminRequest::ListVersions(command) => answer(command, |c| self.list_versions(c)).await,
+            AdminRequest::DeleteVersion(command) => answer(command, |c| self.delete_version(c)).await,
             AdminRequest::PutTrigger(command) => answer(command, |c| self.put_trigger(c)).await,
             AdminRequest::GetTrigger(command) => answer(command, |c| self.get_trigger(c)).await,
             AdminRequest::ListTriggers(command) => answer(command, |_| self.list_triggers()).await,
@@ -215,6 +237,9 @@ impl AdminHandler {
         if force && let Err(err) = self.keyvalue.purge_bucket(&bucket).await {
             warn!(%err, %bucket, "could not purge the deleted bucket's key-value data a second time");
         }
+        if let Some(revision) = self.versions.remove_bucket(&bucket).await? {
+            self.wait_for_version_followers(revision).await;
+        }
         if let Some(revision) = self.function_config.remove_bucket(&bucket).await? {
             self.wait_for_config_followers(revision).await;
         }
@@ -239,8 +264,21 @@ impl AdminHandler {
         Ok(settings)
     }
 
-    async fn get_function(&self, GetFunction { function }: GetFunction) -> Result<StagedObject, ErrorBody> {
-        let bytes = self.store.get_function(&function).await?;
+    async fn get_function(
+        &self,
+        GetFunction { function, version }: GetFunction,
+    ) -> Result<StagedObject, ErrorBody> {
+        let bytes = match version {
+            None => self.store.get_function(&function).await?,
+            Some(selector) => {
+                let digest = self.resolve_version(&function, &selector).await?;
+                self.store.get_version(&function, &digest).await.map_err(|err| match err.code() {
+                    // The record outlived its bytes (deleted behind the platform's back).
+                    ErrorCode::FunctionNotFound => protocol::versions::not_found(&function, &selector),
+                    _ => err.into(),
+                })?
+            }
+        };
         Ok(self.transfer.stage(bytes).await?)
     }
 
@@ -248,11 +286,24 @@ impl AdminHandler {
         self.store.delete_function(&function).await?;
         let revision = self.registry.remove(&function).await.map_err(registry_error)?;
         self.wait_for_executors(revision).await;
+        if let Some(revision) = self.versions.remove_function(&function).await? {
+            self.wait_for_version_followers(revision).await;
+        }
         self.forget_function_config(&function).await?;
         Ok(Done {})
     }
 
-    async fn put_function(&self, PutFunction { function, staged }: PutFunction) -> Result<Stored, ErrorBody> {
+    async fn put_function(
+        &self,
+        PutFunction { function, staged, description }: PutFunction,
+        principal: &Principal,
+    ) -> Result<Stored, ErrorBody> {
+        if let Some(description) = &description
+            && let Err(err) = protocol::versions::check_description(description)
+        {
+            self.transfer.discard(&staged).await;
+            return Err(err);
+        }
         // Cheap checks first: no point compiling for a bucket that is not there.
         if !self.store.bucket_exists(&function.bucket).await? {
             self.transfer.discard(&staged).await;
@@ -276,8 +327,10 @@ impl AdminHandler {
         });
         let (digest, world, artifact) = validation.await??;
         let size = bytes.len() as u64;
-        let mut function_info = self.store.put_function(&function, bytes, &digest).await?;
+        let mut function_info = self.store.put_function(&function, bytes.clone(), &digest).await?;
         function_info.world = world;
+        // The version's bytes, content-addressed (written only if absent).
+        self.store.put_version(&function, bytes, &digest).await?;
         // Before the registry names the new digest, so that the first call
         // on any executor finds the artifact instead of compiling.
         if let (Some(artifacts), Some(artifact)) = (&self.artifacts, artifact)
@@ -285,10 +338,20 @@ impl AdminHandler {
         {
             warn!(%err, %digest, "could not share the precompiled artifact; executors will compile");
         }
+        // Before the registry too: the version an upload made current is
+        // always one that can be named.
+        let uploader = (principal.id != Principal::unknown().id)
+            .then(|| format!("{} ({})", principal.id, principal.name));
+        let recorded = self.record_version(&function, &digest, size, world, uploader, description).await?;
         // Last: from here on every call runs the new version.
         let version = FunctionVersion { digest: digest.clone(), size, world };
         let revision = self.registry.set(&function, &version).await.map_err(registry_error)?;
-        self.wait_for_executors(revision).await;
+        let (_, ()) = futures::join!(self.wait_for_executors(revision), async {
+            if let Some(revision) = recorded {
+                self.wait_for_version_followers(revision).await;
+            }
+        });
+        self.apply_retention(&function, &digest).await;
         Ok(Stored { function: function_info, digest })
     }
 

@@ -16,6 +16,7 @@ mod flow_commands;
 mod handler;
 mod sweep;
 mod token_commands;
+mod version_commands;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use bus::audit::AuditLog;
 use bus::logs::CallLogs;
 use bus::{
     BucketSettingsStore, DefinitionStore, FunctionConfigStore, FunctionRegistry, KeyValueData, TokenStore,
-    TransferStore,
+    TransferStore, VersionStore,
 };
 use engine::{ArtifactStore, CompileLimits, CompilePool, ComponentValidator};
 use futures::StreamExt as _;
@@ -90,6 +91,7 @@ impl Admin {
                 BucketSettingsStore::open_when_ready(client, &layout),
                 FunctionConfigStore::open_when_ready(client, &layout),
                 KeyValueData::open_when_ready(client, &layout, config.stores.keyvalue),
+                VersionStore::open_when_ready(client, &layout),
             )
         };
         // The audit trail's and the call logs' streams are set up here;
@@ -105,6 +107,7 @@ impl Admin {
             bucket_settings,
             function_config,
             keyvalue,
+            versions,
         ) = tokio::select! {
             () = shutdown => return Ok(None),
             opened = opened => opened,
@@ -123,6 +126,7 @@ impl Admin {
         let sweep =
             artifacts.clone().filter(|_| config.artifact_sweep_secs > 0).map(|artifacts| sweep::Sweep {
                 registry: registry.clone(),
+                versions: versions.clone(),
                 artifacts,
                 grace: Duration::from_secs(config.artifact_grace_secs),
             });
@@ -145,6 +149,7 @@ impl Admin {
             flows,
             tokens,
             keyvalue,
+            versions,
         };
         let compiles = CompilePool::new(CompileLimits {
             concurrency: config.compile_concurrency,
@@ -152,7 +157,10 @@ impl Admin {
             max_bytes: config.max_component_bytes,
             timeout_setting: "FAAS_VALIDATE_TIMEOUT_SECS",
         });
-        let handler = Arc::new(AdminHandler::new(stores, validator, compiles, config.max_component_bytes));
+        let handler = Arc::new(
+            AdminHandler::new(stores, validator, compiles, config.max_component_bytes)
+                .with_keep_versions(config.keep_versions),
+        );
         let group = subjects.dispatcher_group();
         let commands = client.queue_subscribe(subjects.admin_all(), group.clone()).await?;
         let status = {
@@ -256,7 +264,7 @@ async fn handle(client: Client, handler: Arc<AdminHandler>, subjects: Arc<Subjec
             Ok(request) => {
                 let command = request.command();
                 audited = request.audit();
-                let result = handler.handle(request).await;
+                let result = handler.handle(request, &principal).await;
                 match &result {
                     Ok(_) => info!(command, "command succeeded"),
                     Err(err) => warn!(command, code = %err.code, error = %err.message, "command failed"),

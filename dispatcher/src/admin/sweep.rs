@@ -4,14 +4,16 @@
 //! Every upload of a new version stores a new artifact and leaves the old
 //! one behind, so without a sweep `faas-artifacts` only grows. Each
 //! dispatcher sweeps every `interval`: it reads the digests the registry
-//! names and deletes the artifacts of other digests stored more than
+//! and the kept versions (`faas-versions`) name, so an artifact lives as
+//! long as a version of its digest is kept, and deletes the artifacts of
+//! other digests stored more than
 //! `grace` ago (an upload stores its artifact just before the registry
 //! names it). Sweeps are idempotent, so dispatchers sweeping at once do no
 //! harm, and a wrongly deleted artifact costs one compile, never a call.
 
 use std::time::Duration;
 
-use bus::FunctionRegistry;
+use bus::{FunctionRegistry, VersionStore};
 use engine::ArtifactStore;
 use tracing::{info, warn};
 
@@ -20,6 +22,8 @@ use tracing::{info, warn};
 pub struct Sweep {
     /// Names the digests to keep.
     pub registry: FunctionRegistry,
+    /// Names the digests of the kept versions, kept too.
+    pub versions: VersionStore,
     /// Where the artifacts are.
     pub artifacts: ArtifactStore,
     /// How long an artifact is kept whatever the registry says.
@@ -43,7 +47,8 @@ impl Sweep {
 
     /// One sweep; returns how many artifacts went.
     pub async fn once(&self) -> Result<usize, String> {
-        let referenced = self.registry.digests().await.map_err(|e| e.to_string())?;
+        let mut referenced = self.registry.digests().await.map_err(|e| e.to_string())?;
+        referenced.extend(self.versions.digests().await.map_err(|e| e.to_string())?);
         self.artifacts.sweep(&referenced, self.grace).await.map_err(|e| e.to_string())
     }
 }

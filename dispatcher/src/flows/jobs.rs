@@ -196,7 +196,8 @@ impl Worker {
         };
 
         let hops = bus::hops(message);
-        let outcome = self.exec(target, message.payload.clone(), request_id, job_id, hops).await;
+        let version = bus::header(message, headers::VERSION);
+        let outcome = self.exec(target, message.payload.clone(), request_id, job_id, hops, version).await;
         let attempts = record.attempts;
         match after_attempt(outcome, attempts, &self.settings) {
             AfterAttempt::Succeeded(result) => {
@@ -270,12 +271,17 @@ impl Worker {
         request_id: &str,
         job_id: &str,
         hops: u32,
+        version: Option<&str>,
     ) -> Result<String, ErrorBody> {
         let mut map = HeaderMap::new();
         map.insert(headers::JOB_ID, job_id);
         // A trigger's job: the function's own publishes are one link further.
         if hops > 0 {
             map.insert(headers::HOPS, hops.to_string().as_str());
+        }
+        // A job submitted for `<function>@<version>` runs that version.
+        if let Some(version) = version {
+            map.insert(headers::VERSION, version);
         }
         let wait = Duration::from_secs(self.settings.job_exec_wait_secs);
         match self.caller.run(target, input, map, request_id, wait).await {
