@@ -85,7 +85,8 @@ enum Only {
     /// Size, upload, first calls, warm calls and memory per language:
     /// `results/<date>-<commit>-languages.md`, `.json` and `latest-languages.md`.
     Languages,
-    /// Warm `hello` and the key-value `counter` over HTTP, printed only.
+    /// Warm `hello` and the key-value `counter` over HTTP:
+    /// `results/<date>-<commit>-keyvalue.md`, `.json` and `latest-keyvalue.md`.
     Keyvalue,
 }
 
@@ -159,9 +160,19 @@ async fn main() -> anyhow::Result<()> {
     if args.only == Some(Only::Keyvalue) {
         let result = bench.keyvalue().await;
         let alive = bench.platform.check_alive();
-        bench.platform.stop();
+        let Bench { platform, report, .. } = bench;
+        platform.stop();
         alive?;
-        return result.map(|()| println!("total time {} s", started.elapsed().as_secs()));
+        result?;
+        if args.no_write {
+            println!("\n--no-write: no result files written");
+        } else {
+            let path = report.write_part(&args.out_dir, "keyvalue")?;
+            println!("\nwrote {} (and .json, latest-keyvalue.md)", path.display());
+        }
+        let _ = std::fs::remove_dir_all(&log_dir);
+        println!("total time {} s", started.elapsed().as_secs());
+        return Ok(());
     }
 
     let result = bench.floors().await;

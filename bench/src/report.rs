@@ -712,15 +712,27 @@ impl Report {
     /// Writes `<date>-<commit>.md`, `.json` and `latest.md` into `dir`;
     /// returns the Markdown file's path.
     pub fn write(&self, dir: &Path) -> anyhow::Result<PathBuf> {
+        self.write_as(dir, None)
+    }
+
+    /// Writes a run of one part (`--only <part>`) as
+    /// `<date>-<commit>-<part>.md`, `.json` and `latest-<part>.md`, beside
+    /// the full runs' files rather than over `latest.md`.
+    pub fn write_part(&self, dir: &Path, part: &str) -> anyhow::Result<PathBuf> {
+        self.write_as(dir, Some(part))
+    }
+
+    fn write_as(&self, dir: &Path, part: Option<&str>) -> anyhow::Result<PathBuf> {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-        let stem = format!("{}-{}", self.run.date_utc, self.run.short_commit);
+        let suffix = part.map(|part| format!("-{part}")).unwrap_or_default();
+        let stem = format!("{}-{}{suffix}", self.run.date_utc, self.run.short_commit);
         let md = self.markdown();
         let md_path = dir.join(format!("{stem}.md"));
         std::fs::write(&md_path, &md).with_context(|| format!("write {}", md_path.display()))?;
         let json_path = dir.join(format!("{stem}.json"));
         std::fs::write(&json_path, serde_json::to_string_pretty(self)? + "\n")
             .with_context(|| format!("write {}", json_path.display()))?;
-        let latest = dir.join("latest.md");
+        let latest = dir.join(format!("latest{suffix}.md"));
         std::fs::write(&latest, &md).with_context(|| format!("write {}", latest.display()))?;
         Ok(md_path)
     }
