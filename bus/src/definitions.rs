@@ -135,18 +135,7 @@ impl<T: Serialize + DeserializeOwned> DefinitionStore<T> {
     /// warning.
     pub async fn list(&self) -> Result<Vec<(String, T)>, DefinitionError> {
         let values = crate::snapshot::current_values(self.kv()).await.map_err(|e| self.unavailable(e))?;
-        let mut found: Vec<(String, T)> = values
-            .into_iter()
-            .filter_map(|(name, value)| match serde_json::from_slice(&value) {
-                Ok(definition) => Some((name, definition)),
-                Err(err) => {
-                    tracing::warn!(%err, name, "malformed {} skipped while listing", self.kind);
-                    None
-                }
-            })
-            .collect();
-        found.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(found)
+        Ok(self.parsed_sorted(values))
     }
 
     /// Every definition whose name starts with `prefix` (ending with `.`),
@@ -155,9 +144,18 @@ impl<T: Serialize + DeserializeOwned> DefinitionStore<T> {
         let values = crate::snapshot::current_values_under(self.kv(), prefix)
             .await
             .map_err(|e| self.unavailable(e))?;
+        Ok(self.parsed_sorted(values))
+    }
+
+    /// The definitions among `values` (name, JSON), sorted by name;
+    /// malformed ones skipped with a warning.
+    fn parsed_sorted<V: AsRef<[u8]>>(
+        &self,
+        values: impl IntoIterator<Item = (String, V)>,
+    ) -> Vec<(String, T)> {
         let mut found: Vec<(String, T)> = values
             .into_iter()
-            .filter_map(|(name, value)| match serde_json::from_slice(&value) {
+            .filter_map(|(name, value)| match serde_json::from_slice(value.as_ref()) {
                 Ok(definition) => Some((name, definition)),
                 Err(err) => {
                     tracing::warn!(%err, name, "malformed {} skipped while listing", self.kind);
@@ -166,7 +164,7 @@ impl<T: Serialize + DeserializeOwned> DefinitionStore<T> {
             })
             .collect();
         found.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(found)
+        found
     }
 
     /// Deletes `name`; returns the revision to wait for.

@@ -51,7 +51,7 @@ impl store::HostBucket for CapabilityView<'_> {
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
         let bucket = self.store(&bucket)?;
-        let outcome = self.set_value(Op::Set, &bucket, &key, value).await;
+        let outcome = self.set_value(&bucket, &key, value).await;
         Ok(self.finish(Op::Set, outcome))
     }
 

@@ -195,14 +195,8 @@ impl CapabilityView<'_> {
         Ok(value.map(|value| value.to_vec()))
     }
 
-    async fn set_value(
-        &mut self,
-        op: Op,
-        bucket: &OpenStore,
-        key: &str,
-        value: Vec<u8>,
-    ) -> Result<(), Error> {
-        let hosts = self.begin_kv(op)?;
+    async fn set_value(&mut self, bucket: &OpenStore, key: &str, value: Vec<u8>) -> Result<(), Error> {
+        let hosts = self.begin_kv(Op::Set)?;
         Self::check_value(&hosts, key, &value)?;
         self.touch(&hosts, bucket, [key])?;
         let size = value.len() as u64;
