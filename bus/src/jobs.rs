@@ -233,14 +233,22 @@ impl JobQueue {
             ..JobRecord::queued(job_id, target.clone(), now_ms())
         };
         let value = serde_json::to_vec(&record).expect("records always serialise");
-        match self.records.create(job_id, value.into()).await {
-            Ok(_) => {}
+        let duplicate = match self.records.create(job_id, value.into()).await {
+            Ok(_) => None,
             Err(err) if err.kind() == kv::CreateErrorKind::AlreadyExists => {
                 let (record, _) = self.record(job_id).await?;
-                return Ok(Submitted { record, duplicate: true });
+                // A retry of a submission whose answer was lost: its message
+                // may never have been stored (the record outlived a failed
+                // publish, or the create's answer was lost), so a job still
+                // queued untried is published again. The stream drops the
+                // copy if the first one did land (same `Nats-Msg-Id`).
+                if record.status != JobStatus::Queued || record.attempts > 0 {
+                    return Ok(Submitted { record, duplicate: true });
+                }
+                Some(record)
             }
             Err(err) => return Err(store_error(&self.records.name, err)),
-        }
+        };
         map.insert(headers::NATS_MSG_ID, job_id);
         map.insert(headers::JOB_ID, job_id);
         map.insert(headers::REQUEST_ID, request_id);
@@ -253,10 +261,15 @@ impl JobQueue {
             Err(err) => Err(self.publish_error(err)),
         };
         if let Err(err) = stored {
-            let _ = self.records.purge(job_id).await;
+            if duplicate.is_none() {
+                let _ = self.records.purge(job_id).await;
+            }
             return Err(err);
         }
-        Ok(Submitted { record, duplicate: false })
+        match duplicate {
+            Some(record) => Ok(Submitted { record, duplicate: true }),
+            None => Ok(Submitted { record, duplicate: false }),
+        }
     }
 
     /// A job's record and its revision.
