@@ -48,7 +48,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::JobNotFound
         | ErrorCode::TriggerNotFound
         | ErrorCode::PipelineNotFound
-        | ErrorCode::VersionNotFound => StatusCode::NOT_FOUND,
+        | ErrorCode::VersionNotFound
+        | ErrorCode::ShadowNotFound => StatusCode::NOT_FOUND,
         ErrorCode::InvalidSubject => StatusCode::BAD_REQUEST,
         ErrorCode::InvalidSchedule => StatusCode::BAD_REQUEST,
         ErrorCode::UnknownFunction => StatusCode::UNPROCESSABLE_ENTITY,

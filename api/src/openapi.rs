@@ -170,6 +170,34 @@ pub const OPERATIONS: &[Documented] = &[
         errors: &[InvalidName, Forbidden, BucketNotFound, FunctionNotFound],
     },
     Documented {
+        id: "put_shadow",
+        access: "Scope `deploy:<bucket>`.",
+        errors: &[
+            InvalidName,
+            BadRequest,
+            Forbidden,
+            FunctionNotFound,
+            VersionNotFound,
+            PayloadTooLarge,
+            StorageFull,
+        ],
+    },
+    Documented {
+        id: "get_shadow",
+        access: "Scope `read:<bucket>`.",
+        errors: &[InvalidName, Forbidden, ShadowNotFound],
+    },
+    Documented {
+        id: "delete_shadow",
+        access: "Scope `deploy:<bucket>`.",
+        errors: &[InvalidName, Forbidden, ShadowNotFound],
+    },
+    Documented {
+        id: "shadow_report",
+        access: "Scope `read:<bucket>`.",
+        errors: &[InvalidName, Forbidden, ShadowNotFound],
+    },
+    Documented {
         id: "put_function_config",
         access: "Scope `deploy:<bucket>`.",
         errors: &[InvalidName, BadRequest, Forbidden, FunctionNotFound, PayloadTooLarge, StorageFull],

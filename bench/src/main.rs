@@ -88,6 +88,9 @@ enum Only {
     /// Warm `hello` and the key-value `counter` over HTTP:
     /// `results/<date>-<commit>-keyvalue.md`, `.json` and `latest-keyvalue.md`.
     Keyvalue,
+    /// Warm `hello` over HTTP at c=1 and c=16 without and with 10 % shadow
+    /// traffic: `results/<date>-<commit>-shadow.md`, `.json` and `latest-shadow.md`.
+    Shadow,
 }
 
 #[tokio::main]
@@ -157,8 +160,11 @@ async fn main() -> anyhow::Result<()> {
         return finish_languages(&args, &languages, &log_dir, started);
     }
     report::print_header();
-    if args.only == Some(Only::Keyvalue) {
-        let result = bench.keyvalue().await;
+    if let Some(part @ (Only::Keyvalue | Only::Shadow)) = args.only {
+        let (result, name) = match part {
+            Only::Shadow => (bench.shadow().await, "shadow"),
+            _ => (bench.keyvalue().await, "keyvalue"),
+        };
         let alive = bench.platform.check_alive();
         let Bench { platform, report, .. } = bench;
         platform.stop();
@@ -167,8 +173,8 @@ async fn main() -> anyhow::Result<()> {
         if args.no_write {
             println!("\n--no-write: no result files written");
         } else {
-            let path = report.write_part(&args.out_dir, "keyvalue")?;
-            println!("\nwrote {} (and .json, latest-keyvalue.md)", path.display());
+            let path = report.write_part(&args.out_dir, name)?;
+            println!("\nwrote {} (and .json, latest-{name}.md)", path.display());
         }
         let _ = std::fs::remove_dir_all(&log_dir);
         println!("total time {} s", started.elapsed().as_secs());

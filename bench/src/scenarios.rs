@@ -6,6 +6,7 @@
 //! (whose queue and records stay behind in JetStream).
 
 mod languages;
+mod shadow;
 
 use std::time::Duration;
 

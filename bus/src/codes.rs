@@ -60,6 +60,7 @@ impl DefinitionError {
             Self::NotFound { kind: "pipeline", .. } => ErrorCode::PipelineNotFound,
             Self::NotFound { kind: "function-config", .. } => ErrorCode::FunctionNotFound,
             Self::NotFound { kind: "version", .. } => ErrorCode::VersionNotFound,
+            Self::NotFound { kind: "shadow", .. } => ErrorCode::ShadowNotFound,
             // A store of another kind needs its own not-found code.
             Self::NotFound { .. } => ErrorCode::Internal,
             Self::Unavailable { .. } | Self::FollowersBehind { .. } => ErrorCode::Unavailable,

@@ -41,6 +41,7 @@ mod retry;
 mod schedules;
 mod secrets;
 mod services;
+mod shadow;
 mod snapshot;
 mod stores;
 pub mod telemetry;
@@ -67,6 +68,7 @@ pub use retry::{Backoff, retry};
 pub use schedules::ScheduleTicks;
 pub use secrets::{SecretsError, SecretsKey};
 pub use services::{RoleService, ServiceError, ServiceSpec, gather_stats, ping_data, register};
+pub use shadow::{ShadowOutcomes, ShadowStore, ShadowWatch, publish_outcome as publish_shadow_outcome};
 pub use stores::{
     JetStreamLayout, StoreConfig, StoreError, StoreQuota, StoreQuotas, StoreUnavailable, is_full,
     open_or_create,

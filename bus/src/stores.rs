@@ -290,7 +290,7 @@ pub struct StoreQuotas {
     #[arg(long, env = "FAAS_REGISTRY_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.registry)]
     pub registry: i64,
     /// Bytes each definition store (`faas-triggers`, `faas-pipelines`, `faas-tokens`,
-    /// `faas-token-usage`, `faas-buckets`, `faas-function-config`) may hold.
+    /// `faas-token-usage`, `faas-buckets`, `faas-function-config`, `faas-shadow`) may hold.
     #[arg(long, env = "FAAS_DEFINITIONS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.definitions)]
     pub definitions: i64,
     /// Bytes the version records (`faas-versions`) may hold; beyond, uploads get 507.
@@ -328,6 +328,16 @@ pub struct StoreQuotas {
     /// Seconds a call log is kept (stream `FAAS_LOGS`).
     #[arg(long, env = "FAAS_LOGS_MAX_AGE_SECS", default_value_t = StoreQuotas::DEFAULT.logs_max_age_secs)]
     pub logs_max_age_secs: u64,
+    /// Bytes the shadow traffic outcomes (stream `FAAS_SHADOW_OUTCOMES`) may hold; beyond, the oldest go.
+    #[arg(long, env = "FAAS_SHADOW_OUTCOMES_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.shadow_outcomes)]
+    pub shadow_outcomes: i64,
+    /// Seconds a shadow outcome is kept (stream `FAAS_SHADOW_OUTCOMES`).
+    #[arg(
+        long,
+        env = "FAAS_SHADOW_OUTCOMES_MAX_AGE_SECS",
+        default_value_t = StoreQuotas::DEFAULT.shadow_outcomes_max_age_secs
+    )]
+    pub shadow_outcomes_max_age_secs: u64,
 }
 
 impl Default for StoreQuotas {
@@ -357,10 +367,12 @@ impl StoreQuotas {
         audit_max_age_secs: 90 * 24 * 3600,
         logs: 64 << 20,
         logs_max_age_secs: 24 * 3600,
+        shadow_outcomes: protocol::shadow::OUTCOMES_DEFAULT_MAX_BYTES,
+        shadow_outcomes_max_age_secs: protocol::shadow::OUTCOMES_DEFAULT_MAX_AGE_SECS,
     };
 
     /// Each store's stream and its cap.
-    fn streams(&self, names: &JetStreamNames) -> [(String, i64); 20] {
+    fn streams(&self, names: &JetStreamNames) -> [(String, i64); 22] {
         let kv = |bucket: String| JetStreamNames::kv_stream(&bucket);
         let obj = |store: String| JetStreamNames::object_stream(&store);
         [
@@ -384,6 +396,8 @@ impl StoreQuotas {
             (kv(names.schedule_ticks()), self.schedule_ticks),
             (names.audit_stream(), self.audit),
             (names.logs_stream(), self.logs),
+            (kv(names.shadow()), self.definitions),
+            (names.shadow_outcomes_stream(), self.shadow_outcomes),
         ]
     }
 

@@ -114,6 +114,28 @@ pub enum Command {
         /// `<bucket>/<function>`.
         function: FunctionRef,
     },
+    /// Shadow a sample of a function's live calls with a candidate version
+    /// (`faas shadow b/f <version> --sample 0.1`), show its report
+    /// (`--report`) or stop it (`--stop`); with neither a version nor a
+    /// flag, show the shadowing running now.
+    Shadow {
+        /// `<bucket>/<function>`.
+        function: FunctionRef,
+        /// The candidate: a digest or a unique prefix of 8+ hex characters.
+        version: Option<String>,
+        /// The share of live calls also run on the candidate, in (0, 1].
+        #[arg(long, default_value_t = 0.1)]
+        sample: f64,
+        /// Shadow runs per second at most, per executor [default: 50].
+        #[arg(long)]
+        max_per_sec: Option<u32>,
+        /// Print the report instead.
+        #[arg(long, conflicts_with_all = ["version", "stop"])]
+        report: bool,
+        /// Stop shadowing.
+        #[arg(long, conflicts_with = "version")]
+        stop: bool,
+    },
     /// Asynchronous jobs.
     #[command(subcommand)]
     Jobs(Jobs),

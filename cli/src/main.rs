@@ -84,6 +84,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Rm { what, force } => functions::rm(&ctx, &what, force).await,
         Command::Get { function, dest } => functions::get(&ctx, &function, dest).await,
         Command::Versions { function } => functions::versions(&ctx, &function).await,
+        Command::Shadow { function, version, sample, max_per_sec, report, stop } => {
+            let spec = version.map(|version| protocol::shadow::ShadowSpec {
+                version,
+                sample: protocol::shadow::Sample(sample),
+                max_per_sec,
+            });
+            functions::shadow(&ctx, &function, spec, report, stop).await
+        }
         Command::Jobs(command) => jobs::run(&ctx, command).await,
         Command::Logs { function, follow, limit } => logs::run(&ctx, &function, follow, limit).await,
         Command::Triggers(command) => resources::triggers(&ctx, command).await,

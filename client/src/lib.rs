@@ -221,6 +221,39 @@ impl Client {
         self.json(request).await
     }
 
+    /// `PUT /file/{bucket}/{function}/shadow`: shadows a sample of the
+    /// function's live calls with a candidate version (a fresh report).
+    pub async fn put_shadow(
+        &self,
+        function: &FunctionRef,
+        spec: &protocol::shadow::ShadowSpec,
+    ) -> Result<protocol::shadow::ShadowConfig, Error> {
+        let path = ["file", function.bucket.as_str(), function.function.as_str(), "shadow"];
+        self.json(self.request(Method::PUT, &path).json(spec)).await
+    }
+
+    /// `GET /file/{bucket}/{function}/shadow`: the shadowing running now.
+    pub async fn shadow(&self, function: &FunctionRef) -> Result<protocol::shadow::ShadowConfig, Error> {
+        let path = ["file", function.bucket.as_str(), function.function.as_str(), "shadow"];
+        self.json(self.request(Method::GET, &path)).await
+    }
+
+    /// `DELETE /file/{bucket}/{function}/shadow`: stops shadowing (the
+    /// report stays until the next `PUT`).
+    pub async fn delete_shadow(&self, function: &FunctionRef) -> Result<Deleted, Error> {
+        let path = ["file", function.bucket.as_str(), function.function.as_str(), "shadow"];
+        self.json(self.request(Method::DELETE, &path)).await
+    }
+
+    /// `GET /file/{bucket}/{function}/shadow/report`: the shadow pairs summarised.
+    pub async fn shadow_report(
+        &self,
+        function: &FunctionRef,
+    ) -> Result<protocol::shadow::ShadowReport, Error> {
+        let path = ["file", function.bucket.as_str(), function.function.as_str(), "shadow", "report"];
+        self.json(self.request(Method::GET, &path)).await
+    }
+
     /// `<METHOD> /run/{bucket}/{function}{path}[?query]`: calls an HTTP
     /// function with `headers` and `body`. Any status the function answers
     /// is its answer, not an error; a failure of the platform (no such

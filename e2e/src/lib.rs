@@ -460,6 +460,7 @@ impl Platform {
             limits: self.limits.clone(),
             concurrency,
             backlog,
+            shadow_concurrency: 2,
             cache_entries: 16,
             compile_every_call: false,
             compile: executor::CompileSettings::default(),

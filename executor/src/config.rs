@@ -30,6 +30,11 @@ pub struct ExecutorConfig {
     /// answers no-responders, which callers see as 503).
     #[arg(long, env = "FAAS_EXEC_BACKLOG", default_value_t = 64)]
     pub backlog: usize,
+    /// Shadow runs (`PUT /file/{b}/{f}/shadow`) at once on this executor,
+    /// beside the `concurrency` live calls; a sampled call finding them all
+    /// busy is not shadowed (counted as `skipped`).
+    #[arg(long, env = "FAAS_SHADOW_CONCURRENCY", default_value_t = 2)]
+    pub shadow_concurrency: usize,
     /// Compiled components kept in memory (least recently used evicted).
     #[arg(long, env = "FAAS_EXEC_CACHE_ENTRIES", default_value_t = 128)]
     pub cache_entries: usize,

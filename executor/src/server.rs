@@ -58,6 +58,9 @@ use crate::reply::{self, Output};
 use crate::runtime::{FunctionRuntime, HttpOutput};
 use crate::settings::CallSettings;
 
+#[path = "shadow.rs"]
+mod shadow;
+
 /// Why the executor could not start or keep serving.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecutorError {
@@ -86,6 +89,9 @@ pub enum ExecutorError {
     /// The function versions could not be followed.
     #[error("function versions: {0}")]
     Versions(bus::DefinitionError),
+    /// The shadow configurations could not be followed.
+    #[error("shadow configurations: {0}")]
+    Shadow(bus::DefinitionError),
     /// The metrics address could not be bound.
     #[error("cannot serve metrics on {address}: {source}")]
     Metrics {
@@ -120,6 +126,8 @@ struct Executor {
     secrets_key: Option<SecretsKey>,
     /// `max_concurrency` slots across executors.
     leases: ConcurrencyLeases,
+    /// The functions being shadowed, and the shadow runs' slots and metrics.
+    shadows: shadow::Shadows,
 }
 
 /// Serves exec requests until `shutdown` resolves, then lets running calls finish.
@@ -151,7 +159,8 @@ pub async fn run(
         messaging: MessagingBackend::new(client.clone()),
     });
     let runtime = Arc::new(
-        FunctionRuntime::new(config.limits.clone(), config.concurrency)?
+        // Room in the instance pool for the shadow runs too: they never take a live call's.
+        FunctionRuntime::new(config.limits.clone(), config.concurrency + config.shadow_concurrency)?
             .with_address_policy(address_policy)
             .with_capabilities(hosts),
     );
@@ -208,6 +217,15 @@ pub async fn run(
         config.concurrency.max(1),
         config.backlog,
     ));
+    let shadows = shadow::Shadows::start(
+        &client,
+        &layout,
+        &mut registry,
+        config.shadow_concurrency,
+        config.metrics.metrics_max_functions,
+    )
+    .await
+    .map_err(ExecutorError::Shadow)?;
     // Dropped when `run` returns, which stops the metrics server.
     let (_stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     if let Some(address) = config.metrics.metrics_listen {
@@ -233,6 +251,7 @@ pub async fn run(
         versions,
         secrets_key: config.secrets_key.clone(),
         leases,
+        shadows,
     });
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let room = Arc::new(Semaphore::new(config.concurrency.max(1) + config.backlog));
@@ -427,16 +446,10 @@ async fn handle(
             let settings = &executor.call_logs;
             (settings.mode == CallLogs::On).then(|| call.log(settings.max_bytes, limit))
         };
-        let (headers, payload, log) = match measured(
-            &executor,
-            &function,
-            route,
-            &message,
-            &request_id,
-            started,
-        )
-        .await
-        {
+        let outcome = measured(&executor, &function, route, &message, &request_id, started).await;
+        let shadowed =
+            executor.shadows.sample(&function, route, &message, &request_id, &outcome, started.elapsed());
+        let (headers, payload, log) = match outcome {
             Ok((answer, version)) => {
                 let (stdout, stderr) = answer.logs();
                 info!(
@@ -487,6 +500,10 @@ async fn handle(
         };
         if let Err(err) = executor.client.publish_with_headers(reply_to, headers, payload).await {
             warn!(%err, "could not publish the reply");
+        }
+        // After the reply, in a task of its own: never delays the caller.
+        if let Some(shadowed) = shadowed {
+            shadowed.spawn(executor.clone());
         }
         // After the reply: the caller never waits for its log.
         if let Some(log) = log {

@@ -14,6 +14,7 @@ use crate::error::ErrorBody;
 use crate::function_config::{FunctionConfigUpdate, FunctionConfigView};
 use crate::names::{BucketName, FunctionRef, PipelineName, TriggerName};
 use crate::pipelines::{Pipeline, PipelineSpec};
+use crate::shadow::{ShadowConfig, ShadowReport, ShadowSpec};
 use crate::triggers::{Trigger, TriggerSpec};
 use crate::versions::VersionList;
 
@@ -85,6 +86,15 @@ admin_commands! {
     ListVersions = "list_versions" -> VersionList,
     /// Delete one version of a function (never its current one).
     DeleteVersion = "delete_version" -> Done,
+    /// Start (or restart, with a fresh report) shadowing a function's live
+    /// calls with a candidate version; answered once every executor applied it.
+    PutShadow = "put_shadow" -> ShadowConfig,
+    /// Show a function's shadowing.
+    GetShadow = "get_shadow" -> ShadowConfig,
+    /// Stop shadowing a function; answered once every executor applied it.
+    DeleteShadow = "delete_shadow" -> Done,
+    /// Summarise the outcomes of a function's shadowing.
+    GetShadowReport = "get_shadow_report" -> ShadowReport,
     /// Create or replace a trigger; answered once every dispatcher applied it.
     PutTrigger = "put_trigger" -> Trigger,
     /// Show a trigger.
@@ -191,6 +201,36 @@ pub struct DeleteVersion {
     pub function: FunctionRef,
     /// The version: a digest or a unique prefix of one.
     pub version: String,
+}
+
+/// Start shadowing a function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutShadow {
+    /// The function.
+    pub function: FunctionRef,
+    /// The candidate and how much to shadow.
+    pub spec: ShadowSpec,
+}
+
+/// Show a function's shadowing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetShadow {
+    /// The function.
+    pub function: FunctionRef,
+}
+
+/// Stop shadowing a function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteShadow {
+    /// The function.
+    pub function: FunctionRef,
+}
+
+/// Summarise a function's shadow outcomes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetShadowReport {
+    /// The function.
+    pub function: FunctionRef,
 }
 
 /// Create or replace a trigger.

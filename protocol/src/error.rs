@@ -134,6 +134,8 @@ error_codes! {
     VersionNotFound = "version_not_found",
     /// The version is the function's current one and cannot be deleted.
     VersionInUse = "version_in_use",
+    /// The function is not being shadowed (`GET /file/{b}/{f}/shadow`).
+    ShadowNotFound = "shadow_not_found",
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -110,6 +110,20 @@ impl JetStreamNames {
         self.bucket("function-config")
     }
 
+    /// Key-value bucket `<p>-shadow`: `<bucket>.<function>` →
+    /// [`crate::shadow::ShadowConfig`], the functions being shadowed. Only
+    /// the dispatcher writes it; every executor follows it.
+    pub fn shadow(&self) -> String {
+        self.bucket("shadow")
+    }
+
+    /// Stream `<P>_SHADOW_OUTCOMES` keeping shadow pairs' outcomes (every
+    /// `<prefix>.shadow.>` message), capped per function, by age and
+    /// bytes; `GET /file/{b}/{f}/shadow/report` summarises it.
+    pub fn shadow_outcomes_stream(&self) -> String {
+        self.stream("SHADOW_OUTCOMES")
+    }
+
     /// Key-value bucket `<p>-versions`: `<bucket>.<function>.<digest>` →
     /// [`crate::versions::VersionRecord`], one per version kept. Only the
     /// dispatcher writes it; every executor follows it.
@@ -218,6 +232,7 @@ impl JetStreamNames {
             self.callbacks_stream(),
             self.audit_stream(),
             self.logs_stream(),
+            self.shadow_outcomes_stream(),
         ];
         streams.extend(
             [
@@ -230,6 +245,7 @@ impl JetStreamNames {
                 self.bucket_settings(),
                 self.function_config(),
                 self.versions(),
+                self.shadow(),
                 self.concurrency(),
                 self.keyvalue(),
                 self.event_budgets(),

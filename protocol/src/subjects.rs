@@ -251,6 +251,7 @@ impl Subjects {
             format!("{p}.errors.>"),
             self.audit_all(),
             self.call_logs_all(),
+            self.shadow_outcomes_all(),
         ]
     }
 
@@ -284,6 +285,19 @@ impl Subjects {
     /// Every call log: the subjects of [`crate::JetStreamNames::logs_stream`].
     pub fn call_logs_all(&self) -> String {
         format!("{}.logs.>", self.prefix)
+    }
+
+    /// `<prefix>.shadow.<bucket>.<function>`: a
+    /// [`crate::shadow::ShadowOutcome`] for each shadowed call of the
+    /// function, published by the executor that ran the pair.
+    pub fn shadow_outcome(&self, function: &FunctionRef) -> String {
+        format!("{}.shadow.{}.{}", self.prefix, function.bucket, function.function)
+    }
+
+    /// Every shadow outcome: the subjects of
+    /// [`crate::JetStreamNames::shadow_outcomes_stream`].
+    pub fn shadow_outcomes_all(&self) -> String {
+        format!("{}.shadow.>", self.prefix)
     }
 
     /// Liveness probe answered by any one executor.

@@ -12,6 +12,7 @@ pub mod logs;
 pub mod multipart;
 pub mod pipelines;
 pub mod run;
+pub mod shadow;
 mod targets;
 pub mod tokens;
 pub mod triggers;
@@ -55,6 +56,8 @@ pub fn declared() -> Vec<(Guard, OpenApiRouter<AppState>)> {
         .routes(routes!(buckets::create, buckets::list_functions, buckets::configure, buckets::delete))
         .routes(routes!(files::upload, files::download, files::delete))
         .routes(routes!(files::versions))
+        .routes(routes!(shadow::put, shadow::get, shadow::delete))
+        .routes(routes!(shadow::report))
         .routes(routes!(config::put, config::get, config::delete))
         // `pipeline` is a reserved bucket name, so these never hide a function.
         .routes(routes!(pipelines::exec))

@@ -258,3 +258,51 @@ pub async fn versions(ctx: &Context, function: &FunctionRef) -> Result<(), Failu
     print(ctx.output, &listed, &["", "DIGEST", "SIZE", "WORLD", "UPLOADED", "BY", "DESCRIPTION"], rows);
     Ok(())
 }
+
+/// `faas shadow`: starts, shows, reports on or stops a function's shadowing.
+pub async fn shadow(
+    ctx: &Context,
+    function: &FunctionRef,
+    spec: Option<protocol::shadow::ShadowSpec>,
+    report: bool,
+    stop: bool,
+) -> Result<(), Failure> {
+    if report {
+        let report = ctx.client.shadow_report(function).await?;
+        let mut rows: Vec<Vec<String>> =
+            report.verdicts.iter().map(|(verdict, count)| vec![verdict.clone(), count.to_string()]).collect();
+        for (code, count) in &report.candidate_errors {
+            rows.push(vec![format!("candidate error {code}"), count.to_string()]);
+        }
+        let (live, candidate) = (&report.live_latency, &report.candidate_latency);
+        rows.push(vec!["live p50/p99 (us)".into(), format!("{}/{}", live.p50_us, live.p99_us)]);
+        rows.push(vec![
+            "candidate p50/p99 (us)".into(),
+            format!("{}/{}", candidate.p50_us, candidate.p99_us),
+        ]);
+        for difference in &report.differences {
+            rows.push(vec![
+                format!("differs {}", difference.request_id),
+                format!("live {:?} / candidate {:?}", difference.live.output, difference.candidate.output),
+            ]);
+        }
+        print(ctx.output, &report, &["", "COUNT"], rows);
+    } else if stop {
+        let deleted = ctx.client.delete_shadow(function).await?;
+        print(ctx.output, &deleted, &["STOPPED"], vec![vec![function.to_string()]]);
+    } else {
+        let config = match spec {
+            Some(spec) => ctx.client.put_shadow(function, &spec).await?,
+            None => ctx.client.shadow(function).await?,
+        };
+        let row = vec![
+            config.function.clone(),
+            config.candidate.clone(),
+            config.sample.to_string(),
+            config.max_per_sec.to_string(),
+            output::time_ms(Some(config.started_at_ms)),
+        ];
+        print(ctx.output, &config, &["FUNCTION", "CANDIDATE", "SAMPLE", "MAX/S", "STARTED"], vec![row]);
+    }
+    Ok(())
+}

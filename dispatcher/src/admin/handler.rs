@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use bus::{
     BucketSettingsStore, DefinitionError, DefinitionStore, FunctionConfigStore, FunctionRegistry,
-    KeyValueData, KeyValueError, RegistryError, TokenStore, TransferStore, VersionStore,
+    KeyValueData, KeyValueError, RegistryError, ShadowOutcomes, ShadowStore, TokenStore, TransferStore,
+    VersionStore,
 };
 use engine::ArtifactStore;
 use protocol::admin::{
@@ -40,6 +41,10 @@ pub struct AdminHandler {
     pub(crate) tokens: TokenStore,
     keyvalue: KeyValueData,
     pub(crate) versions: VersionStore,
+    /// The functions being shadowed, followed by every executor.
+    pub(crate) shadow: ShadowStore,
+    /// The shadow pairs' outcomes, for reports.
+    pub(crate) shadow_outcomes: ShadowOutcomes,
     /// Versions kept per function (`FAAS_KEEP_VERSIONS`), the current one always.
     pub(crate) keep_versions: usize,
     artifacts: Option<ArtifactStore>,
@@ -70,6 +75,8 @@ pub struct Stores {
     pub keyvalue: KeyValueData,
     /// Every kept version of every function, followed by every executor.
     pub versions: VersionStore,
+    /// The functions being shadowed and their outcomes.
+    pub shadow: (ShadowStore, ShadowOutcomes),
 }
 
 /// Where triggers and pipelines are defined, and the subject rules they follow.
@@ -109,9 +116,12 @@ impl AdminHandler {
             tokens,
             keyvalue,
             versions,
+            shadow: (shadow, shadow_outcomes),
         } = stores;
         Self {
             versions,
+            shadow,
+            shadow_outcomes,
             keep_versions: protocol::versions::DEFAULT_KEEP_VERSIONS,
             store: functions,
             transfer,
@@ -151,6 +161,10 @@ impl AdminHandler {
             AdminRequest::DeleteFunction(command) => answer(command, |c| self.delete_function(c)).await,
             AdminRequest::ListVersions(command) => answer(command, |c| self.list_versions(c)).await,
             AdminRequest::DeleteVersion(command) => answer(command, |c| self.delete_version(c)).await,
+            AdminRequest::PutShadow(command) => answer(command, |c| self.put_shadow(c, principal)).await,
+            AdminRequest::GetShadow(command) => answer(command, |c| self.get_shadow(c)).await,
+            AdminRequest::DeleteShadow(command) => answer(command, |c| self.delete_shadow(c)).await,
+            AdminRequest::GetShadowReport(command) => answer(command, |c| self.get_shadow_report(c)).await,
             AdminRequest::PutTrigger(command) => answer(command, |c| self.put_trigger(c)).await,
             AdminRequest::GetTrigger(command) => answer(command, |c| self.get_trigger(c)).await,
             AdminRequest::ListTriggers(command) => answer(command, |_| self.list_triggers()).await,
@@ -290,6 +304,7 @@ impl AdminHandler {
             self.wait_for_version_followers(revision).await;
         }
         self.forget_function_config(&function).await?;
+        self.forget_shadow(&function).await?;
         Ok(Done {})
     }
 

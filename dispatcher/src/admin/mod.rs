@@ -14,6 +14,7 @@
 mod config_commands;
 mod flow_commands;
 mod handler;
+mod shadow_commands;
 mod sweep;
 mod token_commands;
 mod version_commands;
@@ -26,8 +27,8 @@ use async_nats::{Client, Message, Subscriber};
 use bus::audit::AuditLog;
 use bus::logs::CallLogs;
 use bus::{
-    BucketSettingsStore, DefinitionStore, FunctionConfigStore, FunctionRegistry, KeyValueData, TokenStore,
-    TransferStore, VersionStore,
+    BucketSettingsStore, DefinitionStore, FunctionConfigStore, FunctionRegistry, KeyValueData,
+    ShadowOutcomes, ShadowStore, TokenStore, TransferStore, VersionStore,
 };
 use engine::{ArtifactStore, CompileLimits, CompilePool, ComponentValidator};
 use futures::StreamExt as _;
@@ -92,6 +93,13 @@ impl Admin {
                 FunctionConfigStore::open_when_ready(client, &layout),
                 KeyValueData::open_when_ready(client, &layout, config.stores.keyvalue),
                 VersionStore::open_when_ready(client, &layout),
+                ShadowStore::open_when_ready(client, &layout),
+                bus::retry("shadow outcomes", || ShadowOutcomes::setup(
+                    client,
+                    &subjects,
+                    &layout,
+                    &config.stores
+                )),
             )
         };
         // The audit trail's and the call logs' streams are set up here;
@@ -108,6 +116,8 @@ impl Admin {
             function_config,
             keyvalue,
             versions,
+            shadow,
+            shadow_outcomes,
         ) = tokio::select! {
             () = shutdown => return Ok(None),
             opened = opened => opened,
@@ -150,6 +160,7 @@ impl Admin {
             tokens,
             keyvalue,
             versions,
+            shadow: (shadow, shadow_outcomes),
         };
         let compiles = CompilePool::new(CompileLimits {
             concurrency: config.compile_concurrency,

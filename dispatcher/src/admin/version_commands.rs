@@ -47,6 +47,12 @@ impl AdminHandler {
                 format!("{digest} is the current version of {function}: upload another one first"),
             ));
         }
+        if self.shadowed_with(&function, &digest).await? {
+            return Err(ErrorBody::new(
+                ErrorCode::VersionInUse,
+                format!("{function} is shadowed with {digest}: stop the shadowing first (DELETE .../shadow)"),
+            ));
+        }
         self.forget_version(&function, &digest).await?;
         Ok(Done {})
     }
@@ -104,7 +110,12 @@ impl AdminHandler {
                 return;
             }
         };
-        let doomed = records.iter().skip(self.keep_versions).filter(|record| record.digest != current);
+        // A shadow candidate is pinned: it must outlive its shadowing.
+        let shadowed = self.shadow.get(function).await.ok().flatten().map(|config| config.candidate);
+        let doomed = records
+            .iter()
+            .skip(self.keep_versions)
+            .filter(|record| record.digest != current && shadowed.as_deref() != Some(record.digest.as_str()));
         for record in doomed {
             match self.forget_version(function, &record.digest).await {
                 Ok(()) => {
