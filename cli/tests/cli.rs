@@ -163,6 +163,21 @@ async fn deploy_invoke_list_and_remove() {
     assert_eq!(rows.len(), 2, "{printed}");
     assert!(rows[0].starts_with(&format!("*  {newest}")), "{printed}");
 
+    // Shadow the current version with the older one, report, stop.
+    let older = listed[1]["digest"].as_str().unwrap().to_owned();
+    let shadow =
+        run(&platform, config, &["shadow", "functions/hello", &older[..12], "--sample", "1", "-o", "json"])
+            .await;
+    assert_exit(&shadow, 0);
+    assert_eq!(json(&shadow)["candidate"], older.as_str());
+    let report = run(&platform, config, &["shadow", "functions/hello", "--report", "-o", "json"]).await;
+    assert_exit(&report, 0);
+    assert_eq!(json(&report)["config"]["candidate"], older.as_str());
+    assert_exit(&run(&platform, config, &["shadow", "functions/hello", "--stop"]).await, 0);
+    let stopped = run(&platform, config, &["shadow", "functions/hello"]).await;
+    assert_exit(&stopped, 1);
+    assert!(stderr(&stopped).contains("shadow_not_found (404)"), "{}", stderr(&stopped));
+
     let removed = run(&platform, config, &["rm", "functions/hello"]).await;
     assert_exit(&removed, 0);
     let gone = run(&platform, config, &["invoke", "functions/hello", "-d", "{}"]).await;
