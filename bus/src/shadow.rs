@@ -20,7 +20,7 @@ use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use async_nats::jetstream::stream::{self, LastRawMessageErrorKind};
 use futures::StreamExt as _;
 use protocol::shadow::{OUTCOMES_PER_FUNCTION, ShadowConfig, ShadowOutcome, shadow_key};
-use protocol::{FunctionRef, Subjects, headers};
+use protocol::{BucketName, FunctionRef, Subjects, headers};
 
 use crate::definitions::{DefinitionError, DefinitionStore};
 use crate::followed_map::{FollowedMap, MapLookup};
@@ -76,6 +76,20 @@ impl ShadowStore {
             Err(DefinitionError::NotFound { .. }) => Ok(None),
             Err(err) => Err(err),
         }
+    }
+
+    /// Stops the shadowing of every function of `bucket`; the last
+    /// revision to wait for.
+    pub async fn remove_bucket(&self, bucket: &BucketName) -> Result<Option<u64>, DefinitionError> {
+        let mut last = None;
+        for (key, _) in self.configs.list_under(&format!("{bucket}.")).await? {
+            match self.configs.delete(&key).await {
+                Ok(revision) => last = Some(revision),
+                Err(DefinitionError::NotFound { .. }) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(last)
     }
 
     /// Waits until every live [`ShadowWatch`] has applied `revision`.

@@ -203,6 +203,12 @@ async fn a_candidate_that_traps_or_loops_is_counted_and_the_live_answer_stays_th
     let report = report_with(&platform, "hello", 2).await;
     assert_eq!(report["candidate_errors"], j!({"function_timeout": 2}), "{report}");
     assert_eq!(report["config"]["candidate"], spin.as_str(), "{report}");
+
+    // Deleting the function stops its shadowing.
+    let (status, body) = shadow_request(&platform, reqwest::Method::DELETE, "hello").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = shadow_request(&platform, reqwest::Method::GET, "hello/shadow").await;
+    assert_eq!((status, error_code(&body).0), (StatusCode::NOT_FOUND, "shadow_not_found"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -257,6 +257,7 @@ impl AdminHandler {
         if let Some(revision) = self.function_config.remove_bucket(&bucket).await? {
             self.wait_for_config_followers(revision).await;
         }
+        self.forget_bucket_shadows(&bucket).await?;
         if let Some(revision) = self.bucket_settings.remove(&bucket).await.map_err(settings_error)? {
             self.wait_for_settings_followers(revision).await;
         }

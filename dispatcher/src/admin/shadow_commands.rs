@@ -119,6 +119,14 @@ impl AdminHandler {
         Ok(())
     }
 
+    /// Stops shadowing every function of a deleted bucket.
+    pub(crate) async fn forget_bucket_shadows(&self, bucket: &protocol::BucketName) -> Result<(), ErrorBody> {
+        if let Some(revision) = self.shadow.remove_bucket(bucket).await? {
+            self.wait_for_shadow_followers(revision).await;
+        }
+        Ok(())
+    }
+
     /// Answers only once every running executor applied a shadow write:
     /// after `PUT` every executor shadows, after `DELETE` none starts a
     /// shadow run. A stuck executor must not block it: after
