@@ -11,7 +11,7 @@
 # 3. Runs the workspace's tests with FAAS_TEST_RUSTFS_BIN set, so every S3
 #    server a test starts is a RustFS process of its own.
 #
-# Extra arguments go to the last `cargo test` (e.g. `--test exec`).
+# Extra arguments go to the last `cargo test` (e.g. `--test e2e exec::`).
 # FAAS_RUSTFS_CACHE moves the install (default ~/.cache/wasm-faas/rustfs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
