@@ -1,5 +1,6 @@
 //! The HTTP routes. The paths of the original platform are kept as they were.
 
+pub mod aliases;
 pub mod audit;
 mod body;
 pub mod buckets;
@@ -55,6 +56,9 @@ pub fn declared() -> Vec<(Guard, OpenApiRouter<AppState>)> {
         .routes(routes!(buckets::create, buckets::list_functions, buckets::configure, buckets::delete))
         .routes(routes!(files::upload, files::download, files::delete))
         .routes(routes!(files::versions))
+        .routes(routes!(aliases::list))
+        .routes(routes!(aliases::put, aliases::delete))
+        .routes(routes!(aliases::rollback))
         .routes(routes!(config::put, config::get, config::delete))
         // `pipeline` is a reserved bucket name, so these never hide a function.
         .routes(routes!(pipelines::exec))

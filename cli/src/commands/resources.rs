@@ -71,7 +71,7 @@ pub async fn pipelines(ctx: &Context, command: Pipelines) -> Result<(), Failure>
             print(ctx.output, &pipeline, HEADERS, vec![row(&pipeline)]);
         }
         Pipelines::Put { name, steps } => {
-            let pipeline = ctx.client.put_pipeline(&name, &PipelineSpec { steps }).await?;
+            let pipeline = ctx.client.put_pipeline(&name, &PipelineSpec::of(steps)).await?;
             print(ctx.output, &pipeline, HEADERS, vec![row(&pipeline)]);
         }
         Pipelines::Rm { name } => {

@@ -83,6 +83,11 @@ impl AdminHandler {
                     format!("pipeline {name}: step {} ({step}) does not exist; upload it first", index + 1),
                 ));
             }
+            if let Some(version) = spec.version(index) {
+                self.check_pin(step, version).await.map_err(|err| {
+                    ErrorBody::new(err.code, format!("pipeline {name}: step {}: {}", index + 1, err.message))
+                })?;
+            }
         }
         self.flows.pipelines.put(name.as_str(), &spec).await?;
         Ok(Pipeline { name, spec })
