@@ -234,7 +234,7 @@ async fn a_weighted_alias_splits_90_10_and_a_route_key_always_lands_on_the_same_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn retention_keeps_every_version_an_alias_or_a_pipeline_step_pins() {
+async fn retention_keeps_every_version_an_alias_a_pipeline_step_or_a_trigger_pins() {
     let platform = Platform::start_with_dispatcher(|config| config.keep_versions = 3).await;
     platform.create_bucket("functions").await;
     let variants = hello_variants(9);
@@ -246,11 +246,17 @@ async fn retention_keeps_every_version_an_alias_or_a_pipeline_step_pins() {
     let resp = platform.http.put(platform.url("/pipeline/pinned")).json(&steps).send().await.unwrap();
     let (status, body) = e2e::json(resp).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // And so does a trigger's function, `f@<digest>`.
+    let trigger = json!({"subject": "pin.requested", "function": format!("functions/hello@{}", first[2])});
+    let resp = platform.http.put(platform.url("/trigger/pinned")).json(&trigger).send().await.unwrap();
+    let (status, body) = e2e::json(resp).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["function"], format!("functions/hello@{}", first[2]));
     let rest = upload_all(&platform, "hello", &variants[3..]).await;
 
-    // The newest 3, then the pinned ones; the unpinned old one is gone.
+    // The newest 3, then the pinned ones.
     let kept: Vec<String> = listed(&platform, "hello").await.into_iter().map(|(digest, _)| digest).collect();
-    let expected = [&rest[5], &rest[4], &rest[3], &first[1], &first[0]];
+    let expected = [&rest[5], &rest[4], &rest[3], &first[2], &first[1], &first[0]];
     assert_eq!(kept, expected.map(Clone::clone).to_vec());
     assert_eq!(ran(&platform, "hello@pinned").await, first[0]);
     // The pipeline runs its pinned version, and the pin refuses deletion.
@@ -267,6 +273,17 @@ async fn retention_keeps_every_version_an_alias_or_a_pipeline_step_pins() {
     let (status, body) = e2e::json(platform.http.delete(url).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(e2e::error_code(&body).0, "version_in_use");
+    // The trigger runs its pinned version.
+    let reply = platform.client.request("pin.requested", r#"{"name":"t"}"#.into()).await.unwrap();
+    assert_eq!(reply.payload.as_ref(), b"Hello t, how are you?");
+    // Without the pins (pipeline and trigger deleted), the next upload prunes them.
+    for path in ["/pipeline/pinned", "/trigger/pinned"] {
+        assert_eq!(platform.http.delete(platform.url(path)).send().await.unwrap().status(), StatusCode::OK);
+    }
+    let last = upload_all(&platform, "hello", &variants[..1]).await;
+    assert_eq!(last[0], first[0], "an identical re-upload");
+    let kept: Vec<String> = listed(&platform, "hello").await.into_iter().map(|(digest, _)| digest).collect();
+    assert_eq!(kept, [&rest[5], &rest[4], &rest[3], &first[0]].map(Clone::clone).to_vec());
     // A pin of a version that is not kept is refused.
     let steps = json!({"steps": ["functions/hello@ffffffff"]});
     let resp = platform.http.put(platform.url("/pipeline/bad")).json(&steps).send().await.unwrap();

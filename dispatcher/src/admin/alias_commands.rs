@@ -209,9 +209,9 @@ impl AdminHandler {
         self.alias_target(function, &entry, version).await.map(drop)
     }
 
-    /// The digests of `function` that pipeline steps pin by digest or
-    /// prefix (`f@<digest>`), among `kept`: retention keeps them and
-    /// `delete_version` refuses them. A step naming an alias pins nothing
+    /// The digests of `function` that pipeline steps and triggers pin by
+    /// digest or prefix (`f@<digest>`), among `kept`: retention keeps them
+    /// and `delete_version` refuses them. One naming an alias pins nothing
     /// itself: the alias pins its target.
     pub(crate) async fn pipeline_pins(
         &self,
@@ -228,6 +228,14 @@ impl AdminHandler {
                     let named = kept.iter().filter(|record| record.digest.starts_with(version));
                     pinned.extend(named.map(|record| record.digest.clone()));
                 }
+            }
+        }
+        for (_, spec) in self.flows.triggers.list().await? {
+            if let Some(version) = spec.version.as_deref().filter(|v| !aliases::is_alias_shaped(v))
+                && spec.function == *function
+            {
+                let named = kept.iter().filter(|record| record.digest.starts_with(version));
+                pinned.extend(named.map(|record| record.digest.clone()));
             }
         }
         Ok(pinned)

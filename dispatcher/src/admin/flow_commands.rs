@@ -43,6 +43,11 @@ impl AdminHandler {
                 format!("trigger {name}: function {} does not exist; upload it first", spec.function),
             ));
         }
+        if let Some(version) = &spec.version {
+            self.check_pin(&spec.function, version)
+                .await
+                .map_err(|err| ErrorBody::new(err.code, format!("trigger {name}: {}", err.message)))?;
+        }
         let revision = self.flows.triggers.put(name.as_str(), &spec).await?;
         self.wait_for_dispatchers(revision).await;
         Ok(Trigger { name, spec })
