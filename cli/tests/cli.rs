@@ -163,6 +163,18 @@ async fn deploy_invoke_list_and_remove() {
     assert_eq!(rows.len(), 2, "{printed}");
     assert!(rows[0].starts_with(&format!("*  {newest}")), "{printed}");
 
+    // An alias names the older version; rollback makes it current again.
+    let older = listed[1]["digest"].as_str().unwrap().to_owned();
+    let aliased =
+        run(&platform, config, &["alias", "functions/hello", "stable", &older[..12], "-o", "json"]).await;
+    assert_exit(&aliased, 0);
+    assert_eq!(json(&aliased)["version"], older.as_str());
+    let rolled = run(&platform, config, &["rollback", "functions/hello", "-o", "json"]).await;
+    assert_exit(&rolled, 0);
+    assert_eq!(json(&rolled)["version"], older.as_str());
+    let bad = run(&platform, config, &["alias", "functions/hello", "canary", &older, "--weight", "x"]).await;
+    assert_exit(&bad, 2);
+
     let removed = run(&platform, config, &["rm", "functions/hello"]).await;
     assert_exit(&removed, 0);
     let gone = run(&platform, config, &["invoke", "functions/hello", "-d", "{}"]).await;
