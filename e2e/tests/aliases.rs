@@ -338,4 +338,13 @@ async fn bad_alias_requests_are_refused_with_their_codes() {
     assert_eq!(rollback(&platform, "hello").await.0, StatusCode::CONFLICT);
     // Unknown function.
     assert_eq!(rollback(&platform, "nothing").await.0, StatusCode::NOT_FOUND);
+    // A job through an alias is pinned when accepted: an unknown alias is refused then.
+    let resp =
+        platform.http.post(platform.url("/async/functions/hello@nosuch")).body("{}").send().await.unwrap();
+    let (status, body) = e2e::json(resp).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(e2e::error_code(&body).0, "alias_not_found");
+    let resp =
+        platform.http.post(platform.url("/async/functions/hello@current")).body("{}").send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
 }
