@@ -49,13 +49,17 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::TriggerNotFound
         | ErrorCode::PipelineNotFound
         | ErrorCode::VersionNotFound
-        | ErrorCode::ShadowNotFound => StatusCode::NOT_FOUND,
+        | ErrorCode::ShadowNotFound
+        | ErrorCode::AliasNotFound => StatusCode::NOT_FOUND,
         ErrorCode::InvalidSubject => StatusCode::BAD_REQUEST,
         ErrorCode::InvalidSchedule => StatusCode::BAD_REQUEST,
         ErrorCode::UnknownFunction => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::HopLimitExceeded => StatusCode::LOOP_DETECTED,
         ErrorCode::QueueFull => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::BucketExists | ErrorCode::BucketNotEmpty | ErrorCode::VersionInUse => StatusCode::CONFLICT,
+        ErrorCode::BucketExists
+        | ErrorCode::BucketNotEmpty
+        | ErrorCode::VersionInUse
+        | ErrorCode::NoRollbackTarget => StatusCode::CONFLICT,
         ErrorCode::PayloadTooLarge | ErrorCode::OutputTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::InvalidComponent => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::FunctionTrapped

@@ -199,8 +199,8 @@ struct WatchState {
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-/// Function key to digest, shared with the follower task.
-type Digests = Arc<RwLock<HashMap<String, String>>>;
+/// Function key to its entry (digest and aliases), shared with the follower task.
+type Digests = Arc<RwLock<HashMap<String, Arc<FunctionVersion>>>>;
 
 impl RegistryWatch {
     fn start(follower: Follower<FunctionVersion>) -> Self {
@@ -217,9 +217,19 @@ impl RegistryWatch {
             return Lookup::Unknown;
         }
         match self.state.digests.read().expect("registry lock").get(&registry_key(function)) {
-            Some(digest) => Lookup::Digest(digest.clone()),
+            Some(entry) => Lookup::Digest(entry.digest.clone()),
             None => Lookup::Absent,
         }
+    }
+
+    /// The whole registry entry of `function` (its aliases too), as far as
+    /// this executor knows; `None` when the copy is not known current
+    /// (read the registry directly), `Some(None)` when it has no entry.
+    pub fn entry(&self, function: &FunctionRef) -> Option<Option<Arc<FunctionVersion>>> {
+        if !self.state.status.is_current() {
+            return None;
+        }
+        Some(self.state.digests.read().expect("registry lock").get(&registry_key(function)).cloned())
     }
 
     /// Whether lookups are answered from memory right now.
@@ -243,7 +253,7 @@ async fn apply(
             let mut digests = digests.write().expect("registry lock");
             match change {
                 Change::Set { name, value } => {
-                    digests.insert(name, value.digest);
+                    digests.insert(name, Arc::new(value));
                 }
                 Change::Removed { name } => {
                     digests.remove(&name);

@@ -9,7 +9,7 @@ use protocol::{FunctionRef, FunctionVersion};
 use stack::NatsServer;
 
 fn version(digest: &str) -> FunctionVersion {
-    FunctionVersion { digest: digest.into(), size: 1, world: Default::default() }
+    FunctionVersion { digest: digest.into(), size: 1, world: Default::default(), aliases: Default::default() }
 }
 
 async fn until_current(watch: &faas_bus::RegistryWatch) {

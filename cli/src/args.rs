@@ -135,6 +135,23 @@ pub enum Command {
         /// Stop shadowing.
         #[arg(long, conflicts_with = "version")]
         stop: bool,
+    /// Create or move an alias of a function (`current` is what its name
+    /// runs); with `--weight`, split its calls between versions.
+    Alias {
+        /// `<bucket>/<function>`.
+        function: FunctionRef,
+        /// The alias (`current`, or a name of your own).
+        alias: String,
+        /// The target: a digest, a unique prefix, or another alias.
+        version: String,
+        /// `<version>=<share>`, repeated; shares sum to 1 and include the target.
+        #[arg(long)]
+        weight: Vec<String>,
+    },
+    /// Point a function's `current` back at its previous version.
+    Rollback {
+        /// `<bucket>/<function>`.
+        function: FunctionRef,
     },
     /// Asynchronous jobs.
     #[command(subcommand)]

@@ -21,7 +21,7 @@ use clap::Parser;
 use client::Client;
 
 use crate::args::{Cli, Command, Output};
-use crate::commands::{Context, function_config, functions, http, jobs, login, logs, resources};
+use crate::commands::{Context, aliases, function_config, functions, http, jobs, login, logs, resources};
 use crate::config::ConfigFile;
 use crate::failure::Failure;
 
@@ -92,6 +92,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             });
             functions::shadow(&ctx, &function, spec, report, stop).await
         }
+        Command::Alias { function, alias, version, weight } => {
+            aliases::put(&ctx, &function, &alias, version, &weight).await
+        }
+        Command::Rollback { function } => aliases::rollback(&ctx, &function).await,
         Command::Jobs(command) => jobs::run(&ctx, command).await,
         Command::Logs { function, follow, limit } => logs::run(&ctx, &function, follow, limit).await,
         Command::Triggers(command) => resources::triggers(&ctx, command).await,

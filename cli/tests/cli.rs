@@ -177,6 +177,17 @@ async fn deploy_invoke_list_and_remove() {
     let stopped = run(&platform, config, &["shadow", "functions/hello"]).await;
     assert_exit(&stopped, 1);
     assert!(stderr(&stopped).contains("shadow_not_found (404)"), "{}", stderr(&stopped));
+    // An alias names the older version; rollback makes it current again.
+    let older = listed[1]["digest"].as_str().unwrap().to_owned();
+    let aliased =
+        run(&platform, config, &["alias", "functions/hello", "stable", &older[..12], "-o", "json"]).await;
+    assert_exit(&aliased, 0);
+    assert_eq!(json(&aliased)["version"], older.as_str());
+    let rolled = run(&platform, config, &["rollback", "functions/hello", "-o", "json"]).await;
+    assert_exit(&rolled, 0);
+    assert_eq!(json(&rolled)["version"], older.as_str());
+    let bad = run(&platform, config, &["alias", "functions/hello", "canary", &older, "--weight", "x"]).await;
+    assert_exit(&bad, 2);
 
     let removed = run(&platform, config, &["rm", "functions/hello"]).await;
     assert_exit(&removed, 0);

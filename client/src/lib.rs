@@ -204,6 +204,37 @@ impl Client {
         self.json(self.request(Method::GET, &path)).await
     }
 
+    /// `PUT /file/{bucket}/{function}/aliases/{alias}`: creates or moves
+    /// an alias (`current` included); answered once every executor applied it.
+    pub async fn put_alias(
+        &self,
+        function: &FunctionRef,
+        alias: &str,
+        spec: &protocol::aliases::AliasSpec,
+    ) -> Result<protocol::aliases::AliasRecord, Error> {
+        let path = ["file", function.bucket.as_str(), function.function.as_str(), "aliases", alias];
+        self.json(self.request(Method::PUT, &path).json(spec)).await
+    }
+
+    /// `GET /file/{bucket}/{function}/aliases`: `current` first.
+    pub async fn aliases(&self, function: &FunctionRef) -> Result<protocol::aliases::AliasList, Error> {
+        let path = ["file", function.bucket.as_str(), function.function.as_str(), "aliases"];
+        self.json(self.request(Method::GET, &path)).await
+    }
+
+    /// `DELETE /file/{bucket}/{function}/aliases/{alias}` (never `current`).
+    pub async fn delete_alias(&self, function: &FunctionRef, alias: &str) -> Result<Deleted, Error> {
+        let path = ["file", function.bucket.as_str(), function.function.as_str(), "aliases", alias];
+        self.json(self.request(Method::DELETE, &path)).await
+    }
+
+    /// `POST /file/{bucket}/{function}/rollback`: `current` back one step
+    /// (`no_rollback_target` when no earlier version is kept).
+    pub async fn rollback(&self, function: &FunctionRef) -> Result<protocol::aliases::AliasRecord, Error> {
+        let path = ["file", function.bucket.as_str(), function.function.as_str(), "rollback"];
+        self.json(self.request(Method::POST, &path)).await
+    }
+
     /// `GET /file/{bucket}/{function}?version=<version>`: one kept version's
     /// bytes (`version`: a digest or a unique prefix of 8+ hex characters).
     pub async fn download_version(&self, function: &FunctionRef, version: &str) -> Result<Bytes, Error> {

@@ -13,6 +13,7 @@
 //! code ([`reply`]), then publishes the call's log ([`call_log`]). It counts
 //! what it does ([`metrics`]) for Prometheus, served on `--metrics-listen`.
 
+pub mod aliases;
 pub mod cache;
 pub mod call_log;
 pub mod capabilities;

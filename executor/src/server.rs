@@ -122,6 +122,8 @@ struct Executor {
     buckets: (BucketSettingsWatch, BucketSettingsStore),
     /// Every kept version of every function, followed: `Faas-Version`.
     versions: VersionWatch,
+    /// Aliases and weights, read from the followed registry.
+    aliases: crate::aliases::AliasRoutes,
     /// Opens the functions' secrets.
     secrets_key: Option<SecretsKey>,
     /// `max_concurrency` slots across executors.
@@ -169,6 +171,7 @@ pub async fn run(
         functions = FunctionRegistry::open_when_ready(&client, &layout) => functions,
     };
     let watch = functions.watch(&client).await?;
+    let aliases = crate::aliases::AliasRoutes::new(functions.clone(), watch.clone());
     let transfer = TransferStore::open_when_ready(&client, &layout).await;
     let id = uuid::Uuid::new_v4().to_string();
     // A slot outlives no call: the longest a call may run, and a margin
@@ -249,6 +252,7 @@ pub async fn run(
         configs,
         buckets: (buckets, bucket_settings),
         versions,
+        aliases,
         secrets_key: config.secrets_key.clone(),
         leases,
         shadows,
@@ -611,13 +615,8 @@ async fn execute(
         ),
         World::Exec => None,
     };
-    let loaded = match bus::header(message, headers::VERSION) {
-        None => executor.components.load(function).await,
-        Some(selector) => match executor.versions.resolve(function, selector).await {
-            Ok(digest) => executor.components.load_version(function, &digest).await,
-            Err(body) => Err(ExecError::Version(body)),
-        },
-    };
+    // `Faas-Version` (a digest prefix or an alias) and `current`'s weights.
+    let loaded = executor.aliases.load(&executor.versions, &executor.components, function, message).await;
     let loaded = loaded.map_err(Failure::before_load)?;
     *loaded_from = Some((loaded.source, loaded.compile));
     let digest = Some(loaded.digest.clone());

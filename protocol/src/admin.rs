@@ -8,6 +8,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::aliases::{AliasList, AliasRecord};
 use crate::auth::TokenRecord;
 use crate::buckets::{BucketSettings, BucketSettingsChange};
 use crate::error::ErrorBody;
@@ -95,6 +96,14 @@ admin_commands! {
     DeleteShadow = "delete_shadow" -> Done,
     /// Summarise the outcomes of a function's shadowing.
     GetShadowReport = "get_shadow_report" -> ShadowReport,
+    /// Create or move an alias of a function; answered once every executor applied it.
+    PutAlias = "put_alias" -> AliasRecord,
+    /// List a function's aliases, `current` first.
+    ListAliases = "list_aliases" -> AliasList,
+    /// Delete a named alias (never `current`).
+    DeleteAlias = "delete_alias" -> Done,
+    /// Point `current` back at its previous target still kept.
+    Rollback = "rollback" -> AliasRecord,
     /// Create or replace a trigger; answered once every dispatcher applied it.
     PutTrigger = "put_trigger" -> Trigger,
     /// Show a trigger.
@@ -215,6 +224,25 @@ pub struct PutShadow {
 /// Show a function's shadowing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetShadow {
+/// Create or move an alias (`current` included) of a function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutAlias {
+    /// The function.
+    pub function: FunctionRef,
+    /// The alias, checked by [`crate::aliases::check_name`].
+    pub alias: String,
+    /// Its target: a digest, a unique prefix, or another alias.
+    pub version: String,
+    /// Shares of [`crate::aliases::WEIGHT_TOTAL`] by version (digest or
+    /// unique prefix), checked by [`crate::aliases::AliasSpec::shares`];
+    /// empty: every call runs `version`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub weights: std::collections::BTreeMap<String, u32>,
+}
+
+/// List a function's aliases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListAliases {
     /// The function.
     pub function: FunctionRef,
 }
@@ -229,6 +257,18 @@ pub struct DeleteShadow {
 /// Summarise a function's shadow outcomes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetShadowReport {
+/// Delete a named alias of a function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteAlias {
+    /// The function.
+    pub function: FunctionRef,
+    /// The alias.
+    pub alias: String,
+}
+
+/// Point a function's `current` back at its previous target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollback {
     /// The function.
     pub function: FunctionRef,
 }

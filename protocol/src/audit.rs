@@ -213,6 +213,7 @@ mod tests {
                 time_zone: None,
                 input: None,
                 function: FunctionRef::new("bk1", "f1").unwrap(),
+                version: None,
                 output_subject: None,
                 mode: TriggerMode::default(),
             },

@@ -132,10 +132,15 @@ error_codes! {
     CapabilityNotGranted = "capability_not_granted",
     /// The function has no version with that digest (or digest prefix).
     VersionNotFound = "version_not_found",
-    /// The version is the function's current one and cannot be deleted.
+    /// The version is the function's current one, or an alias (or an
+    /// alias's weight) points at it, and cannot be deleted.
     VersionInUse = "version_in_use",
     /// The function is not being shadowed (`GET /file/{b}/{f}/shadow`).
     ShadowNotFound = "shadow_not_found",
+    /// The function has no alias of that name.
+    AliasNotFound = "alias_not_found",
+    /// `rollback` found no earlier version of `current` still kept.
+    NoRollbackTarget = "no_rollback_target",
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -164,6 +164,12 @@ pub const WORLD: &str = "Faas-World";
 /// current one ([`crate::versions`]).
 pub const VERSION: &str = "Faas-Version";
 
+/// On exec and HTTP-function requests (`x-faas-route-key` over HTTP): the
+/// key a weighted alias hashes to pick a version, so the same key always
+/// lands on the same one ([`crate::aliases::pick`]); without it the pick
+/// is random per call.
+pub const ROUTE_KEY: &str = "Faas-Route-Key";
+
 /// `value` as a header value: control characters (which would end a NATS
 /// or HTTP header line) become spaces. For values people choose, such as
 /// a token's name.

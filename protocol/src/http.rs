@@ -25,6 +25,9 @@ pub const EXECUTOR_HEADER: &str = "x-faas-executor";
 pub const DIGEST_HEADER: &str = "x-faas-digest";
 /// On an exec answer: `memory`, `artifact` or `compiled`.
 pub const CACHE_HEADER: &str = "x-faas-cache";
+/// On an exec or HTTP-function request: the key a weighted alias picks a
+/// version by (the bus's `Faas-Route-Key`), sticky per key.
+pub const ROUTE_KEY_HEADER: &str = "x-faas-route-key";
 /// Request header of an upload: the new version's description (as the
 /// multipart field `description`), at most 1 KiB.
 pub const DESCRIPTION_HEADER: &str = "x-faas-description";

@@ -8,6 +8,7 @@
 //! helpers over these constants live in the bus crate.
 
 pub mod admin;
+pub mod aliases;
 pub mod audit;
 pub mod auth;
 pub mod buckets;

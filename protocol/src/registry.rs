@@ -47,6 +47,12 @@ pub struct FunctionVersion {
     /// functions existed are exec functions.
     #[serde(default, skip_serializing_if = "World::is_exec")]
     pub world: World,
+    /// `current`'s weights and rollback history, and the named aliases
+    /// ([`crate::aliases`]): kept here so that the watch every executor
+    /// already follows (acked) makes moving an alias exact. Left out of the
+    /// JSON when empty, so entries read and write as before aliases.
+    #[serde(default, skip_serializing_if = "crate::aliases::Aliases::is_empty")]
+    pub aliases: crate::aliases::Aliases,
 }
 
 /// The two shapes of function the platform runs, detected at upload.
@@ -106,7 +112,8 @@ mod tests {
 
     #[test]
     fn versions_round_trip_as_json() {
-        let v = FunctionVersion { digest: "ab".into(), size: 3, world: World::Exec };
+        let v =
+            FunctionVersion { digest: "ab".into(), size: 3, world: World::Exec, aliases: Default::default() };
         let json = serde_json::to_string(&v).unwrap();
         // Exec entries keep the shape executors before HTTP functions read.
         assert_eq!(json, r#"{"digest":"ab","size":3}"#);

@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
-use crate::names::{FunctionRef, Target, TriggerName, function_ref_string};
+use crate::names::{FunctionRef, Target, TriggerName};
 use crate::subjects::{Subjects, check_syntax, subject_within, subjects_intersect};
 
 /// Trigger links an event may pass through before it is dropped (with a
@@ -88,8 +88,12 @@ pub enum TriggerMode {
 
 /// What `PUT /trigger/{name}` takes and the trigger store holds: a subject
 /// or a schedule, exactly one.
+///
+/// `function` may be `"<bucket>/<function>@<version or alias>"` (see
+/// [`crate::aliases`]); the suffix is split off into [`TriggerSpec::version`]
+/// and put back in the JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "TriggerJson", into = "TriggerJson")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TriggerSpec {
     /// The subject listened on (wildcards allowed).
@@ -106,16 +110,63 @@ pub struct TriggerSpec {
     /// trigger's name and the tick's time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
-    /// The function run for each message, `"<bucket>/<function>"`.
-    #[serde(with = "function_ref_string")]
+    /// The function run for each message, `"<bucket>/<function>[@<version or alias>]"`.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub function: FunctionRef,
+    /// The version or alias of `function` it runs (`None`: the current one).
+    #[cfg_attr(feature = "openapi", schema(ignore))]
+    pub version: Option<String>,
     /// Where the output is published, if anywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_subject: Option<String>,
     /// `sync` (default) or `async`.
     #[serde(default)]
     pub mode: TriggerMode,
+}
+
+/// [`TriggerSpec`] as JSON holds it: the function and its version in one string.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TriggerJson {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    schedule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    time_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    input: Option<String>,
+    function: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    output_subject: Option<String>,
+    #[serde(default)]
+    mode: TriggerMode,
+}
+
+impl TryFrom<TriggerJson> for TriggerSpec {
+    type Error = String;
+    fn try_from(json: TriggerJson) -> Result<Self, String> {
+        let TriggerJson { subject, schedule, time_zone, input, function, output_subject, mode } = json;
+        let (name, version) = crate::versions::split_at_version(&function);
+        let version = version
+            .map(crate::aliases::check_version_or_alias)
+            .transpose()
+            .map_err(|e| format!("function {function}: {}", e.message))?;
+        let function = name.parse::<FunctionRef>().map_err(|e| e.to_string())?;
+        Ok(Self { subject, schedule, time_zone, input, function, version, output_subject, mode })
+    }
+}
+
+impl From<TriggerSpec> for TriggerJson {
+    fn from(spec: TriggerSpec) -> Self {
+        let TriggerSpec { subject, schedule, time_zone, input, function, version, output_subject, mode } =
+            spec;
+        let function = match version {
+            Some(version) => format!("{function}@{version}"),
+            None => function.to_string(),
+        };
+        Self { subject, schedule, time_zone, input, function, output_subject, mode }
+    }
 }
 
 impl TriggerSpec {
@@ -193,6 +244,19 @@ mod tests {
 
     fn spec(json: serde_json::Value) -> Result<TriggerSpec, serde_json::Error> {
         serde_json::from_value(json)
+    }
+
+    #[test]
+    fn a_trigger_may_name_a_version_or_an_alias() {
+        let json = serde_json::json!({"subject": "a.b", "function": "fns/hello@stable"});
+        let parsed = spec(json.clone()).unwrap();
+        assert_eq!(parsed.function.to_string(), "fns/hello");
+        assert_eq!(parsed.version.as_deref(), Some("stable"));
+        assert_eq!(serde_json::to_value(&parsed).unwrap()["function"], json["function"]);
+        let plain = spec(serde_json::json!({"subject": "a.b", "function": "fns/hello"})).unwrap();
+        assert_eq!(plain.version, None);
+        assert!(spec(serde_json::json!({"subject": "a.b", "function": "fns/hello@beef"})).is_err());
+        assert!(spec(serde_json::json!({"subject": "a.b", "function": "fns/hello", "x": 1})).is_err());
     }
 
     #[test]

@@ -76,13 +76,17 @@ pub struct VersionInfo {
     pub description: Option<String>,
     /// Whether calls to the function's plain name run this version.
     pub current: bool,
+    /// The aliases pointing at it, as target or by weight (`current`
+    /// first); see [`crate::aliases`].
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 impl VersionInfo {
     /// The listing entry of `record`.
     pub fn of(record: VersionRecord, current: bool) -> Self {
         let VersionRecord { digest, size, world, uploaded_at_ms, uploader, description } = record;
-        Self { digest, size, world, uploaded_at_ms, uploader, description, current }
+        Self { digest, size, world, uploaded_at_ms, uploader, description, current, aliases: Vec::new() }
     }
 }
 

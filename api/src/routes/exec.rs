@@ -45,12 +45,21 @@ pub fn passed_on<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Vec<(&'static 
 }
 
 /// The function a call route's `{function}` segment names, and the
-/// version after its `@` (a digest or a prefix of 8+ hex characters), if any.
+/// version after its `@` (a digest or a prefix of 8+ hex characters, or an
+/// alias name), if any.
 pub fn addressed(bucket: &str, segment: &str) -> Result<(FunctionRef, Option<String>), ApiError> {
     let (name, version) = protocol::versions::split_at_version(segment);
     let function = FunctionRef::new(bucket, name)?;
-    let version = version.map(protocol::versions::check_selector).transpose()?;
+    let version = version.map(protocol::aliases::check_version_or_alias).transpose()?;
     Ok((function, version))
+}
+
+/// Passes `x-faas-route-key` on as `Faas-Route-Key`: what a weighted alias
+/// picks a version by.
+pub fn pass_route_key(http_headers: &HeaderMap, nats_headers: &mut async_nats::HeaderMap) {
+    if let Some(key) = http_headers.get(http::ROUTE_KEY_HEADER).and_then(|value| value.to_str().ok()) {
+        nats_headers.insert(headers::ROUTE_KEY, headers::header_safe(key).as_str());
+    }
 }
 
 /// Query of an exec call.
@@ -65,7 +74,7 @@ pub struct ExecQuery {
     path = "/exec/{bucket}/{function}",
     operation_id = "exec_function",
     tag = "calls",
-    params(("bucket" = String, Path, description = "The bucket."), ("function" = String, Path, description = "The function, or `<function>@<version>` to run a kept version (its digest or a unique prefix of 8+ hex characters)."), ("logs" = Option<bool>, Query, description = "`true`: answer with stdout and stderr too.")),
+    params(("bucket" = String, Path, description = "The bucket."), ("function" = String, Path, description = "The function, or `<function>@<version>` to run a kept version (its digest or a unique prefix of 8+ hex characters) or `<function>@<alias>` to run through an alias."), ("logs" = Option<bool>, Query, description = "`true`: answer with stdout and stderr too."), ("x-faas-route-key" = Option<String>, Header, description = "Sticky key for a weighted alias: the same key always runs the same version.")),
     request_body(content = inline(crate::openapi::RawBytes), content_type = "application/octet-stream", description = "The input: any bytes, handed to the function as a string (lossily UTF-8). At most the NATS server's max_payload less 4 KiB."), responses((status = 200, description = "The output (with `logs`, and stdout and stderr).", body = crate::openapi::ExecAnswer))
 )]
 pub async fn exec(
@@ -94,6 +103,7 @@ pub async fn exec(
     if let Some(version) = &version {
         nats_headers.insert(headers::VERSION, version.as_str());
     }
+    pass_route_key(&http_headers, &mut nats_headers);
     let reply = state.exec.call(&target, input, nats_headers, id.as_str(), state.config.exec_wait()).await?;
     let passed_on = passed_on(|name| reply.header(name));
 

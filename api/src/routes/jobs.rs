@@ -51,16 +51,20 @@ pub async fn submit(
     // A job for a function that is not deployed could only fail later: 404
     // now, before anything is stored. The registry has an entry for every
     // function the dispatcher stored.
-    if state.registry().await?.get(&function).await?.is_none() {
+    let Some(entry) = state.registry().await?.get(&function).await? else {
         return Err(ApiError::new(
             ErrorCode::FunctionNotFound,
             format!("no function {function} is deployed"),
         ));
-    }
+    };
     // The same for a version, which is pinned by its full digest: a job
-    // runs what was named when it was accepted.
+    // runs what was named when it was accepted (through an alias: the
+    // version it picked then).
     let mut pinned = None;
-    if let Some(selector) = version {
+    if let Some(alias) = version.as_deref().filter(|v| protocol::aliases::is_alias_shaped(v)) {
+        let key = http_headers.get(http::ROUTE_KEY_HEADER).and_then(|value| value.to_str().ok());
+        pinned = Some(super::aliases::pick(&function, &entry, alias, key)?);
+    } else if let Some(selector) = version {
         let listed =
             crate::bus_client::admin(&state, &id, &principal, ListVersions { function: function.clone() })
                 .await?;

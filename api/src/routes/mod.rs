@@ -1,5 +1,6 @@
 //! The HTTP routes. The paths of the original platform are kept as they were.
 
+pub mod aliases;
 pub mod audit;
 mod body;
 pub mod buckets;
@@ -58,6 +59,9 @@ pub fn declared() -> Vec<(Guard, OpenApiRouter<AppState>)> {
         .routes(routes!(files::versions))
         .routes(routes!(shadow::put, shadow::get, shadow::delete))
         .routes(routes!(shadow::report))
+        .routes(routes!(aliases::list))
+        .routes(routes!(aliases::put, aliases::delete))
+        .routes(routes!(aliases::rollback))
         .routes(routes!(config::put, config::get, config::delete))
         // `pipeline` is a reserved bucket name, so these never hide a function.
         .routes(routes!(pipelines::exec))

@@ -104,6 +104,7 @@ async fn call(
     if let Some(version) = &version {
         nats_headers.insert(headers::VERSION, version.as_str());
     }
+    super::exec::pass_route_key(&parts.headers, &mut nats_headers);
     nats_headers.insert(headers::HTTP_METHOD, parts.method.as_str());
     nats_headers.insert(headers::HTTP_PATH, function_path(parts.uri.path()));
     if let Some(query) = parts.uri.query().filter(|q| !q.is_empty()) {

@@ -252,10 +252,12 @@ pub async fn versions(ctx: &Context, function: &FunctionRef) -> Result<(), Failu
                 output::time_ms(Some(version.uploaded_at_ms)),
                 version.uploader.clone().unwrap_or_else(|| "-".to_owned()),
                 version.description.clone().unwrap_or_default().replace('\n', " "),
+                version.aliases.join(","),
             ]
         })
         .collect();
-    print(ctx.output, &listed, &["", "DIGEST", "SIZE", "WORLD", "UPLOADED", "BY", "DESCRIPTION"], rows);
+    let headers = ["", "DIGEST", "SIZE", "WORLD", "UPLOADED", "BY", "DESCRIPTION", "ALIASES"];
+    print(ctx.output, &listed, &headers, rows);
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! The commands that talk to the platform, one module per area.
 
+pub mod aliases;
 pub mod function_config;
 pub mod functions;
 pub mod http;

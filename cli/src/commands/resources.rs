@@ -42,7 +42,16 @@ pub async fn triggers(ctx: &Context, command: Triggers) -> Result<(), Failure> {
             print(ctx.output, &trigger, HEADERS, vec![row(&trigger)]);
         }
         Triggers::Put { name, subject, schedule, time_zone, input, function, output_subject, mode } => {
-            let spec = TriggerSpec { subject, schedule, time_zone, input, function, output_subject, mode };
+            let spec = TriggerSpec {
+                subject,
+                schedule,
+                time_zone,
+                input,
+                function,
+                version: None,
+                output_subject,
+                mode,
+            };
             let trigger = ctx.client.put_trigger(&name, &spec).await?;
             print(ctx.output, &trigger, HEADERS, vec![row(&trigger)]);
         }
@@ -71,7 +80,7 @@ pub async fn pipelines(ctx: &Context, command: Pipelines) -> Result<(), Failure>
             print(ctx.output, &pipeline, HEADERS, vec![row(&pipeline)]);
         }
         Pipelines::Put { name, steps } => {
-            let pipeline = ctx.client.put_pipeline(&name, &PipelineSpec { steps }).await?;
+            let pipeline = ctx.client.put_pipeline(&name, &PipelineSpec::of(steps)).await?;
             print(ctx.output, &pipeline, HEADERS, vec![row(&pipeline)]);
         }
         Pipelines::Rm { name } => {

@@ -43,6 +43,11 @@ impl AdminHandler {
                 format!("trigger {name}: function {} does not exist; upload it first", spec.function),
             ));
         }
+        if let Some(version) = &spec.version {
+            self.check_pin(&spec.function, version)
+                .await
+                .map_err(|err| ErrorBody::new(err.code, format!("trigger {name}: {}", err.message)))?;
+        }
         let revision = self.flows.triggers.put(name.as_str(), &spec).await?;
         self.wait_for_dispatchers(revision).await;
         Ok(Trigger { name, spec })
@@ -82,6 +87,11 @@ impl AdminHandler {
                     ErrorCode::UnknownFunction,
                     format!("pipeline {name}: step {} ({step}) does not exist; upload it first", index + 1),
                 ));
+            }
+            if let Some(version) = spec.version(index) {
+                self.check_pin(step, version).await.map_err(|err| {
+                    ErrorBody::new(err.code, format!("pipeline {name}: step {}: {}", index + 1, err.message))
+                })?;
             }
         }
         self.flows.pipelines.put(name.as_str(), &spec).await?;

@@ -17,8 +17,8 @@ use protocol::admin::{
 use protocol::audit::Principal;
 use protocol::buckets::BucketSettings;
 use protocol::{
-    AdminCommand, AdminRequest, ErrorBody, ErrorCode, FunctionRef, FunctionVersion, PipelineSpec,
-    StagedObject, Subjects, TriggerSpec, TriggerSubjectPolicy,
+    AdminCommand, AdminRequest, ErrorBody, ErrorCode, FunctionRef, PipelineSpec, StagedObject, Subjects,
+    TriggerSpec, TriggerSubjectPolicy,
 };
 use storage::FunctionStore;
 use tracing::{error, warn};
@@ -165,6 +165,10 @@ impl AdminHandler {
             AdminRequest::GetShadow(command) => answer(command, |c| self.get_shadow(c)).await,
             AdminRequest::DeleteShadow(command) => answer(command, |c| self.delete_shadow(c)).await,
             AdminRequest::GetShadowReport(command) => answer(command, |c| self.get_shadow_report(c)).await,
+            AdminRequest::PutAlias(command) => answer(command, |c| self.put_alias(c, principal)).await,
+            AdminRequest::ListAliases(command) => answer(command, |c| self.list_aliases(c)).await,
+            AdminRequest::DeleteAlias(command) => answer(command, |c| self.delete_alias(c)).await,
+            AdminRequest::Rollback(command) => answer(command, |c| self.rollback(c, principal)).await,
             AdminRequest::PutTrigger(command) => answer(command, |c| self.put_trigger(c)).await,
             AdminRequest::GetTrigger(command) => answer(command, |c| self.get_trigger(c)).await,
             AdminRequest::ListTriggers(command) => answer(command, |_| self.list_triggers()).await,
@@ -359,15 +363,16 @@ impl AdminHandler {
         let uploader = (principal.id != Principal::unknown().id)
             .then(|| format!("{} ({})", principal.id, principal.name));
         let recorded = self.record_version(&function, &digest, size, world, uploader, description).await?;
-        // Last: from here on every call runs the new version.
-        let version = FunctionVersion { digest: digest.clone(), size, world };
+        // Last: from here on every call runs the new version. The aliases
+        // stay; the version it replaces goes on `current`'s history.
+        let version = self.uploaded_entry(&function, &digest, size, world).await?;
         let revision = self.registry.set(&function, &version).await.map_err(registry_error)?;
         let (_, ()) = futures::join!(self.wait_for_executors(revision), async {
             if let Some(revision) = recorded {
                 self.wait_for_version_followers(revision).await;
             }
         });
-        self.apply_retention(&function, &digest).await;
+        self.apply_retention(&function, &version).await;
         Ok(Stored { function: function_info, digest })
     }
 
@@ -375,7 +380,7 @@ impl AdminHandler {
     /// which is what makes the next call run the new version everywhere.
     /// An executor that is alive but stuck must not block every deploy, so
     /// after [`WATCHER_WAIT`] the answer goes out anyway, loudly.
-    async fn wait_for_executors(&self, revision: u64) {
+    pub(crate) async fn wait_for_executors(&self, revision: u64) {
         if let Err(err) = self.registry.wait_for_watchers(revision, WATCHER_WAIT).await {
             error!(%err, "answering although some executors may still run the previous version");
         }

@@ -11,6 +11,7 @@
 //! answers with what [`Health`] says and whose stats carry a
 //! [`DispatcherStatus`] (instance id and health).
 
+mod alias_commands;
 mod config_commands;
 mod flow_commands;
 mod handler;

@@ -9,8 +9,9 @@
 //! take it from another function).
 
 use protocol::admin::{DeleteVersion, Done, ListVersions};
+use protocol::aliases::Aliases;
 use protocol::versions::{self, VersionInfo, VersionList, VersionRecord};
-use protocol::{ErrorBody, ErrorCode, FunctionRef, World};
+use protocol::{ErrorBody, ErrorCode, FunctionRef, FunctionVersion, World};
 use tracing::{error, info, warn};
 
 use super::handler::{AdminHandler, WATCHER_WAIT};
@@ -25,12 +26,15 @@ impl AdminHandler {
         if records.is_empty() && current.is_none() {
             return Err(self.missing(&function).await);
         }
-        let current = current.map(|version| version.digest);
         let versions = records
             .into_iter()
             .map(|record| {
-                let is_current = current.as_deref() == Some(record.digest.as_str());
-                VersionInfo::of(record, is_current)
+                let is_current = current.as_ref().is_some_and(|entry| entry.digest == record.digest);
+                let aliases = current
+                    .as_ref()
+                    .map(|entry| entry.aliases.pointing_at(&entry.digest, &record.digest))
+                    .unwrap_or_default();
+                VersionInfo { aliases, ..VersionInfo::of(record, is_current) }
             })
             .collect();
         Ok(VersionList { function: function.to_string(), versions })
@@ -41,10 +45,25 @@ impl AdminHandler {
         DeleteVersion { function, version }: DeleteVersion,
     ) -> Result<Done, ErrorBody> {
         let digest = self.resolve_version(&function, &version).await?;
-        if self.registry.get(&function).await?.is_some_and(|current| current.digest == digest) {
+        if let Some(entry) = self.registry.get(&function).await? {
+            let aliases = entry.aliases.pointing_at(&entry.digest, &digest);
+            if !aliases.is_empty() {
+                return Err(ErrorBody::new(
+                    ErrorCode::VersionInUse,
+                    format!(
+                        "{digest} of {function} is in use by the alias(es) {}: move them first",
+                        aliases.join(", ")
+                    ),
+                ));
+            }
+        }
+        let kept = self.versions.list(&function).await?;
+        if self.pipeline_pins(&function, &kept).await?.contains(&digest) {
             return Err(ErrorBody::new(
                 ErrorCode::VersionInUse,
-                format!("{digest} is the current version of {function}: upload another one first"),
+                format!(
+                    "{digest} of {function} is pinned by a pipeline step ({function}@<digest>): change it first"
+                ),
             ));
         }
         if self.shadowed_with(&function, &digest).await? {
@@ -99,10 +118,33 @@ impl AdminHandler {
         Ok(Some(self.versions.put(function, &record).await?))
     }
 
+    /// The registry entry an upload of `digest` writes: the function's
+    /// aliases stay, and the version it replaces goes on `current`'s
+    /// history (for rollback); `current`'s weights end, since the upload
+    /// names what the function's name runs now.
+    pub(crate) async fn uploaded_entry(
+        &self,
+        function: &FunctionRef,
+        digest: &str,
+        size: u64,
+        world: World,
+    ) -> Result<FunctionVersion, ErrorBody> {
+        let mut aliases = Aliases::default();
+        if let Some(previous) = self.registry.get(function).await? {
+            aliases = previous.aliases;
+            if previous.digest != digest {
+                aliases.push_history(&previous.digest);
+            }
+        }
+        Ok(FunctionVersion { digest: digest.to_owned(), size, world, aliases })
+    }
+
     /// Deletes the versions of `function` past the newest
-    /// `FAAS_KEEP_VERSIONS`, never `current`. The upload stands whatever
+    /// `FAAS_KEEP_VERSIONS`, never one an alias points at (`current`
+    /// included, see [`Aliases::pinned`]), a pipeline step or trigger pins,
+    /// or the function is shadowed with. The upload stands whatever
     /// happens here: a failure is logged and the next upload tries again.
-    pub(crate) async fn apply_retention(&self, function: &FunctionRef, current: &str) {
+    pub(crate) async fn apply_retention(&self, function: &FunctionRef, entry: &FunctionVersion) {
         let records = match self.versions.list(function).await {
             Ok(records) => records,
             Err(err) => {
@@ -110,12 +152,27 @@ impl AdminHandler {
                 return;
             }
         };
+        // Pipeline steps' `f@<digest>` pin too; unknown pins keep everything.
+        let pipeline_pins = match self.pipeline_pins(function, &records).await {
+            Ok(pins) => pins,
+            Err(err) => {
+                warn!(error = %err.message, %function, "could not read the pipelines' pins; retention waits");
+                return;
+            }
+        };
+        let mut pinned: std::collections::HashSet<&str> = entry.aliases.pinned(&entry.digest).collect();
+        pinned.extend(pipeline_pins.iter().map(String::as_str));
         // A shadow candidate is pinned: it must outlive its shadowing.
-        let shadowed = self.shadow.get(function).await.ok().flatten().map(|config| config.candidate);
-        let doomed = records
-            .iter()
-            .skip(self.keep_versions)
-            .filter(|record| record.digest != current && shadowed.as_deref() != Some(record.digest.as_str()));
+        let shadowed = match self.shadow.get(function).await {
+            Ok(config) => config.map(|config| config.candidate),
+            Err(err) => {
+                warn!(%err, %function, "could not read the function's shadowing; retention waits");
+                return;
+            }
+        };
+        pinned.extend(shadowed.as_deref());
+        let doomed =
+            records.iter().skip(self.keep_versions).filter(|record| !pinned.contains(record.digest.as_str()));
         for record in doomed {
             match self.forget_version(function, &record.digest).await {
                 Ok(()) => {

@@ -72,9 +72,14 @@ impl PipelineRunner {
     async fn run(&self, name: &str, mut data: Bytes, request_id: &str) -> Result<Bytes, ExecFailure> {
         let spec = self.pipelines.get(name).await.map_err(ErrorBody::from)?;
         let total = spec.steps.len();
-        for (index, function) in spec.steps.into_iter().enumerate() {
+        for (index, function) in spec.steps.iter().cloned().enumerate() {
             let target = Target::Function(function.clone());
-            match self.caller.run(&target, data, HeaderMap::new(), request_id, self.step_wait).await {
+            // A step naming a version or an alias runs it (`f@v`).
+            let mut map = HeaderMap::new();
+            if let Some(version) = spec.version(index) {
+                map.insert(protocol::headers::VERSION, version);
+            }
+            match self.caller.run(&target, data, map, request_id, self.step_wait).await {
                 Ok(output) => data = output,
                 Err(ExecFailure { error, .. }) => {
                     let step = index + 1;

@@ -358,10 +358,15 @@ impl Event {
     /// Sync mode: runs the function and publishes the output; returns it for the reply.
     async fn run(&self, message: &Message, request_id: &str, hops: u32) -> Result<Bytes, ErrorBody> {
         let target = Target::Function(self.spec.function.clone());
+        let mut map = hops_header(hops);
+        // `function@version` or `function@alias`.
+        if let Some(version) = &self.spec.version {
+            map.insert(headers::VERSION, version.as_str());
+        }
         let output = self
             .context
             .caller
-            .run(&target, message.payload.clone(), hops_header(hops), request_id, self.context.call_wait)
+            .run(&target, message.payload.clone(), map, request_id, self.context.call_wait)
             .await
             .map_err(|failure| failure.error)?;
         if let Some(subject) = &self.spec.output_subject {
@@ -394,6 +399,10 @@ impl Event {
         map.insert(headers::HOPS, hops.to_string().as_str());
         if let Some(subject) = &self.spec.output_subject {
             map.insert(headers::OUTPUT_SUBJECT, subject.as_str());
+        }
+        // The job worker passes `Faas-Version` on to the executor.
+        if let Some(version) = &self.spec.version {
+            map.insert(headers::VERSION, version.as_str());
         }
         let target = Target::Function(self.spec.function.clone());
         let job = NewJob {

@@ -1,0 +1,243 @@
+//! Aliases, weights and rollback: every change is one write of the
+//! function's registry entry ([`protocol::aliases`]), answered once every
+//! executor's registry watch applied it, so moving an alias is exact the
+//! way an upload is. When `current` moves, the function's S3 object is
+//! rewritten with the new target's bytes first, so `GET /file/{b}/{f}` and
+//! plain S3 tools keep seeing what the function's name runs.
+
+use std::collections::BTreeMap;
+
+use protocol::admin::{DeleteAlias, Done, ListAliases, PutAlias, Rollback};
+use protocol::aliases::{self, AliasList, AliasRecord, AliasTarget, CURRENT};
+use protocol::audit::Principal;
+use protocol::{ErrorBody, ErrorCode, FunctionRef, FunctionVersion};
+
+use super::handler::AdminHandler;
+
+impl AdminHandler {
+    pub(crate) async fn put_alias(
+        &self,
+        PutAlias { function, alias, version, weights }: PutAlias,
+        principal: &Principal,
+    ) -> Result<AliasRecord, ErrorBody> {
+        aliases::check_name(&alias)?;
+        let mut entry = self.registry_entry(&function).await?;
+        let target = self.alias_target(&function, &entry, &version).await?;
+        let mut resolved = BTreeMap::new();
+        for (selector, share) in weights {
+            let digest = self.resolve_version(&function, &selector).await?;
+            if resolved.insert(digest.clone(), share).is_some() {
+                return Err(ErrorBody::new(
+                    ErrorCode::BadRequest,
+                    format!("weights name version {digest} twice"),
+                ));
+            }
+        }
+        if !resolved.is_empty() && !resolved.contains_key(&target) {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                format!("weights must give the target version {target} a share"),
+            ));
+        }
+        let updated_by = principal_name(principal);
+        let now = protocol::jobs::now_ms();
+        if alias == CURRENT {
+            if target != entry.digest {
+                self.make_current(&function, &mut entry, &target).await?;
+            }
+            entry.aliases.weights = resolved;
+            entry.aliases.updated_at_ms = now;
+            entry.aliases.updated_by = updated_by;
+        } else {
+            if !entry.aliases.named.contains_key(&alias) && entry.aliases.named.len() >= aliases::MAX_ALIASES
+            {
+                return Err(ErrorBody::new(
+                    ErrorCode::BadRequest,
+                    format!("{function} has {} aliases already, the most it may have", aliases::MAX_ALIASES),
+                ));
+            }
+            let named = AliasTarget { digest: target, weights: resolved, updated_at_ms: now, updated_by };
+            entry.aliases.named.insert(alias.clone(), named);
+        }
+        self.write_entry(&function, &entry).await?;
+        Ok(record_of(&entry, &alias).expect("the alias was just written"))
+    }
+
+    pub(crate) async fn list_aliases(
+        &self,
+        ListAliases { function }: ListAliases,
+    ) -> Result<AliasList, ErrorBody> {
+        let entry = self.registry_entry(&function).await?;
+        let mut listed = vec![AliasRecord::current(&entry.digest, &entry.aliases)];
+        listed.extend(entry.aliases.named.iter().map(|(name, target)| AliasRecord::named(name, target)));
+        Ok(AliasList { function: function.to_string(), aliases: listed })
+    }
+
+    pub(crate) async fn delete_alias(
+        &self,
+        DeleteAlias { function, alias }: DeleteAlias,
+    ) -> Result<Done, ErrorBody> {
+        if alias == CURRENT {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                "current cannot be deleted: it is what the function's name runs (move it, or roll back)",
+            ));
+        }
+        aliases::check_name(&alias)?;
+        let mut entry = self.registry_entry(&function).await?;
+        if entry.aliases.named.remove(&alias).is_none() {
+            return Err(aliases::not_found(&function, &alias));
+        }
+        self.write_entry(&function, &entry).await?;
+        Ok(Done {})
+    }
+
+    pub(crate) async fn rollback(
+        &self,
+        Rollback { function }: Rollback,
+        principal: &Principal,
+    ) -> Result<AliasRecord, ErrorBody> {
+        let mut entry = self.registry_entry(&function).await?;
+        // Earlier targets whose version retention or a deletion removed are skipped.
+        let kept = self.versions.list(&function).await?;
+        let previous = loop {
+            if entry.aliases.history.is_empty() {
+                return Err(ErrorBody::new(
+                    ErrorCode::NoRollbackTarget,
+                    format!("{function} has no earlier version of current still kept to roll back to"),
+                ));
+            }
+            let candidate = entry.aliases.history.remove(0);
+            if candidate != entry.digest && kept.iter().any(|record| record.digest == candidate) {
+                break candidate;
+            }
+        };
+        // Rolling back is an undo: the version left is not pushed, so a
+        // second rollback goes one further back.
+        let history = std::mem::take(&mut entry.aliases.history);
+        self.make_current(&function, &mut entry, &previous).await?;
+        entry.aliases.history = history;
+        entry.aliases.updated_at_ms = protocol::jobs::now_ms();
+        entry.aliases.updated_by = principal_name(principal);
+        self.write_entry(&function, &entry).await?;
+        Ok(AliasRecord::current(&entry.digest, &entry.aliases))
+    }
+
+    /// The function's registry entry; `function_not_found` without one.
+    pub(crate) async fn registry_entry(&self, function: &FunctionRef) -> Result<FunctionVersion, ErrorBody> {
+        match self.registry.get(function).await? {
+            Some(entry) => Ok(entry),
+            None => Err(ErrorBody::new(
+                ErrorCode::FunctionNotFound,
+                format!("function {function} does not exist"),
+            )),
+        }
+    }
+
+    /// The digest `version` names: another alias (resolved once, now) or
+    /// a digest prefix.
+    async fn alias_target(
+        &self,
+        function: &FunctionRef,
+        entry: &FunctionVersion,
+        version: &str,
+    ) -> Result<String, ErrorBody> {
+        if !aliases::is_alias_shaped(version) {
+            return self.resolve_version(function, version).await;
+        }
+        if version == CURRENT {
+            return Ok(entry.digest.clone());
+        }
+        match entry.aliases.named.get(version) {
+            Some(target) => Ok(target.digest.clone()),
+            None => Err(aliases::not_found(function, version)),
+        }
+    }
+
+    /// Points `entry`'s `current` at the kept version `digest`: its bytes
+    /// become the function's S3 object, the old target goes on the
+    /// history, and the old weights end.
+    async fn make_current(
+        &self,
+        function: &FunctionRef,
+        entry: &mut FunctionVersion,
+        digest: &str,
+    ) -> Result<(), ErrorBody> {
+        let record = self
+            .versions
+            .get(function, digest)
+            .await?
+            .ok_or_else(|| protocol::versions::not_found(function, digest))?;
+        let bytes = self.store.get_version(function, digest).await?;
+        self.store.put_function(function, bytes, digest).await?;
+        let previous = std::mem::replace(&mut entry.digest, digest.to_owned());
+        entry.aliases.push_history(&previous);
+        entry.size = record.size;
+        entry.world = record.world;
+        Ok(())
+    }
+
+    /// Writes `entry` and answers once every executor applied it.
+    async fn write_entry(&self, function: &FunctionRef, entry: &FunctionVersion) -> Result<(), ErrorBody> {
+        let revision = self.registry.set(function, entry).await?;
+        self.wait_for_executors(revision).await;
+        Ok(())
+    }
+}
+
+/// The record of `alias` in `entry`.
+fn record_of(entry: &FunctionVersion, alias: &str) -> Option<AliasRecord> {
+    if alias == CURRENT {
+        return Some(AliasRecord::current(&entry.digest, &entry.aliases));
+    }
+    entry.aliases.named.get(alias).map(|target| AliasRecord::named(alias, target))
+}
+
+/// `<id> (<name>)` of a known principal.
+fn principal_name(principal: &Principal) -> Option<String> {
+    (principal.id != Principal::unknown().id).then(|| format!("{} ({})", principal.id, principal.name))
+}
+
+impl AdminHandler {
+    /// Checks that a pipeline step's `f@version` names a kept version or an
+    /// existing alias of `function`.
+    pub(crate) async fn check_pin(&self, function: &FunctionRef, version: &str) -> Result<(), ErrorBody> {
+        if !aliases::is_alias_shaped(version) {
+            return self.resolve_version(function, version).await.map(drop);
+        }
+        let entry = self.registry_entry(function).await?;
+        self.alias_target(function, &entry, version).await.map(drop)
+    }
+
+    /// The digests of `function` that pipeline steps and triggers pin by
+    /// digest or prefix (`f@<digest>`), among `kept`: retention keeps them
+    /// and `delete_version` refuses them. One naming an alias pins nothing
+    /// itself: the alias pins its target.
+    pub(crate) async fn pipeline_pins(
+        &self,
+        function: &FunctionRef,
+        kept: &[protocol::versions::VersionRecord],
+    ) -> Result<Vec<String>, ErrorBody> {
+        let mut pinned = Vec::new();
+        for (_, spec) in self.flows.pipelines.list().await? {
+            for (index, step) in spec.steps.iter().enumerate() {
+                let Some(version) = spec.version(index).filter(|v| !aliases::is_alias_shaped(v)) else {
+                    continue;
+                };
+                if step == function {
+                    let named = kept.iter().filter(|record| record.digest.starts_with(version));
+                    pinned.extend(named.map(|record| record.digest.clone()));
+                }
+            }
+        }
+        for (_, spec) in self.flows.triggers.list().await? {
+            if let Some(version) = spec.version.as_deref().filter(|v| !aliases::is_alias_shaped(v))
+                && spec.function == *function
+            {
+                let named = kept.iter().filter(|record| record.digest.starts_with(version));
+                pinned.extend(named.map(|record| record.digest.clone()));
+            }
+        }
+        Ok(pinned)
+    }
+}
