@@ -135,6 +135,7 @@ pub enum Command {
         /// Stop shadowing.
         #[arg(long, conflicts_with = "version")]
         stop: bool,
+    },
     /// Create or move an alias of a function (`current` is what its name
     /// runs); with `--weight`, split its calls between versions.
     Alias {

@@ -58,7 +58,6 @@ use crate::reply::{self, Output};
 use crate::runtime::{FunctionRuntime, HttpOutput};
 use crate::settings::CallSettings;
 
-#[path = "shadow.rs"]
 mod shadow;
 
 /// Why the executor could not start or keep serving.

@@ -224,6 +224,10 @@ pub struct PutShadow {
 /// Show a function's shadowing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetShadow {
+    /// The function.
+    pub function: FunctionRef,
+}
+
 /// Create or move an alias (`current` included) of a function.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PutAlias {
@@ -257,6 +261,10 @@ pub struct DeleteShadow {
 /// Summarise a function's shadow outcomes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GetShadowReport {
+    /// The function.
+    pub function: FunctionRef,
+}
+
 /// Delete a named alias of a function.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteAlias {

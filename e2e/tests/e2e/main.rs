@@ -3,6 +3,7 @@
 //! own process-wide state stay binaries of their own: `battery` (a panic
 //! hook and the process's memory) and `traces` (the global subscriber).
 
+mod aliases;
 mod audit;
 mod auth;
 mod blobstore;
@@ -30,5 +31,6 @@ mod outages;
 mod public_buckets;
 mod schedules;
 mod services;
+mod shadow;
 mod stores;
 mod versions;

@@ -144,6 +144,10 @@ impl Shadows {
                 failure.digest.clone().unwrap_or_default(),
             ),
         };
+        // A weighted `current` may have picked the candidate itself: no pair.
+        if live_digest == config.candidate {
+            return None;
+        }
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
             self.count(function, SKIPPED);
             return None;
