@@ -44,7 +44,7 @@ impl RegistryError {
     /// The wire code of this error.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Unavailable(_) | Self::WatchersBehind { .. } => ErrorCode::Unavailable,
+            Self::Unavailable(_) | Self::WatchersBehind { .. } | Self::Changed(_) => ErrorCode::Unavailable,
             Self::Full(err) => err.code(),
             // Only a dispatcher writes entries: anything else is a bug.
             Self::Malformed { .. } => ErrorCode::Internal,

@@ -63,7 +63,7 @@ pub use jobs::{JobError, JobQueue, NewJob, QueueDepths, QueueLimits, Submitted};
 pub use keyvalue::{KeyPage, KeySpace, KeyValueData, KeyValueError};
 pub use message::{header, hops, request_id};
 pub use process::{Telemetry, init_tracing, shutdown_signal};
-pub use registry::{FunctionRegistry, Lookup, RegistryError, RegistryWatch};
+pub use registry::{FunctionRegistry, Lookup, ReadAt, RegistryError, RegistryWatch};
 pub use retry::{Backoff, retry};
 pub use schedules::ScheduleTicks;
 pub use secrets::{SecretsError, SecretsKey};

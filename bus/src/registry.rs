@@ -42,6 +42,10 @@ pub enum RegistryError {
     /// The registry is at its byte cap.
     #[error(transparent)]
     Full(crate::StoreError),
+    /// Another write of the entry came between the read and this write
+    /// ([`FunctionRegistry::replace`]): read again and redo the change.
+    #[error("the registry entry {0} changed while it was being written")]
+    Changed(String),
     /// An entry that does not parse: written by something else than a dispatcher.
     #[error("malformed registry entry for {key}: {reason}")]
     Malformed {
@@ -51,6 +55,11 @@ pub enum RegistryError {
         reason: String,
     },
 }
+
+/// The revision a registry read saw (`None`: no entry), for
+/// [`FunctionRegistry::replace`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadAt(Option<u64>);
 
 /// Handle on the registry bucket.
 #[derive(Clone)]
@@ -94,16 +103,64 @@ impl FunctionRegistry {
             .map_err(|e| RegistryError::Malformed { key, reason: e.to_string() })
     }
 
+    /// The entry of `function` with the revision it was read at, which
+    /// [`FunctionRegistry::replace`] writes over.
+    pub async fn get_at(
+        &self,
+        function: &FunctionRef,
+    ) -> Result<(Option<FunctionVersion>, ReadAt), RegistryError> {
+        let key = registry_key(function);
+        let entry = self.kv().entry(key.as_str()).await.map_err(unavailable)?;
+        let Some(entry) = entry.filter(|entry| entry.operation == kv::Operation::Put) else {
+            return Ok((None, ReadAt(None)));
+        };
+        let version = serde_json::from_slice(&entry.value)
+            .map_err(|e| RegistryError::Malformed { key, reason: e.to_string() })?;
+        Ok((Some(version), ReadAt(Some(entry.revision))))
+    }
+
+    /// Writes `version` as `function`'s entry if nothing was written since
+    /// `seen` (read by [`FunctionRegistry::get_at`]); [`RegistryError::Changed`]
+    /// otherwise, so that two dispatchers changing one function at once
+    /// (an upload and an alias move) never lose one of the changes. Returns
+    /// the revision to wait for.
+    pub async fn replace(
+        &self,
+        function: &FunctionRef,
+        version: &FunctionVersion,
+        seen: ReadAt,
+    ) -> Result<u64, RegistryError> {
+        let key = registry_key(function);
+        let value = serde_json::to_vec(version).expect("versions always serialise");
+        match seen.0 {
+            Some(revision) => self.kv().update(key.as_str(), value.into(), revision).await.map_err(|e| {
+                if e.kind() == kv::UpdateErrorKind::WrongLastRevision {
+                    return RegistryError::Changed(key.clone());
+                }
+                self.write_error(e)
+            }),
+            // `create` also takes over a deleted entry, at its revision.
+            None => self.kv().create(key.as_str(), value.into()).await.map_err(|e| {
+                if e.kind() == kv::CreateErrorKind::AlreadyExists {
+                    return RegistryError::Changed(key.clone());
+                }
+                self.write_error(e)
+            }),
+        }
+    }
+
+    fn write_error(&self, err: impl std::fmt::Display) -> RegistryError {
+        match crate::StoreError::from_reason(&self.kv().name, err) {
+            full @ crate::StoreError::Full { .. } => RegistryError::Full(full),
+            crate::StoreError::Unavailable { reason, .. } => RegistryError::Unavailable(reason),
+        }
+    }
+
     /// Records `version` as the current one of `function`; returns the
     /// revision to wait for.
     pub async fn set(&self, function: &FunctionRef, version: &FunctionVersion) -> Result<u64, RegistryError> {
         let value = serde_json::to_vec(version).expect("versions always serialise");
-        self.kv().put(registry_key(function), value.into()).await.map_err(|e| {
-            match crate::StoreError::from_reason(&self.kv().name, e) {
-                full @ crate::StoreError::Full { .. } => RegistryError::Full(full),
-                crate::StoreError::Unavailable { reason, .. } => RegistryError::Unavailable(reason),
-            }
-        })
+        self.kv().put(registry_key(function), value.into()).await.map_err(|e| self.write_error(e))
     }
 
     /// Forgets `function`; returns the revision to wait for.

@@ -351,6 +351,26 @@ impl FunctionStore {
         })
     }
 
+    /// The digest `function`'s object was written with (`None`: no object,
+    /// or one written by a plain S3 tool, without the metadata): what the
+    /// dispatcher compares with the registry to keep the two in step.
+    pub async fn stored_digest(&self, function: &FunctionRef) -> Result<Option<String>, StorageError> {
+        let head = self
+            .s3
+            .head_object()
+            .bucket(function.bucket.as_str())
+            .key(function.function.as_str())
+            .send()
+            .await;
+        match head {
+            Ok(head) => Ok(head.metadata().and_then(|m| m.get(DIGEST_METADATA)).cloned()),
+            Err(err) => match classify(err) {
+                S3Failure::NoSuchKey => Ok(None),
+                failure => Err(self.function_failure(function, failure).await),
+            },
+        }
+    }
+
     /// The component bytes of `function`.
     pub async fn get_function(&self, function: &FunctionRef) -> Result<Bytes, StorageError> {
         self.read(function, function.function.as_str()).await

@@ -7,12 +7,27 @@
 
 use std::collections::BTreeMap;
 
+use bus::{ReadAt, RegistryError};
 use protocol::admin::{DeleteAlias, Done, ListAliases, PutAlias, Rollback};
 use protocol::aliases::{self, AliasList, AliasRecord, AliasTarget, CURRENT};
 use protocol::audit::Principal;
 use protocol::{ErrorBody, ErrorCode, FunctionRef, FunctionVersion};
 
+use tracing::warn;
+
 use super::handler::AdminHandler;
+
+/// How often a change of a function's entry is redone when other writes
+/// keep coming between its read and its write.
+pub(crate) const CHANGE_ATTEMPTS: usize = 8;
+
+/// `unavailable`: the function's entry changed under every attempt.
+pub(crate) fn kept_changing(function: &FunctionRef) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::Unavailable,
+        format!("{function} kept changing while this change was being written; retry"),
+    )
+}
 
 impl AdminHandler {
     pub(crate) async fn put_alias(
@@ -21,8 +36,6 @@ impl AdminHandler {
         principal: &Principal,
     ) -> Result<AliasRecord, ErrorBody> {
         aliases::check_name(&alias)?;
-        let mut entry = self.registry_entry(&function).await?;
-        let target = self.alias_target(&function, &entry, &version).await?;
         let mut resolved = BTreeMap::new();
         for (selector, share) in weights {
             let digest = self.resolve_version(&function, &selector).await?;
@@ -33,34 +46,45 @@ impl AdminHandler {
                 ));
             }
         }
-        if !resolved.is_empty() && !resolved.contains_key(&target) {
-            return Err(ErrorBody::new(
-                ErrorCode::BadRequest,
-                format!("weights must give the target version {target} a share"),
-            ));
-        }
-        let updated_by = principal_name(principal);
-        let now = protocol::jobs::now_ms();
-        if alias == CURRENT {
-            if target != entry.digest {
-                self.make_current(&function, &mut entry, &target).await?;
-            }
-            entry.aliases.weights = resolved;
-            entry.aliases.updated_at_ms = now;
-            entry.aliases.updated_by = updated_by;
-        } else {
-            if !entry.aliases.named.contains_key(&alias) && entry.aliases.named.len() >= aliases::MAX_ALIASES
-            {
+        for _ in 0..CHANGE_ATTEMPTS {
+            let (mut entry, seen) = self.entry_at(&function).await?;
+            let target = self.alias_target(&function, &entry, &version).await?;
+            if !resolved.is_empty() && !resolved.contains_key(&target) {
                 return Err(ErrorBody::new(
                     ErrorCode::BadRequest,
-                    format!("{function} has {} aliases already, the most it may have", aliases::MAX_ALIASES),
+                    format!("weights must give the target version {target} a share"),
                 ));
             }
-            let named = AliasTarget { digest: target, weights: resolved, updated_at_ms: now, updated_by };
-            entry.aliases.named.insert(alias.clone(), named);
+            let updated_by = principal_name(principal);
+            let now = protocol::jobs::now_ms();
+            if alias == CURRENT {
+                if target != entry.digest {
+                    self.make_current(&function, &mut entry, &target).await?;
+                }
+                entry.aliases.weights = resolved.clone();
+                entry.aliases.updated_at_ms = now;
+                entry.aliases.updated_by = updated_by;
+            } else {
+                if !entry.aliases.named.contains_key(&alias)
+                    && entry.aliases.named.len() >= aliases::MAX_ALIASES
+                {
+                    return Err(ErrorBody::new(
+                        ErrorCode::BadRequest,
+                        format!(
+                            "{function} has {} aliases already, the most it may have",
+                            aliases::MAX_ALIASES
+                        ),
+                    ));
+                }
+                let weights = resolved.clone();
+                let named = AliasTarget { digest: target, weights, updated_at_ms: now, updated_by };
+                entry.aliases.named.insert(alias.clone(), named);
+            }
+            if self.write_entry(&function, &entry, seen).await? {
+                return Ok(record_of(&entry, &alias).expect("the alias was just written"));
+            }
         }
-        self.write_entry(&function, &entry).await?;
-        Ok(record_of(&entry, &alias).expect("the alias was just written"))
+        Err(kept_changing(&function))
     }
 
     pub(crate) async fn list_aliases(
@@ -84,12 +108,16 @@ impl AdminHandler {
             ));
         }
         aliases::check_name(&alias)?;
-        let mut entry = self.registry_entry(&function).await?;
-        if entry.aliases.named.remove(&alias).is_none() {
-            return Err(aliases::not_found(&function, &alias));
+        for _ in 0..CHANGE_ATTEMPTS {
+            let (mut entry, seen) = self.entry_at(&function).await?;
+            if entry.aliases.named.remove(&alias).is_none() {
+                return Err(aliases::not_found(&function, &alias));
+            }
+            if self.write_entry(&function, &entry, seen).await? {
+                return Ok(Done {});
+            }
         }
-        self.write_entry(&function, &entry).await?;
-        Ok(Done {})
+        Err(kept_changing(&function))
     }
 
     pub(crate) async fn rollback(
@@ -97,37 +125,47 @@ impl AdminHandler {
         Rollback { function }: Rollback,
         principal: &Principal,
     ) -> Result<AliasRecord, ErrorBody> {
-        let mut entry = self.registry_entry(&function).await?;
-        // Earlier targets whose version retention or a deletion removed are skipped.
-        let kept = self.versions.list(&function).await?;
-        let previous = loop {
-            if entry.aliases.history.is_empty() {
-                return Err(ErrorBody::new(
-                    ErrorCode::NoRollbackTarget,
-                    format!("{function} has no earlier version of current still kept to roll back to"),
-                ));
+        for _ in 0..CHANGE_ATTEMPTS {
+            let (mut entry, seen) = self.entry_at(&function).await?;
+            // Earlier targets whose version retention or a deletion removed are skipped.
+            let kept = self.versions.list(&function).await?;
+            let previous = loop {
+                if entry.aliases.history.is_empty() {
+                    return Err(ErrorBody::new(
+                        ErrorCode::NoRollbackTarget,
+                        format!("{function} has no earlier version of current still kept to roll back to"),
+                    ));
+                }
+                let candidate = entry.aliases.history.remove(0);
+                if candidate != entry.digest && kept.iter().any(|record| record.digest == candidate) {
+                    break candidate;
+                }
+            };
+            // Rolling back is an undo: the version left is not pushed, so a
+            // second rollback goes one further back.
+            let history = std::mem::take(&mut entry.aliases.history);
+            self.make_current(&function, &mut entry, &previous).await?;
+            entry.aliases.history = history;
+            entry.aliases.updated_at_ms = protocol::jobs::now_ms();
+            entry.aliases.updated_by = principal_name(principal);
+            if self.write_entry(&function, &entry, seen).await? {
+                return Ok(AliasRecord::current(&entry.digest, &entry.aliases));
             }
-            let candidate = entry.aliases.history.remove(0);
-            if candidate != entry.digest && kept.iter().any(|record| record.digest == candidate) {
-                break candidate;
-            }
-        };
-        // Rolling back is an undo: the version left is not pushed, so a
-        // second rollback goes one further back.
-        let history = std::mem::take(&mut entry.aliases.history);
-        self.make_current(&function, &mut entry, &previous).await?;
-        entry.aliases.history = history;
-        entry.aliases.updated_at_ms = protocol::jobs::now_ms();
-        entry.aliases.updated_by = principal_name(principal);
-        self.write_entry(&function, &entry).await?;
-        Ok(AliasRecord::current(&entry.digest, &entry.aliases))
+        }
+        Err(kept_changing(&function))
     }
 
     /// The function's registry entry; `function_not_found` without one.
     pub(crate) async fn registry_entry(&self, function: &FunctionRef) -> Result<FunctionVersion, ErrorBody> {
-        match self.registry.get(function).await? {
-            Some(entry) => Ok(entry),
-            None => Err(ErrorBody::new(
+        Ok(self.entry_at(function).await?.0)
+    }
+
+    /// The function's registry entry and the revision it was read at, for
+    /// [`Self::write_entry`]; `function_not_found` without one.
+    async fn entry_at(&self, function: &FunctionRef) -> Result<(FunctionVersion, ReadAt), ErrorBody> {
+        match self.registry.get_at(function).await? {
+            (Some(entry), seen) => Ok((entry, seen)),
+            (None, _) => Err(ErrorBody::new(
                 ErrorCode::FunctionNotFound,
                 format!("function {function} does not exist"),
             )),
@@ -177,11 +215,62 @@ impl AdminHandler {
         Ok(())
     }
 
-    /// Writes `entry` and answers once every executor applied it.
-    async fn write_entry(&self, function: &FunctionRef, entry: &FunctionVersion) -> Result<(), ErrorBody> {
-        let revision = self.registry.set(function, entry).await?;
-        self.wait_for_executors(revision).await;
-        Ok(())
+    /// Writes `entry` over the revision `seen` and answers once every
+    /// executor applied it; `false` when another write (an upload, another
+    /// dispatcher's alias change) came first: the caller reads and redoes.
+    async fn write_entry(
+        &self,
+        function: &FunctionRef,
+        entry: &FunctionVersion,
+        seen: ReadAt,
+    ) -> Result<bool, ErrorBody> {
+        match self.registry.replace(function, entry, seen).await {
+            Ok(revision) => {
+                self.wait_for_executors(revision).await;
+                self.settle_current_object(function).await;
+                Ok(true)
+            }
+            Err(RegistryError::Changed(_)) => Ok(false),
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+impl AdminHandler {
+    /// Makes the function's S3 object hold the version its registry entry
+    /// names. The revision check orders registry writes, not S3 writes: an
+    /// upload that wrote its bytes first can win the registry after another
+    /// one wrote its own bytes later. So every writer, once its registry
+    /// write is in, rewrites the object until a read of the registry made
+    /// after a read of the object agrees with it; the last writer to
+    /// finish leaves them in step. A failure is logged: the registry (what
+    /// runs) stands, and the next change settles the object.
+    pub(crate) async fn settle_current_object(&self, function: &FunctionRef) {
+        for _ in 0..CHANGE_ATTEMPTS {
+            match self.current_object_settled(function).await {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(err) => {
+                    warn!(%function, error = %err.message, "could not bring the function's object in step with its current version");
+                    return;
+                }
+            }
+        }
+        warn!(%function, "the function's object kept changing; the next change settles it");
+    }
+
+    /// One round of [`Self::settle_current_object`]: `true` once in step.
+    async fn current_object_settled(&self, function: &FunctionRef) -> Result<bool, ErrorBody> {
+        let Some(entry) = self.registry.get(function).await? else {
+            return Ok(true);
+        };
+        if self.store.stored_digest(function).await?.as_deref() == Some(entry.digest.as_str()) {
+            let now = self.registry.get(function).await?;
+            return Ok(now.is_none_or(|now| now.digest == entry.digest));
+        }
+        let bytes = self.store.get_version(function, &entry.digest).await?;
+        self.store.put_function(function, bytes, &entry.digest).await?;
+        Ok(false)
     }
 }
 

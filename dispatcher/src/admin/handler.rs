@@ -21,6 +21,8 @@ use protocol::{
     TriggerSpec, TriggerSubjectPolicy,
 };
 use storage::FunctionStore;
+
+use super::alias_commands::CHANGE_ATTEMPTS;
 use tracing::{error, warn};
 
 /// How long a registry write waits for the executors to apply it.
@@ -365,8 +367,18 @@ impl AdminHandler {
         let recorded = self.record_version(&function, &digest, size, world, uploader, description).await?;
         // Last: from here on every call runs the new version. The aliases
         // stay; the version it replaces goes on `current`'s history.
-        let version = self.uploaded_entry(&function, &digest, size, world).await?;
-        let revision = self.registry.set(&function, &version).await.map_err(registry_error)?;
+        let mut attempts = 0;
+        let (version, revision) = loop {
+            let (version, seen) = self.uploaded_entry(&function, &digest, size, world).await?;
+            match self.registry.replace(&function, &version, seen).await {
+                Ok(revision) => break (version, revision),
+                // Another upload or alias change came in between: redo
+                // the entry over it (the object is settled below).
+                Err(RegistryError::Changed(_)) if attempts < CHANGE_ATTEMPTS => attempts += 1,
+                Err(err) => return Err(registry_error(err)),
+            }
+        };
+        self.settle_current_object(&function).await;
         let (_, ()) = futures::join!(self.wait_for_executors(revision), async {
             if let Some(revision) = recorded {
                 self.wait_for_version_followers(revision).await;

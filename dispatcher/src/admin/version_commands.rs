@@ -8,6 +8,7 @@
 //! shared by every function with the same bytes, so deleting it here could
 //! take it from another function).
 
+use bus::ReadAt;
 use protocol::admin::{DeleteVersion, Done, ListVersions};
 use protocol::aliases::Aliases;
 use protocol::versions::{self, VersionInfo, VersionList, VersionRecord};
@@ -121,22 +122,24 @@ impl AdminHandler {
     /// The registry entry an upload of `digest` writes: the function's
     /// aliases stay, and the version it replaces goes on `current`'s
     /// history (for rollback); `current`'s weights end, since the upload
-    /// names what the function's name runs now.
+    /// names what the function's name runs now. With the revision it read,
+    /// which the registry write must still find.
     pub(crate) async fn uploaded_entry(
         &self,
         function: &FunctionRef,
         digest: &str,
         size: u64,
         world: World,
-    ) -> Result<FunctionVersion, ErrorBody> {
+    ) -> Result<(FunctionVersion, ReadAt), ErrorBody> {
         let mut aliases = Aliases::default();
-        if let Some(previous) = self.registry.get(function).await? {
+        let (previous, seen) = self.registry.get_at(function).await?;
+        if let Some(previous) = previous {
             aliases = previous.aliases;
             if previous.digest != digest {
                 aliases.push_history(&previous.digest);
             }
         }
-        Ok(FunctionVersion { digest: digest.to_owned(), size, world, aliases })
+        Ok((FunctionVersion { digest: digest.to_owned(), size, world, aliases }, seen))
     }
 
     /// Deletes the versions of `function` past the newest

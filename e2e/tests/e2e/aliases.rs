@@ -348,3 +348,50 @@ async fn bad_alias_requests_are_refused_with_their_codes() {
         platform.http.post(platform.url("/async/functions/hello@current")).body("{}").send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_alias_moves_and_uploads_on_two_dispatchers_lose_no_change() {
+    let mut platform = Platform::start().await;
+    platform.add_dispatcher().await;
+    platform.create_bucket("functions").await;
+    let variants = hello_variants(4);
+    let digests = upload_all(&platform, "busy", &variants[..2]).await;
+    // Eight named aliases and two uploads at once, spread over both
+    // dispatchers by the queue group: each is a read-modify-write of the
+    // one registry entry, so without the revision check some would vanish.
+    let moves = (0..8).map(|i| {
+        let platform = &platform;
+        let target = digests[i % 2].clone();
+        async move { put_alias(platform, "busy", &format!("stage{i}"), json!({"version": target})).await }
+    });
+    let uploads = variants[2..].iter().map(|bytes| platform.upload("functions", "busy", bytes.clone()));
+    let (moved, uploaded) =
+        tokio::join!(futures::future::join_all(moves), futures::future::join_all(uploads));
+    for (status, body) in moved.iter().chain(&uploaded) {
+        assert!(status.is_success(), "{status} {body}");
+    }
+    let url = platform.url("/file/functions/busy/aliases");
+    let (status, body) = e2e::json(platform.http.get(url).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let names: Vec<&str> =
+        body["aliases"].as_array().unwrap().iter().map(|a| a["alias"].as_str().unwrap()).collect();
+    for i in 0..8 {
+        assert!(names.contains(&format!("stage{i}").as_str()), "alias stage{i} was lost: {names:?}");
+    }
+    // What the name runs is one of the two uploads, and the function's S3
+    // object holds exactly its bytes.
+    let current = ran(&platform, "busy").await;
+    let uploaded_digests: Vec<&str> =
+        uploaded.iter().map(|(_, body)| body["digest"].as_str().unwrap()).collect();
+    assert!(uploaded_digests.contains(&current.as_str()), "{current} not in {uploaded_digests:?}");
+    let object = platform.http.get(platform.url("/file/functions/busy")).send().await.unwrap();
+    let bytes = object.bytes().await.unwrap();
+    let which = uploaded_digests.iter().position(|d| *d == current).unwrap();
+    let holds = variants.iter().position(|v| v[..] == bytes[..]);
+    assert!(
+        bytes[..] == variants[2 + which][..],
+        "the S3 object is not what the name runs: it holds variant {holds:?} ({} bytes), the name runs variant {}",
+        bytes.len(),
+        2 + which
+    );
+}
