@@ -48,7 +48,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::JobNotFound
         | ErrorCode::TriggerNotFound
         | ErrorCode::PipelineNotFound
-        | ErrorCode::VersionNotFound => StatusCode::NOT_FOUND,
+        | ErrorCode::VersionNotFound
+        | ErrorCode::CallNotFound
+        | ErrorCode::InputNotKept => StatusCode::NOT_FOUND,
+        ErrorCode::JobNotFinished => StatusCode::CONFLICT,
         ErrorCode::InvalidSubject => StatusCode::BAD_REQUEST,
         ErrorCode::InvalidSchedule => StatusCode::BAD_REQUEST,
         ErrorCode::UnknownFunction => StatusCode::UNPROCESSABLE_ENTITY,

@@ -134,6 +134,12 @@ error_codes! {
     VersionNotFound = "version_not_found",
     /// The version is the function's current one and cannot be deleted.
     VersionInUse = "version_in_use",
+    /// No kept input under that call id (never kept, or expired).
+    CallNotFound = "call_not_found",
+    /// The job's input is no longer kept, so it cannot be replayed.
+    InputNotKept = "input_not_kept",
+    /// The job is still queued or running: only a finished job is replayed.
+    JobNotFinished = "job_not_finished",
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -27,6 +27,7 @@ pub mod names;
 pub mod openapi;
 pub mod pipelines;
 pub mod registry;
+pub mod replay;
 pub mod subjects;
 pub mod triggers;
 pub mod versions;
