@@ -20,7 +20,8 @@ use protocol::{ErrorBody, ErrorCode, FunctionRef, Subjects, Target, headers};
 use crate::jobs::JobError;
 
 /// Headers of a job message a replay with side effects passes on.
-const ACTING_HEADERS: &[&str] = &[headers::CALLBACK_URL, headers::TRIGGER, headers::OUTPUT_SUBJECT, headers::HOPS];
+const ACTING_HEADERS: &[&str] =
+    &[headers::CALLBACK_URL, headers::TRIGGER, headers::OUTPUT_SUBJECT, headers::HOPS];
 
 /// An error message kept in a header is cut to this many bytes.
 const MAX_KEPT_MESSAGE: usize = 1024;
@@ -157,7 +158,11 @@ impl KeptInputs {
         let get = |name: &str| message.headers.get(name).map(|v| v.as_str().to_owned());
         let function = match get(headers::JOB_TARGET).and_then(|t| t.parse::<Target>().ok()) {
             Some(Target::Function(function)) => function,
-            _ => return Err(JobError::Unavailable(format!("the kept input of call {call_id} names no function"))),
+            _ => {
+                return Err(JobError::Unavailable(format!(
+                    "the kept input of call {call_id} names no function"
+                )));
+            }
         };
         let code = get(headers::ERROR_CODE).map_or(ErrorCode::Internal, |c| ErrorCode::parse(&c));
         Ok(KeptCall {

@@ -52,11 +52,11 @@ use crate::components::{CompileEveryCall, Components};
 use crate::config::{CallLogSettings, CallLogs, ExecutorConfig};
 use crate::error::ExecError;
 use crate::http_call;
+use crate::kept_calls;
 use crate::loader::{ComponentLoader, Source};
 use crate::metrics::{ExecutorMetrics, NOT_LOADED};
 use crate::reply::{self, Output};
 use crate::runtime::{FunctionRuntime, HttpOutput};
-use crate::kept_calls;
 use crate::settings::CallSettings;
 
 /// Why the executor could not start or keep serving.

@@ -130,7 +130,8 @@ pub async fn replay_call(
     };
     let target = Target::Function(kept.function);
     let accepted =
-        submit(&state, &id, principal.headers(), &target, version, kept.input, None, &request, replay_of).await?;
+        submit(&state, &id, principal.headers(), &target, version, kept.input, None, &request, replay_of)
+            .await?;
     Ok(accepted_response(accepted))
 }
 
@@ -152,7 +153,8 @@ async fn pin_version(
     selector: &str,
 ) -> Result<String, ApiError> {
     let selector = protocol::versions::check_selector(selector)?;
-    let listed = crate::bus_client::admin(state, id, principal, ListVersions { function: function.clone() }).await?;
+    let listed =
+        crate::bus_client::admin(state, id, principal, ListVersions { function: function.clone() }).await?;
     Ok(protocol::versions::resolve(function, &selector, listed.versions.iter().map(|v| v.digest.as_str()))?)
 }
 
