@@ -270,7 +270,7 @@ pub struct StoreQuota {
 ///
 /// JetStream reserves each cap against its storage limit (`max_file_store`,
 /// by default 75% of the free disk) when the store is created: the caps
-/// together (about 2.3 GiB by default) must fit, or creating a store fails
+/// together (about 2.9 GiB by default) must fit, or creating a store fails
 /// with "insufficient storage resources".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
 pub struct StoreQuotas {
@@ -346,7 +346,7 @@ impl StoreQuotas {
     pub const DEFAULT: Self = Self {
         jobs: 256 << 20,
         dead_letters: 256 << 20,
-        inputs: 256 << 20,
+        inputs: 64 << 20,
         job_records: 256 << 20,
         transfer: 512 << 20,
         registry: 16 << 20,
