@@ -18,7 +18,6 @@ use protocol::replay::{MAX_REPLAYS_LISTED, ReplayOf};
 use protocol::{JobRecord, JobStatus, Subjects, Target, headers};
 
 use crate::inputs::KeptInputs;
-
 use crate::stores::{StoreError, StoreQuotas};
 
 /// A job-queue operation failed.
