@@ -50,7 +50,10 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::PipelineNotFound
         | ErrorCode::VersionNotFound
         | ErrorCode::ShadowNotFound
-        | ErrorCode::AliasNotFound => StatusCode::NOT_FOUND,
+        | ErrorCode::AliasNotFound
+        | ErrorCode::CallNotFound
+        | ErrorCode::InputNotKept => StatusCode::NOT_FOUND,
+        ErrorCode::JobNotFinished => StatusCode::CONFLICT,
         ErrorCode::InvalidSubject => StatusCode::BAD_REQUEST,
         ErrorCode::InvalidSchedule => StatusCode::BAD_REQUEST,
         ErrorCode::UnknownFunction => StatusCode::UNPROCESSABLE_ENTITY,

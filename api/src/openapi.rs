@@ -336,6 +336,25 @@ pub const OPERATIONS: &[Documented] = &[
         access: "Scope `invoke:<bucket>` of its target.",
         errors: &[BadRequest, Forbidden, JobNotFound, QueueFull, StorageFull],
     },
+    Documented {
+        id: "replay_job",
+        access: "Scope `invoke:<bucket>` of its target.",
+        errors: &[
+            BadRequest,
+            Forbidden,
+            JobNotFound,
+            InputNotKept,
+            JobNotFinished,
+            VersionNotFound,
+            QueueFull,
+            StorageFull,
+        ],
+    },
+    Documented {
+        id: "replay_call",
+        access: "Scope `invoke:<bucket>` of the function called.",
+        errors: &[BadRequest, Forbidden, CallNotFound, VersionNotFound, QueueFull, StorageFull],
+    },
     Documented { id: "list_tokens", access: "Scope `admin`.", errors: &[Forbidden] },
     Documented {
         id: "create_token",
@@ -619,6 +638,10 @@ fn call_headers(operation: &mut Operation) {
         (wire::EXECUTOR_HEADER, "The executor that ran the call."),
         (wire::DIGEST_HEADER, "sha256 of the component version that ran."),
         (wire::CACHE_HEADER, "Where its compiled form came from: `memory`, `artifact` or `compiled`."),
+        (
+            wire::CALL_ID_HEADER,
+            "On a failure whose input was kept (`keep_inputs`, `FAAS_KEEP_FAILED_INPUTS`): the id for `POST /calls/{id}/replay`.",
+        ),
     ];
     for (status, response) in operation.responses.responses.iter_mut() {
         let ran = status == "200" || ["413", "500", "504"].contains(&status.as_str());

@@ -36,6 +36,9 @@ impl JobError {
             Self::StoreFull(err) => err.code(),
             Self::NotFound(_) => ErrorCode::JobNotFound,
             Self::NotFailed { .. } => ErrorCode::BadRequest,
+            Self::InputNotKept(_) => ErrorCode::InputNotKept,
+            Self::CallNotFound(_) => ErrorCode::CallNotFound,
+            Self::NotFinished { .. } => ErrorCode::JobNotFinished,
         }
     }
 }

@@ -14,8 +14,10 @@ use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy};
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use protocol::jobs::now_ms;
+use protocol::replay::{MAX_REPLAYS_LISTED, ReplayOf};
 use protocol::{JobRecord, JobStatus, Subjects, Target, headers};
 
+use crate::inputs::KeptInputs;
 use crate::stores::{StoreError, StoreQuotas};
 
 /// A job-queue operation failed.
@@ -36,6 +38,20 @@ pub enum JobError {
     /// Someone else updated the record first.
     #[error("job {0} was updated concurrently")]
     Conflict(String),
+    /// The job's input is no longer kept: it cannot be replayed.
+    #[error("the input of job {0} is no longer kept; it cannot be replayed")]
+    InputNotKept(String),
+    /// No failed call's input is kept under that id.
+    #[error("no input is kept for call {0} (never kept, or expired)")]
+    CallNotFound(String),
+    /// Only a finished job can be replayed.
+    #[error("job {id} is {status:?}: only a finished job can be replayed")]
+    NotFinished {
+        /// The job.
+        id: String,
+        /// Its status.
+        status: JobStatus,
+    },
     /// Only failed jobs can be re-driven.
     #[error("job {id} is {status:?}: only failed jobs can be re-driven")]
     NotFailed {
@@ -169,6 +185,8 @@ impl JobQueue {
         })
         .await
         .map_err(unavailable)?;
+        crate::inputs::KeptInputs::create(&js, &subjects, replicas, limits.record_ttl, limits.quotas.inputs)
+            .await?;
         let records = crate::open_or_create(
             &js,
             replicas,
@@ -227,9 +245,20 @@ impl JobQueue {
     /// queue refuses the job, the record goes again, so nothing claims a job
     /// that was not stored.
     pub async fn submit(&self, job: NewJob<'_>) -> Result<Submitted, JobError> {
+        self.submit_as(job, None).await
+    }
+
+    /// [`Self::submit`] for a replay: its record says what it replays.
+    pub async fn submit_replay(&self, job: NewJob<'_>, replay_of: ReplayOf) -> Result<Submitted, JobError> {
+        self.submit_as(job, Some(replay_of)).await
+    }
+
+    async fn submit_as(&self, job: NewJob<'_>, replay_of: Option<ReplayOf>) -> Result<Submitted, JobError> {
         let NewJob { target, job_id, input, request_id, callback_url, headers: mut map } = job;
         let record = JobRecord {
             callback_url: callback_url.as_deref().map(protocol::callbacks::redact),
+            version: map.get(headers::VERSION).map(|v| v.as_str().to_owned()),
+            replay_of,
             ..JobRecord::queued(job_id, target.clone(), now_ms())
         };
         let value = serde_json::to_vec(&record).expect("records always serialise");
@@ -256,6 +285,7 @@ impl JobQueue {
         if let Some(url) = callback_url {
             map.insert(headers::CALLBACK_URL, url);
         }
+        let kept = (input.clone(), map.clone());
         let stored = match self.js.publish_with_headers(self.subjects.job(target), map, input).await {
             Ok(ack) => ack.await.map(|_| ()).map_err(|e| self.publish_error(e)),
             Err(err) => Err(self.publish_error(err)),
@@ -266,10 +296,35 @@ impl JobQueue {
             }
             return Err(err);
         }
+        // Kept for replay; a job that could not be kept still runs.
+        if let Err(err) = self.kept_inputs().keep_job(job_id, kept.0, &kept.1).await {
+            tracing::warn!(%err, job_id, "could not keep the job's input; it cannot be replayed");
+        }
         match duplicate {
             Some(record) => Ok(Submitted { record, duplicate: true }),
             None => Ok(Submitted { record, duplicate: false }),
         }
+    }
+
+    /// The kept inputs, on this queue's connection.
+    pub fn kept_inputs(&self) -> KeptInputs {
+        KeptInputs::from_context(self.js.clone(), self.subjects.clone())
+    }
+
+    /// Lists `replay_id` among `job_id`'s replays (the newest
+    /// [`MAX_REPLAYS_LISTED`]); retried on a concurrent update.
+    pub async fn add_replay(&self, job_id: &str, replay_id: &str) -> Result<(), JobError> {
+        for _ in 0..10 {
+            let (mut record, revision) = self.record(job_id).await?;
+            record.replays.push(replay_id.to_owned());
+            let over = record.replays.len().saturating_sub(MAX_REPLAYS_LISTED);
+            record.replays.drain(..over);
+            match self.update(&record, revision).await {
+                Err(JobError::Conflict(_)) => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(JobError::Conflict(job_id.to_owned()))
     }
 
     /// A job's record and its revision.

@@ -30,6 +30,7 @@ mod exec;
 mod followed_map;
 mod follower;
 mod function_config;
+mod inputs;
 mod jobs;
 pub mod keyvalue;
 pub mod logs;
@@ -59,6 +60,7 @@ pub use exec::{ExecClient, ExecFailure, ExecReply, Responder, encode_reply, requ
 pub use followed_map::{FollowedMap, MapLookup};
 pub use follower::{Applied, Change, FollowedBucket, Follower, FollowerError, FollowerStatus};
 pub use function_config::{FunctionConfigStore, FunctionConfigWatch};
+pub use inputs::{KeptCall, KeptInputs};
 pub use jobs::{JobError, JobQueue, NewJob, QueueDepths, QueueLimits, Submitted};
 pub use keyvalue::{KeyPage, KeySpace, KeyValueData, KeyValueError};
 pub use message::{header, hops, request_id};

@@ -270,7 +270,7 @@ pub struct StoreQuota {
 ///
 /// JetStream reserves each cap against its storage limit (`max_file_store`,
 /// by default 75% of the free disk) when the store is created: the caps
-/// together (about 2.3 GiB by default) must fit, or creating a store fails
+/// together (about 2.9 GiB by default) must fit, or creating a store fails
 /// with "insufficient storage resources".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
 pub struct StoreQuotas {
@@ -280,6 +280,10 @@ pub struct StoreQuotas {
     /// Bytes the dead letters (stream `FAAS_JOBS_DEAD`) may hold; beyond, the oldest go.
     #[arg(long, env = "FAAS_DEAD_LETTERS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.dead_letters)]
     pub dead_letters: i64,
+    /// Bytes the kept inputs for replay (stream `FAAS_INPUTS`: every job's,
+    /// failed sync calls' where kept) may hold; beyond, the oldest go.
+    #[arg(long, env = "FAAS_INPUTS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.inputs)]
+    pub inputs: i64,
     /// Bytes the job records (`faas-jobs`) may hold; beyond, submissions get 507.
     #[arg(long, env = "FAAS_JOB_RECORDS_MAX_BYTES", default_value_t = StoreQuotas::DEFAULT.job_records)]
     pub job_records: i64,
@@ -352,6 +356,7 @@ impl StoreQuotas {
     pub const DEFAULT: Self = Self {
         jobs: 256 << 20,
         dead_letters: 256 << 20,
+        inputs: 64 << 20,
         job_records: 256 << 20,
         transfer: 512 << 20,
         registry: 16 << 20,
@@ -372,12 +377,13 @@ impl StoreQuotas {
     };
 
     /// Each store's stream and its cap.
-    fn streams(&self, names: &JetStreamNames) -> [(String, i64); 22] {
+    fn streams(&self, names: &JetStreamNames) -> [(String, i64); 23] {
         let kv = |bucket: String| JetStreamNames::kv_stream(&bucket);
         let obj = |store: String| JetStreamNames::object_stream(&store);
         [
             (names.jobs_stream(), self.jobs),
             (names.dead_letters_stream(), self.dead_letters),
+            (names.inputs_stream(), self.inputs),
             (kv(names.job_records()), self.job_records),
             (obj(names.transfer_store()), self.transfer),
             (kv(names.function_registry()), self.registry),

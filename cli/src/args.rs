@@ -248,6 +248,24 @@ pub enum Jobs {
         /// The job id.
         id: String,
     },
+    /// Run a finished job's input (or, with --call, a failed sync call's
+    /// kept input) again as a new job, on a version (default: current).
+    Replay {
+        /// The job id (or the call id from `x-faas-call-id`, with --call).
+        id: String,
+        /// The version to run: a digest or a unique prefix of 8+ hex characters.
+        #[arg(long)]
+        version: Option<String>,
+        /// Let the replay act: callbacks, trigger output, capability writes.
+        #[arg(long)]
+        side_effects: bool,
+        /// The id is a failed sync call's.
+        #[arg(long)]
+        call: bool,
+        /// Wait for the replay to end and print its result.
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
 /// `faas triggers ...`.

@@ -25,6 +25,7 @@ use protocol::http::{
     JobAccepted, JobList, Revoked, TokenList, Uploaded,
 };
 use protocol::logs::CallLog;
+use protocol::replay::ReplayRequest;
 use protocol::{
     BucketName, ExecLogsReply, FunctionRef, JobRecord, JobStatus, Pipeline, PipelineName, PipelineSpec,
     Target, Trigger, TriggerName, TriggerSpec,
@@ -469,6 +470,27 @@ impl Client {
     /// `POST /jobs/{id}/redrive`: queues a failed job again.
     pub async fn redrive(&self, id: &str) -> Result<JobRecord, Error> {
         self.json(self.request(Method::POST, &["jobs", id, "redrive"])).await
+    }
+
+    /// `POST /jobs/{id}/replay`: runs a finished job's input again as a
+    /// new job (see [`protocol::replay`]).
+    pub async fn replay_job(&self, id: &str, request: &ReplayRequest) -> Result<JobAccepted, Error> {
+        self.replay("jobs", id, request).await
+    }
+
+    /// `POST /calls/{id}/replay`: runs a failed sync call's kept input
+    /// (its `x-faas-call-id`) as a new job.
+    pub async fn replay_call(&self, id: &str, request: &ReplayRequest) -> Result<JobAccepted, Error> {
+        self.replay("calls", id, request).await
+    }
+
+    async fn replay(&self, kind: &str, id: &str, request: &ReplayRequest) -> Result<JobAccepted, Error> {
+        let body = serde_json::to_vec(request).expect("a replay request always serialises");
+        let request = self
+            .request(Method::POST, &[kind, id, "replay"])
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        self.json(request).await
     }
 
     /// `GET /trigger`.

@@ -463,6 +463,7 @@ impl Platform {
             shadow_concurrency: 2,
             cache_entries: 16,
             compile_every_call: false,
+            keep_failed_inputs: false,
             compile: executor::CompileSettings::default(),
             artifact_key: self.env.artifact_key.clone().filter(|_| self.share_artifacts),
             secrets_key: self.env.secrets_key.as_deref().map(|key| key.parse().expect("a 32-byte hex key")),

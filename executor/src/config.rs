@@ -65,6 +65,12 @@ pub struct ExecutorConfig {
     #[command(flatten)]
     pub http_outgoing: HttpOutgoingSettings,
 
+    /// Keep the input of every failed sync call (at most 1 MiB) for
+    /// `POST /calls/{id}/replay`, unless the function's configuration says
+    /// otherwise (`keep_inputs`). Default off: inputs may hold personal data.
+    #[arg(long, env = "FAAS_KEEP_FAILED_INPUTS", default_value_t = false)]
+    pub keep_failed_inputs: bool,
+
     /// Per-call limits of key-value, blobs and messaging.
     #[command(flatten)]
     pub capabilities: crate::capabilities::CapabilityLimits,

@@ -21,6 +21,7 @@ pub mod components;
 pub mod config;
 pub mod error;
 pub mod http_call;
+pub mod kept_calls;
 pub mod loader;
 pub mod metrics;
 pub mod outgoing;

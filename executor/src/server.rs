@@ -52,6 +52,7 @@ use crate::components::{CompileEveryCall, Components};
 use crate::config::{CallLogSettings, CallLogs, ExecutorConfig};
 use crate::error::ExecError;
 use crate::http_call;
+use crate::kept_calls;
 use crate::loader::{ComponentLoader, Source};
 use crate::metrics::{ExecutorMetrics, NOT_LOADED};
 use crate::reply::{self, Output};
@@ -129,6 +130,8 @@ struct Executor {
     leases: ConcurrencyLeases,
     /// The functions being shadowed, and the shadow runs' slots and metrics.
     shadows: shadow::Shadows,
+    /// Whether and where failed sync calls' inputs are kept.
+    keeping: kept_calls::Keeping,
 }
 
 /// Serves exec requests until `shutdown` resolves, then lets running calls finish.
@@ -239,6 +242,11 @@ pub async fn run(
             .await
             .map_err(|source| ExecutorError::Metrics { address, source })?;
     }
+    let keeping = kept_calls::Keeping {
+        platform_default: config.keep_failed_inputs,
+        configs: configs.clone(),
+        kept: bus::KeptInputs::new(client.clone(), subjects.clone()),
+    };
     let executor = Arc::new(Executor {
         id,
         client: client.clone(),
@@ -255,6 +263,7 @@ pub async fn run(
         secrets_key: config.secrets_key.clone(),
         leases,
         shadows,
+        keeping,
     });
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let room = Arc::new(Semaphore::new(config.concurrency.max(1) + config.backlog));
@@ -497,7 +506,14 @@ async fn handle(
                     stdout = %stdout, stderr = %stderr, "call failed"
                 );
                 let log = make_log(Outcome::Error(error.code()), digest.as_deref(), &stdout, &stderr);
-                let (map, payload) = reply::failure(&request_id, &executor.id, &error);
+                let (mut map, payload) = reply::failure(&request_id, &executor.id, &error);
+                if let Some(digest) = &digest {
+                    map.insert(headers::DIGEST, digest.as_str());
+                }
+                let kept = executor.keeping.keep_failed(&function, route, &message, &error, digest).await;
+                if let Some(call_id) = kept {
+                    map.insert(headers::CALL_ID, call_id);
+                }
                 (map, payload, log)
             }
         };
@@ -638,6 +654,9 @@ async fn execute(
         executor.secrets_key.as_ref(),
     )
     .map_err(Failure::before_load)?;
+    if bus::header(message, headers::SIDE_EFFECTS) == Some(headers::SIDE_EFFECTS_NONE) {
+        settings = settings.read_only();
+    }
     settings.identity = Some(CallIdentity {
         function: function.clone(),
         request_id: request_id.to_owned(),

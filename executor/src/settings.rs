@@ -103,6 +103,13 @@ impl CallSettings {
         Ok(settings)
     }
 
+    /// These settings for a call that must not act on the world (a replay
+    /// without side effects, a shadow call): key-value and blobs read only,
+    /// no messaging publish, no outgoing HTTP. The one place the rule is.
+    pub fn read_only(self) -> Self {
+        Self { grants: self.grants.read_only(), http_outgoing_allow: Vec::new(), ..self }
+    }
+
     /// The memory cap in bytes.
     pub fn memory_bytes(&self) -> usize {
         self.memory_mib.saturating_mul(1 << 20)
@@ -148,6 +155,21 @@ mod tests {
             CallSettings::for_function(&limits, &function, None, None, None).unwrap(),
             CallSettings::defaults(&limits)
         );
+    }
+
+    #[test]
+    fn read_only_settings_keep_reads_and_drop_every_write() {
+        let mut settings = CallSettings::defaults(&ExecLimits::default());
+        settings.grants = serde_json::from_value(serde_json::json!({
+            "keyvalue": "write", "blobstore": "read", "messaging": {"publish": ["orders.>"]}
+        }))
+        .unwrap();
+        settings.http_outgoing_allow = vec!["example.com".into()];
+        let read_only = settings.clone().read_only();
+        assert_eq!(read_only.grants.keyvalue, Access::Read);
+        assert_eq!(read_only.grants.blobstore, Access::Read);
+        assert!(read_only.grants.messaging.publish.is_empty() && read_only.http_outgoing_allow.is_empty());
+        assert_eq!(read_only.timeout_ms, settings.timeout_ms);
     }
 
     #[test]

@@ -141,6 +141,12 @@ error_codes! {
     AliasNotFound = "alias_not_found",
     /// `rollback` found no earlier version of `current` still kept.
     NoRollbackTarget = "no_rollback_target",
+    /// No kept input under that call id (never kept, or expired).
+    CallNotFound = "call_not_found",
+    /// The job's input is no longer kept, so it cannot be replayed.
+    InputNotKept = "input_not_kept",
+    /// The job is still queued or running: only a finished job is replayed.
+    JobNotFinished = "job_not_finished",
 }
 
 impl std::fmt::Display for ErrorCode {

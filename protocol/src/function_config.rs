@@ -81,6 +81,11 @@ pub struct FunctionLimits {
     /// function. Absent: its bucket's default grants, else none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<CapabilityGrants>,
+    /// Whether failed sync calls' inputs are kept for replay
+    /// (`"failures"` or `"off"`). Absent: the platform's
+    /// `FAAS_KEEP_FAILED_INPUTS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_inputs: Option<crate::replay::KeepInputs>,
 }
 
 /// The body of `PUT /config/{bucket}/{function}`: replaces the whole
@@ -113,6 +118,9 @@ pub struct FunctionConfig {
     /// See [`FunctionLimits::capabilities`].
     #[serde(default)]
     pub capabilities: Option<CapabilityGrants>,
+    /// See [`FunctionLimits::keep_inputs`].
+    #[serde(default)]
+    pub keep_inputs: Option<crate::replay::KeepInputs>,
 }
 
 impl FunctionConfig {
@@ -124,6 +132,7 @@ impl FunctionConfig {
             max_concurrency: self.max_concurrency,
             http_outgoing_allow: self.http_outgoing_allow.clone(),
             capabilities: self.capabilities.clone(),
+            keep_inputs: self.keep_inputs,
         }
     }
 

@@ -169,6 +169,16 @@ pub const VERSION: &str = "Faas-Version";
 /// lands on the same one ([`crate::aliases::pick`]); without it the pick
 /// is random per call.
 pub const ROUTE_KEY: &str = "Faas-Route-Key";
+/// On exec requests and job messages: [`SIDE_EFFECTS_NONE`] runs the call
+/// with read-only capability grants, no messaging publish and no outgoing
+/// HTTP (a replay without `side_effects`).
+pub const SIDE_EFFECTS: &str = "Faas-Side-Effects";
+/// Value of [`SIDE_EFFECTS`]: the call may not act on the world.
+pub const SIDE_EFFECTS_NONE: &str = "none";
+
+/// On a failed exec reply: the call id (a uuid) its input is kept under
+/// for `POST /calls/{id}/replay`; HTTP `x-faas-call-id`.
+pub const CALL_ID: &str = "Faas-Call-Id";
 
 /// `value` as a header value: control characters (which would end a NATS
 /// or HTTP header line) become spaces. For values people choose, such as

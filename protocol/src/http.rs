@@ -23,6 +23,9 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub const EXECUTOR_HEADER: &str = "x-faas-executor";
 /// On an exec answer: sha256 of the component version that ran.
 pub const DIGEST_HEADER: &str = "x-faas-digest";
+/// Response header of a failed sync call whose input was kept: the call id
+/// for `POST /calls/{id}/replay`.
+pub const CALL_ID_HEADER: &str = "x-faas-call-id";
 /// On an exec answer: `memory`, `artifact` or `compiled`.
 pub const CACHE_HEADER: &str = "x-faas-cache";
 /// On an exec or HTTP-function request: the key a weighted alias picks a

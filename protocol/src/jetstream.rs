@@ -186,6 +186,14 @@ impl JetStreamNames {
         self.stream("JOBS_DEAD")
     }
 
+    /// Stream `<P>_INPUTS` of kept inputs, for replay: every job's input
+    /// ([`crate::Subjects::kept_job_input`]) and failed sync calls' inputs
+    /// where keeping is on ([`crate::Subjects::kept_call_input`]), kept as
+    /// long as job records.
+    pub fn inputs_stream(&self) -> String {
+        self.stream("INPUTS")
+    }
+
     /// Stream `<P>_CALLBACKS` of callback deliveries waiting to be sent, on
     /// [`crate::Subjects::callback`] (work queue: a delivery lives until sent
     /// or given up).
@@ -230,6 +238,7 @@ impl JetStreamNames {
             self.jobs_stream(),
             self.dead_letters_stream(),
             self.callbacks_stream(),
+            self.inputs_stream(),
             self.audit_stream(),
             self.logs_stream(),
             self.shadow_outcomes_stream(),

@@ -113,6 +113,21 @@ pub struct JobRecord {
     /// Why the callback was given up, if it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_error: Option<String>,
+    /// The version asked for (`/async/{b}/{f}@{v}` or a replay's
+    /// `version`), pinned to its full digest when the job was accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The digest of the component that ran the last attempt (the
+    /// executor's `Faas-Digest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Set on a replay: what it replays and how that ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<crate::replay::ReplayOf>,
+    /// The ids of this job's replays, oldest first (at most
+    /// [`crate::replay::MAX_REPLAYS_LISTED`], the newest kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replays: Vec<String>,
 }
 
 impl JobRecord {
@@ -130,6 +145,10 @@ impl JobRecord {
             finished_at_ms: None,
             callback_url: None,
             callback_error: None,
+            version: None,
+            digest: None,
+            replay_of: None,
+            replays: Vec::new(),
         }
     }
 }

@@ -29,6 +29,7 @@ pub mod openapi;
 pub mod pipelines;
 pub mod registry;
 pub mod shadow;
+pub mod replay;
 pub mod subjects;
 pub mod triggers;
 pub mod versions;

@@ -124,6 +124,23 @@ impl Subjects {
         self.dead_letter("*")
     }
 
+    /// `<prefix>.inputs.job.<job id>`: a job's input, kept in
+    /// [`inputs_stream`](crate::jetstream::JetStreamNames::inputs_stream) for replay.
+    pub fn kept_job_input(&self, job_id: &str) -> String {
+        format!("{}.inputs.job.{job_id}", self.prefix)
+    }
+
+    /// `<prefix>.inputs.call.<call id>`: a failed sync call's input, kept in
+    /// [`inputs_stream`](crate::jetstream::JetStreamNames::inputs_stream) for replay.
+    pub fn kept_call_input(&self, call_id: &str) -> String {
+        format!("{}.inputs.call.{call_id}", self.prefix)
+    }
+
+    /// The kept inputs stream's subjects.
+    pub fn kept_inputs_all(&self) -> String {
+        format!("{}.inputs.>", self.prefix)
+    }
+
     /// `<prefix>.callbacks.<job id>`: a finished job's callback delivery,
     /// kept in [`callbacks_stream`](crate::jetstream::JetStreamNames::callbacks_stream) until it is sent.
     pub fn callback(&self, job_id: &str) -> String {
@@ -244,6 +261,7 @@ impl Subjects {
             format!("{p}.results.*.*"),
             self.dead_letters_all(),
             self.callbacks_all(),
+            self.kept_inputs_all(),
             self.admin_all(),
             format!("{p}.ping.*"),
             format!("{p}.metrics.*"),

@@ -26,11 +26,13 @@ use crate::state::AppState;
 /// The executor's reply headers passed on to HTTP callers, for debugging,
 /// load checks and deploy checks: who ran the call, which component version
 /// (sha256) ran, and whether its compiled form came from memory, the shared
-/// artifact store or a compile.
-const PASSED_ON: [(&str, &str); 3] = [
+/// artifact store or a compile; on a failure whose input was kept, the
+/// call id to replay it with.
+const PASSED_ON: [(&str, &str); 4] = [
     (headers::EXECUTOR, http::EXECUTOR_HEADER),
     (headers::DIGEST, http::DIGEST_HEADER),
     (headers::CACHE, http::CACHE_HEADER),
+    (headers::CALL_ID, http::CALL_ID_HEADER),
 ];
 
 /// The HTTP headers `PASSED_ON` makes of an executor's reply headers,

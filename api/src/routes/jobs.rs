@@ -277,7 +277,7 @@ pub async fn redrive(
     Ok((StatusCode::ACCEPTED, Json(redriven?)).into_response())
 }
 
-fn parse_id(text: &str) -> Result<String, ApiError> {
+pub(super) fn parse_id(text: &str) -> Result<String, ApiError> {
     uuid::Uuid::parse_str(text)
         .map(|id| id.to_string())
         .map_err(|_| ApiError::new(ErrorCode::BadRequest, format!("job ids are uuids, got {text:?}")))

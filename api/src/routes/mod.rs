@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod logs;
 pub mod multipart;
 pub mod pipelines;
+pub mod replay;
 pub mod run;
 pub mod shadow;
 mod targets;
@@ -73,6 +74,8 @@ pub fn declared() -> Vec<(Guard, OpenApiRouter<AppState>)> {
         .routes(routes!(jobs::list))
         .routes(routes!(jobs::get))
         .routes(routes!(jobs::redrive))
+        .routes(routes!(replay::replay_job))
+        .routes(routes!(replay::replay_call))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
         .routes(routes!(audit::list))

@@ -72,6 +72,7 @@ async fn current(ctx: &Context, function: &FunctionRef) -> Result<FunctionConfig
         max_concurrency: view.limits.max_concurrency,
         http_outgoing_allow: view.limits.http_outgoing_allow,
         capabilities: view.limits.capabilities,
+        keep_inputs: view.limits.keep_inputs,
     })
 }
 

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use protocol::replay::ReplayRequest;
 use protocol::{JobRecord, JobStatus};
 
 use super::Context;
@@ -28,6 +29,23 @@ pub async fn run(ctx: &Context, command: Jobs) -> Result<(), Failure> {
         Jobs::Redrive { id } => {
             let record = ctx.client.redrive(&id).await?;
             print(ctx.output, &record, HEADERS, vec![row(&record)]);
+        }
+        Jobs::Replay { id, version, side_effects, call, wait } => {
+            let request = ReplayRequest { version, side_effects };
+            let accepted = if call {
+                ctx.client.replay_call(&id, &request).await?
+            } else {
+                ctx.client.replay_job(&id, &request).await?
+            };
+            if wait {
+                return wait_and_print(ctx, &accepted.job_id).await;
+            }
+            let row = vec![
+                accepted.job_id.clone(),
+                accepted.status.as_str().to_owned(),
+                accepted.status_url.clone(),
+            ];
+            print(ctx.output, &accepted, &["JOB", "STATUS", "STATUS URL"], vec![row]);
         }
     }
     Ok(())

@@ -195,9 +195,10 @@ impl Worker {
             Err(err) => return Err(err),
         };
 
-        let hops = bus::hops(message);
-        let version = bus::header(message, headers::VERSION);
-        let outcome = self.exec(target, message.payload.clone(), request_id, job_id, hops, version).await;
+        let (outcome, digest) = self.exec(target, message, request_id, job_id).await;
+        if digest.is_some() {
+            record.digest = digest;
+        }
         let attempts = record.attempts;
         match after_attempt(outcome, attempts, &self.settings) {
             AfterAttempt::Succeeded(result) => {
@@ -267,12 +268,13 @@ impl Worker {
     async fn exec(
         &self,
         target: &Target,
-        input: bytes::Bytes,
+        message: &jetstream::Message,
         request_id: &str,
         job_id: &str,
-        hops: u32,
-        version: Option<&str>,
-    ) -> Result<String, ErrorBody> {
+    ) -> (Result<String, ErrorBody>, Option<String>) {
+        let (input, hops) = (message.payload.clone(), bus::hops(message));
+        let version = bus::header(message, headers::VERSION);
+        let side_effects = bus::header(message, headers::SIDE_EFFECTS);
         let mut map = HeaderMap::new();
         map.insert(headers::JOB_ID, job_id);
         // A trigger's job: the function's own publishes are one link further.
@@ -283,10 +285,19 @@ impl Worker {
         if let Some(version) = version {
             map.insert(headers::VERSION, version);
         }
+        // A replay without side effects runs read-only.
+        if let Some(side_effects) = side_effects {
+            map.insert(headers::SIDE_EFFECTS, side_effects);
+        }
         let wait = Duration::from_secs(self.settings.job_exec_wait_secs);
-        match self.caller.run(target, input, map, request_id, wait).await {
-            Ok(output) => Ok(String::from_utf8_lossy(&output).into_owned()),
-            Err(failure) => Err(failure.error),
+        let reply = match self.caller.call(target, input, map, request_id, wait).await {
+            Ok(reply) => reply,
+            Err(error) => return (Err(error), None),
+        };
+        let digest = reply.header(headers::DIGEST).map(str::to_owned);
+        match reply.into_result() {
+            Ok(output) => (Ok(String::from_utf8_lossy(&output).into_owned()), digest),
+            Err(failure) => (Err(failure.error), digest),
         }
     }
 

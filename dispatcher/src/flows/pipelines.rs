@@ -14,7 +14,7 @@ use async_nats::{HeaderMap, Message};
 use bus::{DefinitionStore, ExecClient, ExecFailure};
 use bytes::Bytes;
 use protocol::pipelines::FailedStep;
-use protocol::{ErrorBody, ErrorCode, PipelineSpec, Target};
+use protocol::{ErrorBody, ErrorCode, PipelineSpec, Target, headers};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::flows::metrics::FlowMetrics;
@@ -46,7 +46,8 @@ impl PipelineRunner {
             let outcome = match self.caller.subjects().parse_pipeline(message.subject.as_str()) {
                 Some(name) => {
                     let started = std::time::Instant::now();
-                    let outcome = self.run(name.as_str(), message.payload.clone(), &request_id).await;
+                    let steps = step_headers(&message);
+                    let outcome = self.run(name.as_str(), message.payload.clone(), &request_id, steps).await;
                     let code = outcome.as_ref().err().map_or("ok", |f| f.error.code.as_str());
                     self.metrics.pipeline_run(name.as_str(), code, started.elapsed());
                     outcome
@@ -69,13 +70,19 @@ impl PipelineRunner {
         .await
     }
 
-    async fn run(&self, name: &str, mut data: Bytes, request_id: &str) -> Result<Bytes, ExecFailure> {
+    async fn run(
+        &self,
+        name: &str,
+        mut data: Bytes,
+        request_id: &str,
+        steps: HeaderMap,
+    ) -> Result<Bytes, ExecFailure> {
         let spec = self.pipelines.get(name).await.map_err(ErrorBody::from)?;
         let total = spec.steps.len();
         for (index, function) in spec.steps.iter().cloned().enumerate() {
             let target = Target::Function(function.clone());
             // A step naming a version or an alias runs it (`f@v`).
-            let mut map = HeaderMap::new();
+            let mut map = steps.clone();
             if let Some(version) = spec.version(index) {
                 map.insert(protocol::headers::VERSION, version);
             }
@@ -97,4 +104,14 @@ impl PipelineRunner {
         info!(pipeline = name, steps = total, "pipeline succeeded");
         Ok(data)
     }
+}
+
+/// Headers every step's call carries: a replay's `Faas-Side-Effects: none`,
+/// so no step of a replayed pipeline acts.
+fn step_headers(message: &Message) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    if let Some(side_effects) = bus::header(message, headers::SIDE_EFFECTS) {
+        map.insert(headers::SIDE_EFFECTS, side_effects);
+    }
+    map
 }

@@ -403,7 +403,7 @@ async fn every_documented_route_and_status_answers_as_documented() {
 
     // Fixtures.
     platform.create_bucket("docs").await;
-    for (function, guest) in [("hello", "hello"), ("trap", "trap"), ("spin", "spin")] {
+    for (function, guest) in [("hello", "hello"), ("trap", "trap"), ("spin", "spin"), ("kept", "trap")] {
         platform.deploy("docs", function, guest).await;
     }
     platform.create_bucket("gone").await;
@@ -437,6 +437,13 @@ async fn every_documented_route_and_status_answers_as_documented() {
     let failed_job = body["job_id"].as_str().unwrap().to_owned();
     wait_failed(&platform, &failed_job).await;
     let nosuch_job = "00000000-0000-4000-8000-000000000000";
+    // A failed sync call whose input is kept, for `/calls/{id}/replay`.
+    let keep = j!({"keep_inputs": "failures"});
+    let (status, body) =
+        json(platform.http.put(platform.url("/config/docs/kept")).json(&keep).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let resp = platform.http.post(platform.url("/exec/docs/kept")).body("x").send().await.unwrap();
+    let kept_call = resp.headers()["x-faas-call-id"].to_str().unwrap().to_owned();
     let (_, listed) =
         json(platform.http.get(platform.url("/file/docs/hello/versions")).send().await.unwrap()).await;
     let hello_digest = listed["versions"][0]["digest"].as_str().unwrap().to_owned();
@@ -717,6 +724,17 @@ async fn every_documented_route_and_status_answers_as_documented() {
         case(M::GET, format!("/jobs/{failed_job}"), Stranger, none(), 403),
         case(M::GET, format!("/jobs/{nosuch_job}"), Admin, none(), 404),
         case(M::GET, format!("/jobs/{failed_job}"), Nobody, none(), 401),
+        // Replays (before the re-drive, which makes the job queued again).
+        case(M::POST, format!("/jobs/{failed_job}/replay"), Admin, Body::Json(j!({})), 202),
+        case(M::POST, "/jobs/not-a-uuid/replay", Admin, none(), 400),
+        case(M::POST, format!("/jobs/{failed_job}/replay"), Stranger, none(), 403),
+        case(M::POST, format!("/jobs/{nosuch_job}/replay"), Admin, none(), 404),
+        case(M::POST, format!("/jobs/{failed_job}/replay"), Nobody, none(), 401),
+        case(M::POST, format!("/calls/{kept_call}/replay"), Admin, Body::Json(j!({})), 202),
+        case(M::POST, "/calls/not-a-uuid/replay", Admin, none(), 400),
+        case(M::POST, format!("/calls/{kept_call}/replay"), Stranger, none(), 403),
+        case(M::POST, format!("/calls/{nosuch_job}/replay"), Admin, none(), 404),
+        case(M::POST, format!("/calls/{kept_call}/replay"), Nobody, none(), 401),
         case(M::POST, format!("/jobs/{failed_job}/redrive"), Admin, none(), 202),
         case(M::POST, "/jobs/not-a-uuid/redrive", Admin, none(), 400),
         case(M::POST, format!("/jobs/{failed_job}/redrive"), Stranger, none(), 403),
@@ -749,6 +767,12 @@ async fn every_documented_route_and_status_answers_as_documented() {
     for case in cases {
         walker.check(case).await;
     }
+    // A job still running (spin runs to its time limit) is not replayed.
+    let (status, body) =
+        json(platform.http.post(platform.url("/async/docs/spin")).body("x").send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let running = body["job_id"].as_str().unwrap().to_owned();
+    walker.check(case(M::POST, format!("/jobs/{running}/replay"), Admin, none(), 409)).await;
     // `/run`, each method and both paths (`x` is the function's path).
     let http_guest = has_http_guest();
     if http_guest {

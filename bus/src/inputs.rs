@@ -1,0 +1,187 @@
+//! Inputs kept for replay, in the stream `<P>_INPUTS`.
+//!
+//! A job's input leaves the jobs stream when its worker acks it, and a sync
+//! call's input is never stored at all; replay needs both. So the api keeps
+//! every job's input here when it accepts the job (with the headers a
+//! replay that may act needs: callback URL, trigger and output subject),
+//! and an executor keeps a failed sync call's input where the function or
+//! the platform asks for it (with what ran and how it failed). One message
+//! per subject, as old as job records at most, the oldest dropped at the
+//! byte cap: a replay of an input that is gone is `input_not_kept` or
+//! `call_not_found`, never a wrong input.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, stream};
+use bytes::Bytes;
+use protocol::{ErrorBody, ErrorCode, FunctionRef, Subjects, Target, headers};
+
+use crate::jobs::JobError;
+
+/// Headers of a job message a replay with side effects passes on.
+const ACTING_HEADERS: &[&str] =
+    &[headers::CALLBACK_URL, headers::TRIGGER, headers::OUTPUT_SUBJECT, headers::HOPS];
+
+/// An error message kept in a header is cut to this many bytes.
+const MAX_KEPT_MESSAGE: usize = 1024;
+
+/// A kept job input: the bytes and the headers a replay may pass on.
+#[derive(Debug)]
+pub struct KeptJob {
+    /// The job's input.
+    pub input: Bytes,
+    /// Its callback URL, trigger, output subject and hops, as submitted.
+    pub acting_headers: HeaderMap,
+}
+
+/// A failed sync call's kept input and what is known of its failure.
+#[derive(Debug, Clone)]
+pub struct KeptCall {
+    /// The call id (its request id).
+    pub call_id: String,
+    /// The function called.
+    pub function: FunctionRef,
+    /// How it failed.
+    pub error: ErrorBody,
+    /// The digest that ran, if it got that far.
+    pub digest: Option<String>,
+    /// The input.
+    pub input: Bytes,
+}
+
+/// The kept inputs: write and read.
+#[derive(Clone)]
+pub struct KeptInputs {
+    js: jetstream::Context,
+    subjects: Subjects,
+}
+
+impl KeptInputs {
+    /// The kept inputs of `subjects`' platform, over `client`.
+    pub fn new(client: async_nats::Client, subjects: Subjects) -> Self {
+        Self { js: jetstream::new(client), subjects }
+    }
+
+    /// The kept inputs over an existing JetStream context.
+    pub(crate) fn from_context(js: jetstream::Context, subjects: Subjects) -> Self {
+        Self { js, subjects }
+    }
+
+    /// Creates (or updates) the stream; the job queue's creator calls it.
+    pub(crate) async fn create(
+        js: &jetstream::Context,
+        subjects: &Subjects,
+        replicas: usize,
+        max_age: Duration,
+        max_bytes: i64,
+    ) -> Result<(), JobError> {
+        js.create_or_update_stream(stream::Config {
+            name: subjects.jetstream().inputs_stream(),
+            num_replicas: replicas,
+            description: Some("wasm-faas: inputs of jobs and failed sync calls, for replay".into()),
+            subjects: vec![subjects.kept_inputs_all()],
+            max_age,
+            max_bytes,
+            max_messages_per_subject: 1,
+            // Keeping never fails for space: the oldest inputs go first.
+            discard: stream::DiscardPolicy::Old,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| JobError::Unavailable(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Keeps job `job_id`'s input with the acting headers of its message.
+    pub async fn keep_job(&self, job_id: &str, input: Bytes, message: &HeaderMap) -> Result<(), JobError> {
+        let mut map = HeaderMap::new();
+        for name in ACTING_HEADERS {
+            if let Some(value) = message.get(*name) {
+                map.insert(*name, value.as_str());
+            }
+        }
+        self.publish(self.subjects.kept_job_input(job_id), map, input).await
+    }
+
+    /// Keeps a failed sync call's input.
+    pub async fn keep_call(&self, call: &KeptCall) -> Result<(), JobError> {
+        let mut map = HeaderMap::new();
+        map.insert(headers::JOB_TARGET, call.function.to_string());
+        map.insert(headers::ERROR_CODE, call.error.code.as_str());
+        let mut message = headers::header_safe(&call.error.message);
+        if message.len() > MAX_KEPT_MESSAGE {
+            let mut end = MAX_KEPT_MESSAGE;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+        }
+        map.insert(headers::STATUS, message);
+        if let Some(digest) = &call.digest {
+            map.insert(headers::DIGEST, digest.as_str());
+        }
+        self.publish(self.subjects.kept_call_input(&call.call_id), map, call.input.clone()).await
+    }
+
+    async fn publish(&self, subject: String, map: HeaderMap, input: Bytes) -> Result<(), JobError> {
+        let ack = self
+            .js
+            .publish_with_headers(subject, map, input)
+            .await
+            .map_err(|e| JobError::Unavailable(format!("keeping an input: {e}")))?;
+        ack.await.map_err(|e| JobError::Unavailable(format!("keeping an input: {e}")))?;
+        Ok(())
+    }
+
+    /// Job `job_id`'s kept input; [`JobError::InputNotKept`] once it is gone.
+    pub async fn job(&self, job_id: &str) -> Result<KeptJob, JobError> {
+        let message = self
+            .last(self.subjects.kept_job_input(job_id))
+            .await?
+            .ok_or_else(|| JobError::InputNotKept(job_id.to_owned()))?;
+        let mut acting_headers = HeaderMap::new();
+        for name in ACTING_HEADERS {
+            if let Some(value) = message.headers.get(*name) {
+                acting_headers.insert(*name, value.as_str());
+            }
+        }
+        Ok(KeptJob { input: message.payload, acting_headers })
+    }
+
+    /// Call `call_id`'s kept input; [`JobError::CallNotFound`] if none is kept.
+    pub async fn call(&self, call_id: &str) -> Result<KeptCall, JobError> {
+        let message = self
+            .last(self.subjects.kept_call_input(call_id))
+            .await?
+            .ok_or_else(|| JobError::CallNotFound(call_id.to_owned()))?;
+        let get = |name: &str| message.headers.get(name).map(|v| v.as_str().to_owned());
+        let function = match get(headers::JOB_TARGET).and_then(|t| t.parse::<Target>().ok()) {
+            Some(Target::Function(function)) => function,
+            _ => {
+                return Err(JobError::Unavailable(format!(
+                    "the kept input of call {call_id} names no function"
+                )));
+            }
+        };
+        let code = get(headers::ERROR_CODE).map_or(ErrorCode::Internal, |c| ErrorCode::parse(&c));
+        Ok(KeptCall {
+            call_id: call_id.to_owned(),
+            function,
+            error: ErrorBody::new(code, get(headers::STATUS).unwrap_or_default()),
+            digest: get(headers::DIGEST),
+            input: message.payload,
+        })
+    }
+
+    /// The message on `subject`, `None` if there is none (or no stream).
+    async fn last(&self, subject: String) -> Result<Option<jetstream::message::StreamMessage>, JobError> {
+        let name = self.subjects.jetstream().inputs_stream();
+        let Ok(stream) = self.js.get_stream(&name).await else { return Ok(None) };
+        match stream.get_last_raw_message_by_subject(&subject).await {
+            Ok(message) => Ok(Some(message)),
+            Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(err) => Err(JobError::Unavailable(format!("reading a kept input: {err}"))),
+        }
+    }
+}
