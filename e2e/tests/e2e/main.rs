@@ -29,6 +29,7 @@ mod nats_permissions;
 mod openapi;
 mod outages;
 mod public_buckets;
+mod replay;
 mod schedules;
 mod services;
 mod shadow;

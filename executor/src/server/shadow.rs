@@ -129,7 +129,11 @@ impl Shadows {
         outcome: &Result<(Answer, Version), Failure>,
         live_duration: Duration,
     ) -> Option<Pending> {
-        if route != World::Exec || bus::header(message, headers::VERSION).is_some() {
+        // Only live calls to current: not a version asked for, not a replay.
+        if route != World::Exec
+            || bus::header(message, headers::VERSION).is_some()
+            || bus::header(message, headers::SIDE_EFFECTS) == Some(headers::SIDE_EFFECTS_NONE)
+        {
             return None;
         }
         let config = self.watch.config(function)?;
@@ -265,9 +269,8 @@ async fn run_candidate(
         bucket.capabilities.as_ref(),
         executor.secrets_key.as_ref(),
     )
-    .map_err(failed)?;
-    settings.grants = settings.grants.read_only();
-    settings.http_outgoing_allow.clear();
+    .map_err(failed)?
+    .read_only();
     settings.identity = Some(CallIdentity {
         function: function.clone(),
         request_id: request_id.to_owned(),
