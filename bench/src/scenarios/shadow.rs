@@ -31,6 +31,19 @@ impl Bench {
         for c in FLOW_CONCURRENCY {
             self.closed(&on, &hello, c, self.duration(), None, self.warmup()).await;
         }
+        // The pairs that ran, so a figure never stands for shadowing that did not happen.
+        let report: serde_json::Value = self
+            .platform
+            .http
+            .get(format!("{api}/file/{BUCKET}/hello/shadow/report"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        println!("      shadow pairs recorded: {} (verdicts {})", report["outcomes"], report["verdicts"]);
+        if report["outcomes"].as_u64().unwrap_or(0) == 0 {
+            bail!("no shadow pair was recorded: {report}");
+        }
         let resp = self.platform.http.delete(format!("{api}/file/{BUCKET}/hello/shadow")).send().await?;
         if !resp.status().is_success() {
             bail!("DELETE shadow: {} {}", resp.status(), resp.text().await.unwrap_or_default());
