@@ -10,12 +10,11 @@ use axum::extract::{Extension, Path, State};
 use axum::response::IntoResponse;
 use protocol::admin::{DeleteAlias, ListAliases, PutAlias, Rollback};
 use protocol::aliases::{self, AliasSpec};
-use protocol::auth::Access;
 use protocol::http::Deleted;
 use protocol::{ErrorCode, FunctionRef, FunctionVersion};
 
 use super::body::read_limited;
-use crate::auth::Principal;
+use super::function_path::{FunctionAt, ToDeploy, ToRead};
 use crate::bus_client::admin;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
@@ -37,12 +36,10 @@ const BODY_LIMIT: usize = 16 * 1024;
 pub async fn put(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
-    Extension(principal): Extension<Principal>,
-    Path((bucket, function, alias)): Path<(String, String, String)>,
+    FunctionAt { function, principal, .. }: FunctionAt<ToDeploy>,
+    Path((_, _, alias)): Path<(String, String, String)>,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    let function = FunctionRef::new(&bucket, &function)?;
-    principal.require(Access::Deploy, &function.bucket)?;
     aliases::check_name(&alias)?;
     let bytes = read_limited(body, BODY_LIMIT, "the alias").await?;
     let spec: AliasSpec = serde_json::from_slice(&bytes)
@@ -64,11 +61,8 @@ pub async fn put(
 pub async fn list(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
-    Extension(principal): Extension<Principal>,
-    Path((bucket, function)): Path<(String, String)>,
+    FunctionAt { function, principal, .. }: FunctionAt<ToRead>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let function = FunctionRef::new(&bucket, &function)?;
-    principal.require(Access::Read, &function.bucket)?;
     Ok(Json(admin(&state, &id, &principal, ListAliases { function }).await?))
 }
 
@@ -84,11 +78,9 @@ pub async fn list(
 pub async fn delete(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
-    Extension(principal): Extension<Principal>,
-    Path((bucket, function, alias)): Path<(String, String, String)>,
+    FunctionAt { function, principal, .. }: FunctionAt<ToDeploy>,
+    Path((_, _, alias)): Path<(String, String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let function = FunctionRef::new(&bucket, &function)?;
-    principal.require(Access::Deploy, &function.bucket)?;
     admin(&state, &id, &principal, DeleteAlias { function: function.clone(), alias: alias.clone() }).await?;
     Ok(Json(Deleted { deleted: format!("{function}@{alias}") }))
 }
@@ -105,11 +97,8 @@ pub async fn delete(
 pub async fn rollback(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
-    Extension(principal): Extension<Principal>,
-    Path((bucket, function)): Path<(String, String)>,
+    FunctionAt { function, principal, .. }: FunctionAt<ToDeploy>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let function = FunctionRef::new(&bucket, &function)?;
-    principal.require(Access::Deploy, &function.bucket)?;
     Ok(Json(admin(&state, &id, &principal, Rollback { function }).await?))
 }
 

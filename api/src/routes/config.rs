@@ -10,15 +10,14 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use axum::response::IntoResponse;
+use protocol::ErrorCode;
 use protocol::admin::{DeleteFunctionConfig, GetFunctionConfig, PutFunctionConfig};
-use protocol::auth::Access;
 use protocol::function_config::{FunctionConfig, FunctionConfigUpdate, MAX_CONFIG_BYTES};
-use protocol::{ErrorCode, FunctionRef};
 
 use super::body::read_limited;
-use crate::auth::Principal;
+use super::function_path::{FunctionAt, ToDeploy, ToRead};
 use crate::bus_client::admin;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
@@ -42,12 +41,9 @@ const BODY_LIMIT: usize = 2 * MAX_CONFIG_BYTES;
 pub async fn put(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
-    Extension(principal): Extension<Principal>,
-    Path((bucket, function)): Path<(String, String)>,
+    FunctionAt { function, principal, .. }: FunctionAt<ToDeploy>,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    let function = FunctionRef::new(&bucket, &function)?;
-    principal.require(Access::Deploy, &function.bucket)?;
     let bytes = read_limited(body, BODY_LIMIT, "the function configuration").await?;
     let config: FunctionConfig = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("invalid function configuration: {e}")))?;
@@ -91,11 +87,8 @@ pub async fn put(
 pub async fn get(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
-    Extension(principal): Extension<Principal>,
-    Path((bucket, function)): Path<(String, String)>,
+    FunctionAt { function, principal, .. }: FunctionAt<ToRead>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let function = FunctionRef::new(&bucket, &function)?;
-    principal.require(Access::Read, &function.bucket)?;
     Ok(Json(admin(&state, &id, &principal, GetFunctionConfig { function }).await?))
 }
 
@@ -112,10 +105,7 @@ pub async fn get(
 pub async fn delete(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
-    Extension(principal): Extension<Principal>,
-    Path((bucket, function)): Path<(String, String)>,
+    FunctionAt { function, principal, .. }: FunctionAt<ToDeploy>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let function = FunctionRef::new(&bucket, &function)?;
-    principal.require(Access::Deploy, &function.bucket)?;
     Ok(Json(admin(&state, &id, &principal, DeleteFunctionConfig { function }).await?))
 }

@@ -7,18 +7,17 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Extension, Path, Query, Request, State};
+use axum::extract::{Extension, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use protocol::ErrorCode;
 use protocol::admin::{DeleteFunction, DeleteVersion, GetFunction, ListVersions, PutFunction, Stored};
-use protocol::auth::Access;
 use protocol::http::{self as wire, Deleted, Uploaded};
-use protocol::{ErrorCode, FunctionRef};
 use serde::Deserialize;
 
 use super::body::read_limited;
+use super::function_path::{FunctionAt, ToDeploy, ToRead};
 use super::multipart;
-use crate::auth::Principal;
 use crate::bus_client::admin;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
@@ -36,12 +35,9 @@ use crate::state::AppState;
 pub async fn upload(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
-    Extension(principal): Extension<Principal>,
-    Path((bucket, function)): Path<(String, String)>,
+    FunctionAt { function, principal, .. }: FunctionAt<ToDeploy>,
     request: Request,
 ) -> Result<impl IntoResponse, ApiError> {
-    let function = FunctionRef::new(&bucket, &function)?;
-    principal.require(Access::Deploy, &function.bucket)?;
     let limit = state.config.max_upload_bytes;
     let header_description = match request.headers().get(wire::DESCRIPTION_HEADER) {
         None => None,
@@ -129,12 +125,9 @@ impl VersionQuery {
 pub async fn download(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
-    Extension(principal): Extension<Principal>,
-    Path((bucket, function)): Path<(String, String)>,
+    FunctionAt { function, principal, .. }: FunctionAt<ToRead>,
     Query(query): Query<VersionQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let function = FunctionRef::new(&bucket, &function)?;
-    principal.require(Access::Read, &function.bucket)?;
     let version = query.version()?;
     let staged = admin(&state, &id, &principal, GetFunction { function, version }).await?;
     let bytes = state.transfer().await?.take(&staged, u64::MAX).await?;
@@ -153,12 +146,9 @@ pub async fn download(
 pub async fn delete(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
-    Extension(principal): Extension<Principal>,
-    Path((bucket, function)): Path<(String, String)>,
+    FunctionAt { function, principal, .. }: FunctionAt<ToDeploy>,
     Query(query): Query<VersionQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let function = FunctionRef::new(&bucket, &function)?;
-    principal.require(Access::Deploy, &function.bucket)?;
     match query.version()? {
         Some(version) => {
             admin(
@@ -189,10 +179,7 @@ pub async fn delete(
 pub async fn versions(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
-    Extension(principal): Extension<Principal>,
-    Path((bucket, function)): Path<(String, String)>,
+    FunctionAt { function, principal, .. }: FunctionAt<ToRead>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let function = FunctionRef::new(&bucket, &function)?;
-    principal.require(Access::Read, &function.bucket)?;
     Ok(Json(admin(&state, &id, &principal, ListVersions { function }).await?))
 }

@@ -16,17 +16,16 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use protocol::auth::Access;
+use protocol::ErrorCode;
 use protocol::logs::CallLog;
-use protocol::{ErrorCode, FunctionRef};
 use serde::Deserialize;
 
-use crate::auth::Principal;
+use super::function_path::{FunctionAt, ToRead};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -104,12 +103,9 @@ impl LogsQuery {
 )]
 pub async fn get(
     State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    Path((bucket, function)): Path<(String, String)>,
+    FunctionAt { function, .. }: FunctionAt<ToRead>,
     Query(query): Query<LogsQuery>,
 ) -> Result<Response, ApiError> {
-    let function = FunctionRef::new(&bucket, &function)?;
-    principal.require(Access::Read, &function.bucket)?;
     let follow = query.follow()?;
     let limit = query.limit(if follow { DEFAULT_FOLLOW_LIMIT } else { DEFAULT_LIMIT })?;
     let store_error = |err: bus::StoreError| ApiError::new(err.code(), err.to_string());

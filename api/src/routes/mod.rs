@@ -7,6 +7,7 @@ pub mod buckets;
 pub mod config;
 pub mod exec;
 pub mod files;
+mod function_path;
 pub mod health;
 pub mod jobs;
 pub mod logs;

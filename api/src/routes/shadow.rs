@@ -5,16 +5,15 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use axum::response::IntoResponse;
+use protocol::ErrorCode;
 use protocol::admin::{DeleteShadow, GetShadow, GetShadowReport, PutShadow};
-use protocol::auth::Access;
 use protocol::http::Deleted;
 use protocol::shadow::ShadowSpec;
-use protocol::{ErrorCode, FunctionRef};
 
 use super::body::read_limited;
-use crate::auth::Principal;
+use super::function_path::{FunctionAt, ToDeploy, ToRead};
 use crate::bus_client::admin;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
@@ -37,12 +36,9 @@ const BODY_LIMIT: usize = 4096;
 pub async fn put(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
-    Extension(principal): Extension<Principal>,
-    Path((bucket, function)): Path<(String, String)>,
+    FunctionAt { function, principal, .. }: FunctionAt<ToDeploy>,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    let function = FunctionRef::new(&bucket, &function)?;
-    principal.require(Access::Deploy, &function.bucket)?;
     let bytes = read_limited(body, BODY_LIMIT, "the shadow spec").await?;
     let spec: ShadowSpec = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("invalid shadow spec: {e}")))?;
@@ -62,11 +58,8 @@ pub async fn put(
 pub async fn get(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
-    Extension(principal): Extension<Principal>,
-    Path((bucket, function)): Path<(String, String)>,
+    FunctionAt { function, principal, .. }: FunctionAt<ToRead>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let function = FunctionRef::new(&bucket, &function)?;
-    principal.require(Access::Read, &function.bucket)?;
     Ok(Json(admin(&state, &id, &principal, GetShadow { function }).await?))
 }
 
@@ -84,11 +77,8 @@ pub async fn get(
 pub async fn delete(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
-    Extension(principal): Extension<Principal>,
-    Path((bucket, function)): Path<(String, String)>,
+    FunctionAt { function, principal, .. }: FunctionAt<ToDeploy>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let function = FunctionRef::new(&bucket, &function)?;
-    principal.require(Access::Deploy, &function.bucket)?;
     admin(&state, &id, &principal, DeleteShadow { function: function.clone() }).await?;
     Ok(Json(Deleted { deleted: format!("{function}/shadow") }))
 }
@@ -105,10 +95,7 @@ pub async fn delete(
 pub async fn report(
     State(state): State<AppState>,
     Extension(id): Extension<RequestId>,
-    Extension(principal): Extension<Principal>,
-    Path((bucket, function)): Path<(String, String)>,
+    FunctionAt { function, principal, .. }: FunctionAt<ToRead>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let function = FunctionRef::new(&bucket, &function)?;
-    principal.require(Access::Read, &function.bucket)?;
     Ok(Json(admin(&state, &id, &principal, GetShadowReport { function }).await?))
 }
