@@ -12,12 +12,20 @@ use std::sync::OnceLock;
 /// Name of the custom section [`with_custom_section`] appends.
 pub const PADDING_SECTION: &str = "faas-padding";
 
-/// The `functions/` workspace, found relative to this crate's sources.
+/// The `functions/` workspace beside the crate cargo is running (every
+/// crate of the repository sits at its top level), else beside this crate's
+/// sources as they were when it was compiled. The run-time answer comes
+/// first because one build cache serves several checkouts: cargo may reuse
+/// this crate compiled in another checkout, whose path `env!` baked in.
 pub fn functions_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+    let running = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    let beside = |crate_dir: &Path| crate_dir.parent().map(|root| root.join("functions"));
+    running
+        .as_deref()
+        .and_then(beside)
+        .filter(|dir| dir.join("Cargo.toml").is_file())
+        .or_else(|| beside(Path::new(env!("CARGO_MANIFEST_DIR"))))
         .expect("the stack crate lives inside the repository")
-        .join("functions")
 }
 
 /// Path of the compiled guest `name` (e.g. `hello`, `fibonacci`, `hello-py`,
