@@ -346,6 +346,7 @@ pub const OPERATIONS: &[Documented] = &[
             InputNotKept,
             JobNotFinished,
             VersionNotFound,
+            PayloadTooLarge,
             QueueFull,
             StorageFull,
         ],
@@ -353,7 +354,15 @@ pub const OPERATIONS: &[Documented] = &[
     Documented {
         id: "replay_call",
         access: "Scope `invoke:<bucket>` of the function called.",
-        errors: &[BadRequest, Forbidden, CallNotFound, VersionNotFound, QueueFull, StorageFull],
+        errors: &[
+            BadRequest,
+            Forbidden,
+            CallNotFound,
+            VersionNotFound,
+            PayloadTooLarge,
+            QueueFull,
+            StorageFull,
+        ],
     },
     Documented { id: "list_tokens", access: "Scope `admin`.", errors: &[Forbidden] },
     Documented {

@@ -109,15 +109,8 @@ impl KeptInputs {
         let mut map = HeaderMap::new();
         map.insert(headers::JOB_TARGET, call.function.to_string());
         map.insert(headers::ERROR_CODE, call.error.code.as_str());
-        let mut message = headers::header_safe(&call.error.message);
-        if message.len() > MAX_KEPT_MESSAGE {
-            let mut end = MAX_KEPT_MESSAGE;
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            message.truncate(end);
-        }
-        map.insert(headers::STATUS, message);
+        let message = headers::header_safe(&call.error.message);
+        map.insert(headers::STATUS, protocol::logs::truncate(&message, MAX_KEPT_MESSAGE).0);
         if let Some(digest) = &call.digest {
             map.insert(headers::DIGEST, digest.as_str());
         }
@@ -177,7 +170,17 @@ impl KeptInputs {
     /// The message on `subject`, `None` if there is none (or no stream).
     async fn last(&self, subject: String) -> Result<Option<jetstream::message::StreamMessage>, JobError> {
         let name = self.subjects.jetstream().inputs_stream();
-        let Ok(stream) = self.js.get_stream(&name).await else { return Ok(None) };
+        let stream = match self.js.get_stream(&name).await {
+            Ok(stream) => stream,
+            // No stream yet (no dispatcher ever started): nothing was kept.
+            Err(err)
+                if matches!(err.kind(), jetstream::context::GetStreamErrorKind::JetStream(e)
+                    if e.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
+            {
+                return Ok(None);
+            }
+            Err(err) => return Err(JobError::Unavailable(format!("reading a kept input: {err}"))),
+        };
         match stream.get_last_raw_message_by_subject(&subject).await {
             Ok(message) => Ok(Some(message)),
             Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),

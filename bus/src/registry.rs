@@ -94,13 +94,7 @@ impl FunctionRegistry {
 
     /// The current version of `function`, if the registry has one.
     pub async fn get(&self, function: &FunctionRef) -> Result<Option<FunctionVersion>, RegistryError> {
-        let key = registry_key(function);
-        let Some(value) = self.kv().get(key.as_str()).await.map_err(unavailable)? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(&value)
-            .map(Some)
-            .map_err(|e| RegistryError::Malformed { key, reason: e.to_string() })
+        Ok(self.get_at(function).await?.0)
     }
 
     /// The entry of `function` with the revision it was read at, which
@@ -154,13 +148,6 @@ impl FunctionRegistry {
             full @ crate::StoreError::Full { .. } => RegistryError::Full(full),
             crate::StoreError::Unavailable { reason, .. } => RegistryError::Unavailable(reason),
         }
-    }
-
-    /// Records `version` as the current one of `function`; returns the
-    /// revision to wait for.
-    pub async fn set(&self, function: &FunctionRef, version: &FunctionVersion) -> Result<u64, RegistryError> {
-        let value = serde_json::to_vec(version).expect("versions always serialise");
-        self.kv().put(registry_key(function), value.into()).await.map_err(|e| self.write_error(e))
     }
 
     /// Forgets `function`; returns the revision to wait for.

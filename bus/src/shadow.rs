@@ -182,11 +182,16 @@ impl ShadowOutcomes {
 
     /// Forgets every outcome of `function`: a new shadowing starts a fresh report.
     pub async fn purge(&self, function: &FunctionRef) -> Result<(), StoreError> {
-        self.stream
-            .purge()
-            .filter(self.subjects.shadow_outcome(function))
-            .await
-            .map_err(|e| StoreError::from_reason(&self.name, e))?;
+        self.purge_subject(self.subjects.shadow_outcome(function)).await
+    }
+
+    /// Forgets the outcomes of every function of `bucket`.
+    pub async fn purge_bucket(&self, bucket: &protocol::BucketName) -> Result<(), StoreError> {
+        self.purge_subject(self.subjects.shadow_outcomes_of_bucket(bucket)).await
+    }
+
+    async fn purge_subject(&self, subject: String) -> Result<(), StoreError> {
+        self.stream.purge().filter(subject).await.map_err(|e| StoreError::from_reason(&self.name, e))?;
         Ok(())
     }
 

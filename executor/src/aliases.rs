@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use bus::{FunctionRegistry, RegistryWatch, VersionWatch};
-use protocol::aliases::{self, AliasTarget};
+use protocol::aliases;
 use protocol::{ErrorBody, ErrorCode, FunctionRef, FunctionVersion, headers};
 
 use crate::components::Components;
@@ -52,15 +52,17 @@ impl AliasRoutes {
                 return components.load_version(function, &digest).await;
             }
             None | Some(aliases::CURRENT) => {
-                let entry = self.entry(function).await?;
+                // Unreadable registry: no weights to apply, and the loader's
+                // own fallback (S3) still serves the plain name.
+                let entry = self.entry(function).await.ok().flatten();
                 entry.and_then(|entry| aliases::pick(&entry.aliases.weights, point()).map(str::to_owned))
             }
             Some(alias) => {
                 let entry = self.entry(function).await?;
-                let target = entry.as_deref().and_then(|entry| entry.aliases.named.get(alias));
-                let target: &AliasTarget =
-                    target.ok_or_else(|| ExecError::Version(aliases::not_found(function, alias)))?;
-                Some(target.pick(point()).to_owned())
+                let digest = entry.as_deref().and_then(|entry| entry.run_through(alias, point()));
+                Some(
+                    digest.ok_or_else(|| ExecError::Version(aliases::not_found(function, alias)))?.to_owned(),
+                )
             }
         };
         match picked {

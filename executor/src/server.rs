@@ -61,6 +61,10 @@ use crate::settings::CallSettings;
 
 mod shadow;
 
+/// How long a failed call's answer waits for its input to be kept; past
+/// it the answer goes without `Faas-Call-Id` (the keep may still land).
+const KEEP_INPUT_WAIT: Duration = Duration::from_millis(500);
+
 /// Why the executor could not start or keep serving.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecutorError {
@@ -510,7 +514,9 @@ async fn handle(
                 if let Some(digest) = &digest {
                     map.insert(headers::DIGEST, digest.as_str());
                 }
-                let kept = executor.keeping.keep_failed(&function, route, &message, &error, digest).await;
+                // Bounded: keeping the input must not hold the failure's answer up.
+                let keep = executor.keeping.keep_failed(&function, route, &message, &error, digest);
+                let kept = tokio::time::timeout(KEEP_INPUT_WAIT, keep).await.ok().flatten();
                 if let Some(call_id) = kept {
                     map.insert(headers::CALL_ID, call_id);
                 }

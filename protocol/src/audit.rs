@@ -42,6 +42,12 @@ impl Principal {
     pub fn unknown() -> Self {
         Self { id: "unknown".into(), name: "nats".into() }
     }
+
+    /// `<id> (<name>)`, as versions, aliases and shadowing record who made
+    /// them; `None` for [`Principal::unknown`].
+    pub fn label(&self) -> Option<String> {
+        (self.id != Self::unknown().id).then(|| format!("{} ({})", self.id, self.name))
+    }
 }
 
 /// What an action was about; only the fields that apply are set.

@@ -312,6 +312,11 @@ impl Subjects {
         format!("{}.shadow.{}.{}", self.prefix, function.bucket, function.function)
     }
 
+    /// The shadow outcomes of every function of `bucket`.
+    pub fn shadow_outcomes_of_bucket(&self, bucket: &crate::BucketName) -> String {
+        format!("{}.shadow.{bucket}.*", self.prefix)
+    }
+
     /// Every shadow outcome: the subjects of
     /// [`crate::JetStreamNames::shadow_outcomes_stream`].
     pub fn shadow_outcomes_all(&self) -> String {

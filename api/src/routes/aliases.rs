@@ -114,11 +114,8 @@ pub fn pick(
         Some(key) => aliases::route_point(key),
         None => getrandom::u32().map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?,
     };
-    if alias == aliases::CURRENT {
-        return Ok(aliases::pick(&entry.aliases.weights, point).unwrap_or(&entry.digest).to_owned());
-    }
-    match entry.aliases.named.get(alias) {
-        Some(target) => Ok(target.pick(point).to_owned()),
+    match entry.run_through(alias, point) {
+        Some(digest) => Ok(digest.to_owned()),
         None => Err(aliases::not_found(function, alias).into()),
     }
 }

@@ -16,7 +16,7 @@ use protocol::admin::ListVersions;
 use protocol::audit::{self, AuditEvent, Outcome};
 use protocol::auth::Access;
 use protocol::http::{self, JobAccepted, JobList};
-use protocol::{ErrorCode, JobRecord, JobStatus, Target};
+use protocol::{ErrorCode, FunctionRef, JobRecord, JobStatus, Target};
 use serde::Deserialize;
 
 use super::body::read_message_input;
@@ -65,15 +65,7 @@ pub async fn submit(
         let key = http_headers.get(http::ROUTE_KEY_HEADER).and_then(|value| value.to_str().ok());
         pinned = Some(super::aliases::pick(&function, &entry, alias, key)?);
     } else if let Some(selector) = version {
-        let listed =
-            crate::bus_client::admin(&state, &id, &principal, ListVersions { function: function.clone() })
-                .await?;
-        let digest = protocol::versions::resolve(
-            &function,
-            &selector,
-            listed.versions.iter().map(|version| version.digest.as_str()),
-        )?;
-        pinned = Some(digest);
+        pinned = Some(pin_version(&state, &id, &principal, &function, &selector).await?);
     }
     submit_with(&state, &id, &principal, &Target::Function(function), &http_headers, pinned, body).await
 }
@@ -281,6 +273,20 @@ pub(super) fn parse_id(text: &str) -> Result<String, ApiError> {
     uuid::Uuid::parse_str(text)
         .map(|id| id.to_string())
         .map_err(|_| ApiError::new(ErrorCode::BadRequest, format!("job ids are uuids, got {text:?}")))
+}
+
+/// `selector` resolved to the full digest of one of `function`'s versions.
+pub(super) async fn pin_version(
+    state: &AppState,
+    id: &RequestId,
+    principal: &Principal,
+    function: &FunctionRef,
+    selector: &str,
+) -> Result<String, ApiError> {
+    let selector = protocol::versions::check_selector(selector)?;
+    let listed =
+        crate::bus_client::admin(state, id, principal, ListVersions { function: function.clone() }).await?;
+    Ok(protocol::versions::resolve(function, &selector, listed.versions.iter().map(|v| v.digest.as_str()))?)
 }
 
 #[cfg(test)]

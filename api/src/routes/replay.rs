@@ -10,23 +10,27 @@
 //! re-drive: the input comes from the kept inputs ([`bus::KeptInputs`]).
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bus::{JobError, NewJob};
 use bytes::Bytes;
-use protocol::admin::ListVersions;
 use protocol::auth::Access;
 use protocol::http::JobAccepted;
 use protocol::replay::{ReplayOf, ReplayRequest};
-use protocol::{ErrorCode, FunctionRef, JobStatus, Target, headers};
+use protocol::{ErrorCode, JobStatus, Target, headers};
 
-use super::jobs::parse_id;
+use super::body::read_limited;
+use super::jobs::{parse_id, pin_version};
 use super::targets;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::state::AppState;
+
+/// A replay request is a version and a flag.
+const BODY_LIMIT: usize = 4096;
 
 /// `POST /jobs/{id}/replay`.
 #[utoipa::path(
@@ -43,10 +47,10 @@ pub async fn replay_job(
     Extension(id): Extension<RequestId>,
     Extension(principal): Extension<Principal>,
     Path(job_id): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let job_id = parse_id(&job_id)?;
-    let request = parse_request(&body)?;
+    let request = parse_request(&read_limited(body, BODY_LIMIT, "the replay request").await?)?;
     let jobs = state.jobs().await?;
     let (record, _) = jobs.record(&job_id).await?;
     targets::require(&state, &id, &principal, &record.function, &[Access::Invoke]).await?;
@@ -107,12 +111,12 @@ pub async fn replay_call(
     Extension(id): Extension<RequestId>,
     Extension(principal): Extension<Principal>,
     Path(call_id): Path<String>,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let call_id = uuid::Uuid::parse_str(&call_id)
         .map(|id| id.to_string())
         .map_err(|_| ApiError::new(ErrorCode::BadRequest, format!("call ids are uuids, got {call_id:?}")))?;
-    let request = parse_request(&body)?;
+    let request = parse_request(&read_limited(body, BODY_LIMIT, "the replay request").await?)?;
     let jobs = state.jobs().await?;
     let kept = jobs.kept_inputs().call(&call_id).await?;
     principal.require(Access::Invoke, &kept.function.bucket)?;
@@ -142,20 +146,6 @@ fn parse_request(body: &[u8]) -> Result<ReplayRequest, ApiError> {
     }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("invalid replay request: {e}")))
-}
-
-/// `selector` resolved to the full digest of one of `function`'s versions.
-async fn pin_version(
-    state: &AppState,
-    id: &RequestId,
-    principal: &Principal,
-    function: &FunctionRef,
-    selector: &str,
-) -> Result<String, ApiError> {
-    let selector = protocol::versions::check_selector(selector)?;
-    let listed =
-        crate::bus_client::admin(state, id, principal, ListVersions { function: function.clone() }).await?;
-    Ok(protocol::versions::resolve(function, &selector, listed.versions.iter().map(|v| v.digest.as_str()))?)
 }
 
 /// Stores the replay job: pinned to `version` if given, read-only unless

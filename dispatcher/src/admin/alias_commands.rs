@@ -2,8 +2,8 @@
 //! function's registry entry ([`protocol::aliases`]), answered once every
 //! executor's registry watch applied it, so moving an alias is exact the
 //! way an upload is. When `current` moves, the function's S3 object is
-//! rewritten with the new target's bytes first, so `GET /file/{b}/{f}` and
-//! plain S3 tools keep seeing what the function's name runs.
+//! then rewritten with the new target's bytes ([`AdminHandler::settle_current_object`]),
+//! so `GET /file/{b}/{f}` and plain S3 tools keep seeing what the function's name runs.
 
 use std::collections::BTreeMap;
 
@@ -55,7 +55,7 @@ impl AdminHandler {
                     format!("weights must give the target version {target} a share"),
                 ));
             }
-            let updated_by = principal_name(principal);
+            let updated_by = principal.label();
             let now = protocol::jobs::now_ms();
             if alias == CURRENT {
                 if target != entry.digest {
@@ -147,7 +147,7 @@ impl AdminHandler {
             self.make_current(&function, &mut entry, &previous).await?;
             entry.aliases.history = history;
             entry.aliases.updated_at_ms = protocol::jobs::now_ms();
-            entry.aliases.updated_by = principal_name(principal);
+            entry.aliases.updated_by = principal.label();
             if self.write_entry(&function, &entry, seen).await? {
                 return Ok(AliasRecord::current(&entry.digest, &entry.aliases));
             }
@@ -192,9 +192,9 @@ impl AdminHandler {
         }
     }
 
-    /// Points `entry`'s `current` at the kept version `digest`: its bytes
-    /// become the function's S3 object, the old target goes on the
-    /// history, and the old weights end.
+    /// Points `entry`'s `current` at the kept version `digest`: the old
+    /// target goes on the history, and the old weights end. The object
+    /// follows once the entry is written (`settle_current_object`).
     async fn make_current(
         &self,
         function: &FunctionRef,
@@ -206,8 +206,6 @@ impl AdminHandler {
             .get(function, digest)
             .await?
             .ok_or_else(|| protocol::versions::not_found(function, digest))?;
-        let bytes = self.store.get_version(function, digest).await?;
-        self.store.put_function(function, bytes, digest).await?;
         let previous = std::mem::replace(&mut entry.digest, digest.to_owned());
         entry.aliases.push_history(&previous);
         entry.size = record.size;
@@ -283,10 +281,6 @@ fn record_of(entry: &FunctionVersion, alias: &str) -> Option<AliasRecord> {
 }
 
 /// `<id> (<name>)` of a known principal.
-fn principal_name(principal: &Principal) -> Option<String> {
-    (principal.id != Principal::unknown().id).then(|| format!("{} ({})", principal.id, principal.name))
-}
-
 impl AdminHandler {
     /// Checks that a pipeline step's `f@version` names a kept version or an
     /// existing alias of `function`.

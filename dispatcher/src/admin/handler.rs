@@ -362,16 +362,15 @@ impl AdminHandler {
         }
         // Before the registry too: the version an upload made current is
         // always one that can be named.
-        let uploader = (principal.id != Principal::unknown().id)
-            .then(|| format!("{} ({})", principal.id, principal.name));
+        let uploader = principal.label();
         let recorded = self.record_version(&function, &digest, size, world, uploader, description).await?;
         // Last: from here on every call runs the new version. The aliases
         // stay; the version it replaces goes on `current`'s history.
         let mut attempts = 0;
-        let (version, revision) = loop {
+        let revision = loop {
             let (version, seen) = self.uploaded_entry(&function, &digest, size, world).await?;
             match self.registry.replace(&function, &version, seen).await {
-                Ok(revision) => break (version, revision),
+                Ok(revision) => break revision,
                 // Another upload or alias change came in between: redo
                 // the entry over it (the object is settled below).
                 Err(RegistryError::Changed(_)) if attempts < CHANGE_ATTEMPTS => attempts += 1,
@@ -384,7 +383,7 @@ impl AdminHandler {
                 self.wait_for_version_followers(revision).await;
             }
         });
-        self.apply_retention(&function, &version).await;
+        self.apply_retention(&function).await;
         Ok(Stored { function: function_info, digest })
     }
 

@@ -52,8 +52,7 @@ impl AdminHandler {
             sample: spec.sample.0,
             max_per_sec: spec.max_per_sec.unwrap_or(DEFAULT_MAX_PER_SEC),
             started_at_ms: protocol::jobs::now_ms(),
-            started_by: (principal.id != Principal::unknown().id)
-                .then(|| format!("{} ({})", principal.id, principal.name)),
+            started_by: principal.label(),
         };
         // A fresh report window: the previous shadowing's outcomes go first,
         // so none of them is counted against this candidate.
@@ -97,6 +96,15 @@ impl AdminHandler {
         if config.is_none() && outcomes.is_empty() {
             return Err(not_shadowed(&function));
         }
+        // The purges at `put_shadow` open the window; this closes its gaps:
+        // a pair of an earlier candidate still running then lands late.
+        let outcomes = match &config {
+            Some(config) => outcomes
+                .into_iter()
+                .filter(|o| o.candidate.digest == config.candidate && o.at_ms >= config.started_at_ms)
+                .collect(),
+            None => outcomes,
+        };
         Ok(shadow::summarise(&function, config, &outcomes))
     }
 
@@ -116,6 +124,10 @@ impl AdminHandler {
         if let Some(revision) = self.shadow.remove(function).await? {
             self.wait_for_shadow_followers(revision).await;
         }
+        // Its report too: a new function of the name starts with none.
+        if let Err(err) = self.shadow_outcomes.purge(function).await {
+            warn!(%err, %function, "could not forget the deleted function's shadow outcomes");
+        }
         Ok(())
     }
 
@@ -123,6 +135,9 @@ impl AdminHandler {
     pub(crate) async fn forget_bucket_shadows(&self, bucket: &protocol::BucketName) -> Result<(), ErrorBody> {
         if let Some(revision) = self.shadow.remove_bucket(bucket).await? {
             self.wait_for_shadow_followers(revision).await;
+        }
+        if let Err(err) = self.shadow_outcomes.purge_bucket(bucket).await {
+            warn!(%err, %bucket, "could not forget the deleted bucket's shadow outcomes");
         }
         Ok(())
     }

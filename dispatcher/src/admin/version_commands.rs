@@ -147,7 +147,17 @@ impl AdminHandler {
     /// included, see [`Aliases::pinned`]), a pipeline step or trigger pins,
     /// or the function is shadowed with. The upload stands whatever
     /// happens here: a failure is logged and the next upload tries again.
-    pub(crate) async fn apply_retention(&self, function: &FunctionRef, entry: &FunctionVersion) {
+    pub(crate) async fn apply_retention(&self, function: &FunctionRef) {
+        // Read now, not passed in: an alias moved while the upload waited
+        // for the executors pins its target too.
+        let entry = match self.registry.get(function).await {
+            Ok(Some(entry)) => entry,
+            Ok(None) => return,
+            Err(err) => {
+                warn!(%err, %function, "could not read the registry for retention; next upload retries");
+                return;
+            }
+        };
         let records = match self.versions.list(function).await {
             Ok(records) => records,
             Err(err) => {

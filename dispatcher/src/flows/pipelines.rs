@@ -107,11 +107,14 @@ impl PipelineRunner {
 }
 
 /// Headers every step's call carries: a replay's `Faas-Side-Effects: none`,
-/// so no step of a replayed pipeline acts.
+/// so no step of a replayed pipeline acts, and the event's `Faas-Hops`, so
+/// a pipeline a trigger started counts towards `FAAS_MAX_HOPS`.
 fn step_headers(message: &Message) -> HeaderMap {
     let mut map = HeaderMap::new();
-    if let Some(side_effects) = bus::header(message, headers::SIDE_EFFECTS) {
-        map.insert(headers::SIDE_EFFECTS, side_effects);
+    for name in [headers::SIDE_EFFECTS, headers::HOPS] {
+        if let Some(value) = bus::header(message, name) {
+            map.insert(name, value);
+        }
     }
     map
 }

@@ -145,6 +145,10 @@ async fn a_candidate_that_differs_on_some_inputs_shows_exactly_those_in_the_repo
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (status, report) = shadow_request(&platform, reqwest::Method::GET, "greet/shadow/report").await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["outcomes"], inputs.len() as u64, "a call naming a version was shadowed: {report}");
 
     // The candidate is pinned while shadowed.
     let (status, body) =
@@ -208,6 +212,9 @@ async fn a_candidate_that_traps_or_loops_is_counted_and_the_live_answer_stays_th
     let (status, body) = shadow_request(&platform, reqwest::Method::DELETE, "hello").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = shadow_request(&platform, reqwest::Method::GET, "hello/shadow").await;
+    assert_eq!((status, error_code(&body).0), (StatusCode::NOT_FOUND, "shadow_not_found"), "{body}");
+    // And its report: a new function of the name does not inherit it.
+    let (status, body) = shadow_request(&platform, reqwest::Method::GET, "hello/shadow/report").await;
     assert_eq!((status, error_code(&body).0), (StatusCode::NOT_FOUND, "shadow_not_found"), "{body}");
 }
 

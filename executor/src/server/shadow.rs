@@ -137,19 +137,21 @@ impl Shadows {
             return None;
         }
         let config = self.watch.config(function)?;
-        if random_unit() >= config.sample || !self.within_rate(function, &config) {
+        if random_unit() >= config.sample {
             return None;
         }
         let (live, live_digest) = match outcome {
             Ok((Answer::Exec(output, _), version)) => (Ok(output.result.clone()), version.digest.clone()),
             Ok((Answer::Http(_), _)) => return None,
-            Err(failure) => (
-                Err(ErrorBody::new(failure.error.code(), failure.error.to_string())),
-                failure.digest.clone().unwrap_or_default(),
-            ),
+            // Refused before a version was loaded (at its concurrency
+            // limit, say): nothing ran to compare with.
+            Err(failure) => {
+                let digest = failure.digest.clone()?;
+                (Err(ErrorBody::new(failure.error.code(), failure.error.to_string())), digest)
+            }
         };
         // A weighted `current` may have picked the candidate itself: no pair.
-        if live_digest == config.candidate {
+        if live_digest == config.candidate || !self.within_rate(function, &config) {
             return None;
         }
         let Ok(slot) = self.slots.clone().try_acquire_owned() else {
