@@ -53,6 +53,8 @@ pub struct JobTarget {
     pub results_subject: String,
     /// `<prefix>.ping.dispatcher`.
     pub ping_subject: String,
+    /// Processes whose CPU time is read over the measurement.
+    pub processes: Vec<(&'static str, u32)>,
 }
 
 /// How much work one measurement does.
@@ -109,6 +111,98 @@ pub struct AsyncJobs {
     pub first_error: Option<String>,
     /// How long jobs were given to finish after the last submit, in s.
     pub drain_s: f64,
+    /// CPU time (user + system) per completed job, in µs, of each process
+    /// named, from the first submit to the end of the collection.
+    pub cpu_us_per_job: Vec<ProcessCpu>,
+    /// The same per call of the sync HTTP c=64 phase, when the run measured
+    /// it (`--only jobs`).
+    pub sync_cpu_us_per_call: Vec<ProcessCpu>,
+    /// Throughput of warm `hello` over HTTP at c=64 in the same run
+    /// (`warm-http-c64`), the yardstick of issue 15's async targets.
+    pub sync_http_c64_rps: Option<f64>,
+    /// `submit.throughput_rps / sync_http_c64_rps` (target: ≥ 1.0).
+    pub submit_vs_sync: Option<f64>,
+    /// `completion.throughput_rps / sync_http_c64_rps` (target: ≥ 0.8).
+    pub completion_vs_sync: Option<f64>,
+}
+
+/// One process's CPU time per unit of work.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessCpu {
+    /// `faas-api`, `faas-dispatcher`, `faas-executor`, `nats-server` or `bench`.
+    pub process: &'static str,
+    /// µs of CPU per job (or per request).
+    pub us: f64,
+}
+
+/// CPU ticks of `processes` now, to diff against a later reading.
+pub fn cpu_ticks(processes: &[(&'static str, u32)]) -> Vec<Option<u64>> {
+    processes.iter().map(|(_, pid)| crate::procstat::cpu_ticks(*pid).ok()).collect()
+}
+
+/// CPU µs per unit of `work` of each process between two [`cpu_ticks`].
+pub fn cpu_per(
+    processes: &[(&'static str, u32)],
+    before: &[Option<u64>],
+    after: &[Option<u64>],
+    work: u64,
+) -> Vec<ProcessCpu> {
+    let per_s = crate::procstat::clock_ticks_per_second() as f64;
+    processes
+        .iter()
+        .zip(before.iter().zip(after))
+        .filter_map(|((process, _), (before, after))| {
+            let ticks = after.as_ref()?.checked_sub(*before.as_ref()?)?;
+            (work > 0).then(|| ProcessCpu { process, us: ticks as f64 / per_s * 1e6 / work as f64 })
+        })
+        .collect()
+}
+
+/// `faas-api 12.3 µs, nats-server 4.5 µs, ...; in all 16.8 µs`.
+pub fn cpu_text(cpu: &[ProcessCpu]) -> String {
+    if cpu.is_empty() {
+        return "not measured".to_owned();
+    }
+    let parts: Vec<String> =
+        cpu.iter().map(|c| format!("{} {} µs", c.process, crate::report::num(c.us))).collect();
+    let all: f64 = cpu.iter().map(|c| c.us).sum();
+    format!("{}; in all {} µs", parts.join(", "), crate::report::num(all))
+}
+
+impl AsyncJobs {
+    /// Reads the jobs against the sync HTTP c=64 throughput of the same run.
+    pub fn compare_with_sync(&mut self, sync_rps: Option<f64>) {
+        self.sync_http_c64_rps = sync_rps.filter(|rps| *rps > 0.0);
+        self.submit_vs_sync = self.sync_http_c64_rps.map(|rps| self.submit.throughput_rps / rps);
+        self.completion_vs_sync = self.sync_http_c64_rps.map(|rps| self.completion.throughput_rps / rps);
+    }
+
+    /// The lines the report adds under the async-jobs table.
+    pub fn extra_markdown(&self) -> String {
+        let mut md = String::new();
+        let ratio = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{}x", crate::report::num(v)));
+        if let Some(rps) = self.sync_http_c64_rps {
+            md.push_str(&format!(
+                "\nAgainst warm `hello` over HTTP at c=64 in the same run ({} req/s; the async phase \
+                 submits with the same 64 workers): submit {} (target >= 1.0x), completion {} \
+                 (target >= 0.8x).\n",
+                crate::report::num(rps),
+                ratio(self.submit_vs_sync),
+                ratio(self.completion_vs_sync)
+            ));
+        }
+        md.push_str(&format!(
+            "\nCPU per completed job (user + system, `/proc/<pid>/stat`, first submit to last record): {}.\n",
+            cpu_text(&self.cpu_us_per_job)
+        ));
+        if !self.sync_cpu_us_per_call.is_empty() {
+            md.push_str(&format!(
+                "CPU per sync HTTP c=64 call, for comparison: {}.\n",
+                cpu_text(&self.sync_cpu_us_per_call)
+            ));
+        }
+        md
+    }
 }
 
 impl AsyncJobs {
@@ -152,12 +246,14 @@ pub async fn measure(target: &JobTarget, load: JobLoad) -> anyhow::Result<AsyncJ
     let collector = tokio::spawn(collect(subscriber, accepted_rx, load.drain));
     let url = format!("{}/async/{}", target.api_url, target.function);
     let op = submit_op(&target.http, url, accepted_tx);
+    let cpu_before = cpu_ticks(&target.processes);
     let start = Instant::now();
     let out = closed_loop(&op, load.concurrency, load.duration, Some(load.max_jobs)).await;
     // The last sender goes with the op: that tells the collector every
     // accepted job is known.
     drop(op);
     let collected = collector.await.context("the results collector panicked")?;
+    let cpu_after = cpu_ticks(&target.processes);
 
     let name = PhaseName::new("async-submit", "async hello: POST /async (accepted)", "http");
     let submit = LoadStats::new(&name, Some(load.concurrency), None, &out);
@@ -229,6 +325,11 @@ pub async fn measure(target: &JobTarget, load: JobLoad) -> anyhow::Result<AsyncJ
         record_check,
         first_error: out.first_error.clone().or_else(|| problems.first().cloned()),
         drain_s: load.drain.as_secs_f64(),
+        cpu_us_per_job: cpu_per(&target.processes, &cpu_before, &cpu_after, completed),
+        sync_cpu_us_per_call: Vec::new(),
+        sync_http_c64_rps: None,
+        submit_vs_sync: None,
+        completion_vs_sync: None,
         submit,
         completion,
     })

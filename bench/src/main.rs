@@ -51,7 +51,7 @@ struct Args {
     #[arg(long)]
     max_requests: Option<u64>,
     /// Most async jobs the async phase submits (it also ends after the phase
-    /// duration) [default: 2000, 300 with --quick].
+    /// duration) [default: 10000, 300 with --quick].
     #[arg(long)]
     async_jobs: Option<u64>,
     /// Requests per second of the fixed-rate (open-loop) phases.
@@ -91,6 +91,10 @@ enum Only {
     /// Warm `hello` over HTTP at c=1 and c=16 without and with 10 % shadow
     /// traffic: `results/<date>-<commit>-shadow.md`, `.json` and `latest-shadow.md`.
     Shadow,
+    /// Warm `hello` over HTTP at c=64, then async jobs submitted by as many
+    /// workers, with the ratios and CPU per job:
+    /// `results/<date>-<commit>-jobs.md`, `.json` and `latest-jobs.md`.
+    Jobs,
 }
 
 #[tokio::main]
@@ -108,7 +112,7 @@ async fn main() -> anyhow::Result<()> {
         quick: args.quick,
         upload_runs: if args.quick { 3 } else { 10 },
         restart_runs: if args.quick { 2 } else { 4 },
-        async_jobs: args.async_jobs.unwrap_or(if args.quick { 300 } else { 2000 }),
+        async_jobs: args.async_jobs.unwrap_or(if args.quick { 300 } else { 10_000 }),
     };
     let repo =
         Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("the bench crate is in the repository")?;
@@ -160,9 +164,10 @@ async fn main() -> anyhow::Result<()> {
         return finish_languages(&args, &languages, &log_dir, started);
     }
     report::print_header();
-    if let Some(part @ (Only::Keyvalue | Only::Shadow)) = args.only {
+    if let Some(part @ (Only::Keyvalue | Only::Shadow | Only::Jobs)) = args.only {
         let (result, name) = match part {
             Only::Shadow => (bench.shadow().await, "shadow"),
+            Only::Jobs => (bench.jobs().await, "jobs"),
             _ => (bench.keyvalue().await, "keyvalue"),
         };
         let alive = bench.platform.check_alive();

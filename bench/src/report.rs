@@ -782,6 +782,7 @@ fn async_jobs_markdown(md: &mut String, j: &AsyncJobs) {
     if let Some(e) = &j.first_error {
         let _ = writeln!(md, "First error: `{}`", truncate(e, 300));
     }
+    md.push_str(&j.extra_markdown());
 }
 
 /// Prints a phase's row, with the open loop's from-send latencies and the
@@ -1017,6 +1018,11 @@ mod tests {
             record_check: "ok".to_owned(),
             first_error: Some("job j: announced 2 times".to_owned()),
             drain_s: 30.0,
+            cpu_us_per_job: Vec::new(),
+            sync_cpu_us_per_call: Vec::new(),
+            sync_http_c64_rps: None,
+            submit_vs_sync: None,
+            completion_vs_sync: None,
         });
         let md = report.markdown();
         assert!(md.contains("| submit: `POST /async` answered 202 | 300 | 600 | 2.00 |"), "{md}");

@@ -5,6 +5,7 @@
 //! on at idle, then the scenarios that restart the executor, then async jobs
 //! (whose queue and records stay behind in JetStream).
 
+mod async_jobs;
 mod languages;
 mod shadow;
 
@@ -42,8 +43,9 @@ const FLOW_CONCURRENCY: [usize; 2] = [1, 16];
 const PIPELINE: &str = "greet";
 /// Subject of the bench's trigger.
 const TRIGGER_SUBJECT: &str = "bench.greet";
-/// Workers submitting async jobs.
-const ASYNC_CONCURRENCY: usize = 16;
+/// Workers submitting async jobs: as many as the sync HTTP c=64 phase
+/// has, so issue 15's ratios compare like with like.
+const ASYNC_CONCURRENCY: usize = 64;
 /// Jobs of the async phase's warm-up, which also creates what the api and
 /// the dispatcher set up on first use.
 const ASYNC_WARMUP_JOBS: u64 = 32;
@@ -466,6 +468,7 @@ impl Bench {
             function: format!("{BUCKET}/hello"),
             results_subject: format!("{PREFIX}.results.{BUCKET}.hello"),
             ping_subject: format!("{PREFIX}.ping.dispatcher"),
+            processes: self.job_processes(),
         };
         let warmup = JobLoad {
             concurrency: ASYNC_CONCURRENCY,
@@ -491,7 +494,8 @@ impl Bench {
         }
         .await;
         match result {
-            Ok(j) => {
+            Ok(mut j) => {
+                j.compare_with_sync(self.report.phase("warm-http-c64").map(|s| s.throughput_rps));
                 self.report.add_async_jobs(j);
                 Ok(())
             }

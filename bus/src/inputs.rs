@@ -15,13 +15,22 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
-use protocol::{ErrorBody, ErrorCode, FunctionRef, Subjects, Target, headers};
+use futures::StreamExt as _;
+use protocol::{ErrorBody, ErrorCode, FunctionRef, JobRecord, Subjects, Target, headers};
 
 use crate::jobs::JobError;
 
 /// Headers of a job message a replay with side effects passes on.
 const ACTING_HEADERS: &[&str] =
     &[headers::CALLBACK_URL, headers::TRIGGER, headers::OUTPUT_SUBJECT, headers::HOPS];
+
+/// Headers of a job message kept beside the input so that a reader can make
+/// the queued record of a job whose record the worker has not created yet
+/// ([`KeptInputs::queued_record`]).
+const QUEUED_HEADERS: &[&str] = &[headers::JOB_SUBMITTED_AT, headers::VERSION];
+
+/// Longest wait for the next kept input while listing them.
+const LIST_WAIT: Duration = Duration::from_secs(5);
 
 /// An error message kept in a header is cut to this many bytes.
 const MAX_KEPT_MESSAGE: usize = 1024;
@@ -93,15 +102,45 @@ impl KeptInputs {
         Ok(())
     }
 
-    /// Keeps job `job_id`'s input with the acting headers of its message.
-    pub async fn keep_job(&self, job_id: &str, input: Bytes, message: &HeaderMap) -> Result<(), JobError> {
+    /// Keeps job `job_id`'s input with the acting headers of its message
+    /// and what its queued record is made from (what it runs, when it was
+    /// accepted, the version it is pinned to).
+    pub async fn keep_job(
+        &self,
+        job_id: &str,
+        target: &Target,
+        input: Bytes,
+        message: &HeaderMap,
+    ) -> Result<(), JobError> {
         let mut map = HeaderMap::new();
-        for name in ACTING_HEADERS {
+        map.insert(headers::JOB_TARGET, target.to_string());
+        for name in ACTING_HEADERS.iter().chain(QUEUED_HEADERS) {
             if let Some(value) = message.get(*name) {
                 map.insert(*name, value.as_str());
             }
         }
         self.publish(self.subjects.kept_job_input(job_id), map, input).await
+    }
+
+    /// Forgets job `job_id`'s kept input: the job it was kept for was not
+    /// stored after all.
+    pub(crate) async fn forget_job(&self, job_id: &str) -> Result<(), JobError> {
+        let name = self.subjects.jetstream().inputs_stream();
+        let stream = self.js.get_stream(&name).await.map_err(|e| JobError::Unavailable(e.to_string()))?;
+        stream
+            .purge()
+            .filter(self.subjects.kept_job_input(job_id))
+            .await
+            .map_err(|e| JobError::Unavailable(e.to_string()))?;
+        Ok(())
+    }
+
+    /// The queued record of job `job_id` made from its kept input, when the
+    /// input was kept for a job whose record the worker creates
+    /// ([`headers::JOB_SUBMITTED_AT`]); `None` otherwise.
+    pub(crate) async fn queued_record(&self, job_id: &str) -> Result<Option<JobRecord>, JobError> {
+        let Some(message) = self.last(self.subjects.kept_job_input(job_id)).await? else { return Ok(None) };
+        Ok(queued_record_from(job_id, &message.headers))
     }
 
     /// Keeps a failed sync call's input.
@@ -125,6 +164,52 @@ impl KeptInputs {
             .map_err(|e| JobError::Unavailable(format!("keeping an input: {e}")))?;
         ack.await.map_err(|e| JobError::Unavailable(format!("keeping an input: {e}")))?;
         Ok(())
+    }
+
+    /// The queued records made from every kept job input that carries
+    /// [`headers::JOB_SUBMITTED_AT`] (jobs whose worker creates the
+    /// record), in one pass over the inputs' headers; the caller drops
+    /// those whose record exists.
+    pub(crate) async fn queued_records(&self) -> Result<Vec<JobRecord>, JobError> {
+        let failed = |e: &dyn std::fmt::Display| JobError::Unavailable(format!("listing kept inputs: {e}"));
+        let name = self.subjects.jetstream().inputs_stream();
+        let stream = match self.js.get_stream(&name).await {
+            Ok(stream) => stream,
+            Err(err)
+                if matches!(err.kind(), jetstream::context::GetStreamErrorKind::JetStream(e)
+                    if e.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
+            {
+                return Ok(Vec::new());
+            }
+            Err(err) => return Err(failed(&err)),
+        };
+        let config = jetstream::consumer::pull::OrderedConfig {
+            filter_subject: self.subjects.kept_job_input("*"),
+            headers_only: true,
+            ..Default::default()
+        };
+        let consumer = stream.create_consumer(config).await.map_err(|e| failed(&e))?;
+        let mut records = Vec::new();
+        if consumer.cached_info().num_pending == 0 {
+            return Ok(records);
+        }
+        let mut messages = consumer.messages().await.map_err(|e| failed(&e))?;
+        loop {
+            let message = match tokio::time::timeout(LIST_WAIT, messages.next()).await {
+                Ok(Some(Ok(message))) => message,
+                Ok(Some(Err(err))) => return Err(failed(&err)),
+                Ok(None) => break,
+                Err(_) => return Err(failed(&"timed out")),
+            };
+            let job_id = message.subject.as_str().rsplit('.').next().unwrap_or_default();
+            if let Some(record) = message.headers.as_ref().and_then(|map| queued_record_from(job_id, map)) {
+                records.push(record);
+            }
+            if message.info().map_err(|e| failed(&e))?.pending == 0 {
+                break;
+            }
+        }
+        Ok(records)
     }
 
     /// Job `job_id`'s kept input; [`JobError::InputNotKept`] once it is gone.
@@ -187,4 +272,25 @@ impl KeptInputs {
             Err(err) => Err(JobError::Unavailable(format!("reading a kept input: {err}"))),
         }
     }
+}
+
+/// The queued record a job message (or its kept input) with these headers
+/// stands for: `None` unless it carries [`headers::JOB_SUBMITTED_AT`] (the
+/// mark of a job whose record the worker creates) and, on a kept input,
+/// what it runs. The record is the one the submitter would have written:
+/// the callback URL redacted, the version pinned.
+pub(crate) fn queued_record_from(job_id: &str, map: &HeaderMap) -> Option<JobRecord> {
+    let target = map.get(headers::JOB_TARGET)?.as_str().parse::<Target>().ok()?;
+    queued_record_for(job_id, target, map)
+}
+
+/// [`queued_record_from`] for a message whose target is known (the job
+/// message's subject says it).
+pub(crate) fn queued_record_for(job_id: &str, target: Target, map: &HeaderMap) -> Option<JobRecord> {
+    let submitted_at_ms = map.get(headers::JOB_SUBMITTED_AT)?.as_str().parse::<u64>().ok()?;
+    Some(JobRecord {
+        callback_url: map.get(headers::CALLBACK_URL).map(|url| protocol::callbacks::redact(url.as_str())),
+        version: map.get(headers::VERSION).map(|v| v.as_str().to_owned()),
+        ..JobRecord::queued(job_id, target, submitted_at_ms)
+    })
 }

@@ -99,6 +99,11 @@ pub struct NewJob<'a> {
     pub callback_url: Option<String>,
     /// More headers for the worker (an async trigger's name, output subject, hops).
     pub headers: HeaderMap,
+    /// Whether `job_id` was just made at random (no idempotency key, no
+    /// event id): no earlier submission can have it, so none is looked for,
+    /// and the job's record is left to its worker
+    /// ([`headers::JOB_SUBMITTED_AT`]).
+    pub fresh_id: bool,
 }
 
 /// How many messages the job stores hold now.
@@ -240,10 +245,16 @@ impl JobQueue {
         &self.js
     }
 
-    /// Stores a job. Its record is created first, so a duplicate id (an
-    /// idempotent retry) is found before anything is queued twice; if the
-    /// queue refuses the job, the record goes again, so nothing claims a job
-    /// that was not stored.
+    /// Stores a job: the job message and its kept input, both in flight at
+    /// once, answered once both are stored (a failed keep only costs the
+    /// replay). A job with a fresh id gets no record here: its worker
+    /// creates it as it starts the job, and until then [`Self::record`]
+    /// makes the queued record from the kept input. A job whose id may
+    /// have been submitted before (an idempotency key, an event id) or that
+    /// has more to record (a replay) has its record created first, so a
+    /// duplicate id is found before anything is queued twice; if the queue
+    /// refuses the job, what was written for it goes again, so nothing
+    /// claims a job that was not stored.
     pub async fn submit(&self, job: NewJob<'_>) -> Result<Submitted, JobError> {
         self.submit_as(job, None).await
     }
@@ -254,30 +265,22 @@ impl JobQueue {
     }
 
     async fn submit_as(&self, job: NewJob<'_>, replay_of: Option<ReplayOf>) -> Result<Submitted, JobError> {
-        let NewJob { target, job_id, input, request_id, callback_url, headers: mut map } = job;
+        let NewJob { target, job_id, input, request_id, callback_url, headers: mut map, fresh_id } = job;
+        let submitted_at_ms = now_ms();
         let record = JobRecord {
             callback_url: callback_url.as_deref().map(protocol::callbacks::redact),
             version: map.get(headers::VERSION).map(|v| v.as_str().to_owned()),
             replay_of,
-            ..JobRecord::queued(job_id, target.clone(), now_ms())
+            ..JobRecord::queued(job_id, target.clone(), submitted_at_ms)
         };
-        let value = serde_json::to_vec(&record).expect("records always serialise");
-        let duplicate = match self.records.create(job_id, value.into()).await {
-            Ok(_) => None,
-            Err(err) if err.kind() == kv::CreateErrorKind::AlreadyExists => {
-                let (record, _) = self.record(job_id).await?;
-                // A retry of a submission whose answer was lost: its message
-                // may never have been stored (the record outlived a failed
-                // publish, or the create's answer was lost), so a job still
-                // queued untried is published again. The stream drops the
-                // copy if the first one did land (same `Nats-Msg-Id`).
-                if record.status != JobStatus::Queued || record.attempts > 0 {
-                    return Ok(Submitted { record, duplicate: true });
-                }
-                Some(record)
-            }
-            Err(err) => return Err(store_error(&self.records.name, err)),
-        };
+        // The worker makes the same record from the message's headers.
+        let deferred = fresh_id && record.replay_of.is_none();
+        let duplicate = if deferred { None } else { self.create_queued(&record).await? };
+        if let Some(record) = &duplicate
+            && (record.status != JobStatus::Queued || record.attempts > 0)
+        {
+            return Ok(Submitted { record: record.clone(), duplicate: true });
+        }
         map.insert(headers::NATS_MSG_ID, job_id);
         map.insert(headers::JOB_ID, job_id);
         map.insert(headers::REQUEST_ID, request_id);
@@ -285,25 +288,70 @@ impl JobQueue {
         if let Some(url) = callback_url {
             map.insert(headers::CALLBACK_URL, url);
         }
-        let kept = (input.clone(), map.clone());
-        let stored = match self.js.publish_with_headers(self.subjects.job(target), map, input).await {
-            Ok(ack) => ack.await.map(|_| ()).map_err(|e| self.publish_error(e)),
-            Err(err) => Err(self.publish_error(err)),
+        if deferred {
+            map.insert(headers::JOB_SUBMITTED_AT, submitted_at_ms.to_string().as_str());
+        }
+        let kept = self.kept_inputs();
+        let kept_map = map.clone();
+        let store = async {
+            match self.js.publish_with_headers(self.subjects.job(target), map, input.clone()).await {
+                Ok(ack) => ack.await.map(|_| ()).map_err(|e| self.publish_error(e)),
+                Err(err) => Err(self.publish_error(err)),
+            }
         };
+        // Both publishes are sent before either ack is awaited.
+        let (stored, keep) = futures::join!(store, kept.keep_job(job_id, target, input.clone(), &kept_map));
         if let Err(err) = stored {
             if duplicate.is_none() {
-                let _ = self.records.purge(job_id).await;
+                if !deferred {
+                    let _ = self.records.purge(job_id).await;
+                }
+                if keep.is_ok() {
+                    let _ = kept.forget_job(job_id).await;
+                }
             }
             return Err(err);
         }
-        // Kept for replay; a job that could not be kept still runs.
-        if let Err(err) = self.kept_inputs().keep_job(job_id, kept.0, &kept.1).await {
+        if let Err(err) = keep {
             tracing::warn!(%err, job_id, "could not keep the job's input; it cannot be replayed");
+            if deferred {
+                // Nothing would answer for the job until its worker takes
+                // it: its record is written now (or the worker's came first).
+                if let Err(err) = self.create_queued(&record).await {
+                    tracing::warn!(%err, job_id, "could not record the queued job");
+                }
+            }
         }
         match duplicate {
             Some(record) => Ok(Submitted { record, duplicate: true }),
             None => Ok(Submitted { record, duplicate: false }),
         }
+    }
+
+    /// Creates a queued job's record; `Some(existing)` if the job id has a
+    /// record already.
+    async fn create_queued(&self, record: &JobRecord) -> Result<Option<JobRecord>, JobError> {
+        let value = serde_json::to_vec(record).expect("records always serialise");
+        match self.records.create(&record.job_id, value.into()).await {
+            Ok(_) => Ok(None),
+            Err(err) if err.kind() == kv::CreateErrorKind::AlreadyExists => {
+                // A retry of a submission whose answer was lost: its message
+                // may never have been stored (the record outlived a failed
+                // publish, or the create's answer was lost), so a job still
+                // queued untried is published again (the caller sees to
+                // that). The stream drops the copy if the first one did land
+                // (same `Nats-Msg-Id`).
+                Ok(Some(self.record(&record.job_id).await?.0))
+            }
+            Err(err) => Err(store_error(&self.records.name, err)),
+        }
+    }
+
+    /// The record a job message stands for when its worker is the one to
+    /// create it ([`headers::JOB_SUBMITTED_AT`]): queued, as submitted.
+    /// `None` for a job whose record the submitter wrote.
+    pub fn deferred_record(job_id: &str, target: &Target, message: &HeaderMap) -> Option<JobRecord> {
+        crate::inputs::queued_record_for(job_id, target.clone(), message)
     }
 
     /// The kept inputs, on this queue's connection.
@@ -328,17 +376,25 @@ impl JobQueue {
     }
 
     /// A job's record and its revision.
+    ///
+    /// A job whose worker has not created its record yet is queued, as its
+    /// kept input says, at revision 0: an [`Self::update`] of it creates
+    /// the record, and is a conflict if the worker's came first.
     pub async fn record(&self, job_id: &str) -> Result<(JobRecord, u64), JobError> {
         let entry = self.records.entry(job_id).await.map_err(unavailable)?;
-        let entry = entry
-            .filter(|e| e.operation == kv::Operation::Put)
-            .ok_or_else(|| JobError::NotFound(job_id.to_owned()))?;
+        let Some(entry) = entry.filter(|e| e.operation == kv::Operation::Put) else {
+            return match self.kept_inputs().queued_record(job_id).await? {
+                Some(queued) => Ok((queued, 0)),
+                None => Err(JobError::NotFound(job_id.to_owned())),
+            };
+        };
         let record = serde_json::from_slice(&entry.value)
             .map_err(|e| JobError::Unavailable(format!("malformed record of job {job_id}: {e}")))?;
         Ok((record, entry.revision))
     }
 
-    /// Replaces a record if it is still at `revision`; returns the new one.
+    /// Replaces a record if it is still at `revision` (0: creates it if
+    /// there is none); returns the new one.
     ///
     /// Only a revision that moved on is a [`JobError::Conflict`]: a store
     /// without a leader for a moment (a node restarting) is
@@ -356,13 +412,23 @@ impl JobQueue {
     ///
     /// One pass over the bucket (the `snapshot` module), not a round trip per
     /// job: the listing of dead letters must stay cheap with many jobs kept.
+    /// Unless only another status is asked for, a second pass over the kept
+    /// inputs' headers adds the jobs still waiting for a worker to create
+    /// their record.
     pub async fn list(&self, status: Option<JobStatus>, limit: usize) -> Result<Vec<JobRecord>, JobError> {
         let values = crate::snapshot::current_values(&self.records).await.map_err(JobError::Unavailable)?;
         let mut records: Vec<JobRecord> = values
             .into_iter()
             .filter_map(|(_, value)| serde_json::from_slice::<JobRecord>(&value).ok())
-            .filter(|record| status.is_none_or(|s| s == record.status))
             .collect();
+        // Jobs whose worker has not created their record yet are queued.
+        if status.is_none_or(|s| s == JobStatus::Queued) {
+            let recorded: std::collections::HashSet<String> =
+                records.iter().map(|r| r.job_id.clone()).collect();
+            let waiting = self.kept_inputs().queued_records().await?;
+            records.extend(waiting.into_iter().filter(|r| !recorded.contains(&r.job_id)));
+        }
+        records.retain(|record| status.is_none_or(|s| s == record.status));
         records.sort_by_key(|r| std::cmp::Reverse(r.submitted_at_ms));
         records.truncate(limit);
         Ok(records)

@@ -164,7 +164,7 @@ impl JobSettings {
     /// The defaults, written once: the flags' defaults and `Default` both
     /// read them.
     pub const DEFAULT: Self = Self {
-        job_concurrency: 16,
+        job_concurrency: 64,
         job_max_attempts: 3,
         job_retry_delay_ms: 1000,
         job_retry_traps: false,

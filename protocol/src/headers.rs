@@ -75,6 +75,13 @@ pub const CACHE_COMPILED: &str = "compiled";
 /// On job messages and result announcements: the job's id.
 pub const JOB_ID: &str = "Faas-Job-Id";
 
+/// On a job message whose record the submitter did not write (a fresh job
+/// id, which no earlier submission can have), and on its kept input: when
+/// the job was accepted, in Unix milliseconds. The job's first record is
+/// then the worker's (created as it starts the job), and until then a
+/// reader makes the queued record from the kept input.
+pub const JOB_SUBMITTED_AT: &str = "Faas-Job-Submitted-At";
+
 /// On dead letters: the failed job's [`crate::Target`] (`<bucket>/<function>`
 /// or `pipeline/<name>`), so a re-drive knows where to queue it again.
 pub const JOB_TARGET: &str = "Faas-Function";

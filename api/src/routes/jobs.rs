@@ -94,7 +94,8 @@ async fn submit_with(
     version: Option<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let job_id = job_id(target, http_headers.get(http::IDEMPOTENCY_KEY_HEADER))?;
+    let key = http_headers.get(http::IDEMPOTENCY_KEY_HEADER);
+    let job_id = job_id(target, key)?;
     let callback_url = match http_headers.get(http::CALLBACK_URL_HEADER) {
         None => None,
         Some(value) => {
@@ -115,6 +116,8 @@ async fn submit_with(
         request_id: id.as_str(),
         callback_url,
         headers: job_headers,
+        // Without a key the id is a fresh uuid.
+        fresh_id: key.is_none(),
     };
     let submitted = match state.jobs().await?.submit(job).await {
         Ok(submitted) => submitted,

@@ -169,7 +169,15 @@ async fn submit(
         map.insert(headers::SIDE_EFFECTS, headers::SIDE_EFFECTS_NONE);
     }
     let job_id = uuid::Uuid::new_v4().to_string();
-    let job = NewJob { target, job_id: &job_id, input, request_id: id.as_str(), callback_url, headers: map };
+    let job = NewJob {
+        target,
+        job_id: &job_id,
+        input,
+        request_id: id.as_str(),
+        callback_url,
+        headers: map,
+        fresh_id: true,
+    };
     let submitted = state.jobs().await?.submit_replay(job, replay_of).await?;
     state.metrics.job_submitted("replay");
     Ok(JobAccepted {

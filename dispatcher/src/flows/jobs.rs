@@ -154,48 +154,20 @@ impl Worker {
         job_id: &str,
         request_id: &str,
     ) -> Result<Disposition, JobError> {
-        let (mut record, revision) = match self.queue.record(job_id).await {
-            Ok(found) => found,
-            Err(JobError::NotFound(_)) => {
-                // A submission whose store answer was lost (a NATS node died
-                // between storing and acking) had its record removed, and its
-                // caller retries with the same id: that retry's record finds
-                // this message (the stream keeps one per id). So a young
-                // message without a record waits a little before it is dropped.
-                if message.info().is_ok_and(|info| info.delivered <= ORPHAN_RETRIES) {
-                    return Ok(Disposition::RetryIn(ORPHAN_RETRY_DELAY));
-                }
-                warn!("job has no record (expired, or its submission failed); dropped");
-                return Ok(Disposition::Ack);
-            }
-            Err(err) => return Err(err),
+        let (mut record, revision) = match self.start(message, target, job_id).await? {
+            Start::Run(record, revision) => (record, Some(revision)),
+            Start::Unrecorded(record) => (record, None),
+            Start::Not(disposition) => return Ok(disposition),
         };
-        if record.status.is_final() {
-            // Redelivered after its outcome was recorded: done already, but
-            // the callback may not have been stored (that failing is why a
-            // finished job is redelivered); storing it twice stores it once.
-            self.store_callback(message, &record).await?;
-            return Ok(Disposition::Ack);
-        }
-        record.status = JobStatus::Running;
-        record.attempts += 1;
-        record.started_at_ms = Some(now_ms());
-        let revision = match self.queue.update(&record, revision).await {
-            Ok(revision) => revision,
-            // Another delivery of this job is running it: leave the message
-            // to that one. A record that is not running was read stale (a
-            // replica catching up): try again soon, not after an ack wait.
-            Err(JobError::Conflict(_)) => {
-                return match self.queue.record(job_id).await {
-                    Ok((current, _)) if current.status == JobStatus::Running => Ok(Disposition::Leave),
-                    Ok(_) => Ok(Disposition::RetryIn(Duration::from_secs(1))),
-                    Err(err) => Err(err),
-                };
+        let (outcome, digest, revision) = match revision {
+            Some(revision) => {
+                let (outcome, digest) = self.exec(target, message, request_id, job_id).await;
+                (outcome, digest, Some(revision))
             }
-            Err(err) => return Err(err),
+            None => self.exec_unrecorded(&record, target, message, request_id, job_id).await,
         };
-
-        let (outcome, digest) = self.exec(target, message, request_id, job_id).await;
+        // Revision 0 creates the record, if the attempt left none.
+        let revision = revision.unwrap_or(0);
         if digest.is_some() {
             record.digest = digest;
         }
@@ -229,13 +201,19 @@ impl Worker {
             // Only a final record proves it: across a JetStream leader change
             // the conflict can be this worker's own earlier write, and acking
             // then would leave the job running forever.
-            Err(JobError::Conflict(_)) => {
-                return match self.queue.record(job_id).await {
-                    Ok((current, _)) if current.status.is_final() => Ok(Disposition::Ack),
-                    Ok(_) => Ok(Disposition::RetryIn(Duration::from_secs(1))),
-                    Err(err) => Err(err),
-                };
-            }
+            Err(JobError::Conflict(_)) => match self.queue.record(job_id).await {
+                Ok((current, _)) if current.status.is_final() => return Ok(Disposition::Ack),
+                // A record the unrecorded attempt did not know of (its own
+                // running write, answered lost, or the submitter's): this
+                // attempt's outcome goes over it.
+                Ok((_, current)) if revision == 0 => match self.queue.update(&record, current).await {
+                    Ok(_) => {}
+                    Err(JobError::Conflict(_)) => return Ok(Disposition::RetryIn(Duration::from_secs(1))),
+                    Err(err) => return Err(err),
+                },
+                Ok(_) => return Ok(Disposition::RetryIn(Duration::from_secs(1))),
+                Err(err) => return Err(err),
+            },
             Err(err) => return Err(err),
         }
         if record.status == JobStatus::Failed {
@@ -252,6 +230,111 @@ impl Worker {
         info!(status, attempts, "job finished");
         self.store_callback(message, &record).await?;
         Ok(Disposition::Ack)
+    }
+
+    /// Marks the job running, one attempt more (the record and its new
+    /// revision), or says what to do with its message instead.
+    async fn start(
+        &self,
+        message: &jetstream::Message,
+        target: &Target,
+        job_id: &str,
+    ) -> Result<Start, JobError> {
+        // Usually the submitter left the record to the worker: creating it
+        // running claims the job, with no read first. If it exists (a
+        // redelivery, or a submitter that wrote it after all), the job is
+        // started as any other.
+        let deferred =
+            message.headers.as_ref().and_then(|map| JobQueue::deferred_record(job_id, target, map));
+        if let Some(mut record) = deferred {
+            record.status = JobStatus::Running;
+            record.attempts = 1;
+            record.started_at_ms = Some(now_ms());
+            // Its first delivery: no other can run before the ack wait
+            // ends, far beyond RECORD_RUNNING_AFTER, so the claim can wait
+            // until the attempt has taken that long.
+            if message.info().is_ok_and(|info| info.delivered == 1) {
+                return Ok(Start::Unrecorded(record));
+            }
+            match self.queue.update(&record, 0).await {
+                Ok(revision) => return Ok(Start::Run(record, revision)),
+                Err(JobError::Conflict(_)) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        let (mut record, revision) = match self.queue.record(job_id).await {
+            Ok(found) => found,
+            Err(JobError::NotFound(_)) => {
+                // A submission whose store answer was lost (a NATS node died
+                // between storing and acking) had its record removed, and its
+                // caller retries with the same id: that retry's record finds
+                // this message (the stream keeps one per id). So a young
+                // message without a record waits a little before it is dropped.
+                if message.info().is_ok_and(|info| info.delivered <= ORPHAN_RETRIES) {
+                    return Ok(Start::Not(Disposition::RetryIn(ORPHAN_RETRY_DELAY)));
+                }
+                warn!("job has no record (expired, or its submission failed); dropped");
+                return Ok(Start::Not(Disposition::Ack));
+            }
+            Err(err) => return Err(err),
+        };
+        if record.status.is_final() {
+            // Redelivered after its outcome was recorded: done already, but
+            // the callback may not have been stored (that failing is why a
+            // finished job is redelivered); storing it twice stores it once.
+            self.store_callback(message, &record).await?;
+            return Ok(Start::Not(Disposition::Ack));
+        }
+        record.status = JobStatus::Running;
+        record.attempts += 1;
+        record.started_at_ms = Some(now_ms());
+        let revision = match self.queue.update(&record, revision).await {
+            Ok(revision) => revision,
+            // Another delivery of this job is running it: leave the message
+            // to that one. A record that is not running was read stale (a
+            // replica catching up): try again soon, not after an ack wait.
+            Err(JobError::Conflict(_)) => {
+                return match self.queue.record(job_id).await {
+                    Ok((current, _)) if current.status == JobStatus::Running => {
+                        Ok(Start::Not(Disposition::Leave))
+                    }
+                    Ok(_) => Ok(Start::Not(Disposition::RetryIn(Duration::from_secs(1)))),
+                    Err(err) => Err(err),
+                };
+            }
+            Err(err) => return Err(err),
+        };
+        Ok(Start::Run(record, revision))
+    }
+
+    /// Runs an attempt whose running record is not written yet: written
+    /// only once the attempt has taken [`RECORD_RUNNING_AFTER`], so a quick
+    /// job's one record write is its outcome. Also returns the running
+    /// record's revision, if it was written.
+    async fn exec_unrecorded(
+        &self,
+        record: &JobRecord,
+        target: &Target,
+        message: &jetstream::Message,
+        request_id: &str,
+        job_id: &str,
+    ) -> (Result<String, ErrorBody>, Option<String>, Option<u64>) {
+        let exec = self.exec(target, message, request_id, job_id);
+        tokio::pin!(exec);
+        tokio::select! {
+            (outcome, digest) = &mut exec => return (outcome, digest, None),
+            () = tokio::time::sleep(RECORD_RUNNING_AFTER) => {}
+        }
+        let revision = match self.queue.update(record, 0).await {
+            Ok(revision) => Some(revision),
+            // The outcome's write settles it (over whatever is there).
+            Err(err) => {
+                warn!(%err, "could not record the job as running");
+                None
+            }
+        };
+        let (outcome, digest) = exec.await;
+        (outcome, digest, revision)
     }
 
     /// Stores the finished job's callback delivery, if it has a callback,
@@ -355,13 +438,30 @@ impl Worker {
     }
 }
 
-/// What to do with the job's message.
 /// Deliveries of a job message without a record before it is dropped, and
 /// the wait between them: room for a caller to retry a submission that was
 /// stored but answered with an error.
 const ORPHAN_RETRIES: i64 = 3;
 const ORPHAN_RETRY_DELAY: Duration = Duration::from_secs(5);
 
+/// How long the first attempt of a job whose worker creates its record
+/// runs before that record says `running`: a job done sooner has one record
+/// write, its outcome. Far below any ack wait, so no other delivery of the
+/// job can start meanwhile.
+const RECORD_RUNNING_AFTER: Duration = Duration::from_millis(50);
+
+/// How a job's start went.
+enum Start {
+    /// Marked running: the record and its revision.
+    Run(JobRecord, u64),
+    /// To run on its first delivery with no record written yet (see
+    /// [`Worker::exec_unrecorded`]): the running record to write.
+    Unrecorded(JobRecord),
+    /// Not to be run now: what to do with the message.
+    Not(Disposition),
+}
+
+/// What to do with the job's message.
 enum Disposition {
     /// Done (outcome recorded, or nothing to do).
     Ack,

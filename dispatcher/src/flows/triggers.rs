@@ -389,7 +389,8 @@ impl Event {
     /// "same message, sent again") gets a job id derived from it, so a
     /// publisher's retry finds the job its first try made.
     async fn enqueue(&self, message: &Message, request_id: &str, hops: u32) -> Result<Bytes, ErrorBody> {
-        let job_id = match bus::header(message, headers::NATS_MSG_ID) {
+        let event_id = bus::header(message, headers::NATS_MSG_ID);
+        let job_id = match event_id {
             Some(id) => uuid::Uuid::new_v5(&EVENT_NAMESPACE, format!("{}\n{id}", self.name).as_bytes()),
             None => uuid::Uuid::new_v4(),
         }
@@ -412,6 +413,7 @@ impl Event {
             request_id,
             callback_url: None,
             headers: map,
+            fresh_id: event_id.is_none(),
         };
         let submitted = self.context.jobs.submit(job).await.map_err(|err| {
             self.context.metrics.job_submitted(err.code().as_str());

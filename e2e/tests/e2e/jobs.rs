@@ -183,3 +183,64 @@ async fn a_full_queue_refuses_jobs_with_429_and_bad_requests_get_clear_errors() 
     let resp = platform.http.get(platform.url("/jobs?status=bogus")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_waiting_for_its_first_worker_answers_queued_and_runs_once() {
+    let mut platform = Platform::start().await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "hello", "hello").await;
+    // No worker: the job's record is left to the one that takes it.
+    platform.stop_dispatchers().await;
+    let mut results = platform.client.subscribe("faas.results.functions.hello").await.unwrap();
+    platform.client.flush().await.unwrap();
+
+    let (status, body) = submit(&platform, "hello", r#"{"name":"Later"}"#, None).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::ACCEPTED, Some("queued")), "{body}");
+    let job_id = body["job_id"].as_str().unwrap().to_owned();
+    let (status, queued) = job(&platform, &job_id).await;
+    assert_eq!(status, StatusCode::OK, "{queued}");
+    assert_eq!(
+        (queued["status"].as_str(), queued["attempts"].as_u64(), queued["function"].as_str()),
+        (Some("queued"), Some(0), Some("functions/hello")),
+        "{queued}"
+    );
+    assert!(queued["submitted_at_ms"].as_u64() > Some(0), "{queued}");
+    let listed_ids = |listed: &Value| -> Vec<String> {
+        listed["jobs"].as_array().unwrap().iter().map(|j| j["job_id"].as_str().unwrap().to_owned()).collect()
+    };
+    for path in ["/jobs", "/jobs?status=queued"] {
+        let (status, listed) = e2e::json(platform.http.get(platform.url(path)).send().await.unwrap()).await;
+        assert_eq!((status, listed_ids(&listed)), (StatusCode::OK, vec![job_id.clone()]), "{path}: {listed}");
+    }
+    let (_, listed) =
+        e2e::json(platform.http.get(platform.url("/jobs?status=succeeded")).send().await.unwrap()).await;
+    assert!(listed_ids(&listed).is_empty(), "{listed}");
+    // Not finished: no replay.
+    let resp = platform
+        .http
+        .post(platform.url(&format!("/jobs/{job_id}/replay")))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+
+    platform.add_dispatcher().await;
+    let record = wait_for(&platform, &job_id, finished).await;
+    assert_eq!(
+        (record["status"].as_str(), record["attempts"].as_u64(), record["result"].as_str()),
+        (Some("succeeded"), Some(1), Some("Hello Later, how are you?")),
+        "{record}"
+    );
+    assert_eq!(
+        record["submitted_at_ms"], queued["submitted_at_ms"],
+        "the worker's record is the submitted one"
+    );
+    let (_, listed) = e2e::json(platform.http.get(platform.url("/jobs")).send().await.unwrap()).await;
+    assert_eq!(listed_ids(&listed), vec![job_id.clone()], "listed once: {listed}");
+    let mut announcements = 0;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(500), results.next()).await {
+        announcements += 1;
+    }
+    assert_eq!(announcements, 1, "one outcome");
+}
