@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod bus_client;
 pub mod config;
+pub mod deployed;
 pub mod error;
 pub mod metrics;
 pub mod nats_guard;

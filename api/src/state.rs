@@ -35,6 +35,8 @@ pub struct Inner {
     pub connection: ConnectionWatch,
     /// Where the platform's JetStream state is.
     pub layout: bus::JetStreamLayout,
+    /// Which functions are deployed, for job submissions.
+    pub deployed: crate::deployed::Deployed,
     transfer: OnceCell<TransferStore>,
     jobs: OnceCell<JobQueue>,
     registry: OnceCell<FunctionRegistry>,
@@ -64,6 +66,7 @@ impl AppState {
             client,
             subjects,
             layout,
+            deployed: crate::deployed::Deployed::default(),
             config,
             metrics: Metrics::default(),
             transfer: OnceCell::new(),

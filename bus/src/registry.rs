@@ -6,6 +6,10 @@
 //! of their compiled-component cache: no S3 request and no round trip on a
 //! warm call.
 //!
+//! The api keeps the same watch from its first job submission on, to
+//! refuse a job for a function that is not deployed without a round trip
+//! (`api/src/deployed.rs`).
+//!
 //! Deploys stay exact: each watch is an acked follower of the bucket
 //! ([`crate::follower`]) that acks an entry only after applying it to its
 //! map, and the dispatcher answers a write only once every live watch has
@@ -32,7 +36,7 @@ pub enum RegistryError {
     #[error("the function registry is unavailable (is JetStream enabled?): {0}")]
     Unavailable(String),
     /// Some executors did not apply a write in time.
-    #[error("executors have not applied registry revision {revision} yet: {}", watchers.join(", "))]
+    #[error("registry watchers (executors, apis taking jobs) have not applied revision {revision} yet: {}", watchers.join(", "))]
     WatchersBehind {
         /// The revision.
         revision: u64,

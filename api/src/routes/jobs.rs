@@ -50,8 +50,9 @@ pub async fn submit(
     principal.require(Access::Invoke, &function.bucket)?;
     // A job for a function that is not deployed could only fail later: 404
     // now, before anything is stored. The registry has an entry for every
-    // function the dispatcher stored.
-    let Some(entry) = state.registry().await?.get(&function).await? else {
+    // function the dispatcher stored; the api's copy of it answers without
+    // a round trip.
+    let Some(entry) = state.deployed.entry(&state, &function).await? else {
         return Err(ApiError::new(
             ErrorCode::FunctionNotFound,
             format!("no function {function} is deployed"),

@@ -62,6 +62,18 @@ async fn a_job_runs_in_the_background_and_its_outcome_is_recorded_and_announced(
     let announced = tokio::time::timeout(Duration::from_secs(5), results.next()).await.unwrap().unwrap();
     let announced: Value = serde_json::from_slice(&announced.payload).unwrap();
     assert_eq!(announced, record, "subscribers get the same record");
+
+    // The api's copy of the registry (started by the first submission) is
+    // exact: a deletion or a deploy is seen by the next submission.
+    for round in 0..3 {
+        let resp = platform.http.delete(platform.url("/file/functions/hello")).send().await.unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+        let (status, body) = submit(&platform, "hello", "{}", None).await;
+        assert_eq!((status, error_code(&body).0), (StatusCode::NOT_FOUND, "function_not_found"), "{round}");
+        platform.deploy("functions", "hello", "hello").await;
+        let (status, body) = submit(&platform, "hello", "{}", None).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{round}: {body}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
