@@ -748,7 +748,8 @@ fn async_jobs_markdown(md: &mut String, j: &AsyncJobs) {
          published there with its 202. Submit: accepted jobs per second over the submitting time, \
          latency of the POST. Completion: jobs whose `succeeded` record with the right result \
          arrived, per second from the first submit to the last such record; latency from a job's \
-         POST being sent to its record arriving. No target; reported so regressions show.\n",
+         POST being sent to its record arriving. Targets (issue 15): submit >= 1.0x and \
+         completion >= 0.8x the warm HTTP c=64 throughput of the same run (below).\n",
         j.function.rsplit('/').next().unwrap_or(&j.function),
         String::from_utf8_lossy(crate::ops::HELLO_INPUT),
         j.function,
