@@ -164,6 +164,12 @@ impl NatsServer {
         self.spawn()
     }
 
+    /// The server's process id while it runs (the benchmark reads its CPU
+    /// time from `/proc`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the server process is alive.
     pub fn is_running(&mut self) -> bool {
         self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
