@@ -6,21 +6,27 @@
 //! compile-every-call path, cold starts, async job throughput, the runtime's
 //! in-process cost and the services' memory and CPU, then the per-language
 //! figures (`hello` in Rust, Python and JavaScript; `--only languages` runs
-//! just those). Results are printed as phases finish and written to
+//! just those), and the issue-15 part: wrk against the platform, the peer
+//! (`wasmtime serve`) and the HTTP floor, the per-request breakdown and the
+//! verdict on the issue's ratio targets (`--only peer`). Results are printed as phases finish and written to
 //! `bench/results/` (Markdown and JSON). `scripts/bench.sh` builds
 //! everything and runs it.
 
 mod call_memory;
 mod floors;
 mod inprocess;
+mod issue15;
 mod jobs;
 mod load;
 mod machine;
 mod ops;
+mod peer;
 mod platform;
+mod proccost;
 mod procstat;
 mod report;
 mod scenarios;
+mod wrk;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -30,7 +36,7 @@ use clap::Parser;
 
 use crate::platform::Platform;
 use crate::report::{Report, Settings};
-use crate::scenarios::Bench;
+use crate::scenarios::{Bench, PeerTools};
 
 /// Default `--out-dir`: `bench/results` of this checkout, wherever the
 /// binary is started from.
@@ -77,6 +83,17 @@ struct Args {
     /// JavaScript) through `/run`, which needs a platform that serves it.
     #[arg(long)]
     http_guests: bool,
+    /// The wrk binary of the issue-15 phases (without one they are skipped
+    /// and the report says so).
+    #[arg(long, env = "FAAS_BENCH_WRK", default_value = "wrk")]
+    wrk: PathBuf,
+    /// The `wasmtime` CLI that serves the peer (`wasmtime serve` with
+    /// `hello-http`); `scripts/bench.sh` installs a pinned one.
+    #[arg(long, env = "FAAS_BENCH_WASMTIME")]
+    wasmtime: Option<PathBuf>,
+    /// wrk threads of the c=64 phases (the c=1 ones use one).
+    #[arg(long, env = "FAAS_BENCH_WRK_THREADS", default_value_t = 2)]
+    wrk_threads: usize,
 }
 
 /// The parts `--only` can run alone.
@@ -95,6 +112,11 @@ enum Only {
     /// workers, with the ratios and CPU per job:
     /// `results/<date>-<commit>-jobs.md`, `.json` and `latest-jobs.md`.
     Jobs,
+    /// Floors, warm hello over HTTP through wrk, the peer (`wasmtime
+    /// serve`) and NATS direct at c=1 and c=64, the per-request breakdown
+    /// and the issue-15 verdict rows they feed:
+    /// `results/<date>-<commit>-peer.md`, `.json` and `latest-peer.md`.
+    Peer,
 }
 
 #[tokio::main]
@@ -164,17 +186,24 @@ async fn main() -> anyhow::Result<()> {
         return finish_languages(&args, &languages, &log_dir, started);
     }
     report::print_header();
-    if let Some(part @ (Only::Keyvalue | Only::Shadow | Only::Jobs)) = args.only {
+    let tools =
+        PeerTools { wrk: args.wrk.clone(), wasmtime: args.wasmtime.clone(), wrk_threads: args.wrk_threads };
+    if let Some(part @ (Only::Keyvalue | Only::Shadow | Only::Jobs | Only::Peer)) = args.only {
         let (result, name) = match part {
             Only::Shadow => (bench.shadow().await, "shadow"),
             Only::Jobs => (bench.jobs().await, "jobs"),
+            Only::Peer => (bench.only_peer(&tools).await, "peer"),
             _ => (bench.keyvalue().await, "keyvalue"),
         };
         let alive = bench.platform.check_alive();
-        let Bench { platform, report, .. } = bench;
+        let Bench { platform, mut report, .. } = bench;
         platform.stop();
         alive?;
         result?;
+        if matches!(part, Only::Peer | Only::Jobs) {
+            report.judge_issue15(None);
+            report::print_targets(&report.issue15.targets);
+        }
         if args.no_write {
             println!("\n--no-write: no result files written");
         } else {
@@ -190,6 +219,8 @@ async fn main() -> anyhow::Result<()> {
     note(&mut bench, "floors", result);
     let result = bench.warm().await;
     note(&mut bench, "warm calls", result);
+    let result = bench.peer(&tools).await;
+    note(&mut bench, "wrk: platform, peer and HTTP floor", result);
     let result = bench.keyvalue().await;
     note(&mut bench, "key-value counter", result);
     let result = bench.open_loop().await;
@@ -216,6 +247,8 @@ async fn main() -> anyhow::Result<()> {
         report.failures.push(format!("at the end of the run: {e:#}"));
     }
     report.judge();
+    report.judge_issue15(serde_json::to_value(&languages).ok().as_ref());
+    report::print_targets(&report.issue15.targets);
     report::print_targets(&report.targets);
     if let Some(note) = report.generator_note() {
         println!("\n{note}");

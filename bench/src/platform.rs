@@ -139,6 +139,16 @@ impl Platform {
         self.api.id()
     }
 
+    /// Process id of nats-server, while it runs.
+    pub fn nats_pid(&self) -> Option<u32> {
+        self.nats.pid()
+    }
+
+    /// Where the services' (and the peer's) log files go.
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
+    }
+
     /// Process id of the dispatcher.
     pub fn dispatcher_pid(&self) -> u32 {
         self.dispatcher.id()

@@ -317,6 +317,9 @@ pub struct Report {
     pub failures: Vec<String>,
     /// The targets verdict, filled in by [`Report::judge`].
     pub targets: Vec<Target>,
+    /// wrk against the platform, the peer and the HTTP floor; the
+    /// per-request breakdown; the issue-15 verdict.
+    pub issue15: crate::issue15::Issue15,
 }
 
 impl Report {
@@ -337,6 +340,7 @@ impl Report {
             async_jobs_unavailable: Some("not run".to_owned()),
             failures: Vec::new(),
             targets: Vec::new(),
+            issue15: crate::issue15::Issue15::default(),
         }
     }
 
@@ -351,6 +355,10 @@ impl Report {
             return None;
         }
         let concurrency = stats.concurrency.unwrap_or(1);
+        // wrk's phases are read against wrk's floor: one generator each.
+        if stats.id.starts_with("wrk-") {
+            return self.phase(&crate::issue15::floor_id(concurrency)).filter(|f| f.id != stats.id);
+        }
         self.phase(&format!("floor-{}-c{concurrency}", stats.transport))
     }
 
@@ -503,6 +511,7 @@ impl Report {
              errors are counted separately.\n",
         );
 
+        md.push_str(&self.issue15_markdown());
         md.push_str(
             "\n## Targets\n\n| target | goal | this run | verdict | by how much |\n|---|---|---|---|---|\n",
         );

@@ -7,6 +7,7 @@
 
 mod async_jobs;
 mod languages;
+mod peer;
 mod shadow;
 
 use std::time::Duration;
@@ -23,6 +24,7 @@ use crate::procstat;
 use crate::report::{AuthCost, LoadStats, PhaseName, Report, Samples, Settings};
 
 pub use languages::{EXEC_GUESTS, HTTP_GUESTS, LanguagesReport};
+pub use peer::PeerTools;
 
 /// Bucket every function of the run lives in.
 const BUCKET: &str = "bench";
