@@ -91,6 +91,10 @@ enum Only {
     /// Warm `hello` over HTTP at c=1 and c=16 without and with 10 % shadow
     /// traffic: `results/<date>-<commit>-shadow.md`, `.json` and `latest-shadow.md`.
     Shadow,
+    /// Warm `hello` and the three-step pipeline at c=1 over HTTP and NATS,
+    /// and the ratio: `results/<date>-<commit>-pipelines.md`, `.json` and
+    /// `latest-pipelines.md`.
+    Pipelines,
 }
 
 #[tokio::main]
@@ -160,9 +164,10 @@ async fn main() -> anyhow::Result<()> {
         return finish_languages(&args, &languages, &log_dir, started);
     }
     report::print_header();
-    if let Some(part @ (Only::Keyvalue | Only::Shadow)) = args.only {
+    if let Some(part @ (Only::Keyvalue | Only::Shadow | Only::Pipelines)) = args.only {
         let (result, name) = match part {
             Only::Shadow => (bench.shadow().await, "shadow"),
+            Only::Pipelines => (bench.pipelines().await, "pipelines"),
             _ => (bench.keyvalue().await, "keyvalue"),
         };
         let alive = bench.platform.check_alive();
@@ -201,6 +206,7 @@ async fn main() -> anyhow::Result<()> {
     note(&mut bench, "async jobs", result);
     let result = bench.flows().await;
     note(&mut bench, "triggers and pipelines", result);
+    bench.report.pipeline_cost = scenarios::PipelineCost::of(&bench.report);
     bench.in_process().await;
     let languages = bench.languages(&guests).await;
 

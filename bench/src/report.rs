@@ -317,6 +317,8 @@ pub struct Report {
     pub failures: Vec<String>,
     /// The targets verdict, filled in by [`Report::judge`].
     pub targets: Vec<Target>,
+    /// A three-step pipeline's p50 over one call's (`scenarios/pipelines.rs`).
+    pub pipeline_cost: Option<crate::scenarios::PipelineCost>,
 }
 
 impl Report {
@@ -337,6 +339,7 @@ impl Report {
             async_jobs_unavailable: Some("not run".to_owned()),
             failures: Vec::new(),
             targets: Vec::new(),
+            pipeline_cost: None,
         }
     }
 
@@ -564,6 +567,9 @@ impl Report {
                     s.service_p99_ms.map_or("-".to_owned(), num)
                 );
             }
+        }
+        if let Some(cost) = &self.pipeline_cost {
+            md.push_str(&cost.markdown());
         }
         let errors: Vec<&LoadStats> = self.load.iter().filter(|s| s.first_error.is_some()).collect();
         if !errors.is_empty() {

@@ -6,6 +6,7 @@
 //! (whose queue and records stay behind in JetStream).
 
 mod languages;
+mod pipelines;
 mod shadow;
 
 use std::time::Duration;
@@ -22,6 +23,7 @@ use crate::procstat;
 use crate::report::{AuthCost, LoadStats, PhaseName, Report, Samples, Settings};
 
 pub use languages::{EXEC_GUESTS, HTTP_GUESTS, LanguagesReport};
+pub use pipelines::PipelineCost;
 
 /// Bucket every function of the run lives in.
 const BUCKET: &str = "bench";
@@ -145,7 +147,8 @@ impl Bench {
     /// Event triggers and pipelines: a NATS request on a sync trigger's
     /// subject (runs `hello`), and the README's three-step pipeline
     /// validate → normalize → hello over HTTP and over NATS. Each pipeline
-    /// run is three executor calls made by a dispatcher.
+    /// run is one request to an executor, which calls the three steps in
+    /// process (`scenarios/pipelines.rs` sets the p50 against one call's).
     pub async fn flows(&mut self) -> anyhow::Result<()> {
         let guests = tokio::task::spawn_blocking(|| {
             ["validate", "normalize"].map(|name| std::fs::read(stack::guests::guest_path(name)))
