@@ -519,8 +519,7 @@ async fn answer(
         (settings.mode == CallLogs::On).then(|| call.log(settings.max_bytes, limit))
     };
     let outcome = measured(executor, function, route, message, request_id, started).await;
-    let shadowed =
-        executor.shadows.sample(function, route, message, request_id, &outcome, started.elapsed());
+    let shadowed = executor.shadows.sample(function, route, message, request_id, &outcome, started.elapsed());
     let (headers, payload, log) = match outcome {
         Ok((answer, version)) => {
             let (stdout, stderr) = answer.logs();
@@ -541,8 +540,7 @@ async fn answer(
                 }
                 Answer::Http(output) => {
                     let max_payload = executor.client.server_info().max_payload;
-                    http_call::reply(request_id, &executor.id, output, &executor.transfer, max_payload)
-                        .await
+                    http_call::reply(request_id, &executor.id, output, &executor.transfer, max_payload).await
                 }
             };
             match encoded {

@@ -109,8 +109,12 @@ impl Bench {
         self.define_pipeline().await?;
         let api = self.platform.api_url.clone();
         let hello_http = self.http_hello();
-        let pipeline_http =
-            ops::http_post(&self.http, format!("{api}/exec/pipeline/{PIPELINE}"), HELLO_INPUT, HELLO_HTTP_ANSWER);
+        let pipeline_http = ops::http_post(
+            &self.http,
+            format!("{api}/exec/pipeline/{PIPELINE}"),
+            HELLO_INPUT,
+            HELLO_HTTP_ANSWER,
+        );
         let hello_nats = self.nats_hello();
         let subject = format!("{PREFIX}.pipeline.{PIPELINE}");
         let pipeline_nats = ops::nats_request(&self.nats, subject, HELLO_INPUT, HELLO_OUTPUT, true);

@@ -132,17 +132,8 @@ impl Flows {
     /// trigger router and the job worker (which finish their running events
     /// and jobs).
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        let Self {
-            client,
-            subjects,
-            config,
-            queue,
-            feed,
-            trigger_context,
-            metrics,
-            callback_sender,
-            health,
-        } = self;
+        let Self { client, subjects, config, queue, feed, trigger_context, metrics, callback_sender, health } =
+            self;
         let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
         let stopped = move || {
             let mut stopped = background_stopped.clone();

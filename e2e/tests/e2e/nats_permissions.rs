@@ -83,7 +83,11 @@ async fn every_role_works_on_its_own_user_and_the_app_user_calls_its_buckets() {
     assert_eq!(resp.status(), StatusCode::OK);
     let resp = platform.http.post(platform.url("/exec/pipeline/piped")).body(r#"{"name":"Piped"}"#);
     let (status, body) = json(resp.send().await.unwrap()).await;
-    assert_eq!((status, body["result"].as_str()), (StatusCode::OK, Some("Hello Piped, how are you?")), "{body}");
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (StatusCode::OK, Some("Hello Piped, how are you?")),
+        "{body}"
+    );
 
     // An async job: the api queues it, a dispatcher runs it.
     let resp = platform

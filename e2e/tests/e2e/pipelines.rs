@@ -45,7 +45,11 @@ async fn a_changed_or_deleted_pipeline_is_what_the_very_next_run_sees() {
         for _ in 0..3 {
             let (status, body) = post(&platform, "/exec/pipeline/greet", input).await;
             assert_eq!((status, &body["result"]), (StatusCode::OK, &j!(expected)), "round {round}: {body}");
-            assert_eq!(over_nats(&platform, "greet", input).await, (None, expected.to_owned()), "round {round}");
+            assert_eq!(
+                over_nats(&platform, "greet", input).await,
+                (None, expected.to_owned()),
+                "round {round}"
+            );
         }
     }
 
@@ -71,7 +75,8 @@ async fn a_step_runs_with_its_own_function_s_limits_and_is_counted_as_its_call()
         platform.deploy("functions", function, guest).await;
     }
     let url = platform.url("/config/functions/slow");
-    let (status, body) = json(platform.http.put(url).json(&j!({"timeout_ms": 200})).send().await.unwrap()).await;
+    let (status, body) =
+        json(platform.http.put(url).json(&j!({"timeout_ms": 200})).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let steps = j!({"steps": ["functions/slow", "functions/hello"]});
     assert_eq!(put(&platform, "/pipeline/slowly", steps).await.0, StatusCode::OK);
@@ -83,7 +88,10 @@ async fn a_step_runs_with_its_own_function_s_limits_and_is_counted_as_its_call()
     assert_eq!(body["error"]["code"], "function_timeout", "{body}");
     assert_eq!((&body["error"]["step"], &body["error"]["function"]), (&j!(1), &j!("functions/slow")));
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("step 1 of 2 (functions/slow) failed") && message.contains("200 ms"), "{message}");
+    assert!(
+        message.contains("step 1 of 2 (functions/slow) failed") && message.contains("200 ms"),
+        "{message}"
+    );
     let (status, body) = post(&platform, "/exec/pipeline/quick", r#"{"ms":10}"#).await;
     assert_eq!((status, &body["result"]), (StatusCode::OK, &j!("slept 10 ms")), "{body}");
 

@@ -90,10 +90,8 @@ async fn run(
             Ok(output) => data = output,
             Err(ExecFailure { error, .. }) => {
                 let step = index + 1;
-                let message = format!(
-                    "pipeline {name}: step {step} of {total} ({function}) failed: {}",
-                    error.message
-                );
+                let message =
+                    format!("pipeline {name}: step {step} of {total} ({function}) failed: {}", error.message);
                 return Err(ExecFailure {
                     error: ErrorBody::new(error.code, message),
                     failed_step: Some(FailedStep { step, function: function.clone() }),
