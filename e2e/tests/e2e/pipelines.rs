@@ -19,7 +19,20 @@ async fn post(platform: &Platform, path: &str, body: &str) -> (StatusCode, Value
 
 /// A pipeline request over NATS: the reply's error code header (if any) and payload.
 async fn over_nats(platform: &Platform, pipeline: &str, input: &str) -> (Option<String>, String) {
-    let reply = platform.client.request(format!("faas.pipeline.{pipeline}"), input.to_owned().into()).await;
+    over_nats_as(platform, pipeline, input, "rid-pipelines").await
+}
+
+/// [`over_nats`] with this request id.
+async fn over_nats_as(
+    platform: &Platform,
+    pipeline: &str,
+    input: &str,
+    request_id: &str,
+) -> (Option<String>, String) {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Faas-Request-Id", request_id);
+    let subject = format!("faas.pipeline.{pipeline}");
+    let reply = platform.client.request_with_headers(subject, headers, input.to_owned().into()).await;
     let reply = reply.expect("an answer");
     let code = reply.headers.as_ref().and_then(|h| h.get("Faas-Error-Code")).map(|v| v.as_str().to_owned());
     (code, String::from_utf8_lossy(&reply.payload).into_owned())
@@ -120,6 +133,31 @@ async fn a_pinned_step_runs_its_version_after_a_new_upload() {
     let (status, body) = post(&platform, "/exec/pipeline/pinned", r#"{"name":"Ada"}"#).await;
     let expected = r#"{"message":"Hello Ada, how are you?","words":5}"#;
     assert_eq!((status, &body["result"]), (StatusCode::OK, &j!(expected)), "{body}");
-    let (code, output) = over_nats(&platform, "pinned", r#"{"name":"Ada"}"#).await;
+    let (code, output) = over_nats_as(&platform, "pinned", r#"{"name":"Ada"}"#, "rid-pinned").await;
     assert_eq!((code, output.as_str()), (None, expected));
+
+    // Each step left its call's log, with the run's request id and the
+    // version it ran: the pinned one, then the current one.
+    let mut ran = Vec::new();
+    for _ in 0..100 {
+        let (status, logs) =
+            json(platform.http.get(platform.url("/logs/functions/greet?limit=10")).send().await.unwrap())
+                .await;
+        assert_eq!(status, StatusCode::OK, "{logs}");
+        ran = logs
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|log| log["request_id"] == "rid-pinned")
+            .map(|log| (log["digest"].as_str().unwrap().to_owned(), log["outcome"].clone()))
+            .collect();
+        if ran.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(ran.len(), 2, "{ran:?}");
+    assert!(ran.iter().all(|(_, outcome)| outcome == "ok"), "{ran:?}");
+    assert!(ran.iter().any(|(digest, _)| *digest == first), "the pinned step ran {first}: {ran:?}");
+    assert!(ran.iter().any(|(digest, _)| *digest != first), "the other step ran the current one: {ran:?}");
 }
