@@ -117,6 +117,10 @@ enum Only {
     /// and the issue-15 verdict rows they feed:
     /// `results/<date>-<commit>-peer.md`, `.json` and `latest-peer.md`.
     Peer,
+    /// Warm `hello` and the three-step pipeline at c=1 over HTTP and NATS,
+    /// and the ratio: `results/<date>-<commit>-pipelines.md`, `.json` and
+    /// `latest-pipelines.md`.
+    Pipelines,
 }
 
 #[tokio::main]
@@ -188,11 +192,14 @@ async fn main() -> anyhow::Result<()> {
     report::print_header();
     let tools =
         PeerTools { wrk: args.wrk.clone(), wasmtime: args.wasmtime.clone(), wrk_threads: args.wrk_threads };
-    if let Some(part @ (Only::Keyvalue | Only::Shadow | Only::Jobs | Only::Peer)) = args.only {
+    if let Some(part @ (Only::Keyvalue | Only::Shadow | Only::Jobs | Only::Peer | Only::Pipelines)) =
+        args.only
+    {
         let (result, name) = match part {
             Only::Shadow => (bench.shadow().await, "shadow"),
             Only::Jobs => (bench.jobs().await, "jobs"),
             Only::Peer => (bench.only_peer(&tools).await, "peer"),
+            Only::Pipelines => (bench.pipelines().await, "pipelines"),
             _ => (bench.keyvalue().await, "keyvalue"),
         };
         let alive = bench.platform.check_alive();
@@ -200,7 +207,7 @@ async fn main() -> anyhow::Result<()> {
         platform.stop();
         alive?;
         result?;
-        if matches!(part, Only::Peer | Only::Jobs) {
+        if matches!(part, Only::Peer | Only::Jobs | Only::Pipelines) {
             report.judge_issue15(None);
             report::print_targets(&report.issue15.targets);
         }
@@ -237,6 +244,7 @@ async fn main() -> anyhow::Result<()> {
     note(&mut bench, "async jobs", result);
     let result = bench.flows().await;
     note(&mut bench, "triggers and pipelines", result);
+    bench.report.pipeline_cost = scenarios::PipelineCost::of(&bench.report);
     bench.in_process().await;
     let languages = bench.languages(&guests).await;
 

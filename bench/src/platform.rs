@@ -154,11 +154,6 @@ impl Platform {
         self.dispatcher.id()
     }
 
-    /// Process id of nats-server.
-    pub fn nats_pid(&self) -> Option<u32> {
-        self.nats.pid()
-    }
-
     /// Fails if a service has exited, naming it and its log.
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
         for (name, child) in [

@@ -320,6 +320,8 @@ pub struct Report {
     /// wrk against the platform, the peer and the HTTP floor; the
     /// per-request breakdown; the issue-15 verdict.
     pub issue15: crate::issue15::Issue15,
+    /// A three-step pipeline's p50 over one call's (`scenarios/pipelines.rs`).
+    pub pipeline_cost: Option<crate::scenarios::PipelineCost>,
 }
 
 impl Report {
@@ -341,6 +343,7 @@ impl Report {
             failures: Vec::new(),
             targets: Vec::new(),
             issue15: crate::issue15::Issue15::default(),
+            pipeline_cost: None,
         }
     }
 
@@ -573,6 +576,9 @@ impl Report {
                     s.service_p99_ms.map_or("-".to_owned(), num)
                 );
             }
+        }
+        if let Some(cost) = &self.pipeline_cost {
+            md.push_str(&cost.markdown());
         }
         let errors: Vec<&LoadStats> = self.load.iter().filter(|s| s.first_error.is_some()).collect();
         if !errors.is_empty() {

@@ -8,6 +8,7 @@
 mod async_jobs;
 mod languages;
 mod peer;
+mod pipelines;
 mod shadow;
 
 use std::time::Duration;
@@ -25,6 +26,7 @@ use crate::report::{AuthCost, LoadStats, PhaseName, Report, Samples, Settings};
 
 pub use languages::{EXEC_GUESTS, HTTP_GUESTS, LanguagesReport};
 pub use peer::PeerTools;
+pub use pipelines::PipelineCost;
 
 /// Bucket every function of the run lives in.
 const BUCKET: &str = "bench";
@@ -149,7 +151,8 @@ impl Bench {
     /// Event triggers and pipelines: a NATS request on a sync trigger's
     /// subject (runs `hello`), and the README's three-step pipeline
     /// validate → normalize → hello over HTTP and over NATS. Each pipeline
-    /// run is three executor calls made by a dispatcher.
+    /// run is one request to an executor, which calls the three steps in
+    /// process (`scenarios/pipelines.rs` sets the p50 against one call's).
     pub async fn flows(&mut self) -> anyhow::Result<()> {
         let guests = tokio::task::spawn_blocking(|| {
             ["validate", "normalize"].map(|name| std::fs::read(stack::guests::guest_path(name)))

@@ -3,14 +3,16 @@
 //!
 //! Definitions are small JSON documents keyed by name in a JetStream
 //! key-value bucket ([`triggers`](protocol::JetStreamNames::triggers),
-//! [`pipelines`](protocol::JetStreamNames::pipelines)). Pipelines are read per run. Triggers
-//! are followed: each dispatcher holds a [`DefinitionFeed`], an acked
-//! follower of the bucket ([`crate::follower`]) that replays the current
-//! definitions and then every change, and acks a change only after the
-//! dispatcher applied it (subscribed or unsubscribed).
-//! A write waits for those acks ([`DefinitionStore::wait_for_followers`]), so
-//! once `PUT /trigger/x` answers, the trigger's subscription is live on
-//! every dispatcher, and once `DELETE` answers, it is gone from all.
+//! [`pipelines`](protocol::JetStreamNames::pipelines)), and followed: each
+//! dispatcher holds a [`DefinitionFeed`] of the triggers, and each executor
+//! one of the pipelines (as a [`crate::PipelineWatch`]), an acked follower
+//! of the bucket ([`crate::follower`]) that replays the current definitions
+//! and then every change, and acks a change only after its owner applied it
+//! (subscribed or unsubscribed; updated its copy). A write waits for those
+//! acks ([`DefinitionStore::wait_for_followers`]), so once `PUT /trigger/x`
+//! answers, the trigger's subscription is live on every dispatcher, and once
+//! `DELETE` answers, it is gone from all; likewise the next pipeline run
+//! after `PUT /pipeline/x` or `DELETE` uses the change.
 
 use std::marker::PhantomData;
 use std::time::Duration;

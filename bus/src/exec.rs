@@ -5,8 +5,8 @@
 //! is the raw output, with the outcome in headers: `Faas-Status`, and on a
 //! failure `Faas-Error-Code` (the payload is then the message) plus, for a
 //! failed pipeline step, `Faas-Pipeline-Step` and `Faas-Pipeline-Function`.
-//! Executors answer it on exec subjects, dispatchers on pipeline subjects
-//! and on a sync trigger's subject; the api and the dispatcher's flows call.
+//! Executors answer it on exec and pipeline subjects, dispatchers on a
+//! sync trigger's subject; the api and the dispatcher's flows call.
 //! Both halves of the format are here, next to each other ([`encode_reply`]
 //! and [`ExecReply::into_result`]), and a request that got no reply maps to
 //! one error code whoever sent it ([`request`]).
@@ -24,9 +24,9 @@ use crate::message::header;
 /// Who is expected to answer a request, for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Responder {
-    /// An executor (exec subjects).
+    /// An executor (exec and pipeline subjects).
     Executor,
-    /// A dispatcher (admin and pipeline subjects).
+    /// A dispatcher (admin subjects).
     Dispatcher,
 }
 
@@ -34,8 +34,8 @@ impl Responder {
     /// Who answers a call of `target`.
     pub fn of(target: &Target) -> Self {
         match target {
-            Target::Function(_) => Self::Executor,
-            Target::Pipeline(_) => Self::Dispatcher,
+            // The executors run pipelines too (one takes the whole run).
+            Target::Function(_) | Target::Pipeline(_) => Self::Executor,
         }
     }
 
@@ -98,8 +98,8 @@ fn request_failure(
     }
 }
 
-/// Makes exec calls: a function through the executors' queue group, a
-/// pipeline through the dispatchers'.
+/// Makes exec calls: a function or a pipeline, through the executors'
+/// queue group.
 #[derive(Clone)]
 pub struct ExecClient {
     client: Client,

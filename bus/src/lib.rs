@@ -8,7 +8,8 @@
 //! in-memory map it can keep, exec calls and their reply format, reading
 //! headers off messages, the transfer object store that carries components
 //! larger than one message, the function registry, the job queue, the
-//! trigger and pipeline definitions, the api tokens and their last use, the
+//! trigger and pipeline definitions (and the pipeline runner's followed
+//! copy, [`PipelineWatch`]), the api tokens and their last use, the
 //! bucket settings, per-function configuration and the sealing of its
 //! secrets, the function versions and their watch, the `max_concurrency` leases, the wire code of each of their
 //! errors, the stores' byte caps, the address rules of connections made for
@@ -36,6 +37,7 @@ pub mod keyvalue;
 pub mod logs;
 mod message;
 pub mod metrics;
+mod pipelines;
 mod process;
 mod registry;
 mod retry;
@@ -64,6 +66,7 @@ pub use inputs::{KeptCall, KeptInputs};
 pub use jobs::{JobError, JobQueue, NewJob, QueueDepths, QueueLimits, Submitted};
 pub use keyvalue::{KeyPage, KeySpace, KeyValueData, KeyValueError};
 pub use message::{header, hops, request_id};
+pub use pipelines::{PIPELINE_KIND, PipelineWatch, open_pipelines};
 pub use process::{Telemetry, init_tracing, shutdown_signal};
 pub use registry::{FunctionRegistry, Lookup, ReadAt, RegistryError, RegistryWatch};
 pub use retry::{Backoff, retry};

@@ -1,11 +1,12 @@
 //! The executor's Prometheus metrics (`prometheus-client`), served on
 //! `--metrics-listen`: calls by function, outcome and cache source and
 //! their durations, cold starts and compile times, calls in flight against
-//! the slots, and how often the executor left its queue group because it
-//! was full.
+//! the slots, how often the executor left its queue group because it
+//! was full, and the pipeline runs it took.
 //!
-//! Function names come from the bus, so they pass a [`LabelCap`]
-//! (`--metrics-max-functions`): later functions are counted as `(other)`.
+//! Function and pipeline names come from the bus, so they pass a
+//! [`LabelCap`] each (`--metrics-max-functions`): later ones are counted as
+//! `(other)`.
 
 use std::time::Duration;
 
@@ -36,6 +37,9 @@ pub struct ExecutorMetrics {
     pub waiting: Gauge,
     queue_group_leaves: Counter,
     queue_group_joins: Counter,
+    pipelines: LabelCap,
+    pipeline_runs: Family<Labels<2>, Counter>,
+    pipeline_durations: Family<Labels<1>, Histogram>,
 }
 
 impl ExecutorMetrics {
@@ -99,6 +103,19 @@ impl ExecutorMetrics {
             "Times the executor joined the queue group again once a place freed",
             queue_group_joins.clone(),
         );
+        let pipeline_runs = Family::default();
+        registry.register(
+            "faas_pipeline_runs",
+            "Pipeline runs, by pipeline and outcome (ok or the error code)",
+            pipeline_runs.clone(),
+        );
+        let pipeline_durations: Family<Labels<1>, Histogram> =
+            Family::new_with_constructor(|| Histogram::new(CALL_BUCKETS));
+        registry.register(
+            "faas_pipeline_run_duration_seconds",
+            "Time to run a pipeline's steps, by pipeline",
+            pipeline_durations.clone(),
+        );
         Self {
             functions: LabelCap::new(max_functions),
             calls,
@@ -109,7 +126,19 @@ impl ExecutorMetrics {
             waiting,
             queue_group_leaves,
             queue_group_joins,
+            pipelines: LabelCap::new(max_functions),
+            pipeline_runs,
+            pipeline_durations,
         }
+    }
+
+    /// One pipeline run finished, `ok` or with an error code, in `elapsed`.
+    pub fn pipeline_run(&self, pipeline: &str, outcome: &str, elapsed: Duration) {
+        let pipeline = self.pipelines.label(pipeline);
+        self.pipeline_durations
+            .get_or_create(&[("pipeline", pipeline.clone())])
+            .observe(elapsed.as_secs_f64());
+        self.pipeline_runs.get_or_create(&[("pipeline", pipeline), ("outcome", outcome.to_owned())]).inc();
     }
 
     /// One call ended. `function` is `<bucket>/<function>`, `outcome` `ok`
@@ -169,5 +198,9 @@ mod tests {
         assert!(!text.contains("b/three") && !text.contains("b/four"), "{text}");
         assert!(text.contains("faas_exec_slots 4"), "{text}");
         assert!(text.contains("faas_exec_backlog_slots 8"), "{text}");
+        metrics.pipeline_run("p", "function_trapped", Duration::from_millis(3));
+        let run = "faas_pipeline_runs_total{pipeline=\"p\",outcome=\"function_trapped\"} 1";
+        let text = bus::metrics::encode(&registry);
+        assert!(text.contains(run), "{text}");
     }
 }

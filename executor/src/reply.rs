@@ -1,8 +1,8 @@
 //! Exec replies as they go on the wire.
 //!
 //! The format itself (status, error code, message) is
-//! [`bus::encode_reply`], shared with the dispatcher's pipelines and
-//! triggers; an executor adds its own id to every reply, and on success
+//! [`bus::encode_reply`], shared with the executor's pipelines and the
+//! dispatcher's triggers; an executor adds its own id to every reply, and on success
 //! with logs asked for, sends a JSON [`protocol::ExecLogsReply`] instead of
 //! the raw output. That reply must fit in one message like any other: the
 //! logs give way (cut, and marked so), never the result.

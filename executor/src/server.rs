@@ -59,6 +59,7 @@ use crate::reply::{self, Output};
 use crate::runtime::{FunctionRuntime, HttpOutput};
 use crate::settings::CallSettings;
 
+mod pipelines;
 mod shadow;
 
 /// How long a failed call's answer waits for its input to be kept; past
@@ -96,6 +97,9 @@ pub enum ExecutorError {
     /// The shadow configurations could not be followed.
     #[error("shadow configurations: {0}")]
     Shadow(bus::DefinitionError),
+    /// The pipeline definitions could not be followed.
+    #[error("pipeline definitions: {0}")]
+    Pipelines(bus::DefinitionError),
     /// The metrics address could not be bound.
     #[error("cannot serve metrics on {address}: {source}")]
     Metrics {
@@ -136,6 +140,8 @@ struct Executor {
     shadows: shadow::Shadows,
     /// Whether and where failed sync calls' inputs are kept.
     keeping: kept_calls::Keeping,
+    /// Every pipeline definition, followed: the runs this executor takes.
+    pipelines: bus::PipelineWatch,
 }
 
 /// Serves exec requests until `shutdown` resolves, then lets running calls finish.
@@ -199,6 +205,13 @@ pub async fn run(
     // once every executor applied it, so a call after the answer has it.
     let buckets = bucket_settings.watch(&client).await.map_err(ExecutorError::BucketSettings)?;
     let versions = version_store.watch(&client).await.map_err(ExecutorError::Versions)?;
+    // An acked follower too: `put_pipeline` / `delete_pipeline` answer once
+    // every executor applied them, so the next run has the change.
+    let pipelines = tokio::select! {
+        () = &mut shutdown => return Ok(()),
+        store = bus::open_pipelines(&client, &layout) => store,
+    };
+    let pipelines = bus::PipelineWatch::start(pipelines, &client).await.map_err(ExecutorError::Pipelines)?;
     let artifacts = ArtifactStore::open_configured(
         &client,
         &layout.names,
@@ -268,6 +281,7 @@ pub async fn run(
         leases,
         shadows,
         keeping,
+        pipelines,
     });
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let room = Arc::new(Semaphore::new(config.concurrency.max(1) + config.backlog));
@@ -289,6 +303,7 @@ pub async fn run(
             ("instance".to_owned(), executor.id.clone()),
             ("exec_subject".to_owned(), executor.subjects.exec_all()),
             ("http_subject".to_owned(), executor.subjects.http_all()),
+            ("pipeline_subject".to_owned(), executor.subjects.pipeline_all()),
             ("concurrency".to_owned(), config.concurrency.to_string()),
         ]
         .into(),
@@ -356,11 +371,12 @@ pub async fn run(
     Ok(())
 }
 
-/// The executor's two queue subscriptions, exec and http, taken and left
-/// together.
+/// The executor's queue subscriptions, exec, http and pipeline, taken and
+/// left together.
 struct Subscriptions {
     exec: Option<Subscriber>,
     http: Option<Subscriber>,
+    pipeline: Option<Subscriber>,
 }
 
 impl Subscriptions {
@@ -376,14 +392,18 @@ impl Subscriptions {
                     Some(message) => return Some(message),
                     None => self.http = None,
                 },
+                message = next_of(&mut self.pipeline), if self.pipeline.is_some() => match message {
+                    Some(message) => return Some(message),
+                    None => self.pipeline = None,
+                },
                 else => return None,
             }
         }
     }
 
-    /// Leaves the queue group on both subjects (see `Subscriber::drain`).
+    /// Leaves the queue group on every subject (see `Subscriber::drain`).
     async fn drain(&mut self) {
-        for sub in [&mut self.exec, &mut self.http].into_iter().flatten() {
+        for sub in [&mut self.exec, &mut self.http, &mut self.pipeline].into_iter().flatten() {
             let _ = sub.drain().await;
         }
     }
@@ -399,8 +419,9 @@ async fn next_of(sub: &mut Option<Subscriber>) -> Option<Message> {
 async fn subscribe_execs(executor: &Executor) -> Result<Subscriptions, ExecutorError> {
     let group = executor.subjects.executor_group();
     let exec = executor.client.queue_subscribe(executor.subjects.exec_all(), group.clone()).await?;
-    let http = executor.client.queue_subscribe(executor.subjects.http_all(), group).await?;
-    Ok(Subscriptions { exec: Some(exec), http: Some(http) })
+    let http = executor.client.queue_subscribe(executor.subjects.http_all(), group.clone()).await?;
+    let pipeline = executor.client.queue_subscribe(executor.subjects.pipeline_all(), group).await?;
+    Ok(Subscriptions { exec: Some(exec), http: Some(http), pipeline: Some(pipeline) })
 }
 
 async fn next_message(subs: &mut Option<Subscriptions>) -> Option<Message> {
@@ -421,6 +442,11 @@ async fn handle(
     let Ok(_slot) = slots.acquire_owned().await else { return };
     drop(waiting);
     let _running = Counted::new(&executor.metrics.in_flight);
+    // A pipeline run holds this one slot for all its steps. Boxed: its
+    // future nests every step's call, too deep to lay out inline here.
+    if let Some(pipeline) = executor.subjects.parse_pipeline(&message.subject) {
+        return Box::pin(pipelines::serve(executor, message, pipeline)).await;
+    }
     let request_id = bus::request_id(&message);
     let include_logs = bus::header(&message, headers::INCLUDE_LOGS) == Some("true");
     let (function, route) = match executor.subjects.parse_exec(&message.subject) {
@@ -439,7 +465,6 @@ async fn handle(
             return;
         };
         let started = Instant::now();
-        let limit = headers::payload_limit(executor.client.server_info().max_payload);
         let Some(function) = function else {
             let error = ExecError::Internal(format!("not an exec or http subject: {}", message.subject));
             let (headers, payload) = reply::failure(&request_id, &executor.id, &error);
@@ -448,95 +473,127 @@ async fn handle(
             }
             return;
         };
-        let make_log = |outcome, digest: Option<&str>, stdout: &str, stderr: &str| {
-            let call = Call {
-                request_id: &request_id,
-                executor: &executor.id,
-                function: &function,
-                digest,
-                outcome,
-                duration: started.elapsed(),
-                stdout,
-                stderr,
-            };
-            let settings = &executor.call_logs;
-            (settings.mode == CallLogs::On).then(|| call.log(settings.max_bytes, limit))
-        };
-        let outcome = measured(&executor, &function, route, &message, &request_id, started).await;
-        let shadowed =
-            executor.shadows.sample(&function, route, &message, &request_id, &outcome, started.elapsed());
-        let (headers, payload, log) = match outcome {
-            Ok((answer, version)) => {
-                let (stdout, stderr) = answer.logs();
-                info!(
-                    elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
-                    digest = %version.digest, cache = version.source.as_str(),
-                    stdout = %stdout, stderr = %stderr, "call succeeded"
-                );
-                let log = make_log(Outcome::Ok, Some(&version.digest), stdout, stderr);
-                let encoded = match &answer {
-                    Answer::Exec(output, world) => {
-                        reply::success(&request_id, &executor.id, output.clone(), include_logs, limit).map(
-                            |(mut map, payload)| {
-                                map.insert(headers::WORLD, world.as_str());
-                                (map, payload)
-                            },
-                        )
-                    }
-                    Answer::Http(output) => {
-                        let max_payload = executor.client.server_info().max_payload;
-                        http_call::reply(&request_id, &executor.id, output, &executor.transfer, max_payload)
-                            .await
-                    }
-                };
-                match encoded {
-                    Ok((mut map, payload)) => {
-                        map.insert(headers::DIGEST, version.digest.as_str());
-                        map.insert(headers::CACHE, version.source.as_str());
-                        (map, payload, log)
-                    }
-                    Err(error) => {
-                        warn!(code = %error.code(), error = %error, "the reply could not be sent as it is");
-                        let (map, payload) = reply::failure(&request_id, &executor.id, &error);
-                        let log = log.map(|log| CallLog { outcome: Outcome::Error(error.code()), ..log });
-                        (map, payload, log)
-                    }
-                }
-            }
-            Err(Failure { error, stdout, stderr, digest }) => {
-                warn!(
-                    code = %error.code(), error = %error,
-                    elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
-                    stdout = %stdout, stderr = %stderr, "call failed"
-                );
-                let log = make_log(Outcome::Error(error.code()), digest.as_deref(), &stdout, &stderr);
-                let (mut map, payload) = reply::failure(&request_id, &executor.id, &error);
-                if let Some(digest) = &digest {
-                    map.insert(headers::DIGEST, digest.as_str());
-                }
-                // Bounded: keeping the input must not hold the failure's answer up.
-                let keep = executor.keeping.keep_failed(&function, route, &message, &error, digest);
-                let kept = tokio::time::timeout(KEEP_INPUT_WAIT, keep).await.ok().flatten();
-                if let Some(call_id) = kept {
-                    map.insert(headers::CALL_ID, call_id);
-                }
-                (map, payload, log)
-            }
-        };
+        let Answered { headers, payload, log, shadowed } =
+            answer(&executor, &function, route, &message, &request_id, started, include_logs).await;
         if let Err(err) = executor.client.publish_with_headers(reply_to, headers, payload).await {
             warn!(%err, "could not publish the reply");
         }
-        // After the reply, in a task of its own: never delays the caller.
-        if let Some(shadowed) = shadowed {
-            shadowed.spawn(executor.clone());
-        }
-        // After the reply: the caller never waits for its log.
-        if let Some(log) = log {
-            bus::logs::publish(&executor.client, &executor.subjects, &function, &log).await;
-        }
+        after_reply(&executor, &function, shadowed, log).await;
     }
     .instrument(span)
     .await
+}
+
+/// What one call answers, and what follows its reply.
+struct Answered {
+    headers: async_nats::HeaderMap,
+    payload: bytes::Bytes,
+    log: Option<CallLog>,
+    shadowed: Option<shadow::Pending>,
+}
+
+/// Runs one call of `function` as `message` asks and encodes its reply:
+/// an exec or HTTP request, or a pipeline step (`pipelines`), alike.
+async fn answer(
+    executor: &Executor,
+    function: &FunctionRef,
+    route: World,
+    message: &Message,
+    request_id: &str,
+    started: Instant,
+    include_logs: bool,
+) -> Answered {
+    let limit = headers::payload_limit(executor.client.server_info().max_payload);
+    let make_log = |outcome, digest: Option<&str>, stdout: &str, stderr: &str| {
+        let call = Call {
+            request_id,
+            executor: &executor.id,
+            function,
+            digest,
+            outcome,
+            duration: started.elapsed(),
+            stdout,
+            stderr,
+        };
+        let settings = &executor.call_logs;
+        (settings.mode == CallLogs::On).then(|| call.log(settings.max_bytes, limit))
+    };
+    let outcome = measured(executor, function, route, message, request_id, started).await;
+    let shadowed = executor.shadows.sample(function, route, message, request_id, &outcome, started.elapsed());
+    let (headers, payload, log) = match outcome {
+        Ok((answer, version)) => {
+            let (stdout, stderr) = answer.logs();
+            info!(
+                elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                digest = %version.digest, cache = version.source.as_str(),
+                stdout = %stdout, stderr = %stderr, "call succeeded"
+            );
+            let log = make_log(Outcome::Ok, Some(&version.digest), stdout, stderr);
+            let encoded = match &answer {
+                Answer::Exec(output, world) => {
+                    reply::success(request_id, &executor.id, output.clone(), include_logs, limit).map(
+                        |(mut map, payload)| {
+                            map.insert(headers::WORLD, world.as_str());
+                            (map, payload)
+                        },
+                    )
+                }
+                Answer::Http(output) => {
+                    let max_payload = executor.client.server_info().max_payload;
+                    http_call::reply(request_id, &executor.id, output, &executor.transfer, max_payload).await
+                }
+            };
+            match encoded {
+                Ok((mut map, payload)) => {
+                    map.insert(headers::DIGEST, version.digest.as_str());
+                    map.insert(headers::CACHE, version.source.as_str());
+                    (map, payload, log)
+                }
+                Err(error) => {
+                    warn!(code = %error.code(), error = %error, "the reply could not be sent as it is");
+                    let (map, payload) = reply::failure(request_id, &executor.id, &error);
+                    let log = log.map(|log| CallLog { outcome: Outcome::Error(error.code()), ..log });
+                    (map, payload, log)
+                }
+            }
+        }
+        Err(Failure { error, stdout, stderr, digest }) => {
+            warn!(
+                code = %error.code(), error = %error,
+                elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                stdout = %stdout, stderr = %stderr, "call failed"
+            );
+            let log = make_log(Outcome::Error(error.code()), digest.as_deref(), &stdout, &stderr);
+            let (mut map, payload) = reply::failure(request_id, &executor.id, &error);
+            if let Some(digest) = &digest {
+                map.insert(headers::DIGEST, digest.as_str());
+            }
+            // Bounded: keeping the input must not hold the failure's answer up.
+            let keep = executor.keeping.keep_failed(function, route, message, &error, digest);
+            let kept = tokio::time::timeout(KEEP_INPUT_WAIT, keep).await.ok().flatten();
+            if let Some(call_id) = kept {
+                map.insert(headers::CALL_ID, call_id);
+            }
+            (map, payload, log)
+        }
+    };
+    Answered { headers, payload, log, shadowed }
+}
+
+/// After the reply: the shadow run in a task of its own and the call's log,
+/// so the caller waits for neither.
+async fn after_reply(
+    executor: &Arc<Executor>,
+    function: &FunctionRef,
+    shadowed: Option<shadow::Pending>,
+    log: Option<CallLog>,
+) {
+    if let Some(shadowed) = shadowed {
+        shadowed.spawn(executor.clone());
+    }
+    if let Some(log) = log {
+        bus::logs::publish(&executor.client, &executor.subjects, function, &log).await;
+    }
 }
 
 /// A gauge counted up while this lives.

@@ -1,13 +1,14 @@
 //! Pipelines: named lists of functions run in order, each output the next
 //! step's input.
 //!
-//! Pre- and post-processing without a coordinator of the user's own: a
-//! dispatcher serves `<prefix>.pipeline.<name>`, runs the steps through the
-//! executors' queue group and answers with the last output, or with the
-//! first failure, which names the step ([`crate::headers::PIPELINE_STEP`],
-//! numbered from 1) and its function. Definitions live in the [`pipelines`](crate::jetstream::JetStreamNames::pipelines)
-//! key-value bucket and are read per run, so a changed pipeline applies to
-//! the next run.
+//! Pre- and post-processing without a coordinator of the user's own: the
+//! executors serve `<prefix>.pipeline.<name>` in their queue group; the one
+//! that takes a run calls the steps in process, one after another, and
+//! answers with the last output, or with the first failure, which names the
+//! step ([`crate::headers::PIPELINE_STEP`], numbered from 1) and its
+//! function. Definitions live in the [`pipelines`](crate::jetstream::JetStreamNames::pipelines)
+//! key-value bucket; executors follow it and a change answers once every
+//! executor applied it, so a changed pipeline applies to the next run.
 
 use serde::{Deserialize, Serialize};
 

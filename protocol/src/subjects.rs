@@ -157,7 +157,7 @@ impl Subjects {
         format!("{}.pipeline.{name}", self.prefix)
     }
 
-    /// What dispatchers subscribe to: every pipeline's subject.
+    /// What executors subscribe to (in their queue group): every pipeline's subject.
     pub fn pipeline_all(&self) -> String {
         format!("{}.pipeline.*", self.prefix)
     }

@@ -1,8 +1,8 @@
 //! `/pipeline`: named lists of functions, and running them.
 //!
 //! Definitions go to the dispatchers, which check every step exists. A run
-//! is a NATS request on `<prefix>.pipeline.<name>`, served by a dispatcher
-//! that calls each step on the executors: the api only waits for the last
+//! is a NATS request on `<prefix>.pipeline.<name>`, served by an executor
+//! that calls each step in process: the api only waits for the last
 //! output, or for the failure, which names the step and its function.
 
 use axum::Json;

@@ -1,5 +1,7 @@
 //! The trigger and pipeline commands: check a definition, store it, and
-//! for triggers wait until every dispatcher applied it.
+//! wait until every follower applied it: for triggers every dispatcher (its
+//! subscriptions), for pipelines every executor (its copy of the
+//! definitions, which runs read instead of the bucket).
 //!
 //! Checks that need the platform's state happen here rather than in the
 //! api: whether each named function is stored (a pipeline with a missing
@@ -94,7 +96,8 @@ impl AdminHandler {
                 })?;
             }
         }
-        self.flows.pipelines.put(name.as_str(), &spec).await?;
+        let revision = self.flows.pipelines.put(name.as_str(), &spec).await?;
+        self.wait_for_pipeline_followers(revision).await;
         Ok(Pipeline { name, spec })
     }
 
@@ -119,7 +122,8 @@ impl AdminHandler {
         &self,
         DeletePipeline { name }: DeletePipeline,
     ) -> Result<Done, ErrorBody> {
-        self.flows.pipelines.delete(name.as_str()).await?;
+        let revision = self.flows.pipelines.delete(name.as_str()).await?;
+        self.wait_for_pipeline_followers(revision).await;
         Ok(Done {})
     }
 
@@ -177,6 +181,15 @@ impl AdminHandler {
         }
         let functions = self.store.list_functions(&function.bucket).await?;
         Ok(functions.iter().any(|f| f.name == function.function.as_str()))
+    }
+
+    /// A pipeline change answers once every executor's copy has it: the
+    /// next run anywhere uses it. A stuck executor must not block every
+    /// change, so after [`FOLLOWER_WAIT`] the answer goes out anyway, loudly.
+    async fn wait_for_pipeline_followers(&self, revision: u64) {
+        if let Err(err) = self.flows.pipelines.wait_for_followers(revision, FOLLOWER_WAIT).await {
+            error!(%err, "answering although some executors may not have applied the pipeline change");
+        }
     }
 
     /// A trigger change answers once every dispatcher subscribed or

@@ -86,7 +86,7 @@ pub struct Stores {
 pub struct FlowStores {
     /// Trigger definitions, followed by every dispatcher.
     pub triggers: DefinitionStore<TriggerSpec>,
-    /// Pipeline definitions, read per run.
+    /// Pipeline definitions, followed by the executors that run them.
     pub pipelines: DefinitionStore<PipelineSpec>,
     /// The platform's subjects, which triggers may not use.
     pub subjects: Subjects,

@@ -1,21 +1,17 @@
 //! The dispatcher's Prometheus metrics (`prometheus-client`), served on
 //! `--metrics-listen`: the work it moves (trigger events and the ones it
-//! refused, schedule ticks, pipeline runs, jobs submitted by triggers,
+//! refused, schedule ticks, jobs submitted by triggers,
 //! finished, retried, dead-lettered and rejected, callbacks) and the depth
 //! of the job stores, read from JetStream on each scrape.
 //!
-//! Names come from the bus (a job may name any function, a pipeline request
-//! any pipeline), so each kind of name passes a [`LabelCap`]
+//! Names come from the bus (a job may name any function or pipeline), so each kind of name passes a [`LabelCap`]
 //! (`--metrics-max-functions`): later names are counted as `(other)`, and
 //! the label sets stay bounded whatever callers send.
 
-use std::time::Duration;
-
-use bus::metrics::{CALL_BUCKETS, LabelCap};
+use bus::metrics::LabelCap;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 type Labels<const N: usize> = [(&'static str, String); N];
@@ -25,13 +21,10 @@ type Counters<const N: usize> = Family<Labels<N>, Counter>;
 #[derive(Debug)]
 pub struct FlowMetrics {
     triggers: LabelCap,
-    pipelines: LabelCap,
     targets: LabelCap,
     trigger_events: Counters<2>,
     trigger_drops: Counters<2>,
     schedule_ticks: Counters<2>,
-    pipeline_runs: Counters<2>,
-    pipeline_durations: Family<Labels<1>, Histogram>,
     jobs_submitted: Counters<1>,
     jobs_finished: Counters<2>,
     jobs_retried: Counters<2>,
@@ -72,8 +65,6 @@ impl FlowMetrics {
             "Ticks of scheduled triggers this dispatcher claimed, by trigger and outcome: published, \
              or skipped (reached too late, or the claim failed)",
         );
-        let pipeline_runs =
-            counters("faas_pipeline_runs", "Pipeline runs, by pipeline and outcome (ok or the error code)");
         let jobs_finished = counters(
             "faas_jobs_finished",
             "Jobs finished for good, by target and status (succeeded or failed)",
@@ -104,13 +95,6 @@ impl FlowMetrics {
             "Messages on the jobs stream terminated instead of run (and reported on the jobs errors subject)",
             jobs_rejected.clone(),
         );
-        let pipeline_durations: Family<Labels<1>, Histogram> =
-            Family::new_with_constructor(|| Histogram::new(CALL_BUCKETS));
-        registry.register(
-            "faas_pipeline_run_duration_seconds",
-            "Time to run a pipeline's steps, by pipeline",
-            pipeline_durations.clone(),
-        );
         let mut gauge = |name: &str, help: &str| {
             let gauge = Gauge::default();
             registry.register(name, help, gauge.clone());
@@ -129,13 +113,10 @@ impl FlowMetrics {
         );
         Self {
             triggers: LabelCap::new(max_names),
-            pipelines: LabelCap::new(max_names),
             targets: LabelCap::new(max_names),
             trigger_events,
             trigger_drops,
             schedule_ticks,
-            pipeline_runs,
-            pipeline_durations,
             jobs_submitted,
             jobs_finished,
             jobs_retried,
@@ -165,15 +146,6 @@ impl FlowMetrics {
     pub fn schedule_tick(&self, trigger: &str, outcome: &str) {
         let trigger = self.triggers.label(trigger);
         self.schedule_ticks.get_or_create(&[("trigger", trigger), ("outcome", outcome.to_owned())]).inc();
-    }
-
-    /// One pipeline run finished, `ok` or with an error code, in `elapsed`.
-    pub fn pipeline_run(&self, pipeline: &str, outcome: &str, elapsed: Duration) {
-        let pipeline = self.pipelines.label(pipeline);
-        self.pipeline_durations
-            .get_or_create(&[("pipeline", pipeline.clone())])
-            .observe(elapsed.as_secs_f64());
-        self.pipeline_runs.get_or_create(&[("pipeline", pipeline), ("outcome", outcome.to_owned())]).inc();
     }
 
     /// An async trigger submitted a job: `accepted`, `duplicate` or an error code.
@@ -238,7 +210,6 @@ mod tests {
         metrics.trigger_dropped("greet", "unavailable");
         metrics.job_finished("functions/hello", "succeeded");
         metrics.job_retried("functions/hello", "unavailable");
-        metrics.pipeline_run("p", "ok", Duration::from_millis(3));
         let text = bus::metrics::encode(&registry);
         assert_eq!(value(&text, "faas_trigger_events_total{trigger=\"greet\",outcome=\"ok\"}"), Some(2));
         let trapped = "faas_trigger_events_total{trigger=\"greet\",outcome=\"function_trapped\"}";
@@ -249,7 +220,6 @@ mod tests {
         assert_eq!(value(&text, finished), Some(1));
         let retried = "faas_jobs_retried_total{target=\"functions/hello\",code=\"unavailable\"}";
         assert_eq!(value(&text, retried), Some(1));
-        assert_eq!(value(&text, "faas_pipeline_run_duration_seconds_count{pipeline=\"p\"}"), Some(1));
     }
 
     #[test]

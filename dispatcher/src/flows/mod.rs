@@ -1,9 +1,11 @@
 //! The flows half of the dispatcher: work that is more than one call.
 //!
-//! Asynchronous jobs ([`jobs`]) and their callbacks ([`callbacks`]), event triggers ([`triggers`]) and pipelines
-//! ([`pipelines`]) all run functions by calling executors over the bus
-//! ([`bus::ExecClient`]), like any NATS client; this half touches neither S3 nor
-//! Wasmtime. It counts what it does ([`metrics`]) for Prometheus.
+//! Asynchronous jobs ([`jobs`]) and their callbacks ([`callbacks`]) and event
+//! triggers ([`triggers`]) run functions (and pipelines) by calling
+//! executors over the bus ([`bus::ExecClient`]), like any NATS client; this
+//! half touches neither S3 nor Wasmtime. It counts what it does
+//! ([`metrics`]) for Prometheus. Pipelines themselves run on the executors
+//! (`executor/src/server/pipelines.rs`), which serve their subject.
 
 mod attempts;
 pub mod callbacks;
@@ -11,7 +13,6 @@ mod consumer;
 pub mod jobs;
 pub mod metrics;
 pub mod output;
-pub mod pipelines;
 pub mod schedules;
 pub mod triggers;
 
@@ -19,21 +20,18 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::{Client, Subscriber};
+use async_nats::Client;
 use bus::{
     DefinitionFeed, DefinitionStore, EventBudgets, ExecClient, JobQueue, QueueLimits, ScheduleTicks,
     StoreQuota,
 };
-use futures::StreamExt as _;
 use protocol::{Subjects, TriggerSpec, TriggerSubjectPolicy};
-use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::DispatcherError;
 use crate::config::DispatcherConfig;
 use crate::health::Health;
 use metrics::FlowMetrics;
-use pipelines::PipelineRunner;
 use triggers::TriggerContext;
 
 /// The flows half, subscribed and ready to [`Flows::serve`].
@@ -44,11 +42,9 @@ pub struct Flows {
     queue: JobQueue,
     feed: DefinitionFeed<TriggerSpec>,
     trigger_context: Arc<TriggerContext>,
-    runner: PipelineRunner,
     metrics: Arc<FlowMetrics>,
     callback_sender: callbacks::Sender,
     health: Arc<Health>,
-    pipeline_requests: Subscriber,
 }
 
 impl Flows {
@@ -64,7 +60,7 @@ impl Flows {
     ) -> Result<Option<Self>, DispatcherError> {
         let subjects = Subjects::new(&config.subject_prefix);
         let layout = bus::JetStreamLayout::new(&subjects, config.nats.js_replicas);
-        let (trigger_bucket, pipeline_bucket) = (layout.names.triggers(), layout.names.pipelines());
+        let trigger_bucket = layout.names.triggers();
         let callback_sender = callbacks::Sender::new(&config.jobs)?;
         let limits = QueueLimits {
             max_jobs: config.jobs.max_jobs,
@@ -81,12 +77,6 @@ impl Flows {
                     limits
                 )),
                 DefinitionStore::open_when_ready(client, &layout, &trigger_bucket, "trigger"),
-                DefinitionStore::<protocol::PipelineSpec>::open_when_ready(
-                    client,
-                    &layout,
-                    &pipeline_bucket,
-                    "pipeline"
-                ),
                 bus::retry("event budgets", || EventBudgets::open(
                     client,
                     &layout,
@@ -101,18 +91,12 @@ impl Flows {
                 )),
             )
         };
-        let (queue, triggers, pipelines, budgets, ticks) = tokio::select! {
+        let (queue, triggers, budgets, ticks) = tokio::select! {
             () = shutdown => return Ok(None),
             opened = opened => opened,
         };
         let caller = ExecClient::new(client.clone(), subjects.clone());
         let call_wait = Duration::from_secs(config.flows.call_wait_secs);
-        let runner = PipelineRunner {
-            caller: caller.clone(),
-            pipelines,
-            step_wait: call_wait,
-            metrics: metrics.clone(),
-        };
         let concurrency = config.flows.trigger_concurrency.max(1);
         let admitted_limit = concurrency.saturating_add(config.flows.trigger_backlog);
         let trigger_context = Arc::new(TriggerContext {
@@ -131,8 +115,6 @@ impl Flows {
             instance: uuid::Uuid::new_v4().simple().to_string(),
         });
         let feed = triggers.follow(client).await?;
-        let pipeline_requests =
-            client.queue_subscribe(subjects.pipeline_all(), subjects.dispatcher_group()).await?;
         Ok(Some(Self {
             client: client.clone(),
             subjects,
@@ -140,32 +122,18 @@ impl Flows {
             queue,
             feed,
             trigger_context,
-            runner,
             metrics,
             callback_sender,
             health,
-            pipeline_requests,
         }))
     }
 
-    /// Runs jobs, triggers and pipelines until `shutdown` resolves; then
-    /// leaves the pipeline queue group, lets running pipeline runs finish,
-    /// and stops the trigger router and the job worker (which finish their
-    /// running events and jobs).
+    /// Runs jobs and triggers until `shutdown` resolves; then stops the
+    /// trigger router and the job worker (which finish their running events
+    /// and jobs).
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        let Self {
-            client,
-            subjects,
-            config,
-            queue,
-            feed,
-            trigger_context,
-            runner,
-            metrics,
-            callback_sender,
-            health,
-            mut pipeline_requests,
-        } = self;
+        let Self { client, subjects, config, queue, feed, trigger_context, metrics, callback_sender, health } =
+            self;
         let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
         let stopped = move || {
             let mut stopped = background_stopped.clone();
@@ -184,8 +152,6 @@ impl Flows {
             metrics.clone(),
             stopped(),
         ));
-        let mut running = JoinSet::new();
-        let mut stopping = false;
         // Any of them ending before the shutdown is a failure readiness reports.
         let (mut router_ended, mut worker_ended, mut sender_ended) = (false, false, false);
         tokio::pin!(shutdown);
@@ -214,21 +180,10 @@ impl Flows {
                     };
                     health.stopped("callback sender", &reason);
                 }
-                () = &mut shutdown, if !stopping => {
-                    stopping = true;
-                    let _ = pipeline_requests.drain().await;
-                }
-                Some(_) = running.join_next(), if !running.is_empty() => {}
-                next = pipeline_requests.next() => match next {
-                    Some(request) => {
-                        running.spawn(runner.clone().serve(request));
-                    }
-                    None => break,
-                },
+                () = &mut shutdown => break,
             }
         }
-        info!(running = running.len(), "dispatcher stopped taking pipeline runs; finishing running ones");
-        while running.join_next().await.is_some() {}
+        info!("dispatcher stopping its trigger router, job worker and callback sender");
         let _ = stop_background.send(true);
         if !router_ended && let Err(err) = trigger_router.await {
             warn!(%err, "the trigger router panicked");

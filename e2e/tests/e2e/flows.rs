@@ -360,7 +360,8 @@ async fn pipeline_failures_name_the_step() {
     assert_eq!(header(&reply, "Faas-Error-Code").as_deref(), Some("function_trapped"));
     assert_eq!(header(&reply, "Faas-Pipeline-Step").as_deref(), Some("2"));
     assert_eq!(header(&reply, "Faas-Pipeline-Function").as_deref(), Some("functions/trap"));
-    let text = metrics(&platform).await;
+    // The executors run pipelines, and count them.
+    let text = platform.executor_metrics().await;
     let failed = "pipeline=\"broken\",outcome=\"function_trapped\"";
     assert_eq!(metric_sum(&text, "faas_pipeline_runs_total", failed), 2, "{text}");
 

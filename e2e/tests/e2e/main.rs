@@ -28,6 +28,7 @@ mod metrics;
 mod nats_permissions;
 mod openapi;
 mod outages;
+mod pipelines;
 mod public_buckets;
 mod replay;
 mod schedules;

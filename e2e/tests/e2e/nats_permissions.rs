@@ -76,6 +76,19 @@ async fn every_role_works_on_its_own_user_and_the_app_user_calls_its_buckets() {
         assert_eq!((status, body["result"].as_str()), (StatusCode::OK, Some("Hello Limited, how are you?")));
     }
 
+    // A pipeline: executors follow the definitions and serve the pipeline
+    // subject in their group on their own user.
+    let steps = serde_json::json!({"steps": ["functions/limited"]});
+    let resp = platform.http.put(platform.url("/pipeline/piped")).json(&steps).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = platform.http.post(platform.url("/exec/pipeline/piped")).body(r#"{"name":"Piped"}"#);
+    let (status, body) = json(resp.send().await.unwrap()).await;
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (StatusCode::OK, Some("Hello Piped, how are you?")),
+        "{body}"
+    );
+
     // An async job: the api queues it, a dispatcher runs it.
     let resp = platform
         .http
