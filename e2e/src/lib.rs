@@ -52,6 +52,9 @@ pub struct Platform {
     pub call_logs: executor::CallLogSettings,
     /// `--metrics-max-functions` of executors started from now on.
     pub metrics_max_functions: usize,
+    /// `FAAS_CACHE_MAX_BYTES` of executors started from now on (`None`:
+    /// the default share of memory).
+    pub cache_max_bytes: Option<u64>,
     /// Where HTTP functions' outgoing requests may go, on executors
     /// started from now on (default: nowhere).
     pub http_outgoing: executor::HttpOutgoingSettings,
@@ -234,6 +237,7 @@ impl Platform {
             share_artifacts: true,
             call_logs: executor::CallLogSettings::default(),
             metrics_max_functions: bus::metrics::DEFAULT_MAX_FUNCTIONS,
+            cache_max_bytes: None,
             http_outgoing: executor::HttpOutgoingSettings::default(),
             capability_limits: executor::capabilities::CapabilityLimits::default(),
             secure,
@@ -461,7 +465,8 @@ impl Platform {
             concurrency,
             backlog,
             shadow_concurrency: 2,
-            cache_entries: 16,
+            cache_max_bytes: self.cache_max_bytes,
+            cache_entries: None,
             compile_every_call: false,
             keep_failed_inputs: false,
             compile: executor::CompileSettings::default(),

@@ -217,7 +217,10 @@ pub async fn run(
             (functions, watch),
             artifacts,
             (runtime.clone(), compiles),
-            config.cache_entries,
+            crate::cache::ComponentCache::new(
+                config.cache_limits(),
+                crate::cache::CacheMetrics::new(&mut registry),
+            ),
         )))
     };
     let metrics = Arc::new(ExecutorMetrics::new(
