@@ -73,6 +73,9 @@ struct Args {
     /// Run only this part (a few minutes instead of the whole run).
     #[arg(long, value_enum)]
     only: Option<Only>,
+    /// Distinct functions the `many` scenario deploys (fewer for a quick run).
+    #[arg(long, default_value_t = 2000)]
+    many_functions: usize,
     /// Also measure the HTTP handlers (echo-http in Rust, Python and
     /// JavaScript) through `/run`, which needs a platform that serves it.
     #[arg(long)]
@@ -91,6 +94,11 @@ enum Only {
     /// Warm `hello` over HTTP at c=1 and c=16 without and with 10 % shadow
     /// traffic: `results/<date>-<commit>-shadow.md`, `.json` and `latest-shadow.md`.
     Shadow,
+    /// Up to 2,000 distinct functions (`--many-functions`) called round-robin
+    /// and Zipf(1.1) over working sets of 16 to 2,000, the executor's cache
+    /// bounded below their weight: `results/<date>-<commit>-many.md`, `.json`
+    /// and `latest-many.md`.
+    Many,
 }
 
 #[tokio::main]
@@ -160,9 +168,10 @@ async fn main() -> anyhow::Result<()> {
         return finish_languages(&args, &languages, &log_dir, started);
     }
     report::print_header();
-    if let Some(part @ (Only::Keyvalue | Only::Shadow)) = args.only {
+    if let Some(part @ (Only::Keyvalue | Only::Shadow | Only::Many)) = args.only {
         let (result, name) = match part {
             Only::Shadow => (bench.shadow().await, "shadow"),
+            Only::Many => (bench.many(args.many_functions).await, "many"),
             _ => (bench.keyvalue().await, "keyvalue"),
         };
         let alive = bench.platform.check_alive();
@@ -176,7 +185,11 @@ async fn main() -> anyhow::Result<()> {
             let path = report.write_part(&args.out_dir, name)?;
             println!("\nwrote {} (and .json, latest-{name}.md)", path.display());
         }
-        let _ = std::fs::remove_dir_all(&log_dir);
+        if args.keep_logs {
+            println!("service logs kept in {}", log_dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&log_dir);
+        }
         println!("total time {} s", started.elapsed().as_secs());
         return Ok(());
     }

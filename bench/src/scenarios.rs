@@ -6,6 +6,7 @@
 //! (whose queue and records stay behind in JetStream).
 
 mod languages;
+mod many;
 mod shadow;
 
 use std::time::Duration;
@@ -22,6 +23,7 @@ use crate::procstat;
 use crate::report::{AuthCost, LoadStats, PhaseName, Report, Samples, Settings};
 
 pub use languages::{EXEC_GUESTS, HTTP_GUESTS, LanguagesReport};
+pub use many::ManyReport;
 
 /// Bucket every function of the run lives in.
 const BUCKET: &str = "bench";

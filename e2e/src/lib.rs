@@ -75,6 +75,14 @@ pub struct Platform {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// A fresh folder of local artifact copies for one executor: those of
+/// concurrent tests hold other keys.
+fn local_artifacts_dir() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join("faas-e2e-artifacts").join(format!("{}-{n}", std::process::id()))
+}
+
 /// Limits small enough that hostile guests fail fast in tests.
 pub fn test_limits() -> ExecLimits {
     ExecLimits {
@@ -467,6 +475,9 @@ impl Platform {
             shadow_concurrency: 2,
             cache_max_bytes: self.cache_max_bytes,
             cache_entries: None,
+            // Its own folder: executors of concurrent tests hold other keys.
+            artifact_cache_dir: Some(local_artifacts_dir()),
+            artifact_cache_max_bytes: 1 << 30,
             compile_every_call: false,
             keep_failed_inputs: false,
             compile: executor::CompileSettings::default(),

@@ -43,6 +43,16 @@ pub struct ExecutorConfig {
     /// machine's memory when there is none.
     #[arg(long, env = "FAAS_CACHE_MAX_BYTES", value_parser = parse_bytes)]
     pub cache_max_bytes: Option<u64>,
+    /// Folder of this executor's local copies of the signed precompiled
+    /// artifacts it read or made, read before the shared store (checked
+    /// the same way). Unset: `faas-executor-artifacts` in the temporary
+    /// folder.
+    #[arg(long, env = "FAAS_ARTIFACT_CACHE_DIR")]
+    pub artifact_cache_dir: Option<std::path::PathBuf>,
+    /// Most bytes of local artifact copies kept (least recently used
+    /// deleted); `0`: no local copies, every miss reads the shared store.
+    #[arg(long, env = "FAAS_ARTIFACT_CACHE_MAX_BYTES", value_parser = parse_bytes, default_value = "1GiB")]
+    pub artifact_cache_max_bytes: u64,
     /// Deprecated (use `FAAS_CACHE_MAX_BYTES`): most compiled components
     /// kept in memory whatever they weigh, a cap on top of the byte budget.
     /// Unset: no count cap.
@@ -106,6 +116,27 @@ impl ExecutorConfig {
             );
         }
         crate::cache::CacheLimits { max_bytes, max_entries: self.cache_entries }
+    }
+}
+
+impl ExecutorConfig {
+    /// The local artifact folder, unless turned off or it cannot be opened
+    /// (then logged: every miss reads the shared store, as without it).
+    pub fn local_artifacts(&self) -> Option<engine::LocalArtifacts> {
+        if self.artifact_cache_max_bytes == 0 {
+            return None;
+        }
+        let dir = self
+            .artifact_cache_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("faas-executor-artifacts"));
+        match engine::LocalArtifacts::open(&dir, self.artifact_cache_max_bytes) {
+            Ok(local) => Some(local),
+            Err(err) => {
+                tracing::warn!(%err, dir = %dir.display(), "no local artifact copies: the folder cannot be used");
+                None
+            }
+        }
     }
 }
 

@@ -206,7 +206,11 @@ pub async fn run(
         runtime.engine(),
         config.artifact_key.as_deref(),
     )
-    .await;
+    .await
+    .map(|store| match config.local_artifacts() {
+        Some(local) => store.with_local(local),
+        None => store,
+    });
     let store = FunctionStore::new(&config.s3).with_read_limit(config.compile.max_component_bytes);
     let compiles = CompilePool::new(config.compile.limits());
     let components = if config.compile_every_call {
