@@ -290,7 +290,7 @@ impl Bench {
                         platform.upload(BUCKET, &name, bytes).await.with_context(|| format!("{first:#}"))?;
                     }
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if n % 250 == 0 {
+                    if n.is_multiple_of(250) {
                         println!("      uploaded {n} of {functions}");
                     }
                     anyhow::Ok(())
