@@ -76,6 +76,11 @@ pub struct ManyReport {
     pub artifact_c1_p99_ms: Option<f64>,
     /// Median of the same, ms.
     pub artifact_c1_p50_ms: Option<f64>,
+    /// Median of warm calls (memory) at c=1 over 16 functions, the same
+    /// run's yardstick for the two above, ms.
+    pub memory_c1_p50_ms: Option<f64>,
+    /// 99th percentile of the same, ms.
+    pub memory_c1_p99_ms: Option<f64>,
     /// 99th percentile of every artifact-sourced call of the c=16 phases,
     /// ms: the same path under load (queueing behind 15 other misses).
     pub artifact_p99_ms: Option<f64>,
@@ -222,6 +227,8 @@ impl Bench {
             phases: Vec::new(),
             artifact_c1_p50_ms: None,
             artifact_c1_p99_ms: None,
+            memory_c1_p50_ms: None,
+            memory_c1_p99_ms: None,
             artifact_p99_ms: None,
             artifact_calls: 0,
             rss_per_entry_kib: None,
@@ -245,6 +252,13 @@ impl Bench {
         if !alone.is_empty() {
             report.artifact_c1_p50_ms = Some(ms(alone.value_at_quantile(0.5)));
             report.artifact_c1_p99_ms = Some(ms(alone.value_at_quantile(0.99)));
+        }
+        report.phases.push(phase);
+        // The same caller on functions in memory: the yardstick.
+        let (phase, _) =
+            self.many_phase(functions.min(WORKING_SETS[0]), Popularity::RoundRobin, 1, &metrics_url).await?;
+        if let Some(memory) = phase.sources.get("memory") {
+            (report.memory_c1_p50_ms, report.memory_c1_p99_ms) = (Some(memory.p50_ms), Some(memory.p99_ms));
         }
         report.phases.push(phase);
         report.rss_per_entry_kib = report
@@ -521,12 +535,14 @@ impl ManyReport {
             md,
             "\nA function not in memory (artifact-sourced calls of the c=1 round-robin phase over all the \
              functions, each call a miss): p50 {} ms, p99 **{} ms** (goal < {ARTIFACT_P99_GOAL_MS} ms: \
-             {verdict}). Under load (the c={CONCURRENCY} phases, each miss queued behind up to 15 others \
+             {verdict}); a warm call (memory) at c=1 in the same run: p50 {} ms, p99 {} ms. Under load (the c={CONCURRENCY} phases, each miss queued behind up to 15 others \
              on the shared cores): {} calls, p99 {} ms.\n\nExecutor RSS with one entry cached after \
              the restart: {} MiB; RSS per cached component ((RSS after − that) / (entries − 1), at the \
              phase with the most entries): **{} KiB**, against the {} KiB the cache counts per entry.",
             self.artifact_c1_p50_ms.map_or("-".to_owned(), num),
             self.artifact_c1_p99_ms.map_or("-".to_owned(), num),
+            self.memory_c1_p50_ms.map_or("-".to_owned(), num),
+            self.memory_c1_p99_ms.map_or("-".to_owned(), num),
             self.artifact_calls,
             self.artifact_p99_ms.map_or("-".to_owned(), num),
             kib(self.rss_base_kib),
