@@ -486,8 +486,8 @@ impl ManyReport {
              fixed allowance). Each phase first calls every function of its working set once (unmeasured), \
              then calls them over the HTTP api (token checked) at c={CONCURRENCY}, round-robin or with a Zipf \
              (s = {ZIPF_S}) popularity over the working set. Sources are the `{CACHE_HEADER}` header of each \
-             answer: memory (cached), artifact (the signed precompiled artifact from `faas-artifacts`), \
-             compiled.\n",
+             answer: memory (cached), artifact (the signed precompiled artifact: the executor's local \
+             copy, else `faas-artifacts`), compiled.\n",
             self.functions,
             self.upload_concurrency,
             num(self.upload_s),
