@@ -339,7 +339,13 @@ impl Bench {
         let warm = self.many_op(working_set, Popularity::RoundRobin);
         let warmed = closed_loop(&warm.0, CONCURRENCY, REQUEST_TIMEOUT, Some(working_set as u64)).await;
         if warmed.errors > 0 {
-            bail!("warming {working_set} functions: {}", warmed.first_error.unwrap_or_default());
+            // Not fatal: a first read of many artifacts at once may find the
+            // store busy and compile instead; the phase shows what follows.
+            println!(
+                "      warming {working_set} functions: {} errors, first: {}",
+                warmed.errors,
+                warmed.first_error.unwrap_or_default()
+            );
         }
         let popularity_name = popularity.name();
         let (op, tally) = self.many_op(working_set, popularity);
