@@ -199,7 +199,8 @@ impl ArtifactStore {
             let artifact = key.open(&fingerprint, &digest_owned, &sealed).map_err(Err)?;
             let component = deserialize(&engine, artifact).map_err(Ok)?;
             if let Some(local) = local {
-                local.write(&local_name, &sealed);
+                // The copy is for the next miss: not on this caller's time.
+                tokio::task::spawn_blocking(move || local.write(&local_name, &sealed));
             }
             Ok(component)
         })
