@@ -208,7 +208,13 @@ fn many_artifact_p99(json: &Value) -> Option<(String, f64)> {
             _ => None,
         }
     }
-    walk(json.get("many")?, "/many")
+    let many = json.get("many")?;
+    // The c=1 round-robin over every function: each call a miss, so the
+    // artifact path alone, which is what the goal is about.
+    if let Some(p99) = many.get("artifact_c1_p99_ms").and_then(Value::as_f64) {
+        return Some(("/many/artifact_c1_p99_ms".to_owned(), p99));
+    }
+    walk(many, "/many")
 }
 
 /// Warm HTTP c=1 p50 of the `hello` of `language` in the languages part.

@@ -79,6 +79,9 @@ struct Args {
     /// Run only this part (a few minutes instead of the whole run).
     #[arg(long, value_enum)]
     only: Option<Only>,
+    /// Distinct functions the `many` scenario deploys (fewer for a quick run).
+    #[arg(long, default_value_t = 2000)]
+    many_functions: usize,
     /// Also measure the HTTP handlers (echo-http in Rust, Python and
     /// JavaScript) through `/run`, which needs a platform that serves it.
     #[arg(long)]
@@ -121,6 +124,11 @@ enum Only {
     /// and the ratio: `results/<date>-<commit>-pipelines.md`, `.json` and
     /// `latest-pipelines.md`.
     Pipelines,
+    /// Up to 2,000 distinct functions (`--many-functions`) called round-robin
+    /// and Zipf(1.1) over working sets of 16 to 2,000, the executor's cache
+    /// bounded below their weight: `results/<date>-<commit>-many.md`, `.json`
+    /// and `latest-many.md`.
+    Many,
 }
 
 #[tokio::main]
@@ -192,14 +200,16 @@ async fn main() -> anyhow::Result<()> {
     report::print_header();
     let tools =
         PeerTools { wrk: args.wrk.clone(), wasmtime: args.wasmtime.clone(), wrk_threads: args.wrk_threads };
-    if let Some(part @ (Only::Keyvalue | Only::Shadow | Only::Jobs | Only::Peer | Only::Pipelines)) =
-        args.only
+    if let Some(
+        part @ (Only::Keyvalue | Only::Shadow | Only::Jobs | Only::Peer | Only::Pipelines | Only::Many),
+    ) = args.only
     {
         let (result, name) = match part {
             Only::Shadow => (bench.shadow().await, "shadow"),
             Only::Jobs => (bench.jobs().await, "jobs"),
             Only::Peer => (bench.only_peer(&tools).await, "peer"),
             Only::Pipelines => (bench.pipelines().await, "pipelines"),
+            Only::Many => (bench.many(args.many_functions).await, "many"),
             _ => (bench.keyvalue().await, "keyvalue"),
         };
         let alive = bench.platform.check_alive();
@@ -207,7 +217,7 @@ async fn main() -> anyhow::Result<()> {
         platform.stop();
         alive?;
         result?;
-        if matches!(part, Only::Peer | Only::Jobs | Only::Pipelines) {
+        if matches!(part, Only::Peer | Only::Jobs | Only::Pipelines | Only::Many) {
             report.judge_issue15(None);
             report::print_targets(&report.issue15.targets);
         }
@@ -217,7 +227,11 @@ async fn main() -> anyhow::Result<()> {
             let path = report.write_part(&args.out_dir, name)?;
             println!("\nwrote {} (and .json, latest-{name}.md)", path.display());
         }
-        let _ = std::fs::remove_dir_all(&log_dir);
+        if args.keep_logs {
+            println!("service logs kept in {}", log_dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&log_dir);
+        }
         println!("total time {} s", started.elapsed().as_secs());
         return Ok(());
     }

@@ -36,6 +36,14 @@ pub enum ExecutorMode {
     CompileEveryCall,
     /// Without the artifact key, so no precompiled artifact can be trusted.
     NoArtifactKey,
+    /// As deployed, with the component cache bounded at `max_bytes`
+    /// (`FAAS_CACHE_MAX_BYTES`) and metrics served on `metrics_port`.
+    CacheBudget {
+        /// The cache budget, bytes.
+        max_bytes: u64,
+        /// Port of `/metrics` on 127.0.0.1.
+        metrics_port: u16,
+    },
 }
 
 /// nats-server, S3 and the three services, stopped on drop.
@@ -331,6 +339,10 @@ fn executor_env(env: &ServiceEnv, mode: ExecutorMode) -> Vec<(&'static str, Stri
     let mut vars = env.executor();
     if mode == ExecutorMode::CompileEveryCall {
         vars.push(("FAAS_EXEC_COMPILE_EVERY_CALL", "true".to_owned()));
+    }
+    if let ExecutorMode::CacheBudget { max_bytes, metrics_port } = mode {
+        vars.push(("FAAS_CACHE_MAX_BYTES", max_bytes.to_string()));
+        vars.push(("FAAS_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}")));
     }
     vars
 }

@@ -313,6 +313,8 @@ pub struct Report {
     pub async_jobs: Option<AsyncJobs>,
     /// Why `async_jobs` is missing.
     pub async_jobs_unavailable: Option<String>,
+    /// Many functions (`--only many`).
+    pub many: Option<crate::scenarios::ManyReport>,
     /// Scenarios that could not be completed.
     pub failures: Vec<String>,
     /// The targets verdict, filled in by [`Report::judge`].
@@ -340,6 +342,7 @@ impl Report {
             resources: Resources::default(),
             async_jobs: None,
             async_jobs_unavailable: Some("not run".to_owned()),
+            many: None,
             failures: Vec::new(),
             targets: Vec::new(),
             issue15: crate::issue15::Issue15::default(),
@@ -714,6 +717,9 @@ impl Report {
                 let why = self.async_jobs_unavailable.as_deref().unwrap_or("unknown");
                 let _ = writeln!(md, "Not measured: {}", truncate(why, 500));
             }
+        }
+        if let Some(many) = &self.many {
+            many.markdown(&mut md);
         }
         if !self.failures.is_empty() {
             md.push_str("\n## Could not be measured\n\n");

@@ -9,6 +9,7 @@ mod async_jobs;
 mod languages;
 mod peer;
 mod pipelines;
+mod many;
 mod shadow;
 
 use std::time::Duration;
@@ -27,6 +28,7 @@ use crate::report::{AuthCost, LoadStats, PhaseName, Report, Samples, Settings};
 pub use languages::{EXEC_GUESTS, HTTP_GUESTS, LanguagesReport};
 pub use peer::PeerTools;
 pub use pipelines::PipelineCost;
+pub use many::ManyReport;
 
 /// Bucket every function of the run lives in.
 const BUCKET: &str = "bench";

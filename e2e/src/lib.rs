@@ -52,6 +52,9 @@ pub struct Platform {
     pub call_logs: executor::CallLogSettings,
     /// `--metrics-max-functions` of executors started from now on.
     pub metrics_max_functions: usize,
+    /// `FAAS_CACHE_MAX_BYTES` of executors started from now on (`None`:
+    /// the default share of memory).
+    pub cache_max_bytes: Option<u64>,
     /// Where HTTP functions' outgoing requests may go, on executors
     /// started from now on (default: nowhere).
     pub http_outgoing: executor::HttpOutgoingSettings,
@@ -70,6 +73,14 @@ pub struct Platform {
     /// The metrics URL of each running executor, in start order.
     executor_metrics: Vec<String>,
     tasks: Vec<JoinHandle<()>>,
+}
+
+/// A fresh folder of local artifact copies for one executor: those of
+/// concurrent tests hold other keys.
+fn local_artifacts_dir() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join("faas-e2e-artifacts").join(format!("{}-{n}", std::process::id()))
 }
 
 /// Limits small enough that hostile guests fail fast in tests.
@@ -234,6 +245,7 @@ impl Platform {
             share_artifacts: true,
             call_logs: executor::CallLogSettings::default(),
             metrics_max_functions: bus::metrics::DEFAULT_MAX_FUNCTIONS,
+            cache_max_bytes: None,
             http_outgoing: executor::HttpOutgoingSettings::default(),
             capability_limits: executor::capabilities::CapabilityLimits::default(),
             secure,
@@ -461,7 +473,11 @@ impl Platform {
             concurrency,
             backlog,
             shadow_concurrency: 2,
-            cache_entries: 16,
+            cache_max_bytes: self.cache_max_bytes,
+            cache_entries: None,
+            // Its own folder: executors of concurrent tests hold other keys.
+            artifact_cache_dir: Some(local_artifacts_dir()),
+            artifact_cache_max_bytes: 1 << 30,
             compile_every_call: false,
             keep_failed_inputs: false,
             compile: executor::CompileSettings::default(),

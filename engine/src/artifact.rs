@@ -7,6 +7,11 @@
 //! store is a JetStream object store, so it needs nothing beyond the NATS
 //! cluster every role already uses; artifacts are signed (see
 //! [`crate::ArtifactKey`]) because loading one runs its code unchecked.
+//! An executor also keeps a bounded local copy of what it read or made
+//! ([`crate::LocalArtifacts`]) and reads that first: checked the same way,
+//! and no round trip or consumer on the server.
+
+use std::sync::Arc;
 
 use async_nats::jetstream::{self, object_store};
 use protocol::JetStreamNames;
@@ -15,6 +20,7 @@ use tokio::io::AsyncReadExt;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use crate::LocalArtifacts;
 use crate::signature::{ArtifactKey, SignatureError};
 
 /// Artifacts larger than this are neither stored nor read.
@@ -51,6 +57,7 @@ pub struct ArtifactStore {
     store: object_store::ObjectStore,
     key: ArtifactKey,
     fingerprint: String,
+    local: Option<Arc<LocalArtifacts>>,
 }
 
 impl ArtifactStore {
@@ -80,7 +87,7 @@ impl ArtifactStore {
                 .await
                 .map_err(|e| ArtifactError::Unavailable(e.to_string()))?,
         };
-        Ok(Self { store, key, fingerprint: crate::fingerprint(engine) })
+        Ok(Self { store, key, fingerprint: crate::fingerprint(engine), local: None })
     }
 
     /// The store when `secret` (the configured key) is set and long enough
@@ -115,6 +122,13 @@ impl ArtifactStore {
         }
     }
 
+    /// Also keeps a copy of every artifact read or stored in `local`, and
+    /// reads from there first.
+    pub fn with_local(mut self, local: LocalArtifacts) -> Self {
+        self.local = Some(Arc::new(local));
+        self
+    }
+
     fn name(&self, digest: &str) -> String {
         artifact_name(&self.fingerprint, digest)
     }
@@ -128,10 +142,14 @@ impl ArtifactStore {
             )));
         }
         let sealed = self.key.seal(&self.fingerprint, digest, serialized);
+        let name = self.name(digest);
         self.store
-            .put(self.name(digest).as_str(), &mut sealed.as_slice())
+            .put(name.as_str(), &mut sealed.as_slice())
             .await
             .map_err(|e| ArtifactError::Unavailable(e.to_string()))?;
+        if let Some(local) = self.local.clone() {
+            let _ = tokio::task::spawn_blocking(move || local.write(&name, &sealed)).await;
+        }
         Ok(())
     }
 
@@ -140,6 +158,27 @@ impl ArtifactStore {
     /// compile can replace it.
     pub async fn load(&self, engine: &Engine, digest: &str) -> Result<Option<Component>, ArtifactError> {
         let name = self.name(digest);
+        if let Some(local) = self.local.clone() {
+            let (key, fingerprint, engine, digest, name) =
+                (self.key.clone(), self.fingerprint.clone(), engine.clone(), digest.to_owned(), name.clone());
+            let found = tokio::task::spawn_blocking(move || {
+                let sealed = local.read(&name)?;
+                let loaded = key.open(&fingerprint, &digest, &sealed).map_err(|e| e.to_string());
+                let loaded = loaded.and_then(|artifact| deserialize(&engine, artifact));
+                if let Err(reason) = &loaded {
+                    // Damaged, or not ours: the store's copy replaces it.
+                    tracing::warn!(%reason, name, "local artifact copy refused; reading the store");
+                    local.remove(&name);
+                }
+                loaded.ok()
+            })
+            .await
+            .ok()
+            .flatten();
+            if let Some(component) = found {
+                return Ok(Some(component));
+            }
+        }
         let mut object = match self.store.get(&name).await {
             Ok(object) => object,
             Err(err) if err.kind() == object_store::GetErrorKind::NotFound => return Ok(None),
@@ -153,11 +192,17 @@ impl ArtifactStore {
             .map_err(|e| ArtifactError::Unavailable(e.to_string()))?;
         let (key, fingerprint, engine, digest_owned) =
             (self.key.clone(), self.fingerprint.clone(), engine.clone(), digest.to_owned());
+        let (local, local_name) = (self.local.clone(), name.clone());
         // Copying a large artifact into executable memory takes milliseconds:
         // not on an async worker.
         let loaded = tokio::task::spawn_blocking(move || {
             let artifact = key.open(&fingerprint, &digest_owned, &sealed).map_err(Err)?;
-            deserialize(&engine, artifact).map_err(Ok)
+            let component = deserialize(&engine, artifact).map_err(Ok)?;
+            if let Some(local) = local {
+                // The copy is for the next miss: not on this caller's time.
+                tokio::task::spawn_blocking(move || local.write(&local_name, &sealed));
+            }
+            Ok(component)
         })
         .await
         .map_err(|e| ArtifactError::Unavailable(format!("artifact load task: {e}")))?;

@@ -9,6 +9,7 @@
 
 mod artifact;
 mod compile;
+mod local_artifacts;
 mod signature;
 mod validate;
 
@@ -18,6 +19,7 @@ use sha2::{Digest as _, Sha256};
 
 pub use artifact::{ArtifactError, ArtifactStore};
 pub use compile::{CompileLimits, CompilePool, CompileRefused};
+pub use local_artifacts::LocalArtifacts;
 pub use signature::{ArtifactKey, SignatureError};
 pub use validate::{
     ComponentValidator, InvalidComponent, ValidComponent, capabilities_of, compile_checked, world_of,

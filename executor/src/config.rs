@@ -35,9 +35,29 @@ pub struct ExecutorConfig {
     /// busy is not shadowed (counted as `skipped`).
     #[arg(long, env = "FAAS_SHADOW_CONCURRENCY", default_value_t = 2)]
     pub shadow_concurrency: usize,
-    /// Compiled components kept in memory (least recently used evicted).
-    #[arg(long, env = "FAAS_EXEC_CACHE_ENTRIES", default_value_t = 128)]
-    pub cache_entries: usize,
+    /// Most memory the compiled components kept in memory may weigh, in
+    /// bytes (suffixes `KiB`, `MiB`, `GiB` allowed): each weighs its
+    /// compiled image plus a fixed allowance; the least recently used are
+    /// evicted past it, and one heavier than the whole budget is served but
+    /// not kept. Unset: a quarter of the cgroup's memory limit, or of the
+    /// machine's memory when there is none.
+    #[arg(long, env = "FAAS_CACHE_MAX_BYTES", value_parser = parse_bytes)]
+    pub cache_max_bytes: Option<u64>,
+    /// Folder of this executor's local copies of the signed precompiled
+    /// artifacts it read or made, read before the shared store (checked
+    /// the same way). Unset: `faas-executor-artifacts` in the temporary
+    /// folder.
+    #[arg(long, env = "FAAS_ARTIFACT_CACHE_DIR")]
+    pub artifact_cache_dir: Option<std::path::PathBuf>,
+    /// Most bytes of local artifact copies kept (least recently used
+    /// deleted); `0`: no local copies, every miss reads the shared store.
+    #[arg(long, env = "FAAS_ARTIFACT_CACHE_MAX_BYTES", value_parser = parse_bytes, default_value = "1GiB")]
+    pub artifact_cache_max_bytes: u64,
+    /// Deprecated (use `FAAS_CACHE_MAX_BYTES`): most compiled components
+    /// kept in memory whatever they weigh, a cap on top of the byte budget.
+    /// Unset: no count cap.
+    #[arg(long, env = "FAAS_EXEC_CACHE_ENTRIES")]
+    pub cache_entries: Option<usize>,
     /// Download and compile the component on every call, as the original
     /// platform did: for comparison only, never in production.
     #[arg(long, env = "FAAS_EXEC_COMPILE_EVERY_CALL", default_value_t = false)]
@@ -74,6 +94,68 @@ pub struct ExecutorConfig {
     /// Per-call limits of key-value, blobs and messaging.
     #[command(flatten)]
     pub capabilities: crate::capabilities::CapabilityLimits,
+}
+
+impl ExecutorConfig {
+    /// The component cache's limits: the configured budget, else the
+    /// default share of the memory limit (logged with its basis).
+    pub fn cache_limits(&self) -> crate::cache::CacheLimits {
+        let max_bytes = match self.cache_max_bytes {
+            Some(bytes) => bytes,
+            None => {
+                let (bytes, basis) = crate::memory_budget::default_budget();
+                tracing::info!(bytes, ?basis, "component cache budget: the default share of memory");
+                bytes
+            }
+        };
+        if let Some(entries) = self.cache_entries {
+            tracing::warn!(
+                entries,
+                "FAAS_EXEC_CACHE_ENTRIES is deprecated: the cache is bounded by FAAS_CACHE_MAX_BYTES; \
+                 the count still caps it"
+            );
+        }
+        crate::cache::CacheLimits { max_bytes, max_entries: self.cache_entries }
+    }
+}
+
+impl ExecutorConfig {
+    /// The local artifact folder, unless turned off or it cannot be opened
+    /// (then logged: every miss reads the shared store, as without it).
+    pub fn local_artifacts(&self) -> Option<engine::LocalArtifacts> {
+        if self.artifact_cache_max_bytes == 0 {
+            return None;
+        }
+        let dir = self
+            .artifact_cache_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("faas-executor-artifacts"));
+        match engine::LocalArtifacts::open(&dir, self.artifact_cache_max_bytes) {
+            Ok(local) => Some(local),
+            Err(err) => {
+                tracing::warn!(%err, dir = %dir.display(), "no local artifact copies: the folder cannot be used");
+                None
+            }
+        }
+    }
+}
+
+/// A byte count: digits, optionally followed by `K`/`KiB`, `M`/`MiB` or
+/// `G`/`GiB` (powers of 1024) or `B`.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let value: u64 =
+        digits.parse().map_err(|_| format!("`{text}` is not a byte count such as 536870912 or 512MiB"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        other => return Err(format!("unknown byte unit `{other}`: use KiB, MiB or GiB")),
+    };
+    value.checked_mul(1 << shift).ok_or_else(|| format!("`{text}` is too large"))
 }
 
 /// Outgoing HTTP from HTTP functions: off unless the function's
@@ -215,5 +297,22 @@ impl CompileSettings {
             max_bytes: self.max_component_bytes,
             timeout_setting: "FAAS_EXEC_COMPILE_TIMEOUT_SECS",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counts_take_binary_suffixes_and_refuse_the_rest() {
+        assert_eq!(parse_bytes("536870912"), Ok(512 << 20));
+        assert_eq!(parse_bytes("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("2 GiB"), Ok(2 << 30));
+        assert_eq!(parse_bytes("64k"), Ok(64 << 10));
+        assert!(parse_bytes("").is_err());
+        assert!(parse_bytes("1.5GiB").is_err());
+        assert!(parse_bytes("10MB").unwrap_err().contains("MiB"));
+        assert!(parse_bytes("99999999999999GiB").is_err());
     }
 }

@@ -7,7 +7,7 @@
 //! requests pass [`outgoing`]; key-value, blobs and messaging
 //! are offered to functions granted them ([`capabilities`]). For each request an executor loads the component
 //! ([`loader::ComponentLoader`]: registry digest, then its
-//! [`cache::ComponentCache`], the shared precompiled artifacts, or S3 and a
+//! [`cache::ComponentCache`], bounded by bytes ([`memory_budget`]), the shared precompiled artifacts, or S3 and a
 //! compile), runs it in a fresh sandbox with per-call limits
 //! ([`runtime::FunctionRuntime`]) and replies with the raw output or an error
 //! code ([`reply`]), then publishes the call's log ([`call_log`]). It counts
@@ -23,6 +23,7 @@ pub mod error;
 pub mod http_call;
 pub mod kept_calls;
 pub mod loader;
+pub mod memory_budget;
 pub mod metrics;
 pub mod outgoing;
 pub mod reply;

@@ -71,15 +71,14 @@ pub struct ComponentLoader {
 
 impl ComponentLoader {
     /// A loader over these stores, compiling for `runtime`'s engine on
-    /// the bounded pool `compiles`.
+    /// the bounded pool `compiles`, keeping what it loads in `cache`.
     pub fn new(
         store: FunctionStore,
         (registry, watch): (FunctionRegistry, RegistryWatch),
         artifacts: Option<ArtifactStore>,
         (runtime, compiles): (Arc<FunctionRuntime>, CompilePool),
-        cache_entries: usize,
+        cache: ComponentCache,
     ) -> Self {
-        let cache = ComponentCache::new(cache_entries);
         Self { store, registry, watch, artifacts, cache, runtime, compiles }
     }
 

@@ -219,7 +219,11 @@ pub async fn run(
         runtime.engine(),
         config.artifact_key.as_deref(),
     )
-    .await;
+    .await
+    .map(|store| match config.local_artifacts() {
+        Some(local) => store.with_local(local),
+        None => store,
+    });
     let store = FunctionStore::new(&config.s3).with_read_limit(config.compile.max_component_bytes);
     let compiles = CompilePool::new(config.compile.limits());
     let components = if config.compile_every_call {
@@ -230,7 +234,10 @@ pub async fn run(
             (functions, watch),
             artifacts,
             (runtime.clone(), compiles),
-            config.cache_entries,
+            crate::cache::ComponentCache::new(
+                config.cache_limits(),
+                crate::cache::CacheMetrics::new(&mut registry),
+            ),
         )))
     };
     let metrics = Arc::new(ExecutorMetrics::new(

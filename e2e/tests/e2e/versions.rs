@@ -77,6 +77,45 @@ async fn warm_calls_come_from_memory_and_new_executors_load_the_precompiled_arti
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cache_keeps_what_fits_its_byte_budget_and_evicts_the_least_recently_used() {
+    let mut platform = Platform::start().await;
+    platform.create_bucket("functions").await;
+    // The weight the executor counts for a hello, from its own runtime.
+    let runtime = executor::runtime::FunctionRuntime::new(executor::ExecLimits::default(), 1).unwrap();
+    let weight = runtime.prepare(&runtime.compile(&guest_bytes("hello")).unwrap()).unwrap().weight();
+    // Room for two hellos, not three.
+    let budget = weight * 2 + weight / 2;
+    platform.stop_executors().await;
+    platform.cache_max_bytes = Some(budget);
+    platform.add_executor(4).await;
+    for (name, bytes) in ["a", "b", "c"].into_iter().zip(hello_variants(3)) {
+        upload_digest(&platform, name, bytes).await;
+    }
+    let source = |function: &'static str| {
+        let platform = &platform;
+        async move { run_hello(platform, function).await.1 }
+    };
+    assert_eq!(source("a").await, "artifact");
+    assert_eq!(source("b").await, "artifact");
+    assert_eq!(source("a").await, "memory", "two fit: a is now the most recently used");
+    assert_eq!(source("c").await, "artifact", "c evicts b, the least recently used");
+    assert_eq!(source("a").await, "memory");
+    assert_eq!(source("b").await, "artifact", "b was evicted; it evicts c");
+    assert_eq!(source("a").await, "memory", "a, used since, stayed");
+
+    let metrics = platform.executor_metrics().await;
+    for line in [
+        format!("faas_exec_cache_budget_bytes {budget}"),
+        "faas_exec_cache_entries 2".to_owned(),
+        "faas_exec_cache_evictions_total 2".to_owned(),
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} missing from:\n{metrics}");
+    }
+    let bytes = metrics.lines().find_map(|l| l.strip_prefix("faas_exec_cache_bytes ")).unwrap();
+    assert!(bytes.parse::<u64>().unwrap() <= budget, "{bytes} over the {budget} budget");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_artifact_not_signed_by_the_platform_is_refused_and_replaced() {
     let mut platform = Platform::start().await;
     platform.create_bucket("functions").await;
