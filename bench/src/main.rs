@@ -91,6 +91,10 @@ enum Only {
     /// Warm `hello` over HTTP at c=1 and c=16 without and with 10 % shadow
     /// traffic: `results/<date>-<commit>-shadow.md`, `.json` and `latest-shadow.md`.
     Shadow,
+    /// Warm `hello` over NATS and HTTP at c=64 and c=1 with CPU µs and
+    /// context switches per request of each process:
+    /// `results/<date>-<commit>-hotpath-load.md`, `.json` and `latest-hotpath-load.md`.
+    Hotpath,
 }
 
 #[tokio::main]
@@ -160,9 +164,10 @@ async fn main() -> anyhow::Result<()> {
         return finish_languages(&args, &languages, &log_dir, started);
     }
     report::print_header();
-    if let Some(part @ (Only::Keyvalue | Only::Shadow)) = args.only {
+    if let Some(part @ (Only::Keyvalue | Only::Shadow | Only::Hotpath)) = args.only {
         let (result, name) = match part {
             Only::Shadow => (bench.shadow().await, "shadow"),
+            Only::Hotpath => (bench.hotpath().await, "hotpath-load"),
             _ => (bench.keyvalue().await, "keyvalue"),
         };
         let alive = bench.platform.check_alive();

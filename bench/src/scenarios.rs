@@ -5,6 +5,7 @@
 //! on at idle, then the scenarios that restart the executor, then async jobs
 //! (whose queue and records stay behind in JetStream).
 
+mod hotpath;
 mod languages;
 mod shadow;
 
