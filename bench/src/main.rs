@@ -129,6 +129,10 @@ enum Only {
     /// bounded below their weight: `results/<date>-<commit>-many.md`, `.json`
     /// and `latest-many.md`.
     Many,
+    /// Warm `hello` over NATS and HTTP at c=64 and c=1 with CPU µs and
+    /// context switches per request of each process:
+    /// `results/<date>-<commit>-hotpath-load.md`, `.json` and `latest-hotpath-load.md`.
+    Hotpath,
 }
 
 #[tokio::main]
@@ -201,7 +205,13 @@ async fn main() -> anyhow::Result<()> {
     let tools =
         PeerTools { wrk: args.wrk.clone(), wasmtime: args.wasmtime.clone(), wrk_threads: args.wrk_threads };
     if let Some(
-        part @ (Only::Keyvalue | Only::Shadow | Only::Jobs | Only::Peer | Only::Pipelines | Only::Many),
+        part @ (Only::Keyvalue
+        | Only::Shadow
+        | Only::Jobs
+        | Only::Peer
+        | Only::Pipelines
+        | Only::Many
+        | Only::Hotpath),
     ) = args.only
     {
         let (result, name) = match part {
@@ -210,6 +220,7 @@ async fn main() -> anyhow::Result<()> {
             Only::Peer => (bench.only_peer(&tools).await, "peer"),
             Only::Pipelines => (bench.pipelines().await, "pipelines"),
             Only::Many => (bench.many(args.many_functions).await, "many"),
+            Only::Hotpath => (bench.hotpath().await, "hotpath-load"),
             _ => (bench.keyvalue().await, "keyvalue"),
         };
         let alive = bench.platform.check_alive();

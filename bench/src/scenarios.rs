@@ -6,10 +6,11 @@
 //! (whose queue and records stay behind in JetStream).
 
 mod async_jobs;
+mod hotpath;
 mod languages;
+mod many;
 mod peer;
 mod pipelines;
-mod many;
 mod shadow;
 
 use std::time::Duration;
@@ -26,9 +27,9 @@ use crate::procstat;
 use crate::report::{AuthCost, LoadStats, PhaseName, Report, Samples, Settings};
 
 pub use languages::{EXEC_GUESTS, HTTP_GUESTS, LanguagesReport};
+pub use many::ManyReport;
 pub use peer::PeerTools;
 pub use pipelines::PipelineCost;
-pub use many::ManyReport;
 
 /// Bucket every function of the run lives in.
 const BUCKET: &str = "bench";

@@ -55,7 +55,11 @@ impl AliasRoutes {
                 // Unreadable registry: no weights to apply, and the loader's
                 // own fallback (S3) still serves the plain name.
                 let entry = self.entry(function).await.ok().flatten();
-                entry.and_then(|entry| aliases::pick(&entry.aliases.weights, point()).map(str::to_owned))
+                // No weights, nothing to draw: the random point (a getrandom
+                // syscall) is paid only by calls that pick.
+                entry
+                    .filter(|entry| !entry.aliases.weights.is_empty())
+                    .and_then(|entry| aliases::pick(&entry.aliases.weights, point()).map(str::to_owned))
             }
             Some(alias) => {
                 let entry = self.entry(function).await?;

@@ -4,20 +4,81 @@
 //! the slots, how often the executor left its queue group because it
 //! was full, and the pipeline runs it took.
 //!
-//! Function and pipeline names come from the bus, so they pass a
-//! [`LabelCap`] each (`--metrics-max-functions`): later ones are counted as
-//! `(other)`.
+//! Function and pipeline names come from the bus, so they are capped
+//! (`--metrics-max-functions`): later ones are counted as `(other)`.
+//!
+//! A call is counted on the warm path, so its labels cost no allocation:
+//! each function's label value is made once and shared ([`Arc<str>`]), and
+//! the outcome and cache labels are static strings.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use bus::metrics::{CALL_BUCKETS, COMPILE_BUCKETS, LabelCap};
+use bus::metrics::{CALL_BUCKETS, COMPILE_BUCKETS, LabelCap, OTHER};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use protocol::FunctionRef;
 
+/// Labels of the pipeline families: made per run, off the per-call path.
 type Labels<const N: usize> = [(&'static str, String); N];
+
+/// Labels of `faas_exec_calls`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    function: Arc<str>,
+    outcome: &'static str,
+    cache: &'static str,
+}
+
+/// Labels of `faas_exec_call_duration_seconds`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DurationLabels {
+    function: Arc<str>,
+    cache: &'static str,
+}
+
+/// Labels of `faas_exec_cold_starts`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ColdStartLabels {
+    function: Arc<str>,
+    source: &'static str,
+}
+
+/// Each function's label value, made once: the first `max` functions keep
+/// their `<bucket>/<function>`, later ones share `(other)`.
+#[derive(Debug)]
+struct FunctionLabels {
+    max: usize,
+    known: RwLock<HashMap<FunctionRef, Arc<str>>>,
+    other: Arc<str>,
+}
+
+impl FunctionLabels {
+    fn new(max: usize) -> Self {
+        Self { max, known: RwLock::default(), other: Arc::from(OTHER) }
+    }
+
+    fn label(&self, function: &FunctionRef) -> Arc<str> {
+        if let Some(label) = self.known.read().expect("labels lock").get(function) {
+            return label.clone();
+        }
+        let mut known = self.known.write().expect("labels lock");
+        if let Some(label) = known.get(function) {
+            return label.clone();
+        }
+        if known.len() >= self.max {
+            return self.other.clone();
+        }
+        let label: Arc<str> = Arc::from(function.to_string());
+        known.insert(function.clone(), label.clone());
+        label
+    }
+}
 
 /// The `cache` label of a call that failed before a component was loaded
 /// (no such function, bad input, S3 unreachable).
@@ -26,10 +87,10 @@ pub const NOT_LOADED: &str = "none";
 /// The executor's metric families.
 #[derive(Debug)]
 pub struct ExecutorMetrics {
-    functions: LabelCap,
-    calls: Family<Labels<3>, Counter>,
-    durations: Family<Labels<2>, Histogram>,
-    cold_starts: Family<Labels<2>, Counter>,
+    functions: FunctionLabels,
+    calls: Family<CallLabels, Counter>,
+    durations: Family<DurationLabels, Histogram>,
+    cold_starts: Family<ColdStartLabels, Counter>,
     compiles: Histogram,
     /// Calls running now.
     pub in_flight: Gauge,
@@ -54,7 +115,7 @@ impl ExecutorMetrics {
              (memory, artifact, compiled; none when it failed before loading)",
             calls.clone(),
         );
-        let durations: Family<Labels<2>, Histogram> =
+        let durations: Family<DurationLabels, Histogram> =
             Family::new_with_constructor(|| Histogram::new(CALL_BUCKETS));
         registry.register(
             "faas_exec_call_duration_seconds",
@@ -117,7 +178,7 @@ impl ExecutorMetrics {
             pipeline_durations.clone(),
         );
         Self {
-            functions: LabelCap::new(max_functions),
+            functions: FunctionLabels::new(max_functions),
             calls,
             durations,
             cold_starts,
@@ -141,27 +202,25 @@ impl ExecutorMetrics {
         self.pipeline_runs.get_or_create(&[("pipeline", pipeline), ("outcome", outcome.to_owned())]).inc();
     }
 
-    /// One call ended. `function` is `<bucket>/<function>`, `outcome` `ok`
-    /// or an error code, `cache` the cache source or [`NOT_LOADED`].
-    pub fn call(&self, function: &str, outcome: &str, cache: &str, elapsed: Duration) {
+    /// One call of `function` ended. `outcome` is `ok` or an error code,
+    /// `cache` the cache source or [`NOT_LOADED`].
+    pub fn call(
+        &self,
+        function: &FunctionRef,
+        outcome: &'static str,
+        cache: &'static str,
+        elapsed: Duration,
+    ) {
         let function = self.functions.label(function);
-        self.calls
-            .get_or_create(&[
-                ("function", function.clone()),
-                ("outcome", outcome.to_owned()),
-                ("cache", cache.to_owned()),
-            ])
-            .inc();
-        self.durations
-            .get_or_create(&[("function", function), ("cache", cache.to_owned())])
-            .observe(elapsed.as_secs_f64());
+        self.calls.get_or_create(&CallLabels { function: function.clone(), outcome, cache }).inc();
+        self.durations.get_or_create(&DurationLabels { function, cache }).observe(elapsed.as_secs_f64());
     }
 
     /// A component was loaded from `source` (artifact or compiled), compiled
     /// in `compile` if it was.
-    pub fn cold_start(&self, function: &str, source: &str, compile: Option<Duration>) {
+    pub fn cold_start(&self, function: &FunctionRef, source: &'static str, compile: Option<Duration>) {
         let function = self.functions.label(function);
-        self.cold_starts.get_or_create(&[("function", function), ("source", source.to_owned())]).inc();
+        self.cold_starts.get_or_create(&ColdStartLabels { function, source }).inc();
         if let Some(compile) = compile {
             self.compiles.observe(compile.as_secs_f64());
         }
@@ -186,16 +245,17 @@ mod tests {
     fn functions_beyond_the_cap_are_counted_as_other() {
         let mut registry = Registry::default();
         let metrics = ExecutorMetrics::new(&mut registry, 2, 4, 8);
-        for function in ["b/one", "b/two", "b/three", "b/four", "b/one"] {
-            metrics.call(function, "ok", "memory", Duration::from_millis(1));
+        for function in ["bk1/one", "bk1/two", "bk1/three", "bk1/four", "bk1/one"] {
+            let function: FunctionRef = function.parse().unwrap();
+            metrics.call(&function, "ok", "memory", Duration::from_millis(1));
         }
         let text = bus::metrics::encode(&registry);
         let series =
             |f: &str| format!("faas_exec_calls_total{{function=\"{f}\",outcome=\"ok\",cache=\"memory\"}}");
-        assert!(text.contains(&format!("{} 2", series("b/one"))), "{text}");
-        assert!(text.contains(&format!("{} 1", series("b/two"))), "{text}");
+        assert!(text.contains(&format!("{} 2", series("bk1/one"))), "{text}");
+        assert!(text.contains(&format!("{} 1", series("bk1/two"))), "{text}");
         assert!(text.contains(&format!("{} 2", series("(other)"))), "{text}");
-        assert!(!text.contains("b/three") && !text.contains("b/four"), "{text}");
+        assert!(!text.contains("bk1/three") && !text.contains("bk1/four"), "{text}");
         assert!(text.contains("faas_exec_slots 4"), "{text}");
         assert!(text.contains("faas_exec_backlog_slots 8"), "{text}");
         metrics.pipeline_run("p", "function_trapped", Duration::from_millis(3));

@@ -510,7 +510,7 @@ async fn answer(
     started: Instant,
     include_logs: bool,
 ) -> Answered {
-    let limit = headers::payload_limit(executor.client.server_info().max_payload);
+    let limit = headers::payload_limit(executor.client.max_payload());
     let make_log = |outcome, digest: Option<&str>, stdout: &str, stderr: &str| {
         let call = Call {
             request_id,
@@ -546,7 +546,7 @@ async fn answer(
                     )
                 }
                 Answer::Http(output) => {
-                    let max_payload = executor.client.server_info().max_payload;
+                    let max_payload = executor.client.max_payload();
                     http_call::reply(request_id, &executor.id, output, &executor.transfer, max_payload).await
                 }
             };
@@ -647,17 +647,16 @@ async fn measured(
 ) -> Result<(Answer, Version), Failure> {
     let mut loaded = None;
     let result = execute(executor, function, route, message, request_id, &mut loaded).await;
-    let name = function.to_string();
     let outcome = match &result {
         Ok(_) => "ok",
         Err(failure) => failure.error.code().as_str(),
     };
     let cache = loaded.map_or(NOT_LOADED, |(source, _): (Source, Option<Duration>)| source.as_str());
-    executor.metrics.call(&name, outcome, cache, started.elapsed());
+    executor.metrics.call(function, outcome, cache, started.elapsed());
     if let Some((source, compile)) = loaded
         && source != Source::Memory
     {
-        executor.metrics.cold_start(&name, source.as_str(), compile);
+        executor.metrics.cold_start(function, source.as_str(), compile);
     }
     result
 }
@@ -780,7 +779,7 @@ async fn execute(
         }
     })?;
     // An exec reply must fit in one NATS message, headers included.
-    let limit = headers::payload_limit(executor.client.server_info().max_payload);
+    let limit = headers::payload_limit(executor.client.max_payload());
     if let Answer::Exec(output, _) = &answer
         && output.result.len() > limit
     {

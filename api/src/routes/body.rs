@@ -11,7 +11,7 @@ use crate::timeouts::BodyTimeout;
 /// Reads an input that must travel in one NATS message: up to the server's
 /// `max_payload` less room for headers, else a 413 naming `what`.
 pub async fn read_message_input(state: &AppState, body: Body, what: &str) -> Result<Bytes, ApiError> {
-    let limit = headers::payload_limit(state.client.server_info().max_payload);
+    let limit = headers::payload_limit(state.client.max_payload());
     read_limited(body, limit, &format!("{what} (the NATS server's max_payload less headers)")).await
 }
 

@@ -130,7 +130,7 @@ async fn call(
             values.iter().map(|value| name.len() + value.as_str().len() + 4).sum::<usize>()
         })
         .sum();
-    let room = headers::payload_limit(state.client.server_info().max_payload).saturating_sub(forwarded_bytes);
+    let room = headers::payload_limit(state.client.max_payload()).saturating_sub(forwarded_bytes);
     let mut staged = None;
     let payload = if body.len() > room {
         let transfer = state.transfer().await?;

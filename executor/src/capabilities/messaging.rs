@@ -109,7 +109,7 @@ impl CapabilityView<'_> {
             check_subject(&hosts.subjects, grant, reply_to).map_err(|why| format!("reply-to: {why}"))?;
         }
         let client = hosts.messaging.client.clone();
-        let limit = headers::payload_limit(client.server_info().max_payload);
+        let limit = headers::payload_limit(client.max_payload());
         if body.len() > limit {
             return Err(format!(
                 "the message body is {} bytes; at most {limit} fit in one message",
