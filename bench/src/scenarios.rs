@@ -157,30 +157,12 @@ impl Bench {
     /// run is one request to an executor, which calls the three steps in
     /// process (`scenarios/pipelines.rs` sets the p50 against one call's).
     pub async fn flows(&mut self) -> anyhow::Result<()> {
-        let guests = tokio::task::spawn_blocking(|| {
-            ["validate", "normalize"].map(|name| std::fs::read(stack::guests::guest_path(name)))
-        })
-        .await?;
-        for (name, bytes) in ["validate", "normalize"].into_iter().zip(guests) {
-            self.platform
-                .upload(BUCKET, name, bytes.with_context(|| format!("read the {name} guest"))?)
-                .await?;
-        }
+        self.define_pipeline().await?;
         let api = self.platform.api_url.clone();
-        let steps = ["validate", "normalize", "hello"].map(|f| format!("{BUCKET}/{f}"));
         let trigger = serde_json::json!({"subject": TRIGGER_SUBJECT, "function": format!("{BUCKET}/hello")});
-        let pipeline = serde_json::json!({"steps": steps});
-        for (path, body) in
-            [(format!("/trigger/{PIPELINE}"), trigger), (format!("/pipeline/{PIPELINE}"), pipeline)]
-        {
-            let resp = self.platform.http.put(format!("{api}{path}")).json(&body).send().await?;
-            anyhow::ensure!(
-                resp.status().is_success(),
-                "PUT {path}: {} {}",
-                resp.status(),
-                resp.text().await?
-            );
-        }
+        let path = format!("/trigger/{PIPELINE}");
+        let resp = self.platform.http.put(format!("{api}{path}")).json(&trigger).send().await?;
+        anyhow::ensure!(resp.status().is_success(), "PUT {path}: {} {}", resp.status(), resp.text().await?);
 
         let on_trigger =
             ops::nats_request(&self.nats, TRIGGER_SUBJECT.to_owned(), HELLO_INPUT, HELLO_OUTPUT, true);

@@ -82,8 +82,8 @@ impl PipelineCost {
 }
 
 impl Bench {
-    /// Uploads validate and normalize and defines the pipeline, unless an
-    /// earlier phase did.
+    /// Uploads validate and normalize and defines the pipeline (the full
+    /// run's `flows` and `--only pipelines` both start here).
     pub(super) async fn define_pipeline(&mut self) -> anyhow::Result<()> {
         let guests = tokio::task::spawn_blocking(|| {
             ["validate", "normalize"].map(|name| std::fs::read(stack::guests::guest_path(name)))
