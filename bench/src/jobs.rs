@@ -130,31 +130,20 @@ pub struct AsyncJobs {
 #[derive(Debug, Clone, Serialize)]
 pub struct ProcessCpu {
     /// `faas-api`, `faas-dispatcher`, `faas-executor`, `nats-server` or `bench`.
-    pub process: &'static str,
+    pub process: String,
     /// µs of CPU per job (or per request).
     pub us: f64,
 }
 
-/// CPU ticks of `processes` now, to diff against a later reading.
-pub fn cpu_ticks(processes: &[(&'static str, u32)]) -> Vec<Option<u64>> {
-    processes.iter().map(|(_, pid)| crate::procstat::cpu_ticks(*pid).ok()).collect()
-}
-
-/// CPU µs per unit of `work` of each process between two [`cpu_ticks`].
-pub fn cpu_per(
-    processes: &[(&'static str, u32)],
-    before: &[Option<u64>],
-    after: &[Option<u64>],
-    work: u64,
-) -> Vec<ProcessCpu> {
-    let per_s = crate::procstat::clock_ticks_per_second() as f64;
-    processes
-        .iter()
-        .zip(before.iter().zip(after))
-        .filter_map(|((process, _), (before, after))| {
-            let ticks = after.as_ref()?.checked_sub(*before.as_ref()?)?;
-            (work > 0).then(|| ProcessCpu { process, us: ticks as f64 / per_s * 1e6 / work as f64 })
-        })
+/// CPU µs per unit of `work` of each process since `watch` started.
+pub fn cpu_per(watch: crate::proccost::Watch, work: u64) -> Vec<ProcessCpu> {
+    if work == 0 {
+        return Vec::new();
+    }
+    watch
+        .finish(work)
+        .into_iter()
+        .map(|cost| ProcessCpu { process: cost.process, us: cost.cpu_us_per_request })
         .collect()
 }
 
@@ -246,14 +235,13 @@ pub async fn measure(target: &JobTarget, load: JobLoad) -> anyhow::Result<AsyncJ
     let collector = tokio::spawn(collect(subscriber, accepted_rx, load.drain));
     let url = format!("{}/async/{}", target.api_url, target.function);
     let op = submit_op(&target.http, url, accepted_tx);
-    let cpu_before = cpu_ticks(&target.processes);
+    let cpu = crate::proccost::Watch::start(&target.processes);
     let start = Instant::now();
     let out = closed_loop(&op, load.concurrency, load.duration, Some(load.max_jobs)).await;
     // The last sender goes with the op: that tells the collector every
     // accepted job is known.
     drop(op);
     let collected = collector.await.context("the results collector panicked")?;
-    let cpu_after = cpu_ticks(&target.processes);
 
     let name = PhaseName::new("async-submit", "async hello: POST /async (accepted)", "http");
     let submit = LoadStats::new(&name, Some(load.concurrency), None, &out);
@@ -325,7 +313,7 @@ pub async fn measure(target: &JobTarget, load: JobLoad) -> anyhow::Result<AsyncJ
         record_check,
         first_error: out.first_error.clone().or_else(|| problems.first().cloned()),
         drain_s: load.drain.as_secs_f64(),
-        cpu_us_per_job: cpu_per(&target.processes, &cpu_before, &cpu_after, completed),
+        cpu_us_per_job: cpu_per(cpu, completed),
         sync_cpu_us_per_call: Vec::new(),
         sync_http_c64_rps: None,
         submit_vs_sync: None,

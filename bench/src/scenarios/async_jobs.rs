@@ -5,8 +5,9 @@
 //! call and per job of every process is read from `/proc` around both
 //! phases, which is what says where a job costs more than a call.
 
-use crate::jobs::{cpu_per, cpu_text, cpu_ticks};
+use crate::jobs::{cpu_per, cpu_text};
 use crate::load::closed_loop;
+use crate::proccost::Watch;
 use crate::report::{LoadStats, PhaseName};
 
 use super::Bench;
@@ -37,12 +38,11 @@ impl Bench {
         let (warmup, warmup_max) = self.warmup();
         closed_loop(&http, SYNC_CONCURRENCY, warmup, warmup_max).await;
         let processes = self.job_processes();
-        let before = cpu_ticks(&processes);
+        let cpu = Watch::start(&processes);
         let out = closed_loop(&http, SYNC_CONCURRENCY, self.duration(), self.settings.max_requests).await;
-        let after = cpu_ticks(&processes);
         let stats = LoadStats::new(&name, Some(SYNC_CONCURRENCY), None, &out);
         self.report.add_load(stats);
-        let per_call = cpu_per(&processes, &before, &after, out.ok + out.errors);
+        let per_call = cpu_per(cpu, out.ok + out.errors);
         println!("      CPU per call: {}", cpu_text(&per_call));
         self.async_jobs().await?;
         if let Some(j) = &mut self.report.async_jobs {
