@@ -181,7 +181,7 @@ impl AsyncJobs {
             ));
         }
         md.push_str(&format!(
-            "\nCPU per completed job (user + system, `/proc/<pid>/stat`, first submit to last record): {}.\n",
+            "\nCPU per completed job (on-CPU time of every thread, `/proc/<pid>/task/*/schedstat`, first submit to last record): {}.\n",
             cpu_text(&self.cpu_us_per_job)
         ));
         if !self.sync_cpu_us_per_call.is_empty() {
