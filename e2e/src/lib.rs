@@ -73,14 +73,9 @@ pub struct Platform {
     /// The metrics URL of each running executor, in start order.
     executor_metrics: Vec<String>,
     tasks: Vec<JoinHandle<()>>,
-}
-
-/// A fresh folder of local artifact copies for one executor: those of
-/// concurrent tests hold other keys.
-fn local_artifacts_dir() -> std::path::PathBuf {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    std::env::temp_dir().join("faas-e2e-artifacts").join(format!("{}-{n}", std::process::id()))
+    /// The executors' local artifact folders, one per executor (those of
+    /// concurrent tests hold other keys), deleted with the platform.
+    artifact_dirs: tempfile::TempDir,
 }
 
 /// Limits small enough that hostile guests fail fast in tests.
@@ -260,6 +255,7 @@ impl Platform {
             dispatcher_metrics: Vec::new(),
             executor_metrics: Vec::new(),
             tasks: Vec::new(),
+            artifact_dirs: tempfile::tempdir().expect("a temporary folder"),
         };
         platform.start_services(executors, max_upload_bytes, jobs, tune).await;
         platform
@@ -475,8 +471,7 @@ impl Platform {
             shadow_concurrency: 2,
             cache_max_bytes: self.cache_max_bytes,
             cache_entries: None,
-            // Its own folder: executors of concurrent tests hold other keys.
-            artifact_cache_dir: Some(local_artifacts_dir()),
+            artifact_cache_dir: Some(self.artifact_dirs.path().join(self.executors.len().to_string())),
             artifact_cache_max_bytes: 1 << 30,
             compile_every_call: false,
             keep_failed_inputs: false,

@@ -162,7 +162,7 @@ impl ArtifactStore {
             let (key, fingerprint, engine, digest, name) =
                 (self.key.clone(), self.fingerprint.clone(), engine.clone(), digest.to_owned(), name.clone());
             let found = tokio::task::spawn_blocking(move || {
-                let sealed = local.read(&name)?;
+                let sealed = local.read(&name, MAX_ARTIFACT_BYTES + crate::signature::TAG_LEN as u64)?;
                 let loaded = key.open(&fingerprint, &digest, &sealed).map_err(|e| e.to_string());
                 let loaded = loaded.and_then(|artifact| deserialize(&engine, artifact));
                 if let Err(reason) = &loaded {

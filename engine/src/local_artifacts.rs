@@ -23,6 +23,9 @@ use std::sync::Mutex;
 
 use lru::LruCache;
 
+/// A temporary file older than this is a write a crash cut short.
+const STALE_WRITE: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The local copies, by object name (`<fingerprint>-<digest>`).
 pub struct LocalArtifacts {
     dir: PathBuf,
@@ -53,15 +56,23 @@ impl LocalArtifacts {
         }
         let mut found = Vec::new();
         for entry in std::fs::read_dir(dir)? {
-            let entry = entry?;
+            // Another executor sharing the folder may delete a file meanwhile.
+            let Ok((entry, meta)) = entry.and_then(|e| e.metadata().map(|m| (e, m))) else { continue };
             let name = entry.file_name().to_string_lossy().into_owned();
-            let meta = entry.metadata()?;
             if !meta.is_file() {
                 continue;
             }
             if name.starts_with('.') {
-                // A write cut short by a crash.
-                let _ = std::fs::remove_file(entry.path());
+                // A write cut short by a crash, unless another executor is
+                // writing it now.
+                let stale = meta
+                    .modified()
+                    .ok()
+                    .and_then(|at| at.elapsed().ok())
+                    .is_some_and(|age| age > STALE_WRITE);
+                if stale {
+                    let _ = std::fs::remove_file(entry.path());
+                }
                 continue;
             }
             found.push((meta.modified().ok(), name, meta.len()));
@@ -88,12 +99,22 @@ impl LocalArtifacts {
         self.files.lock().expect("local artifacts lock").bytes
     }
 
-    /// The stored form of `name`, if there is a copy (blocking IO).
-    pub fn read(&self, name: &str) -> Option<Vec<u8>> {
-        match std::fs::read(self.dir.join(name)) {
-            Ok(sealed) => {
+    /// The stored form of `name`, if there is a copy of at most
+    /// `max_len` bytes (blocking IO). A longer file is not ours: deleted.
+    pub fn read(&self, name: &str, max_len: u64) -> Option<Vec<u8>> {
+        use std::io::Read as _;
+        let path = self.dir.join(name);
+        let mut sealed = Vec::new();
+        let read =
+            std::fs::File::open(&path).and_then(|file| file.take(max_len + 1).read_to_end(&mut sealed));
+        match read {
+            Ok(len) if len as u64 <= max_len => {
                 self.files.lock().expect("local artifacts lock").lru.get(name);
                 Some(sealed)
+            }
+            Ok(_) => {
+                self.remove(name);
+                None
             }
             Err(_) => {
                 // Deleted by another executor sharing the folder, say.
@@ -159,6 +180,9 @@ impl LocalArtifacts {
 mod tests {
     use super::*;
 
+    /// Longer than any copy these tests write.
+    const MAX: u64 = 1 << 20;
+
     struct Dir(PathBuf);
 
     impl Drop for Dir {
@@ -178,20 +202,30 @@ mod tests {
         for name in ["a", "b"] {
             local.write(name, &[1; 100]);
         }
-        assert_eq!(local.read("a").as_deref(), Some(&[1u8; 100][..]), "a is now the most recently used");
+        assert_eq!(local.read("a", MAX).as_deref(), Some(&[1u8; 100][..]), "a is now the most recently used");
         local.write("c", &[2; 100]);
-        assert!(local.read("b").is_none(), "b was the least recently used and its file went");
+        assert!(local.read("b", MAX).is_none(), "b was the least recently used and its file went");
         assert!(!dir.0.join("b").exists());
         assert_eq!(local.bytes(), 200);
         local.write("too-big", &[3; 251]);
-        assert!(local.read("too-big").is_none(), "a copy larger than the folder's budget is not kept");
+        assert!(local.read("too-big", MAX).is_none(), "a copy larger than the folder's budget is not kept");
 
-        // A temporary file left by a crash goes; the copies count again.
+        // A file longer than a read allows is not ours: refused and deleted.
+        assert!(local.read("c", 99).is_none());
+        assert!(!dir.0.join("c").exists() && local.bytes() == 100);
+        local.write("c", &[2; 100]);
+
+        // A temporary file left by a crash goes; one another executor is
+        // writing now stays; the copies count again.
         std::fs::write(dir.0.join(".c.half"), b"x").unwrap();
+        let old = std::time::SystemTime::now() - 2 * STALE_WRITE;
+        std::fs::File::options().write(true).open(dir.0.join(".c.half")).unwrap().set_modified(old).unwrap();
+        std::fs::write(dir.0.join(".d.writing"), b"x").unwrap();
         let reopened = LocalArtifacts::open(&dir.0, 250).unwrap();
         assert_eq!(reopened.bytes(), 200);
         assert!(!dir.0.join(".c.half").exists());
+        assert!(dir.0.join(".d.writing").exists());
         reopened.remove("a");
-        assert!(reopened.read("a").is_none() && reopened.bytes() == 100);
+        assert!(reopened.read("a", MAX).is_none() && reopened.bytes() == 100);
     }
 }

@@ -27,7 +27,7 @@ use lru::LruCache;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use tracing::warn;
+use tracing::debug;
 
 use crate::runtime::PreparedComponent;
 
@@ -146,7 +146,9 @@ impl ComponentCache {
         let weight = component.weight();
         if weight > self.limits.max_bytes {
             self.metrics.uncached.inc();
-            warn!(
+            // Every cold call of such a function lands here: the counter
+            // (`faas_exec_cache_uncached_loads_total`) is the operator's signal.
+            debug!(
                 digest,
                 weight,
                 budget = self.limits.max_bytes,

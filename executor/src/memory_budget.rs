@@ -73,9 +73,12 @@ fn cgroup_limit(root: &Path) -> Option<u64> {
         Path::new("sys/fs/cgroup/memory/memory.limit_in_bytes").to_path_buf(),
     ]
     .iter()
-    .find_map(|path| read(path))
-    .and_then(|text| text.trim().parse::<u64>().ok())
-    .filter(|&limit| limit > 0 && limit < NO_LIMIT)
+    .find_map(|path| {
+        // `max` in one file (no limit there) must not hide a limit in the next.
+        read(path)
+            .and_then(|text| text.trim().parse::<u64>().ok())
+            .filter(|&limit| limit > 0 && limit < NO_LIMIT)
+    })
 }
 
 /// `MemTotal` from `/proc/meminfo`, in bytes.
