@@ -294,9 +294,27 @@ impl JobQueue {
         let kept = self.kept_inputs();
         let kept_map = map.clone();
         let store = async {
-            match self.js.publish_with_headers(self.subjects.job(target), map, input.clone()).await {
-                Ok(ack) => ack.await.map(|_| ()).map_err(|e| self.publish_error(e)),
-                Err(err) => Err(self.publish_error(err)),
+            // An ack lost after the stream stored the job would leave a job
+            // that runs although its submit failed (a fresh-id job has no
+            // record a purge could orphan it with), and the client's retry
+            // would run it again under a new id. The same `Nats-Msg-Id`
+            // within the stream's duplicate window stores it at most once,
+            // so the publish is retried while the failure is the bus's.
+            let mut attempt = 0;
+            loop {
+                let stored = match self
+                    .js
+                    .publish_with_headers(self.subjects.job(target), map.clone(), input.clone())
+                    .await
+                {
+                    Ok(ack) => ack.await.map(|_| ()).map_err(|e| self.publish_error(e)),
+                    Err(err) => Err(self.publish_error(err)),
+                };
+                attempt += 1;
+                match stored {
+                    Err(JobError::Unavailable(_)) if attempt < PUBLISH_ATTEMPTS => continue,
+                    stored => break stored,
+                }
             }
         };
         // Both publishes are sent before either ack is awaited.
@@ -558,6 +576,10 @@ async fn refuse_legacy_names(js: &jetstream::Context, subjects: &Subjects) -> Re
 }
 
 /// A failed write to `store`: full, or unavailable.
+/// Publishes of one job message before its submit fails as unavailable:
+/// the repeats carry the same `Nats-Msg-Id`, so at most one is stored.
+const PUBLISH_ATTEMPTS: u32 = 3;
+
 fn store_error(store: &str, err: impl std::fmt::Display) -> JobError {
     match StoreError::from_reason(store, err) {
         full @ StoreError::Full { .. } => JobError::StoreFull(full),

@@ -108,6 +108,7 @@ impl Worker {
                 Ok(Disposition::RetryIn(_)) | Err(_) if last_delivery => {
                     let reason =
                         format!("still not finished after {} deliveries", max_deliveries(&self.settings));
+                    self.record_given_up(&message, &target, &job_id, &reason).await;
                     self.reject(&message, reason).await;
                 }
                 Ok(Disposition::RetryIn(delay)) => {
@@ -123,6 +124,32 @@ impl Worker {
         }
         .instrument(span)
         .await
+    }
+
+    /// A job whose record its worker was to write, given up before any
+    /// was: without one, its kept input would answer `queued` until it
+    /// expired. A record written meanwhile is left as it is.
+    async fn record_given_up(
+        &self,
+        message: &jetstream::Message,
+        target: &Target,
+        job_id: &str,
+        reason: &str,
+    ) {
+        let Some(mut record) =
+            message.headers.as_ref().and_then(|map| JobQueue::deferred_record(job_id, target, map))
+        else {
+            return;
+        };
+        record.status = JobStatus::Failed;
+        record.attempts = message.info().map_or(0, |info| u32::try_from(info.delivered).unwrap_or(u32::MAX));
+        record.error = Some(ErrorBody::new(protocol::ErrorCode::Unavailable, reason));
+        record.finished_at_ms = Some(now_ms());
+        match self.queue.update(&record, 0).await {
+            Ok(_) => self.announce(target, &record).await,
+            Err(JobError::Conflict(_)) => {}
+            Err(err) => warn!(%err, "could not record the job given up"),
+        }
     }
 
     /// Terminates a message that must not be delivered again, and says so
@@ -185,6 +212,18 @@ impl Worker {
                 record.error = Some(error);
                 return match self.queue.update(&record, revision).await {
                     Ok(_) => Ok(Disposition::RetryIn(delay)),
+                    // An unrecorded attempt met a record it did not know of
+                    // (its own running write, answered lost, or the
+                    // submitter's): the retry goes over it, as an outcome does.
+                    Err(JobError::Conflict(_)) if revision == 0 => match self.queue.record(job_id).await {
+                        Ok((current, _)) if current.status.is_final() => Ok(Disposition::Ack),
+                        Ok((_, current)) => match self.queue.update(&record, current).await {
+                            Ok(_) => Ok(Disposition::RetryIn(delay)),
+                            Err(JobError::Conflict(_)) => Ok(Disposition::Leave),
+                            Err(err) => Err(err),
+                        },
+                        Err(err) => Err(err),
+                    },
                     Err(JobError::Conflict(_)) => Ok(Disposition::Leave),
                     Err(err) => Err(err),
                 };
@@ -248,7 +287,9 @@ impl Worker {
             message.headers.as_ref().and_then(|map| JobQueue::deferred_record(job_id, target, map));
         if let Some(mut record) = deferred {
             record.status = JobStatus::Running;
-            record.attempts = 1;
+            // Only this message's deliveries ran it: no record counted them.
+            record.attempts =
+                message.info().map_or(1, |info| u32::try_from(info.delivered).unwrap_or(u32::MAX));
             record.started_at_ms = Some(now_ms());
             // Its first delivery: no other can run before the ack wait
             // ends, far beyond RECORD_RUNNING_AFTER, so the claim can wait
