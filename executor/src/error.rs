@@ -97,6 +97,10 @@ pub enum ExecError {
     /// The function's configuration or concurrency slots could not be read.
     #[error("function configuration unavailable: {0}")]
     ConfigUnavailable(String),
+    /// A request on a subject of the executors' that names no valid
+    /// function or pipeline (a NATS client's typo, say).
+    #[error("not a valid function or pipeline subject: {0}")]
+    InvalidSubject(String),
     /// Anything else; a bug.
     #[error("internal executor error: {0}")]
     Internal(String),
@@ -123,6 +127,7 @@ impl ExecError {
             Self::ConcurrencyLimited { .. } => ErrorCode::ConcurrencyLimited,
             Self::CapabilityNotGranted { .. } => ErrorCode::CapabilityNotGranted,
             Self::Version(body) => body.code,
+            Self::InvalidSubject(_) => ErrorCode::InvalidName,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }

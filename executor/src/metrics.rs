@@ -64,8 +64,15 @@ impl FunctionLabels {
     }
 
     fn label(&self, function: &FunctionRef) -> Arc<str> {
-        if let Some(label) = self.known.read().expect("labels lock").get(function) {
-            return label.clone();
+        {
+            let known = self.known.read().expect("labels lock");
+            if let Some(label) = known.get(function) {
+                return label.clone();
+            }
+            // Past the cap, every later function is `(other)`: no write lock.
+            if known.len() >= self.max {
+                return self.other.clone();
+            }
         }
         let mut known = self.known.write().expect("labels lock");
         if let Some(label) = known.get(function) {

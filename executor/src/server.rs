@@ -473,7 +473,7 @@ async fn handle(
         };
         let started = Instant::now();
         let Some(function) = function else {
-            let error = ExecError::Internal(format!("not an exec or http subject: {}", message.subject));
+            let error = ExecError::InvalidSubject(message.subject.to_string());
             let (headers, payload) = reply::failure(&request_id, &executor.id, &error);
             if let Err(err) = executor.client.publish_with_headers(reply_to, headers, payload).await {
                 warn!(%err, "could not publish the reply");

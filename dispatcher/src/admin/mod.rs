@@ -79,14 +79,14 @@ impl Admin {
         let subjects = Subjects::new(&config.subject_prefix);
         let layout = bus::JetStreamLayout::new(&subjects, config.nats.js_replicas);
         let names = &layout.names;
-        let (trigger_bucket, pipeline_bucket) = (names.triggers(), names.pipelines());
+        let trigger_bucket = names.triggers();
         let Reporting { instance, health } = reporting;
         let opened = async {
             futures::join!(
                 TransferStore::open_when_ready(client, &layout),
                 FunctionRegistry::open_when_ready(client, &layout),
                 DefinitionStore::open_when_ready(client, &layout, &trigger_bucket, "trigger"),
-                DefinitionStore::open_when_ready(client, &layout, &pipeline_bucket, "pipeline"),
+                bus::open_pipelines(client, &layout),
                 TokenStore::open_when_ready(client, &layout),
                 bus::retry("audit log", || AuditLog::setup(client, &subjects, &layout, &config.stores)),
                 bus::retry("call logs", || CallLogs::setup(client, &subjects, &layout, &config.stores)),

@@ -72,6 +72,9 @@ async fn a_changed_or_deleted_pipeline_is_what_the_very_next_run_sees() {
         let (status, body) = post(&platform, "/exec/pipeline/greet", input).await;
         assert_eq!((status, error_code(&body).0), (StatusCode::NOT_FOUND, "pipeline_not_found"), "{body}");
     }
+    // A subject naming no valid pipeline is refused as such.
+    let (code, message) = over_nats(&platform, "-not+a~name", input).await;
+    assert_eq!(code.as_deref(), Some("invalid_name"), "{message}");
     // Defined again, it runs again at once.
     assert_eq!(put(&platform, "/pipeline/greet", two).await.0, StatusCode::OK);
     let (status, body) = post(&platform, "/exec/pipeline/greet", input).await;
