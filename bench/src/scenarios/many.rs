@@ -43,7 +43,7 @@ const BUDGET_SHARE: f64 = 0.3;
 /// Exponent of the Zipf popularity.
 const ZIPF_S: f64 = 1.1;
 /// The goal for a call whose function is not in memory.
-const ARTIFACT_P99_GOAL_MS: f64 = 10.0;
+pub const ARTIFACT_P99_GOAL_MS: f64 = 10.0;
 /// The header the api reports the cache source in, spelled as a client sees it.
 const CACHE_HEADER: &str = "x-faas-cache";
 /// Cache sources, as the header names them.

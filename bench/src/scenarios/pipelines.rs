@@ -47,12 +47,16 @@ impl PipelineCost {
             .filter_map(|transport| {
                 let call = report.phase(&format!("warm-{transport}-c1"))?;
                 let pipeline = report.phase(&format!("pipeline-{transport}-c1"))?;
-                (call.p50_ms > 0.0).then(|| PipelineRatio {
-                    transport: transport.to_owned(),
-                    call_p50_ms: call.p50_ms,
-                    pipeline_p50_ms: pipeline.p50_ms,
-                    ratio: pipeline.p50_ms / call.p50_ms,
-                })
+                // Latencies count successful requests only: a phase with
+                // errors has no figure to judge.
+                (call.p50_ms > 0.0 && pipeline.p50_ms > 0.0 && call.errors == 0 && pipeline.errors == 0).then(
+                    || PipelineRatio {
+                        transport: transport.to_owned(),
+                        call_p50_ms: call.p50_ms,
+                        pipeline_p50_ms: pipeline.p50_ms,
+                        ratio: pipeline.p50_ms / call.p50_ms,
+                    },
+                )
             })
             .collect();
         (!transports.is_empty()).then_some(Self { transports })
