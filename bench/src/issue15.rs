@@ -458,6 +458,7 @@ impl Report {
         }
         self.wrk_markdown(&mut md);
         self.time_markdown(&mut md);
+        self.limits_markdown(&mut md);
         md
     }
 
@@ -596,6 +597,58 @@ impl Report {
             let _ = writeln!(md, "\n{note}");
         }
     }
+
+    /// What this run's floors and cores allow at best, so a missed target
+    /// says whether the code or the design (two hops, two cores) stands in
+    /// the way.
+    fn limits_markdown(&self, md: &mut String) {
+        let i = &self.issue15;
+        let mut lines = Vec::new();
+        let in_process = self.in_process.as_ref().map(|p| p.p50_us / 1000.0);
+        if let (Some(f), Some(n), Some(ip), Some(peer)) =
+            (self.phase(&floor_id(1)), self.phase("floor-nats-c1"), in_process, self.phase(&peer_id(1)))
+        {
+            let floors = f.p50_ms + n.p50_ms + ip;
+            lines.push(format!(
+                "- c=1: the design's hops alone (HTTP to the api, one NATS request-reply to an executor) \
+                 and the in-process call add up to {} ms, {}x the peer's p50 ({} ms): a platform adding \
+                 nothing of its own to them would be at {}x, so the 1.5x goal leaves it {} ms of its own \
+                 (the 1.3x-floors goal {} ms).",
+                num(floors),
+                num(floors / peer.p50_ms),
+                num(peer.p50_ms),
+                num(floors / peer.p50_ms),
+                num((1.5 * peer.p50_ms - floors).max(0.0)),
+                num(0.3 * floors)
+            ));
+        }
+        if let (Some(warm), Some(peer)) = (i.phase(&warm_id(64)), self.phase(&peer_id(64))) {
+            let cores = self.run.cores.max(1) as f64;
+            let generator = cpu_of(warm, &["wrk"]).unwrap_or(0.0);
+            if let Some(platform) = cpu_of(warm, &PLATFORM_PROCESSES) {
+                let ceiling = cores * 1e6 / (platform + generator);
+                let goal = 2.5 * peer.throughput_rps;
+                lines.push(format!(
+                    "- c=64: the platform spends {} µs of CPU per call (api + executor + nats-server) and \
+                     wrk {} µs, so {} cores serve at most {} req/s at this cost; 2.5x the peer is {} req/s, \
+                     which leaves the platform {} µs per call.",
+                    num(platform),
+                    num(generator),
+                    cores,
+                    num(ceiling),
+                    num(goal),
+                    num((cores * 1e6 / goal - generator).max(0.0))
+                ));
+            }
+        }
+        if lines.is_empty() {
+            return;
+        }
+        md.push_str("\n### What the floors and the cores allow\n\n");
+        for line in lines {
+            let _ = writeln!(md, "{line}");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -732,6 +785,17 @@ mod tests {
     }
 
     fn wrk_phase(report: &mut Report, group: &str, target: &str, p50_us: f64, costs: &[(&str, f64)]) {
+        wrk_phase_at(report, group, target, 1, p50_us, costs);
+    }
+
+    fn wrk_phase_at(
+        report: &mut Report,
+        group: &str,
+        target: &str,
+        concurrency: usize,
+        p50_us: f64,
+        costs: &[(&str, f64)],
+    ) {
         let figures: Figures = serde_json::from_value(serde_json::json!({
             "requests": 2000, "duration_us": 1_000_000, "bytes": 1, "connect_errors": 0, "read_errors": 0,
             "write_errors": 0, "status_errors": 0, "timeouts": 0, "min_us": 10, "max_us": 900,
@@ -739,7 +803,7 @@ mod tests {
             "p99_us": p50_us, "p999_us": p50_us, "rusage": null,
         }))
         .unwrap();
-        let stats = figures.load_stats(&crate::report::PhaseName::new(group, group, "http"), 1);
+        let stats = figures.load_stats(&crate::report::PhaseName::new(group, group, "http"), concurrency);
         let id = stats.id.clone();
         report.add_load(stats);
         let costs = costs
@@ -756,7 +820,7 @@ mod tests {
         report.issue15.phases.push(WrkPhase {
             id,
             target: target.to_owned(),
-            concurrency: 1,
+            concurrency,
             threads: 1,
             figures,
             costs,
@@ -797,5 +861,30 @@ mod tests {
         assert!(md.contains("`wrk -t1 -c1 -d1s --latency"), "{md}");
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["issue15"]["phases"][1]["costs"][1]["process"], "faas-api");
+    }
+
+    #[test]
+    fn says_what_the_cores_allow_at_c64() {
+        let mut report = report();
+        assert!(!report.markdown().contains("What the floors and the cores allow"));
+        // 2,000 requests in 1 s each: the peer's 2,000 req/s makes the goal 5,000.
+        wrk_phase_at(
+            &mut report,
+            "wrk-warm",
+            "platform",
+            64,
+            900.0,
+            &[("wrk (generator)", 10.0), ("faas-api", 40.0), ("faas-executor", 40.0), ("nats-server", 20.0)],
+        );
+        wrk_phase_at(&mut report, "wrk-peer", "peer", 64, 900.0, &[("wasmtime serve", 50.0)]);
+        let md = report.markdown();
+        assert!(md.contains("### What the floors and the cores allow"), "{md}");
+        // 2 cores / (100 + 10) µs = 18,182 req/s; 2e6 / 5,000 - 10 = 390 µs.
+        assert!(md.contains("spends 100 µs of CPU per call"), "{md}");
+        assert!(md.contains("serve at most 18182 req/s"), "{md}");
+        assert!(
+            md.contains("2.5x the peer is 5000 req/s, which leaves the platform 390 µs per call"),
+            "{md}"
+        );
     }
 }
