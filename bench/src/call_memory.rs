@@ -9,21 +9,34 @@
 //! executor's own engine and linked against WASI 0.2 as the sandbox is, runs
 //! one `exec` call. Exec-world components only: an HTTP handler would need
 //! `wasi:http` linked here too.
+//!
+//! The same place splits a warm call's cost without NATS: warm calls through
+//! the executor's own `FunctionRuntime::call` (fresh store, instantiate,
+//! call, drop, as the executor runs them), instantiations alone (instantiate
+//! and drop, no call), and the minor page faults a warm call takes, which is
+//! what a large guest pays when the pool cannot keep its touched pages
+//! resident between calls.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use executor::ExecLimits;
 use executor::runtime::FunctionRuntime;
+use executor::{CallSettings, ExecLimits};
 use serde::Serialize;
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{ResourceLimiter, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::procstat;
+
 /// Epoch ticks the measured call may run (the runtime's ticker advances one
 /// every 5 ms): far more than a `hello` needs, and still an end.
 const DEADLINE_TICKS: u64 = 12_000;
+
+/// Warm calls (and instantiations) timed in process, after a few unmeasured.
+pub const WARM_CALLS: usize = 300;
+const WARM_UP: usize = 10;
 
 /// What one call of a component took in memory, and its compile.
 #[derive(Debug, Clone, Serialize)]
@@ -34,6 +47,13 @@ pub struct CallMemory {
     pub peak_kib: u64,
     /// Compiling the component in this process, in ms.
     pub compile_ms: f64,
+    /// Median warm call through the executor's runtime (store, instantiate,
+    /// call, drop), in µs.
+    pub warm_call_p50_us: f64,
+    /// Median instantiate and drop alone (no call), in µs.
+    pub instantiate_p50_us: f64,
+    /// Minor page faults per warm call.
+    pub faults_per_call: f64,
 }
 
 /// The memory and table growth of one store, recorded, never refused.
@@ -109,7 +129,57 @@ pub async fn measure(component: Vec<u8>, input: &str, expected: &[u8]) -> anyhow
         tokio::time::timeout(Duration::from_secs(60), call).await.context("the call timed out")??;
     anyhow::ensure!(result.as_bytes() == expected, "unexpected result {result:?}");
     let kib = |bytes: usize| u64::try_from(bytes / 1024).unwrap_or(u64::MAX);
-    Ok(CallMemory { instantiated_kib: kib(instantiated), peak_kib: kib(store.data().peak.peak), compile_ms })
+    let (instantiated_kib, peak_kib) = (kib(instantiated), kib(store.data().peak.peak));
+    drop(store);
+
+    let mut instantiations = Vec::with_capacity(WARM_CALLS);
+    for i in 0..WARM_UP + WARM_CALLS {
+        let state =
+            State { wasi: WasiCtx::builder().build(), table: ResourceTable::new(), peak: Peak::default() };
+        let started = Instant::now();
+        let mut store = Store::new(engine, state);
+        store.set_epoch_deadline(DEADLINE_TICKS);
+        linker.instantiate_async(&mut store, &compiled).await.map_err(|e| wasm_error("instantiate", e))?;
+        drop(store);
+        if i >= WARM_UP {
+            instantiations.push(started.elapsed());
+        }
+    }
+
+    let prepared = runtime.prepare(&compiled).context("prepare")?;
+    let settings = CallSettings::defaults(runtime.limits());
+    let mut calls = Vec::with_capacity(WARM_CALLS);
+    let mut faults = 0;
+    for i in 0..WARM_UP + WARM_CALLS {
+        if i == WARM_UP {
+            faults = procstat::minor_faults(std::process::id())?;
+        }
+        let started = Instant::now();
+        let out = runtime
+            .call(&prepared, input.to_owned(), &settings)
+            .await
+            .map_err(|f| anyhow::anyhow!("warm call: {}", f.error))?;
+        if i >= WARM_UP {
+            calls.push(started.elapsed());
+        }
+        anyhow::ensure!(out.result.as_bytes() == expected, "unexpected result {:?}", out.result);
+    }
+    // The bench's other threads are idle meanwhile: the faults are the calls'.
+    let faults = procstat::minor_faults(std::process::id())?.saturating_sub(faults);
+    Ok(CallMemory {
+        instantiated_kib,
+        peak_kib,
+        compile_ms,
+        warm_call_p50_us: p50_us(&mut calls),
+        instantiate_p50_us: p50_us(&mut instantiations),
+        faults_per_call: faults as f64 / WARM_CALLS as f64,
+    })
+}
+
+/// The median of `samples`, in µs.
+fn p50_us(samples: &mut [Duration]) -> f64 {
+    samples.sort_unstable();
+    samples.get(samples.len() / 2).map_or(0.0, |d| d.as_secs_f64() * 1e6)
 }
 
 /// A Wasmtime error (its own type, not anyhow's) with its whole chain.

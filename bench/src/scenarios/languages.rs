@@ -8,8 +8,9 @@
 //! included), the first call after the upload, the first call on a freshly
 //! started executor (the signed-artifact path), warm calls over HTTP at c=1,
 //! and memory: what one call's memories and tables grow to
-//! ([`crate::call_memory`]) and the executor's resident memory while
-//! [`LOAD_CONCURRENCY`] calls run at once.
+//! ([`crate::call_memory`], which also splits a warm call's cost in process:
+//! the whole call, instantiation alone, page faults per call) and the
+//! executor's resident memory while [`LOAD_CONCURRENCY`] calls run at once.
 //!
 //! A guest is one line of [`EXEC_GUESTS`] or [`HTTP_GUESTS`]; the HTTP
 //! handlers are called through `ANY /run/{b}/{f}/{*path}` and measured with
@@ -25,7 +26,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::{BUCKET, Bench, brief, record};
-use crate::call_memory::{self, CallMemory};
+use crate::call_memory::{self, CallMemory, WARM_CALLS};
 use crate::load::{Op, closed_loop};
 use crate::machine::RunInfo;
 use crate::ops::{self, HELLO_HTTP_ANSWER, HELLO_INPUT, HELLO_OUTPUT};
@@ -274,6 +275,12 @@ impl Bench {
                         m.instantiated_kib,
                         num(m.compile_ms)
                     );
+                    println!(
+                        "  in process: warm call p50 {} µs, instantiate + drop p50 {} µs, {} minor faults per call",
+                        num(m.warm_call_p50_us),
+                        num(m.instantiate_p50_us),
+                        num(m.faults_per_call)
+                    );
                     f.call_memory = Some(m);
                 }
                 Err(e) => f.errors.push(format!("call memory: {e:#}")),
@@ -349,7 +356,9 @@ impl LanguagesReport {
              {} ms; {} executor restarts (SIGKILL, then a new process with the artifact key), each \
              followed by the first call; one call in the bench's own process on the executor's engine, \
              with a limiter recording the linear memories and tables (the sum the per-call budget \
-             charges). Timings are p50 / min / max ms.\n",
+             charges), then {WARM_CALLS} warm calls through the executor's own runtime (no NATS) and \
+             {WARM_CALLS} instantiations alone, counting the bench process's minor page faults over \
+             the calls. Timings are p50 / min / max ms.\n",
             self.upload_runs,
             num(self.duration_s),
             SAMPLE_EVERY.as_millis(),
@@ -397,6 +406,14 @@ impl LanguagesReport {
             g.call_memory
                 .as_ref()
                 .map_or("-".to_owned(), |m| format!("{} ({})", mib(m.peak_kib), mib(m.instantiated_kib)))
+        });
+        row(&mut md, "in process, warm call p50 / instantiate + drop p50, µs", &|g| {
+            g.call_memory.as_ref().map_or("-".to_owned(), |m| {
+                format!("{} / {}", num(m.warm_call_p50_us), num(m.instantiate_p50_us))
+            })
+        });
+        row(&mut md, "in process, minor page faults per warm call", &|g| {
+            g.call_memory.as_ref().map_or("-".to_owned(), |m| num(m.faults_per_call))
         });
         row(&mut md, "compile in the bench's process (services idle), ms", &|g| {
             g.call_memory.as_ref().map_or("-".to_owned(), |m| num(m.compile_ms))
