@@ -163,17 +163,19 @@ pub fn cpu_text(cpu: &[ProcessCpu]) -> String {
     format!("{}; in all {} µs", parts.join(", "), crate::report::num(all))
 }
 
-/// CPU µs of all processes together.
-fn cpu_total(cpu: &[ProcessCpu]) -> f64 {
-    cpu.iter().map(|c| c.us).sum()
+/// All processes' CPU per job over theirs per call; `None` unless both
+/// were measured.
+fn calls_per_job(per_job: &[ProcessCpu], per_call: &[ProcessCpu]) -> Option<f64> {
+    let total = |cpu: &[ProcessCpu]| cpu.iter().map(|c| c.us).sum::<f64>();
+    let (job, call) = (total(per_job), total(per_call));
+    (job > 0.0 && call > 0.0).then(|| job / call)
 }
 
 impl AsyncJobs {
     /// Sets the CPU per sync call measured in the same run, and what a job
     /// costs in calls.
     pub fn set_sync_cpu(&mut self, per_call: Vec<ProcessCpu>) {
-        let (job, call) = (cpu_total(&self.cpu_us_per_job), cpu_total(&per_call));
-        self.cpu_per_job_vs_call = (job > 0.0 && call > 0.0).then(|| job / call);
+        self.cpu_per_job_vs_call = calls_per_job(&self.cpu_us_per_job, &per_call);
         self.sync_cpu_us_per_call = per_call;
     }
 
@@ -551,6 +553,18 @@ async fn check_record(http: &reqwest::Client, api_url: &str, id: &str) -> anyhow
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_job_is_weighed_in_calls_over_all_processes() {
+        let cpu = |figures: &[(&str, f64)]| -> Vec<ProcessCpu> {
+            figures.iter().map(|(p, us)| ProcessCpu { process: (*p).to_owned(), us: *us }).collect()
+        };
+        let job = cpu(&[("faas-api", 50.0), ("faas-dispatcher", 30.0), ("nats-server", 70.0)]);
+        let call = cpu(&[("faas-api", 40.0), ("faas-dispatcher", 0.0), ("nats-server", 20.0)]);
+        assert_eq!(calls_per_job(&job, &call), Some(2.5));
+        assert_eq!(calls_per_job(&job, &[]), None);
+        assert_eq!(calls_per_job(&[], &call), None);
+    }
 
     #[test]
     fn accepts_only_a_well_formed_202() {
