@@ -120,6 +120,11 @@ pub struct AsyncJobs {
     /// Throughput of warm `hello` over HTTP at c=64 in the same run
     /// (`warm-http-c64`), the yardstick of issue 15's async targets.
     pub sync_http_c64_rps: Option<f64>,
+    /// All processes' CPU per completed job over theirs per sync call
+    /// (`--only jobs`): what a job costs in calls, load-independent. Where
+    /// the box is CPU-bound, completion ≥ 0.8x the sync rate needs this at
+    /// most 1.25.
+    pub cpu_per_job_vs_call: Option<f64>,
     /// `submit.throughput_rps / sync_http_c64_rps` (target: ≥ 1.0).
     pub submit_vs_sync: Option<f64>,
     /// `completion.throughput_rps / sync_http_c64_rps` (target: ≥ 0.8).
@@ -158,7 +163,22 @@ pub fn cpu_text(cpu: &[ProcessCpu]) -> String {
     format!("{}; in all {} µs", parts.join(", "), crate::report::num(all))
 }
 
+/// All processes' CPU per job over theirs per call; `None` unless both
+/// were measured.
+fn calls_per_job(per_job: &[ProcessCpu], per_call: &[ProcessCpu]) -> Option<f64> {
+    let total = |cpu: &[ProcessCpu]| cpu.iter().map(|c| c.us).sum::<f64>();
+    let (job, call) = (total(per_job), total(per_call));
+    (job > 0.0 && call > 0.0).then(|| job / call)
+}
+
 impl AsyncJobs {
+    /// Sets the CPU per sync call measured in the same run, and what a job
+    /// costs in calls.
+    pub fn set_sync_cpu(&mut self, per_call: Vec<ProcessCpu>) {
+        self.cpu_per_job_vs_call = calls_per_job(&self.cpu_us_per_job, &per_call);
+        self.sync_cpu_us_per_call = per_call;
+    }
+
     /// Reads the jobs against the sync HTTP c=64 throughput of the same run.
     pub fn compare_with_sync(&mut self, sync_rps: Option<f64>) {
         self.sync_http_c64_rps = sync_rps.filter(|rps| *rps > 0.0);
@@ -188,6 +208,13 @@ impl AsyncJobs {
             md.push_str(&format!(
                 "CPU per sync HTTP c=64 call, for comparison: {}.\n",
                 cpu_text(&self.sync_cpu_us_per_call)
+            ));
+        }
+        if let Some(calls) = self.cpu_per_job_vs_call {
+            md.push_str(&format!(
+                "A job costs {}x a sync call's CPU (all processes; load-independent, unlike the rates on a \
+                 shared box). Where the machine is CPU-bound, completion >= 0.8x needs at most 1.25x.\n",
+                crate::report::num(calls)
             ));
         }
         md
@@ -315,6 +342,7 @@ pub async fn measure(target: &JobTarget, load: JobLoad) -> anyhow::Result<AsyncJ
         drain_s: load.drain.as_secs_f64(),
         cpu_us_per_job: cpu_per(cpu, completed),
         sync_cpu_us_per_call: Vec::new(),
+        cpu_per_job_vs_call: None,
         sync_http_c64_rps: None,
         submit_vs_sync: None,
         completion_vs_sync: None,
@@ -525,6 +553,18 @@ async fn check_record(http: &reqwest::Client, api_url: &str, id: &str) -> anyhow
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_job_is_weighed_in_calls_over_all_processes() {
+        let cpu = |figures: &[(&str, f64)]| -> Vec<ProcessCpu> {
+            figures.iter().map(|(p, us)| ProcessCpu { process: (*p).to_owned(), us: *us }).collect()
+        };
+        let job = cpu(&[("faas-api", 50.0), ("faas-dispatcher", 30.0), ("nats-server", 70.0)]);
+        let call = cpu(&[("faas-api", 40.0), ("faas-dispatcher", 0.0), ("nats-server", 20.0)]);
+        assert_eq!(calls_per_job(&job, &call), Some(2.5));
+        assert_eq!(calls_per_job(&job, &[]), None);
+        assert_eq!(calls_per_job(&[], &call), None);
+    }
 
     #[test]
     fn accepts_only_a_well_formed_202() {

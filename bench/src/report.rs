@@ -1042,6 +1042,7 @@ mod tests {
             drain_s: 30.0,
             cpu_us_per_job: Vec::new(),
             sync_cpu_us_per_call: Vec::new(),
+            cpu_per_job_vs_call: None,
             sync_http_c64_rps: None,
             submit_vs_sync: None,
             completion_vs_sync: None,

@@ -419,10 +419,20 @@ impl JobQueue {
     /// [`JobError::Unavailable`], so the caller retries soon instead of
     /// leaving the job to a redelivery a whole ack wait later.
     pub async fn update(&self, record: &JobRecord, revision: u64) -> Result<u64, JobError> {
-        let value = serde_json::to_vec(record).expect("records always serialise");
-        self.records.update(&record.job_id, value.into(), revision).await.map_err(|err| match err.kind() {
-            kv::UpdateErrorKind::WrongLastRevision => JobError::Conflict(record.job_id.clone()),
-            _ => unavailable(format!("updating the record of job {}: {err}", record.job_id)),
+        self.update_encoded(&record.job_id, Self::encode(record), revision).await
+    }
+
+    /// A record as the bucket stores it and its results subject announces
+    /// it: a worker encodes a finished record once for both.
+    pub fn encode(record: &JobRecord) -> Bytes {
+        serde_json::to_vec(record).expect("records always serialise").into()
+    }
+
+    /// [`Self::update`] of a record [`Self::encode`]d already.
+    pub async fn update_encoded(&self, job_id: &str, value: Bytes, revision: u64) -> Result<u64, JobError> {
+        self.records.update(job_id, value, revision).await.map_err(|err| match err.kind() {
+            kv::UpdateErrorKind::WrongLastRevision => JobError::Conflict(job_id.to_owned()),
+            _ => unavailable(format!("updating the record of job {job_id}: {err}")),
         })
     }
 

@@ -46,13 +46,14 @@ impl Bench {
         println!("      CPU per call: {}", cpu_text(&per_call));
         self.async_jobs().await?;
         if let Some(j) = &mut self.report.async_jobs {
-            j.sync_cpu_us_per_call = per_call;
+            j.set_sync_cpu(per_call);
             let ratio = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{}x", crate::report::num(v)));
             println!(
-                "      vs sync HTTP c=64: submit {}, completion {}; CPU per job: {}",
+                "      vs sync HTTP c=64: submit {}, completion {}; CPU per job: {} ({} a call's)",
                 ratio(j.submit_vs_sync),
                 ratio(j.completion_vs_sync),
-                cpu_text(&j.cpu_us_per_job)
+                cpu_text(&j.cpu_us_per_job),
+                ratio(j.cpu_per_job_vs_call)
             );
         }
         Ok(())

@@ -69,7 +69,11 @@ where
             Some(_) = running.join_next(), if !running.is_empty() => drop(slot),
             next = messages.next() => match next {
                 Some(Ok(message)) => {
-                    let task = handle(message);
+                    // A delivery's future is large (a job's about 8 KiB:
+                    // every step it may await, nested). Boxed here it is
+                    // copied once; moved through the spawn by value it was
+                    // copied several times per delivery (issue 15).
+                    let task = Box::pin(handle(message));
                     running.spawn(async move {
                         task.await;
                         drop(slot);

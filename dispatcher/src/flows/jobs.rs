@@ -145,8 +145,9 @@ impl Worker {
         record.attempts = message.info().map_or(0, |info| u32::try_from(info.delivered).unwrap_or(u32::MAX));
         record.error = Some(ErrorBody::new(protocol::ErrorCode::Unavailable, reason));
         record.finished_at_ms = Some(now_ms());
-        match self.queue.update(&record, 0).await {
-            Ok(_) => self.announce(target, &record).await,
+        let encoded = JobQueue::encode(&record);
+        match self.queue.update_encoded(job_id, encoded.clone(), 0).await {
+            Ok(_) => self.announce(target, job_id, encoded).await,
             Err(JobError::Conflict(_)) => {}
             Err(err) => warn!(%err, "could not record the job given up"),
         }
@@ -234,7 +235,9 @@ impl Worker {
             }
         }
         record.finished_at_ms = Some(now_ms());
-        match self.queue.update(&record, revision).await {
+        // Encoded once: the record stored is the record announced.
+        let encoded = JobQueue::encode(&record);
+        match self.queue.update_encoded(job_id, encoded.clone(), revision).await {
             Ok(_) => {}
             // Another delivery recorded the outcome first: that one counts.
             // Only a final record proves it: across a JetStream leader change
@@ -245,11 +248,15 @@ impl Worker {
                 // A record the unrecorded attempt did not know of (its own
                 // running write, answered lost, or the submitter's): this
                 // attempt's outcome goes over it.
-                Ok((_, current)) if revision == 0 => match self.queue.update(&record, current).await {
-                    Ok(_) => {}
-                    Err(JobError::Conflict(_)) => return Ok(Disposition::RetryIn(Duration::from_secs(1))),
-                    Err(err) => return Err(err),
-                },
+                Ok((_, current)) if revision == 0 => {
+                    match self.queue.update_encoded(job_id, encoded.clone(), current).await {
+                        Ok(_) => {}
+                        Err(JobError::Conflict(_)) => {
+                            return Ok(Disposition::RetryIn(Duration::from_secs(1)));
+                        }
+                        Err(err) => return Err(err),
+                    }
+                }
                 Ok(_) => return Ok(Disposition::RetryIn(Duration::from_secs(1))),
                 Err(err) => return Err(err),
             },
@@ -262,7 +269,7 @@ impl Worker {
                 Err(err) => warn!(%err, "could not keep the failed job's input; it cannot be re-driven"),
             }
         }
-        self.announce(target, &record).await;
+        self.announce(target, job_id, encoded).await;
         self.pass_on(message, &record, request_id).await;
         let status = if record.status == JobStatus::Succeeded { "succeeded" } else { "failed" };
         self.metrics.job_finished(&record.function.to_string(), status);
@@ -465,14 +472,14 @@ impl Worker {
         }
     }
 
-    /// Publishes a finished job's record on its results subject.
-    async fn announce(&self, target: &Target, record: &JobRecord) {
+    /// Publishes a finished job's record ([`JobQueue::encode`]d) on its
+    /// results subject.
+    async fn announce(&self, target: &Target, job_id: &str, record: bytes::Bytes) {
         let mut map = HeaderMap::new();
-        map.insert(headers::JOB_ID, record.job_id.as_str());
+        map.insert(headers::JOB_ID, job_id);
         map.insert(headers::CONTENT_TYPE, headers::CONTENT_TYPE_JSON);
-        let payload = serde_json::to_vec(record).expect("records always serialise");
         if let Err(err) =
-            self.client.publish_with_headers(self.subjects.job_result(target), map, payload.into()).await
+            self.client.publish_with_headers(self.subjects.job_result(target), map, record).await
         {
             warn!(%err, "could not announce the job's outcome");
         }
