@@ -6,8 +6,12 @@
 //! the api does not gather their counters, so each series belongs to the
 //! process that counted it and a restart is an ordinary counter reset.
 
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::MatchedPath;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -19,12 +23,80 @@ const KNOWN_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIO
 
 type Labels<const N: usize> = [(&'static str, String); N];
 
+/// The route label: a route template, `unmatched`, or (tests) any name.
+///
+/// Every request is counted, so its labels are built without allocating:
+/// a matched route's template is the router's own `Arc<str>` (cloning a
+/// [`MatchedPath`] is a reference count), the method and status are
+/// static strings and a number.
+#[derive(Debug, Clone)]
+pub enum Route {
+    /// The template the router matched.
+    Matched(MatchedPath),
+    /// No route matched.
+    Unmatched,
+    /// A template named by the caller.
+    Named(Arc<str>),
+}
+
+impl Route {
+    /// The label value.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Matched(path) => path.as_str(),
+            Self::Unmatched => "unmatched",
+            Self::Named(name) => name,
+        }
+    }
+}
+
+impl From<&str> for Route {
+    fn from(name: &str) -> Self {
+        Self::Named(name.into())
+    }
+}
+
+impl PartialEq for Route {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Route {}
+
+impl Hash for Route {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl EncodeLabelValue for Route {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+/// Labels of `faas_http_requests`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: &'static str,
+    route: Route,
+    status: u16,
+}
+
+/// Labels of `faas_http_request_duration_seconds`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DurationLabels {
+    method: &'static str,
+    route: Route,
+}
+
 /// The api's metric families and the registry that encodes them.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    requests: Family<Labels<3>, Counter>,
-    durations: Family<Labels<2>, Histogram>,
+    requests: Family<RequestLabels, Counter>,
+    durations: Family<DurationLabels, Histogram>,
     in_flight: Gauge,
     jobs_submitted: Family<Labels<1>, Counter>,
 }
@@ -39,7 +111,7 @@ impl Default for Metrics {
             "HTTP requests answered, by method, route template and status",
             requests.clone(),
         );
-        let durations: Family<Labels<2>, Histogram> =
+        let durations: Family<DurationLabels, Histogram> =
             Family::new_with_constructor(|| Histogram::new(bus::metrics::CALL_BUCKETS));
         registry.register(
             "faas_http_request_duration_seconds",
@@ -72,18 +144,11 @@ impl Metrics {
     /// Records one finished request. `route` is a route template (or
     /// `unmatched`), never a raw path, and a method the api does not know is
     /// counted as `other`, so no client can grow the label sets.
-    pub fn record(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+    pub fn record(&self, method: &str, route: impl Into<Route>, status: u16, elapsed: Duration) {
         let method = KNOWN_METHODS.into_iter().find(|known| *known == method).unwrap_or("other");
-        self.requests
-            .get_or_create(&[
-                ("method", method.to_owned()),
-                ("route", route.to_owned()),
-                ("status", status.to_string()),
-            ])
-            .inc();
-        self.durations
-            .get_or_create(&[("method", method.to_owned()), ("route", route.to_owned())])
-            .observe(elapsed.as_secs_f64());
+        let route = route.into();
+        self.requests.get_or_create(&RequestLabels { method, route: route.clone(), status }).inc();
+        self.durations.get_or_create(&DurationLabels { method, route }).observe(elapsed.as_secs_f64());
     }
 
     /// One job submission ended: `accepted`, `duplicate` or an error code.

@@ -13,6 +13,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
+use crate::metrics::Route;
 use crate::state::AppState;
 
 /// The HTTP header.
@@ -28,6 +29,12 @@ impl RequestId {
         &self.0
     }
 
+    /// A fresh id: `protocol::headers::new_request_id` (a v4 uuid minted
+    /// without a syscall).
+    pub fn mint() -> Self {
+        Self(protocol::headers::new_request_id())
+    }
+
     fn from_client(value: Option<&HeaderValue>) -> Option<Self> {
         let value = value?.to_str().ok()?;
         protocol::headers::is_valid_request_id(value).then(|| Self(value.to_owned()))
@@ -40,13 +47,8 @@ pub async fn middleware(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let id = RequestId::from_client(request.headers().get(HEADER))
-        .unwrap_or_else(|| RequestId(protocol::headers::new_request_id()));
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
+    let id = RequestId::from_client(request.headers().get(HEADER)).unwrap_or_else(RequestId::mint);
+    let route = request.extensions().get::<MatchedPath>().cloned().map_or(Route::Unmatched, Route::Matched);
     let method = request.method().clone();
     let span = tracing::info_span!("http", request_id = %id.as_str(), %method, path = %request.uri().path());
     bus::telemetry::adopt_http(&span, request.headers());
@@ -63,7 +65,7 @@ pub async fn middleware(
             "request"
         )
     });
-    state.metrics.record(method.as_str(), &route, response.status().as_u16(), elapsed);
+    state.metrics.record(method.as_str(), route, response.status().as_u16(), elapsed);
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
         response.headers_mut().insert(HEADER, value);
     }

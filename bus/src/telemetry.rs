@@ -44,6 +44,10 @@ pub fn adopt(span: &tracing::Span, message: &Message) {
 /// carries a valid one (a malformed `traceparent` is ignored, as the W3C
 /// recommendation says: the request then starts a trace of its own).
 pub fn adopt_http(span: &tracing::Span, map: &http::HeaderMap) {
+    // Every api request passes here; most carry no trace context.
+    if !map.contains_key(headers::TRACEPARENT) {
+        return;
+    }
     set_parent(span, TraceContextPropagator::new().extract(&HttpExtractor(map)));
 }
 

@@ -7,8 +7,7 @@
 //! answer; they are logged by the executor either way.
 
 use axum::Json;
-use axum::body::Body;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use protocol::auth::Access;
@@ -85,9 +84,12 @@ pub async fn exec(
     Extension(principal): Extension<Principal>,
     Path((bucket, function)): Path<(String, String)>,
     Query(query): Query<ExecQuery>,
-    http_headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Result<Response, ApiError> {
+    // The request's own headers, not the `HeaderMap` extractor's copy of
+    // them: this is every warm call's path.
+    let (parts, body) = request.into_parts();
+    let http_headers = &parts.headers;
     let (function, version) = addressed(&bucket, &function)?;
     principal.require(Access::Invoke, &function.bucket)?;
     let target = Target::Function(function);
@@ -105,7 +107,7 @@ pub async fn exec(
     if let Some(version) = &version {
         nats_headers.insert(headers::VERSION, version.as_str());
     }
-    pass_route_key(&http_headers, &mut nats_headers);
+    pass_route_key(http_headers, &mut nats_headers);
     let reply = state.exec.call(&target, input, nats_headers, id.as_str(), state.config.exec_wait()).await?;
     let passed_on = passed_on(|name| reply.header(name));
 
