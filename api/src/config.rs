@@ -87,13 +87,6 @@ pub struct ApiConfig {
     /// configuration with secrets is refused (503 `unavailable`).
     #[arg(long, env = "FAAS_SECRETS_KEY", hide_env_values = true)]
     pub secrets_key: Option<bus::SecretsKey>,
-    /// Tokio worker threads of the `faas-api` binary (at least 1). Every
-    /// call wakes the api twice (the HTTP request, the NATS reply); with
-    /// one worker those wakes never cross threads (no futex, one context
-    /// switch fewer per call), and one core serves about 25,000 warm calls
-    /// per second. Raise it where one api must serve more.
-    #[arg(long, env = "FAAS_API_WORKER_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
-    pub worker_threads: u16,
 }
 
 /// Whether the api checks tokens.
@@ -145,8 +138,6 @@ impl ApiConfig {
             public_probes: true,
             token_usage_flush_secs: 60,
             secrets_key: None,
-            // Read by the binary only: an embedder's runtime runs the api.
-            worker_threads: 1,
         }
     }
 
