@@ -147,8 +147,11 @@ impl Metrics {
     pub fn record(&self, method: &str, route: impl Into<Route>, status: u16, elapsed: Duration) {
         let method = KNOWN_METHODS.into_iter().find(|known| *known == method).unwrap_or("other");
         let route = route.into();
-        self.requests.get_or_create(&RequestLabels { method, route: route.clone(), status }).inc();
-        self.durations.get_or_create(&DurationLabels { method, route }).observe(elapsed.as_secs_f64());
+        let labels = RequestLabels { method, route, status };
+        self.requests.get_or_create(&labels).inc();
+        self.durations
+            .get_or_create(&DurationLabels { method, route: labels.route })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// One job submission ended: `accepted`, `duplicate` or an error code.

@@ -16,3 +16,18 @@ fn help_never_shows_a_secret() {
     assert!(help.contains("FAAS_ADMIN_TOKEN_FILE"), "{help}");
     assert!(help.contains("[default: nats://127.0.0.1:4222]"), "{help}");
 }
+
+/// The runtime's worker count is a setting of the binary; zero is refused
+/// before anything starts, naming the flag.
+#[test]
+fn zero_worker_threads_is_refused_by_name() {
+    let help = help_hiding(env!("CARGO_BIN_EXE_faas-api"), &[]);
+    assert!(help.contains("FAAS_API_WORKER_THREADS"), "{help}");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_faas-api"))
+        .env("FAAS_API_WORKER_THREADS", "0")
+        .output()
+        .expect("faas-api runs");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--worker-threads"), "{stderr}");
+}

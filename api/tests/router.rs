@@ -165,3 +165,17 @@ async fn function_configs_are_checked_before_a_dispatcher_sees_them() {
     assert!(answer["error"]["message"].as_str().unwrap().contains("FAAS_SECRETS_KEY"), "{answer}");
     assert!(!answer.to_string().contains("hunter2"));
 }
+
+#[tokio::test]
+async fn an_exec_input_past_max_payload_is_413_naming_the_limit() {
+    let (_nats, router) = router().await;
+    let request = Request::post("/exec/functions/hello").body(Body::from(vec![b'x'; 2 << 20])).unwrap();
+    let (status, _, body) = call(&router, request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["error"]["code"], "payload_too_large");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("(the NATS server's max_payload less headers) exceeds the limit of"),
+        "{message}"
+    );
+}

@@ -575,10 +575,13 @@ impl Report {
             );
         }
         let in_process = self.in_process.as_ref().map(|p| p.p50_us / 1000.0);
-        if let (Some(w), Some(f), Some(n), Some(ip)) =
-            (self.phase(&warm_id(1)), self.phase(&floor_id(1)), self.phase("floor-nats-c1"), in_process)
-        {
-            let floors = f.p50_ms + n.p50_ms + ip;
+        if let (Some(w), Some(f), Some(n), Some(ip), Some(floors)) = (
+            self.phase(&warm_id(1)),
+            self.phase(&floor_id(1)),
+            self.phase("floor-nats-c1"),
+            in_process,
+            self.c1_floors_ms(),
+        ) {
             let _ = writeln!(
                 md,
                 "Latency at c=1: the warm call's p50 is {} ms; the HTTP floor ({} ms), the NATS \
@@ -598,34 +601,37 @@ impl Report {
         }
     }
 
+    /// The c=1 floors a warm HTTP call cannot go below: the HTTP floor
+    /// (wrk), the NATS request-reply floor and the in-process call, in ms.
+    fn c1_floors_ms(&self) -> Option<f64> {
+        let in_process = self.in_process.as_ref().map(|p| p.p50_us / 1000.0)?;
+        Some(self.phase(&floor_id(1))?.p50_ms + self.phase("floor-nats-c1")?.p50_ms + in_process)
+    }
+
     /// What this run's floors and cores allow at best, so a missed target
     /// says whether the code or the design (two hops, two cores) stands in
     /// the way.
     fn limits_markdown(&self, md: &mut String) {
         let i = &self.issue15;
         let mut lines = Vec::new();
-        let in_process = self.in_process.as_ref().map(|p| p.p50_us / 1000.0);
-        if let (Some(f), Some(n), Some(ip), Some(peer)) =
-            (self.phase(&floor_id(1)), self.phase("floor-nats-c1"), in_process, self.phase(&peer_id(1)))
-        {
-            let floors = f.p50_ms + n.p50_ms + ip;
+        if let (Some(floors), Some(peer)) = (self.c1_floors_ms(), self.phase(&peer_id(1))) {
             lines.push(format!(
                 "- c=1: the design's hops alone (HTTP to the api, one NATS request-reply to an executor) \
-                 and the in-process call add up to {} ms, {}x the peer's p50 ({} ms): a platform adding \
-                 nothing of its own to them would be at {}x, so the 1.5x goal leaves it {} ms of its own \
-                 (the 1.3x-floors goal {} ms).",
+                 and the in-process call add up to {} ms, {}x the peer's p50 ({} ms), before the platform \
+                 adds anything of its own: the 1.5x goal leaves it {} ms (the 1.3x-floors goal {} ms).",
                 num(floors),
                 num(floors / peer.p50_ms),
                 num(peer.p50_ms),
-                num(floors / peer.p50_ms),
                 num((1.5 * peer.p50_ms - floors).max(0.0)),
                 num(0.3 * floors)
             ));
         }
         if let (Some(warm), Some(peer)) = (i.phase(&warm_id(64)), self.phase(&peer_id(64))) {
             let cores = self.run.cores.max(1) as f64;
-            let generator = cpu_of(warm, &["wrk"]).unwrap_or(0.0);
-            if let Some(platform) = cpu_of(warm, &PLATFORM_PROCESSES) {
+            // Without wrk's own cost the ceiling would flatter the platform.
+            if let (Some(platform), Some(generator)) =
+                (cpu_of(warm, &PLATFORM_PROCESSES), cpu_of(warm, &["wrk"]))
+            {
                 let ceiling = cores * 1e6 / (platform + generator);
                 let goal = 2.5 * peer.throughput_rps;
                 lines.push(format!(

@@ -35,9 +35,11 @@ pub fn inject(map: &mut HeaderMap) {
 /// Makes `span` a child of the trace context a received message carries,
 /// if it carries one.
 pub fn adopt(span: &tracing::Span, message: &Message) {
-    if let Some(map) = &message.headers {
-        set_parent(span, TraceContextPropagator::new().extract(&NatsExtractor(map)));
-    }
+    // Every exec message passes here; without tracing none carries context.
+    let Some(map) = message.headers.as_ref().filter(|map| map.get(headers::TRACEPARENT).is_some()) else {
+        return;
+    };
+    set_parent(span, TraceContextPropagator::new().extract(&NatsExtractor(map)));
 }
 
 /// Makes `span` a child of the trace context an HTTP request carries, if it

@@ -18,3 +18,18 @@ fn help_never_shows_a_secret() {
     );
     assert!(!help.contains("faas-local-secret"), "the default S3 secret is shown:\n{help}");
 }
+
+/// The runtime's worker count is a setting of the binary; zero is refused
+/// before anything starts, naming the flag.
+#[test]
+fn zero_worker_threads_is_refused_by_name() {
+    let help = help_hiding(env!("CARGO_BIN_EXE_faas-executor"), &[]);
+    assert!(help.contains("FAAS_EXECUTOR_WORKER_THREADS"), "{help}");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_faas-executor"))
+        .env("FAAS_EXECUTOR_WORKER_THREADS", "0")
+        .output()
+        .expect("faas-executor runs");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--worker-threads"), "{stderr}");
+}

@@ -1,8 +1,8 @@
 //! `faas-api`: the HTTP front door.
 //!
 //! The runtime is built here rather than by `#[tokio::main]` so that its
-//! worker count is the api's own setting (`FAAS_API_WORKER_THREADS`), not
-//! one every process in the environment shares, and `run` goes on a worker
+//! worker count is the api's own setting (`FAAS_API_WORKER_THREADS`), and
+//! `run` goes on a worker
 //! thread: the connection tasks its accept loop spawns then start on that
 //! worker's local queue, not the inject queue (which wakes a parked worker),
 //! as the executor measured (`bench/results/*-xwake.md`).
@@ -18,11 +18,12 @@ use clap::Parser;
 struct Args {
     #[command(flatten)]
     config: api::ApiConfig,
-    /// Tokio worker threads of the api's runtime; unset, one per CPU
-    /// (Tokio's default). One worker keeps a call's two wake-ups (the HTTP
+    /// Tokio worker threads of the api's runtime; unset, Tokio's default
+    /// (`TOKIO_WORKER_THREADS`, else one per CPU). One worker keeps a call's two wake-ups (the HTTP
     /// request, the NATS reply) on one thread but caps the api at one core:
     /// on 2 cores it served 14-15 % fewer warm calls at c=64 and no faster
-    /// at c=1 (`bench/results/*-awake.md`, `scripts/bench.sh --only peer`).
+    /// at c=1 (interleaved `scripts/bench.sh --only peer` runs, in
+    /// `bench/results/2026-12-07-1f2ece7-awake.md`'s addendum).
     #[arg(long, env = "FAAS_API_WORKER_THREADS")]
     worker_threads: Option<NonZeroUsize>,
 }

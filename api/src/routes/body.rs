@@ -12,23 +12,21 @@ use crate::timeouts::BodyTimeout;
 /// `max_payload` less room for headers, else a 413 naming `what`.
 pub async fn read_message_input(state: &AppState, body: Body, what: &str) -> Result<Bytes, ApiError> {
     let limit = headers::payload_limit(state.client.max_payload());
-    // Every call reads its input here: the limit's wording is only made
-    // for the answer that needs it.
-    axum::body::to_bytes(body, limit).await.map_err(|err| {
-        if find_cause::<LengthLimitError>(&err).is_some() {
-            too_large(&format!("{what} (the NATS server's max_payload less headers)"), limit)
-        } else {
-            read_failed(&err)
-        }
-    })
+    read_to_limit(body, limit, || format!("{what} (the NATS server's max_payload less headers)")).await
 }
 
 /// Reads the whole body, refusing more than `limit` bytes with a 413 that
 /// names `what` and the limit.
 pub async fn read_limited(body: Body, limit: usize, what: &str) -> Result<Bytes, ApiError> {
+    read_to_limit(body, limit, || what.to_owned()).await
+}
+
+/// Every call reads its input here: the 413's wording is only made for the
+/// answer that needs it.
+async fn read_to_limit(body: Body, limit: usize, what: impl FnOnce() -> String) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|err| {
         if find_cause::<LengthLimitError>(&err).is_some() {
-            too_large(what, limit)
+            too_large(&what(), limit)
         } else {
             read_failed(&err)
         }

@@ -19,8 +19,8 @@ use clap::Parser;
 struct Args {
     #[command(flatten)]
     config: executor::ExecutorConfig,
-    /// Tokio worker threads of the executor's runtime; unset, one per
-    /// CPU (Tokio's default). Wasm calls run on these threads.
+    /// Tokio worker threads of the executor's runtime; unset, Tokio's
+    /// default (`TOKIO_WORKER_THREADS`, else one per CPU). Wasm calls run on these threads.
     #[arg(long, env = "FAAS_EXECUTOR_WORKER_THREADS")]
     worker_threads: Option<NonZeroUsize>,
 }
