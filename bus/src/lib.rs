@@ -17,7 +17,7 @@
 //! events and the principal
 //! on messages, per-call logs, W3C trace context on every hop, the metrics
 //! endpoint of the roles without an HTTP server ([`metrics`]), and process
-//! bootstrap (logging, trace export, shutdown on Ctrl-C or SIGTERM).
+//! bootstrap (the runtime, logging, trace export, shutdown on Ctrl-C or SIGTERM).
 
 pub mod address_policy;
 pub mod audit;
@@ -67,7 +67,7 @@ pub use jobs::{JobError, JobQueue, NewJob, QueueDepths, QueueLimits, Submitted};
 pub use keyvalue::{KeyPage, KeySpace, KeyValueData, KeyValueError};
 pub use message::{header, hops, request_id};
 pub use pipelines::{PIPELINE_KIND, PipelineWatch, open_pipelines};
-pub use process::{Telemetry, init_tracing, shutdown_signal};
+pub use process::{ServeError, Telemetry, init_tracing, serve, shutdown_signal};
 pub use registry::{FunctionRegistry, Lookup, ReadAt, RegistryError, RegistryWatch};
 pub use retry::{Backoff, retry};
 pub use schedules::ScheduleTicks;

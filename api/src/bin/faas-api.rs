@@ -1,15 +1,11 @@
 //! `faas-api`: the HTTP front door.
 //!
-//! The runtime is built here rather than by `#[tokio::main]` so that its
-//! worker count is the api's own setting (`FAAS_API_WORKER_THREADS`), and
-//! `run` goes on a worker
-//! thread: the connection tasks its accept loop spawns then start on that
-//! worker's local queue, not the inject queue (which wakes a parked worker),
-//! as the executor measured (`bench/results/*-xwake.md`).
+//! The runtime is built by [`bus::serve`] rather than by `#[tokio::main]`,
+//! so that its worker count is the api's own setting
+//! (`FAAS_API_WORKER_THREADS`) and `run` goes on a worker thread.
 
 use std::num::NonZeroUsize;
 
-use anyhow::Context as _;
 use clap::Parser;
 
 /// The api's settings and the runtime's.
@@ -30,17 +26,7 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let Args { config, worker_threads } = Args::parse();
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = worker_threads {
-        runtime.worker_threads(threads.get());
-    }
-    let runtime = runtime.enable_all().build().context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let _telemetry = bus::init_tracing("faas-api");
-        let client = bus::connect(&config.nats, "faas-api").await?;
-        tokio::spawn(api::run(config, client, bus::shutdown_signal()))
-            .await
-            .context("the api's task panicked")??;
-        Ok(())
-    })
+    let nats = config.nats.clone();
+    bus::serve("faas-api", &nats, worker_threads, |client| api::run(config, client, bus::shutdown_signal()))?;
+    Ok(())
 }

@@ -2,19 +2,14 @@
 //! that kill one with SIGKILL.
 //!
 //! Cargo builds a package's binaries for its own integration tests only, so
-//! this crate has its own, started as `faas-executor` starts: `run` on a
-//! worker thread of a multi-thread runtime (the worker count left to Tokio).
+//! this crate has its own, started as `faas-executor` starts (by
+//! [`bus::serve`], the worker count left to Tokio).
 
-use anyhow::Context as _;
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let _telemetry = bus::init_tracing("faas-executor");
+fn main() -> anyhow::Result<()> {
     let config = executor::ExecutorConfig::parse();
-    let client = bus::connect(&config.nats, "faas-executor").await?;
-    tokio::spawn(executor::run(config, client, bus::shutdown_signal()))
-        .await
-        .context("the executor's task panicked")??;
+    let nats = config.nats.clone();
+    bus::serve("faas-executor", &nats, None, |client| executor::run(config, client, bus::shutdown_signal()))?;
     Ok(())
 }
