@@ -794,6 +794,17 @@ mod tests {
         wrk_phase_at(report, group, target, 1, p50_us, costs);
     }
 
+    /// wrk's figures of 2,000 requests in 1 s, every percentile at `p50_us`.
+    fn figures(p50_us: f64) -> Figures {
+        serde_json::from_value(serde_json::json!({
+            "requests": 2000, "duration_us": 1_000_000, "bytes": 1, "connect_errors": 0, "read_errors": 0,
+            "write_errors": 0, "status_errors": 0, "timeouts": 0, "min_us": 10, "max_us": 900,
+            "mean_us": 400.0, "stdev_us": 1.0, "p50_us": p50_us, "p75_us": p50_us, "p90_us": p50_us,
+            "p99_us": p50_us, "p999_us": p50_us, "rusage": null,
+        }))
+        .unwrap()
+    }
+
     fn wrk_phase_at(
         report: &mut Report,
         group: &str,
@@ -802,13 +813,7 @@ mod tests {
         p50_us: f64,
         costs: &[(&str, f64)],
     ) {
-        let figures: Figures = serde_json::from_value(serde_json::json!({
-            "requests": 2000, "duration_us": 1_000_000, "bytes": 1, "connect_errors": 0, "read_errors": 0,
-            "write_errors": 0, "status_errors": 0, "timeouts": 0, "min_us": 10, "max_us": 900,
-            "mean_us": 400.0, "stdev_us": 1.0, "p50_us": p50_us, "p75_us": p50_us, "p90_us": p50_us,
-            "p99_us": p50_us, "p999_us": p50_us, "rusage": null,
-        }))
-        .unwrap();
+        let figures = figures(p50_us);
         let stats = figures.load_stats(&crate::report::PhaseName::new(group, group, "http"), concurrency);
         let id = stats.id.clone();
         report.add_load(stats);
@@ -892,5 +897,30 @@ mod tests {
             md.contains("2.5x the peer is 5000 req/s, which leaves the platform 390 µs per call"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn says_what_the_hops_leave_at_c1() {
+        let mut report = report();
+        wrk_phase(&mut report, "wrk-floor", "floor", 50.0, &[("faas-bench (constant server)", 10.0)]);
+        wrk_phase(&mut report, "wrk-peer", "peer", 200.0, &[("wasmtime serve", 50.0)]);
+        // The NATS floor is the bench's own generator, not wrk.
+        report
+            .add_load(figures(120.0).load_stats(&crate::report::PhaseName::new("floor", "floor", "nats"), 1));
+        let md = report.markdown();
+        assert!(!md.contains("- c=1:"), "no line without the in-process call:\n{md}");
+        report.in_process = Some(crate::inprocess::InProcess {
+            compile_ms: 50.0,
+            prepare_ms: 1.0,
+            calls: 1000,
+            calls_per_s: 100_000.0,
+            p50_us: 10.0,
+            p99_us: 12.0,
+            max_us: 80.0,
+        });
+        let md = report.markdown();
+        // 0.050 + 0.120 + 0.010 ms against the peer's 0.200 ms.
+        assert!(md.contains("add up to 0.180 ms, 0.900x the peer's p50 (0.200 ms)"), "{md}");
+        assert!(md.contains("the 1.5x goal leaves it 0.120 ms (the 1.3x-floors goal 0.054 ms)"), "{md}");
     }
 }

@@ -172,16 +172,8 @@ impl KeptInputs {
     /// those whose record exists.
     pub(crate) async fn queued_records(&self) -> Result<Vec<JobRecord>, JobError> {
         let failed = |e: &dyn std::fmt::Display| JobError::Unavailable(format!("listing kept inputs: {e}"));
-        let name = self.subjects.jetstream().inputs_stream();
-        let stream = match self.js.get_stream(&name).await {
-            Ok(stream) => stream,
-            Err(err)
-                if matches!(err.kind(), jetstream::context::GetStreamErrorKind::JetStream(e)
-                    if e.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
-            {
-                return Ok(Vec::new());
-            }
-            Err(err) => return Err(failed(&err)),
+        let Some(stream) = self.existing_stream().await.map_err(|e| failed(&e))? else {
+            return Ok(Vec::new());
         };
         let config = jetstream::consumer::pull::OrderedConfig {
             filter_subject: self.subjects.kept_job_input("*"),
@@ -252,20 +244,28 @@ impl KeptInputs {
         })
     }
 
-    /// The message on `subject`, `None` if there is none (or no stream).
-    async fn last(&self, subject: String) -> Result<Option<jetstream::message::StreamMessage>, JobError> {
-        let name = self.subjects.jetstream().inputs_stream();
-        let stream = match self.js.get_stream(&name).await {
-            Ok(stream) => stream,
-            // No stream yet (no dispatcher ever started): nothing was kept.
+    /// The inputs stream, `None` while there is none (no dispatcher ever
+    /// started: nothing was kept).
+    async fn existing_stream(&self) -> Result<Option<stream::Stream>, jetstream::context::GetStreamError> {
+        match self.js.get_stream(self.subjects.jetstream().inputs_stream()).await {
+            Ok(stream) => Ok(Some(stream)),
             Err(err)
                 if matches!(err.kind(), jetstream::context::GetStreamErrorKind::JetStream(e)
                     if e.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
             {
-                return Ok(None);
+                Ok(None)
             }
-            Err(err) => return Err(JobError::Unavailable(format!("reading a kept input: {err}"))),
-        };
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The message on `subject`, `None` if there is none (or no stream).
+    async fn last(&self, subject: String) -> Result<Option<jetstream::message::StreamMessage>, JobError> {
+        let stream = self
+            .existing_stream()
+            .await
+            .map_err(|err| JobError::Unavailable(format!("reading a kept input: {err}")))?;
+        let Some(stream) = stream else { return Ok(None) };
         match stream.get_last_raw_message_by_subject(&subject).await {
             Ok(message) => Ok(Some(message)),
             Err(err) if err.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
