@@ -4,6 +4,11 @@
 //! so that its worker count is the api's own setting
 //! (`FAAS_API_WORKER_THREADS`) and `run` goes on a worker thread.
 
+/// mimalloc: the warm path allocates per call, and glibc malloc was about a
+/// fifth of the api's CPU per call (`bench/results/*-malloc.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::num::NonZeroUsize;
 
 use clap::Parser;

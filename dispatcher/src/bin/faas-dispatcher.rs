@@ -5,6 +5,11 @@
 //! its loops spawn per job or trigger then starts on that worker's local
 //! queue instead of waking a parked worker per message.
 
+/// mimalloc: the warm path allocates per call, and glibc malloc was about a
+/// fifth of the api's CPU per call (`bench/results/*-malloc.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
