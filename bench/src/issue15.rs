@@ -776,6 +776,7 @@ mod tests {
             cores: 2,
             memory_mib: None,
             cpu_model: None,
+            service_env: Vec::new(),
         };
         let settings = crate::report::Settings {
             duration_s: 1.0,

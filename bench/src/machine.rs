@@ -28,6 +28,10 @@ pub struct RunInfo {
     pub memory_mib: Option<u64>,
     /// `model name` from `/proc/cpuinfo`.
     pub cpu_model: Option<String>,
+    /// `KEY=VALUE` settings given to every service with `--service-env`
+    /// (none: the services' defaults, as measured for the record).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub service_env: Vec<String>,
 }
 
 /// Collects [`RunInfo`]; `repo` is the repository root, for git.
@@ -79,6 +83,7 @@ pub fn collect(repo: &Path) -> RunInfo {
         cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         memory_mib,
         cpu_model,
+        service_env: Vec::new(),
     }
 }
 

@@ -73,6 +73,12 @@ struct Args {
     /// (default: the directory of this executable).
     #[arg(long, env = "FAAS_BIN_DIR")]
     bin_dir: Option<PathBuf>,
+    /// A setting for every service the bench starts, `KEY=VALUE`
+    /// (repeatable), after the bench's own: how to measure a setting, since
+    /// the caller's `FAAS_*` variables never reach the services. The
+    /// results name them.
+    #[arg(long = "service-env", value_name = "KEY=VALUE", value_parser = parse_service_env)]
+    service_env: Vec<(String, String)>,
     /// Keep the services' log files even after a clean run.
     #[arg(long)]
     keep_logs: bool,
@@ -154,7 +160,8 @@ async fn main() -> anyhow::Result<()> {
     };
     let repo =
         Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("the bench crate is in the repository")?;
-    let run = machine::collect(repo);
+    let mut run = machine::collect(repo);
+    run.service_env = args.service_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     println!(
         "faas-bench: commit {}, {} cores, {} MiB, {}\nprofile: {}",
         run.commit,
@@ -163,6 +170,9 @@ async fn main() -> anyhow::Result<()> {
         run.cpu_model.as_deref().unwrap_or("unknown CPU"),
         run.profile
     );
+    if !run.service_env.is_empty() {
+        println!("service settings: {}", run.service_env.join(" "));
+    }
 
     let bin_dir = match args.bin_dir.clone() {
         Some(dir) => dir,
@@ -183,7 +193,7 @@ async fn main() -> anyhow::Result<()> {
         };
         anyhow::Ok((read("hello")?, read("fibonacci")?))
     });
-    let platform = Platform::start(&bin_dir, &log_dir).await?;
+    let platform = Platform::start(&bin_dir, &log_dir, args.service_env.clone()).await?;
     let (hello, fibonacci) = guests.await.context("the guest build panicked")??;
 
     let mut bench = Bench::new(platform, Report::new(run, settings), hello).await?;
@@ -339,5 +349,30 @@ fn note(bench: &mut Bench, name: &str, result: anyhow::Result<()>) {
     if let Err(e) = result {
         println!("{name} failed: {e:#}");
         bench.report.failures.push(format!("{name}: {e:#}"));
+    }
+}
+
+/// `KEY=VALUE` of `--service-env`.
+fn parse_service_env(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got `{arg}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_service_env;
+
+    #[test]
+    fn a_service_setting_is_split_at_its_first_equals_sign() {
+        assert_eq!(
+            parse_service_env("FAAS_CALL_LOGS=off"),
+            Ok(("FAAS_CALL_LOGS".to_owned(), "off".to_owned()))
+        );
+        assert_eq!(parse_service_env("A=b=c"), Ok(("A".to_owned(), "b=c".to_owned())));
+        assert_eq!(parse_service_env("EMPTY="), Ok(("EMPTY".to_owned(), String::new())));
+        assert!(parse_service_env("no-equals").is_err());
+        assert!(parse_service_env("=value").is_err());
     }
 }

@@ -56,6 +56,8 @@ pub struct Platform {
     s3: S3Server,
     bin_dir: PathBuf,
     log_dir: PathBuf,
+    /// `--service-env`: given to every service after its own variables.
+    settings: Vec<(String, String)>,
     env: ServiceEnv,
     /// Base URL of the api, `http://127.0.0.1:PORT`.
     pub api_url: String,
@@ -72,7 +74,11 @@ impl Platform {
     }
 
     /// Starts everything and waits until the api reports ready.
-    pub async fn start(bin_dir: &Path, log_dir: &Path) -> anyhow::Result<Self> {
+    pub async fn start(
+        bin_dir: &Path,
+        log_dir: &Path,
+        settings: Vec<(String, String)>,
+    ) -> anyhow::Result<Self> {
         for name in ["faas-dispatcher", "faas-executor", "faas-api"] {
             let bin = bin_dir.join(name);
             anyhow::ensure!(
@@ -110,7 +116,7 @@ impl Platform {
         let http =
             stack::services::authorized(reqwest::Client::builder(), &env.admin_token).no_proxy().build()?;
 
-        let spawner = Spawner { bin_dir, log_dir };
+        let spawner = Spawner { bin_dir, log_dir, settings: &settings };
         let dispatcher = spawner.spawn("faas-dispatcher", &env.dispatcher())?;
         let executor = spawner.spawn("faas-executor", &executor_env(&env, ExecutorMode::Normal))?;
         let api = spawner.spawn("faas-api", &env.api(api_url.trim_start_matches("http://")))?;
@@ -123,6 +129,7 @@ impl Platform {
             s3,
             bin_dir: bin_dir.to_path_buf(),
             log_dir: log_dir.to_path_buf(),
+            settings,
             env,
             api_url,
             control,
@@ -189,8 +196,8 @@ impl Platform {
         self.executor.stop();
         let env = executor_env(&self.env, mode);
         let started = Instant::now();
-        self.executor =
-            Spawner { bin_dir: &self.bin_dir, log_dir: &self.log_dir }.spawn("faas-executor", &env)?;
+        self.executor = Spawner { bin_dir: &self.bin_dir, log_dir: &self.log_dir, settings: &self.settings }
+            .spawn("faas-executor", &env)?;
         let (control, subject) = (self.control.clone(), format!("{PREFIX}.ping.executor"));
         let executor = &mut self.executor;
         let log = self.log_dir.join("faas-executor.log");
@@ -306,7 +313,7 @@ impl Platform {
         let listen = format!("127.0.0.1:{}", stack::ports::free_port());
         let mut env = self.env.api(&listen);
         env.push(("FAAS_AUTH", "off".to_owned()));
-        let spawner = Spawner { bin_dir: &self.bin_dir, log_dir: &self.log_dir };
+        let spawner = Spawner { bin_dir: &self.bin_dir, log_dir: &self.log_dir, settings: &self.settings };
         let mut api = spawner.spawn_as("faas-api", "faas-api-auth-off", &env)?;
         let url = format!("http://{listen}");
         let log = self.log_dir.join("faas-api-auth-off.log");
@@ -349,6 +356,7 @@ fn executor_env(env: &ServiceEnv, mode: ExecutorMode) -> Vec<(&'static str, Stri
 
 struct Spawner<'a> {
     bin_dir: &'a Path,
+    settings: &'a [(String, String)],
     log_dir: &'a Path,
 }
 
@@ -379,6 +387,7 @@ impl Spawner<'_> {
         }
         let child = command
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .envs(self.settings.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -497,6 +497,13 @@ impl Report {
             r.cpu_model.as_deref().unwrap_or("unknown CPU")
         );
         let _ = writeln!(md, "- profile: {}", r.profile);
+        if !r.service_env.is_empty() {
+            let _ = writeln!(
+                md,
+                "- service settings (`--service-env`, not the defaults): `{}`",
+                r.service_env.join("`, `")
+            );
+        }
         let _ = writeln!(
             md,
             "- settings: {} s per load phase after {} s warm-up{}{}; open loop at {} req/s; {} uploads; {} restarts per mode; up to {} async jobs",
@@ -997,6 +1004,7 @@ mod tests {
             cores: 2,
             memory_mib: None,
             cpu_model: None,
+            service_env: Vec::new(),
         };
         let settings = Settings {
             duration_s: 1.0,
