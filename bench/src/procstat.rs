@@ -36,35 +36,36 @@ pub fn memory(pid: u32) -> anyhow::Result<Memory> {
     Ok(Memory { rss_kib: field("VmRSS")?, hwm_kib: field("VmHWM")? })
 }
 
-/// User plus system CPU time `pid` has used, in clock ticks.
+/// User plus system CPU time `pid` has used, in clock ticks (fields 14
+/// and 15 of `/proc/<pid>/stat`).
 pub fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
-    let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
-    // The command name (field 2) is in parentheses and may contain spaces,
-    // so fields are counted from after its closing one: field 3 comes first,
-    // utime is field 14 and stime field 15.
-    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).ok_or_else(|| anyhow!("unreadable {path}"))?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |index: usize| -> anyhow::Result<u64> {
-        fields
-            .get(index - 3)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| anyhow!("unreadable field {index} of {path}"))
-    };
-    Ok(tick(14)? + tick(15)?)
+    let [utime, stime] = stat_fields(pid, [14, 15])?;
+    Ok(utime + stime)
 }
 
 /// Minor page faults `pid` has taken (field 10 of `/proc/<pid>/stat`):
 /// pages mapped in on first touch, e.g. a linear memory's copy-on-write image.
 pub fn minor_faults(pid: u32) -> anyhow::Result<u64> {
+    let [faults] = stat_fields(pid, [10])?;
+    Ok(faults)
+}
+
+/// The numeric fields `indexes` (1-based, as in proc(5)) of `/proc/<pid>/stat`.
+fn stat_fields<const N: usize>(pid: u32, indexes: [usize; N]) -> anyhow::Result<[u64; N]> {
     let path = format!("/proc/{pid}/stat");
     let stat = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
-    // Counted from after the command name's closing parenthesis, as above.
+    // The command name (field 2) is in parentheses and may contain spaces,
+    // so fields are counted from after its closing one: field 3 comes first.
     let rest = stat.rsplit_once(')').map(|(_, rest)| rest).ok_or_else(|| anyhow!("unreadable {path}"))?;
-    rest.split_whitespace()
-        .nth(10 - 3)
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| anyhow!("unreadable field 10 of {path}"))
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let mut values = [0; N];
+    for (value, index) in values.iter_mut().zip(indexes) {
+        *value = fields
+            .get(index - 3)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| anyhow!("unreadable field {index} of {path}"))?;
+    }
+    Ok(values)
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`), 100 if that cannot be asked.
