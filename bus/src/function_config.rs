@@ -114,7 +114,8 @@ impl FunctionConfigWatch {
         match self.map.lookup(&registry_key(function)) {
             MapLookup::Found(config) => Ok(Some(config)),
             MapLookup::Absent => Ok(None),
-            MapLookup::Unknown => Ok(self.store.get(function).await?.map(Arc::new)),
+            // Boxed: the store's read would otherwise size every call's future.
+            MapLookup::Unknown => Ok(Box::pin(self.store.get(function)).await?.map(Arc::new)),
         }
     }
 }

@@ -143,9 +143,9 @@ impl VersionWatch {
         let prefix = format!("{}{selector}", version_key_prefix(function));
         let records: Vec<Arc<VersionRecord>> = match self.map.under(&prefix) {
             Some(found) => found.into_iter().map(|(_, record)| record).collect(),
-            None => self
-                .store
-                .list(function)
+            // Boxed: the store's read would otherwise size every pinned
+            // call's future, though the followed map answers almost all.
+            None => Box::pin(self.store.list(function))
                 .await
                 .map_err(|e| ErrorBody::new(e.code(), e.to_string()))?
                 .into_iter()

@@ -80,7 +80,8 @@ impl AliasRoutes {
             return Ok(known);
         }
         // Starting or reconnected: the registry itself answers.
-        let entry = self.registry.get(function).await.map_err(|err| {
+        // Boxed: the registry read would otherwise size every call's future.
+        let entry = Box::pin(self.registry.get(function)).await.map_err(|err| {
             ExecError::Version(ErrorBody::new(ErrorCode::Unavailable, format!("function registry: {err}")))
         })?;
         Ok(entry.map(Arc::new))

@@ -30,7 +30,9 @@ impl Components {
     pub async fn load(&self, function: &FunctionRef) -> Result<Loaded, ExecError> {
         match self {
             Self::Loader(loader) => loader.load(function).await,
-            Self::CompileEveryCall(original) => original.load(function).await,
+            // Boxed: the original path's future (S3 and a compile) would
+            // otherwise size every warm call's (issue 15).
+            Self::CompileEveryCall(original) => Box::pin(original.load(function)).await,
         }
     }
 
@@ -38,7 +40,7 @@ impl Components {
     pub async fn load_version(&self, function: &FunctionRef, digest: &str) -> Result<Loaded, ExecError> {
         match self {
             Self::Loader(loader) => loader.load_version(function, digest).await,
-            Self::CompileEveryCall(original) => original.load_version(function, digest).await,
+            Self::CompileEveryCall(original) => Box::pin(original.load_version(function, digest)).await,
         }
     }
 }

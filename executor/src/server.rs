@@ -547,7 +547,14 @@ async fn answer(
                 }
                 Answer::Http(output) => {
                     let max_payload = executor.client.max_payload();
-                    http_call::reply(request_id, &executor.id, output, &executor.transfer, max_payload).await
+                    Box::pin(http_call::reply(
+                        request_id,
+                        &executor.id,
+                        output,
+                        &executor.transfer,
+                        max_payload,
+                    ))
+                    .await
                 }
             };
             match encoded {
@@ -576,7 +583,7 @@ async fn answer(
                 map.insert(headers::DIGEST, digest.as_str());
             }
             // Bounded: keeping the input must not hold the failure's answer up.
-            let keep = executor.keeping.keep_failed(function, route, message, &error, digest);
+            let keep = Box::pin(executor.keeping.keep_failed(function, route, message, &error, digest));
             let kept = tokio::time::timeout(KEEP_INPUT_WAIT, keep).await.ok().flatten();
             if let Some(call_id) = kept {
                 map.insert(headers::CALL_ID, call_id);
@@ -693,9 +700,13 @@ async fn execute(
     // A staged body is taken first, so that it never outlives a refusal.
     let request = match route {
         World::Http => Some(
-            http_call::request(message, &executor.transfer, executor.runtime.limits().max_http_body)
-                .await
-                .map_err(Failure::before_load)?,
+            Box::pin(http_call::request(
+                message,
+                &executor.transfer,
+                executor.runtime.limits().max_http_body,
+            ))
+            .await
+            .map_err(Failure::before_load)?,
         ),
         World::Exec => None,
     };
@@ -711,7 +722,9 @@ async fn execute(
         .map_err(|e| Failure::before_load(ExecError::ConfigUnavailable(e.to_string())))?;
     let bucket = match executor.buckets.0.settings(&function.bucket) {
         Some(settings) => settings,
-        None => executor.buckets.1.get(&function.bucket).await.map_err(|e| {
+        // Boxed, as the other reads of a store on this path: a warm call's
+        // future then holds none of them (issue 15: every move of it is a memcpy).
+        None => Box::pin(executor.buckets.1.get(&function.bucket)).await.map_err(|e| {
             Failure::before_load(ExecError::ConfigUnavailable(format!("bucket settings: {e}")))
         })?,
     };
@@ -756,7 +769,7 @@ async fn execute(
     }
     let lease = match config.as_ref().and_then(|c| c.limits.max_concurrency) {
         None => None,
-        Some(max) => match executor.leases.acquire(function, max).await {
+        Some(max) => match Box::pin(executor.leases.acquire(function, max)).await {
             Ok(Some(lease)) => Some(lease),
             Ok(None) => {
                 let error = ExecError::ConcurrencyLimited { function: function.to_string(), max };
@@ -769,7 +782,7 @@ async fn execute(
     // Given back before the reply, so a call after this one's answer finds
     // the slot free; a cancelled call gives it back on drop.
     if let Some(lease) = lease {
-        lease.release().await;
+        Box::pin(lease.release()).await;
     }
     let answer = answer.map_err(|outcome| match outcome {
         RunFailure::Before(error) => failed(error),
