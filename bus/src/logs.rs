@@ -1,13 +1,15 @@
-//! Per-call logs on the bus: publishing each call's [`CallLog`], and the
+//! Per-call logs on the bus: publishing batches of [`CallLog`]s, and the
 //! stream ([`protocol::JetStreamNames::logs_stream`]) that keeps them for reading back.
 //!
-//! An executor publishes a log after every call with a plain core publish
-//! ([`publish`]): it never waits for JetStream, so a full or missing stream
-//! can neither delay nor fail a call. A dispatcher sets the stream up at
-//! start ([`CallLogs::setup`]), as it does the audit trail; the api reads a
+//! An executor publishes one function's logs of a moment as one message
+//! ([`publish_batch`]; the batching is the executor's) with a plain core
+//! publish: it never waits for JetStream, so a full or missing stream can
+//! neither delay nor fail a call. A dispatcher sets the stream up at start
+//! ([`CallLogs::setup`]), as it does the audit trail; the api reads a
 //! function's newest logs ([`CallLogs::recent`]) and follows new ones
 //! ([`CallLogs::follow`]) from where the history ended, so a follower sees
-//! every log once, in order.
+//! every log once, in order. Readers count logs, not messages: a message
+//! holds one log or many ([`protocol::logs::batch_logs`]).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -17,7 +19,7 @@ use async_nats::jetstream;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use async_nats::jetstream::stream::{self, LastRawMessageErrorKind};
 use futures::{Stream, StreamExt};
-use protocol::logs::CallLog;
+use protocol::logs::{CallLog, batch_logs};
 use protocol::{FunctionRef, Subjects, headers};
 
 use crate::stores::{JetStreamLayout, KeptStream, StoreError, StoreQuotas};
@@ -26,20 +28,17 @@ use crate::stores::{JetStreamLayout, KeptStream, StoreError, StoreQuotas};
 /// stream is reported unavailable (a message expired under the reader).
 const HISTORY_WAIT: Duration = Duration::from_secs(5);
 
-/// Publishes `log` on its function's log subject, without waiting for
-/// anything: a publish that fails is logged, and the call stands either way.
-pub async fn publish(
-    client: &async_nats::Client,
-    subjects: &Subjects,
-    function: &FunctionRef,
-    log: &CallLog,
-) {
+/// Publishes a batch of call logs (NDJSON, [`protocol::logs::push_line`])
+/// on `subject`, a function's log subject, without waiting for anything: a
+/// publish that fails is logged, and the calls stand either way.
+///
+/// A batch carries no `Faas-Request-Id`: it holds many calls, and each
+/// line names its own `request_id`.
+pub async fn publish_batch(client: &async_nats::Client, subject: String, payload: bytes::Bytes) {
     let mut map = HeaderMap::new();
-    map.insert(headers::REQUEST_ID, log.request_id.as_str());
-    map.insert(headers::CONTENT_TYPE, headers::CONTENT_TYPE_JSON);
-    let payload = serde_json::to_vec(log).expect("call logs always serialise");
-    if let Err(err) = client.publish_with_headers(subjects.call_log(function), map, payload.into()).await {
-        tracing::warn!(%err, "could not publish a call log");
+    map.insert(headers::CONTENT_TYPE, headers::CONTENT_TYPE_NDJSON);
+    if let Err(err) = client.publish_with_headers(subject, map, payload).await {
+        tracing::warn!(%err, "could not publish call logs");
     }
 }
 
@@ -133,7 +132,7 @@ impl CallLogs {
             if sequence > last {
                 break;
             }
-            if let Ok(log) = serde_json::from_slice::<CallLog>(&message.payload) {
+            for log in batch_logs(&message.payload) {
                 if logs.len() == limit {
                     logs.pop_front();
                 }
@@ -147,7 +146,8 @@ impl CallLogs {
     }
 
     /// Every log of `function` from stream sequence `from` on, as it comes,
-    /// until the stream is dropped. A log that does not decode is skipped.
+    /// until the stream is dropped: each message's logs in their order. A
+    /// log that does not decode is skipped.
     pub async fn follow(
         &self,
         function: &FunctionRef,
@@ -157,14 +157,12 @@ impl CallLogs {
         let messages =
             self.consumer(&subject, DeliverPolicy::ByStartSequence { start_sequence: from.max(1) }).await?;
         let name = self.name.clone();
-        Ok(messages.filter_map(move |message| {
-            let name = name.clone();
-            async move {
-                match message {
-                    Ok(message) => serde_json::from_slice::<CallLog>(&message.payload).ok().map(Ok),
-                    Err(err) => Some(Err(StoreError::from_reason(&name, err))),
-                }
-            }
+        Ok(messages.flat_map(move |message| {
+            let logs: Vec<Result<CallLog, StoreError>> = match message {
+                Ok(message) => batch_logs(&message.payload).map(Ok).collect(),
+                Err(err) => vec![Err(StoreError::from_reason(&name, err))],
+            };
+            futures::stream::iter(logs)
         }))
     }
 

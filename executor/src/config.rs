@@ -187,6 +187,12 @@ pub struct CallLogSettings {
     /// the end, and marked `truncated`).
     #[arg(long = "call-log-max-bytes", env = "FAAS_CALL_LOG_MAX_BYTES", default_value_t = CallLogSettings::DEFAULT.max_bytes)]
     pub max_bytes: usize,
+    /// Longest a log waits, in milliseconds, to be published with the other
+    /// logs of its function as one message (a message per call cost the
+    /// server and the executor CPU on every call). 0: published as soon as
+    /// the batcher takes it.
+    #[arg(long = "call-log-flush-ms", env = "FAAS_CALL_LOG_FLUSH_MS", default_value_t = CallLogSettings::DEFAULT.flush_ms)]
+    pub flush_ms: u64,
 }
 
 /// The two settings of `FAAS_CALL_LOGS`.
@@ -207,7 +213,12 @@ impl Default for CallLogSettings {
 impl CallLogSettings {
     /// The defaults, written once: the flags' defaults and `Default` both
     /// read them.
-    pub const DEFAULT: Self = Self { mode: CallLogs::On, max_bytes: 16 << 10 };
+    pub const DEFAULT: Self = Self { mode: CallLogs::On, max_bytes: 16 << 10, flush_ms: 20 };
+
+    /// [`Self::flush_ms`] as a duration.
+    pub fn flush_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.flush_ms)
+    }
 }
 
 /// Limits applied to every call.

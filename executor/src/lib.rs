@@ -10,7 +10,8 @@
 //! [`cache::ComponentCache`], bounded by bytes ([`memory_budget`]), the shared precompiled artifacts, or S3 and a
 //! compile), runs it in a fresh sandbox with per-call limits
 //! ([`runtime::FunctionRuntime`]) and replies with the raw output or an error
-//! code ([`reply`]), then publishes the call's log ([`call_log`]). It counts
+//! code ([`reply`]), then hands the call's log ([`call_log`]) to the batcher
+//! that publishes each function's logs together ([`log_batcher`]). It counts
 //! what it does ([`metrics`]) for Prometheus, served on `--metrics-listen`.
 
 pub mod aliases;
@@ -23,6 +24,7 @@ pub mod error;
 pub mod http_call;
 pub mod kept_calls;
 pub mod loader;
+pub mod log_batcher;
 pub mod memory_budget;
 pub mod metrics;
 pub mod outgoing;

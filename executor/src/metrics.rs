@@ -2,7 +2,7 @@
 //! `--metrics-listen`: calls by function, outcome and cache source and
 //! their durations, cold starts and compile times, calls in flight against
 //! the slots, how often the executor left its queue group because it
-//! was full, and the pipeline runs it took.
+//! was full, the pipeline runs it took, and the call logs it dropped.
 //!
 //! Function and pipeline names come from the bus, so they are capped
 //! (`--metrics-max-functions`): later ones are counted as `(other)`.
@@ -108,6 +108,8 @@ pub struct ExecutorMetrics {
     pipelines: LabelCap,
     pipeline_runs: Family<Labels<2>, Counter>,
     pipeline_durations: Family<Labels<1>, Histogram>,
+    /// Call logs dropped because the batcher's queue was full.
+    pub call_logs_dropped: Counter,
 }
 
 impl ExecutorMetrics {
@@ -184,6 +186,12 @@ impl ExecutorMetrics {
             "Time to run a pipeline's steps, by pipeline",
             pipeline_durations.clone(),
         );
+        let call_logs_dropped = Counter::default();
+        registry.register(
+            "faas_call_logs_dropped",
+            "Call logs not published because the queue to the log batcher was full (logs are best effort)",
+            call_logs_dropped.clone(),
+        );
         Self {
             functions: FunctionLabels::new(max_functions),
             calls,
@@ -197,6 +205,7 @@ impl ExecutorMetrics {
             pipelines: LabelCap::new(max_functions),
             pipeline_runs,
             pipeline_durations,
+            call_logs_dropped,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The executor's NATS loop: take exec and HTTP-function requests, run
-//! them, reply, and publish each call's log.
+//! them, reply, and hand each call's log to the batcher
+//! ([`crate::log_batcher`]), which it flushes before it stops.
 //!
 //! Concurrency is bounded twice, for both kinds of request together:
 //! `concurrency` calls run at once and up to `backlog` more wait for a
@@ -54,6 +55,7 @@ use crate::error::ExecError;
 use crate::http_call;
 use crate::kept_calls;
 use crate::loader::{ComponentLoader, Source};
+use crate::log_batcher::{self, BatchSettings, LogBatcher, NatsSink};
 use crate::metrics::{ExecutorMetrics, NOT_LOADED};
 use crate::reply::{self, Output};
 use crate::runtime::{FunctionRuntime, HttpOutput};
@@ -120,6 +122,8 @@ struct Executor {
     runtime: Arc<FunctionRuntime>,
     /// Whether and how much of each call's log is published.
     call_logs: CallLogSettings,
+    /// Where each call's log goes: published with its function's others.
+    log_batcher: LogBatcher,
     metrics: Arc<ExecutorMetrics>,
     /// Where HTTP bodies too large for one message are taken and staged.
     transfer: TransferStore,
@@ -266,6 +270,15 @@ pub async fn run(
             .await
             .map_err(|source| ExecutorError::Metrics { address, source })?;
     }
+    let (log_batcher, log_flusher) = LogBatcher::start(
+        NatsSink(client.clone()),
+        subjects.clone(),
+        BatchSettings {
+            flush_interval: config.call_logs.flush_interval(),
+            max_bytes: log_batcher::batch_bytes(client.max_payload()),
+        },
+        metrics.call_logs_dropped.clone(),
+    );
     let keeping = kept_calls::Keeping {
         platform_default: config.keep_failed_inputs,
         configs: configs.clone(),
@@ -278,6 +291,7 @@ pub async fn run(
         components,
         runtime,
         call_logs: config.call_logs.clone(),
+        log_batcher,
         metrics,
         transfer,
         configs,
@@ -374,6 +388,9 @@ pub async fn run(
     info!(running = calls.len(), "executor stopped taking requests; letting running calls finish");
     drop(execs);
     while calls.join_next().await.is_some() {}
+    // Every call answered: its log is queued. Published and flushed before
+    // the client goes, so a graceful stop loses none.
+    log_flusher.finish().await;
     let _ = service.stop().await;
     Ok(())
 }
@@ -485,7 +502,7 @@ async fn handle(
         if let Err(err) = executor.client.publish_with_headers(reply_to, headers, payload).await {
             warn!(%err, "could not publish the reply");
         }
-        after_reply(&executor, &function, shadowed, log).await;
+        after_reply(&executor, &function, shadowed, log);
     }
     .instrument(span)
     .await
@@ -594,9 +611,9 @@ async fn answer(
     Answered { headers, payload, log, shadowed }
 }
 
-/// After the reply: the shadow run in a task of its own and the call's log,
-/// so the caller waits for neither.
-async fn after_reply(
+/// After the reply: the shadow run in a task of its own and the call's log
+/// queued for its batch, so the caller waits for neither.
+fn after_reply(
     executor: &Arc<Executor>,
     function: &FunctionRef,
     shadowed: Option<shadow::Pending>,
@@ -606,7 +623,7 @@ async fn after_reply(
         shadowed.spawn(executor.clone());
     }
     if let Some(log) = log {
-        bus::logs::publish(&executor.client, &executor.subjects, function, &log).await;
+        executor.log_batcher.submit(function, log);
     }
 }
 

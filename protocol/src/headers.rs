@@ -129,6 +129,9 @@ pub const NATS_MSG_ID: &str = "Nats-Msg-Id";
 pub const CONTENT_TYPE: &str = "Content-Type";
 /// [`CONTENT_TYPE`] of JSON payloads.
 pub const CONTENT_TYPE_JSON: &str = "application/json";
+/// [`CONTENT_TYPE`] of newline-delimited JSON payloads: a batch of call
+/// logs ([`crate::logs`]), one JSON object per line.
+pub const CONTENT_TYPE_NDJSON: &str = "application/x-ndjson";
 
 /// On trigger output, trigger-made jobs and chained events: how many trigger
 /// links the event has passed; a trigger refuses events at its hop limit.

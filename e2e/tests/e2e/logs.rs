@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use e2e::{Platform, error_code, json};
+use futures::StreamExt as _;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -156,4 +157,130 @@ async fn logs_are_cut_to_the_cap_and_can_be_turned_off() {
     assert!(!ids.contains(&silent.as_str()), "{listed:?}");
     assert_eq!(listed.len(), 2, "{listed:?}");
     assert_eq!(listed[1]["request_id"], heard.as_str());
+}
+
+/// The platform's subjects, as the executors publish on them.
+fn subjects(platform: &Platform) -> protocol::Subjects {
+    protocol::Subjects::new(&platform.env.subject_prefix)
+}
+
+/// Messages the logs stream keeps on `function`'s log subject.
+async fn stream_messages(platform: &Platform, function: &str) -> u64 {
+    let js = async_nats::jetstream::new(platform.client.clone());
+    let stream = js.get_stream(protocol::JetStreamNames::default().logs_stream()).await.unwrap();
+    let subject = subjects(platform).call_log(&protocol::FunctionRef::new("functions", function).unwrap());
+    let info = stream.info_with_subjects(subject.clone()).await.unwrap();
+    let mut counts = std::pin::pin!(info);
+    let mut messages = 0;
+    while let Some(entry) = counts.next().await {
+        let (name, count) = entry.unwrap();
+        if name == subject {
+            messages = count as u64;
+        }
+    }
+    messages
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_calls_share_a_few_messages_and_every_log_is_read_back() {
+    let mut platform = Platform::start_with(0, 64 << 20).await;
+    // Long enough that concurrent calls land in one batch or few.
+    platform.call_logs.flush_ms = 1000;
+    platform.add_executor(8).await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "chatty", "chatty").await;
+
+    const CALLS: usize = 40;
+    let calls = (0..CALLS).map(|n| {
+        let platform = &platform;
+        async move { call(platform, "chatty", &format!("n{n}")).await }
+    });
+    let mut ids = Vec::new();
+    for (status, id) in futures::future::join_all(calls).await {
+        assert_eq!(status, StatusCode::OK);
+        ids.push(id);
+    }
+    let listed = logs(&platform, "chatty", "?limit=1000", CALLS).await;
+    assert_eq!(listed.len(), CALLS, "{listed:?}");
+    let mut read: Vec<String> =
+        listed.iter().map(|log| log["request_id"].as_str().unwrap().to_owned()).collect();
+    // Each log keeps its own call's output and id.
+    for log in &listed {
+        let stdout = log["stdout"].as_str().unwrap();
+        assert!(stdout.starts_with("stdout: n"), "{log}");
+    }
+    read.sort();
+    ids.sort();
+    assert_eq!(read, ids, "every call's log, once");
+    let messages = stream_messages(&platform, "chatty").await;
+    assert!(messages >= 1 && (messages as usize) < CALLS / 2, "{messages} messages for {CALLS} calls");
+
+    // The newest N count logs, not messages: a limit cuts through a batch.
+    let newest = logs(&platform, "chatty", "?limit=7", 7).await;
+    assert_eq!(newest.len(), 7);
+    assert_eq!(newest.as_slice(), &listed[CALLS - 7..]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_graceful_stop_publishes_the_logs_still_waiting() {
+    let mut platform = Platform::start_with(0, 64 << 20).await;
+    // Longer than the test: only the stop can publish them.
+    platform.call_logs.flush_ms = 600_000;
+    platform.add_executor(4).await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "chatty", "chatty").await;
+
+    let mut ids = Vec::new();
+    for input in ["one", "two", "three"] {
+        let (status, id) = call(&platform, "chatty", input).await;
+        assert_eq!(status, StatusCode::OK);
+        ids.push(id);
+    }
+    assert_eq!(logs(&platform, "chatty", "", 0).await, Vec::<Value>::new(), "still waiting in the batch");
+    platform.stop_executors().await;
+    let listed = logs(&platform, "chatty", "", 3).await;
+    let read: Vec<&str> = listed.iter().map(|log| log["request_id"].as_str().unwrap()).collect();
+    assert_eq!(read, ids, "every log, in the order the calls ended");
+    assert_eq!(stream_messages(&platform, "chatty").await, 1, "one message for the three");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn single_log_messages_and_batches_are_read_alike() {
+    let platform = Platform::start().await;
+    platform.create_bucket("functions").await;
+    let subject = subjects(&platform).call_log(&protocol::FunctionRef::new("functions", "old").unwrap());
+    let log = |id: &str| {
+        serde_json::json!({
+            "at_ms": 1, "request_id": id, "bucket": "functions", "function": "old", "executor": "e",
+            "outcome": "ok", "duration_ms": 1, "stdout": "out\n", "stderr": "", "truncated": false,
+        })
+    };
+    // As executors published before batches: one object, no newline.
+    let single = serde_json::to_vec(&log("r1")).unwrap();
+    platform.client.publish(subject.clone(), single.into()).await.unwrap();
+    // A batch: one object per line.
+    let batch = format!("{}\n{}\n", log("r2"), log("r3"));
+    platform.client.publish(subject.clone(), batch.into()).await.unwrap();
+    platform.client.flush().await.unwrap();
+
+    let listed = logs(&platform, "old", "", 3).await;
+    let read: Vec<&str> = listed.iter().map(|log| log["request_id"].as_str().unwrap()).collect();
+    assert_eq!(read, ["r1", "r2", "r3"]);
+    assert_eq!(listed[0]["stdout"], "out\n");
+    let newest = logs(&platform, "old", "?limit=2", 2).await;
+    let read: Vec<&str> = newest.iter().map(|log| log["request_id"].as_str().unwrap()).collect();
+    assert_eq!(read, ["r2", "r3"]);
+
+    // Following: the newest, then each live message's logs in order.
+    let mut answer =
+        platform.http.get(platform.url("/logs/functions/old?follow=true&limit=1")).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let mut buffer = Vec::new();
+    assert_eq!(next_log(&mut answer, &mut buffer).await["request_id"], "r3");
+    let batch = format!("{}\n{}\n", log("r4"), log("r5"));
+    platform.client.publish(subject.clone(), batch.into()).await.unwrap();
+    platform.client.publish(subject, serde_json::to_vec(&log("r6")).unwrap().into()).await.unwrap();
+    for id in ["r4", "r5", "r6"] {
+        assert_eq!(next_log(&mut answer, &mut buffer).await["request_id"], id);
+    }
 }

@@ -194,6 +194,8 @@ async fn an_executor_counts_calls_by_function_outcome_and_cache_source() {
     assert_eq!(samples["faas_exec_calls_in_flight"], 0.0);
     assert_eq!(samples["faas_exec_slots"], 4.0);
     assert!(samples.contains_key("faas_exec_queue_group_leaves_total"), "{text}");
+    // Call logs are batched; none of these few was dropped.
+    assert_eq!(samples["faas_call_logs_dropped_total"], 0.0, "{text}");
 
     // Anything but GET /metrics is refused.
     let url = platform.executor_metrics_urls()[0].replace("/metrics", "/other");

@@ -57,7 +57,7 @@ pub(super) async fn serve(executor: Arc<Executor>, message: Message, name: Pipel
         }
         // The steps' logs and shadow runs after the reply, as for a call.
         for (function, shadowed, log) in follow_ups {
-            after_reply(&executor, &function, shadowed, log).await;
+            after_reply(&executor, &function, shadowed, log);
         }
     }
     .instrument(span)
