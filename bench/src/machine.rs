@@ -47,7 +47,10 @@ pub fn collect(repo: &Path) -> RunInfo {
             .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
     };
     let short_commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".to_owned());
-    let dirty = git(&["status", "--porcelain"]).is_some_and(|s| !s.is_empty());
+    // The bench rewrites the tracked `bench/results/latest*.md` itself: those
+    // do not make the code measured differ from the commit.
+    let dirty =
+        git(&["status", "--porcelain", "--", ".", ":(exclude)bench/results"]).is_some_and(|s| !s.is_empty());
     let commit = if dirty { format!("{short_commit}-dirty") } else { short_commit.clone() };
 
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);

@@ -370,6 +370,12 @@ impl Spawner<'_> {
 
     /// Starts `bin_dir/name` with `env`, its output in `log_dir/log.log`.
     fn spawn_as(&self, name: &str, log: &str, env: &[(&str, String)]) -> anyhow::Result<ChildGuard> {
+        if let Some(key) = clashing_setting(self.settings, env) {
+            // The bench's own variables are what its modes are (auth off,
+            // no artifact key, the original path): overriding one would
+            // measure something else under that mode's name.
+            anyhow::bail!("--service-env {key}: the bench sets {key} itself for {log}");
+        }
         let log_path = self.log_dir.join(format!("{log}.log"));
         let log = OpenOptions::new()
             .create(true)
@@ -394,5 +400,24 @@ impl Spawner<'_> {
             .spawn()
             .with_context(|| format!("spawn {}", bin.display()))?;
         Ok(ChildGuard(child))
+    }
+}
+
+/// The first `--service-env` key that the bench already sets for a service.
+fn clashing_setting<'a>(settings: &'a [(String, String)], env: &[(&str, String)]) -> Option<&'a str> {
+    settings.iter().map(|(key, _)| key.as_str()).find(|key| env.iter().any(|(own, _)| own == key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clashing_setting;
+
+    #[test]
+    fn a_setting_may_not_override_the_benchs_own() {
+        let own = [("FAAS_AUTH", "off".to_owned()), ("NATS_URL", "nats://x".to_owned())];
+        let setting = |key: &str| vec![(key.to_owned(), "v".to_owned())];
+        assert_eq!(clashing_setting(&setting("FAAS_AUTH"), &own), Some("FAAS_AUTH"));
+        assert_eq!(clashing_setting(&setting("FAAS_CALL_LOGS"), &own), None);
+        assert_eq!(clashing_setting(&[], &own), None);
     }
 }

@@ -40,7 +40,8 @@ impl BucketSettingsStore {
 
     /// `bucket`'s settings, read from the store; the defaults if it has none.
     pub async fn get(&self, bucket: &BucketName) -> Result<BucketSettings, DefinitionError> {
-        match self.definitions.get(bucket.as_str()).await {
+        // Boxed, as the registry's read: it is the rare path of its callers.
+        match Box::pin(self.definitions.get(bucket.as_str())).await {
             Err(DefinitionError::NotFound { .. }) => Ok(BucketSettings::default()),
             found => found,
         }

@@ -34,11 +34,15 @@ const HISTORY_WAIT: Duration = Duration::from_secs(5);
 ///
 /// A batch carries no `Faas-Request-Id`: it holds many calls, and each
 /// line names its own `request_id`.
-pub async fn publish_batch(client: &async_nats::Client, subject: String, payload: bytes::Bytes) {
+pub async fn publish_batch(client: &async_nats::Client, subject: String, payload: bytes::Bytes) -> bool {
     let mut map = HeaderMap::new();
     map.insert(headers::CONTENT_TYPE, headers::CONTENT_TYPE_NDJSON);
-    if let Err(err) = client.publish_with_headers(subject, map, payload).await {
-        tracing::warn!(%err, "could not publish call logs");
+    match client.publish_with_headers(subject, map, payload).await {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::warn!(%err, "could not publish call logs");
+            false
+        }
     }
 }
 

@@ -98,7 +98,9 @@ impl FunctionRegistry {
 
     /// The current version of `function`, if the registry has one.
     pub async fn get(&self, function: &FunctionRef) -> Result<Option<FunctionVersion>, RegistryError> {
-        Ok(self.get_at(function).await?.0)
+        // Boxed: callers await this beside a followed copy that answers
+        // almost always; inline, the KV read would size their futures.
+        Ok(Box::pin(self.get_at(function)).await?.0)
     }
 
     /// The entry of `function` with the revision it was read at, which

@@ -80,8 +80,7 @@ impl AliasRoutes {
             return Ok(known);
         }
         // Starting or reconnected: the registry itself answers.
-        // Boxed: the registry read would otherwise size every call's future.
-        let entry = Box::pin(self.registry.get(function)).await.map_err(|err| {
+        let entry = self.registry.get(function).await.map_err(|err| {
             ExecError::Version(ErrorBody::new(ErrorCode::Unavailable, format!("function registry: {err}")))
         })?;
         Ok(entry.map(Arc::new))

@@ -190,8 +190,10 @@ pub struct CallLogSettings {
     /// Longest a log waits, in milliseconds, to be published with the other
     /// logs of its function as one message (a message per call cost the
     /// server and the executor CPU on every call). 0: published as soon as
-    /// the batcher takes it.
-    #[arg(long = "call-log-flush-ms", env = "FAAS_CALL_LOG_FLUSH_MS", default_value_t = CallLogSettings::DEFAULT.flush_ms)]
+    /// the batcher takes it. At most 1000: the queue holds 4,096 logs, emptied
+    /// once per interval, so a longer one would drop logs at modest rates.
+    #[arg(long = "call-log-flush-ms", env = "FAAS_CALL_LOG_FLUSH_MS", default_value_t = CallLogSettings::DEFAULT.flush_ms,
+          value_parser = clap::value_parser!(u64).range(0..=1000))]
     pub flush_ms: u64,
 }
 

@@ -61,7 +61,9 @@ pub async fn request(
     let body = match bus::header(message, headers::HTTP_BODY_STAGED) {
         Some(name) => {
             let staged = StagedObject { name: name.to_owned(), size: 0 };
-            transfer.take(&staged, max_body as u64).await?
+            // Boxed: a staged body is rare, and its transfer's future would
+            // otherwise size every HTTP call's.
+            Box::pin(transfer.take(&staged, max_body as u64)).await?
         }
         None if message.payload.len() > max_body => {
             return Err(ExecError::InvalidInput(format!(
@@ -120,8 +122,11 @@ pub async fn reply(
         size: header_bytes,
         limit: max_payload.saturating_sub(PLATFORM_HEADERS),
     })?;
-    let staged =
-        if output.body.len() > room { Some(transfer.stage(output.body.clone()).await?) } else { None };
+    let staged = if output.body.len() > room {
+        Some(Box::pin(transfer.stage(output.body.clone())).await?)
+    } else {
+        None
+    };
     let payload = if staged.is_some() { Bytes::new() } else { output.body.clone() };
     let (mut map, payload) = bus::encode_reply(request_id, Ok(payload));
     map.insert(headers::EXECUTOR, executor_id);

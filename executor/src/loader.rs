@@ -87,10 +87,10 @@ impl ComponentLoader {
         let known = match self.watch.lookup(function) {
             Lookup::Digest(digest) => Some(digest),
             Lookup::Absent => None,
-            // Starting or reconnected: ask the registry itself.
-            // Boxed, as every cold path below: a warm call's future then
+            // Starting or reconnected: ask the registry itself. Its read is boxed in the
+            // bus, and the cold paths below here, so a warm call's future
             // holds none of them (issue 15: moving it cost memcpys of 8 KiB).
-            Lookup::Unknown => match Box::pin(self.registry.get(function)).await {
+            Lookup::Unknown => match self.registry.get(function).await {
                 Ok(version) => version.map(|v| v.digest),
                 Err(err) => {
                     warn!(%err, %function, "function registry unreadable; reading S3");

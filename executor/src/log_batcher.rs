@@ -51,8 +51,8 @@ pub fn batch_bytes(max_payload: usize) -> usize {
 
 /// Where batches go: NATS in the executor, a channel in tests.
 pub trait Sink: Send + 'static {
-    /// Publishes one batch on `subject`.
-    fn publish(&mut self, subject: String, payload: Bytes) -> impl Future<Output = ()> + Send;
+    /// Publishes one batch on `subject`; false if it could not.
+    fn publish(&mut self, subject: String, payload: Bytes) -> impl Future<Output = bool> + Send;
     /// Makes sure what was published left the process.
     fn flush(&mut self) -> impl Future<Output = ()> + Send;
 }
@@ -61,8 +61,8 @@ pub trait Sink: Send + 'static {
 pub struct NatsSink(pub async_nats::Client);
 
 impl Sink for NatsSink {
-    async fn publish(&mut self, subject: String, payload: Bytes) {
-        bus::logs::publish_batch(&self.0, subject, payload).await;
+    async fn publish(&mut self, subject: String, payload: Bytes) -> bool {
+        bus::logs::publish_batch(&self.0, subject, payload).await
     }
 
     async fn flush(&mut self) {
@@ -111,6 +111,7 @@ impl LogBatcher {
         let queued_bytes = Arc::new(AtomicUsize::new(0));
         let (stop, stopped) = oneshot::channel();
         let task = Task {
+            dropped: dropped.clone(),
             receiver,
             queued_bytes: queued_bytes.clone(),
             batches: Batches::new(subjects, settings.max_bytes),
@@ -156,6 +157,8 @@ fn output_bytes(log: &CallLog) -> usize {
 }
 
 struct Task<S> {
+    /// Counts the logs of a batch whose publish failed, as a full queue's.
+    dropped: Counter,
     receiver: mpsc::Receiver<Queued>,
     queued_bytes: Arc<AtomicUsize>,
     batches: Batches,
@@ -178,23 +181,28 @@ impl<S: Sink> Task<S> {
                 () = tokio::time::sleep(self.flush_interval) => false,
                 _ = &mut stopped => true,
             };
-            self.take(&mut taken, &mut ready);
+            let bytes = self.take(&mut taken, &mut ready);
             self.batches.drain(&mut ready);
             self.publish(&mut ready).await;
+            // Given back only once published: while a publish waits, what it
+            // holds still counts against the bound.
+            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
             if stop {
                 break;
             }
         }
         // Stopping: nothing more comes in; what was queued still goes out.
         self.receiver.close();
-        self.take(&mut taken, &mut ready);
+        let bytes = self.take(&mut taken, &mut ready);
         self.batches.drain(&mut ready);
         self.publish(&mut ready).await;
+        self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
         self.sink.flush().await;
     }
 
-    /// Moves every queued log (and those already in `taken`) into batches.
-    fn take(&mut self, taken: &mut Vec<Queued>, ready: &mut Vec<Ready>) {
+    /// Moves every queued log (and those already in `taken`) into batches;
+    /// returns their weight against [`QUEUE_BYTES`].
+    fn take(&mut self, taken: &mut Vec<Queued>, ready: &mut Vec<Ready>) -> usize {
         while let Ok(queued) = self.receiver.try_recv() {
             taken.push(queued);
         }
@@ -203,12 +211,16 @@ impl<S: Sink> Task<S> {
             bytes += output_bytes(&log);
             self.batches.push(function, &log, ready);
         }
-        self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        bytes
     }
 
     async fn publish(&mut self, ready: &mut Vec<Ready>) {
         for Ready { subject, payload } in ready.drain(..) {
-            self.sink.publish(subject, payload).await;
+            // One log per line: JSON escapes every newline inside a log.
+            let logs = payload.iter().filter(|byte| **byte == b'\n').count() as u64;
+            if !self.sink.publish(subject, payload).await {
+                self.dropped.inc_by(logs);
+            }
         }
     }
 }
@@ -377,8 +389,8 @@ mod tests {
     struct Channel(mpsc::UnboundedSender<(String, Bytes)>, Arc<AtomicUsize>);
 
     impl Sink for Channel {
-        async fn publish(&mut self, subject: String, payload: Bytes) {
-            let _ = self.0.send((subject, payload));
+        async fn publish(&mut self, subject: String, payload: Bytes) -> bool {
+            self.0.send((subject, payload)).is_ok()
         }
 
         async fn flush(&mut self) {
@@ -467,5 +479,37 @@ mod tests {
         batcher.submit(&one, log(&one, 1, "hi"));
         let (subject, payload) = published.recv().await.expect("published while running");
         assert_eq!((subject, ids(&payload)), (Subjects::new("faas").call_log(&one), vec!["r1".to_owned()]));
+    }
+
+    #[tokio::test]
+    async fn published_logs_give_their_room_back() {
+        let (one, _) = functions();
+        let (sent, mut published) = mpsc::unbounded_channel();
+        let dropped = Counter::default();
+        let (batcher, _flusher) = LogBatcher::start(
+            Channel(sent, Arc::new(AtomicUsize::new(0))),
+            Subjects::new("faas"),
+            settings(Duration::ZERO),
+            dropped.clone(),
+        );
+        // Four rounds of 12 MiB: 48 MiB in all, past the 32 MiB bound,
+        // which only logs not yet published may hold.
+        let big = "o".repeat(4 << 20);
+        for round in 0..4 {
+            for n in 0..3 {
+                batcher.submit(&one, log(&one, round * 3 + n, &big));
+            }
+            let mut got = 0;
+            while got < 3 {
+                let (_, payload) = published.recv().await.expect("published while running");
+                got += ids(&payload).len();
+            }
+            // The room comes back once the publish returned.
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+        }
+        assert_eq!(dropped.get(), 0);
+        assert_eq!(batcher.queued_bytes.load(Ordering::Relaxed), 0);
     }
 }

@@ -189,7 +189,7 @@ impl ExecutorMetrics {
         let call_logs_dropped = Counter::default();
         registry.register(
             "faas_call_logs_dropped",
-            "Call logs not published because the queue to the log batcher was full (logs are best effort)",
+            "Call logs not published: the queue to the log batcher was full or stopped, or their batch could not be published (logs are best effort)",
             call_logs_dropped.clone(),
         );
         Self {

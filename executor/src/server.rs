@@ -68,6 +68,10 @@ mod shadow;
 /// it the answer goes without `Faas-Call-Id` (the keep may still land).
 const KEEP_INPUT_WAIT: Duration = Duration::from_millis(500);
 
+/// Longest a graceful stop waits to publish and flush the queued call logs:
+/// with NATS down, publishing would wait for a reconnect that may never come.
+const LOG_FLUSH_WAIT: Duration = Duration::from_secs(5);
+
 /// Why the executor could not start or keep serving.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecutorError {
@@ -389,8 +393,11 @@ pub async fn run(
     drop(execs);
     while calls.join_next().await.is_some() {}
     // Every call answered: its log is queued. Published and flushed before
-    // the client goes, so a graceful stop loses none.
-    log_flusher.finish().await;
+    // the client goes, so a graceful stop loses none while NATS is up; with
+    // the bus down the stop must not wait for it.
+    if tokio::time::timeout(LOG_FLUSH_WAIT, log_flusher.finish()).await.is_err() {
+        warn!(wait = ?LOG_FLUSH_WAIT, "call logs not flushed in time; dropping them");
+    }
     let _ = service.stop().await;
     Ok(())
 }
@@ -564,14 +571,7 @@ async fn answer(
                 }
                 Answer::Http(output) => {
                     let max_payload = executor.client.max_payload();
-                    Box::pin(http_call::reply(
-                        request_id,
-                        &executor.id,
-                        output,
-                        &executor.transfer,
-                        max_payload,
-                    ))
-                    .await
+                    http_call::reply(request_id, &executor.id, output, &executor.transfer, max_payload).await
                 }
             };
             match encoded {
@@ -717,13 +717,9 @@ async fn execute(
     // A staged body is taken first, so that it never outlives a refusal.
     let request = match route {
         World::Http => Some(
-            Box::pin(http_call::request(
-                message,
-                &executor.transfer,
-                executor.runtime.limits().max_http_body,
-            ))
-            .await
-            .map_err(Failure::before_load)?,
+            http_call::request(message, &executor.transfer, executor.runtime.limits().max_http_body)
+                .await
+                .map_err(Failure::before_load)?,
         ),
         World::Exec => None,
     };
@@ -739,9 +735,7 @@ async fn execute(
         .map_err(|e| Failure::before_load(ExecError::ConfigUnavailable(e.to_string())))?;
     let bucket = match executor.buckets.0.settings(&function.bucket) {
         Some(settings) => settings,
-        // Boxed, as the other reads of a store on this path: a warm call's
-        // future then holds none of them (issue 15: every move of it is a memcpy).
-        None => Box::pin(executor.buckets.1.get(&function.bucket)).await.map_err(|e| {
+        None => executor.buckets.1.get(&function.bucket).await.map_err(|e| {
             Failure::before_load(ExecError::ConfigUnavailable(format!("bucket settings: {e}")))
         })?,
     };
@@ -861,5 +855,34 @@ async fn run_in_world(
         (Some(_), World::Exec) => Err(RunFailure::Before(ExecError::Internal(
             "an exec function reached the HTTP path after the world check".into(),
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The size of the future `make` would return, without calling it.
+    fn future_size<F: std::future::Future>(_make: impl FnOnce() -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every move of a call's future is a memcpy of all of it (the spawn, at
+    /// least): an unboxed cold path awaited on the call path (a store read,
+    /// a compile) would double it again, as it did before (12.4 KiB).
+    #[test]
+    #[allow(unreachable_code)]
+    fn a_warm_calls_future_holds_no_cold_path() {
+        let call =
+            future_size(|| super::handle(unreachable!(), unreachable!(), unreachable!(), unreachable!()));
+        assert!(call <= 7 << 10, "a call's future is {call} bytes");
+        let load = future_size(|| {
+            crate::aliases::AliasRoutes::load(
+                unreachable!(),
+                unreachable!(),
+                unreachable!(),
+                unreachable!(),
+                unreachable!(),
+            )
+        });
+        assert!(load <= 1 << 10, "loading a function's component takes a future of {load} bytes");
     }
 }

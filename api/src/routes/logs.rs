@@ -42,9 +42,6 @@ const MAX_LIMIT: usize = 1000;
 /// proxies and clients see the connection alive.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// The content type of a followed log: one JSON object per line.
-const NDJSON: &str = "application/x-ndjson";
-
 /// Query of `GET /logs/{bucket}/{function}`, read by hand so that a bad
 /// value is a JSON error like every other.
 #[derive(Debug, Deserialize)]
@@ -122,7 +119,10 @@ pub async fn get(
         stopping: Box::pin(state.stopping()),
     }
     .into_lines();
-    Ok(([(header::CONTENT_TYPE, NDJSON), (header::CACHE_CONTROL, "no-cache")], Body::from_stream(lines))
+    Ok((
+        [(header::CONTENT_TYPE, protocol::headers::CONTENT_TYPE_NDJSON), (header::CACHE_CONTROL, "no-cache")],
+        Body::from_stream(lines),
+    )
         .into_response())
 }
 

@@ -196,18 +196,20 @@ async fn many_calls_share_a_few_messages_and_every_log_is_read_back() {
         async move { call(platform, "chatty", &format!("n{n}")).await }
     });
     let mut ids = Vec::new();
-    for (status, id) in futures::future::join_all(calls).await {
+    let mut input_of = std::collections::HashMap::new();
+    for (n, (status, id)) in futures::future::join_all(calls).await.into_iter().enumerate() {
         assert_eq!(status, StatusCode::OK);
+        input_of.insert(id.clone(), format!("n{n}"));
         ids.push(id);
     }
     let listed = logs(&platform, "chatty", "?limit=1000", CALLS).await;
     assert_eq!(listed.len(), CALLS, "{listed:?}");
     let mut read: Vec<String> =
         listed.iter().map(|log| log["request_id"].as_str().unwrap().to_owned()).collect();
-    // Each log keeps its own call's output and id.
+    // Each log keeps its own call's output under its own call's id.
     for log in &listed {
-        let stdout = log["stdout"].as_str().unwrap();
-        assert!(stdout.starts_with("stdout: n"), "{log}");
+        let input = &input_of[log["request_id"].as_str().unwrap()];
+        assert_eq!(log["stdout"].as_str().unwrap(), format!("stdout: {input}\n"), "{log}");
     }
     read.sort();
     ids.sort();

@@ -6,8 +6,8 @@
 //! `bench/results/*-xwake.md`) and the number of workers is a setting
 //! (`FAAS_EXECUTOR_WORKER_THREADS`).
 
-/// mimalloc: the warm path allocates per call, and glibc malloc was about a
-/// fifth of the api's CPU per call (`bench/results/*-malloc.md`).
+/// mimalloc, as in the api: 12-15 % less CPU per warm call than glibc
+/// malloc in the api and the executor (`bench/results/*-malloc.md`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
