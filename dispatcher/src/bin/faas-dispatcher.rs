@@ -5,11 +5,6 @@
 //! its loops spawn per job or trigger then starts on that worker's local
 //! queue instead of waking a parked worker per message.
 
-/// mimalloc, as in the api: 12-15 % less CPU per warm call than glibc
-/// malloc in the api and the executor (`bench/results/*-malloc.md`).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::Parser;
 
 fn main() -> anyhow::Result<()> {

@@ -6,11 +6,6 @@
 //! `bench/results/*-xwake.md`) and the number of workers is a setting
 //! (`FAAS_EXECUTOR_WORKER_THREADS`).
 
-/// mimalloc, as in the api: 12-15 % less CPU per warm call than glibc
-/// malloc in the api and the executor (`bench/results/*-malloc.md`).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::num::NonZeroUsize;
 
 use clap::Parser;
