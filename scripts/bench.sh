@@ -5,7 +5,8 @@
 # (--quick for a smoke run, --no-write, --duration-secs N, --only peer;
 # --help lists all).
 # It measures the dev profile `cargo build` makes, which builds every
-# dependency (Wasmtime, Cranelift, tokio, ...) at opt-level 3.
+# dependency (Wasmtime, Cranelift, tokio, ...) and the services' crates
+# (api, executor, dispatcher, bus, protocol) at opt-level 3, like a release.
 #
 # It also installs what only the benchmark needs (never the tests): wrk, the
 # external load generator (from the distribution, when missing and run as

@@ -57,8 +57,9 @@ pub fn collect(repo: &Path) -> RunInfo {
     let (date_utc, started_utc) = utc(secs);
 
     let profile = if cfg!(debug_assertions) {
-        "dev (Cargo's debug profile as `cargo build` makes it: the workspace's own crates at opt-level 1, \
-         every dependency, Wasmtime and Cranelift included, at opt-level 3)"
+        "dev (Cargo's debug profile as `cargo build` makes it: every dependency, Wasmtime and Cranelift included, \
+         and the services' crates (api, executor, dispatcher, bus, protocol) at opt-level 3, the other workspace \
+         crates at 1)"
     } else {
         "release"
     };

@@ -18,7 +18,7 @@ use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use bus::JobError;
 use futures::StreamExt as _;
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 /// How often a consumer is asked whether it still exists.
@@ -48,7 +48,9 @@ where
         .await
         .map_err(|e| JobError::Unavailable(format!("{what}: {e}")))?;
     let slots = Arc::new(Semaphore::new(concurrency));
-    let mut running = JoinSet::new();
+    // Tracked, not joined: a finished delivery gives its slot back itself
+    // and wakes nothing here (joining woke this loop once per delivery).
+    let running = TaskTracker::new();
     let mut stopped = None;
     let mut check = tokio::time::interval(CONSUMER_CHECK);
     info!(concurrency, "{what} taking deliveries");
@@ -66,7 +68,6 @@ where
                     break;
                 }
             }
-            Some(_) = running.join_next(), if !running.is_empty() => drop(slot),
             next = messages.next() => match next {
                 Some(Ok(message)) => {
                     // A delivery's future is large (a job's about 8 KiB:
@@ -95,7 +96,8 @@ where
         }
     }
     info!(running = running.len(), "{what} stopping; finishing running deliveries");
-    while running.join_next().await.is_some() {}
+    running.close();
+    running.wait().await;
     stopped.map_or(Ok(()), Err)
 }
 
