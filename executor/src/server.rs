@@ -340,7 +340,9 @@ pub async fn run(
     // Tracked, not joined: a finished call wakes nothing here. Joining woke
     // this loop once per call, which pulled the other worker thread in: at
     // c=1, 2.6 context switches and about 75 µs of CPU per NATS call against
-    // 1.2 and 56 µs now (issue 15, `--only hotpath`).
+    // 1.2 and 56 µs now (issue 15, `--only hotpath`). A run that ends with
+    // an error (rejoining the queue group failed) leaves them to finish and
+    // answer on their own, where dropping a JoinSet aborted them.
     let calls = TaskTracker::new();
     info!(executor_id = %executor.id, subject = %executor.subjects.exec_all(), concurrency = config.concurrency, "executor serving");
 
