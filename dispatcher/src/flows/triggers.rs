@@ -38,7 +38,8 @@ use protocol::{
     TriggerSubjectPolicy, headers,
 };
 use tokio::sync::{Semaphore, oneshot};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::output::{publish_failure, publish_output};
@@ -213,7 +214,9 @@ async fn listen(
     mut stop: oneshot::Receiver<oneshot::Sender<()>>,
 ) {
     let spec = Arc::new(spec);
-    let mut running = JoinSet::new();
+    // Tracked, not joined, like the executor's calls: a finished event
+    // wakes nothing here.
+    let running = TaskTracker::new();
     let mut stopping = false;
     loop {
         tokio::select! {
@@ -227,7 +230,6 @@ async fn listen(
                     let _ = confirmed.send(());
                 }
             }
-            Some(_) = running.join_next(), if !running.is_empty() => {}
             next = subscription.next() => match next {
                 Some(message) => {
                     let event = Event { context: context.clone(), name: name.clone(), spec: spec.clone() };
@@ -250,7 +252,8 @@ async fn listen(
             },
         }
     }
-    while running.join_next().await.is_some() {}
+    running.close();
+    running.wait().await;
 }
 
 /// One event on one trigger.
