@@ -181,23 +181,25 @@ impl<S: Sink> Task<S> {
                 () = tokio::time::sleep(self.flush_interval) => false,
                 _ = &mut stopped => true,
             };
-            let bytes = self.take(&mut taken, &mut ready);
-            self.batches.drain(&mut ready);
-            self.publish(&mut ready).await;
-            // Given back only once published: while a publish waits, what it
-            // holds still counts against the bound.
-            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            self.publish_queued(&mut taken, &mut ready).await;
             if stop {
                 break;
             }
         }
         // Stopping: nothing more comes in; what was queued still goes out.
         self.receiver.close();
-        let bytes = self.take(&mut taken, &mut ready);
-        self.batches.drain(&mut ready);
-        self.publish(&mut ready).await;
-        self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        self.publish_queued(&mut taken, &mut ready).await;
         self.sink.flush().await;
+    }
+
+    /// Publishes every queued log (and those in `taken`) in batches.
+    async fn publish_queued(&mut self, taken: &mut Vec<Queued>, ready: &mut Vec<Ready>) {
+        let bytes = self.take(taken, ready);
+        self.batches.drain(ready);
+        self.publish(ready).await;
+        // Given back only once published: while a publish waits, what it
+        // holds still counts against the bound.
+        self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
     }
 
     /// Moves every queued log (and those already in `taken`) into batches;
@@ -281,9 +283,9 @@ impl Batches {
     /// Closes every open batch into `ready`. The batches themselves are
     /// dropped: a function called once in a while holds no memory.
     fn drain(&mut self, ready: &mut Vec<Ready>) {
-        for (_, mut batch) in self.open.drain() {
-            if !batch.payload.is_empty() {
-                ready.push(batch.close());
+        for (_, Batch { subject, payload }) in self.open.drain() {
+            if !payload.is_empty() {
+                ready.push(Ready { subject, payload: payload.into() });
             }
         }
     }
