@@ -467,6 +467,8 @@ impl Platform {
             s3: s3_config(&self.env.s3),
             limits: self.limits.clone(),
             concurrency,
+            // Two, whatever the machine: the threads' shared bounds are exercised.
+            call_threads: 2,
             backlog,
             shadow_concurrency: 2,
             cache_max_bytes: self.cache_max_bytes,

@@ -24,6 +24,11 @@ pub struct ExecutorConfig {
     /// Calls run at once.
     #[arg(long, env = "FAAS_EXEC_CONCURRENCY", default_value_t = 16)]
     pub concurrency: usize,
+    /// Threads that take requests and run calls, each with a NATS
+    /// connection and a single-threaded runtime of its own, so a call never
+    /// wakes a second thread. `0`: one per CPU (the cgroup's quota counted).
+    #[arg(long, env = "FAAS_EXECUTOR_CALL_THREADS", default_value_t = 0)]
+    pub call_threads: usize,
     /// Requests accepted beyond `concurrency` that wait for a slot. With
     /// both full the executor leaves the queue group until one frees, so
     /// NATS hands new requests to other executors (or, when all are full,
@@ -97,6 +102,14 @@ pub struct ExecutorConfig {
 }
 
 impl ExecutorConfig {
+    /// How many call threads to start: `call_threads`, or one per CPU.
+    pub fn call_threads(&self) -> usize {
+        match self.call_threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            threads => threads,
+        }
+    }
+
     /// The component cache's limits: the configured budget, else the
     /// default share of the memory limit (logged with its basis).
     pub fn cache_limits(&self) -> crate::cache::CacheLimits {

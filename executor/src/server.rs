@@ -2,12 +2,17 @@
 //! them, reply, and hand each call's log to the batcher
 //! ([`crate::log_batcher`]), which it flushes before it stops.
 //!
-//! Concurrency is bounded twice, for both kinds of request together:
-//! `concurrency` calls run at once and up to `backlog` more wait for a
-//! slot. When both are full the executor drains its subscriptions, which
-//! takes it out of the queue group so the server hands new requests to other
-//! executors; messages already delivered to it still run. When room frees up
-//! it subscribes again.
+//! Requests are taken and calls run on the call threads (`server/calls.rs`), each
+//! with a NATS connection and a single-threaded runtime of its own; the
+//! rest (the followed stores, the batcher, the micro service) runs on the
+//! runtime `run` is called on, with the client it is given.
+//!
+//! Concurrency is bounded twice, for every kind of request and every call
+//! thread together: `concurrency` calls run at once and up to `backlog`
+//! more wait for a slot. When both are full the call threads drain their
+//! subscriptions, which takes them out of the queue group so the server
+//! hands new requests to other executors; messages already delivered still
+//! run. When room frees up they subscribe again.
 //!
 //! A request names a function and, by its subject, a world: the exec
 //! subject runs an exec function, the http subject an HTTP function. An
@@ -27,7 +32,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::{Client, Message, Subscriber};
+use async_nats::{Client, Message};
 use bus::{
     BucketSettingsStore, BucketSettingsWatch, ConcurrencyLeases, FunctionConfigStore, FunctionConfigWatch,
     FunctionRegistry, SecretsKey, TransferStore, VersionStore, VersionWatch,
@@ -41,7 +46,6 @@ use protocol::subjects::{PONG, ROLE_EXECUTOR};
 use protocol::{FunctionRef, Subjects, World, headers};
 use storage::FunctionStore;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_util::task::TaskTracker;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::call_log::Call;
@@ -61,6 +65,7 @@ use crate::reply::{self, Output};
 use crate::runtime::{FunctionRuntime, HttpOutput};
 use crate::settings::CallSettings;
 
+mod calls;
 mod pipelines;
 mod shadow;
 
@@ -106,6 +111,15 @@ pub enum ExecutorError {
     /// The pipeline definitions could not be followed.
     #[error("pipeline definitions: {0}")]
     Pipelines(bus::DefinitionError),
+    /// A call thread's connection to NATS could not be set up.
+    #[error("call thread: {0}")]
+    Connect(#[from] bus::ConnectError),
+    /// A call thread or its runtime could not be started.
+    #[error("cannot start a call thread: {0}")]
+    CallThread(std::io::Error),
+    /// A call thread ended without being told to stop (it panicked).
+    #[error("a call thread ended unexpectedly")]
+    CallThreadPanicked,
     /// The metrics address could not be bound.
     #[error("cannot serve metrics on {address}: {source}")]
     Metrics {
@@ -308,16 +322,22 @@ pub async fn run(
         keeping,
         pipelines,
     });
-    let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
-    let room = Arc::new(Semaphore::new(config.concurrency.max(1) + config.backlog));
+    let bounds = calls::Bounds::new(config.concurrency.max(1), config.backlog);
 
     let status = {
-        let (id, slots, concurrency) = (executor.id.clone(), slots.clone(), config.concurrency.max(1));
+        let (id, slots, concurrency) = (executor.id.clone(), bounds.slots.clone(), config.concurrency.max(1));
         move || ExecutorStatus {
             executor: id.clone(),
             concurrency,
             in_flight: concurrency.saturating_sub(slots.available_permits()),
         }
+    };
+    let call_threads = config.call_threads();
+    // Subscribed before the service is announced: an executor that answers
+    // pings takes calls.
+    let mut threads = tokio::select! {
+        () = &mut shutdown => return Ok(()),
+        started = calls::CallThreads::start(&executor, &config.nats, call_threads, bounds) => started?,
     };
     let spec = bus::ServiceSpec {
         name: executor.subjects.service_name(ROLE_EXECUTOR),
@@ -330,74 +350,34 @@ pub async fn run(
             ("http_subject".to_owned(), executor.subjects.http_all()),
             ("pipeline_subject".to_owned(), executor.subjects.pipeline_all()),
             ("concurrency".to_owned(), config.concurrency.to_string()),
+            ("call_threads".to_owned(), call_threads.to_string()),
         ]
         .into(),
     };
-    let bus::RoleService { service, mut pings } = bus::register(&client, spec, status).await?;
-    let mut execs = Some(subscribe_execs(&executor).await?);
-    let mut draining = false;
-    let mut stopping = false;
-    // Tracked, not joined: a finished call wakes nothing here. Joining woke
-    // this loop once per call, which pulled the other worker thread in: at
-    // c=1, 2.6 context switches and about 75 µs of CPU per NATS call against
-    // 1.2 and 56 µs now (issue 15, `--only hotpath`). A run that ends with
-    // an error (rejoining the queue group failed) leaves them to finish and
-    // answer on their own, where dropping a JoinSet aborted them.
-    let calls = TaskTracker::new();
-    info!(executor_id = %executor.id, subject = %executor.subjects.exec_all(), concurrency = config.concurrency, "executor serving");
+    let bus::RoleService { service, mut pings } = match bus::register(&client, spec, status).await {
+        Ok(registered) => registered,
+        Err(error) => {
+            let _ = threads.stop().await;
+            return Err(error.into());
+        }
+    };
+    info!(
+        executor_id = %executor.id, subject = %executor.subjects.exec_all(),
+        concurrency = config.concurrency, call_threads, "executor serving"
+    );
 
-    loop {
+    let failed = loop {
         tokio::select! {
-            () = &mut shutdown => {
-                // Leave the queue group first: draining sends UNSUB and ends
-                // the stream only after the server confirmed it, so requests
-                // routed here before then are still run, and none after.
-                info!(running = calls.len(), "executor stopping: leaving the queue group");
-                stopping = true;
-                let _ = pings.stop().await;
-                match execs.as_mut() {
-                    Some(subs) if !draining => {
-                        subs.drain().await;
-                        draining = true;
-                    }
-                    Some(_) => {}
-                    None => break,
-                }
-            }
-            Some(ping) = pings.next(), if !stopping => {
+            () = &mut shutdown => break None,
+            Some(ping) = pings.next() => {
                 let _ = ping.respond(Ok(PONG.into())).await;
             }
-            next = next_message(&mut execs) => match next {
-                Some(message) => {
-                    // Only messages already delivered while draining can wait here.
-                    let accepted = room.clone().acquire_owned().await.expect("semaphore never closes");
-                    calls.spawn(handle(executor.clone(), message, slots.clone(), accepted));
-                    if room.available_permits() == 0
-                        && !draining
-                        && let Some(subs) = execs.as_mut()
-                    {
-                        // Full: leave the queue group until there is room again.
-                        subs.drain().await;
-                        draining = true;
-                        executor.metrics.left_queue_group();
-                    }
-                }
-                None if stopping => break,
-                None => execs = None,
-            },
-            permit = room.clone().acquire_owned(), if execs.is_none() && !stopping => {
-                drop(permit);
-                execs = Some(subscribe_execs(&executor).await?);
-                draining = false;
-                executor.metrics.rejoined_queue_group();
-            }
+            error = threads.failed() => break Some(error),
         }
-    }
-
-    info!(running = calls.len(), "executor stopped taking requests; letting running calls finish");
-    drop(execs);
-    calls.close();
-    calls.wait().await;
+    };
+    info!("executor stopping: leaving the queue group, letting running calls finish");
+    let _ = pings.stop().await;
+    let stopped = threads.stop().await;
     // Every call answered: its log is queued. Published and flushed before
     // the client goes, so a graceful stop loses none while NATS is up; with
     // the bus down the stop must not wait for it.
@@ -405,72 +385,16 @@ pub async fn run(
         warn!(wait = ?LOG_FLUSH_WAIT, "call logs not flushed in time; dropping them");
     }
     let _ = service.stop().await;
-    Ok(())
-}
-
-/// The executor's queue subscriptions, exec, http and pipeline, taken and
-/// left together.
-struct Subscriptions {
-    exec: Option<Subscriber>,
-    http: Option<Subscriber>,
-    pipeline: Option<Subscriber>,
-}
-
-impl Subscriptions {
-    /// The next request on either; `None` once both ended (drained).
-    async fn next(&mut self) -> Option<Message> {
-        loop {
-            tokio::select! {
-                message = next_of(&mut self.exec), if self.exec.is_some() => match message {
-                    Some(message) => return Some(message),
-                    None => self.exec = None,
-                },
-                message = next_of(&mut self.http), if self.http.is_some() => match message {
-                    Some(message) => return Some(message),
-                    None => self.http = None,
-                },
-                message = next_of(&mut self.pipeline), if self.pipeline.is_some() => match message {
-                    Some(message) => return Some(message),
-                    None => self.pipeline = None,
-                },
-                else => return None,
-            }
-        }
-    }
-
-    /// Leaves the queue group on every subject (see `Subscriber::drain`).
-    async fn drain(&mut self) {
-        for sub in [&mut self.exec, &mut self.http, &mut self.pipeline].into_iter().flatten() {
-            let _ = sub.drain().await;
-        }
-    }
-}
-
-async fn next_of(sub: &mut Option<Subscriber>) -> Option<Message> {
-    match sub {
-        Some(sub) => sub.next().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn subscribe_execs(executor: &Executor) -> Result<Subscriptions, ExecutorError> {
-    let group = executor.subjects.executor_group();
-    let exec = executor.client.queue_subscribe(executor.subjects.exec_all(), group.clone()).await?;
-    let http = executor.client.queue_subscribe(executor.subjects.http_all(), group.clone()).await?;
-    let pipeline = executor.client.queue_subscribe(executor.subjects.pipeline_all(), group).await?;
-    Ok(Subscriptions { exec: Some(exec), http: Some(http), pipeline: Some(pipeline) })
-}
-
-async fn next_message(subs: &mut Option<Subscriptions>) -> Option<Message> {
-    match subs {
-        Some(subs) => subs.next().await,
-        None => std::future::pending().await,
+    match failed {
+        Some(error) => Err(error),
+        None => stopped,
     }
 }
 
 /// Waits for a slot, runs one exec request and replies to it.
 async fn handle(
     executor: Arc<Executor>,
+    replies: Arc<Client>,
     message: Message,
     slots: Arc<Semaphore>,
     _accepted: OwnedSemaphorePermit,
@@ -482,7 +406,7 @@ async fn handle(
     // A pipeline run holds this one slot for all its steps. Boxed: its
     // future nests every step's call, too deep to lay out inline here.
     if let Some(pipeline) = executor.subjects.parse_pipeline(&message.subject) {
-        return Box::pin(pipelines::serve(executor, message, pipeline)).await;
+        return Box::pin(pipelines::serve(executor, &replies, message, pipeline)).await;
     }
     let request_id = bus::request_id(&message);
     let include_logs = bus::header(&message, headers::INCLUDE_LOGS) == Some("true");
@@ -505,14 +429,14 @@ async fn handle(
         let Some(function) = function else {
             let error = ExecError::InvalidSubject(message.subject.to_string());
             let (headers, payload) = reply::failure(&request_id, &executor.id, &error);
-            if let Err(err) = executor.client.publish_with_headers(reply_to, headers, payload).await {
+            if let Err(err) = replies.publish_with_headers(reply_to, headers, payload).await {
                 warn!(%err, "could not publish the reply");
             }
             return;
         };
         let Answered { headers, payload, log, shadowed } =
             answer(&executor, &function, route, &message, &request_id, started, include_logs).await;
-        if let Err(err) = executor.client.publish_with_headers(reply_to, headers, payload).await {
+        if let Err(err) = replies.publish_with_headers(reply_to, headers, payload).await {
             warn!(%err, "could not publish the reply");
         }
         after_reply(&executor, &function, shadowed, log);
@@ -877,8 +801,9 @@ mod tests {
     #[test]
     #[allow(unreachable_code)]
     fn a_warm_calls_future_holds_no_cold_path() {
-        let call =
-            future_size(|| super::handle(unreachable!(), unreachable!(), unreachable!(), unreachable!()));
+        let call = future_size(|| {
+            super::handle(unreachable!(), unreachable!(), unreachable!(), unreachable!(), unreachable!())
+        });
         assert!(call <= 7 << 10, "a call's future is {call} bytes");
         let load = future_size(|| {
             crate::aliases::AliasRoutes::load(

@@ -273,6 +273,37 @@ async fn a_full_executor_leaves_the_queue_group_until_it_has_room() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopping_executor_answers_every_call_its_threads_took() {
+    let mut platform = Platform::start_with(0, 64 << 20).await;
+    platform.add_executor(8).await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "sleepy", "sleepy").await;
+    let (status, body) = platform.exec("functions", "sleepy", r#"{"ms":1}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Eight calls at once, which the server spreads over the executor's
+    // call threads (one connection each); the stop comes while all run.
+    let client = platform.client.clone();
+    let calls = futures::future::join_all((0..8).map(|_| {
+        let client = client.clone();
+        async move { client.request("faas.exec.functions.sleepy", r#"{"ms":800}"#.into()).await }
+    }));
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        platform.stop_executors().await;
+    };
+    let (replies, ()) = tokio::join!(calls, stop);
+    for reply in replies {
+        let reply = reply.expect("every call taken before the stop is answered");
+        assert!(reply.headers.as_ref().and_then(|h| h.get(headers::ERROR_CODE)).is_none(), "{reply:?}");
+        assert_eq!(std::str::from_utf8(&reply.payload).unwrap(), "slept 800 ms");
+    }
+    // And it took nothing after: with no executor left, nobody answers.
+    let after = client.request("faas.exec.functions.sleepy", r#"{"ms":1}"#.into()).await;
+    assert!(after.is_err(), "a stopped executor answered: {after:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn guests_see_no_environment_arguments_files_or_network() {
     let platform = Platform::start().await;
     platform.create_bucket("functions").await;

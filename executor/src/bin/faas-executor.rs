@@ -1,10 +1,10 @@
 //! `faas-executor`: runs functions for NATS exec requests.
 //!
 //! The runtime is built by [`bus::serve`] rather than by `#[tokio::main]`,
-//! so that `run` goes on a worker thread (on the thread blocked on `main`'s
-//! future every call it spawned woke a parked worker:
-//! `bench/results/*-xwake.md`) and the number of workers is a setting
-//! (`FAAS_EXECUTOR_WORKER_THREADS`).
+//! so that the number of workers is a setting
+//! (`FAAS_EXECUTOR_WORKER_THREADS`). Calls do not run on it: they run on
+//! the call threads `run` starts (`FAAS_EXECUTOR_CALL_THREADS`), each with
+//! a runtime and a NATS connection of its own.
 
 use std::num::NonZeroUsize;
 
@@ -16,8 +16,10 @@ use clap::Parser;
 struct Args {
     #[command(flatten)]
     config: executor::ExecutorConfig,
-    /// Tokio worker threads of the executor's runtime; unset, Tokio's
-    /// default (`TOKIO_WORKER_THREADS`, else one per CPU). Wasm calls run on these threads.
+    /// Tokio worker threads of the executor's main runtime (the followed
+    /// stores, the call-log batcher, pings, metrics); unset, Tokio's
+    /// default (`TOKIO_WORKER_THREADS`, else one per CPU). Calls run on the
+    /// call threads instead (`FAAS_EXECUTOR_CALL_THREADS`).
     #[arg(long, env = "FAAS_EXECUTOR_WORKER_THREADS")]
     worker_threads: Option<NonZeroUsize>,
 }

@@ -18,7 +18,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_nats::{HeaderMap, Message};
+use async_nats::{Client, HeaderMap, Message};
 use bus::{ExecFailure, ExecReply};
 use bytes::Bytes;
 use protocol::logs::CallLog;
@@ -31,8 +31,9 @@ use super::{Answered, Executor, after_reply, answer, shadow};
 /// What a step leaves for after the pipeline's reply: its shadow run and log.
 type FollowUp = (FunctionRef, Option<shadow::Pending>, Option<CallLog>);
 
-/// Runs the pipeline `name` for `message` and replies to it.
-pub(super) async fn serve(executor: Arc<Executor>, message: Message, name: PipelineName) {
+/// Runs the pipeline `name` for `message` and replies to it on `replies`,
+/// the connection it came in on.
+pub(super) async fn serve(executor: Arc<Executor>, replies: &Client, message: Message, name: PipelineName) {
     let request_id = bus::request_id(&message);
     let span = info_span!("pipeline", request_id = %request_id, subject = %message.subject);
     bus::telemetry::adopt(&span, &message);
@@ -52,7 +53,7 @@ pub(super) async fn serve(executor: Arc<Executor>, message: Message, name: Pipel
         }
         let (mut map, payload) = bus::encode_reply(&request_id, outcome);
         map.insert(headers::EXECUTOR, executor.id.as_str());
-        if let Err(err) = executor.client.publish_with_headers(reply_to, map, payload).await {
+        if let Err(err) = replies.publish_with_headers(reply_to, map, payload).await {
             warn!(%err, "could not publish the pipeline's reply");
         }
         // The steps' logs and shadow runs after the reply, as for a call.
