@@ -39,6 +39,22 @@ async fn an_s3_outage_is_a_clear_503_and_the_platform_recovers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_executor_stopped_during_a_nats_outage_still_stops() {
+    let mut platform = Platform::start().await;
+    platform.create_bucket("functions").await;
+    platform.deploy("functions", "hello", "hello").await;
+    let (status, _) = platform.exec("functions", "hello", r#"{"name":"warm"}"#).await;
+    assert_eq!(status, StatusCode::OK);
+
+    platform.nats_server().stop();
+    // No server confirms the drain and no flush goes out: each call thread
+    // gives up after its bounded waits instead of waiting for NATS forever.
+    tokio::time::timeout(Duration::from_secs(30), platform.stop_executors())
+        .await
+        .expect("the executor stopped without NATS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_nats_outage_makes_the_api_unready_until_it_is_back() {
     let mut platform = Platform::start().await;
     platform.create_bucket("functions").await;
