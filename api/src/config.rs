@@ -61,6 +61,12 @@ pub struct ApiConfig {
     /// kernel's accept queue until one closes.
     #[arg(long, env = "FAAS_HTTP_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
+    /// Threads that serve HTTP connections, each with a single-threaded
+    /// runtime and a NATS connection of its own for the calls, so a call
+    /// never wakes a second thread. `0`: one per CPU (the cgroup's quota
+    /// counted).
+    #[arg(long, env = "FAAS_API_SERVE_THREADS", default_value_t = 0)]
+    pub serve_threads: usize,
     /// `on`: every route but the probes needs `Authorization: Bearer
     /// <token>`. `off` lets anyone do anything: for tests of other
     /// features only.
@@ -131,6 +137,7 @@ impl ApiConfig {
             body_timeout_secs: 300,
             idle_timeout_secs: 5,
             max_connections: 1024,
+            serve_threads: 0,
             // Tests of other features and embedders choose auth themselves.
             auth: AuthSetting::Off,
             admin_token: None,
@@ -154,6 +161,14 @@ impl ApiConfig {
     /// Pipeline reply wait.
     pub fn pipeline_wait(&self) -> Duration {
         Duration::from_secs(self.pipeline_wait_secs)
+    }
+
+    /// How many serving threads to start: `serve_threads`, or one per CPU.
+    pub fn serve_threads(&self) -> usize {
+        match self.serve_threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            threads => threads,
+        }
     }
 
     /// What the accept loop enforces. A zero would close every connection

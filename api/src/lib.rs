@@ -41,6 +41,16 @@ pub enum ServeError {
     /// The configuration cannot be used.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    /// A serving thread's NATS connection could not be set up (e.g. its
+    /// credentials file is unreadable).
+    #[error("a serving thread cannot connect to NATS: {0}")]
+    Connect(#[from] bus::ConnectError),
+    /// A serving thread or its runtime could not be started.
+    #[error("cannot start a serving thread: {0}")]
+    ServeThread(std::io::Error),
+    /// A serving thread ended while the api was serving (it panicked).
+    #[error("a serving thread ended unexpectedly")]
+    ServeThreadEnded,
 }
 
 /// Serves HTTP on `config.listen` until `shutdown` resolves.
@@ -63,13 +73,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let limits = config.server_limits();
+    let (nats, thread_count) = (config.nats.clone(), config.serve_threads());
     let state = AppState::new(config, client)?;
-    tracing::info!(addr = ?listener.local_addr().ok(), "api listening");
-    let router = routes::router(state.clone());
+    let threads = server::ServeThreads::start(&state, &nats, thread_count, limits).await?;
+    tracing::info!(addr = ?listener.local_addr().ok(), serve_threads = thread_count, "api listening");
     let shutdown = async move {
         shutdown.await;
         state.stop();
     };
-    server::serve(listener, router, limits, shutdown).await;
-    Ok(())
+    server::serve(listener, threads, limits, shutdown).await
 }

@@ -28,12 +28,12 @@ pub const WATCH_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Middleware: 503 while NATS is unreachable, before and during the handler.
 pub async fn require_nats(AxumState(state): AxumState<AppState>, request: Request, next: Next) -> Response {
-    if !connected(&state.client) {
+    if !connected(&state.calls().client) {
         return unreachable().into_response();
     }
     tokio::select! {
         response = next.run(request) => response,
-        () = state.connection.lost() => unreachable().into_response(),
+        () = state.calls().watch.lost() => unreachable().into_response(),
     }
 }
 

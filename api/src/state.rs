@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use async_nats::connection::State;
 use bus::audit::AuditLog;
 use bus::logs::CallLogs;
 use bus::{ExecClient, FunctionRegistry, JobQueue, TransferStore};
@@ -13,26 +14,49 @@ use crate::config::{ApiConfig, AuthSetting, ConfigError};
 use crate::metrics::Metrics;
 use crate::nats_guard::ConnectionWatch;
 
-/// Shared state, cheap to clone.
+/// Shared state, cheap to clone: what every serving thread shares, and the
+/// NATS connection this thread's calls go over.
 #[derive(Clone)]
-pub struct AppState(Arc<Inner>);
+pub struct AppState {
+    shared: Arc<Inner>,
+    calls: Arc<CallConnection>,
+}
+
+/// The NATS connection a serving thread sends its exec, pipeline and HTTP
+/// function calls on (see `server/threads.rs`): opened on that thread, so a
+/// call's request and its reply never wake another thread. Everything else
+/// (stores, watches, audit) goes over the shared [`Inner::client`].
+pub struct CallConnection {
+    /// The connection.
+    pub client: async_nats::Client,
+    /// Exec and pipeline calls over it.
+    pub exec: ExecClient,
+    /// Whether it is up, for requests in flight.
+    pub watch: ConnectionWatch,
+}
+
+impl CallConnection {
+    fn new(client: async_nats::Client, subjects: Subjects) -> Self {
+        Self {
+            exec: ExecClient::new(client.clone(), subjects),
+            watch: ConnectionWatch::new(client.clone()),
+            client,
+        }
+    }
+}
 
 /// The fields behind [`AppState`].
 pub struct Inner {
-    /// The NATS connection.
+    /// The NATS connection of the shared parts: stores, watches, audit.
     pub client: async_nats::Client,
     /// Subject spellings.
     pub subjects: Subjects,
-    /// Exec and pipeline calls.
-    pub exec: ExecClient,
     /// Settings.
     pub config: ApiConfig,
     /// Request counters.
     pub metrics: Metrics,
     /// Who is calling.
     pub auth: Authenticator,
-    /// Whether NATS is reachable, for requests in flight.
-    pub connection: ConnectionWatch,
     /// Where the platform's JetStream state is.
     pub layout: bus::JetStreamLayout,
     /// Which functions are deployed, for job submissions.
@@ -44,6 +68,9 @@ pub struct Inner {
     call_logs: OnceCell<CallLogs>,
     /// Set once the api stops: long-lived answers (a followed log) end.
     stopping: watch::Sender<bool>,
+    /// The serving threads' connections ([`AppState::with_calls`]), for
+    /// readiness.
+    call_clients: std::sync::Mutex<Vec<async_nats::Client>>,
 }
 
 impl AppState {
@@ -59,10 +86,9 @@ impl AppState {
             layout.clone(),
             config.token_usage_flush(),
         )?;
-        Ok(Self(Arc::new(Inner {
+        let calls = Arc::new(CallConnection::new(client.clone(), subjects.clone()));
+        let shared = Arc::new(Inner {
             auth,
-            exec: ExecClient::new(client.clone(), subjects.clone()),
-            connection: ConnectionWatch::new(client.clone()),
             client,
             subjects,
             layout,
@@ -75,20 +101,51 @@ impl AppState {
             audit: OnceCell::new(),
             call_logs: OnceCell::new(),
             stopping: watch::Sender::new(false),
-        })))
+            call_clients: std::sync::Mutex::default(),
+        });
+        Ok(Self { shared, calls })
+    }
+
+    /// The same state with calls going over `client`: a serving thread's
+    /// own connection.
+    pub fn with_calls(&self, client: async_nats::Client) -> Self {
+        self.shared.call_clients.lock().expect("never poisoned").push(client.clone());
+        let calls = Arc::new(CallConnection::new(client, self.subjects.clone()));
+        Self { shared: self.shared.clone(), calls }
+    }
+
+    /// The connection this state's calls go over.
+    pub fn calls(&self) -> &CallConnection {
+        &self.calls
+    }
+
+    /// Whether every NATS connection of the api is up: the shared one and
+    /// each serving thread's (each connects on its own, after a restart
+    /// too).
+    pub fn all_connected(&self) -> bool {
+        let connected = |client: &async_nats::Client| client.connection_state() == State::Connected;
+        connected(&self.client)
+            && connected(&self.calls.client)
+            && self.shared.call_clients.lock().expect("never poisoned").iter().all(connected)
     }
 
     /// The transfer store, opened on first use so the api can start (and
     /// report not-ready) before NATS and JetStream are up.
     pub async fn transfer(&self) -> Result<&TransferStore, bus::TransferError> {
-        self.0.transfer.get_or_try_init(|| TransferStore::open(&self.0.client, &self.0.layout)).await
+        self.shared
+            .transfer
+            .get_or_try_init(|| TransferStore::open(&self.shared.client, &self.shared.layout))
+            .await
     }
 }
 
 impl AppState {
     /// The job queue, opened on first use: a dispatcher creates it.
     pub async fn jobs(&self) -> Result<&JobQueue, bus::JobError> {
-        self.0.jobs.get_or_try_init(|| JobQueue::open(&self.0.client, self.0.subjects.clone())).await
+        self.shared
+            .jobs
+            .get_or_try_init(|| JobQueue::open(&self.shared.client, self.shared.subjects.clone()))
+            .await
     }
 }
 
@@ -96,35 +153,40 @@ impl AppState {
     /// The function registry (which functions are deployed), opened on
     /// first use: a dispatcher creates it.
     pub async fn registry(&self) -> Result<&FunctionRegistry, bus::RegistryError> {
-        self.0.registry.get_or_try_init(|| FunctionRegistry::open(&self.0.client, &self.0.layout)).await
+        self.shared
+            .registry
+            .get_or_try_init(|| FunctionRegistry::open(&self.shared.client, &self.shared.layout))
+            .await
     }
 }
 
 impl AppState {
     /// The kept audit trail, opened on first use: a dispatcher creates it.
     pub async fn audit(&self) -> Result<&AuditLog, bus::StoreError> {
-        self.0.audit.get_or_try_init(|| AuditLog::open(&self.0.client, &self.0.layout)).await
+        self.shared.audit.get_or_try_init(|| AuditLog::open(&self.shared.client, &self.shared.layout)).await
     }
 }
 
 impl AppState {
     /// The kept call logs, opened on first use: a dispatcher creates them.
     pub async fn call_logs(&self) -> Result<&CallLogs, bus::StoreError> {
-        self.0
+        self.shared
             .call_logs
-            .get_or_try_init(|| CallLogs::open(&self.0.client, &self.0.layout, self.0.subjects.clone()))
+            .get_or_try_init(|| {
+                CallLogs::open(&self.shared.client, &self.shared.layout, self.shared.subjects.clone())
+            })
             .await
     }
 
     /// Tells long-lived answers that the api stops, so that the server's
     /// graceful shutdown does not wait for them forever.
     pub fn stop(&self) {
-        self.0.stopping.send_replace(true);
+        self.shared.stopping.send_replace(true);
     }
 
     /// Resolves once the api stops.
     pub fn stopping(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let mut stopping = self.0.stopping.subscribe();
+        let mut stopping = self.shared.stopping.subscribe();
         async move {
             let _ = stopping.wait_for(|stop| *stop).await;
         }
@@ -134,6 +196,6 @@ impl AppState {
 impl std::ops::Deref for AppState {
     type Target = Inner;
     fn deref(&self) -> &Inner {
-        &self.0
+        &self.shared
     }
 }

@@ -309,6 +309,8 @@ impl Platform {
         api_config.nats = platform.nats_options("api");
         api_config.max_upload_bytes = max_upload_bytes;
         api_config.exec_wait_secs = 20;
+        // Several serving threads whatever the machine: connections spread over them.
+        api_config.serve_threads = 2;
         api_config.auth = api::config::AuthSetting::On;
         api_config.admin_token = Some(TEST_ADMIN_TOKEN.to_owned());
         api_config.secrets_key =

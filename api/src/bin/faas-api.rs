@@ -2,7 +2,10 @@
 //!
 //! The runtime is built by [`bus::serve`] rather than by `#[tokio::main]`,
 //! so that its worker count is the api's own setting
-//! (`FAAS_API_WORKER_THREADS`) and `run` goes on a worker thread.
+//! (`FAAS_API_WORKER_THREADS`) and `run` goes on a worker thread. HTTP
+//! connections are not served on it: `run` starts the serving threads
+//! (`FAAS_API_SERVE_THREADS`), each with a runtime and a NATS connection of
+//! its own.
 
 /// mimalloc: the warm path allocates per call, and glibc malloc was about a
 /// fifth of the api's CPU per call (`bench/results/*-malloc.md`).
@@ -19,12 +22,10 @@ use clap::Parser;
 struct Args {
     #[command(flatten)]
     config: api::ApiConfig,
-    /// Tokio worker threads of the api's runtime; unset, Tokio's default
-    /// (`TOKIO_WORKER_THREADS`, else one per CPU). One worker keeps a call's two wake-ups (the HTTP
-    /// request, the NATS reply) on one thread but caps the api at one core:
-    /// on 2 cores it served 14-15 % fewer warm calls at c=64 and no faster
-    /// at c=1 (interleaved `scripts/bench.sh --only peer` runs, in
-    /// `bench/results/2026-12-07-1f2ece7-awake.md`'s addendum).
+    /// Tokio worker threads of the api's main runtime (the accept loop,
+    /// the followed stores, the token usage flush); unset, Tokio's default
+    /// (`TOKIO_WORKER_THREADS`, else one per CPU). Connections are served
+    /// on the serving threads instead (`FAAS_API_SERVE_THREADS`).
     #[arg(long, env = "FAAS_API_WORKER_THREADS")]
     worker_threads: Option<NonZeroUsize>,
 }

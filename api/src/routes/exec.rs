@@ -108,7 +108,8 @@ pub async fn exec(
         nats_headers.insert(headers::VERSION, version.as_str());
     }
     pass_route_key(http_headers, &mut nats_headers);
-    let reply = state.exec.call(&target, input, nats_headers, id.as_str(), state.config.exec_wait()).await?;
+    let reply =
+        state.calls().exec.call(&target, input, nats_headers, id.as_str(), state.config.exec_wait()).await?;
     let passed_on = passed_on(|name| reply.header(name));
 
     let mut response = match reply.into_result() {

@@ -11,7 +11,6 @@ use protocol::http::{Health, Readiness};
 use protocol::metrics::DispatcherStatus;
 use protocol::subjects::{PONG, ROLE_DISPATCHER, ROLE_EXECUTOR};
 
-use crate::nats_guard;
 use crate::state::AppState;
 
 /// How long readiness waits for a role's first answer.
@@ -29,8 +28,8 @@ pub async fn health() -> impl IntoResponse {
     Json(Health { status: "ok".to_owned() })
 }
 
-/// `GET /ready`: NATS is connected and an executor and a dispatcher answer,
-/// with how many of each did.
+/// `GET /ready`: NATS is connected (every connection of the api) and an
+/// executor and a dispatcher answer, with how many of each did.
 #[utoipa::path(
     get,
     path = "/ready",
@@ -39,7 +38,8 @@ pub async fn health() -> impl IntoResponse {
     responses((status = 200, description = "Ready.", body = protocol::http::Readiness), (status = 503, description = "Not ready: what is missing.", body = protocol::http::Readiness))
 )]
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    let connected = nats_guard::connected(&state.client);
+    // Every connection: calls go over the serving threads' own.
+    let connected = state.all_connected();
     let (executors, dispatchers) = if connected {
         tokio::join!(instances(&state, ROLE_EXECUTOR), instances(&state, ROLE_DISPATCHER))
     } else {

@@ -143,7 +143,8 @@ pub async fn exec(
     }
     let input = read_message_input(&state, body, "the pipeline input").await?;
     let wait = state.config.pipeline_wait();
-    let output = state.exec.run(&target, input, async_nats::HeaderMap::new(), id.as_str(), wait).await?;
+    let output =
+        state.calls().exec.run(&target, input, async_nats::HeaderMap::new(), id.as_str(), wait).await?;
     Ok(Json(ExecResult { result: String::from_utf8_lossy(&output).into_owned() }).into_response())
 }
 

@@ -144,9 +144,16 @@ async fn call(
 
     let subject = state.subjects.http(&function);
     let wait = state.config.exec_wait();
-    let reply =
-        bus::request(&state.client, Responder::Executor, subject, nats_headers, payload, id.as_str(), wait)
-            .await;
+    let reply = bus::request(
+        &state.calls().client,
+        Responder::Executor,
+        subject,
+        nats_headers,
+        payload,
+        id.as_str(),
+        wait,
+    )
+    .await;
     if let Some((transfer, object)) = staged {
         // The executor deletes what it read; this covers no executor, or
         // one that refused the call before reading it. Deleting twice is

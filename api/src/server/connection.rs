@@ -1,88 +1,25 @@
-//! The accept loop: how many connections the api serves at once and how
-//! long a client may take, so slow or idle clients cannot hold it.
-//!
-//! `axum::serve` sets no timer, so hyper's header read timeout never fires,
-//! and it accepts every connection. Here each connection takes a permit of
-//! a semaphore before it is accepted (beyond the cap, clients wait in the
-//! kernel's accept queue), hyper's HTTP/1 header read timeout runs on a
-//! tokio timer, every request body is read under an idle and a total
-//! deadline ([`crate::timeouts::TimedBody`]), and a connection with no
-//! request in progress for the idle timeout is closed.
+//! One client connection: hyper serves its requests through the router,
+//! under the header, body and idle deadlines, until the client leaves, it
+//! sits idle too long, or the api stops.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::timeouts::{BodyDeadlines, TimedBody};
+use super::ServerLimits;
+use crate::timeouts::TimedBody;
 
-/// What the accept loop enforces.
-#[derive(Debug, Clone, Copy)]
-pub struct ServerLimits {
-    /// Most connections served at once.
-    pub max_connections: usize,
-    /// How long a client may take to send a request's headers.
-    pub header_timeout: Duration,
-    /// How long a connection may sit with no request in progress.
-    pub idle_timeout: Duration,
-    /// How long request bodies may take.
-    pub body: BodyDeadlines,
-}
-
-/// Serves `router` on `listener` until `shutdown` resolves, then lets
-/// requests in progress finish.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    limits: ServerLimits,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let (stop, stopping) = watch::channel(false);
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
-    builder.http2().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
-    tokio::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            () = &mut shutdown => break,
-        };
-        let tcp = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(err) => {
-                    // Out of file descriptors and the like: wait rather than spin.
-                    tracing::warn!(%err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let connection = serve_connection(builder.clone(), tcp, router.clone(), limits, stopping.clone());
-        tokio::spawn(async move {
-            connection.await;
-            drop(permit);
-        });
-    }
-    let _ = stop.send(true);
-    // Every connection holds a permit until it is closed.
-    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-    let _ = permits.acquire_many(all).await;
-}
-
-async fn serve_connection(
+/// Serves `tcp` until it closes; after `stopping` turns true, lets the
+/// request in progress finish and closes.
+pub(super) async fn serve_connection(
     builder: Arc<auto::Builder<TokioExecutor>>,
     tcp: TcpStream,
     router: Router,
@@ -151,7 +88,7 @@ impl Activity {
     }
 
     /// Resolves once no request has been in progress for `timeout`.
-    async fn idle_for(&self, timeout: Duration) {
+    async fn idle_for(&self, timeout: std::time::Duration) {
         loop {
             let last_end = *self.last_end.lock().expect("never poisoned");
             let idle_until = last_end + timeout;
