@@ -25,10 +25,22 @@ async fn serve_echo(client: &async_nats::Client, subject: &str) {
 }
 
 #[test]
-fn free_ports_are_bindable() {
-    let port = free_port();
-    assert_ne!(port, 0);
-    std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is free");
+fn free_ports_are_bindable_distinct_and_outside_the_ephemeral_range() {
+    let ephemeral_start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768);
+    let ports: Vec<u16> = (0..50).map(|_| free_port()).collect();
+    let distinct: std::collections::HashSet<_> = ports.iter().collect();
+    assert_eq!(distinct.len(), ports.len(), "a port handed out twice: {ports:?}");
+    for &port in &ports {
+        assert_ne!(port, 0);
+        // Outgoing connections take their local ports from the ephemeral
+        // range, so none of them can hold a port from below it.
+        assert!(port < ephemeral_start || ephemeral_start <= 10_000, "{port} is in the ephemeral range");
+    }
+    // Held while the next is chosen: still free, because nothing else hands out these ports.
+    let _held = std::net::TcpListener::bind(("127.0.0.1", ports[0])).expect("the port is free");
 }
 
 #[tokio::test]
