@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use async_nats::connection::State;
 use bus::audit::AuditLog;
 use bus::logs::CallLogs;
 use bus::{ExecClient, FunctionRegistry, JobQueue, TransferStore};
@@ -123,9 +122,10 @@ impl AppState {
     /// each serving thread's (each connects on its own, after a restart
     /// too).
     pub fn all_connected(&self) -> bool {
-        let connected = |client: &async_nats::Client| client.connection_state() == State::Connected;
+        // This state's own call connection is the shared one (`new`) or
+        // one of the threads' (`with_calls`): both are counted here.
+        let connected = crate::nats_guard::connected;
         connected(&self.client)
-            && connected(&self.calls.client)
             && self.shared.call_clients.lock().expect("never poisoned").iter().all(connected)
     }
 
