@@ -34,7 +34,9 @@ trap 'trap - EXIT INT TERM; kill 0 2>/dev/null; exit 0' EXIT INT TERM
 supervise() {
   local i="$1" dir="$data/n$1"
   while true; do
-    "$bin" -c "$dir/node.conf" >>"$dir/nats-server.log" 2>&1 &
+    # One Go scheduler thread per node, as the local stack runs its server
+    # (ARCHITECTURE.md, "NATS server"), unless GOMAXPROCS is set.
+    GOMAXPROCS="${GOMAXPROCS:-1}" "$bin" -c "$dir/node.conf" >>"$dir/nats-server.log" 2>&1 &
     echo "node n$i: nats://127.0.0.1:$((client + i)) (pid $!, log $dir/nats-server.log)"
     wait "$!" || true
     echo "node n$i exited; starting it again in ${restart_after}s" >&2

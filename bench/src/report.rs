@@ -497,6 +497,11 @@ impl Report {
             r.cpu_model.as_deref().unwrap_or("unknown CPU")
         );
         let _ = writeln!(md, "- profile: {}", r.profile);
+        let _ = writeln!(
+            md,
+            "- nats-server: `GOMAXPROCS={}` (the local stack's setting)",
+            stack::nats::go_max_procs()
+        );
         if !r.service_env.is_empty() {
             let _ = writeln!(
                 md,

@@ -21,6 +21,23 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// the sum of the platform's default store caps (about 2.5 GiB).
 const JETSTREAM_FILE_STORE: &str = "8GB";
 
+/// Go's scheduler threads (`GOMAXPROCS`) each server gets unless the
+/// caller's environment sets its own.
+///
+/// Go sizes it to every CPU. On a box nats-server shares with the api and
+/// the executors it uses a fraction of one core, and the extra threads
+/// only hand each message from one OS thread to another: with one, a warm
+/// call at c=1 costs the server about 6 context switches instead of 10
+/// and about a third less CPU, and the call's p50 drops by a fifth
+/// (`bench/results/2026-12-07-f606fc7-gomaxprocs.md`). A server on a host
+/// of its own should keep Go's default.
+pub const SHARED_HOST_GOMAXPROCS: &str = "1";
+
+/// The `GOMAXPROCS` the servers started here run with.
+pub fn go_max_procs() -> String {
+    std::env::var("GOMAXPROCS").unwrap_or_else(|_| SHARED_HOST_GOMAXPROCS.to_owned())
+}
+
 /// A nats-server child process with JetStream enabled.
 ///
 /// Dropping it kills the server; a temporary store directory is removed too.
@@ -206,7 +223,7 @@ impl NatsServer {
         // it holds one more "ready" line than now.
         let ready_before = ready_lines(&log_path);
         let mut command = Command::new(&bin);
-        command.args(["-a", "127.0.0.1", "-p", &self.port.to_string()]);
+        command.args(["-a", "127.0.0.1", "-p", &self.port.to_string()]).env("GOMAXPROCS", go_max_procs());
         if let Some(config) = &self.config {
             // A given configuration (users, permissions) keeps JetStream's
             // default storage limit.

@@ -112,6 +112,20 @@ async fn s3_server_answers_http_and_can_restart() {
 }
 
 #[test]
+fn nats_runs_one_go_scheduler_thread_unless_told_otherwise() {
+    let server = NatsServer::start().expect("nats-server");
+    let pid = server.pid().expect("running");
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("the server's environment");
+    let set: Vec<&[u8]> = environ.split(|b| *b == 0).filter(|v| v.starts_with(b"GOMAXPROCS=")).collect();
+    let expected = faas_stack::nats::go_max_procs();
+    assert_eq!(set, [format!("GOMAXPROCS={expected}").as_bytes()]);
+    if std::env::var_os("GOMAXPROCS").is_none() {
+        assert_eq!(expected, faas_stack::nats::SHARED_HOST_GOMAXPROCS);
+        assert_eq!(expected, "1");
+    }
+}
+
+#[test]
 fn s3_server_outlives_a_test_runtime() {
     faas_stack::install_crypto_provider();
     let s3 = S3Server::start().unwrap();
