@@ -22,9 +22,10 @@ pub struct AppState {
 }
 
 /// The NATS connection a serving thread sends its exec, pipeline and HTTP
-/// function calls on (see `server/threads.rs`): opened on that thread, so a
-/// call's request and its reply never wake another thread. Everything else
-/// (stores, watches, audit) goes over the shared [`Inner::client`].
+/// function calls and its jobs on (see `server/threads.rs`): opened on that
+/// thread, so a call's request and its reply, or a job's stores and their
+/// acks, never wake another thread. Everything else (stores, watches,
+/// audit) goes over the shared [`Inner::client`].
 pub struct CallConnection {
     /// The connection.
     pub client: async_nats::Client,
@@ -32,6 +33,8 @@ pub struct CallConnection {
     pub exec: ExecClient,
     /// Whether it is up, for requests in flight.
     pub watch: ConnectionWatch,
+    /// The job queue over it, opened on first use.
+    jobs: OnceCell<JobQueue>,
 }
 
 impl CallConnection {
@@ -40,6 +43,7 @@ impl CallConnection {
             exec: ExecClient::new(client.clone(), subjects),
             watch: ConnectionWatch::new(client.clone()),
             client,
+            jobs: OnceCell::new(),
         }
     }
 }
@@ -61,7 +65,6 @@ pub struct Inner {
     /// Which functions are deployed, for job submissions.
     pub deployed: crate::deployed::Deployed,
     transfer: OnceCell<TransferStore>,
-    jobs: OnceCell<JobQueue>,
     registry: OnceCell<FunctionRegistry>,
     audit: OnceCell<AuditLog>,
     call_logs: OnceCell<CallLogs>,
@@ -95,7 +98,6 @@ impl AppState {
             config,
             metrics: Metrics::default(),
             transfer: OnceCell::new(),
-            jobs: OnceCell::new(),
             registry: OnceCell::new(),
             audit: OnceCell::new(),
             call_logs: OnceCell::new(),
@@ -140,11 +142,12 @@ impl AppState {
 }
 
 impl AppState {
-    /// The job queue, opened on first use: a dispatcher creates it.
+    /// The job queue over this thread's connection, opened on first use:
+    /// a dispatcher creates it.
     pub async fn jobs(&self) -> Result<&JobQueue, bus::JobError> {
-        self.shared
+        self.calls
             .jobs
-            .get_or_try_init(|| JobQueue::open(&self.shared.client, self.shared.subjects.clone()))
+            .get_or_try_init(|| JobQueue::open(&self.calls.client, self.shared.subjects.clone()))
             .await
     }
 }
