@@ -48,6 +48,7 @@ mod shadow;
 mod snapshot;
 mod stores;
 pub mod telemetry;
+mod threads;
 mod tokens;
 mod transfer;
 mod usage;
@@ -78,6 +79,7 @@ pub use stores::{
     JetStreamLayout, StoreConfig, StoreError, StoreQuota, StoreQuotas, StoreUnavailable, is_full,
     open_or_create,
 };
+pub use threads::{ThreadEnd, ThreadEnds};
 pub use tokens::{TokenLookup, TokenStore, TokenStoreError, TokenWatch};
 pub use transfer::{TransferError, TransferStore};
 pub use usage::TokenUsage;

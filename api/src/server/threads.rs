@@ -55,7 +55,7 @@ struct Lane {
 pub struct ServeThreads {
     lanes: Vec<Lane>,
     stopping: watch::Sender<bool>,
-    ended: Vec<oneshot::Receiver<Result<(), ServeError>>>,
+    ended: bus::ThreadEnds<ServeError>,
 }
 
 impl ServeThreads {
@@ -69,12 +69,12 @@ impl ServeThreads {
         limits: ServerLimits,
     ) -> Result<Self, ServeError> {
         let stopping = watch::Sender::new(false);
-        let mut threads = Self { lanes: Vec::new(), stopping, ended: Vec::new() };
+        let mut threads = Self { lanes: Vec::new(), stopping, ended: bus::ThreadEnds::default() };
         let mut ready = Vec::new();
         for index in 0..count.max(1) {
             let (connections, handoffs) = mpsc::unbounded_channel();
             let (ready_tx, ready_rx) = oneshot::channel();
-            let (ended_tx, ended_rx) = oneshot::channel();
+            let ended = threads.ended.add();
             let open = Arc::new(AtomicUsize::new(0));
             let thread = ServeThread {
                 state: state.clone(),
@@ -85,10 +85,9 @@ impl ServeThreads {
             };
             std::thread::Builder::new()
                 .name(format!("http-{index}"))
-                .spawn(move || thread.run(handoffs, ready_tx, ended_tx))
+                .spawn(move || thread.run(handoffs, ready_tx, ended))
                 .map_err(ServeError::ServeThread)?;
             threads.lanes.push(Lane { connections, open });
-            threads.ended.push(ended_rx);
             ready.push(ready_rx);
         }
         for ready in ready {
@@ -122,13 +121,7 @@ impl ServeThreads {
 
     /// Resolves when a thread ended before it was told to stop, with why.
     pub async fn failed(&mut self) -> ServeError {
-        let (result, index, _) = futures::future::select_all(self.ended.iter_mut()).await;
-        // Resolved: never polled again.
-        drop(self.ended.swap_remove(index));
-        match result {
-            Ok(Err(error)) => error,
-            Ok(Ok(())) | Err(_) => ServeError::ServeThreadEnded,
-        }
+        self.ended.first_ended(|| ServeError::ServeThreadEnded).await
     }
 
     /// Closes every connection once its request in progress is answered,
@@ -138,14 +131,7 @@ impl ServeThreads {
         stopping.send_replace(true);
         // No more connections: a thread ends once its own have closed.
         drop(lanes);
-        let mut first = Ok(());
-        for ended in ended {
-            let result = ended.await.unwrap_or(Err(ServeError::ServeThreadEnded));
-            if first.is_ok() {
-                first = result;
-            }
-        }
-        first
+        ended.all_ended(|| ServeError::ServeThreadEnded).await
     }
 }
 
@@ -163,7 +149,7 @@ impl ServeThread {
         self,
         handoffs: mpsc::UnboundedReceiver<Handoff>,
         ready: oneshot::Sender<()>,
-        ended: oneshot::Sender<Result<(), ServeError>>,
+        ended: bus::ThreadEnd<ServeError>,
     ) {
         let result = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(runtime) => runtime.block_on(self.serve(handoffs, ready)),

@@ -74,7 +74,7 @@ impl Bounds {
 pub(super) struct CallThreads {
     stop: CancellationToken,
     _stop_when_dropped: tokio_util::sync::DropGuard,
-    ended: Vec<oneshot::Receiver<Result<(), ExecutorError>>>,
+    ended: bus::ThreadEnds<ExecutorError>,
 }
 
 impl CallThreads {
@@ -91,11 +91,11 @@ impl CallThreads {
         // From here on, dropped means stopped (`run` stopped while a thread
         // still connects, or `run` dropped).
         let stop_when_dropped = stop.clone().drop_guard();
-        let mut ended = Vec::new();
+        let mut ended = bus::ThreadEnds::default();
         let mut ready = Vec::new();
         for index in 0..count.max(1) {
             let (ready_tx, ready_rx) = oneshot::channel();
-            let (ended_tx, ended_rx) = oneshot::channel();
+            let ended_tx = ended.add();
             let thread = CallThread {
                 executor: executor.clone(),
                 nats: nats.clone(),
@@ -109,7 +109,6 @@ impl CallThreads {
                 return Err(ExecutorError::CallThread(source));
             }
             ready.push(ready_rx);
-            ended.push(ended_rx);
         }
         let threads = Self { stop, _stop_when_dropped: stop_when_dropped, ended };
         for ready in ready {
@@ -124,27 +123,14 @@ impl CallThreads {
     /// Resolves when a thread ended before it was told to stop: with its
     /// error (a failed rejoin of the queue group, a panic).
     pub async fn failed(&mut self) -> ExecutorError {
-        let (result, index, _) = futures::future::select_all(self.ended.iter_mut()).await;
-        // Resolved: never polled again.
-        drop(self.ended.swap_remove(index));
-        match result {
-            Ok(Err(error)) => error,
-            Ok(Ok(())) | Err(_) => ExecutorError::CallThreadPanicked,
-        }
+        self.ended.first_ended(|| ExecutorError::CallThreadPanicked).await
     }
 
     /// Tells every thread to leave the queue group and waits until each
     /// has answered all the requests it took; the first error, if any.
     pub async fn stop(self) -> Result<(), ExecutorError> {
         self.stop.cancel();
-        let mut first = Ok(());
-        for ended in self.ended {
-            let result = ended.await.unwrap_or(Err(ExecutorError::CallThreadPanicked));
-            if first.is_ok() {
-                first = result;
-            }
-        }
-        first
+        self.ended.all_ended(|| ExecutorError::CallThreadPanicked).await
     }
 }
 
@@ -157,7 +143,7 @@ struct CallThread {
 }
 
 impl CallThread {
-    fn run(self, ready: oneshot::Sender<()>, ended: oneshot::Sender<Result<(), ExecutorError>>) {
+    fn run(self, ready: oneshot::Sender<()>, ended: bus::ThreadEnd<ExecutorError>) {
         let result = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(runtime) => runtime.block_on(self.serve(ready)),
             Err(source) => Err(ExecutorError::CallThread(source)),
