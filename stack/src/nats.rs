@@ -28,7 +28,7 @@ const JETSTREAM_FILE_STORE: &str = "8GB";
 /// the executors it uses a fraction of one core, and the extra threads
 /// only hand each message from one OS thread to another: with one, a warm
 /// call at c=1 costs the server about 6 context switches instead of 10
-/// and about a third less CPU, and the call's p50 drops by a fifth
+/// and a fifth less CPU, and the call's p50 drops by about a fifth
 /// (`bench/results/2026-12-07-f606fc7-gomaxprocs.md`). A server on a host
 /// of its own should keep Go's default.
 pub const SHARED_HOST_GOMAXPROCS: &str = "1";
