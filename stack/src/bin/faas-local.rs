@@ -128,17 +128,17 @@ async fn main() -> anyhow::Result<()> {
         S3Server::start_in(&args.data_dir.join("s3"), args.s3_port).context("start the S3 server")?;
     println!("S3 server    {} (data in {})", s3.endpoint(), s3.root().display());
 
-    // Unless the caller set one, a fresh artifact key per run: the
-    // dispatcher and executor it starts share precompiled artifacts, and
-    // nothing else can sign one.
     let mut env = match (&nats, &args.nats_url) {
         (Some(nats), _) => ServiceEnv::new(nats, &s3),
         (None, url) => ServiceEnv::on_urls(url.clone().unwrap_or_default(), &s3),
     };
     env.js_replicas = args.js_replicas.max(1);
-    if let Ok(key) = std::env::var("FAAS_ARTIFACT_KEY") {
-        env.artifact_key = Some(key);
-    }
+    // The dispatcher and executor it starts share precompiled artifacts,
+    // and nothing else can sign one. The key is kept with the data, like the
+    // secrets key: a key made per run refused, after every restart, each
+    // artifact stored and copied before it, and each function was compiled
+    // again. FAAS_ARTIFACT_KEY, if set, wins.
+    env.artifact_key = Some(kept_secret(&args.data_dir, "FAAS_ARTIFACT_KEY", "artifact-key")?);
     env.rust_log = rust_log;
     env.admin_token = admin_token(&args.data_dir)?;
     // Kept with the data: secrets sealed in an earlier run still open.
