@@ -14,7 +14,7 @@ use crate::metrics::Metrics;
 use crate::nats_guard::ConnectionWatch;
 
 /// Shared state, cheap to clone: what every serving thread shares, and the
-/// NATS connection this thread's calls go over.
+/// NATS connection this thread's calls and jobs go over.
 #[derive(Clone)]
 pub struct AppState {
     shared: Arc<Inner>,
@@ -107,7 +107,7 @@ impl AppState {
         Ok(Self { shared, calls })
     }
 
-    /// The same state with calls going over `client`: a serving thread's
+    /// The same state with calls and jobs going over `client`: a serving thread's
     /// own connection.
     pub fn with_calls(&self, client: async_nats::Client) -> Self {
         self.shared.call_clients.lock().expect("never poisoned").push(client.clone());
@@ -115,7 +115,7 @@ impl AppState {
         Self { shared: self.shared.clone(), calls }
     }
 
-    /// The connection this state's calls go over.
+    /// The connection this state's calls and jobs go over.
     pub fn calls(&self) -> &CallConnection {
         &self.calls
     }

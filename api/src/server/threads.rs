@@ -15,8 +15,8 @@
 //! the fewest open ones; the connection stays there until it closes. The
 //! shared state (stores, watches, tokens, metrics) lives on the runtime
 //! `run` was called on, with its client; a thread reaches it through
-//! [`AppState`], and only its calls go over its own connection
-//! ([`AppState::with_calls`]).
+//! [`AppState`], and only its calls and its jobs go over its own
+//! connection ([`AppState::with_calls`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -201,9 +201,9 @@ impl ServeThread {
         }
         connections.close();
         connections.wait().await;
-        // Nothing to flush: every request sent on this connection waited
-        // for its reply; what outlives a request (audit, jobs) goes over
-        // the shared client.
+        // Nothing to flush: every request sent on this connection (a call,
+        // a job's stores) waited for its reply or ack; what outlives a
+        // request (audit) goes over the shared client.
         Ok(())
     }
 }
