@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::inprocess::InProcess;
 use crate::peer::PeerInfo;
 use crate::proccost::Cost;
 use crate::report::{Report, Target, num};
@@ -280,7 +281,12 @@ pub fn judge(json: &Value, issue: &Issue15, languages: Option<&Value>) -> Vec<Ta
     } else {
         (p50(json, "warm-http-c1"), p50(json, "floor-http-c1"))
     };
-    let in_process = json["in_process"]["p50_us"].as_f64().filter(|v| *v > 0.0).map(|us| us / 1000.0);
+    // Up to the call's output, which is when the executor replies (reports
+    // older than that figure have the whole call only).
+    let in_process = ["to_output_p50_us", "p50_us"]
+        .iter()
+        .find_map(|key| json["in_process"][key].as_f64().filter(|v| *v > 0.0))
+        .map(|us| us / 1000.0);
     let floors = match (p50(json, "floor-nats-c1"), http_floor, in_process) {
         (Some(n), Some(h), Some(i)) => Some(Figure {
             value: n.value + h.value + i,
@@ -574,7 +580,7 @@ impl Report {
                 ))
             );
         }
-        let in_process = self.in_process.as_ref().map(|p| p.p50_us / 1000.0);
+        let in_process = self.in_process.as_ref().map(InProcess::until_reply_ms);
         if let (Some(w), Some(f), Some(n), Some(ip), Some(floors)) = (
             self.phase(&warm_id(1)),
             self.phase(&floor_id(1)),
@@ -585,7 +591,7 @@ impl Report {
             let _ = writeln!(
                 md,
                 "Latency at c=1: the warm call's p50 is {} ms; the HTTP floor ({} ms), the NATS \
-                 request-reply floor ({} ms) and the in-process call ({} ms) add up to {} ms, so {} ms \
+                 request-reply floor ({} ms) and the in-process call up to its output ({} ms) add up to {} ms, so {} ms \
                  ({}%) is the platform's own: the api's and executor's handling around the hops.",
                 num(w.p50_ms),
                 num(f.p50_ms),
@@ -604,7 +610,7 @@ impl Report {
     /// The c=1 floors a warm HTTP call cannot go below: the HTTP floor
     /// (wrk), the NATS request-reply floor and the in-process call, in ms.
     fn c1_floors_ms(&self) -> Option<f64> {
-        let in_process = self.in_process.as_ref().map(|p| p.p50_us / 1000.0)?;
+        let in_process = self.in_process.as_ref().map(InProcess::until_reply_ms)?;
         Some(self.phase(&floor_id(1))?.p50_ms + self.phase("floor-nats-c1")?.p50_ms + in_process)
     }
 
@@ -915,7 +921,8 @@ mod tests {
             prepare_ms: 1.0,
             calls: 1000,
             calls_per_s: 100_000.0,
-            p50_us: 10.0,
+            p50_us: 14.0,
+            to_output_p50_us: 10.0,
             p99_us: 12.0,
             max_us: 80.0,
         });

@@ -502,8 +502,10 @@ impl Bench {
         match inprocess::measure(self.hello.clone(), duration).await {
             Ok(p) => {
                 println!(
-                    "in-process store + instantiate + call: p50 {} µs, p99 {} µs, {} calls/s (compile {} ms)",
+                    "in-process store + instantiate + call + free: p50 {} µs (output at {} µs), p99 {} µs, \
+                     {} calls/s (compile {} ms)",
                     crate::report::num(p.p50_us),
+                    crate::report::num(p.to_output_p50_us),
                     crate::report::num(p.p99_us),
                     crate::report::num(p.calls_per_s),
                     crate::report::num(p.compile_ms)

@@ -186,6 +186,13 @@ pub struct CallOutput {
     pub stderr: String,
 }
 
+/// The sandbox a successful call ran in (its store: the instance, and its
+/// memories and tables in the pool), kept by whoever answers the call.
+/// Freeing it resets the instance's pool slot, about a tenth of a warm
+/// call's CPU on the executor (issue 15, `perf` at c=1): dropped after the
+/// reply is out, that work is off the caller's wait.
+pub struct SpentSandbox(#[allow(dead_code, reason = "held only to be dropped later")] Store<CallState>);
+
 /// A failed call with whatever the guest logged before failing.
 #[derive(Debug)]
 pub struct CallFailure {
@@ -451,6 +458,18 @@ impl FunctionRuntime {
         input: String,
         settings: &CallSettings,
     ) -> Result<CallOutput, CallFailure> {
+        self.call_keeping_sandbox(component, input, settings).await.map(|(output, _spent)| output)
+    }
+
+    /// [`Self::call`], handing back the sandbox of a successful call to be
+    /// freed when the caller has answered. A failed call's sandbox is freed
+    /// at once: a timed-out guest's slots are given back before anything else.
+    pub async fn call_keeping_sandbox(
+        &self,
+        component: &PreparedComponent,
+        input: String,
+        settings: &CallSettings,
+    ) -> Result<(CallOutput, SpentSandbox), CallFailure> {
         let PreparedComponent { prepared: Prepared::Exec(component), capabilities, .. } = component else {
             let error = ExecError::Internal("an HTTP function called as an exec function".into());
             return Err(CallFailure { error, stdout: String::new(), stderr: String::new() });
@@ -469,21 +488,29 @@ impl FunctionRuntime {
         // the deadline abandons the call wherever it is, instantiation
         // included, and dropping the store frees its pool slots at once.
         let outcome = tokio::time::timeout(settings.timeout(), run).await;
+        let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();
+        let result = match outcome {
+            Ok(Ok(result)) if result.len() <= limits.max_output => {
+                return Ok((
+                    CallOutput { result, stdout: text(&stdout), stderr: text(&stderr) },
+                    SpentSandbox(store),
+                ));
+            }
+            outcome => outcome,
+        };
         drop(store);
 
-        let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();
         let (stdout, stderr) = (text(&stdout), text(&stderr));
-        let Ok(outcome) = outcome else {
+        let Ok(outcome) = result else {
             let error = ExecError::Timeout { limit_ms: settings.timeout_ms };
             return Err(CallFailure { error, stdout, stderr });
         };
         match outcome {
-            Ok(result) if result.len() > limits.max_output => Err(CallFailure {
+            Ok(result) => Err(CallFailure {
                 error: ExecError::OutputTooLarge { size: result.len(), limit: limits.max_output },
                 stdout,
                 stderr,
             }),
-            Ok(result) => Ok(CallOutput { result, stdout, stderr }),
             Err((stage, err)) => {
                 let error = self.classify(stage, &err, &stderr, settings);
                 Err(CallFailure { error, stdout, stderr })

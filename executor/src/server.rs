@@ -62,7 +62,7 @@ use crate::loader::{ComponentLoader, Source};
 use crate::log_batcher::{self, BatchSettings, LogBatcher, NatsSink};
 use crate::metrics::{ExecutorMetrics, NOT_LOADED};
 use crate::reply::{self, Output};
-use crate::runtime::{FunctionRuntime, HttpOutput};
+use crate::runtime::{FunctionRuntime, HttpOutput, SpentSandbox};
 use crate::settings::CallSettings;
 
 mod calls;
@@ -434,12 +434,20 @@ async fn handle(
             }
             return;
         };
-        let Answered { headers, payload, log, shadowed } =
+        let Answered { headers, payload, log, shadowed, spent } =
             answer(&executor, &function, route, &message, &request_id, started, include_logs).await;
         if let Err(err) = replies.publish_with_headers(reply_to, headers, payload).await {
             warn!(%err, "could not publish the reply");
         }
         after_reply(&executor, &function, shadowed, log);
+        if let Some(spent) = spent {
+            // The reply is queued for this thread's connection task: letting
+            // it run first writes the reply before the sandbox is freed. The
+            // call's slot is held until then, so the pool never holds more
+            // instances than there are slots.
+            tokio::task::yield_now().await;
+            drop(spent);
+        }
     }
     .instrument(span)
     .await
@@ -451,6 +459,8 @@ struct Answered {
     payload: bytes::Bytes,
     log: Option<CallLog>,
     shadowed: Option<shadow::Pending>,
+    /// The sandbox of a successful exec call, freed once the reply is out.
+    spent: Option<SpentSandbox>,
 }
 
 /// Runs one call of `function` as `message` asks and encodes its reply:
@@ -481,8 +491,10 @@ async fn answer(
     };
     let outcome = measured(executor, function, route, message, request_id, started).await;
     let shadowed = executor.shadows.sample(function, route, message, request_id, &outcome, started.elapsed());
+    let mut spent = None;
     let (headers, payload, log) = match outcome {
-        Ok((answer, version)) => {
+        Ok((answer, version, sandbox)) => {
+            spent = sandbox;
             let (stdout, stderr) = answer.logs();
             info!(
                 elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
@@ -538,7 +550,7 @@ async fn answer(
             (map, payload, log)
         }
     };
-    Answered { headers, payload, log, shadowed }
+    Answered { headers, payload, log, shadowed, spent }
 }
 
 /// After the reply: the shadow run in a task of its own and the call's log
@@ -598,7 +610,7 @@ async fn measured(
     message: &Message,
     request_id: &str,
     started: Instant,
-) -> Result<(Answer, Version), Failure> {
+) -> Result<(Answer, Version, Option<SpentSandbox>), Failure> {
     let mut loaded = None;
     let result = execute(executor, function, route, message, request_id, &mut loaded).await;
     let outcome = match &result {
@@ -643,7 +655,7 @@ async fn execute(
     message: &Message,
     request_id: &str,
     loaded_from: &mut Option<(Source, Option<Duration>)>,
-) -> Result<(Answer, Version), Failure> {
+) -> Result<(Answer, Version, Option<SpentSandbox>), Failure> {
     // A staged body is taken first, so that it never outlives a refusal.
     let request = match route {
         World::Http => Some(
@@ -725,7 +737,7 @@ async fn execute(
     if let Some(lease) = lease {
         Box::pin(lease.release()).await;
     }
-    let answer = answer.map_err(|outcome| match outcome {
+    let (answer, spent) = answer.map_err(|outcome| match outcome {
         RunFailure::Before(error) => failed(error),
         RunFailure::Ran(failure) => ran(failure),
         RunFailure::After { error, stdout, stderr } => {
@@ -740,7 +752,7 @@ async fn execute(
         let error = ExecError::OutputTooLarge { size: output.result.len(), limit };
         return Err(Failure { error, stdout: output.stdout.clone(), stderr: output.stderr.clone(), digest });
     }
-    Ok((answer, Version { digest: loaded.digest, source: loaded.source }))
+    Ok((answer, Version { digest: loaded.digest, source: loaded.source }, spent))
 }
 
 /// How running a call failed: before the guest ran, in the guest (with
@@ -760,14 +772,15 @@ async fn run_in_world(
     message: &Message,
     request: Option<crate::runtime::HttpRequest>,
     settings: &CallSettings,
-) -> Result<Answer, RunFailure> {
+) -> Result<(Answer, Option<SpentSandbox>), RunFailure> {
     let runtime = &executor.runtime;
     match (request, component.world()) {
         (None, World::Exec) => {
             let input = String::from_utf8(message.payload.to_vec())
                 .map_err(|e| RunFailure::Before(ExecError::InvalidInput(e.to_string())))?;
-            let output = runtime.call(component, input, settings).await.map_err(RunFailure::Ran)?;
-            Ok(Answer::Exec(output.into(), World::Exec))
+            let (output, spent) =
+                runtime.call_keeping_sandbox(component, input, settings).await.map_err(RunFailure::Ran)?;
+            Ok((Answer::Exec(output.into(), World::Exec), Some(spent)))
         }
         (None, World::Http) => {
             let request = http_call::post(message.payload.clone());
@@ -777,10 +790,14 @@ async fn run_in_world(
                 stdout: output.stdout.clone(),
                 stderr: output.stderr.clone(),
             })?;
-            Ok(Answer::Exec(Output { result, stdout: output.stdout, stderr: output.stderr }, World::Http))
+            Ok((
+                Answer::Exec(Output { result, stdout: output.stdout, stderr: output.stderr }, World::Http),
+                None,
+            ))
         }
         (Some(request), World::Http) => {
-            Ok(Answer::Http(runtime.call_http(component, request, settings).await.map_err(RunFailure::Ran)?))
+            let output = runtime.call_http(component, request, settings).await.map_err(RunFailure::Ran)?;
+            Ok((Answer::Http(output), None))
         }
         (Some(_), World::Exec) => Err(RunFailure::Before(ExecError::Internal(
             "an exec function reached the HTTP path after the world check".into(),

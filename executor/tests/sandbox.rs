@@ -154,3 +154,33 @@ async fn an_exhausted_pool_is_unavailable_not_invalid() {
         .expect("slots are back");
     assert_eq!(output.result, "Hello Ada, how are you?");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_sandbox_holds_its_pool_slot_until_dropped() {
+    // The executor replies before freeing a call's sandbox, and holds the
+    // call's concurrency slot until it has: this is why. A pool sized for
+    // one call at a time has room for a few sandboxes, not more.
+    let runtime = runtime_for(limits(1_000), 1);
+    let hello = runtime.prepare(&runtime.compile(&stack::guests::guest_bytes("hello")).unwrap()).unwrap();
+    let settings = CallSettings::defaults(runtime.limits());
+    let call = || runtime.call_keeping_sandbox(&hello, r#"{"name":"Ada"}"#.into(), &settings);
+
+    let mut kept = Vec::new();
+    let refused = loop {
+        match call().await {
+            Ok((output, spent)) => {
+                assert_eq!(output.result, "Hello Ada, how are you?");
+                kept.push(spent);
+                assert!(kept.len() <= 16, "the pool never filled: sandboxes are not held");
+            }
+            Err(failure) => break failure,
+        }
+    };
+    assert!(matches!(refused.error, ExecError::PoolExhausted(_)), "{:?}", refused.error);
+    assert!(kept.len() >= 2, "the pool has room for more than one sandbox: {}", kept.len());
+
+    // Freed, the slot is there for the next call at once.
+    kept.pop();
+    let (output, _spent) = call().await.expect("a freed sandbox's slot is reused");
+    assert_eq!(output.result, "Hello Ada, how are you?");
+}

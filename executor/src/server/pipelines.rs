@@ -84,7 +84,8 @@ async fn run(
             step = index + 1
         );
         let started = Instant::now();
-        let Answered { headers, payload, log, shadowed } =
+        // A step's sandbox is freed at once: the next step waits for it either way.
+        let Answered { headers, payload, log, shadowed, spent: _ } =
             answer(executor, function, World::Exec, &step, request_id, started, false).instrument(span).await;
         follow_ups.push((function.clone(), shadowed, log));
         match ExecReply::from(received(&step, headers, payload)).into_result() {

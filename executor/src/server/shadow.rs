@@ -47,6 +47,7 @@ use tracing::{Instrument as _, info_span};
 use super::{Answer, Executor, Failure, RunFailure, Version, run_in_world};
 use crate::capabilities::CallIdentity;
 use crate::error::ExecError;
+use crate::runtime::SpentSandbox;
 use crate::settings::CallSettings;
 
 type Labels = [(&'static str, String); 2];
@@ -126,7 +127,7 @@ impl Shadows {
         route: World,
         message: &Message,
         request_id: &str,
-        outcome: &Result<(Answer, Version), Failure>,
+        outcome: &Result<(Answer, Version, Option<SpentSandbox>), Failure>,
         live_duration: Duration,
     ) -> Option<Pending> {
         // Only live calls to current: not a version asked for, not a replay.
@@ -141,8 +142,8 @@ impl Shadows {
             return None;
         }
         let (live, live_digest) = match outcome {
-            Ok((Answer::Exec(output, _), version)) => (Ok(output.result.clone()), version.digest.clone()),
-            Ok((Answer::Http(_), _)) => return None,
+            Ok((Answer::Exec(output, _), version, _)) => (Ok(output.result.clone()), version.digest.clone()),
+            Ok((Answer::Http(_), _, _)) => return None,
             // Refused before a version was loaded (at its concurrency
             // limit, say): nothing ran to compare with.
             Err(failure) => {
@@ -279,8 +280,8 @@ async fn run_candidate(
         hops: bus::hops(message),
     });
     match run_in_world(executor, &loaded.component, message, None, &settings).await {
-        Ok(Answer::Exec(output, _)) => Ok(output.result),
-        Ok(Answer::Http(_)) => Err(failed(ExecError::Internal("a shadow run answered as HTTP".into()))),
+        Ok((Answer::Exec(output, _), _spent)) => Ok(output.result),
+        Ok((Answer::Http(_), _)) => Err(failed(ExecError::Internal("a shadow run answered as HTTP".into()))),
         Err(RunFailure::Before(error) | RunFailure::After { error, .. }) => Err(failed(error)),
         Err(RunFailure::Ran(failure)) => Err(failed(failure.error)),
     }
