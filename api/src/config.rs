@@ -64,8 +64,8 @@ pub struct ApiConfig {
     /// Threads that serve HTTP connections, each with a single-threaded
     /// runtime and a NATS connection of its own for the calls, so a call
     /// never wakes a second thread. `0`: one per CPU (the cgroup's quota
-    /// counted).
-    #[arg(long, env = "FAAS_API_SERVE_THREADS", default_value_t = 0)]
+    /// counted). At most 256.
+    #[arg(long, env = "FAAS_API_SERVE_THREADS", default_value_t = 0, value_parser = bus::thread_count_parser())]
     pub serve_threads: usize,
     /// `on`: every route but the probes needs `Authorization: Bearer
     /// <token>`. `off` lets anyone do anything: for tests of other
@@ -163,12 +163,10 @@ impl ApiConfig {
         Duration::from_secs(self.pipeline_wait_secs)
     }
 
-    /// How many serving threads to start: `serve_threads`, or one per CPU.
+    /// How many serving threads to start: `serve_threads`, or one per CPU;
+    /// at most [`bus::MAX_THREADS`].
     pub fn serve_threads(&self) -> usize {
-        match self.serve_threads {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
-            threads => threads,
-        }
+        bus::thread_count(self.serve_threads)
     }
 
     /// What the accept loop enforces. A zero would close every connection

@@ -31,3 +31,16 @@ fn zero_worker_threads_is_refused_by_name() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--worker-threads"), "{stderr}");
 }
+
+/// Each serving thread opens a NATS connection: a count past the bound is
+/// refused before anything starts, naming the flag.
+#[test]
+fn too_many_serve_threads_are_refused_by_name() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_faas-api"))
+        .env("FAAS_API_SERVE_THREADS", (bus::MAX_THREADS + 1).to_string())
+        .output()
+        .expect("faas-api runs");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--serve-threads"), "{stderr}");
+}

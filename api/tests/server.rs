@@ -236,3 +236,30 @@ async fn multipart_uploads_take_one_file_part_within_the_limit() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer:?}");
     assert!(answer.contains("the upload exceeds the limit of 1000 bytes"), "{answer:?}");
 }
+
+#[tokio::test]
+async fn dropping_the_running_api_closes_its_connections() {
+    // An embedder that drops `serve`'s future without the shutdown signal
+    // (here: aborts its task). The serving threads close their connections
+    // as at a stop, instead of keeping them until their idle timeout.
+    let nats = stack::nats::NatsServer::start().expect("nats-server starts");
+    let mut config = api::ApiConfig::local(nats.url());
+    config.idle_timeout_secs = 60;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = nats.connect().await;
+    let serving = tokio::spawn(api::serve(listener, config, client, std::future::pending()));
+
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 1024];
+    let n = tcp.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+
+    serving.abort();
+    let _ = serving.await;
+    let (_, closed) = read_to_close(&mut tcp, Duration::from_secs(10)).await;
+    assert!(closed.is_some_and(|t| t < Duration::from_secs(3)), "kept open after the drop: {closed:?}");
+    // And nothing listens any more.
+    assert!(TcpStream::connect(addr).await.is_err(), "still accepting after the drop");
+}

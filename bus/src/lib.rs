@@ -79,7 +79,7 @@ pub use stores::{
     JetStreamLayout, StoreConfig, StoreError, StoreQuota, StoreQuotas, StoreUnavailable, is_full,
     open_or_create,
 };
-pub use threads::{ThreadEnd, ThreadEnds};
+pub use threads::{MAX_THREADS, ThreadEnd, ThreadEnds, thread_count, thread_count_parser};
 pub use tokens::{TokenLookup, TokenStore, TokenStoreError, TokenWatch};
 pub use transfer::{TransferError, TransferStore};
 pub use usage::TokenUsage;

@@ -8,6 +8,27 @@
 
 use tokio::sync::oneshot;
 
+/// Most threads a service runs beside its main runtime (the api's serving
+/// threads, the executor's call threads). Each holds a NATS connection and
+/// a runtime, and past the CPUs they only add wake-ups; without a bound a
+/// slip such as `10000` would open as many connections to the server.
+pub const MAX_THREADS: usize = 256;
+
+/// Reads a thread count setting: `0` (one per CPU) up to [`MAX_THREADS`].
+pub fn thread_count_parser() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(0..=MAX_THREADS as u64)
+}
+
+/// `configured` threads, or one per CPU (the cgroup's quota counted) for
+/// `0`; never more than [`MAX_THREADS`], whoever built the setting.
+pub fn thread_count(configured: usize) -> usize {
+    match configured {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        threads => threads,
+    }
+    .min(MAX_THREADS)
+}
+
 /// Where a thread sends how it ended.
 pub type ThreadEnd<E> = oneshot::Sender<Result<(), E>>;
 
@@ -71,6 +92,15 @@ mod tests {
     enum Why {
         Failed(u8),
         Unexplained,
+    }
+
+    #[test]
+    fn a_thread_count_is_one_per_cpu_for_zero_and_never_past_the_bound() {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(thread_count(0), cpus.min(MAX_THREADS));
+        assert_eq!(thread_count(3), 3);
+        // A config built in code skips the parser: the bound still holds.
+        assert_eq!(thread_count(MAX_THREADS * 40), MAX_THREADS);
     }
 
     #[tokio::test]

@@ -27,7 +27,8 @@ pub struct ExecutorConfig {
     /// Threads that take requests and run calls, each with a NATS
     /// connection and a single-threaded runtime of its own, so a call never
     /// wakes a second thread. `0`: one per CPU (the cgroup's quota counted).
-    #[arg(long, env = "FAAS_EXECUTOR_CALL_THREADS", default_value_t = 0)]
+    /// At most 256.
+    #[arg(long, env = "FAAS_EXECUTOR_CALL_THREADS", default_value_t = 0, value_parser = bus::thread_count_parser())]
     pub call_threads: usize,
     /// Requests accepted beyond `concurrency` that wait for a slot. With
     /// both full the executor leaves the queue group until one frees, so
@@ -102,12 +103,10 @@ pub struct ExecutorConfig {
 }
 
 impl ExecutorConfig {
-    /// How many call threads to start: `call_threads`, or one per CPU.
+    /// How many call threads to start: `call_threads`, or one per CPU; at
+    /// most [`bus::MAX_THREADS`].
     pub fn call_threads(&self) -> usize {
-        match self.call_threads {
-            0 => std::thread::available_parallelism().map_or(1, usize::from),
-            threads => threads,
-        }
+        bus::thread_count(self.call_threads)
     }
 
     /// The component cache's limits: the configured budget, else the

@@ -33,3 +33,16 @@ fn zero_worker_threads_is_refused_by_name() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--worker-threads"), "{stderr}");
 }
+
+/// Each call thread opens a NATS connection: a count past the bound is
+/// refused before anything starts, naming the flag.
+#[test]
+fn too_many_call_threads_are_refused_by_name() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_faas-executor"))
+        .env("FAAS_EXECUTOR_CALL_THREADS", (bus::MAX_THREADS + 1).to_string())
+        .output()
+        .expect("faas-executor runs");
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--call-threads"), "{stderr}");
+}

@@ -60,6 +60,8 @@ pub(super) async fn serve_connection(
                 connection.as_mut().graceful_shutdown();
                 closing = true;
             }
+            // An error too: the sender is gone when the api's future was
+            // dropped without its shutdown, and the connection closes as at a stop.
             _ = stopping.wait_for(|stop| *stop), if !closing => {
                 connection.as_mut().graceful_shutdown();
                 closing = true;

@@ -50,8 +50,9 @@ struct Lane {
     open: Arc<AtomicUsize>,
 }
 
-/// The running serving threads. Dropped, they stop taking connections and
-/// end once the ones they have close.
+/// The running serving threads. Dropped (as when `serve`'s future is),
+/// they stop taking connections and close the ones they have once their
+/// request in progress is answered, as at a stop, without being waited for.
 pub struct ServeThreads {
     lanes: Vec<Lane>,
     stopping: watch::Sender<bool>,
