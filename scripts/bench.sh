@@ -58,4 +58,8 @@ if [ -z "${FAAS_BENCH_WASMTIME:-}" ]; then
   fi
 fi
 
+# The guests build-functions.sh just built, by path: the binary's own idea
+# of where functions/ is was baked in where cargo compiled faas-stack, which
+# with a build cache shared by several checkouts may be another one.
+export FAAS_GUESTS_DIR="${FAAS_GUESTS_DIR:-$PWD/functions/target/wasm32-wasip2/release}"
 exec "${CARGO_TARGET_DIR:-target}/debug/faas-bench" "$@"

@@ -20,4 +20,8 @@ if [ -z "${FAAS_WEBHOOK_SECRET:-}" ]; then
   echo "callbacks are signed with FAAS_WEBHOOK_SECRET=$FAAS_WEBHOOK_SECRET"
 fi
 echo "the faas command-line tool is $target_dir/debug/faas (or: cargo install --path cli)"
+# The guests build-functions.sh just built, by path: the binary's own idea
+# of where functions/ is was baked in where cargo compiled faas-stack, which
+# with a build cache shared by several checkouts may be another one.
+export FAAS_GUESTS_DIR="${FAAS_GUESTS_DIR:-$PWD/functions/target/wasm32-wasip2/release}"
 exec "$target_dir/debug/faas-local" "$@"
