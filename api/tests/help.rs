@@ -2,7 +2,7 @@
 //! set in the environment: the bootstrap admin token (whose flag is not
 //! even listed: `--admin-token-file` is the one to use) and the NATS ones.
 
-use stack::help::{Secret, help_hiding};
+use stack::help::{Secret, assert_setting_refused, help_hiding};
 
 #[test]
 fn help_never_shows_a_secret() {
@@ -23,24 +23,23 @@ fn help_never_shows_a_secret() {
 fn zero_worker_threads_is_refused_by_name() {
     let help = help_hiding(env!("CARGO_BIN_EXE_faas-api"), &[]);
     assert!(help.contains("FAAS_API_WORKER_THREADS"), "{help}");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_faas-api"))
-        .env("FAAS_API_WORKER_THREADS", "0")
-        .output()
-        .expect("faas-api runs");
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--worker-threads"), "{stderr}");
+    assert_setting_refused(
+        env!("CARGO_BIN_EXE_faas-api"),
+        "FAAS_API_WORKER_THREADS",
+        "0",
+        "--worker-threads",
+    );
 }
 
 /// Each serving thread opens a NATS connection: a count past the bound is
 /// refused before anything starts, naming the flag.
 #[test]
 fn too_many_serve_threads_are_refused_by_name() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_faas-api"))
-        .env("FAAS_API_SERVE_THREADS", (bus::MAX_THREADS + 1).to_string())
-        .output()
-        .expect("faas-api runs");
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--serve-threads"), "{stderr}");
+    let too_many = (bus::MAX_THREADS + 1).to_string();
+    assert_setting_refused(
+        env!("CARGO_BIN_EXE_faas-api"),
+        "FAAS_API_SERVE_THREADS",
+        &too_many,
+        "--serve-threads",
+    );
 }

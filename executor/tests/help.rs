@@ -1,7 +1,7 @@
 //! `faas-executor --help` lists every setting without showing a secret
 //! that is set in the environment, or the default S3 secret.
 
-use stack::help::{Secret, help_hiding};
+use stack::help::{Secret, assert_setting_refused, help_hiding};
 
 #[test]
 fn help_never_shows_a_secret() {
@@ -25,24 +25,23 @@ fn help_never_shows_a_secret() {
 fn zero_worker_threads_is_refused_by_name() {
     let help = help_hiding(env!("CARGO_BIN_EXE_faas-executor"), &[]);
     assert!(help.contains("FAAS_EXECUTOR_WORKER_THREADS"), "{help}");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_faas-executor"))
-        .env("FAAS_EXECUTOR_WORKER_THREADS", "0")
-        .output()
-        .expect("faas-executor runs");
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--worker-threads"), "{stderr}");
+    assert_setting_refused(
+        env!("CARGO_BIN_EXE_faas-executor"),
+        "FAAS_EXECUTOR_WORKER_THREADS",
+        "0",
+        "--worker-threads",
+    );
 }
 
 /// Each call thread opens a NATS connection: a count past the bound is
 /// refused before anything starts, naming the flag.
 #[test]
 fn too_many_call_threads_are_refused_by_name() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_faas-executor"))
-        .env("FAAS_EXECUTOR_CALL_THREADS", (bus::MAX_THREADS + 1).to_string())
-        .output()
-        .expect("faas-executor runs");
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--call-threads"), "{stderr}");
+    let too_many = (bus::MAX_THREADS + 1).to_string();
+    assert_setting_refused(
+        env!("CARGO_BIN_EXE_faas-executor"),
+        "FAAS_EXECUTOR_CALL_THREADS",
+        &too_many,
+        "--call-threads",
+    );
 }

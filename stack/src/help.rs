@@ -47,3 +47,16 @@ pub fn help_hiding(binary: &str, secrets: &[Secret]) -> String {
     }
     help
 }
+
+/// Runs `binary` with `env` set to `value` and asserts that it refuses
+/// the setting before anything starts: exit status 2 (clap's usage error),
+/// naming `flag` so the operator knows which one.
+pub fn assert_setting_refused(binary: &str, env: &str, value: &str, flag: &str) {
+    let output = Command::new(binary)
+        .env(env, value)
+        .output()
+        .unwrap_or_else(|e| panic!("{binary} does not run: {e}"));
+    assert_eq!(output.status.code(), Some(2), "{env}={value}: {output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(flag), "{env}={value} is refused without naming {flag}: {stderr}");
+}

@@ -84,7 +84,9 @@ async fn run(
             step = index + 1
         );
         let started = Instant::now();
-        // A step's sandbox is freed at once: the next step waits for it either way.
+        // A step's sandbox is freed at once: the run holds one call slot for
+        // all its steps, and keeping each step's until the reply would hold
+        // several of the pool's sandboxes on that one slot.
         let Answered { headers, payload, log, shadowed, spent: _ } =
             answer(executor, function, World::Exec, &step, request_id, started, false).instrument(span).await;
         follow_ups.push((function.clone(), shadowed, log));
