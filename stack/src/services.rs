@@ -125,6 +125,10 @@ pub struct ServiceEnv {
     /// The secret the dispatcher and executors sign and check precompiled
     /// artifacts with (`FAAS_ARTIFACT_KEY`); `None`: nothing is shared.
     pub artifact_key: Option<String>,
+    /// Where executors keep their local copies of artifacts
+    /// (`FAAS_ARTIFACT_CACHE_DIR`); `None`: the executor's default, a
+    /// folder in the temp dir that every executor on the machine shares.
+    pub artifact_copies_dir: Option<std::path::PathBuf>,
     /// The platform key the api seals function secrets with and executors
     /// open them with (`FAAS_SECRETS_KEY`, 64 hex digits); `None`: secrets
     /// are refused.
@@ -165,6 +169,7 @@ impl ServiceEnv {
                 region: s3.region().to_owned(),
             },
             artifact_key: Some(random_secret()),
+            artifact_copies_dir: None,
             secrets_key: Some(random_secret()),
             rust_log: "warn".to_owned(),
             admin_token: random_secret(),
@@ -199,6 +204,9 @@ impl ServiceEnv {
     pub fn executor(&self) -> Vec<(&'static str, String)> {
         let mut env = self.backend(Role::Executor);
         env.extend(self.secrets_key.iter().map(|key| ("FAAS_SECRETS_KEY", key.clone())));
+        env.extend(
+            self.artifact_copies_dir.iter().map(|dir| ("FAAS_ARTIFACT_CACHE_DIR", dir.display().to_string())),
+        );
         env
     }
 

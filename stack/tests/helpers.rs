@@ -173,3 +173,17 @@ fn tagged_variants_append_one_custom_section_and_change_the_digest() {
     assert_eq!(&section[3..15], b"faas-variant");
     assert_eq!(&section[15..], b"a");
 }
+
+#[test]
+fn executors_get_their_own_artifact_copies_folder_only_when_one_is_set() {
+    faas_stack::install_crypto_provider();
+    let s3 = S3Server::start().unwrap();
+    let mut env = faas_stack::services::ServiceEnv::on_urls("nats://127.0.0.1:1".into(), &s3);
+    let folder = |vars: Vec<(&str, String)>| {
+        vars.into_iter().find(|(name, _)| *name == "FAAS_ARTIFACT_CACHE_DIR").map(|(_, dir)| dir)
+    };
+    assert_eq!(folder(env.executor()), None, "the executor's default unless set");
+    env.artifact_copies_dir = Some("/data/artifact-copies".into());
+    assert_eq!(folder(env.executor()).as_deref(), Some("/data/artifact-copies"));
+    assert_eq!(folder(env.dispatcher()), None, "only executors keep copies");
+}

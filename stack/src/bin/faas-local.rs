@@ -144,16 +144,15 @@ async fn main() -> anyhow::Result<()> {
     // Kept with the data: secrets sealed in an earlier run still open.
     env.secrets_key = Some(kept_secret(&args.data_dir, "FAAS_SECRETS_KEY", "secrets-key")?);
     env.nats_users = users.clone();
-    let (dispatcher_env, mut executor_env) = (env.dispatcher(), env.executor());
     // Its local artifact copies beside the data, signed with the data's key:
     // in the shared default folder (the temp dir), executors of tests and
     // benchmarks, with keys of their own, overwrote them, and every start
     // refused them ("local artifact copy refused") and read the store.
     // FAAS_ARTIFACT_CACHE_DIR, if set, wins.
     if std::env::var_os("FAAS_ARTIFACT_CACHE_DIR").is_none() {
-        let copies = args.data_dir.join("artifact-copies");
-        executor_env.push(("FAAS_ARTIFACT_CACHE_DIR", copies.display().to_string()));
+        env.artifact_copies_dir = Some(args.data_dir.join("artifact-copies"));
     }
+    let (dispatcher_env, executor_env) = (env.dispatcher(), env.executor());
     let api_env = env.api(&format!("127.0.0.1:{}", args.api_port));
     let mut services: Vec<(&str, ChildGuard)> = Vec::new();
     for (name, env) in
