@@ -14,13 +14,13 @@ use async_nats::{HeaderMap, Message};
 use protocol::audit::{AuditEvent, LOG_TARGET, Principal};
 use protocol::{Subjects, headers};
 
-use crate::message::header;
+use crate::message::{header, header_name};
 use crate::stores::{JetStreamLayout, KeptStream, StoreError, StoreQuotas};
 
 /// Sets the principal headers on `map`.
 pub fn insert_principal(map: &mut HeaderMap, id: &str, name: &str) {
-    map.insert(headers::PRINCIPAL_ID, headers::header_safe(id).as_str());
-    map.insert(headers::PRINCIPAL_NAME, headers::header_safe(name).as_str());
+    map.insert(header_name(headers::PRINCIPAL_ID), headers::header_safe(id).as_str());
+    map.insert(header_name(headers::PRINCIPAL_NAME), headers::header_safe(name).as_str());
 }
 
 /// The principal a message carries, or [`Principal::unknown`] when it

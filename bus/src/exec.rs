@@ -19,7 +19,7 @@ use bytes::Bytes;
 use protocol::pipelines::FailedStep;
 use protocol::{ErrorBody, ErrorCode, Subjects, Target, headers};
 
-use crate::message::header;
+use crate::message::{header, header_name};
 
 /// Who is expected to answer a request, for error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +59,7 @@ pub async fn request(
     request_id: &str,
     wait: Duration,
 ) -> Result<Message, ErrorBody> {
-    headers_out.insert(headers::REQUEST_ID, request_id);
+    headers_out.insert(header_name(headers::REQUEST_ID), request_id);
     crate::telemetry::inject(&mut headers_out);
     let request = async_nats::Request::new().headers(headers_out).payload(payload).timeout(Some(wait));
     client
@@ -184,7 +184,7 @@ impl From<Message> for ExecReply {
 
 impl ExecReply {
     /// A reply header's value (`Faas-Executor`, `Faas-Digest`, ...).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &'static str) -> Option<&str> {
         header(&self.0, name)
     }
 
@@ -209,18 +209,18 @@ impl ExecReply {
 /// [`ExecReply::into_result`] reads back.
 pub fn encode_reply(request_id: &str, outcome: Result<Bytes, ExecFailure>) -> (HeaderMap, Bytes) {
     let mut map = HeaderMap::new();
-    map.insert(headers::REQUEST_ID, request_id);
+    map.insert(header_name(headers::REQUEST_ID), request_id);
     match outcome {
         Ok(output) => {
-            map.insert(headers::STATUS, headers::STATUS_OK);
+            map.insert(header_name(headers::STATUS), headers::STATUS_OK);
             (map, output)
         }
         Err(ExecFailure { error, failed_step }) => {
-            map.insert(headers::STATUS, headers::STATUS_ERROR);
-            map.insert(headers::ERROR_CODE, error.code.as_str());
+            map.insert(header_name(headers::STATUS), headers::STATUS_ERROR);
+            map.insert(header_name(headers::ERROR_CODE), error.code.as_str());
             if let Some(FailedStep { step, function }) = failed_step {
-                map.insert(headers::PIPELINE_STEP, step.to_string());
-                map.insert(headers::PIPELINE_FUNCTION, function.to_string());
+                map.insert(header_name(headers::PIPELINE_STEP), step.to_string());
+                map.insert(header_name(headers::PIPELINE_FUNCTION), function.to_string());
             }
             (map, Bytes::from(error.message))
         }

@@ -66,7 +66,7 @@ pub use function_config::{FunctionConfigStore, FunctionConfigWatch};
 pub use inputs::{KeptCall, KeptInputs};
 pub use jobs::{JobError, JobQueue, NewJob, QueueDepths, QueueLimits, Submitted};
 pub use keyvalue::{KeyPage, KeySpace, KeyValueData, KeyValueError};
-pub use message::{header, hops, request_id};
+pub use message::{header, header_name, hops, request_id};
 pub use pipelines::{PIPELINE_KIND, PipelineWatch, open_pipelines};
 pub use process::{ServeError, Telemetry, init_tracing, serve, shutdown_signal};
 pub use registry::{FunctionRegistry, Lookup, ReadAt, RegistryError, RegistryWatch};

@@ -4,12 +4,22 @@
 //! them off an `async_nats::Message` (a JetStream message derefs to one),
 //! so every role finds a request id, or a hop count, the same way.
 
-use async_nats::Message;
+use async_nats::{HeaderName, Message};
 use protocol::headers;
 
+/// A platform header's name as async-nats keys its maps. A `&str` key is
+/// checked a character at a time and copied on every insert and lookup;
+/// a static name is neither, which every call's request and reply would
+/// otherwise pay for several times over. The names are
+/// `protocol::headers`' constants, valid as written (checked by this
+/// module's tests).
+pub fn header_name(name: &'static str) -> HeaderName {
+    HeaderName::from_static(name)
+}
+
 /// A header's value, if the message has it.
-pub fn header<'a>(message: &'a Message, name: &str) -> Option<&'a str> {
-    message.headers.as_ref()?.get(name).map(|value| value.as_str())
+pub fn header<'a>(message: &'a Message, name: &'static str) -> Option<&'a str> {
+    message.headers.as_ref()?.get(header_name(name)).map(|value| value.as_str())
 }
 
 /// The message's `Faas-Request-Id`, or a fresh one for a plain NATS client
@@ -57,5 +67,57 @@ mod tests {
         assert_eq!(header(&without, headers::REQUEST_ID), None);
         assert_eq!(request_id(&without).len(), 36, "a minted uuid");
         assert_eq!(hops(&without), 0);
+    }
+
+    #[test]
+    fn static_names_are_valid_and_key_like_names_off_the_wire() {
+        use headers::*;
+        let names = [
+            REQUEST_ID,
+            STATUS,
+            ERROR_CODE,
+            INCLUDE_LOGS,
+            DIGEST,
+            EXECUTOR,
+            CACHE,
+            JOB_ID,
+            JOB_SUBMITTED_AT,
+            JOB_TARGET,
+            CALLBACK_URL,
+            NATS_MSG_ID,
+            CONTENT_TYPE,
+            HOPS,
+            TRIGGER,
+            SCHEDULED_AT,
+            OUTPUT_SUBJECT,
+            PIPELINE_STEP,
+            PIPELINE_FUNCTION,
+            PRINCIPAL_ID,
+            PRINCIPAL_NAME,
+            HTTP_METHOD,
+            HTTP_PATH,
+            HTTP_QUERY,
+            HTTP_STATUS,
+            HTTP_BODY_STAGED,
+            EXPECT_WORLD,
+            WORLD,
+            VERSION,
+            ROUTE_KEY,
+            SIDE_EFFECTS,
+            CALL_ID,
+            TRACEPARENT,
+            TRACESTATE,
+            KV_OPERATION,
+        ];
+        for name in names {
+            // What async-nats checks a `&str` name against, and a received
+            // header's name is parsed with.
+            let parsed: HeaderName =
+                name.parse().unwrap_or_else(|_| panic!("{name} is not a valid header name"));
+            assert_eq!(header_name(name), parsed, "{name}");
+            let mut map = HeaderMap::new();
+            map.insert(parsed, "v");
+            assert_eq!(header(&received(Some(map), bytes::Bytes::new()), name), Some("v"), "{name}");
+        }
     }
 }

@@ -36,7 +36,9 @@ pub fn inject(map: &mut HeaderMap) {
 /// if it carries one.
 pub fn adopt(span: &tracing::Span, message: &Message) {
     // Every exec message passes here; without tracing none carries context.
-    let Some(map) = message.headers.as_ref().filter(|map| map.get(headers::TRACEPARENT).is_some()) else {
+    let Some(map) =
+        message.headers.as_ref().filter(|map| map.get(crate::header_name(headers::TRACEPARENT)).is_some())
+    else {
         return;
     };
     set_parent(span, TraceContextPropagator::new().extract(&NatsExtractor(map)));

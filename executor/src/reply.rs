@@ -44,9 +44,9 @@ pub fn success(
     let payload = if include_logs { Bytes::from(logs_body(output, limit)?) } else { output.result };
     let (mut map, payload) = bus::encode_reply(request_id, Ok(payload));
     if include_logs {
-        map.insert(headers::CONTENT_TYPE, headers::CONTENT_TYPE_JSON);
+        map.insert(bus::header_name(headers::CONTENT_TYPE), headers::CONTENT_TYPE_JSON);
     }
-    map.insert(headers::EXECUTOR, executor_id);
+    map.insert(bus::header_name(headers::EXECUTOR), executor_id);
     Ok((map, payload))
 }
 
@@ -54,7 +54,7 @@ pub fn success(
 pub fn failure(request_id: &str, executor_id: &str, error: &ExecError) -> (HeaderMap, Bytes) {
     let body = ErrorBody::new(error.code(), error.to_string());
     let (mut map, payload) = bus::encode_reply(request_id, Err(body.into()));
-    map.insert(headers::EXECUTOR, executor_id);
+    map.insert(bus::header_name(headers::EXECUTOR), executor_id);
     (map, payload)
 }
 

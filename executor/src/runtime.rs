@@ -522,12 +522,15 @@ impl FunctionRuntime {
     /// sandbox, under the same `settings` as [`Self::call`]; its outgoing
     /// requests may reach the settings' allowed hosts only. The response
     /// body is read while the guest writes it, up to the limit on HTTP bodies.
+    /// Like [`Self::call_keeping_sandbox`], a successful call hands its
+    /// sandbox back, to be freed once the caller has answered; a failed
+    /// one's is freed at once (a timed-out guest's task is aborted).
     pub async fn call_http(
         &self,
         component: &PreparedComponent,
         request: HttpRequest,
         settings: &CallSettings,
-    ) -> Result<HttpOutput, CallFailure> {
+    ) -> Result<(HttpOutput, SpentSandbox), CallFailure> {
         let PreparedComponent { prepared: Prepared::Http(pre), capabilities, .. } = component else {
             let error = ExecError::Internal("an exec function called as an HTTP function".into());
             return Err(CallFailure { error, stdout: String::new(), stderr: String::new() });
@@ -560,7 +563,8 @@ impl FunctionRuntime {
         // The guest runs in a task of its own: it writes the body after
         // handing over the response, while this call reads it. The handle
         // aborts the task when dropped (the timeout below), which drops the
-        // store and frees its pool slots.
+        // store and frees its pool slots; a task that finishes hands the
+        // store back.
         let pre = pre.clone();
         let guest = wasmtime_wasi::runtime::spawn(async move {
             let proxy = pre.instantiate_async(&mut store).await.map_err(|e| (Stage::Instantiate, e))?;
@@ -568,7 +572,8 @@ impl FunctionRuntime {
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, request, out)
                 .await
-                .map_err(|e| (Stage::Call, e))
+                .map_err(|e| (Stage::Call, e))?;
+            Ok(SpentSandbox(store))
         });
         let max_body = limits.max_http_body;
         let run = async {
@@ -603,8 +608,8 @@ impl FunctionRuntime {
                     }
                 }
             }
-            guest.await?;
-            Ok(Ok((parts, Bytes::from(bytes))))
+            let spent = guest.await?;
+            Ok(Ok((parts, Bytes::from(bytes), spent)))
         };
         let outcome: Result<Result<_, ExecError>, (Stage, wasmtime::Error)> =
             match tokio::time::timeout(settings.timeout(), run).await {
@@ -612,13 +617,16 @@ impl FunctionRuntime {
                 Err(_) => return Err(fail(ExecError::Timeout { limit_ms: settings.timeout_ms })),
             };
         match outcome {
-            Ok(Ok((parts, body))) => Ok(HttpOutput {
-                status: parts.status.as_u16(),
-                headers: parts.headers,
-                body,
-                stdout: text(&stdout),
-                stderr: text(&stderr),
-            }),
+            Ok(Ok((parts, body, spent))) => Ok((
+                HttpOutput {
+                    status: parts.status.as_u16(),
+                    headers: parts.headers,
+                    body,
+                    stdout: text(&stdout),
+                    stderr: text(&stderr),
+                },
+                spent,
+            )),
             Ok(Err(error)) => Err(fail(error)),
             Err((stage, err)) => {
                 let stderr = text(&stderr);

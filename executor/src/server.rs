@@ -506,7 +506,7 @@ async fn answer(
                 Answer::Exec(output, world) => {
                     reply::success(request_id, &executor.id, output.clone(), include_logs, limit).map(
                         |(mut map, payload)| {
-                            map.insert(headers::WORLD, world.as_str());
+                            map.insert(bus::header_name(headers::WORLD), world.as_str());
                             (map, payload)
                         },
                     )
@@ -518,8 +518,8 @@ async fn answer(
             };
             match encoded {
                 Ok((mut map, payload)) => {
-                    map.insert(headers::DIGEST, version.digest.as_str());
-                    map.insert(headers::CACHE, version.source.as_str());
+                    map.insert(bus::header_name(headers::DIGEST), version.digest.as_str());
+                    map.insert(bus::header_name(headers::CACHE), version.source.as_str());
                     (map, payload, log)
                 }
                 Err(error) => {
@@ -539,13 +539,13 @@ async fn answer(
             let log = make_log(Outcome::Error(error.code()), digest.as_deref(), &stdout, &stderr);
             let (mut map, payload) = reply::failure(request_id, &executor.id, &error);
             if let Some(digest) = &digest {
-                map.insert(headers::DIGEST, digest.as_str());
+                map.insert(bus::header_name(headers::DIGEST), digest.as_str());
             }
             // Bounded: keeping the input must not hold the failure's answer up.
             let keep = Box::pin(executor.keeping.keep_failed(function, route, message, &error, digest));
             let kept = tokio::time::timeout(KEEP_INPUT_WAIT, keep).await.ok().flatten();
             if let Some(call_id) = kept {
-                map.insert(headers::CALL_ID, call_id);
+                map.insert(bus::header_name(headers::CALL_ID), call_id);
             }
             (map, payload, log)
         }
@@ -784,7 +784,8 @@ async fn run_in_world(
         }
         (None, World::Http) => {
             let request = http_call::post(message.payload.clone());
-            let output = runtime.call_http(component, request, settings).await.map_err(RunFailure::Ran)?;
+            let (output, spent) =
+                runtime.call_http(component, request, settings).await.map_err(RunFailure::Ran)?;
             let result = http_call::exec_output(&output).map_err(|error| RunFailure::After {
                 error,
                 stdout: output.stdout.clone(),
@@ -792,12 +793,13 @@ async fn run_in_world(
             })?;
             Ok((
                 Answer::Exec(Output { result, stdout: output.stdout, stderr: output.stderr }, World::Http),
-                None,
+                Some(spent),
             ))
         }
         (Some(request), World::Http) => {
-            let output = runtime.call_http(component, request, settings).await.map_err(RunFailure::Ran)?;
-            Ok((Answer::Http(output), None))
+            let (output, spent) =
+                runtime.call_http(component, request, settings).await.map_err(RunFailure::Ran)?;
+            Ok((Answer::Http(output), Some(spent)))
         }
         (Some(_), World::Exec) => Err(RunFailure::Before(ExecError::Internal(
             "an exec function reached the HTTP path after the world check".into(),

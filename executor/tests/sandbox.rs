@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use executor::runtime::FunctionRuntime;
+use executor::runtime::{CallFailure, FunctionRuntime, SpentSandbox};
 use executor::{CallSettings, ExecError, ExecLimits};
 
 fn limits(timeout_ms: u64) -> ExecLimits {
@@ -155,21 +155,20 @@ async fn an_exhausted_pool_is_unavailable_not_invalid() {
     assert_eq!(output.result, "Hello Ada, how are you?");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_kept_sandbox_holds_its_pool_slot_until_dropped() {
-    // The executor replies before freeing a call's sandbox, and holds the
-    // call's concurrency slot until it has: this is why. A pool sized for
-    // one call at a time has room for a few sandboxes, not more.
-    let runtime = runtime_for(limits(1_000), 1);
-    let hello = runtime.prepare(&runtime.compile(&stack::guests::guest_bytes("hello")).unwrap()).unwrap();
-    let settings = CallSettings::defaults(runtime.limits());
-    let call = || runtime.call_keeping_sandbox(&hello, r#"{"name":"Ada"}"#.into(), &settings);
-
+/// Calls until the pool refuses one, keeping every successful call's
+/// sandbox; then frees one and calls again. The executor replies before
+/// freeing a call's sandbox, and holds the call's concurrency slot until it
+/// has: this is why. A pool sized for one call at a time has room for a
+/// few sandboxes, not more.
+async fn kept_sandboxes_hold_the_pool<F, Fut>(call: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<SpentSandbox, CallFailure>>,
+{
     let mut kept = Vec::new();
     let refused = loop {
         match call().await {
-            Ok((output, spent)) => {
-                assert_eq!(output.result, "Hello Ada, how are you?");
+            Ok(spent) => {
                 kept.push(spent);
                 assert!(kept.len() <= 16, "the pool never filled: sandboxes are not held");
             }
@@ -181,6 +180,34 @@ async fn a_kept_sandbox_holds_its_pool_slot_until_dropped() {
 
     // Freed, the slot is there for the next call at once.
     kept.pop();
-    let (output, _spent) = call().await.expect("a freed sandbox's slot is reused");
-    assert_eq!(output.result, "Hello Ada, how are you?");
+    call().await.expect("a freed sandbox's slot is reused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_sandbox_holds_its_pool_slot_until_dropped() {
+    let runtime = runtime_for(limits(1_000), 1);
+    let hello = runtime.prepare(&runtime.compile(&stack::guests::guest_bytes("hello")).unwrap()).unwrap();
+    let settings = CallSettings::defaults(runtime.limits());
+    kept_sandboxes_hold_the_pool(|| async {
+        let (output, spent) =
+            runtime.call_keeping_sandbox(&hello, r#"{"name":"Ada"}"#.into(), &settings).await?;
+        assert_eq!(output.result, "Hello Ada, how are you?");
+        Ok(spent)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_functions_kept_sandbox_holds_its_pool_slot_until_dropped() {
+    let runtime = runtime_for(limits(1_000), 1);
+    let hello =
+        runtime.prepare(&runtime.compile(&stack::guests::guest_bytes("hello-http")).unwrap()).unwrap();
+    let settings = CallSettings::defaults(runtime.limits());
+    kept_sandboxes_hold_the_pool(|| async {
+        let request = executor::http_call::post(r#"{"name":"Ada"}"#.into());
+        let (output, spent) = runtime.call_http(&hello, request, &settings).await?;
+        assert_eq!((output.status, &output.body[..]), (200, &b"Hello Ada, how are you?"[..]));
+        Ok(spent)
+    })
+    .await;
 }

@@ -36,7 +36,7 @@ const PASSED_ON: [(&str, &str); 4] = [
 
 /// The HTTP headers `PASSED_ON` makes of an executor's reply headers,
 /// read with `header`.
-pub fn passed_on<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Vec<(&'static str, HeaderValue)> {
+pub fn passed_on<'a>(header: impl Fn(&'static str) -> Option<&'a str>) -> Vec<(&'static str, HeaderValue)> {
     PASSED_ON
         .into_iter()
         .filter_map(|(nats_name, http_name)| {
@@ -59,7 +59,7 @@ pub fn addressed(bucket: &str, segment: &str) -> Result<(FunctionRef, Option<Str
 /// picks a version by.
 pub fn pass_route_key(http_headers: &HeaderMap, nats_headers: &mut async_nats::HeaderMap) {
     if let Some(key) = http_headers.get(http::ROUTE_KEY_HEADER).and_then(|value| value.to_str().ok()) {
-        nats_headers.insert(headers::ROUTE_KEY, headers::header_safe(key).as_str());
+        nats_headers.insert(bus::header_name(headers::ROUTE_KEY), headers::header_safe(key).as_str());
     }
 }
 
@@ -100,12 +100,12 @@ pub async fn exec(
     let mut nats_headers = async_nats::HeaderMap::new();
     // An HTTP function answers `wrong_world` naming its `/run` route, rather
     // than being run as a `POST /` as it is for triggers, jobs and pipelines.
-    nats_headers.insert(headers::EXPECT_WORLD, World::Exec.as_str());
+    nats_headers.insert(bus::header_name(headers::EXPECT_WORLD), World::Exec.as_str());
     if include_logs {
-        nats_headers.insert(headers::INCLUDE_LOGS, "true");
+        nats_headers.insert(bus::header_name(headers::INCLUDE_LOGS), "true");
     }
     if let Some(version) = &version {
-        nats_headers.insert(headers::VERSION, version.as_str());
+        nats_headers.insert(bus::header_name(headers::VERSION), version.as_str());
     }
     pass_route_key(http_headers, &mut nats_headers);
     let reply =
