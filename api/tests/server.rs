@@ -263,3 +263,21 @@ async fn dropping_the_running_api_closes_its_connections() {
     // And nothing listens any more.
     assert!(TcpStream::connect(addr).await.is_err(), "still accepting after the drop");
 }
+
+#[tokio::test]
+async fn a_serving_thread_that_cannot_connect_stops_the_api_saying_why() {
+    // The caller's client is connected; each serving thread opens a
+    // connection of its own from the configuration, here with a credentials
+    // file that is not there. The api refuses to start instead of serving
+    // with threads that can reach nothing.
+    let nats = stack::nats::NatsServer::start().expect("nats-server starts");
+    let mut config = api::ApiConfig::local(nats.url());
+    config.nats.creds = Some("/nonexistent/faas-api-test.creds".into());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = nats.connect().await;
+    let serving = api::serve(listener, config, client, std::future::pending());
+    let outcome = tokio::time::timeout(Duration::from_secs(10), serving).await.expect("it answers at once");
+    assert!(matches!(outcome, Err(api::ServeError::Connect(_))), "{outcome:?}");
+    assert!(TcpStream::connect(addr).await.is_err(), "still accepting after the refusal");
+}
