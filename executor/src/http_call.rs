@@ -129,11 +129,11 @@ pub async fn reply(
     };
     let payload = if staged.is_some() { Bytes::new() } else { output.body.clone() };
     let (mut map, payload) = bus::encode_reply(request_id, Ok(payload));
-    map.insert(headers::EXECUTOR, executor_id);
-    map.insert(headers::WORLD, World::Http.as_str());
-    map.insert(headers::HTTP_STATUS, output.status.to_string());
+    map.insert(bus::header_name(headers::EXECUTOR), executor_id);
+    map.insert(bus::header_name(headers::WORLD), World::Http.as_str());
+    map.insert(bus::header_name(headers::HTTP_STATUS), output.status.to_string());
     if let Some(staged) = staged {
-        map.insert(headers::HTTP_BODY_STAGED, staged.name);
+        map.insert(bus::header_name(headers::HTTP_BODY_STAGED), staged.name);
     }
     for (name, value) in forwarded {
         map.append(name, value);

@@ -102,13 +102,13 @@ async fn call(
 
     let mut nats_headers = async_nats::HeaderMap::new();
     if let Some(version) = &version {
-        nats_headers.insert(headers::VERSION, version.as_str());
+        nats_headers.insert(bus::header_name(headers::VERSION), version.as_str());
     }
     super::exec::pass_route_key(&parts.headers, &mut nats_headers);
-    nats_headers.insert(headers::HTTP_METHOD, parts.method.as_str());
-    nats_headers.insert(headers::HTTP_PATH, function_path(parts.uri.path()));
+    nats_headers.insert(bus::header_name(headers::HTTP_METHOD), parts.method.as_str());
+    nats_headers.insert(bus::header_name(headers::HTTP_PATH), function_path(parts.uri.path()));
     if let Some(query) = parts.uri.query().filter(|q| !q.is_empty()) {
-        nats_headers.insert(headers::HTTP_QUERY, query);
+        nats_headers.insert(bus::header_name(headers::HTTP_QUERY), query);
     }
     for (name, value) in &parts.headers {
         // NATS header values are text; an HTTP value that is not (obs-text)
@@ -135,7 +135,7 @@ async fn call(
     let payload = if body.len() > room {
         let transfer = state.transfer().await?;
         let object = transfer.stage(body).await?;
-        nats_headers.insert(headers::HTTP_BODY_STAGED, object.name.as_str());
+        nats_headers.insert(bus::header_name(headers::HTTP_BODY_STAGED), object.name.as_str());
         staged = Some((transfer, object));
         Bytes::new()
     } else {

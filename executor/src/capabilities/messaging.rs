@@ -124,8 +124,8 @@ impl CapabilityView<'_> {
         }
         call.usage.publishes += 1;
         let mut map = HeaderMap::new();
-        map.insert(headers::REQUEST_ID, identity.request_id.as_str());
-        map.insert(headers::HOPS, identity.hops.saturating_add(1).to_string().as_str());
+        map.insert(bus::header_name(headers::REQUEST_ID), identity.request_id.as_str());
+        map.insert(bus::header_name(headers::HOPS), identity.hops.saturating_add(1).to_string().as_str());
         bus::telemetry::inject(&mut map);
         hosts.metrics.bytes(Capability::Messaging, "written", body.len() as u64);
         let remaining = call.deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));

@@ -52,7 +52,7 @@ pub(super) async fn serve(executor: Arc<Executor>, replies: &Client, message: Me
             warn!(?step, code = %error.code, error = %error.message, "pipeline failed");
         }
         let (mut map, payload) = bus::encode_reply(&request_id, outcome);
-        map.insert(headers::EXECUTOR, executor.id.as_str());
+        map.insert(bus::header_name(headers::EXECUTOR), executor.id.as_str());
         if let Err(err) = replies.publish_with_headers(reply_to, map, payload).await {
             warn!(%err, "could not publish the pipeline's reply");
         }
@@ -113,7 +113,7 @@ async fn run(
 /// `FAAS_MAX_HOPS`).
 fn carried_headers(request: &Message, request_id: &str) -> HeaderMap {
     let mut map = HeaderMap::new();
-    map.insert(headers::REQUEST_ID, request_id);
+    map.insert(bus::header_name(headers::REQUEST_ID), request_id);
     for name in [headers::SIDE_EFFECTS, headers::HOPS] {
         if let Some(value) = bus::header(request, name) {
             map.insert(name, value);
@@ -134,7 +134,7 @@ fn step_message(
 ) -> Message {
     let mut map = carried.clone();
     if let Some(version) = version {
-        map.insert(headers::VERSION, version);
+        map.insert(bus::header_name(headers::VERSION), version);
     }
     Message {
         subject: executor.subjects.exec(function).into(),
